@@ -1,0 +1,124 @@
+/* The JSON frames. They are rare, so they are built with stdio in a memory stream. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include <bpf/libbpf.h>
+
+#include "announce.h"
+#include "helper.h"
+#include "output.h"
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_sensor_names(FILE *f, const struct sensor_def *const *sensors, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		json_string(f, sensors[i]->name);
+	}
+	fputc(']', f);
+}
+
+/* Close the stream and send what it holds as one frame. */
+static int send_json(FILE *f, char **buf, size_t *len, enum frame_kind kind)
+{
+	int err = fclose(f) ? -ENOMEM : output_frame(kind, 0, *buf, *len);
+
+	free(*buf);
+	return err;
+}
+
+int announce_hello(const struct sensor_def *const *sensors, size_t n)
+{
+	struct utsname uts;
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -ENOMEM;
+	if (uname(&uts))
+		uts.release[0] = '\0';
+	fprintf(f, "{\"protocol\":1,\"helper\":\"%s\",\"kernel\":", HELPER_VERSION);
+	json_string(f, uts.release);
+	fprintf(f, ",\"pid\":%d,\"ncpus\":%d,\"sensors\":[", (int)getpid(),
+		libbpf_num_possible_cpus());
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s{\"id\":%zu,\"name\":", i ? "," : "", i);
+		json_string(f, sensors[i]->name);
+		fputs(",\"programs\":[", f);
+		for (size_t p = 0; sensors[i]->programs[p]; p++) {
+			if (p)
+				fputc(',', f);
+			json_string(f, sensors[i]->programs[p]);
+		}
+		fputs("],\"record_types\":[", f);
+		for (const struct record_def *r = sensors[i]->records; r->type; r++)
+			fprintf(f, "%s%u", r == sensors[i]->records ? "" : ",", r->type);
+		fputs("]}", f);
+	}
+	fputs("]}", f);
+	return send_json(f, &buf, &len, FRAME_HELLO);
+}
+
+int announce_ready(double load_ms, double attach_ms, const struct sensor_def *const *sensors,
+		   size_t n)
+{
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "{\"load_ms\":%.3f,\"attach_ms\":%.3f,\"sensors\":", load_ms, attach_ms);
+	json_sensor_names(f, sensors, n);
+	fputc('}', f);
+	return send_json(f, &buf, &len, FRAME_READY);
+}
+
+int announce_log(const char *level, const char *fmt, ...)
+{
+	char *buf, *msg;
+	size_t len;
+	va_list args;
+	FILE *f;
+	int ret;
+
+	va_start(args, fmt);
+	ret = vasprintf(&msg, fmt, args);
+	va_end(args);
+	if (ret < 0)
+		return -ENOMEM;
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		free(msg);
+		return -ENOMEM;
+	}
+	fputs("{\"level\":", f);
+	json_string(f, level);
+	fputs(",\"msg\":", f);
+	json_string(f, msg);
+	fputc('}', f);
+	free(msg);
+	return send_json(f, &buf, &len, FRAME_LOG);
+}

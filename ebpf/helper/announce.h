@@ -1,0 +1,15 @@
+/* The JSON frames: HELLO, READY and LOG. */
+#ifndef ANNOUNCE_H
+#define ANNOUNCE_H
+
+#include <stddef.h>
+
+#include "sensors.h"
+
+/* Each returns 0 or a negative errno (from the output, or -ENOMEM). */
+int announce_hello(const struct sensor_def *const *sensors, size_t n);
+int announce_ready(double load_ms, double attach_ms, const struct sensor_def *const *sensors,
+		   size_t n);
+int announce_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* ANNOUNCE_H */

@@ -1,0 +1,140 @@
+/* Event loop. Every wakeup and every --poll-ms timeout drains the rings and flushes
+ * the batches; the BPF side only wakes us once --wakeup-bytes are waiting. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "loop.h"
+#include "output.h"
+#include "stats.h"
+
+enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER };
+
+int loop_signal_fd(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+static int watch(int epfd, int fd, enum source source)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = source };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int start_timer(__u32 period_ms)
+{
+	struct itimerspec period = {
+		.it_interval = { period_ms / 1000, (period_ms % 1000) * 1000000L },
+		.it_value = { period_ms / 1000, (period_ms % 1000) * 1000000L },
+	};
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (timerfd_settime(fd, 0, &period, NULL)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Control input is not defined yet: drain and ignore it; EOF means shut down. */
+static bool stdin_closed(void)
+{
+	char buf[256];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+	return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
+}
+
+/* Handle one ready source; sets *stop or *stats_due. */
+static void handle(enum source source, int signal_fd, int timer_fd, bool *stop, bool *stats_due)
+{
+	struct signalfd_siginfo si;
+	uint64_t expirations;
+
+	switch (source) {
+	case SOURCE_RING:
+		break; /* drained after every wakeup anyway */
+	case SOURCE_STDIN:
+		*stop |= stdin_closed();
+		break;
+	case SOURCE_SIGNAL:
+		*stop |= read(signal_fd, &si, sizeof(si)) == sizeof(si);
+		break;
+	case SOURCE_TIMER:
+		*stats_due |= read(timer_fd, &expirations, sizeof(expirations)) > 0;
+		break;
+	}
+}
+
+int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms)
+{
+	struct epoll_event events[4];
+	bool stop = false;
+	int epfd, timer_fd = -1, err;
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		return -errno;
+	timer_fd = start_timer(stats_ms);
+	err = timer_fd < 0 ? timer_fd : 0;
+	if (!err)
+		err = watch(epfd, ring_buffer__epoll_fd(rb), SOURCE_RING);
+	if (!err)
+		err = watch(epfd, signal_fd, SOURCE_SIGNAL);
+	if (!err)
+		err = watch(epfd, timer_fd, SOURCE_TIMER);
+	if (!err) {
+		err = watch(epfd, STDIN_FILENO, SOURCE_STDIN);
+		/* /dev/null, a regular file or a closed fd cannot be polled: that is EOF. */
+		if (err == -EPERM || err == -EBADF) {
+			stop = true;
+			err = 0;
+		}
+	}
+	if (err)
+		goto cleanup;
+
+	while (!stop) {
+		bool stats_due = false;
+		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), poll_ms);
+
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			handle(events[i].data.u32, signal_fd, timer_fd, &stop, &stats_due);
+
+		err = ring_buffer__consume(rb);
+		if (err < 0)
+			break;
+		err = stats_due ? stats_write() : output_flush();
+		if (err)
+			break;
+	}
+cleanup:
+	if (timer_fd >= 0)
+		close(timer_fd);
+	close(epfd);
+	return err < 0 ? err : 0;
+}

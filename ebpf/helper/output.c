@@ -1,0 +1,223 @@
+/* Frame writer: one writev per frame, EVENTS batched per record type in buffers
+ * allocated once, so a record costs one memcpy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/types.h>
+
+#include "bpfwasm_events.h"
+#include "output.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the wire protocol is little-endian and the helper writes host-order structs"
+#endif
+
+#define FRAME_MAGIC 0x31465742u /* "BWF1" */
+#define PROTOCOL_VERSION 1
+
+struct frame_header {
+	__u32 magic;
+	__u16 version;
+	__u16 kind;
+	__u32 length;
+	__u32 count;
+	__u16 record_type;
+	__u16 flags;
+	__u32 seq;
+};
+_Static_assert(sizeof(struct frame_header) == 24, "frame header layout");
+
+struct batch {
+	unsigned char *payload; /* NULL: not a record type of an enabled sensor */
+	__u16 record_size;
+	__u32 used;
+	__u32 count;
+	__u64 written;
+};
+
+static struct batch batches[OUTPUT_MAX_RECORD_TYPE + 1];
+static __u32 batch_capacity;
+static __u32 next_seq;
+static int sticky_error;
+static int interrupt_fd = -1;
+static __u64 malformed;
+
+int output_init(__u32 batch_bytes, int interrupt)
+{
+	struct stat st;
+
+	batch_capacity = batch_bytes;
+	interrupt_fd = interrupt;
+	/* Non-blocking on a pipe, so a stuck reader cannot make SIGTERM wait. Only a pipe:
+	 * a terminal's flags are shared with the shell. */
+	if (!fstat(STDOUT_FILENO, &st) && S_ISFIFO(st.st_mode)) {
+		int flags = fcntl(STDOUT_FILENO, F_GETFL);
+
+		if (flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int output_add_record_type(__u16 type, __u16 size)
+{
+	struct batch *b;
+
+	if (type > OUTPUT_MAX_RECORD_TYPE || size < sizeof(struct bpfwasm_event_header) ||
+	    size > batch_capacity)
+		return -EINVAL;
+	b = &batches[type];
+	if (b->payload)
+		return -EEXIST;
+	b->payload = malloc(batch_capacity);
+	if (!b->payload)
+		return -ENOMEM;
+	b->record_size = size;
+	return 0;
+}
+
+void output_free(void)
+{
+	for (size_t i = 0; i <= OUTPUT_MAX_RECORD_TYPE; i++) {
+		free(batches[i].payload);
+		batches[i].payload = NULL;
+	}
+}
+
+/* Wait until stdout takes more data; -ECANCELED if the interrupt fd fires first. */
+static int wait_writable(void)
+{
+	struct pollfd fds[2] = {
+		{ .fd = STDOUT_FILENO, .events = POLLOUT },
+		{ .fd = interrupt_fd, .events = POLLIN }, /* a negative fd is ignored */
+	};
+
+	while (poll(fds, 2, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (fds[1].revents & POLLIN)
+		return -ECANCELED;
+	return 0; /* writable, or an error the next write reports */
+}
+
+static int write_fully(struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t n = writev(STDOUT_FILENO, iov, iovcnt);
+		int err;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			err = wait_writable();
+			if (err)
+				return err;
+			continue;
+		}
+		for (; iovcnt > 0 && (size_t)n >= iov->iov_len; iov++, iovcnt--)
+			n -= iov->iov_len;
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return 0;
+}
+
+static int write_frame(__u16 kind, __u16 record_type, __u32 count, const void *payload, __u32 len)
+{
+	struct frame_header header = {
+		.magic = FRAME_MAGIC,
+		.version = PROTOCOL_VERSION,
+		.kind = kind,
+		.length = len,
+		.count = count,
+		.record_type = record_type,
+		.seq = next_seq,
+	};
+	struct iovec iov[2] = {
+		{ .iov_base = &header, .iov_len = sizeof(header) },
+		{ .iov_base = (void *)payload, .iov_len = len },
+	};
+
+	if (sticky_error)
+		return sticky_error;
+	if (len > FRAME_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	sticky_error = write_fully(iov, 2);
+	if (!sticky_error)
+		next_seq++;
+	return sticky_error;
+}
+
+int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 len)
+{
+	return write_frame(kind, 0, count, payload, len);
+}
+
+static int flush_batch(__u16 type, struct batch *b)
+{
+	int err = write_frame(FRAME_EVENTS, type, b->count, b->payload, b->used);
+
+	if (err)
+		return err;
+	b->written += b->count;
+	b->count = 0;
+	b->used = 0;
+	return 0;
+}
+
+int output_record(const void *data, size_t size)
+{
+	const struct bpfwasm_event_header *hdr = data;
+	struct batch *b;
+
+	if (size < sizeof(*hdr) || hdr->type > OUTPUT_MAX_RECORD_TYPE) {
+		malformed++;
+		return 0;
+	}
+	b = &batches[hdr->type];
+	if (!b->payload || size != b->record_size || hdr->size != b->record_size) {
+		malformed++;
+		return 0;
+	}
+	memcpy(b->payload + b->used, data, size);
+	b->used += size;
+	b->count++;
+	return b->used + size > batch_capacity ? flush_batch(hdr->type, b) : 0;
+}
+
+int output_flush(void)
+{
+	for (__u16 type = 0; type <= OUTPUT_MAX_RECORD_TYPE; type++) {
+		if (batches[type].count) {
+			int err = flush_batch(type, &batches[type]);
+
+			if (err)
+				return err;
+		}
+	}
+	return sticky_error;
+}
+
+int output_error(void)
+{
+	return sticky_error;
+}
+
+__u64 output_records_written(__u16 type)
+{
+	return type <= OUTPUT_MAX_RECORD_TYPE ? batches[type].written : 0;
+}
+
+__u64 output_malformed_records(void)
+{
+	return malformed;
+}

@@ -1,0 +1,18 @@
+/* The process sensor: fork, exec and exit records (ebpf/process/). */
+#include "sensors.h"
+#include "bpfwasm_events.h"
+#include "process.skel.h"
+
+SKELETON_ADAPTER(process_bpf)
+
+const struct sensor_def process_sensor = {
+	.name = "process",
+	.programs = (const char *const[]){ "handle_fork", "handle_exec", "handle_exit", NULL },
+	.records = (const struct record_def[]){
+		{ BPFWASM_RECORD_PROCESS_FORK, sizeof(struct bpfwasm_process_fork) },
+		{ BPFWASM_RECORD_PROCESS_EXEC, sizeof(struct bpfwasm_process_exec) },
+		{ BPFWASM_RECORD_PROCESS_EXIT, sizeof(struct bpfwasm_process_exit) },
+		{ 0 },
+	},
+	SKELETON_OPS(process_bpf),
+};

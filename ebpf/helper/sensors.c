@@ -1,0 +1,122 @@
+/* The sensor table and generic skeleton handling: a sensor's own file only names
+ * its programs and records and wraps its skeleton. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helper.h"
+#include "sensors.h"
+
+extern const struct sensor_def process_sensor;
+
+static const struct sensor_def *const known_sensors[] = {
+	&process_sensor,
+};
+
+const struct sensor_def *sensor_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(known_sensors); i++)
+		if (!strcmp(known_sensors[i]->name, name))
+			return known_sensors[i];
+	return NULL;
+}
+
+const char *sensor_known_names(void)
+{
+	static char names[256];
+	size_t len = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(known_sensors) && len < sizeof(names); i++)
+		len += snprintf(names + len, sizeof(names) - len, "%s%s", i ? "," : "",
+				known_sensors[i]->name);
+	return names;
+}
+
+static int fail(struct sensor *s, const char *step, int err)
+{
+	s->failed_step = step;
+	return err < 0 ? err : -err;
+}
+
+/* Resolve the maps and programs the generic code relies on, by name. */
+static int find_objects(struct sensor *s)
+{
+	struct bpf_object *obj = s->def->object(s->skel);
+	struct bpf_program *prog;
+	size_t in_object = 0;
+
+	s->events = bpf_object__find_map_by_name(obj, "events");
+	if (!s->events)
+		return fail(s, "find its 'events' map", -ENOENT);
+	s->stats = bpf_object__find_map_by_name(obj, "stats");
+	if (!s->stats)
+		return fail(s, "find its 'stats' map", -ENOENT);
+
+	for (s->nprograms = 0; s->def->programs[s->nprograms]; s->nprograms++) {
+		if (s->nprograms == SENSOR_MAX_PROGRAMS)
+			return fail(s, "fit its programs in SENSOR_MAX_PROGRAMS", -E2BIG);
+		prog = bpf_object__find_program_by_name(obj, s->def->programs[s->nprograms]);
+		if (!prog)
+			return fail(s, "find a program of its program list", -ENOENT);
+		s->programs[s->nprograms] = prog;
+	}
+	/* A program missing from the list would run without showing in HELLO or STATS. */
+	bpf_object__for_each_program(prog, obj)
+		in_object++;
+	if (in_object != s->nprograms)
+		return fail(s, "list every program of its object", -EINVAL);
+	return 0;
+}
+
+int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
+		     __u32 wakeup_bytes)
+{
+	int err;
+
+	s->def = def;
+	s->skel = def->open(wakeup_bytes);
+	if (!s->skel)
+		return fail(s, "open", -errno);
+	err = find_objects(s);
+	if (err)
+		return err;
+	err = bpf_map__set_max_entries(s->events, ring_bytes);
+	if (err)
+		return fail(s, "size its ring buffer", err);
+	err = def->load(s->skel);
+	if (err)
+		return fail(s, "load", err);
+	return 0;
+}
+
+int sensor_attach(struct sensor *s)
+{
+	int err = s->def->attach(s->skel);
+
+	return err ? fail(s, "attach", err) : 0;
+}
+
+void sensor_destroy(struct sensor *s)
+{
+	if (s->skel)
+		s->def->destroy(s->skel);
+	s->skel = NULL;
+}
+
+struct ring_buffer *sensors_ring_buffer(struct sensor *sensors, size_t n, ring_buffer_sample_fn fn)
+{
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(sensors[0].events), fn, NULL, NULL);
+
+	if (!rb)
+		return NULL;
+	for (size_t i = 1; i < n; i++) {
+		int err = ring_buffer__add(rb, bpf_map__fd(sensors[i].events), fn, NULL);
+
+		if (err) {
+			ring_buffer__free(rb);
+			errno = -err;
+			return NULL;
+		}
+	}
+	return rb;
+}

@@ -1,0 +1,76 @@
+/* The sensor table and the generic open/load/attach code for one sensor. */
+#ifndef SENSORS_H
+#define SENSORS_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include <bpf/libbpf.h>
+
+#define SENSORS_MAX 16		/* sensors enabled at once */
+#define SENSOR_MAX_PROGRAMS 16
+
+struct record_def {
+	__u16 type;
+	__u16 size;
+};
+
+/* What a sensor is: one entry per sensor in sensors.c, defined in its sensor_<name>.c. */
+struct sensor_def {
+	const char *name;
+	const char *const *programs;	  /* NULL-terminated; index = program index on the wire */
+	const struct record_def *records; /* terminated by { 0 } */
+	/* Skeleton operations, usually SKELETON_OPS(<name>_bpf). */
+	void *(*open)(__u32 wakeup_bytes); /* NULL and errno on failure */
+	struct bpf_object *(*object)(void *skel);
+	int (*load)(void *skel);
+	int (*attach)(void *skel);
+	void (*destroy)(void *skel);
+};
+
+/* Defines the operations of a bpftool skeleton `struct <skel>` (from <skel>.skel.h). */
+#define SKELETON_ADAPTER(skel)                                                 \
+	static void *skel##_open_sensor(__u32 wakeup_bytes)                    \
+	{                                                                      \
+		struct skel *s = skel##__open();                               \
+		if (s)                                                         \
+			s->rodata->wakeup_bytes = wakeup_bytes;                \
+		return s;                                                      \
+	}                                                                      \
+	static struct bpf_object *skel##_object(void *s)                       \
+	{                                                                      \
+		return ((struct skel *)s)->obj;                                \
+	}                                                                      \
+	static int skel##_load_sensor(void *s) { return skel##__load(s); }     \
+	static int skel##_attach_sensor(void *s) { return skel##__attach(s); } \
+	static void skel##_destroy_sensor(void *s) { skel##__destroy(s); }
+
+#define SKELETON_OPS(skel)                                                      \
+	.open = skel##_open_sensor, .object = skel##_object,                    \
+	.load = skel##_load_sensor, .attach = skel##_attach_sensor,             \
+	.destroy = skel##_destroy_sensor
+
+/* A loaded sensor. */
+struct sensor {
+	const struct sensor_def *def;
+	void *skel;
+	struct bpf_map *events;
+	struct bpf_map *stats;
+	struct bpf_program *programs[SENSOR_MAX_PROGRAMS]; /* in def->programs order */
+	size_t nprograms;
+	const char *failed_step; /* set when a call below fails, for the diagnostic */
+};
+
+const struct sensor_def *sensor_find(const char *name);
+/* Comma-separated names of every known sensor, for error messages. */
+const char *sensor_known_names(void);
+
+/* Open the skeleton, size its ring and load it. 0 or a negative errno. */
+int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
+		     __u32 wakeup_bytes);
+int sensor_attach(struct sensor *s);
+void sensor_destroy(struct sensor *s);
+
+/* One libbpf ring_buffer over the `events` maps of n >= 1 sensors. NULL and errno on failure. */
+struct ring_buffer *sensors_ring_buffer(struct sensor *sensors, size_t n, ring_buffer_sample_fn fn);
+
+#endif /* SENSORS_H */

@@ -1,0 +1,72 @@
+/* BPF-side helpers shared by every sensor: the `events` ring, the per-CPU `stats`
+ * map, the common record header and the threshold-wakeup submit.
+ * Include after vmlinux.h, the libbpf BPF headers and bpfwasm_events.h. */
+#ifndef BPFWASM_BPF_H
+#define BPFWASM_BPF_H
+
+#include "bpfwasm_stats.h"
+
+/* Set by the helper before load (--wakeup-bytes): wake the consumer only once this
+ * much data waits, so a busy ring costs one wakeup per batch, not per event. */
+const volatile __u32 wakeup_bytes = 65536;
+
+/* The helper sizes the ring with bpf_map__set_max_entries (--ring-bytes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BPFWASM_STAT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void bpfwasm_count(__u32 slot)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &slot);
+
+	/* Per-CPU slot: no other writer on this CPU, a plain add is enough. */
+	if (value)
+		*value += 1;
+}
+
+/* Reserve a record of `size` bytes in `events`; NULL (counted) when the ring is full. */
+static __always_inline void *bpfwasm_reserve(__u32 size)
+{
+	void *record = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!record)
+		bpfwasm_count(BPFWASM_STAT_RESERVE_FAILED);
+	return record;
+}
+
+/* Fill the common header from the current task. */
+static __always_inline void bpfwasm_fill_header(struct bpfwasm_event_header *hdr, __u16 type,
+						__u16 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	hdr->type = type;
+	hdr->size = size;
+	hdr->cpu = bpf_get_smp_processor_id();
+	hdr->timestamp_ns = bpf_ktime_get_ns();
+	hdr->pid = (__u32)pid_tgid;
+	hdr->tgid = pid_tgid >> 32;
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	/* Zero-pads the rest of comm, so no stale ring bytes leak into the record. */
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+/* Submit without waking the consumer until `wakeup_bytes` are waiting; the helper's
+ * poll timeout (--poll-ms) picks up anything below the threshold. */
+static __always_inline void bpfwasm_submit(void *record)
+{
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(record, waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpfwasm_count(BPFWASM_STAT_SUBMITTED);
+}
+
+#endif /* BPFWASM_BPF_H */
