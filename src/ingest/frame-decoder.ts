@@ -1,0 +1,166 @@
+// Streaming decoder for the helper's frames: it cuts the byte stream into frames, checks
+// each in O(1), and hands EVENTS payloads on as views (no copy, no per-event work).
+// Anything malformed is counted and skipped by scanning for the next magic.
+import { RECORD_SIZE } from './generated/events.js';
+import {
+  FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, STAT_RECORD_SIZE,
+} from './protocol.js';
+
+export interface FrameHandlers {
+  /** `payload` holds `count` records of `recordType`; it is only valid during the call. */
+  events(recordType: number, payload: Uint8Array, count: number): void;
+  /** `payload` holds `count` 16-byte stat records; only valid during the call. */
+  stats(payload: Uint8Array, count: number): void;
+  /** HELLO, READY and LOG frames, parsed from JSON. */
+  control(kind: 'hello' | 'ready' | 'log', message: unknown): void;
+}
+
+export interface DecoderCounters {
+  frames: number;
+  /** Frames whose header or payload failed a check. */
+  malformed: number;
+  /** Bytes skipped while resynchronising. */
+  skippedBytes: number;
+  /** EVENTS frames of a record type this build does not know (a newer helper). */
+  unknownType: number;
+  /** Frames missing according to the sequence numbers. */
+  lostFrames: number;
+  /** A stream that ended in the middle of a frame. */
+  truncated: number;
+}
+
+const MAGIC_BYTES = Buffer.from([0x42, 0x57, 0x46, 0x31]);
+
+export class FrameDecoder {
+  readonly counters: DecoderCounters = {
+    frames: 0, malformed: 0, skippedBytes: 0, unknownType: 0, lostFrames: 0, truncated: 0,
+  };
+  /** Bytes of an incomplete frame carried over between chunks. */
+  private pending: Buffer = Buffer.alloc(0);
+  private nextSeq = -1;
+
+  constructor(private readonly handlers: FrameHandlers) {}
+
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.pending.length > 0) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = Buffer.alloc(0);
+    }
+    let off = 0;
+    const end = buf.length;
+    while (end - off >= FRAME_HEADER_SIZE) {
+      if (buf.readUInt32LE(off) !== FRAME_MAGIC) {
+        off = this.resync(buf, off + 1);
+        continue;
+      }
+      const version = buf.readUInt16LE(off + 4);
+      const kind = buf.readUInt16LE(off + 6);
+      const length = buf.readUInt32LE(off + 8);
+      if (version !== PROTOCOL_VERSION || length > MAX_FRAME_PAYLOAD || kind < FrameKind.HELLO || kind > FrameKind.LOG) {
+        this.counters.malformed++;
+        off = this.resync(buf, off + 1);
+        continue;
+      }
+      if (end - off < FRAME_HEADER_SIZE + length) break; // wait for the rest of the frame
+      const count = buf.readUInt32LE(off + 12);
+      const recordType = buf.readUInt16LE(off + 16);
+      const seq = buf.readUInt32LE(off + 20);
+      const payloadStart = off + FRAME_HEADER_SIZE;
+      if (!this.deliver(kind, buf, payloadStart, length, count, recordType)) {
+        this.counters.malformed++;
+        off = this.resync(buf, off + 1);
+        continue;
+      }
+      this.countSeq(seq);
+      this.counters.frames++;
+      off = payloadStart + length;
+    }
+    if (off < end) this.pending = Buffer.from(buf.subarray(off));
+  }
+
+  /** Call when the stream ends: a partial frame left over is counted as truncated. */
+  end(): void {
+    if (this.pending.length > 0) {
+      this.counters.truncated++;
+      this.pending = Buffer.alloc(0);
+    }
+    this.nextSeq = -1;
+  }
+
+  private deliver(kind: number, buf: Buffer, start: number, length: number, count: number, recordType: number): boolean {
+    switch (kind) {
+      case FrameKind.EVENTS: {
+        const size = recordType < RECORD_SIZE.length ? RECORD_SIZE[recordType]! : 0;
+        if (size === 0) {
+          // Well-formed but unknown: skip it, counted, without losing sync.
+          this.counters.unknownType++;
+          return true;
+        }
+        if (length !== count * size) return false;
+        this.handlers.events(recordType, buf.subarray(start, start + length), count);
+        return true;
+      }
+      case FrameKind.STATS:
+        if (length !== count * STAT_RECORD_SIZE) return false;
+        this.handlers.stats(buf.subarray(start, start + length), count);
+        return true;
+      default: {
+        let message: unknown;
+        try {
+          message = JSON.parse(buf.toString('utf8', start, start + length));
+        } catch {
+          return false;
+        }
+        this.handlers.control(kind === FrameKind.HELLO ? 'hello' : kind === FrameKind.READY ? 'ready' : 'log', message);
+        return true;
+      }
+    }
+  }
+
+  private countSeq(seq: number): void {
+    if (this.nextSeq >= 0 && seq !== this.nextSeq) {
+      // A restarted helper begins again at 0; that is a new stream, not a loss.
+      if (seq > this.nextSeq) this.counters.lostFrames += seq - this.nextSeq;
+    }
+    this.nextSeq = (seq + 1) >>> 0;
+  }
+
+  /** Finds the next magic at or after `from`; everything before it is counted as skipped. */
+  private resync(buf: Buffer, from: number): number {
+    const at = buf.indexOf(MAGIC_BYTES, from);
+    if (at === -1) {
+      // Keep the last 3 bytes: they may be the start of a magic split across chunks.
+      const keep = Math.max(from, buf.length - 3);
+      this.counters.skippedBytes += keep - (from - 1);
+      return keep;
+    }
+    this.counters.skippedBytes += at - (from - 1);
+    return at;
+  }
+}
+
+/** A decoded stat record (used off the hot path: one per sensor, CPU and program per interval). */
+export interface StatRecord {
+  kind: number;
+  sensor: number;
+  index: number;
+  cpu: number;
+  value: number;
+}
+
+export function parseStats(payload: Uint8Array, count: number): StatRecord[] {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const out: StatRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = i * STAT_RECORD_SIZE;
+    out.push({
+      kind: view.getUint16(o, true),
+      sensor: view.getUint16(o + 2, true),
+      index: view.getUint16(o + 4, true),
+      cpu: view.getUint16(o + 6, true),
+      value: Number(view.getBigUint64(o + 8, true)),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+// Constants of the helper → collector wire protocol (ebpf/PROTOCOL.md).
+export const FRAME_MAGIC = 0x31465742; // bytes "BWF1"
+export const PROTOCOL_VERSION = 1;
+export const FRAME_HEADER_SIZE = 24;
+export const MAX_FRAME_PAYLOAD = 1 << 20;
+
+export const FrameKind = {
+  HELLO: 1,
+  EVENTS: 2,
+  STATS: 3,
+  READY: 4,
+  LOG: 5,
+} as const;
+
+export const STAT_RECORD_SIZE = 16;
+
+export const StatKind = {
+  RING_DROPS: 1,
+  RING_SUBMITTED: 2,
+  RECORDS_WRITTEN: 3,
+  PROG_RUN_COUNT: 4,
+  PROG_RUN_TIME_NS: 5,
+} as const;
+
+/** 0xffff in a stat record's sensor or cpu field: not per sensor / not per CPU. */
+export const STAT_NONE = 0xffff;
+
+export interface HelloMessage {
+  protocol: number;
+  helper: string;
+  kernel: string;
+  pid: number;
+  ncpus: number;
+  sensors: { id: number; name: string; programs: string[]; record_types: number[] }[];
+}
+
+export interface ReadyMessage {
+  load_ms: number;
+  attach_ms: number;
+  sensors: string[];
+}
+
+export interface LogMessage {
+  level: string;
+  msg: string;
+}
