@@ -1,0 +1,246 @@
+// Host-owned metric state for exporters: series are interned once into numeric ids and
+// updated by id, so exporters never pass label strings on the hot path and counters
+// survive an exporter reload (the store, not the module, owns the values).
+import { BpfwasmError } from '../errors.js';
+
+export type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricSpec {
+  /** Full exposed name; counters end in `_total`. */
+  readonly name: string;
+  readonly help: string;
+  readonly kind: MetricKind;
+  readonly labelNames: readonly string[];
+  /** Histogram upper bounds, strictly increasing, without +Inf. */
+  readonly buckets?: readonly number[];
+}
+
+export interface MetricFamily {
+  readonly id: number;
+  readonly owner: string;
+  readonly spec: MetricSpec;
+  readonly bounds: Float64Array;
+  /** Series ids of this family, in creation order. */
+  readonly series: number[];
+}
+
+export interface StoreOptions {
+  /** Series one owner (exporter) may create before further ones are refused. */
+  readonly maxSeriesPerOwner: number;
+  /** Longest label value accepted, in UTF-8 bytes. */
+  readonly maxLabelValueBytes: number;
+}
+
+const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Escapes a label value for the text exposition formats. */
+export function escapeLabelValue(v: string): string {
+  return v.replace(/[\\"\n]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : '\\n'));
+}
+
+export class SeriesStore {
+  readonly families: MetricFamily[] = [];
+  private readonly byName = new Map<string, MetricFamily>();
+  /** Per series: its family id. */
+  private seriesFamily: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  /** Per series: first slot in `slots` (value, or buckets..., sum, count). */
+  private seriesSlot: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  /** Per series: the rendered label pairs without braces, e.g. `comm="sh",code="0"`. */
+  readonly seriesLabels: string[] = [];
+  private readonly seriesKey = new Map<string, number>();
+  private slots = new Float64Array(4096);
+  private slotsUsed = 0;
+  private readonly ownerSeries = new Map<string, number>();
+  private readonly refused = new Map<string, number>();
+
+  constructor(readonly options: StoreOptions) {}
+
+  get seriesCount(): number {
+    return this.seriesLabels.length;
+  }
+
+  /** Declares a metric, or returns the existing id when `owner` declared the same shape before (reload). */
+  declare(owner: string, spec: MetricSpec): number {
+    validateSpec(spec);
+    const existing = this.byName.get(spec.name);
+    if (existing) {
+      if (existing.owner !== owner) {
+        throw new BpfwasmError('METRIC_CONFLICT', `metric ${spec.name} is already declared by ${existing.owner}`);
+      }
+      if (!sameShape(existing.spec, spec)) {
+        throw new BpfwasmError('METRIC_CONFLICT', `metric ${spec.name} was declared before with other labels, type or buckets`);
+      }
+      return existing.id;
+    }
+    const family: MetricFamily = {
+      id: this.families.length,
+      owner,
+      spec: { ...spec, labelNames: [...spec.labelNames], buckets: spec.buckets && [...spec.buckets] },
+      bounds: Float64Array.from(spec.buckets ?? []),
+      series: [],
+    };
+    this.families.push(family);
+    this.byName.set(spec.name, family);
+    return family.id;
+  }
+
+  family(id: number): MetricFamily | undefined {
+    return this.families[id];
+  }
+
+  familyOfSeries(seriesId: number): MetricFamily | undefined {
+    return seriesId >= 0 && seriesId < this.seriesLabels.length ? this.families[this.seriesFamily[seriesId]!] : undefined;
+  }
+
+  /**
+   * Interns a label set into a series id. Returns -1 when the owner's series limit is reached;
+   * the refusal is counted (see `refusedSeries`) rather than silent.
+   */
+  series(familyId: number, labelValues: readonly string[]): number {
+    const family = this.families[familyId];
+    if (!family) throw new BpfwasmError('SERIES_INVALID', `no metric with id ${familyId}`);
+    if (labelValues.length !== family.spec.labelNames.length) {
+      throw new BpfwasmError('SERIES_INVALID',
+        `${family.spec.name} has ${family.spec.labelNames.length} labels, got ${labelValues.length} values`);
+    }
+    const key = familyId + '\u0000' + labelValues.join('\u0000');
+    const known = this.seriesKey.get(key);
+    if (known !== undefined) return known;
+    for (const v of labelValues) {
+      if (Buffer.byteLength(v) > this.options.maxLabelValueBytes) {
+        throw new BpfwasmError('SERIES_INVALID',
+          `label value of ${Buffer.byteLength(v)} bytes exceeds the ${this.options.maxLabelValueBytes}-byte limit`);
+      }
+    }
+    const owned = this.ownerSeries.get(family.owner) ?? 0;
+    if (owned >= this.options.maxSeriesPerOwner) {
+      this.countRefused(family.owner);
+      return -1;
+    }
+    this.ownerSeries.set(family.owner, owned + 1);
+    const id = this.seriesLabels.length;
+    if (id === this.seriesFamily.length) {
+      this.seriesFamily = grow(this.seriesFamily);
+      this.seriesSlot = grow(this.seriesSlot);
+    }
+    const width = family.spec.kind === 'histogram' ? family.bounds.length + 3 : 1;
+    while (this.slotsUsed + width > this.slots.length) {
+      const bigger = new Float64Array(this.slots.length * 2);
+      bigger.set(this.slots);
+      this.slots = bigger;
+    }
+    this.seriesFamily[id] = familyId;
+    this.seriesSlot[id] = this.slotsUsed;
+    this.slotsUsed += width;
+    this.seriesLabels.push(
+      family.spec.labelNames.map((n, i) => `${n}="${escapeLabelValue(labelValues[i]!)}"`).join(','),
+    );
+    family.series.push(id);
+    this.seriesKey.set(key, id);
+    return id;
+  }
+
+  /** Adds to a counter or gauge. Callers validate kind and sign (see exporters/abi). */
+  add(seriesId: number, value: number): void {
+    this.slots[this.seriesSlot[seriesId]!]! += value;
+  }
+
+  set(seriesId: number, value: number): void {
+    this.slots[this.seriesSlot[seriesId]!] = value;
+  }
+
+  /** Records one histogram observation: bucket counts are stored per bucket, cumulated when read. */
+  observe(seriesId: number, value: number): void {
+    const bounds = this.families[this.seriesFamily[seriesId]!]!.bounds;
+    const base = this.seriesSlot[seriesId]!;
+    let lo = 0;
+    let hi = bounds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (value <= bounds[mid]!) hi = mid;
+      else lo = mid + 1;
+    }
+    const slots = this.slots;
+    slots[base + lo]! += 1; // index bounds.length is the +Inf bucket
+    slots[base + bounds.length + 1]! += value;
+    slots[base + bounds.length + 2]! += 1;
+  }
+
+  /** Current value of a counter or gauge. */
+  value(seriesId: number): number {
+    return this.slots[this.seriesSlot[seriesId]!]!;
+  }
+
+  /** Histogram state: cumulative bucket counts (last is +Inf), sum and count. */
+  histogram(seriesId: number): { cumulative: number[]; sum: number; count: number } {
+    const n = this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+    const base = this.seriesSlot[seriesId]!;
+    const cumulative: number[] = [];
+    let acc = 0;
+    for (let i = 0; i <= n; i++) cumulative.push((acc += this.slots[base + i]!));
+    return { cumulative, sum: this.slots[base + n + 1]!, count: this.slots[base + n + 2]! };
+  }
+
+  /** Raw slots and base index, for serializers that walk many series without allocating. */
+  rawSlots(): Float64Array {
+    return this.slots;
+  }
+
+  slotOf(seriesId: number): number {
+    return this.seriesSlot[seriesId]!;
+  }
+
+  seriesOf(owner: string): number {
+    return this.ownerSeries.get(owner) ?? 0;
+  }
+
+  /** Counts a series refused before it reached the store (e.g. an exporter's over-long label value). */
+  countRefused(owner: string): void {
+    this.refused.set(owner, (this.refused.get(owner) ?? 0) + 1);
+  }
+
+  refusedSeries(owner: string): number {
+    return this.refused.get(owner) ?? 0;
+  }
+
+  owners(): string[] {
+    return [...new Set(this.families.map((f) => f.owner))];
+  }
+}
+
+function grow(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+function sameShape(a: MetricSpec, b: MetricSpec): boolean {
+  return a.kind === b.kind &&
+    a.labelNames.join(',') === b.labelNames.join(',') &&
+    (a.buckets ?? []).join(',') === (b.buckets ?? []).join(',');
+}
+
+function validateSpec(spec: MetricSpec): void {
+  const bad = (why: string) => new BpfwasmError('METRIC_INVALID', `metric ${JSON.stringify(spec.name)}: ${why}`);
+  if (!NAME_RE.test(spec.name)) throw bad('name must match [a-zA-Z_:][a-zA-Z0-9_:]*');
+  if (spec.kind === 'counter' && !spec.name.endsWith('_total')) throw bad('a counter name must end in _total');
+  if (spec.kind !== 'counter' && spec.name.endsWith('_total')) throw bad('only counters may end in _total');
+  const seen = new Set<string>();
+  for (const l of spec.labelNames) {
+    if (!LABEL_RE.test(l) || l.startsWith('__')) throw bad(`label name ${JSON.stringify(l)} is invalid`);
+    if (seen.has(l)) throw bad(`label name ${l} is repeated`);
+    if (spec.kind === 'histogram' && l === 'le') throw bad('a histogram may not have an `le` label');
+    seen.add(l);
+  }
+  if (spec.kind === 'histogram') {
+    const b = spec.buckets ?? [];
+    if (b.length === 0) throw bad('a histogram needs at least one bucket');
+    for (let i = 0; i < b.length; i++) {
+      if (!Number.isFinite(b[i]!)) throw bad('bucket bounds must be finite (+Inf is implicit)');
+      if (i > 0 && b[i]! <= b[i - 1]!) throw bad('bucket bounds must increase strictly');
+    }
+  } else if (spec.buckets && spec.buckets.length) {
+    throw bad('only histograms have buckets');
+  }
+}
