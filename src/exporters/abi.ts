@@ -1,0 +1,73 @@
+// Exporter ABI v1 constants (exporters/ABI.md): the one source the runtime, the validator
+// and the tests share, so a number in the spec is written down exactly once in TypeScript.
+
+export const ABI_VERSION = 1;
+
+/** The only import module a v1 exporter may use. */
+export const IMPORT_MODULE = 'bpfwasm';
+
+/** Wasm function signature, written as the validator prints it. */
+export type Signature = string;
+
+const sig = (params: number, results: 0 | 1): Signature =>
+  `(${Array<string>(params).fill('i32').join(', ')}) -> ${results ? 'i32' : '()'}`;
+
+/** Imports the host provides, with their signatures. */
+export const IMPORTS: Readonly<Record<string, Signature>> = {
+  metric: sig(9, 1),
+  subscribe: sig(1, 1),
+  series: sig(3, 1),
+  update: sig(2, 1),
+  log: sig(3, 0),
+};
+
+export const EXPORT_MEMORY = 'memory';
+export const EXPORT_ABI_VERSION = 'bpfwasm_abi_version';
+export const EXPORT_INIT = 'bpfwasm_init';
+export const EXPORT_BATCH_BUFFER = 'bpfwasm_batch_buffer';
+export const EXPORT_ON_BATCH = 'bpfwasm_on_batch';
+
+/** Function exports a module must provide, with their signatures (plus `memory`). */
+export const FUNCTION_EXPORTS: Readonly<Record<string, Signature>> = {
+  [EXPORT_ABI_VERSION]: sig(0, 1),
+  [EXPORT_INIT]: sig(0, 1),
+  [EXPORT_BATCH_BUFFER]: sig(1, 1),
+  [EXPORT_ON_BATCH]: sig(4, 1),
+};
+
+/** Error codes returned by host imports. */
+export const Errno = {
+  EINVAL: -1,
+  EBOUNDS: -2,
+  ESTATE: -3,
+  ELIMIT: -4,
+  EUTF8: -5,
+  ENOTFOUND: -6,
+  ECONFLICT: -7,
+} as const;
+
+/** Metric kinds of `metric`; also the per-series kind the runtime keeps (0 = not this exporter's). */
+export const Kind = { COUNTER: 1, GAUGE: 2, HISTOGRAM: 3 } as const;
+
+export const KIND_NAME = ['', 'counter', 'gauge', 'histogram'] as const;
+
+/** Operation codes of `update`. */
+export const Op = { ADD: 1, SET: 2, OBSERVE: 3 } as const;
+
+/** Bytes per `update` operation: `{u32 series_id; u32 op; f64 value}`. */
+export const OP_SIZE = 16;
+
+/** Bytes per `series` label value: `{u32 ptr; u32 len}`. */
+export const LABEL_VALUE_REF_SIZE = 8;
+
+/** Log levels of `log`. */
+export const LogLevel = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 } as const;
+
+/** Longest metric name, help text and label-name list `metric` accepts, in bytes. */
+export const MAX_NAME_BYTES = 256;
+export const MAX_HELP_BYTES = 1024;
+export const MAX_LABELS_BYTES = 1024;
+/** Most histogram buckets `metric` accepts. */
+export const MAX_BUCKETS = 64;
+/** Longest log line kept; longer ones are truncated. */
+export const MAX_LOG_BYTES = 4096;

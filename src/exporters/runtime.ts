@@ -1,0 +1,169 @@
+// Loads one exporter module (validate → instantiate → version → init → batch buffer) and runs
+// its batches. Failures of a running module are counted on its Exporter object, never thrown:
+// one bad exporter must not stop the collector or the others.
+import { BpfwasmError } from '../errors.js';
+import type { SeriesStore } from '../metrics/store.js';
+import {
+  ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH,
+} from './abi.js';
+import { HostImports } from './imports.js';
+import { validateModule } from './validate.js';
+
+export interface ExporterHost {
+  readonly store: SeriesStore;
+  log(exporter: string, level: number, msg: string): void;
+  /** Largest batch payload the host will pass; the module's buffer is requested at this size. */
+  readonly maxBatchBytes: number;
+}
+
+export interface Exporter {
+  readonly name: string;
+  /** Record types the module subscribed to in init, ascending. */
+  readonly subscriptions: readonly number[];
+  /** Runs one batch of `count` records of `recordType`; never throws. */
+  onBatch(recordType: number, payload: Uint8Array, count: number): void;
+  readonly batches: number;
+  readonly events: number;
+  /** Batches that failed without trapping: a non-zero return, or no buffer large enough. */
+  readonly errors: number;
+  /** Batches aborted by a trap (disjoint from `errors`); the module keeps its state and gets the next batch. */
+  readonly traps: number;
+  /** `update` operations refused (foreign series, wrong kind, non-finite or negative counter add). */
+  readonly rejectedOps: number;
+  /** Import calls answered with an error code (bad pointer, bad UTF-8, limit, wrong phase…). */
+  readonly rejectedCalls: number;
+  /** The latest problem of any of the above, '' if none. */
+  readonly lastError: string;
+  /** Current size of the module's linear memory: steady once warm, since exporters do not allocate per event. */
+  readonly memoryBytes: number;
+}
+
+type I32Fn = (...args: number[]) => number;
+
+export async function loadExporter(name: string, bytes: Uint8Array, host: ExporterHost): Promise<Exporter> {
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
+  } catch (e) {
+    throw new BpfwasmError('EXPORTER_LOAD', `${name}: not a valid WebAssembly module: ${message(e)}`, { cause: e });
+  }
+  validateModule(name, module, bytes);
+
+  const imports = new HostImports(name, host.store, (level, msg) => host.log(name, level, msg));
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, { bpfwasm: imports.imports });
+  } catch (e) {
+    throw new BpfwasmError('EXPORTER_INIT', `${name}: its start function failed: ${message(e)}`, { cause: e });
+  }
+  // validateModule guaranteed these exist with these kinds and signatures.
+  const exports = instance.exports;
+  imports.attach(exports[EXPORT_MEMORY] as WebAssembly.Memory);
+  const fn = (n: string) => exports[n] as I32Fn;
+
+  const version = call(name, 'EXPORTER_ABI', EXPORT_ABI_VERSION, fn(EXPORT_ABI_VERSION));
+  if (version !== ABI_VERSION) {
+    throw new BpfwasmError('EXPORTER_ABI', `${name}: ABI version ${version}, host supports ${ABI_VERSION}`);
+  }
+  const rc = call(name, 'EXPORTER_INIT', EXPORT_INIT, fn(EXPORT_INIT));
+  if (rc !== 0) {
+    const why = imports.lastError ? ` (last refused call: ${imports.lastError})` : '';
+    throw new BpfwasmError('EXPORTER_INIT', `${name}: ${EXPORT_INIT} returned ${rc}${why}`);
+  }
+  imports.initializing = false;
+
+  const exporter = new WasmExporter(name, imports, fn(EXPORT_BATCH_BUFFER), fn(EXPORT_ON_BATCH));
+  if (!exporter.reserve(host.maxBatchBytes)) {
+    throw new BpfwasmError('EXPORTER_INIT', `${name}: ${exporter.lastError}`);
+  }
+  return exporter;
+}
+
+/** Calls a no-argument export during loading, turning a trap into a BpfwasmError. */
+function call(name: string, code: 'EXPORTER_ABI' | 'EXPORTER_INIT', exportName: string, f: I32Fn): number {
+  try {
+    return f();
+  } catch (e) {
+    throw new BpfwasmError(code, `${name}: ${exportName} trapped: ${message(e)}`, { cause: e });
+  }
+}
+
+class WasmExporter implements Exporter {
+  readonly subscriptions: readonly number[];
+  batches = 0;
+  events = 0;
+  errors = 0;
+  traps = 0;
+  private bufferPtr = 0;
+  private bufferBytes = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly imports: HostImports,
+    private readonly batchBuffer: I32Fn,
+    private readonly onBatchFn: I32Fn,
+  ) {
+    this.subscriptions = [...imports.subscriptions].sort((a, b) => a - b);
+  }
+
+  get rejectedOps(): number {
+    return this.imports.rejectedOps;
+  }
+
+  get rejectedCalls(): number {
+    return this.imports.rejectedCalls;
+  }
+
+  get lastError(): string {
+    return this.imports.lastError;
+  }
+
+  get memoryBytes(): number {
+    return this.imports.bytes().byteLength;
+  }
+
+  onBatch(recordType: number, payload: Uint8Array, count: number): void {
+    this.batches++;
+    this.events += count;
+    const len = payload.byteLength;
+    if (len > this.bufferBytes && !this.reserve(len)) {
+      this.errors++;
+      return;
+    }
+    this.imports.bytes().set(payload, this.bufferPtr);
+    let rc: number;
+    try {
+      rc = this.onBatchFn(recordType, this.bufferPtr, len, count);
+    } catch (e) {
+      this.traps++; // a wasm trap, or a stack overflow (RangeError): either way the batch was aborted
+      this.imports.lastError = `${EXPORT_ON_BATCH} trapped: ${message(e)}`;
+      return;
+    }
+    if (rc !== 0) {
+      this.errors++;
+      this.imports.lastError = `${EXPORT_ON_BATCH} returned ${rc}`;
+    }
+  }
+
+  /** Asks the module for a batch buffer of at least `min` bytes and checks what it returns. */
+  reserve(min: number): boolean {
+    let ptr: number;
+    try {
+      ptr = this.batchBuffer(min) >>> 0;
+    } catch (e) {
+      this.imports.lastError = `${EXPORT_BATCH_BUFFER}(${min}) trapped: ${message(e)}`;
+      return false;
+    }
+    if (ptr === 0 || ptr % 8 !== 0 || ptr + min > this.imports.bytes().byteLength) {
+      this.imports.lastError = `${EXPORT_BATCH_BUFFER}(${min}) returned ${ptr}, not an 8-byte aligned buffer in memory`;
+      return false;
+    }
+    this.bufferPtr = ptr;
+    this.bufferBytes = min;
+    return true;
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

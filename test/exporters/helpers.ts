@@ -1,0 +1,68 @@
+// Shared by the exporter tests: synthetic record batches laid out with the generated offsets,
+// a store and host to load modules into, and reading series back by their labels.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HEADER_FIELDS, RECORDS, type FieldLayout } from '../../src/ingest/generated/events.js';
+import type { ExporterHost } from '../../src/exporters/runtime.js';
+import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
+
+export type RecordValues = { comm?: string | Uint8Array } & Record<string, number | bigint | string | Uint8Array | undefined>;
+
+/** Encodes `records` of one type exactly as the helper would frame them. */
+export function encodeBatch(recordType: number, records: readonly RecordValues[]): Uint8Array {
+  const layout = RECORDS.find((r) => r.id === recordType);
+  if (!layout) throw new Error(`no record type ${recordType}`);
+  const bytes = new Uint8Array(layout.size * records.length);
+  const view = new DataView(bytes.buffer);
+  records.forEach((values, i) => {
+    const base = i * layout.size;
+    const fields: readonly FieldLayout[] = [...HEADER_FIELDS, ...layout.fields];
+    const all: RecordValues = { ...values, type: recordType, size: layout.size };
+    for (const f of fields) {
+      const v = all[f.name];
+      if (v === undefined) continue;
+      const at = base + f.offset;
+      if (f.type === 'chars') {
+        const src = typeof v === 'string' ? new TextEncoder().encode(v) : (v as Uint8Array);
+        bytes.set(src.subarray(0, f.size), at);
+      } else if (f.type === 'u16') view.setUint16(at, Number(v), true);
+      else if (f.type === 'u32') view.setUint32(at, Number(v), true);
+      else if (f.type === 'u64') view.setBigUint64(at, BigInt(v as number | bigint), true);
+      else throw new Error(`helper does not encode ${f.type}`);
+    }
+  });
+  return bytes;
+}
+
+export interface TestHost extends ExporterHost {
+  readonly logs: { exporter: string; level: number; msg: string }[];
+}
+
+export function testHost(opts: { maxSeries?: number; maxLabelValueBytes?: number; maxBatchBytes?: number } = {}): TestHost {
+  const logs: TestHost['logs'] = [];
+  return {
+    store: new SeriesStore({ maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128 }),
+    log: (exporter, level, msg) => logs.push({ exporter, level, msg }),
+    maxBatchBytes: opts.maxBatchBytes ?? 65536,
+    logs,
+  };
+}
+
+/** The series id of `metric` with exactly these labels, or undefined. */
+export function seriesId(store: SeriesStore, metric: string, labels: Record<string, string>): number | undefined {
+  const family = store.families.find((f) => f.spec.name === metric);
+  if (!family) throw new Error(`no metric ${metric}`);
+  const rendered = family.spec.labelNames.map((n) => `${n}="${escapeLabelValue(labels[n] ?? '')}"`).join(',');
+  return family.series.find((id) => store.seriesLabels[id] === rendered);
+}
+
+/** A counter or gauge value by labels; 0 when the series does not exist (never incremented). */
+export function valueOf(store: SeriesStore, metric: string, labels: Record<string, string>): number {
+  const id = seriesId(store, metric, labels);
+  return id === undefined ? 0 : store.value(id);
+}
+
+export function freshTmpDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `bpfwasm-${prefix}-`));
+}
