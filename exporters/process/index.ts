@@ -1,0 +1,123 @@
+// Built-in exporter: process execs and exits by command name, exit status and lifetime.
+import {
+  RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8,
+  declareCounter, declareHistogram, subscribe, series1, series2, strnlen, asciiCopy,
+  counterAdd, observe, flush,
+} from "../sdk/assemblyscript/index";
+
+export { bpfwasm_abi_version, bpfwasm_batch_buffer } from "../sdk/assemblyscript/index";
+
+const LIFETIME_BUCKETS: StaticArray<f64> = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600,
+];
+
+// Linux signal names, index = signal number.
+const SIGNALS: StaticArray<string> = [
+  "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
+  "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",
+  "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
+  "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+];
+
+// exit_code label values, kept low-cardinality: index 0-9 the codes 0-9, then 126, 127, "other",
+// the 31 signal names (index OTHER + signal) and finally "signal" for any higher signal number.
+const CODE_126: u32 = 10;
+const CODE_127: u32 = 11;
+const OTHER: u32 = 12;
+const UNKNOWN_SIGNAL: u32 = OTHER + 32;
+const exitLabels: Utf8[] = [];
+
+const NS_PER_SECOND: f64 = 1e9;
+const BAD_BATCH: i32 = 1;
+
+let execTotal: i32 = 0;
+let exitTotal: i32 = 0;
+let lifetime: i32 = 0;
+const execIds = new SeriesCache(1024);
+const exitIds = new SeriesCache(4096);
+const lifetimeIds = new SeriesCache(1024);
+
+export function bpfwasm_init(): i32 {
+  execTotal = declareCounter("bpfwasm_process_exec_total", "Processes that called execve, by command name", "comm");
+  exitTotal = declareCounter("bpfwasm_process_exit_total",
+    "Processes that exited, by command name and exit code or killing signal", "comm,exit_code");
+  lifetime = declareHistogram("bpfwasm_process_lifetime_seconds",
+    "Lifetime of exited processes, by command name", "comm", LIFETIME_BUCKETS);
+  for (let code = 0; code < 10; code++) exitLabels.push(new Utf8(code.toString()));
+  exitLabels.push(new Utf8("126"));
+  exitLabels.push(new Utf8("127"));
+  exitLabels.push(new Utf8("other"));
+  for (let s = 1; s < SIGNALS.length; s++) exitLabels.push(new Utf8(SIGNALS[s]));
+  exitLabels.push(new Utf8("signal"));
+  subscribe(RecordType.PROCESS_EXEC);
+  subscribe(RecordType.PROCESS_EXIT);
+  return 0;
+}
+
+export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  if (recordType == RecordType.PROCESS_EXEC) {
+    if (len != count * ProcessExec.SIZE) return BAD_BATCH;
+    for (let i: u32 = 0; i < count; i++) onExec(ptr + i * ProcessExec.SIZE);
+  } else if (recordType == RecordType.PROCESS_EXIT) {
+    if (len != count * ProcessExit.SIZE) return BAD_BATCH;
+    for (let i: u32 = 0; i < count; i++) onExit(ptr + i * ProcessExit.SIZE);
+  } else {
+    return BAD_BATCH;
+  }
+  flush();
+  return 0;
+}
+
+function onExec(rec: usize): void {
+  const comm = Header.comm(rec);
+  const c0 = load<u64>(comm);
+  const c1 = load<u64>(comm, 8);
+  let sid = execIds.get(c0, c1, 0);
+  if (sid == SeriesCache.MISS) {
+    sid = commSeries(execTotal, comm, null);
+    execIds.set(c0, c1, 0, sid);
+  }
+  counterAdd(sid, 1);
+}
+
+function onExit(rec: usize): void {
+  const comm = Header.comm(rec);
+  const c0 = load<u64>(comm);
+  const c1 = load<u64>(comm, 8);
+  const code = exitLabelIndex(ProcessExit.exitCode(rec), ProcessExit.exitSignal(rec));
+  let sid = exitIds.get(c0, c1, code);
+  if (sid == SeriesCache.MISS) {
+    sid = commSeries(exitTotal, comm, unchecked(exitLabels[code]));
+    exitIds.set(c0, c1, code, sid);
+  }
+  counterAdd(sid, 1);
+  let hid = lifetimeIds.get(c0, c1, 0);
+  if (hid == SeriesCache.MISS) {
+    hid = commSeries(lifetime, comm, null);
+    lifetimeIds.set(c0, c1, 0, hid);
+  }
+  observe(hid, <f64>ProcessExit.lifetimeNs(rec) / NS_PER_SECOND);
+}
+
+/** Index into exitLabels for a normal exit code or a killing signal. */
+function exitLabelIndex(code: u32, signal: u32): u32 {
+  if (signal != 0) return signal < 32 ? OTHER + signal : UNKNOWN_SIGNAL;
+  if (code < 10) return code;
+  if (code == 126) return CODE_126;
+  if (code == 127) return CODE_127;
+  return OTHER;
+}
+
+/**
+ * Interns {comm[, extra]}. A comm that is not UTF-8 is retried with its non-ASCII bytes as '?',
+ * so such a process is still counted rather than silently dropped.
+ */
+function commSeries(metric: i32, comm: usize, extra: Utf8 | null): i32 {
+  const len = strnlen(comm, 16);
+  let sid = extra !== null ? series2(metric, comm, len, extra.ptr, extra.len) : series1(metric, comm, len);
+  if (sid == EUTF8) {
+    const safe = asciiCopy(comm, len);
+    sid = extra !== null ? series2(metric, safe, len, extra.ptr, extra.len) : series1(metric, safe, len);
+  }
+  return sid;
+}
