@@ -1,0 +1,215 @@
+// Wires the pipeline: helper process → frame decoder → exporters → series store, and
+// answers readiness. HTTP and the CLI sit on top of this and hold no pipeline logic.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { PACKAGE_ROOT, helperArgs, type Config } from './config.js';
+import { BpfwasmError } from './errors.js';
+import { ExporterRegistry } from './exporters/registry.js';
+import { FrameDecoder, parseStats } from './ingest/frame-decoder.js';
+import { HelperSupervisor } from './ingest/helper-supervisor.js';
+import {
+  STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
+} from './ingest/protocol.js';
+import { serializeText } from './metrics/exposition.js';
+import { PipelineMetrics } from './metrics/pipeline-metrics.js';
+import { SeriesStore } from './metrics/store.js';
+import type { Readiness } from './http/routes/health.js';
+
+export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
+
+export class Collector {
+  readonly store: SeriesStore;
+  readonly metrics: PipelineMetrics;
+  readonly decoder: FrameDecoder;
+  readonly exporters: ExporterRegistry;
+  readonly supervisor: HelperSupervisor;
+  private readonly runtimeRegistry = new Registry();
+  hello: HelloMessage | undefined;
+  ready: ReadyMessage | undefined;
+  private exportersLoaded = false;
+  private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
+
+  constructor(readonly config: Config, private readonly log: Logger) {
+    this.store = new SeriesStore({
+      maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
+      maxLabelValueBytes: config.exporters.maxLabelValueBytes,
+    });
+    this.metrics = new PipelineMetrics(this.store);
+    collectDefaultMetrics({ register: this.runtimeRegistry });
+    this.exporters = new ExporterRegistry({
+      store: this.store,
+      maxBatchBytes: config.helper.batchBytes,
+      log: (exporter, level, msg) => {
+        const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
+        this.log[fn]({ exporter }, msg);
+      },
+    });
+    this.decoder = new FrameDecoder({
+      events: (recordType, payload, count) => {
+        this.metrics.onReceived(recordType, count);
+        this.exporters.dispatch(recordType, payload, count);
+        this.metrics.onProcessed(recordType, count);
+      },
+      stats: (payload, count) => this.onStats(payload, count),
+      control: (kind, message) => this.onControl(kind, message),
+    });
+    this.supervisor = new HelperSupervisor({
+      path: config.helper.path,
+      args: helperArgs(config),
+      onData: (chunk) => this.decoder.push(chunk),
+      onStreamEnd: () => {
+        this.decoder.end();
+        this.metrics.rebaseCumulative();
+      },
+      onStderr: (line) => this.log.warn({ source: 'helper' }, line),
+      onSpawn: (pid) => this.log.info({ pid }, 'helper started'),
+      onExit: (code, signal, willRestart) => this.onHelperExit(code, signal, willRestart),
+    });
+  }
+
+  /** Loads exporters, starts the helper and resolves once its sensors are attached. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (!existsSync(this.config.helper.path)) {
+      throw new BpfwasmError('HELPER_MISSING', `helper not found at ${this.config.helper.path}; build it with \`npm run build\``);
+    }
+    const dirs = [...(this.config.exporters.builtin ? [BUILTIN_EXPORTERS_DIR] : []), ...this.config.exporters.dirs];
+    await this.exporters.loadFrom(dirs); // failures are logged by the registry and exported as exporter_up 0
+    this.exportersLoaded = true;
+    const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+    this.supervisor.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BpfwasmError('NOT_READY', `helper did not attach its sensors within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([attached, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.supervisor.stop();
+  }
+
+  readiness(): Readiness {
+    const waiting: string[] = [];
+    if (!this.exportersLoaded) waiting.push('exporters not loaded');
+    if (!this.ready) {
+      waiting.push(this.supervisor.fatal ? `helper failed: ${this.supervisor.fatal.message}` : 'sensors not attached');
+    }
+    return { ready: waiting.length === 0, waiting };
+  }
+
+  /** One scrape: refresh the values kept outside the store, then serialize everything. */
+  async renderMetrics(): Promise<string> {
+    this.refreshScrapeMetrics();
+    return serializeText(this.store) + (await this.runtimeRegistry.metrics());
+  }
+
+  private refreshScrapeMetrics(): void {
+    const m = this.metrics;
+    const d = this.decoder.counters;
+    m.setTotal('bpfwasm_frames_total', [], d.frames);
+    m.setTotal('bpfwasm_frames_malformed_total', [], d.malformed);
+    m.setTotal('bpfwasm_frames_lost_total', [], d.lostFrames);
+    m.setTotal('bpfwasm_frames_truncated_total', [], d.truncated);
+    m.setTotal('bpfwasm_frames_unknown_type_total', [], d.unknownType);
+    m.setTotal('bpfwasm_frame_skipped_bytes_total', [], d.skippedBytes);
+    m.setTotal('bpfwasm_helper_restarts_total', [], this.supervisor.restarts);
+    m.set('bpfwasm_helper_up', [], this.ready ? 1 : 0);
+    for (const e of this.exporters.list()) {
+      m.setTotal('bpfwasm_exporter_batches_total', [e.name], e.batches);
+      m.setTotal('bpfwasm_exporter_events_total', [e.name], e.events);
+      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'trap'], e.traps);
+      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'returned_error'], e.errors);
+      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_update'], e.rejectedOps);
+      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_call'], e.rejectedCalls);
+      m.setTotal('bpfwasm_exporter_series_refused_total', [e.name], this.store.refusedSeries(e.name));
+      m.set('bpfwasm_exporter_series', [e.name], this.store.seriesOf(e.name));
+      m.set('bpfwasm_exporter_up', [e.name], 1);
+    }
+    for (const f of this.exporters.failed) m.set('bpfwasm_exporter_up', [f.name], 0);
+  }
+
+  private onControl(kind: 'hello' | 'ready' | 'log', message: unknown): void {
+    if (kind === 'hello') {
+      const hello = message as HelloMessage;
+      this.hello = hello;
+      this.metrics.set('bpfwasm_helper_info', [hello.helper, hello.kernel], 1);
+      // Export every drop counter at zero from the start: "no drops" must be visible, not absent.
+      for (const s of hello.sensors) {
+        for (let cpu = 0; cpu < hello.ncpus; cpu++) {
+          this.metrics.setCumulative('bpfwasm_sensor_ring_drops_total', [s.name, String(cpu)], 0);
+          this.metrics.setCumulative('bpfwasm_sensor_events_submitted_total', [s.name, String(cpu)], 0);
+        }
+        for (const t of s.record_types) {
+          this.metrics.setCumulative('bpfwasm_helper_records_written_total', [PipelineMetrics.recordName(t)], 0);
+        }
+      }
+    } else if (kind === 'ready') {
+      const ready = message as ReadyMessage;
+      this.ready = ready;
+      this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
+      this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
+      for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 1);
+      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors }, 'sensors attached');
+      for (const w of this.readyWaiters.splice(0)) w.resolve();
+    } else {
+      const { level, msg } = message as LogMessage;
+      const fn = level === 'error' ? 'error' : level === 'warn' ? 'warn' : level === 'debug' ? 'debug' : 'info';
+      this.log[fn]({ source: 'helper' }, msg);
+    }
+  }
+
+  private onStats(payload: Uint8Array, count: number): void {
+    const sensors = this.hello?.sensors ?? [];
+    for (const s of parseStats(payload, count)) {
+      const sensor = s.sensor === STAT_NONE ? undefined : sensors[s.sensor];
+      switch (s.kind) {
+        case StatKind.RING_DROPS:
+          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_ring_drops_total', [sensor.name, String(s.cpu)], s.value);
+          break;
+        case StatKind.RING_SUBMITTED:
+          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_events_submitted_total', [sensor.name, String(s.cpu)], s.value);
+          break;
+        case StatKind.RECORDS_WRITTEN:
+          this.metrics.setCumulative('bpfwasm_helper_records_written_total', [PipelineMetrics.recordName(s.index)], s.value);
+          break;
+        case StatKind.PROG_RUN_COUNT:
+        case StatKind.PROG_RUN_TIME_NS: {
+          const program = sensor?.programs[s.index];
+          if (!sensor || !program) break;
+          if (s.kind === StatKind.PROG_RUN_COUNT) {
+            this.metrics.setCumulative('bpfwasm_bpf_program_runs_total', [sensor.name, program], s.value);
+          } else {
+            this.metrics.setCumulative('bpfwasm_bpf_program_run_seconds_total', [sensor.name, program], s.value / 1e9);
+          }
+          break;
+        }
+        default:
+          break; // a newer helper's stat kind: ignored, the rest still applies
+      }
+    }
+  }
+
+  private onHelperExit(code: number | null, signal: NodeJS.Signals | null, willRestart: boolean): void {
+    const wasReady = this.ready !== undefined;
+    this.ready = undefined;
+    for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 0);
+    if (willRestart) {
+      this.log.warn({ code, signal }, 'helper exited; restarting');
+      return;
+    }
+    const fatal = this.supervisor.fatal;
+    if (fatal) {
+      this.log.error({ code }, fatal.message);
+      const err = new BpfwasmError('NOT_READY', fatal.message);
+      for (const w of this.readyWaiters.splice(0)) w.reject(err);
+    } else if (wasReady) {
+      this.log.info({ code, signal }, 'helper stopped');
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// Assembles the HTTP server from route plugins; it holds no pipeline logic of its own.
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { BpfwasmError } from '../errors.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { metricsRoute } from './routes/metrics.js';
+
+export interface ServerDeps {
+  logger?: Logger;
+  renderMetrics(): Promise<string>;
+  readiness(): Readiness;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Scrapes every few seconds would drown the log in request lines.
+    logController: new LogController({ disableRequestLogging: true }),
+  }) as unknown as FastifyInstance;
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err instanceof BpfwasmError ? err.statusCode : err.statusCode ?? 500;
+    if (status >= 500) app.log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: err.message });
+  });
+  app.register(metricsRoute, { render: deps.renderMetrics });
+  app.register(healthRoutes, { readiness: deps.readiness });
+  return app;
+}
