@@ -1,0 +1,65 @@
+// The collector keeps a dead helper's absence visible and brings it back; privilege problems
+// are one clear line, not a stack trace.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, samples, scrape, startCollector, waitFor, waitReady } from './support/collector.js';
+
+const HELPER = join(ROOT, 'ebpf/build/bpfwasm-helper');
+
+function helperPidOf(collectorPid: number): number | undefined {
+  const children = readFileSync(`/proc/${collectorPid}/task/${collectorPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return children.map(Number).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'bpfwasm-helper';
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('helper lifecycle', () => {
+  it('restarts a killed helper with backoff, counts the restart, and keeps counting', async () => {
+    const c = await startCollector({ helper: { statsMs: 200 } });
+    try {
+      await waitReady(c);
+      const first = helperPidOf(c.proc.pid!);
+      expect(first).toBeDefined();
+      process.kill(first!, 'SIGKILL');
+      await waitFor('a new helper', async () => {
+        const pid = helperPidOf(c.proc.pid!);
+        return pid && pid !== first ? pid : undefined;
+      });
+      await waitReady(c);
+      const m = await scrape(c);
+      expect(samples(m, 'bpfwasm_helper_restarts_total').get('')).toBe(1);
+      expect(samples(m, 'bpfwasm_helper_up').get('')).toBe(1);
+
+      // Counting resumes, exactly, on the new helper.
+      const before = samples(m, 'bpfwasm_process_exec_total').get('comm="true"') ?? 0;
+      const r = spawnSync('/bin/sh', ['-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done']);
+      expect(r.status).toBe(0);
+      await waitFor('10 more execs of true', async () => {
+        const now = samples(await scrape(c), 'bpfwasm_process_exec_total').get('comm="true"') ?? 0;
+        return now - before >= 10 ? now : undefined;
+      });
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
+  it('without CAP_BPF the helper exits 3 with one line naming the remedy', () => {
+    const r = spawnSync(HELPER, ['--sensors', 'process'], { uid: 65534, gid: 65534, encoding: 'utf8', input: '' });
+    expect(r.status).toBe(3);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^bpfwasm-helper: .*CAP_BPF.*CAP_PERFMON/);
+  });
+
+  it('an unprivileged `bpfwasm run` exits non-zero with the helper\'s remedy line', async () => {
+    const c = await startCollector({ log: { level: 'silent' } }, { uid: 65534, gid: 65534 });
+    expect(await c.exited).toBe(1);
+    expect(c.output()).toMatch(/^bpfwasm: bpfwasm-helper: .*CAP_BPF/m);
+  });
+});

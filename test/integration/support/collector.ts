@@ -1,0 +1,103 @@
+// Starts the real collector CLI (dist/) as a user would, on a free loopback port, and scrapes it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const ROOT = resolve(import.meta.dirname, '../../..');
+export const CLI = join(ROOT, 'dist/src/cli.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    }).on('error', fail);
+  });
+}
+
+export interface RunningCollector {
+  url: string;
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code when the collector exits by itself. */
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+export async function startCollector(config: Record<string, unknown> = {}, opts: { uid?: number; gid?: number } = {}): Promise<RunningCollector> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-it-'));
+  chmodSync(dir, 0o755); // readable by an unprivileged collector too
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config }), { mode: 0o644 });
+  const proc = spawn(process.execPath, [CLI, 'run', '--port', String(port), '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'], ...opts,
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((ok) => proc.on('exit', (code) => ok(code)));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    output: () => out,
+    exited,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function waitReady(c: RunningCollector): Promise<void> {
+  await waitFor('collector /readyz', async () => {
+    if (c.proc.exitCode !== null) throw new Error(`collector exited ${c.proc.exitCode}: ${c.output()}`);
+    const res = await fetch(`${c.url}/readyz`);
+    return res.status === 200 ? true : undefined;
+  });
+}
+
+/** Parses text exposition into `name{labels}` → value, keeping label order as exposed. */
+export function parseExposition(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+export async function scrape(c: RunningCollector): Promise<Map<string, number>> {
+  const res = await fetch(`${c.url}/metrics`);
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  return parseExposition(await res.text());
+}
+
+/** All samples of one metric name, as label-text → value. */
+export function samples(m: Map<string, number>, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of m) {
+    if (k === name) out.set('', v);
+    else if (k.startsWith(name + '{')) out.set(k.slice(name.length + 1, -1), v);
+  }
+  return out;
+}
