@@ -1,12 +1,26 @@
 // The collector keeps a dead helper's absence visible and brings it back; privilege problems
 // are one clear line, not a stack trace.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, samples, scrape, startCollector, waitFor, waitReady } from './support/collector.js';
 
 const HELPER = join(ROOT, 'ebpf/build/bpfwasm-helper');
+
+/** A copy of the helper that user nobody can run wherever the checkout lives, plus a wrapper that drops to nobody. */
+function unprivilegedHelper(): { binary: string; wrapper: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-nobody-'));
+  chmodSync(dir, 0o755);
+  const binary = join(dir, 'bpfwasm-helper');
+  copyFileSync(HELPER, binary);
+  chmodSync(binary, 0o755);
+  const wrapper = join(dir, 'as-nobody');
+  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all ${binary} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return { binary, wrapper };
+}
 
 function helperPidOf(collectorPid: number): number | undefined {
   const children = readFileSync(`/proc/${collectorPid}/task/${collectorPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
@@ -50,15 +64,15 @@ describe('helper lifecycle', () => {
   });
 
   it('without CAP_BPF the helper exits 3 with one line naming the remedy', () => {
-    const r = spawnSync(HELPER, ['--sensors', 'process'], { uid: 65534, gid: 65534, encoding: 'utf8', input: '' });
+    const r = spawnSync(unprivilegedHelper().binary, ['--sensors', 'process'], { uid: 65534, gid: 65534, encoding: 'utf8', input: '' });
     expect(r.status).toBe(3);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^bpfwasm-helper: .*CAP_BPF.*CAP_PERFMON/);
   });
 
-  it('an unprivileged `bpfwasm run` exits non-zero with the helper\'s remedy line', async () => {
-    const c = await startCollector({ log: { level: 'silent' } }, { uid: 65534, gid: 65534 });
+  it('`bpfwasm run` with an unprivileged helper exits non-zero with the helper\'s remedy line', async () => {
+    const c = await startCollector({ log: { level: 'silent' }, helper: { path: unprivilegedHelper().wrapper } });
     expect(await c.exited).toBe(1);
     expect(c.output()).toMatch(/^bpfwasm: bpfwasm-helper: .*CAP_BPF/m);
   });

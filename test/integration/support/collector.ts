@@ -1,6 +1,6 @@
 // Starts the real collector CLI (dist/) as a user would, on a free loopback port, and scrapes it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,14 +27,13 @@ export interface RunningCollector {
   stop(): Promise<number | null>;
 }
 
-export async function startCollector(config: Record<string, unknown> = {}, opts: { uid?: number; gid?: number } = {}): Promise<RunningCollector> {
+export async function startCollector(config: Record<string, unknown> = {}): Promise<RunningCollector> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-it-'));
-  chmodSync(dir, 0o755); // readable by an unprivileged collector too
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config }), { mode: 0o644 });
+  writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config }));
   const proc = spawn(process.execPath, [CLI, 'run', '--port', String(port), '--config', file], {
-    stdio: ['ignore', 'pipe', 'pipe'], ...opts,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
