@@ -1,0 +1,90 @@
+// Shared benchmark plumbing: processes, /proc readings, medians, exposition parsing.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, release, totalmem } from 'node:os';
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export function machine() {
+  return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}`;
+}
+
+export async function freePort() {
+  return new Promise((ok) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Resident set size in bytes, from /proc. */
+export function rssBytes(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * On-CPU time of all of a process's threads, in seconds, from schedstat (exact nanoseconds).
+ * utime/stime are sampled at the 100 Hz tick and over-charge processes that wake in step
+ * with a timer, which is exactly what a collector polling every few milliseconds does.
+ */
+export function cpuSeconds(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  }
+  return ns / 1e9;
+}
+
+export function childPidByComm(parent, comm) {
+  const kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return kids.map(Number).find((p) => {
+    try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm; } catch { return false; }
+  });
+}
+
+export async function waitHttp(url, status = 200, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.status === status) return;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${url}`);
+    await sleep(5);
+  }
+}
+
+export function parseExposition(text) {
+  const out = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+/** Sum of all samples of a metric name. */
+export function total(m, name) {
+  let s = 0;
+  for (const [k, v] of m) if (k === name || k.startsWith(name + '{')) s += v;
+  return s;
+}
+
+export function run(cmd, args, opts = {}) {
+  return new Promise((ok, fail) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`${cmd} exited ${code}`))));
+  });
+}
