@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build and test needs, by Debian package name. prometheus and chromium come with the issues that test against them.
-PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev)
+# Build and test needs, by Debian package name (prometheus: tests scrape, federate and remote-write against a real one).
+PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -21,7 +21,8 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   const collector = new Collector(config, log);
   const server = buildServer({
     logger: log,
-    renderMetrics: () => collector.renderMetrics(),
+    store: collector.store,
+    refresh: () => collector.refresh(),
     readiness: () => collector.readiness(),
   });
   // Listen first so /healthz and /readyz answer while the sensors load.

@@ -3,7 +3,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { PACKAGE_ROOT, helperArgs, type Config } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
@@ -12,8 +11,8 @@ import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
 } from './ingest/protocol.js';
-import { serializeText } from './metrics/exposition.js';
 import { PipelineMetrics } from './metrics/pipeline-metrics.js';
+import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
 import type { Readiness } from './http/routes/health.js';
 
@@ -25,7 +24,7 @@ export class Collector {
   readonly decoder: FrameDecoder;
   readonly exporters: ExporterRegistry;
   readonly supervisor: HelperSupervisor;
-  private readonly runtimeRegistry = new Registry();
+  private readonly runtime: RuntimeMetrics;
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
   private exportersLoaded = false;
@@ -35,13 +34,10 @@ export class Collector {
     this.store = new SeriesStore({
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
       maxLabelValueBytes: config.exporters.maxLabelValueBytes,
+      maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
     });
     this.metrics = new PipelineMetrics(this.store);
-    collectDefaultMetrics({ register: this.runtimeRegistry });
-    // Gauges that prom-client names *_total, which promtool (rightly) flags as lint errors.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-      this.runtimeRegistry.removeSingleMetric(name);
-    }
+    this.runtime = new RuntimeMetrics(this.store);
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
@@ -107,10 +103,10 @@ export class Collector {
     return { ready: waiting.length === 0, waiting };
   }
 
-  /** One scrape: refresh the values kept outside the store, then serialize everything. */
-  async renderMetrics(): Promise<string> {
+  /** Brings the values kept outside the store up to date; every scrape and federation calls it first. */
+  async refresh(): Promise<void> {
     this.refreshScrapeMetrics();
-    return serializeText(this.store) + (await this.runtimeRegistry.metrics());
+    await this.runtime.refresh();
   }
 
   private refreshScrapeMetrics(): void {

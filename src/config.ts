@@ -1,6 +1,7 @@
 // Collector configuration: YAML (or JSON) from --config, merged over defaults and validated
 // so that a typo or a wrong type is a clear error naming the key, never a silent default.
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -35,6 +36,29 @@ export interface Config {
     maxSeriesPerExporter: number;
     maxLabelValueBytes: number;
   };
+  metrics: {
+    /** Series one metric may have before further ones are refused and counted. */
+    maxSeriesPerMetric: number;
+    /** Exporter series not updated for this long are removed (0: never). */
+    seriesTtlSeconds: number;
+    /** Also serve histograms as native (sparse exponential) histograms in the protobuf format. */
+    nativeHistograms: boolean;
+  };
+  federate: {
+    /** Added to every federated series that lacks the label. */
+    externalLabels: Record<string, string>;
+  };
+  remoteWrite: {
+    /** Receiver URL; empty disables remote write. */
+    url: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    /** WriteRequests waiting to be sent before the oldest is dropped (and counted). */
+    maxQueuedRequests: number;
+    maxSamplesPerRequest: number;
+    headers: Record<string, string>;
+    bearerToken: string;
+  };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 }
 
@@ -51,6 +75,17 @@ export function defaultConfig(): Config {
     },
     sensors: { process: { enabled: true } },
     exporters: { builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024 },
+    metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
+    federate: { externalLabels: { node: hostname() } },
+    remoteWrite: {
+      url: '',
+      intervalSeconds: 15,
+      timeoutSeconds: 10,
+      maxQueuedRequests: 100,
+      maxSamplesPerRequest: 2000,
+      headers: {},
+      bearerToken: '',
+    },
     log: { level: 'info' },
   };
 }
@@ -75,6 +110,28 @@ const boolean: Check = (v, key) => {
 const oneOf = (values: readonly string[]): Check => (v, key) => {
   if (typeof v !== 'string' || !values.includes(v)) throw invalid(key, `must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
 };
+const anyString: Check = (v, key) => {
+  if (typeof v !== 'string') throw invalid(key, `must be a string, got ${JSON.stringify(v)}`);
+};
+/** A mapping of label-like names to strings (external labels, HTTP headers). */
+const stringMap = (nameRe: RegExp, what: string): Check => (v, key) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of names to strings');
+  for (const [k, val] of Object.entries(v)) {
+    if (!nameRe.test(k)) throw invalid(`${key}.${k}`, `is not a valid ${what}`);
+    if (typeof val !== 'string') throw invalid(`${key}.${k}`, `must be a string, got ${JSON.stringify(val)}`);
+  }
+};
+const httpUrl: Check = (v, key) => {
+  anyString(v, key);
+  if (v === '') return;
+  let url: URL;
+  try {
+    url = new URL(v as string);
+  } catch {
+    throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
+};
 const stringList: Check = (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list of paths');
   v.forEach((item, i) => string(item, `${key}[${i}]`));
@@ -97,6 +154,21 @@ const SHAPE = {
     dirs: stringList,
     maxSeriesPerExporter: integer(1, 10_000_000),
     maxLabelValueBytes: integer(1, 65536),
+  },
+  metrics: {
+    maxSeriesPerMetric: integer(1, 10_000_000),
+    seriesTtlSeconds: integer(0, 365 * 86400),
+    nativeHistograms: boolean,
+  },
+  federate: { externalLabels: stringMap(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label name') },
+  remoteWrite: {
+    url: httpUrl,
+    intervalSeconds: integer(1, 3600),
+    timeoutSeconds: integer(1, 300),
+    maxQueuedRequests: integer(1, 100_000),
+    maxSamplesPerRequest: integer(1, 1_000_000),
+    headers: stringMap(/^[A-Za-z0-9-]+$/, 'HTTP header name'),
+    bearerToken: anyString,
   },
   log: { level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) },
 };

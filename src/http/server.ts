@@ -2,12 +2,15 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
+import type { SeriesStore } from '../metrics/store.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 
 export interface ServerDeps {
   logger?: Logger;
-  renderMetrics(): Promise<string>;
+  store: SeriesStore;
+  /** Brings values kept outside the store up to date; called before every serialization. */
+  refresh(): Promise<void>;
   readiness(): Readiness;
 }
 
@@ -22,7 +25,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (status >= 500) app.log.error({ err }, 'request failed');
     return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: err.message });
   });
-  app.register(metricsRoute, { render: deps.renderMetrics });
+  app.register(metricsRoute, { store: deps.store, refresh: deps.refresh });
   app.register(healthRoutes, { readiness: deps.readiness });
   return app;
 }

@@ -20,13 +20,15 @@ export interface MetricFamily {
   readonly owner: string;
   readonly spec: MetricSpec;
   readonly bounds: Float64Array;
-  /** Series ids of this family, in creation order. */
-  readonly series: number[];
+  /** Live series ids of this family, in creation order. */
+  readonly series: Set<number>;
 }
 
 export interface StoreOptions {
   /** Series one owner (exporter) may create before further ones are refused. */
   readonly maxSeriesPerOwner: number;
+  /** Series one metric may have before further ones are refused; defaults to no limit beyond the owner's. */
+  readonly maxSeriesPerMetric?: number;
   /** Longest label value accepted, in UTF-8 bytes. */
   readonly maxLabelValueBytes: number;
 }
@@ -46,18 +48,30 @@ export class SeriesStore {
   private seriesFamily: Int32Array<ArrayBuffer> = new Int32Array(1024);
   /** Per series: first slot in `slots` (value, or buckets..., sum, count). */
   private seriesSlot: Int32Array<ArrayBuffer> = new Int32Array(1024);
-  /** Per series: the rendered label pairs without braces, e.g. `comm="sh",code="0"`. */
+  /** Per series: the rendered label pairs without braces, e.g. `comm="sh",code="0"`; '' once freed. */
   readonly seriesLabels: string[] = [];
+  /** Per series: the raw label values, in the family's label order (federation matches on these). */
+  readonly seriesValues: (readonly string[])[] = [];
+  /** Per series: the store clock (`now`) when it was last updated, for idle expiry. */
+  private touched: Uint32Array<ArrayBuffer> = new Uint32Array(1024);
   private readonly seriesKey = new Map<string, number>();
+  private readonly freeIds: number[] = [];
+  /** Freed slot ranges by width, reused by series of the same width. */
+  private readonly freeSlots = new Map<number, number[]>();
   private slots = new Float64Array(4096);
   private slotsUsed = 0;
+  private live = 0;
   private readonly ownerSeries = new Map<string, number>();
   private readonly refused = new Map<string, number>();
+  private readonly refusedByMetric = new Map<string, number>();
+  /** Coarse clock in seconds, advanced by the owner of the store (see `tick`); updates stamp series with it. */
+  now = 0;
 
   constructor(readonly options: StoreOptions) {}
 
+  /** Live series across all owners. */
   get seriesCount(): number {
-    return this.seriesLabels.length;
+    return this.live;
   }
 
   /** Declares a metric, or returns the existing id when `owner` declared the same shape before (reload). */
@@ -78,7 +92,7 @@ export class SeriesStore {
       owner,
       spec: { ...spec, labelNames: [...spec.labelNames], buckets: spec.buckets && [...spec.buckets] },
       bounds: Float64Array.from(spec.buckets ?? []),
-      series: [],
+      series: new Set(),
     };
     this.families.push(family);
     this.byName.set(spec.name, family);
@@ -90,7 +104,10 @@ export class SeriesStore {
   }
 
   familyOfSeries(seriesId: number): MetricFamily | undefined {
-    return seriesId >= 0 && seriesId < this.seriesLabels.length ? this.families[this.seriesFamily[seriesId]!] : undefined;
+    return seriesId >= 0 && seriesId < this.seriesLabels.length && this.seriesLabels[seriesId] !== undefined &&
+      this.seriesValues[seriesId] !== FREED
+      ? this.families[this.seriesFamily[seriesId]!]
+      : undefined;
   }
 
   /**
@@ -118,36 +135,92 @@ export class SeriesStore {
       this.countRefused(family.owner);
       return -1;
     }
+    if (this.options.maxSeriesPerMetric !== undefined && family.series.size >= this.options.maxSeriesPerMetric) {
+      this.countRefused(family.owner);
+      this.refusedByMetric.set(family.spec.name, (this.refusedByMetric.get(family.spec.name) ?? 0) + 1);
+      return -1;
+    }
     this.ownerSeries.set(family.owner, owned + 1);
-    const id = this.seriesLabels.length;
-    if (id === this.seriesFamily.length) {
+    const id = this.freeIds.pop() ?? this.seriesLabels.length;
+    if (id >= this.seriesFamily.length) {
       this.seriesFamily = grow(this.seriesFamily);
       this.seriesSlot = grow(this.seriesSlot);
+      const touched = new Uint32Array(this.seriesFamily.length);
+      touched.set(this.touched);
+      this.touched = touched;
     }
     const width = family.spec.kind === 'histogram' ? family.bounds.length + 3 : 1;
+    this.seriesFamily[id] = familyId;
+    this.seriesSlot[id] = this.allocSlots(width);
+    this.touched[id] = this.now;
+    const rendered = family.spec.labelNames.map((n, i) => `${n}="${escapeLabelValue(labelValues[i]!)}"`).join(',');
+    this.seriesLabels[id] = rendered;
+    this.seriesValues[id] = [...labelValues];
+    family.series.add(id);
+    this.seriesKey.set(key, id);
+    this.live++;
+    return id;
+  }
+
+  /** Reserves `width` zeroed value slots, reusing freed ones of the same width first. */
+  private allocSlots(width: number): number {
+    const reused = this.freeSlots.get(width)?.pop();
+    if (reused !== undefined) {
+      this.slots.fill(0, reused, reused + width);
+      return reused;
+    }
     while (this.slotsUsed + width > this.slots.length) {
       const bigger = new Float64Array(this.slots.length * 2);
       bigger.set(this.slots);
       this.slots = bigger;
     }
-    this.seriesFamily[id] = familyId;
-    this.seriesSlot[id] = this.slotsUsed;
+    const at = this.slotsUsed;
     this.slotsUsed += width;
-    this.seriesLabels.push(
-      family.spec.labelNames.map((n, i) => `${n}="${escapeLabelValue(labelValues[i]!)}"`).join(','),
-    );
-    family.series.push(id);
-    this.seriesKey.set(key, id);
-    return id;
+    return at;
+  }
+
+  /** Series of `owner` not updated for more than `idleSeconds` (by the store clock). */
+  idleSeries(owner: string, idleSeconds: number): number[] {
+    const out: number[] = [];
+    const limit = this.now - idleSeconds;
+    for (const family of this.families) {
+      if (family.owner !== owner) continue;
+      for (const sid of family.series) if (this.touched[sid]! < limit) out.push(sid);
+    }
+    return out;
+  }
+
+  /**
+   * Removes series; their ids and slots are reused by later series. Callers must first make
+   * sure nothing still holds the ids (exporters are told through `bpfwasm_forget`).
+   */
+  free(ids: readonly number[]): void {
+    for (const sid of ids) {
+      const family = this.familyOfSeries(sid);
+      if (!family) continue;
+      family.series.delete(sid);
+      this.seriesKey.delete(family.id + '\u0000' + this.seriesValues[sid]!.join('\u0000'));
+      const width = family.spec.kind === 'histogram' ? family.bounds.length + 3 : 1;
+      let list = this.freeSlots.get(width);
+      if (!list) this.freeSlots.set(width, (list = []));
+      list.push(this.seriesSlot[sid]!);
+      this.seriesLabels[sid] = '';
+      this.seriesValues[sid] = FREED;
+      this.ownerSeries.set(family.owner, (this.ownerSeries.get(family.owner) ?? 1) - 1);
+      this.freeIds.push(sid);
+      this.live--;
+    }
   }
 
   /** Adds to a counter or gauge. Callers validate kind and sign (see exporters/abi). */
   add(seriesId: number, value: number): void {
     this.slots[this.seriesSlot[seriesId]!]! += value;
+    this.touched[seriesId] = this.now;
   }
 
   set(seriesId: number, value: number): void {
     this.slots[this.seriesSlot[seriesId]!] = value;
+    this.touched[seriesId] = this.now;
   }
 
   /** Records one histogram observation: bucket counts are stored per bucket, cumulated when read. */
@@ -165,6 +238,22 @@ export class SeriesStore {
     slots[base + lo]! += 1; // index bounds.length is the +Inf bucket
     slots[base + bounds.length + 1]! += value;
     slots[base + bounds.length + 2]! += 1;
+    this.touched[seriesId] = this.now;
+  }
+
+  /** Replaces a histogram's state from cumulative bucket counts (last is +Inf), as other libraries report it. */
+  setHistogram(seriesId: number, cumulative: readonly number[], sum: number, count: number): void {
+    const n = this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+    const base = this.seriesSlot[seriesId]!;
+    let prev = 0;
+    for (let i = 0; i <= n; i++) {
+      const c = cumulative[i] ?? prev;
+      this.slots[base + i] = c - prev;
+      prev = c;
+    }
+    this.slots[base + n + 1] = sum;
+    this.slots[base + n + 2] = count;
+    this.touched[seriesId] = this.now;
   }
 
   /** Current value of a counter or gauge. */
@@ -200,6 +289,11 @@ export class SeriesStore {
     this.refused.set(owner, (this.refused.get(owner) ?? 0) + 1);
   }
 
+  /** Series refused because one metric reached `maxSeriesPerMetric`, by metric name. */
+  refusedByMetricName(): ReadonlyMap<string, number> {
+    return this.refusedByMetric;
+  }
+
   refusedSeries(owner: string): number {
     return this.refused.get(owner) ?? 0;
   }
@@ -208,6 +302,9 @@ export class SeriesStore {
     return [...new Set(this.families.map((f) => f.owner))];
   }
 }
+
+/** Marks a freed series' values, so a stale id is never mistaken for a live series. */
+const FREED: readonly string[] = Object.freeze([]);
 
 function grow(a: Int32Array): Int32Array<ArrayBuffer> {
   const b = new Int32Array(a.length * 2);

@@ -54,7 +54,7 @@ export function seriesId(store: SeriesStore, metric: string, labels: Record<stri
   const family = store.families.find((f) => f.spec.name === metric);
   if (!family) throw new Error(`no metric ${metric}`);
   const rendered = family.spec.labelNames.map((n) => `${n}="${escapeLabelValue(labels[n] ?? '')}"`).join(',');
-  return family.series.find((id) => store.seriesLabels[id] === rendered);
+  return [...family.series].find((id) => store.seriesLabels[id] === rendered);
 }
 
 /** A counter or gauge value by labels; 0 when the series does not exist (never incremented). */

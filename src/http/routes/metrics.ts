@@ -1,17 +1,18 @@
-// GET /metrics: exporter series and the collector's own metrics in text format 0.0.4.
+// GET /metrics: every series in the store, in the format the scraper's Accept header asks for.
 import type { FastifyPluginAsync } from 'fastify';
-import { TEXT_CONTENT_TYPE } from '../../metrics/exposition.js';
+import { negotiate, serialize } from '../../metrics/formats.js';
+import type { SeriesStore } from '../../metrics/store.js';
 
 export interface MetricsRouteOptions {
-  /** Renders the whole exposition; called once per scrape. */
-  render(): Promise<string>;
+  store: SeriesStore;
+  /** Brings values kept outside the store up to date before serializing. */
+  refresh(): Promise<void>;
 }
 
 export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app, opts) => {
-  app.get('/metrics', {
-    schema: { response: { 200: { type: 'string' } } },
-  }, async (_req, reply) => {
-    const body = await opts.render();
-    return reply.type(TEXT_CONTENT_TYPE).send(body);
+  app.get('/metrics', async (req, reply) => {
+    await opts.refresh();
+    const { format, contentType } = negotiate(req.headers.accept);
+    return reply.type(contentType).send(serialize(format, opts.store));
   });
 };

@@ -1,0 +1,76 @@
+// The collector's Node.js runtime metrics (prom-client's default metrics), copied into the
+// series store on every scrape so each exposition format and /federate serve one source.
+import { collectDefaultMetrics, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricKind, SeriesStore } from './store.js';
+
+const OWNER = 'runtime';
+
+/** prom-client gauges named like counters; promtool flags them, so they are left out. */
+const SKIPPED = new Set(['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']);
+
+/** prom-client's typings declare `type` as a numeric enum, but at run time it is the type's name. */
+function kindOf(metric: { type: unknown }): MetricKind | undefined {
+  const t = String(metric.type);
+  return t === 'counter' || t === 'gauge' || t === 'histogram' ? t : undefined;
+}
+
+interface Family {
+  id: number;
+  kind: MetricKind;
+  labelNames: string[];
+}
+
+export class RuntimeMetrics {
+  private readonly registry = new Registry();
+  private readonly families = new Map<string, Family>();
+
+  constructor(private readonly store: SeriesStore) {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reads prom-client's current values into the store. Called once per scrape. */
+  async refresh(): Promise<void> {
+    for (const metric of await this.registry.getMetricsAsJSON()) {
+      if (SKIPPED.has(metric.name)) continue;
+      const family = this.family(metric as MetricObjectWithValues<MetricValue<string>>);
+      if (!family) continue;
+      if (family.kind === 'histogram') this.copyHistogram(family, metric.values);
+      else for (const v of metric.values) this.store.set(this.seriesOf(family, v.labels), v.value);
+    }
+  }
+
+  private family(metric: MetricObjectWithValues<MetricValue<string>>): Family | undefined {
+    const known = this.families.get(metric.name);
+    if (known) return known;
+    const kind = kindOf(metric);
+    if (!kind) return undefined; // summaries: none among the default metrics
+    const labelNames = [...new Set(metric.values.flatMap((v) => Object.keys(v.labels)))].filter((l) => l !== 'le');
+    const buckets = kind === 'histogram'
+      ? [...new Set(metric.values.map((v) => v.labels.le).filter((le) => le !== undefined && le !== '+Inf').map(Number))]
+      : undefined;
+    if (kind === 'histogram' && !buckets?.length) return undefined; // no observations yet: no bounds to declare
+    const id = this.store.declare(OWNER, { name: metric.name, help: metric.help, kind, labelNames, buckets });
+    const family = { id, kind, labelNames };
+    this.families.set(metric.name, family);
+    return family;
+  }
+
+  private seriesOf(family: Family, labels: Partial<Record<string, string | number>>): number {
+    return this.store.series(family.id, family.labelNames.map((n) => String(labels[n] ?? '')));
+  }
+
+  /** prom-client reports each bucket, the sum and the count as separate values; regroup them per series. */
+  private copyHistogram(family: Family, values: MetricValue<string>[]): void {
+    const bySeries = new Map<number, { cumulative: number[]; sum: number; count: number }>();
+    for (const v of values) {
+      const sid = this.seriesOf(family, v.labels);
+      let h = bySeries.get(sid);
+      if (!h) bySeries.set(sid, (h = { cumulative: [], sum: 0, count: 0 }));
+      const metricName = (v as { metricName?: string }).metricName ?? '';
+      if (metricName.endsWith('_bucket')) h.cumulative.push(v.value);
+      else if (metricName.endsWith('_sum')) h.sum = v.value;
+      else if (metricName.endsWith('_count')) h.count = v.value;
+    }
+    for (const [sid, h] of bySeries) this.store.setHistogram(sid, h.cumulative, h.sum, h.count);
+  }
+}
