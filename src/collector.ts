@@ -28,6 +28,8 @@ export class Collector {
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
   private exportersLoaded = false;
+  private clock: NodeJS.Timeout | undefined;
+  private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
 
   constructor(readonly config: Config, private readonly log: Logger) {
@@ -76,6 +78,9 @@ export class Collector {
     }
     const dirs = [...(this.config.exporters.builtin ? [BUILTIN_EXPORTERS_DIR] : []), ...this.config.exporters.dirs];
     await this.exporters.loadFrom(dirs); // failures are logged by the registry and exported as exporter_up 0
+    const startedAt = Date.now();
+    this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
+    this.clock.unref();
     this.exportersLoaded = true;
     const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
@@ -91,7 +96,32 @@ export class Collector {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.clock);
     await this.supervisor.stop();
+  }
+
+  /** Advances the store's clock and, every quarter TTL (1 s to 60 s), expires idle series. */
+  private tick(nowSeconds: number): void {
+    this.store.now = nowSeconds;
+    const ttl = this.config.metrics.seriesTtlSeconds;
+    if (ttl === 0 || nowSeconds - this.lastSweep < Math.min(60, Math.max(1, Math.floor(ttl / 4)))) return;
+    this.lastSweep = nowSeconds;
+    this.expireIdleSeries(ttl);
+  }
+
+  /**
+   * Removes exporter series not updated for `ttl` seconds, so dead pids and comms leave
+   * /metrics without a restart. Each exporter first drops the ids from its caches
+   * (bpfwasm_forget); one that cannot keeps its series.
+   */
+  expireIdleSeries(ttl: number): void {
+    for (const e of this.exporters.list()) {
+      if (!e.canForget) continue;
+      const ids = this.store.idleSeries(e.name, ttl);
+      if (ids.length === 0 || !e.forget(ids)) continue;
+      this.store.free(ids);
+      this.metrics.inc('bpfwasm_exporter_series_expired_total', [e.name], ids.length);
+    }
   }
 
   readiness(): Readiness {
@@ -132,6 +162,7 @@ export class Collector {
       m.set('bpfwasm_exporter_up', [e.name], 1);
     }
     for (const f of this.exporters.failed) m.set('bpfwasm_exporter_up', [f.name], 0);
+    for (const [metric, n] of this.store.refusedByMetricName()) m.setTotal('bpfwasm_metric_series_refused_total', [metric], n);
   }
 
   private onControl(kind: 'hello' | 'ready' | 'log', message: unknown): void {

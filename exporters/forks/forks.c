@@ -10,6 +10,7 @@ static __s32 fork_total;
 static __s32 thread_total;
 BPFWASM_CACHE(fork_ids, 1024);
 BPFWASM_CACHE(thread_ids, 1024);
+BPFWASM_FORGET_CLEARS(&fork_ids, &thread_ids)
 
 BPFWASM_EXPORT(bpfwasm_init) __s32 bpfwasm_init(void)
 {

@@ -5,7 +5,7 @@ import {
   counterAdd, observe, flush,
 } from "../sdk/assemblyscript/index";
 
-export { bpfwasm_abi_version, bpfwasm_batch_buffer } from "../sdk/assemblyscript/index";
+export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
 
 const LIFETIME_BUCKETS: StaticArray<f64> = [
   0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600,

@@ -26,6 +26,7 @@ export const EXPORT_ABI_VERSION = 'bpfwasm_abi_version';
 export const EXPORT_INIT = 'bpfwasm_init';
 export const EXPORT_BATCH_BUFFER = 'bpfwasm_batch_buffer';
 export const EXPORT_ON_BATCH = 'bpfwasm_on_batch';
+export const EXPORT_FORGET = 'bpfwasm_forget';
 
 /** Function exports a module must provide, with their signatures (plus `memory`). */
 export const FUNCTION_EXPORTS: Readonly<Record<string, Signature>> = {
@@ -33,6 +34,14 @@ export const FUNCTION_EXPORTS: Readonly<Record<string, Signature>> = {
   [EXPORT_INIT]: sig(0, 1),
   [EXPORT_BATCH_BUFFER]: sig(1, 1),
   [EXPORT_ON_BATCH]: sig(4, 1),
+};
+
+/**
+ * Exports a module may provide. Without `bpfwasm_forget` the host cannot tell the module that
+ * idle series ids are about to be reused, so that module's series never expire.
+ */
+export const OPTIONAL_FUNCTION_EXPORTS: Readonly<Record<string, Signature>> = {
+  [EXPORT_FORGET]: sig(2, 0),
 };
 
 /** Error codes returned by host imports. */

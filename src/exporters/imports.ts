@@ -48,6 +48,11 @@ export class HostImports {
     private readonly logFn: LogFn,
   ) {}
 
+  /** Revokes this exporter's ownership of series that are about to be freed and reused. */
+  release(ids: readonly number[]): void {
+    for (const id of ids) if (id < this.kinds.length) this.kinds[id] = 0;
+  }
+
   /** Gives the imports the instance's memory; until then they answer ESTATE (a start function calling them). */
   attach(memory: WebAssembly.Memory): void {
     this.memory = memory;

@@ -4,7 +4,7 @@
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
 import {
-  ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH,
+  ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH, EXPORT_FORGET,
 } from './abi.js';
 import { HostImports } from './imports.js';
 import { validateModule } from './validate.js';
@@ -20,6 +20,14 @@ export interface Exporter {
   readonly name: string;
   /** Record types the module subscribed to in init, ascending. */
   readonly subscriptions: readonly number[];
+  /** Whether the module exports `bpfwasm_forget`, so its idle series may expire. */
+  readonly canForget: boolean;
+  /**
+   * Tells the module these series ids are about to be removed (it drops them from its caches)
+   * and revokes its ownership of them. False if the module cannot forget or trapped doing it,
+   * in which case the ids must stay.
+   */
+  forget(ids: readonly number[]): boolean;
   /** Runs one batch of `count` records of `recordType`; never throws. */
   onBatch(recordType: number, payload: Uint8Array, count: number): void;
   readonly batches: number;
@@ -72,7 +80,8 @@ export async function loadExporter(name: string, bytes: Uint8Array, host: Export
   }
   imports.initializing = false;
 
-  const exporter = new WasmExporter(name, imports, fn(EXPORT_BATCH_BUFFER), fn(EXPORT_ON_BATCH));
+  const forgetFn = typeof exports[EXPORT_FORGET] === 'function' ? fn(EXPORT_FORGET) : undefined;
+  const exporter = new WasmExporter(name, imports, fn(EXPORT_BATCH_BUFFER), fn(EXPORT_ON_BATCH), forgetFn);
   if (!exporter.reserve(host.maxBatchBytes)) {
     throw new BpfwasmError('EXPORTER_INIT', `${name}: ${exporter.lastError}`);
   }
@@ -102,8 +111,33 @@ class WasmExporter implements Exporter {
     private readonly imports: HostImports,
     private readonly batchBuffer: I32Fn,
     private readonly onBatchFn: I32Fn,
+    private readonly forgetFn: I32Fn | undefined,
   ) {
     this.subscriptions = [...imports.subscriptions].sort((a, b) => a - b);
+  }
+
+  get canForget(): boolean {
+    return this.forgetFn !== undefined;
+  }
+
+  forget(ids: readonly number[]): boolean {
+    if (!this.forgetFn) return false;
+    // The ids travel through the batch buffer, which the host owns between batches.
+    const perCall = Math.floor(this.bufferBytes / 4);
+    for (let from = 0; from < ids.length; from += perCall) {
+      const chunk = ids.slice(from, from + perCall);
+      const view = new DataView(this.imports.bytes().buffer, this.bufferPtr, chunk.length * 4);
+      chunk.forEach((id, i) => view.setUint32(i * 4, id, true));
+      try {
+        this.forgetFn(this.bufferPtr, chunk.length);
+      } catch (e) {
+        this.traps++;
+        this.imports.lastError = `${EXPORT_FORGET} trapped: ${message(e)}`;
+        return false;
+      }
+    }
+    this.imports.release(ids);
+    return true;
   }
 
   get rejectedOps(): number {

@@ -1,7 +1,7 @@
 // Checks a compiled module against ABI v1 before it is instantiated, so a mismatched module is
 // refused with one clear message and never runs any of its code.
 import { BpfwasmError } from '../errors.js';
-import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE } from './abi.js';
+import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE, OPTIONAL_FUNCTION_EXPORTS } from './abi.js';
 import { readSignatures } from './signatures.js';
 
 export function validateModule(name: string, module: WebAssembly.Module, bytes: Uint8Array): void {
@@ -25,6 +25,13 @@ export function validateModule(name: string, module: WebAssembly.Module, bytes: 
   for (const [fn, expected] of Object.entries(FUNCTION_EXPORTS)) {
     const kind = exports.get(fn);
     if (kind === undefined) refuse(`missing export ${fn}`);
+    if (kind !== 'function') refuse(`export ${fn} is a ${kind}, not a function`);
+    const actual = signatures.exports.get(fn);
+    if (actual !== expected) refuse(`export ${fn} has signature ${actual}, expected ${expected}`);
+  }
+  for (const [fn, expected] of Object.entries(OPTIONAL_FUNCTION_EXPORTS)) {
+    const kind = exports.get(fn);
+    if (kind === undefined) continue;
     if (kind !== 'function') refuse(`export ${fn} is a ${kind}, not a function`);
     const actual = signatures.exports.get(fn);
     if (actual !== expected) refuse(`export ${fn} has signature ${actual}, expected ${expected}`);

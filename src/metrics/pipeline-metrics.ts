@@ -43,6 +43,8 @@ export class PipelineMetrics {
     counter('bpfwasm_exporter_errors_total', 'Exporter failures by kind: trap, returned_error, rejected_update, rejected_call', ['exporter', 'kind']);
     counter('bpfwasm_exporter_series_refused_total', 'Series an exporter asked for past its series limit, refused', ['exporter']);
     gauge('bpfwasm_exporter_series', 'Series each exporter owns', ['exporter']);
+    counter('bpfwasm_exporter_series_expired_total', 'Series removed after metrics.seriesTtlSeconds without an update', ['exporter']);
+    counter('bpfwasm_metric_series_refused_total', 'Series refused because their metric reached metrics.maxSeriesPerMetric', ['metric']);
     gauge('bpfwasm_exporter_up', 'Whether each exporter is loaded (1) or failed to load (0)', ['exporter']);
 
     // Per-type series are interned up front so the per-batch path is two typed-array lookups.

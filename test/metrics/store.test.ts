@@ -65,3 +65,47 @@ describe('SeriesStore', () => {
     expect(s.histogram(h)).toEqual({ cumulative: [2, 4, 6, 7], sum: 111.5, count: 7 });
   });
 });
+
+describe('SeriesStore expiry and limits', () => {
+  const spec = { name: 'a_total', help: 'h', kind: 'counter' as const, labelNames: ['x'] };
+
+  it('finds series idle for longer than a TTL by the store clock', () => {
+    const s = store();
+    const m = s.declare('e', spec);
+    const a = s.series(m, ['a']);
+    const b = s.series(m, ['b']);
+    s.now = 10;
+    s.add(b, 1);
+    expect(s.idleSeries('e', 5)).toEqual([a]);
+    expect(s.idleSeries('other', 5)).toEqual([]);
+  });
+
+  it('frees series: removed from their family, ids and zeroed slots reused, limits released', () => {
+    const s = store(2);
+    const m = s.declare('e', spec);
+    const a = s.series(m, ['a']);
+    s.add(a, 7);
+    s.series(m, ['b']);
+    expect(s.series(m, ['c'])).toBe(-1);
+    s.free([a]);
+    expect(s.familyOfSeries(a)).toBeUndefined();
+    expect(s.seriesCount).toBe(1);
+    const c = s.series(m, ['c']);
+    expect(c).toBe(a);
+    expect(s.value(c)).toBe(0);
+    expect(s.seriesValues[c]).toEqual(['c']);
+    expect([...s.family(m)!.series].map((id) => s.seriesLabels[id])).toEqual(['x="b"', 'x="c"']);
+    expect(s.series(m, ['a'])).toBe(-1); // the owner is at its limit again
+  });
+
+  it('refuses series past the per-metric limit and counts them by metric', () => {
+    const s = new SeriesStore({ maxSeriesPerOwner: 100, maxLabelValueBytes: 8, maxSeriesPerMetric: 1 });
+    const m = s.declare('e', spec);
+    const other = s.declare('e', { ...spec, name: 'b_total' });
+    expect(s.series(m, ['1'])).toBeGreaterThanOrEqual(0);
+    expect(s.series(m, ['2'])).toBe(-1);
+    expect(s.series(other, ['1'])).toBeGreaterThanOrEqual(0);
+    expect([...s.refusedByMetricName()]).toEqual([['a_total', 1]]);
+    expect(s.refusedSeries('e')).toBe(1);
+  });
+});

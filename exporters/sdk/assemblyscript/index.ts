@@ -5,6 +5,7 @@
 
 export * from "./events";
 export { SeriesCache } from "./series-cache";
+import { allCaches } from "./series-cache";
 
 // ---- host imports (module "bpfwasm") ----
 
@@ -64,6 +65,14 @@ export function bpfwasm_batch_buffer(minBytes: u32): usize {
     batchBytes = minBytes;
   }
   return batchPtr;
+}
+
+/**
+ * The host is about to expire idle series and reuse their ids: drop every cached id. Live
+ * series refill with one `series` call each, because interning is idempotent.
+ */
+export function bpfwasm_forget(idsPtr: usize, count: u32): void {
+  for (let i = 0; i < allCaches.length; i++) unchecked(allCaches[i]).clear();
 }
 
 // ---- logging and failure ----

@@ -4,6 +4,9 @@
 // When the table is 3/4 full it is cleared rather than grown: ids stay valid in the host
 // (interning is idempotent), so a cleared entry costs one `series` call to refill.
 
+/** Every cache the module made, so `bpfwasm_forget` can clear them all. */
+export const allCaches: SeriesCache[] = [];
+
 export class SeriesCache {
   /** What `get` returns for a key not in the cache (error codes are -1..-7, ids are ≥ 0). */
   static readonly MISS: i32 = i32.MIN_VALUE;
@@ -23,6 +26,7 @@ export class SeriesCache {
     this.used = new StaticArray<u8>(<i32>cap);
     this.mask = cap - 1;
     this.limit = cap - (cap >> 2);
+    allCaches.push(this);
   }
 
   /** The cached id (which may be a negative error code the host answered), or MISS. */

@@ -155,13 +155,17 @@ static inline __s32 bpfwasm_cache_get(const struct bpfwasm_cache *c, __u64 a, __
 	}
 }
 
+static inline void bpfwasm_cache_clear(struct bpfwasm_cache *c)
+{
+	__builtin_memset(c->slots, 0, sizeof(*c->slots) * (c->mask + 1));
+	c->size = 0;
+}
+
 /* Caches an id for a key get() just missed; clears the table at 3/4 full (host ids stay valid). */
 static inline void bpfwasm_cache_set(struct bpfwasm_cache *c, __u64 a, __u64 b, __u64 k, __s32 id)
 {
-	if (c->size >= c->mask - (c->mask >> 2)) {
-		__builtin_memset(c->slots, 0, sizeof(*c->slots) * (c->mask + 1));
-		c->size = 0;
-	}
+	if (c->size >= c->mask - (c->mask >> 2))
+		bpfwasm_cache_clear(c);
 	__u32 i = bpfwasm_cache_slot_of(c, a, b, k);
 	while (c->slots[i].used)
 		i = (i + 1) & c->mask;
@@ -193,6 +197,18 @@ static inline __u64 bpfwasm_comm_word(const char *comm, __u32 i)
 			return bpfwasm_batch_static; \
 		__SIZE_TYPE__ old = __builtin_wasm_memory_grow(0, (min_bytes + 65535) / 65536); \
 		return old == (__SIZE_TYPE__)-1 ? 0 : (void *)(old * 65536); \
+	}
+
+/* Lets the host expire idle series: write BPFWASM_FORGET_CLEARS(&cache_a, &cache_b) once, listing
+ * every cache. Without it the module's series never expire (exporters/ABI.md). */
+#define BPFWASM_FORGET_CLEARS(...) \
+	BPFWASM_EXPORT(bpfwasm_forget) void bpfwasm_forget(const __u32 *bpfwasm_ids_, __u32 bpfwasm_count_) \
+	{ \
+		struct bpfwasm_cache *bpfwasm_caches_[] = { __VA_ARGS__ }; \
+		(void)bpfwasm_ids_; \
+		(void)bpfwasm_count_; \
+		for (__u32 i = 0; i < sizeof(bpfwasm_caches_) / sizeof(bpfwasm_caches_[0]); i++) \
+			bpfwasm_cache_clear(bpfwasm_caches_[i]); \
 	}
 
 #endif /* BPFWASM_H */
