@@ -71,3 +71,16 @@ describe('idle series expiry', () => {
     expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'gone' })).toBe(1);
   });
 });
+
+describe('exporter reload', () => {
+  it('keeps counting the same series from where the old instance left off (no false reset)', async () => {
+    const host = testHost();
+    const bytes = readFileSync(join(BUILD_DIR, 'process.wasm'));
+    const first = await loadExporter('process', bytes, host);
+    first.onBatch(EXEC, exec('sh', 5), 5);
+    const second = await loadExporter('process', bytes, host); // the reloaded module, same store
+    second.onBatch(EXEC, exec('sh', 2), 2);
+    expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'sh' })).toBe(7);
+    expect(second.rejectedOps).toBe(0);
+  });
+});
