@@ -5,6 +5,7 @@ import pino from 'pino';
 import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
 import { buildServer } from './http/server.js';
+import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -25,6 +26,9 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     refresh: () => collector.refresh(),
     readiness: () => collector.readiness(),
   });
+  const writer = config.remoteWrite.url
+    ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)
+    : undefined;
   // Listen first so /healthz and /readyz answer while the sensors load.
   await server.listen({ port: config.listen.port, host: config.listen.host });
   let stopping = false;
@@ -32,6 +36,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    await writer?.stop(); // first, so its last snapshot still sees a running pipeline
     await collector.stop();
     await server.close();
     process.exit(0);
@@ -45,6 +50,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     await server.close();
     throw err;
   }
+  writer?.start();
   log.info({ port: config.listen.port, host: config.listen.host }, 'collector ready');
 }
 

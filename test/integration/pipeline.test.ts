@@ -1,21 +1,10 @@
 // End to end on the real kernel: helper → frames → WASM exporters → /metrics, with exact counts.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   samples, scrape, startCollector, waitFor, waitReady, type RunningCollector,
 } from './support/collector.js';
-
-/** A copy of a system binary under a name no other process on the host has (comm ≤ 15 bytes). */
-function uniqueBinary(source: string, prefix: string): { path: string; comm: string } {
-  const comm = `${prefix}${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`.slice(0, 15);
-  const path = join(mkdtempSync(join(tmpdir(), 'bpfwasm-bin-')), comm);
-  copyFileSync(source, path);
-  execFileSync('chmod', ['755', path]);
-  return { path, comm };
-}
+import { runTimes, uniqueBinary } from './support/processes.js';
 
 describe('pipeline on the real kernel', () => {
   let c: RunningCollector;
@@ -31,9 +20,7 @@ describe('pipeline on the real kernel', () => {
 
   it('counts 500 execs of a uniquely named binary exactly, with exits and lifetimes', async () => {
     const bin = uniqueBinary('/bin/true', 'bwt');
-    // One shell loop forks and execs the binary 500 times.
-    const r = spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt 500 ]; do "${bin.path}"; i=$((i+1)); done`]);
-    expect(r.status).toBe(0);
+    runTimes(bin.path, 500); // one shell loop forks and execs it 500 times
 
     const label = `comm="${bin.comm}"`;
     const m = await waitFor('500 execs on /metrics', async () => {

@@ -1,20 +1,15 @@
 // Dead comms leave /metrics after the idle TTL, without a restart, and come back from zero.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { samples, scrape, startCollector, waitFor, waitReady } from './support/collector.js';
+import { runTimes, uniqueBinary } from './support/processes.js';
 
 describe('idle series expiry', () => {
   it('removes a comm idle for seriesTtlSeconds, counts it, and counts it afresh when it returns', async () => {
     const c = await startCollector({ metrics: { seriesTtlSeconds: 2 } });
     try {
       await waitReady(c);
-      const comm = `bwx${process.pid.toString(36)}`.slice(0, 15);
-      const bin = join(mkdtempSync(join(tmpdir(), 'bpfwasm-ttl-')), comm);
-      copyFileSync('/bin/true', bin);
-      const run = (n: number) => expect(spawnSync('/bin/sh', ['-c', `for i in $(seq ${n}); do "${bin}"; done`]).status).toBe(0);
+      const { path: bin, comm } = uniqueBinary('/bin/true', 'bwx');
+      const run = (n: number) => runTimes(bin, n);
       const label = `comm="${comm}"`;
 
       run(3);
