@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { machine, median } from './lib.mjs';
 import { benchPipeline } from './pipeline.mjs';
+import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -12,6 +13,7 @@ const ns = (v) => `${v.toFixed(0)} ns`;
 const pct = (v) => `${(v * 100).toFixed(1)}%`;
 
 const p = await benchPipeline();
+const serialization = await benchSerialize();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -68,7 +70,8 @@ fork/exec storm makes every wakeup dearer (cold caches and TLBs on both CPUs). T
 shows the effect on a process that does nothing but wake every 5 ms. The thread storm, at tens of
 thousands of events per second, shows the per-event cost. The pipeline's ceiling and the goal of
 ≤ 150 ns per event belong to the performance issue.
-`;
+
+${serializeMarkdown(serialization)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);

@@ -37,6 +37,7 @@ export class Collector {
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
       maxLabelValueBytes: config.exporters.maxLabelValueBytes,
       maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
+      nativeHistograms: config.metrics.nativeHistograms,
     });
     this.metrics = new PipelineMetrics(this.store);
     this.runtime = new RuntimeMetrics(this.store);

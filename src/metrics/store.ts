@@ -2,6 +2,7 @@
 // updated by id, so exporters never pass label strings on the hot path and counters
 // survive an exporter reload (the store, not the module, owns the values).
 import { BpfwasmError } from '../errors.js';
+import { NativeHistograms } from './native-histogram.js';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
@@ -31,6 +32,8 @@ export interface StoreOptions {
   readonly maxSeriesPerMetric?: number;
   /** Longest label value accepted, in UTF-8 bytes. */
   readonly maxLabelValueBytes: number;
+  /** Also keep sparse exponential buckets for every histogram fed by `observe` (not `setHistogram`). */
+  readonly nativeHistograms?: boolean;
 }
 
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -66,6 +69,7 @@ export class SeriesStore {
   private readonly refusedByMetric = new Map<string, number>();
   /** Coarse clock in seconds, advanced by the owner of the store (see `tick`); updates stamp series with it. */
   now = 0;
+  private nativeState: NativeHistograms | undefined;
 
   constructor(readonly options: StoreOptions) {}
 
@@ -225,7 +229,8 @@ export class SeriesStore {
 
   /** Records one histogram observation: bucket counts are stored per bucket, cumulated when read. */
   observe(seriesId: number, value: number): void {
-    const bounds = this.families[this.seriesFamily[seriesId]!]!.bounds;
+    const familyId = this.seriesFamily[seriesId]!;
+    const bounds = this.families[familyId]!.bounds;
     const base = this.seriesSlot[seriesId]!;
     let lo = 0;
     let hi = bounds.length;
@@ -235,10 +240,19 @@ export class SeriesStore {
       else lo = mid + 1;
     }
     const slots = this.slots;
+    if (this.options.nativeHistograms) {
+      // A count of 0 means the slots are new (or reused and zeroed): native state under this id is stale.
+      (this.nativeState ??= new NativeHistograms()).observe(familyId, seriesId, value, slots[base + bounds.length + 2] === 0);
+    }
     slots[base + lo]! += 1; // index bounds.length is the +Inf bucket
     slots[base + bounds.length + 1]! += value;
     slots[base + bounds.length + 2]! += 1;
     this.touched[seriesId] = this.now;
+  }
+
+  /** Native histogram state, once a histogram was observed with `nativeHistograms` on. */
+  get native(): NativeHistograms | undefined {
+    return this.nativeState;
   }
 
   /** Replaces a histogram's state from cumulative bucket counts (last is +Inf), as other libraries report it. */

@@ -17,7 +17,7 @@ describe('text exposition 0.0.4', () => {
     s.observe(hs, 0.05);
     s.observe(hs, 0.1); // on the bound: le is inclusive
     s.observe(hs, 5);
-    expect(serializeText(s)).toBe([
+    expect(serializeText(s).toString()).toBe([
       '# HELP demo_exec_total Execs "by" comm\\\\path\\nnext',
       '# TYPE demo_exec_total counter',
       'demo_exec_total{comm="sh"} 3',

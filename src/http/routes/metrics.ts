@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { negotiate, serialize } from '../../metrics/formats.js';
 import type { SeriesStore } from '../../metrics/store.js';
+import { sendExposition } from '../compress.js';
 
 export interface MetricsRouteOptions {
   store: SeriesStore;
@@ -13,6 +14,6 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
   app.get('/metrics', async (req, reply) => {
     await opts.refresh();
     const { format, contentType } = negotiate(req.headers.accept);
-    return reply.type(contentType).send(serialize(format, opts.store));
+    return sendExposition(req, reply, contentType, serialize(format, opts.store));
   });
 };
