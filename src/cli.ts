@@ -25,6 +25,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     store: collector.store,
     refresh: () => collector.refresh(),
     readiness: () => collector.readiness(),
+    externalLabels: config.federate.externalLabels,
   });
   const writer = config.remoteWrite.url
     ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)

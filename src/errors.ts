@@ -11,6 +11,7 @@ export const ERRORS = {
   EXPORTER_INIT: { status: 400, summary: 'an exporter failed in its init entry point' },
   HELPER_MISSING: { status: 500, summary: 'the eBPF helper binary is missing' },
   NOT_READY: { status: 503, summary: 'the collector is not ready' },
+  SELECTOR_INVALID: { status: 400, summary: 'a /federate match[] series selector does not parse' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

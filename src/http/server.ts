@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
+import { federateRoute } from './routes/federate.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 
@@ -12,6 +13,8 @@ export interface ServerDeps {
   /** Brings values kept outside the store up to date; called before every serialization. */
   refresh(): Promise<void>;
   readiness(): Readiness;
+  /** Added by /federate to each sample that lacks a label of that name; none when absent. */
+  externalLabels?: Readonly<Record<string, string>>;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -26,6 +29,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: err.message });
   });
   app.register(metricsRoute, { store: deps.store, refresh: deps.refresh });
+  app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
   return app;
 }
