@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { machine, median } from './lib.mjs';
 import { benchPipeline } from './pipeline.mjs';
 import { benchSerialize, serializeMarkdown } from './serialize.mjs';
+import { benchFederate, federateMarkdown } from './federate.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -14,6 +15,7 @@ const pct = (v) => `${(v * 100).toFixed(1)}%`;
 
 const p = await benchPipeline();
 const serialization = await benchSerialize();
+const federation = await benchFederate();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -71,7 +73,8 @@ shows the effect on a process that does nothing but wake every 5 ms. The thread 
 thousands of events per second, shows the per-event cost. The pipeline's ceiling and the goal of
 ≤ 150 ns per event belong to the performance issue.
 
-${serializeMarkdown(serialization)}`;
+${serializeMarkdown(serialization)}
+${federateMarkdown(federation)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);
