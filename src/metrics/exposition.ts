@@ -1,4 +1,5 @@
 // Prometheus text exposition format 0.0.4 for the series store. Pure: store in, UTF-8 text out.
+import { ByteWriter, type SizeHint } from './byte-writer.js';
 import { escapeLabelValue, type MetricSpec, type SeriesStore } from './store.js';
 
 export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -63,29 +64,11 @@ const RBRACE = 0x7d;
  * and building them as JS strings (then UTF-8 encoding the result) costs several times more.
  * Callers `ensure` room for a whole line before writing it.
  */
-class TextWriter {
-  /**
-   * Size of the last output: the next one starts there, so a big scrape grows no buffer (every
-   * doubling would copy, and touch fresh pages, the whole output again).
-   */
-  private static lastSize = 64 * 1024;
-  buf = Buffer.allocUnsafe(TextWriter.lastSize + (TextWriter.lastSize >> 4));
-  pos = 0;
+const TEXT_SIZE: SizeHint = { last: 64 * 1024 };
 
-  finish(): Buffer {
-    TextWriter.lastSize = this.pos;
-    return this.buf.subarray(0, this.pos);
-  }
-
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.buf[this.pos++] = b;
+class TextWriter extends ByteWriter {
+  constructor() {
+    super(TEXT_SIZE);
   }
 
   /** Any string (UTF-8); room: 3 bytes per UTF-16 unit. */

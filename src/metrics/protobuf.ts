@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../config.js';
+import { ByteWriter, type SizeHint } from './byte-writer.js';
 import { formatValue, type SerializeOptions } from './exposition.js';
 import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, sparseBuckets, type NativeHistogram } from './native-histogram.js';
 import type { MetricFamily as StoreFamily, SeriesStore } from './store.js';
@@ -65,32 +66,13 @@ const T = {
 const MetricType = protoRoot.lookupEnum('io.prometheus.client.MetricType').values as Record<string, number>;
 const TYPE = { counter: MetricType.COUNTER!, gauge: MetricType.GAUGE!, histogram: MetricType.HISTOGRAM!, untyped: MetricType.UNTYPED! };
 
+const PROTOBUF_SIZE: SizeHint = { last: 64 * 1024 };
+
 /** An append-only protobuf writer over one growing buffer. */
-class Writer {
-  /** Size of the last whole exposition: the next one starts there instead of growing by doubling. */
-  private static lastSize = 64 * 1024;
-  buf: Buffer;
-  pos = 0;
-
-  constructor(size = Writer.lastSize + (Writer.lastSize >> 4)) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  finish(): Buffer {
-    Writer.lastSize = this.pos;
-    return this.buf.subarray(0, this.pos);
-  }
-
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** Callers ensure room (tags and lengths are counted in each `ensure`). */
-  byte(b: number): void {
-    this.buf[this.pos++] = b;
+class Writer extends ByteWriter {
+  /** A writer for a whole exposition (sized from the last one), or a small one of `size` bytes. */
+  constructor(size?: number) {
+    super(size === undefined ? PROTOBUF_SIZE : undefined, size);
   }
 
   /** A non-negative integer below 2^53. */
