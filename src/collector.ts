@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { PACKAGE_ROOT, helperArgs, type Config } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
-import { FrameDecoder, parseStats } from './ingest/frame-decoder.js';
+import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
@@ -166,7 +166,7 @@ export class Collector {
     for (const [metric, n] of this.store.refusedByMetricName()) m.setTotal('bpfwasm_metric_series_refused_total', [metric], n);
   }
 
-  private onControl(kind: 'hello' | 'ready' | 'log', message: unknown): void {
+  private onControl(kind: ControlKind, message: unknown): void {
     if (kind === 'hello') {
       const hello = message as HelloMessage;
       this.hello = hello;
@@ -189,7 +189,7 @@ export class Collector {
       for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 1);
       this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors }, 'sensors attached');
       for (const w of this.readyWaiters.splice(0)) w.resolve();
-    } else {
+    } else if (kind === 'log') {
       const { level, msg } = message as LogMessage;
       const fn = level === 'error' ? 'error' : level === 'warn' ? 'warn' : level === 'debug' ? 'debug' : 'info';
       this.log[fn]({ source: 'helper' }, msg);

@@ -3,7 +3,8 @@
 // Anything malformed is counted and skipped by scanning for the next magic.
 import { RECORD_SIZE } from './generated/events.js';
 import {
-  FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, STAT_RECORD_SIZE,
+  FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, MAX_FRAME_KIND, MAX_FRAME_PAYLOAD, PROFILE_SAMPLE_SIZE, PROTOCOL_VERSION,
+  STAT_RECORD_SIZE,
 } from './protocol.js';
 
 export interface FrameHandlers {
@@ -11,9 +12,20 @@ export interface FrameHandlers {
   events(recordType: number, payload: Uint8Array, count: number): void;
   /** `payload` holds `count` 16-byte stat records; only valid during the call. */
   stats(payload: Uint8Array, count: number): void;
-  /** HELLO, READY and LOG frames, parsed from JSON. */
-  control(kind: 'hello' | 'ready' | 'log', message: unknown): void;
+  /** HELLO, READY, LOG and PROFILE_DONE frames, parsed from JSON. */
+  control(kind: ControlKind, message: unknown): void;
+  /** PROFILE_SAMPLES, PROFILE_STACKS and PROCESS_MAPS payloads (profile mode); only valid during the call. */
+  profile?(kind: number, payload: Uint8Array, count: number): void;
 }
+
+export type ControlKind = 'hello' | 'ready' | 'log' | 'profile_done';
+
+const CONTROL: Record<number, ControlKind> = {
+  [FrameKind.HELLO]: 'hello',
+  [FrameKind.READY]: 'ready',
+  [FrameKind.LOG]: 'log',
+  [FrameKind.PROFILE_DONE]: 'profile_done',
+};
 
 export interface DecoderCounters {
   frames: number;
@@ -57,7 +69,7 @@ export class FrameDecoder {
       const version = buf.readUInt16LE(off + 4);
       const kind = buf.readUInt16LE(off + 6);
       const length = buf.readUInt32LE(off + 8);
-      if (version !== PROTOCOL_VERSION || length > MAX_FRAME_PAYLOAD || kind < FrameKind.HELLO || kind > FrameKind.LOG) {
+      if (version !== PROTOCOL_VERSION || length > MAX_FRAME_PAYLOAD || kind < FrameKind.HELLO || kind > MAX_FRAME_KIND) {
         this.counters.malformed++;
         off = this.resync(buf, off + 1);
         continue;
@@ -105,6 +117,15 @@ export class FrameDecoder {
         if (length !== count * STAT_RECORD_SIZE) return false;
         this.handlers.stats(buf.subarray(start, start + length), count);
         return true;
+      case FrameKind.PROFILE_SAMPLES:
+        if (length !== count * PROFILE_SAMPLE_SIZE) return false;
+        this.handlers.profile?.(kind, buf.subarray(start, start + length), count);
+        return true;
+      case FrameKind.PROFILE_STACKS:
+      case FrameKind.PROCESS_MAPS:
+        // Variable-size records: their reader checks them.
+        this.handlers.profile?.(kind, buf.subarray(start, start + length), count);
+        return true;
       default: {
         let message: unknown;
         try {
@@ -112,7 +133,7 @@ export class FrameDecoder {
         } catch {
           return false;
         }
-        this.handlers.control(kind === FrameKind.HELLO ? 'hello' : kind === FrameKind.READY ? 'ready' : 'log', message);
+        this.handlers.control(CONTROL[kind]!, message);
         return true;
       }
     }

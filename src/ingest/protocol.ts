@@ -10,7 +10,16 @@ export const FrameKind = {
   STATS: 3,
   READY: 4,
   LOG: 5,
+  PROFILE_SAMPLES: 6,
+  PROFILE_STACKS: 7,
+  PROCESS_MAPS: 8,
+  PROFILE_DONE: 9,
 } as const;
+
+export const MAX_FRAME_KIND = FrameKind.PROFILE_DONE;
+
+/** Bytes per PROFILE_SAMPLES record. */
+export const PROFILE_SAMPLE_SIZE = 40;
 
 export const STAT_RECORD_SIZE = 16;
 
