@@ -48,21 +48,28 @@ static int send_json(FILE *f, char **buf, size_t *len, enum frame_kind kind)
 	return err;
 }
 
-int announce_hello(const struct sensor_def *const *sensors, size_t n)
+/* The fields both HELLO shapes start with, up to and including "ncpus". */
+static void hello_begin(FILE *f)
 {
 	struct utsname uts;
+
+	if (uname(&uts))
+		uts.release[0] = '\0';
+	fprintf(f, "{\"protocol\":1,\"helper\":\"%s\",\"kernel\":", HELPER_VERSION);
+	json_string(f, uts.release);
+	fprintf(f, ",\"pid\":%d,\"ncpus\":%d", (int)getpid(), libbpf_num_possible_cpus());
+}
+
+int announce_hello(const struct sensor_def *const *sensors, size_t n)
+{
 	char *buf;
 	size_t len;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
 		return -ENOMEM;
-	if (uname(&uts))
-		uts.release[0] = '\0';
-	fprintf(f, "{\"protocol\":1,\"helper\":\"%s\",\"kernel\":", HELPER_VERSION);
-	json_string(f, uts.release);
-	fprintf(f, ",\"pid\":%d,\"ncpus\":%d,\"sensors\":[", (int)getpid(),
-		libbpf_num_possible_cpus());
+	hello_begin(f);
+	fputs(",\"sensors\":[", f);
 	for (size_t i = 0; i < n; i++) {
 		fprintf(f, "%s{\"id\":%zu,\"name\":", i ? "," : "", i);
 		json_string(f, sensors[i]->name);
@@ -78,6 +85,23 @@ int announce_hello(const struct sensor_def *const *sensors, size_t n)
 		fputs("]}", f);
 	}
 	fputs("]}", f);
+	return send_json(f, &buf, &len, FRAME_HELLO);
+}
+
+int announce_hello_profile(const struct profile_options *opts)
+{
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -ENOMEM;
+	hello_begin(f);
+	fprintf(f, ",\"sensors\":[],\"mode\":\"profile\",\"profile\":{\"hz\":%u,\"seconds\":%u,"
+		"\"pid\":%u,\"cgroup\":%llu,\"kernel\":%s,\"user\":%s,\"include_idle\":%s}}",
+		opts->hz, opts->seconds, opts->pid, (unsigned long long)opts->cgroup_id,
+		opts->kernel ? "true" : "false", opts->user ? "true" : "false",
+		opts->include_idle ? "true" : "false");
 	return send_json(f, &buf, &len, FRAME_HELLO);
 }
 

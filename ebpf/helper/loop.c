@@ -57,7 +57,7 @@ static int start_timer(__u32 period_ms)
 }
 
 /* Control input is not defined yet: drain and ignore it; EOF means shut down. */
-static bool stdin_closed(void)
+bool loop_stdin_closed(void)
 {
 	char buf[256];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
@@ -75,7 +75,7 @@ static void handle(enum source source, int signal_fd, int timer_fd, bool *stop, 
 	case SOURCE_RING:
 		break; /* drained after every wakeup anyway */
 	case SOURCE_STDIN:
-		*stop |= stdin_closed();
+		*stop |= loop_stdin_closed();
 		break;
 	case SOURCE_SIGNAL:
 		*stop |= read(signal_fd, &si, sizeof(si)) == sizeof(si);

@@ -2,11 +2,15 @@
 #ifndef LOOP_H
 #define LOOP_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
 
 /* Block SIGTERM and SIGINT (they are read from a signalfd) and return that signalfd. */
 int loop_signal_fd(void);
+
+/* Drain stdin (readable); true once it reached EOF or failed: the collector is gone. */
+bool loop_stdin_closed(void);
 
 /* Run until SIGTERM/SIGINT or stdin EOF. 0 on a clean stop, else a negative errno. */
 int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms);

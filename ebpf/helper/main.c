@@ -1,6 +1,6 @@
 /* bpfwasm-helper: loads the eBPF sensors and streams their records to the collector
  * over stdout (ebpf/PROTOCOL.md). This file is the lifecycle: check, announce, load,
- * attach, loop, report, clean up. */
+ * attach, loop, report, clean up. --profile hands over to profile.c instead. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "options.h"
 #include "output.h"
+#include "profile.h"
 #include "sensors.h"
 #include "stats.h"
 
@@ -77,6 +78,9 @@ int main(int argc, char **argv)
 	/* A vanished reader must show up as EPIPE from write, not kill us silently. */
 	signal(SIGPIPE, SIG_IGN);
 	diag_route_libbpf();
+	/* perf_event programs need no kernel BTF: profile mode skips that check. */
+	if (opts.profile)
+		return profile_main(&opts.prof);
 
 	if (access(KERNEL_BTF_PATH, R_OK)) {
 		diag("kernel BTF not found at " KERNEL_BTF_PATH "; remedy: run a kernel built with "

@@ -1,6 +1,7 @@
 /* Command-line parsing and validation; every error is one stderr line and exit 1. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,12 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N]\n"
+	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
+	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
 	"Loads eBPF sensors and streams their records as frames on stdout (ebpf/PROTOCOL.md).\n"
-	"Stops on SIGTERM, SIGINT or EOF on stdin.\n"
+	"Stops on SIGTERM, SIGINT or EOF on stdin. With --profile, samples CPU stacks for a\n"
+	"while instead, writes the profile and exits (stopped early: exits without it).\n"
 	"\n"
 	"  --sensors LIST      sensors to load (default process; known: %s)\n"
 	"  --ring-bytes N      ring buffer per sensor, power of two >= page size (default 4194304)\n"
@@ -24,13 +28,20 @@ static const char usage[] =
 	"  --poll-ms N         longest wait before draining, 1-10000 (default 5)\n"
 	"  --stats-ms N        STATS frame interval, 10-3600000 (default 1000)\n"
 	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 65536)\n"
+	"  --profile           profile mode; the options below need it\n"
+	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
+	"  --seconds S         sampling time, 1-300 (default 10)\n"
+	"  --pid TGID          only this process (default every process)\n"
+	"  --cgroup ID         only this cgroup v2 id (inode number of its directory)\n"
+	"  --no-kernel         no kernel stacks       --no-user   no user stacks\n"
+	"  --include-idle      also sample the idle task (pid 0)\n"
 	"  --help              this text\n"
 	"\n"
 	"Exit codes: 0 clean stop, 1 bad command line, 2 no kernel BTF, 3 missing privileges,\n"
 	"4 a sensor failed to load or attach, 5 the output pipe failed.\n";
 
 /* Parse a decimal in [min, max]; -1 after printing why not. */
-static int parse_u32(const char *option, const char *text, __u32 min, __u32 max, __u32 *out)
+static int parse_u64(const char *option, const char *text, __u64 min, __u64 max, __u64 *out)
 {
 	unsigned long long value;
 	char *end;
@@ -38,10 +49,34 @@ static int parse_u32(const char *option, const char *text, __u32 min, __u32 max,
 	errno = 0;
 	value = strtoull(text, &end, 10);
 	if (errno || end == text || *end || text[0] == '-' || value < min || value > max) {
-		diag("--%s must be a number from %u to %u, got '%s'", option, min, max, text);
+		diag("--%s must be a number from %llu to %llu, got '%s'", option,
+		     (unsigned long long)min, (unsigned long long)max, text);
 		return -1;
 	}
 	*out = value;
+	return 0;
+}
+
+static int parse_u32(const char *option, const char *text, __u32 min, __u32 max, __u32 *out)
+{
+	__u64 value;
+
+	if (parse_u64(option, text, min, max, &value))
+		return -1;
+	*out = value;
+	return 0;
+}
+
+/* --pid must name a live process now; a typo should not profile nothing for S seconds. */
+static int check_pid(__u32 pid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	if (access(path, F_OK)) {
+		diag("no process with pid %u", pid);
+		return -1;
+	}
 	return 0;
 }
 
@@ -76,7 +111,11 @@ static int parse_sensors(char *list, struct options *opts)
 
 int options_parse(int argc, char **argv, struct options *opts)
 {
-	enum { OPT_SENSORS = 256, OPT_RING, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH, OPT_HELP };
+	enum {
+		OPT_SENSORS = 256, OPT_RING, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH, OPT_HELP,
+		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
+		OPT_INCLUDE_IDLE,
+	};
 	static const struct option longopts[] = {
 		{ "sensors", required_argument, NULL, OPT_SENSORS },
 		{ "ring-bytes", required_argument, NULL, OPT_RING },
@@ -85,12 +124,22 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "stats-ms", required_argument, NULL, OPT_STATS },
 		{ "batch-bytes", required_argument, NULL, OPT_BATCH },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "profile", no_argument, NULL, OPT_PROFILE },
+		{ "hz", required_argument, NULL, OPT_HZ },
+		{ "seconds", required_argument, NULL, OPT_SECONDS },
+		{ "pid", required_argument, NULL, OPT_PID },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "no-kernel", no_argument, NULL, OPT_NO_KERNEL },
+		{ "no-user", no_argument, NULL, OPT_NO_USER },
+		{ "include-idle", no_argument, NULL, OPT_INCLUDE_IDLE },
 		{ NULL, 0, NULL, 0 },
 	};
 	__u32 page_size = sysconf(_SC_PAGESIZE);
 	char default_sensors[] = "process";
 	char *sensors = default_sensors;
-	int opt, bad = 0;
+	/* The first option of each mode seen, to reject a mix of the two. */
+	const char *streaming_option = NULL, *profile_option = NULL;
+	int opt, longindex = 0, bad = 0;
 
 	*opts = (struct options){
 		.ring_bytes = 4u << 20,
@@ -98,9 +147,14 @@ int options_parse(int argc, char **argv, struct options *opts)
 		.poll_ms = 5,
 		.stats_ms = 1000,
 		.batch_bytes = 64u << 10,
+		.prof = { .hz = 99, .seconds = 10, .kernel = true, .user = true },
 	};
 	opterr = 0; /* our own one-line messages instead of getopt's */
-	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, &longindex)) != -1) {
+		if (opt >= OPT_SENSORS && opt <= OPT_BATCH && !streaming_option)
+			streaming_option = longopts[longindex].name;
+		if (opt > OPT_PROFILE && !profile_option)
+			profile_option = longopts[longindex].name;
 		switch (opt) {
 		case OPT_SENSORS:
 			sensors = optarg;
@@ -125,6 +179,30 @@ int options_parse(int argc, char **argv, struct options *opts)
 		case OPT_BATCH:
 			bad = parse_u32("batch-bytes", optarg, 1024, 1u << 20, &opts->batch_bytes);
 			break;
+		case OPT_PROFILE:
+			opts->profile = true;
+			break;
+		case OPT_HZ:
+			bad = parse_u32("hz", optarg, 1, 1000, &opts->prof.hz);
+			break;
+		case OPT_SECONDS:
+			bad = parse_u32("seconds", optarg, 1, 300, &opts->prof.seconds);
+			break;
+		case OPT_PID:
+			bad = parse_u32("pid", optarg, 1, INT32_MAX, &opts->prof.pid);
+			break;
+		case OPT_CGROUP:
+			bad = parse_u64("cgroup", optarg, 1, UINT64_MAX, &opts->prof.cgroup_id);
+			break;
+		case OPT_NO_KERNEL:
+			opts->prof.kernel = false;
+			break;
+		case OPT_NO_USER:
+			opts->prof.user = false;
+			break;
+		case OPT_INCLUDE_IDLE:
+			opts->prof.include_idle = true;
+			break;
 		case OPT_HELP:
 			printf(usage, sensor_known_names());
 			return EXIT_CLEAN;
@@ -143,6 +221,22 @@ int options_parse(int argc, char **argv, struct options *opts)
 		return EXIT_USAGE;
 	if (optind < argc) {
 		diag("unexpected argument '%s'; see --help", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (opts->profile) {
+		if (streaming_option) {
+			diag("--%s is a streaming option and cannot be used with --profile; see --help",
+			     streaming_option);
+			return EXIT_USAGE;
+		}
+		if (!opts->prof.kernel && !opts->prof.user) {
+			diag("--no-kernel and --no-user together leave no stack to sample");
+			return EXIT_USAGE;
+		}
+		return opts->prof.pid && check_pid(opts->prof.pid) ? EXIT_USAGE : -1;
+	}
+	if (profile_option) {
+		diag("--%s needs --profile; see --help", profile_option);
 		return EXIT_USAGE;
 	}
 	if (opts->wakeup_bytes >= opts->ring_bytes) {

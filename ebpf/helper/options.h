@@ -2,12 +2,26 @@
 #ifndef OPTIONS_H
 #define OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
 #include "sensors.h"
 
+/* --profile and its options (PROTOCOL.md "Profile mode"). */
+struct profile_options {
+	__u32 hz;
+	__u32 seconds;
+	__u32 pid;	  /* target tgid, 0: every process */
+	__u64 cgroup_id;  /* 0: every cgroup */
+	bool kernel;	  /* kernel stacks (--no-kernel clears) */
+	bool user;	  /* user stacks (--no-user clears) */
+	bool include_idle;
+};
+
 struct options {
+	bool profile; /* --profile: sample stacks (profile) instead of streaming (the rest) */
+	struct profile_options prof;
 	const struct sensor_def *sensors[SENSORS_MAX]; /* in --sensors order: sensor ids */
 	size_t nsensors;
 	__u32 ring_bytes;

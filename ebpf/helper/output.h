@@ -14,6 +14,10 @@ enum frame_kind {
 	FRAME_STATS = 3,
 	FRAME_READY = 4,
 	FRAME_LOG = 5,
+	FRAME_PROFILE_SAMPLES = 6,
+	FRAME_PROFILE_STACKS = 7,
+	FRAME_PROCESS_MAPS = 8,
+	FRAME_PROFILE_DONE = 9,
 };
 
 /* interrupt_fd: while a write waits for the reader, this fd becoming readable (a
