@@ -1,0 +1,382 @@
+// A minimal ELF64 little-endian reader: program headers, function symbols and the GNU build-id.
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+/** The only error `parseElf` and `loadElf` throw for bad input. */
+export class ElfError extends Error {
+  override name = 'ElfError';
+}
+
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const PF_X = 1;
+const SHT_SYMTAB = 2;
+const SHT_NOTE = 7;
+const SHT_DYNSYM = 11;
+const STT_NOTYPE = 0;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const NT_GNU_BUILD_ID = 3;
+const SHN_UNDEF = 0;
+
+export interface ElfLoad {
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+  executable: boolean;
+}
+
+export interface ElfSymbolHit {
+  name: string;
+  /** pc minus the symbol's start. */
+  offset: number;
+}
+
+export interface ElfFile {
+  /** e_type: ET_EXEC (2) loads at its link addresses, ET_DYN (3) anywhere. */
+  type: number;
+  loads: ElfLoad[];
+  buildId?: string;
+  /** Function symbols kept (.symtab and .dynsym merged). */
+  symbolCount: number;
+  /** The function containing a file-relative virtual address. */
+  lookup(vaddr: number): ElfSymbolHit | undefined;
+}
+
+/** Parses an ELF64 LE image; throws ElfError (and nothing else) on anything malformed. */
+export function parseElf(bytes: Uint8Array): ElfFile {
+  const r = new Reader(bytes);
+  const hdr = readHeader(r);
+  const loads = readLoads(r, hdr);
+  const sections = readSections(r, hdr);
+  const buildId = buildIdFromSections(r, sections) ?? buildIdFromSegments(r, hdr);
+  const syms = new SymbolBuilder();
+  for (const s of sections) {
+    if (s.type !== SHT_SYMTAB && s.type !== SHT_DYNSYM) continue;
+    const strtab = sections[s.link];
+    if (strtab === undefined) throw new ElfError(`symbol table links to missing section ${s.link}`);
+    readSymbols(r, s, strtab, syms);
+  }
+  return { type: hdr.type, loads, ...(buildId === undefined ? {} : { buildId }), ...syms.build() };
+}
+
+/**
+ * The load bias of a mapping: runtime pc minus file vaddr. The mapping's file offset is the
+ * page-aligned p_offset of an executable PT_LOAD, so base = start + (p_offset - mapOffset) - p_vaddr.
+ */
+export function loadBias(elf: ElfFile, mapStart: number, mapOffset: number): number | undefined {
+  if (elf.type === ET_EXEC) return 0;
+  for (const l of elf.loads) {
+    // 64 KiB: the largest page size a mapping's offset may have been rounded down by.
+    if (l.executable && mapOffset < l.offset + l.filesz && mapOffset + 0x10000 > l.offset) {
+      return mapStart + (l.offset - mapOffset) - l.vaddr;
+    }
+  }
+  return undefined;
+}
+
+/** Bounds-checked little-endian reads over the image. */
+class Reader {
+  readonly view: DataView;
+  readonly buf: Buffer;
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  get length(): number {
+    return this.bytes.byteLength;
+  }
+  check(off: number, len: number, what: string): void {
+    if (!(off >= 0 && len >= 0 && off + len <= this.length)) {
+      throw new ElfError(`${what} (offset ${off}, ${len} bytes) lies outside the ${this.length}-byte file`);
+    }
+  }
+  u8(off: number): number {
+    return this.view.getUint8(off);
+  }
+  u16(off: number): number {
+    return this.view.getUint16(off, true);
+  }
+  u32(off: number): number {
+    return this.view.getUint32(off, true);
+  }
+  /** u64 as a number: exact below 2^53, which covers every sane offset and user-space address. */
+  u64(off: number): number {
+    return this.view.getUint32(off + 4, true) * 0x100000000 + this.view.getUint32(off, true);
+  }
+  /** NUL-terminated string inside [start, end). */
+  cstr(off: number, end: number): string {
+    const nul = this.buf.indexOf(0, off);
+    return this.buf.toString('latin1', off, nul < 0 || nul > end ? end : nul);
+  }
+}
+
+interface Header {
+  type: number;
+  phoff: number;
+  phentsize: number;
+  phnum: number;
+  shoff: number;
+  shentsize: number;
+  shnum: number;
+}
+
+function readHeader(r: Reader): Header {
+  if (r.length < 64) throw new ElfError(`not an ELF file: ${r.length} bytes is shorter than an ELF64 header`);
+  if (r.u32(0) !== 0x464c457f) throw new ElfError('not an ELF file: bad magic');
+  if (r.u8(4) !== 2) throw new ElfError('not an ELF64 file');
+  if (r.u8(5) !== 1) throw new ElfError('not a little-endian ELF file');
+  return {
+    type: r.u16(16),
+    phoff: r.u64(32),
+    shoff: r.u64(40),
+    phentsize: r.u16(54),
+    phnum: r.u16(56),
+    shentsize: r.u16(58),
+    shnum: r.u16(60),
+  };
+}
+
+function* programHeaders(r: Reader, h: Header): Generator<{ type: number; flags: number; offset: number; vaddr: number; filesz: number; memsz: number }> {
+  if (h.phnum === 0) return;
+  if (h.phentsize < 56) throw new ElfError(`program header entries of ${h.phentsize} bytes are too small`);
+  r.check(h.phoff, h.phnum * h.phentsize, 'program header table');
+  for (let i = 0; i < h.phnum; i++) {
+    const o = h.phoff + i * h.phentsize;
+    yield { type: r.u32(o), flags: r.u32(o + 4), offset: r.u64(o + 8), vaddr: r.u64(o + 16), filesz: r.u64(o + 32), memsz: r.u64(o + 40) };
+  }
+}
+
+function readLoads(r: Reader, h: Header): ElfLoad[] {
+  const loads: ElfLoad[] = [];
+  for (const p of programHeaders(r, h)) {
+    if (p.type === PT_LOAD) {
+      loads.push({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz, memsz: p.memsz, executable: (p.flags & PF_X) !== 0 });
+    }
+  }
+  return loads;
+}
+
+interface Section {
+  type: number;
+  offset: number;
+  size: number;
+  link: number;
+  entsize: number;
+}
+
+function readSections(r: Reader, h: Header): Section[] {
+  if (h.shnum === 0 || h.shoff === 0) return [];
+  if (h.shentsize < 64) throw new ElfError(`section header entries of ${h.shentsize} bytes are too small`);
+  r.check(h.shoff, h.shnum * h.shentsize, 'section header table');
+  const out: Section[] = [];
+  for (let i = 0; i < h.shnum; i++) {
+    const o = h.shoff + i * h.shentsize;
+    out.push({ type: r.u32(o + 4), offset: r.u64(o + 24), size: r.u64(o + 32), link: r.u32(o + 40), entsize: r.u64(o + 56) });
+  }
+  return out;
+}
+
+/** Rounds up to a multiple of 4 without 32-bit bitwise overflow on huge sizes. */
+function align4(x: number): number {
+  return x + ((4 - (x % 4)) % 4);
+}
+
+/** The GNU build-id in a run of ELF notes, as lowercase hex. */
+function buildIdInNotes(r: Reader, start: number, size: number): string | undefined {
+  r.check(start, size, 'note');
+  const end = start + size;
+  let o = start;
+  while (o + 12 <= end) {
+    const namesz = r.u32(o);
+    const descsz = r.u32(o + 4);
+    const type = r.u32(o + 8);
+    const name = o + 12;
+    const desc = name + align4(namesz);
+    const next = desc + align4(descsz);
+    if (next > end || next <= o) return undefined;
+    if (type === NT_GNU_BUILD_ID && namesz === 4 && r.u32(name) === 0x00554e47 /* "GNU\0" */ && descsz > 0) {
+      return r.buf.toString('hex', desc, desc + descsz);
+    }
+    o = next;
+  }
+  return undefined;
+}
+
+function buildIdFromSections(r: Reader, sections: Section[]): string | undefined {
+  for (const s of sections) {
+    if (s.type !== SHT_NOTE) continue;
+    const id = buildIdInNotes(r, s.offset, s.size);
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+function buildIdFromSegments(r: Reader, h: Header): string | undefined {
+  for (const p of programHeaders(r, h)) {
+    if (p.type !== PT_NOTE) continue;
+    const id = buildIdInNotes(r, p.offset, p.filesz);
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+function readSymbols(r: Reader, s: Section, strtab: Section, out: SymbolBuilder): void {
+  if (s.entsize !== 0 && s.entsize < 24) throw new ElfError(`symbol entries of ${s.entsize} bytes are too small`);
+  const ent = s.entsize === 0 ? 24 : s.entsize;
+  r.check(s.offset, s.size, 'symbol table');
+  r.check(strtab.offset, strtab.size, 'string table');
+  const strEnd = strtab.offset + strtab.size;
+  const count = Math.floor(s.size / ent);
+  for (let i = 0; i < count; i++) {
+    const o = s.offset + i * ent;
+    const info = r.u8(o + 4);
+    const kind = info & 0xf;
+    const shndx = r.u16(o + 6);
+    const value = r.u64(o + 8);
+    const size = r.u64(o + 16);
+    if (shndx === SHN_UNDEF || value === 0) continue;
+    // Functions and ifuncs always; untyped symbols only when sized (assembly entry points), not labels.
+    if (kind !== STT_FUNC && kind !== STT_GNU_IFUNC && !(kind === STT_NOTYPE && size > 0)) continue;
+    const nameOff = r.u32(o);
+    if (nameOff >= strtab.size) continue;
+    const name = r.cstr(strtab.offset + nameOff, strEnd);
+    if (name === '') continue;
+    // GLOBAL (1) names an alias better than WEAK (2) or LOCAL (0): prefer it on equal addresses.
+    const bind = info >> 4;
+    out.add(value, size, name, bind === 1 ? 0 : bind === 2 ? 1 : 2);
+  }
+}
+
+class SymbolBuilder {
+  private addrs: number[] = [];
+  private sizes: number[] = [];
+  private names: string[] = [];
+  private ranks: number[] = [];
+  add(addr: number, size: number, name: string, rank: number): void {
+    this.addrs.push(addr);
+    this.sizes.push(size);
+    this.names.push(name);
+    this.ranks.push(rank);
+  }
+  build(): { symbolCount: number; lookup(vaddr: number): ElfSymbolHit | undefined } {
+    const { addrs, sizes, names, ranks } = this;
+    const order = Array.from({ length: addrs.length }, (_, i) => i);
+    order.sort((a, b) => addrs[a]! - addrs[b]! || ranks[a]! - ranks[b]!);
+    // One entry per address (.symtab and .dynsym repeat most functions).
+    const keep = order.filter((j, i) => i === 0 || addrs[order[i - 1]!] !== addrs[j]);
+    const n = keep.length;
+    const start = new Float64Array(n);
+    const end = new Float64Array(n);
+    const name: string[] = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const j = keep[i]!;
+      start[i] = addrs[j]!;
+      name[i] = names[j]!;
+      // Unsized functions (some assembly) extend to the next symbol.
+      end[i] = sizes[j]! > 0 ? addrs[j]! + sizes[j]! : Infinity;
+    }
+    for (let i = 0; i < n - 1; i++) if (end[i] === Infinity) end[i] = start[i + 1]!;
+    return {
+      symbolCount: n,
+      lookup(vaddr: number): ElfSymbolHit | undefined {
+        let a = 0;
+        let b = n - 1;
+        let found = -1;
+        while (a <= b) {
+          const m = (a + b) >>> 1;
+          if (start[m]! <= vaddr) {
+            found = m;
+            a = m + 1;
+          } else {
+            b = m - 1;
+          }
+        }
+        if (found < 0 || vaddr >= end[found]!) return undefined;
+        return { name: name[found]!, offset: vaddr - start[found]! };
+      },
+    };
+  }
+}
+
+/** Files above this are refused rather than read: a 4 GiB debug binary must not blow the heap. */
+export const MAX_ELF_BYTES = 512 * 1024 * 1024;
+const CACHE_ENTRIES = 256;
+const HEAD_BYTES = 64 * 1024;
+
+/** A small LRU on Map's insertion order. */
+class Lru<V> {
+  private map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+}
+
+const byInode = new Lru<ElfFile>(CACHE_ENTRIES);
+const byBuildId = new Lru<ElfFile>(CACHE_ENTRIES);
+
+/**
+ * Reads and parses an ELF file, cached across calls per (dev, inode, mtime, size) and per (build-id,
+ * size): the same binary under several container roots is parsed once. Throws ElfError on any failure.
+ */
+export async function loadElf(path: string): Promise<ElfFile> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ElfError(`cannot stat ${path}: ${(e as Error).message}`);
+  }
+  if (!st.isFile()) throw new ElfError(`${path} is not a regular file`);
+  if (st.size > MAX_ELF_BYTES) throw new ElfError(`${path} is ${st.size} bytes, over the ${MAX_ELF_BYTES}-byte limit`);
+  const key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+  const hit = byInode.get(key);
+  if (hit !== undefined) return hit;
+  // The build-id note sits in the first pages: check it before reading the whole file. The size is
+  // part of the key because a stripped copy keeps the build-id but must not borrow the full symbols.
+  const headId = buildIdFromHead(path);
+  const sameBuild = headId === undefined ? undefined : byBuildId.get(`${headId}:${st.size}`);
+  if (sameBuild !== undefined) {
+    byInode.set(key, sameBuild);
+    return sameBuild;
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new ElfError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  const elf = parseElf(bytes);
+  byInode.set(key, elf);
+  if (elf.buildId !== undefined) byBuildId.set(`${elf.buildId}:${st.size}`, elf);
+  return elf;
+}
+
+function buildIdFromHead(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(HEAD_BYTES);
+    const n = readSync(fd, head, 0, HEAD_BYTES, 0);
+    const r = new Reader(head.subarray(0, n));
+    return buildIdFromSegments(r, readHeader(r));
+  } catch {
+    // Headers beyond the first pages, or unreadable: the full read below decides.
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
