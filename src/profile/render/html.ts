@@ -1,0 +1,112 @@
+// The interactive flamegraph page: d3 v7 and d3-flame-graph 5 served by us
+// (/flamegraph/assets/, see src/http/routes/flamegraph-assets.ts), never a CDN, with the tree
+// embedded as inert JSON. Frame names are untrusted (any process can name its functions), so
+// they only ever reach the DOM as text.
+import type { Profile } from '../model.js';
+import { escapeXml } from './escape.js';
+import { buildTree, type FlameNode } from './tree.js';
+import { profileSummary } from './svg.js';
+
+/** Same-origin paths: the assets come from this collector, not a CDN. */
+export const ASSET_URLS = {
+  d3: '/flamegraph/assets/d3.min.js',
+  flamegraph: '/flamegraph/assets/d3-flamegraph.min.js',
+  css: '/flamegraph/assets/d3-flamegraph.css',
+} as const;
+
+/** JSON that cannot end its `<script>` element early, nor break older JS parsers on U+2028/9. */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export interface PageOptions {
+  title: string;
+  summary: string;
+  warnings: readonly string[];
+  tree: FlameNode;
+  /** Colour by `delta` (red grew, blue shrank) instead of by frame kind. */
+  differential: boolean;
+}
+
+// Plain script, no template literals inside: it runs in the browser exactly as written here.
+const SCRIPT = `
+(function () {
+  var tree = JSON.parse(document.getElementById('profile-data').textContent);
+  var total = tree.value;
+  var chartEl = document.getElementById('chart');
+  var differential = chartEl.getAttribute('data-differential') === 'true';
+  function describe(d) {
+    var value = d.data.value;
+    var pct = total > 0 ? (100 * value / total).toFixed(2) : '0.00';
+    var text = d.data.name + ' (' + value + ' samples, ' + pct + '%)';
+    if (differential && typeof d.data.delta === 'number') text += ', ' + (d.data.delta > 0 ? '+' : '') + d.data.delta + ' vs before';
+    return text;
+  }
+  var chart = flamegraph.default()
+    .width(Math.max(chartEl.clientWidth, 400))
+    .cellHeight(18)
+    .minFrameSize(2)
+    .transitionDuration(300)
+    .label(describe)
+    .tooltip(flamegraph.tooltip.defaultFlamegraphTooltip().text(describe))
+    // Substring match: the default compiles the search term as a RegExp, which throws on "foo(".
+    .setSearchMatch(function (d, term) { return !!term && d.data.name.toLowerCase().indexOf(term.toLowerCase()) !== -1; })
+    .setDetailsElement(document.getElementById('details'));
+  if (differential) chart.setColorMapper(flamegraph.colorMapper.differentialColorMapper);
+  d3.select(chartEl).datum(tree).call(chart);
+  var search = document.getElementById('search');
+  function doSearch() { chart.search(search.value); }
+  document.getElementById('search-button').addEventListener('click', doSearch);
+  search.addEventListener('keydown', function (e) { if (e.key === 'Enter') doSearch(); });
+  document.getElementById('reset').addEventListener('click', function () { search.value = ''; chart.clear(); chart.resetZoom(); });
+})();
+`;
+
+export function renderPage(opts: PageOptions): Buffer {
+  const warnings = opts.warnings.length
+    ? `<ul id="warnings">${opts.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join('')}</ul>\n`
+    : '';
+  return Buffer.from(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeXml(opts.title)}</title>
+<link rel="stylesheet" href="${ASSET_URLS.css}">
+<style>
+body { font-family: Verdana, sans-serif; margin: 1em 2em; }
+header { display: flex; flex-wrap: wrap; gap: 1em; align-items: center; }
+h1 { font-size: 1.3em; margin: 0; }
+#summary { color: #555; }
+#warnings { color: #a00000; }
+#details { min-height: 1.5em; margin: 0.5em 0; font-size: 0.9em; }
+</style>
+</head>
+<body>
+<header>
+<h1>${escapeXml(opts.title)}</h1>
+<span id="summary">${escapeXml(opts.summary)}</span>
+<input id="search" type="search" placeholder="Search frames">
+<button id="search-button" type="button">Search</button>
+<button id="reset" type="button">Reset zoom</button>
+</header>
+${warnings}<div id="details"></div>
+<div id="chart" data-differential="${opts.differential}"></div>
+<script type="application/json" id="profile-data">${jsonForScript(opts.tree)}</script>
+<script src="${ASSET_URLS.d3}"></script>
+<script src="${ASSET_URLS.flamegraph}"></script>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`);
+}
+
+export function renderHtml(profile: Profile): Buffer {
+  return renderPage({
+    title: 'Flame Graph',
+    summary: profileSummary(profile),
+    warnings: profile.warnings,
+    tree: buildTree(profile.samples),
+    differential: false,
+  });
+}
