@@ -6,6 +6,7 @@ import { machine, median } from './lib.mjs';
 import { benchPipeline } from './pipeline.mjs';
 import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 import { benchFederate, federateMarkdown } from './federate.mjs';
+import { benchRender, renderMarkdown } from './render.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -16,6 +17,7 @@ const pct = (v) => `${(v * 100).toFixed(1)}%`;
 const p = await benchPipeline();
 const serialization = await benchSerialize();
 const federation = await benchFederate();
+const rendering = await benchRender();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -74,7 +76,8 @@ thousands of events per second, shows the per-event cost. The pipeline's ceiling
 ≤ 150 ns per event belong to the performance issue.
 
 ${serializeMarkdown(serialization)}
-${federateMarkdown(federation)}`;
+${federateMarkdown(federation)}
+${renderMarkdown(rendering)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);

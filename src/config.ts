@@ -59,6 +59,16 @@ export interface Config {
     headers: Record<string, string>;
     bearerToken: string;
   };
+  profile: {
+    defaultHz: number;
+    maxHz: number;
+    defaultSeconds: number;
+    maxSeconds: number;
+    /** Profiles sampling at once; further requests get 429. */
+    maxConcurrent: number;
+    /** Recent profiles kept for /flamegraph/:id and diffs. */
+    keep: number;
+  };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 }
 
@@ -86,6 +96,7 @@ export function defaultConfig(): Config {
       headers: {},
       bearerToken: '',
     },
+    profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20 },
     log: { level: 'info' },
   };
 }
@@ -170,6 +181,15 @@ const SHAPE = {
     headers: stringMap(/^[A-Za-z0-9-]+$/, 'HTTP header name'),
     bearerToken: anyString,
   },
+  // The helper accepts 1–1000 Hz and 1–300 s (ebpf/PROTOCOL.md), so those are the outer bounds.
+  profile: {
+    defaultHz: integer(1, 1000),
+    maxHz: integer(1, 1000),
+    defaultSeconds: integer(1, 300),
+    maxSeconds: integer(1, 300),
+    maxConcurrent: integer(1, 16),
+    keep: integer(1, 1000),
+  },
   log: { level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) },
 };
 
@@ -203,6 +223,11 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   if (!SENSORS.some((s) => config.sensors[s].enabled)) throw invalid('sensors', 'must enable at least one sensor');
   if (config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
+  }
+  const prof = config.profile;
+  if (prof.defaultHz > prof.maxHz) throw invalid('profile.defaultHz', `must not exceed profile.maxHz (${prof.maxHz})`);
+  if (prof.defaultSeconds > prof.maxSeconds) {
+    throw invalid('profile.defaultSeconds', `must not exceed profile.maxSeconds (${prof.maxSeconds})`);
   }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   config.helper.path = abs(config.helper.path);

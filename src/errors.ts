@@ -12,16 +12,26 @@ export const ERRORS = {
   HELPER_MISSING: { status: 500, summary: 'the eBPF helper binary is missing' },
   NOT_READY: { status: 503, summary: 'the collector is not ready' },
   SELECTOR_INVALID: { status: 400, summary: 'a /federate match[] series selector does not parse' },
+  PROFILE_INVALID: { status: 400, summary: 'a profile request has a parameter out of range' },
+  PROFILE_NO_PROCESS: { status: 404, summary: 'the process to profile does not exist' },
+  PROFILE_NO_CGROUP: { status: 404, summary: 'the cgroup to profile does not exist' },
+  PROFILE_NOT_FOUND: { status: 404, summary: 'the stored profile is unknown or was evicted' },
+  PROFILER_BUSY: { status: 429, summary: 'the maximum number of profiles is already running' },
+  PROFILE_ABORTED: { status: 499, summary: 'the client went away, so sampling was stopped' },
+  PROFILE_FAILED: { status: 500, summary: 'the helper failed to take a profile' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 
 export class BpfwasmError extends Error {
   readonly statusCode: number;
+  /** For 429/503: when the client may try again (sent as Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(message, options);
     this.name = 'BpfwasmError';
     this.statusCode = ERRORS[code].status;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }

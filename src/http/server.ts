@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { federateRoute } from './routes/federate.js';
+import { flamegraphAssets } from './routes/flamegraph-assets.js';
+import { flamegraphRoute, type FlamegraphRouteOptions } from './routes/flamegraph.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 
@@ -15,6 +17,8 @@ export interface ServerDeps {
   readiness(): Readiness;
   /** Added by /federate to each sample that lacks a label of that name; none when absent. */
   externalLabels?: Readonly<Record<string, string>>;
+  /** On-demand CPU profiles (/flamegraph); not served when absent. */
+  profiling?: FlamegraphRouteOptions;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -22,14 +26,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     loggerInstance: deps.logger,
     // Scrapes every few seconds would drown the log in request lines.
     logController: new LogController({ disableRequestLogging: true }),
+    // An idle keep-alive connection (a scraper's pool, a browser's pre-connect) must not hold up shutdown.
+    forceCloseConnections: true,
   }) as unknown as FastifyInstance;
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof BpfwasmError ? err.statusCode : err.statusCode ?? 500;
     if (status >= 500) app.log.error({ err }, 'request failed');
+    if (err instanceof BpfwasmError && err.retryAfterSeconds !== undefined) reply.header('Retry-After', String(err.retryAfterSeconds));
     return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: err.message });
   });
   app.register(metricsRoute, { store: deps.store, refresh: deps.refresh });
   app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.profiling) {
+    app.register(flamegraphRoute, deps.profiling);
+    app.register(flamegraphAssets);
+  }
   return app;
 }

@@ -1,0 +1,94 @@
+// CPU-burning processes with a known split of time between named functions, for the
+// flamegraph end-to-end tests (test/integration/flamegraph*.test.ts).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Each 20 ms of the thread's own CPU time goes 15 ms to burn_a and 5 ms to burn_b: a 75/25 split
+// that preemption cannot skew, because the slices are measured in CPU time, not wall time.
+const BURN_C = `
+#include <time.h>
+static volatile unsigned long sink;
+static long cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+__attribute__((noinline)) void burn_a(long us) {
+  long end = cpu_us() + us;
+  while (cpu_us() < end) for (int i = 0; i < 20000; i++) sink += i;
+}
+__attribute__((noinline)) void burn_b(long us) {
+  long end = cpu_us() + us;
+  while (cpu_us() < end) for (int i = 0; i < 20000; i++) sink += i;
+}
+int main(void) {
+  for (;;) {
+    burn_a(15000);
+    burn_b(5000);
+  }
+}
+`;
+
+// The same 3:1 split in JavaScript. Calls through a table so neither function is inlined into the loop.
+const BURN_JS = `
+let sink = 0;
+function cpuMs() { const u = process.cpuUsage(); return (u.user + u.system) / 1000; }
+function hotAlphaWork(ms) { const end = cpuMs() + ms; while (cpuMs() < end) for (let i = 0; i < 20000; i++) sink += i; }
+function hotBetaWork(ms) { const end = cpuMs() + ms; while (cpuMs() < end) for (let i = 0; i < 20000; i++) sink += i; }
+const table = [[hotAlphaWork, 15], [hotBetaWork, 5]];
+for (;;) for (const [fn, ms] of table) fn(ms);
+`;
+
+export interface Workload {
+  proc: ChildProcess;
+  pid: number;
+  stop(): void;
+}
+
+function start(cmd: string, args: string[], cwd: string): Workload {
+  // Pinned to CPU 0: one busy thread on one CPU gives hz × seconds samples. V8 writes its logs to cwd.
+  const proc = spawn('taskset', ['-c', '0', cmd, ...args], { stdio: 'ignore', cwd });
+  const pid = proc.pid!;
+  return {
+    proc,
+    pid,
+    stop: () => {
+      proc.kill('SIGKILL');
+      rmSync(`/tmp/perf-${pid}.map`, { force: true }); // node never deletes its perf map
+    },
+  };
+}
+
+/** Compiles and starts the C workload (taskset execs it, so the pid is the workload's). */
+export function startBurnC(): Workload {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-burn-'));
+  writeFileSync(join(dir, 'burn.c'), BURN_C);
+  const exe = join(dir, 'burn');
+  execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', exe, join(dir, 'burn.c')]);
+  return start(exe, [], dir);
+}
+
+/** Starts the Node.js workload with a perf map, so its JS frames can be named. */
+export function startBurnNode(): Workload {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-burn-js-'));
+  const script = join(dir, 'burn.js');
+  writeFileSync(script, BURN_JS);
+  return start(process.execPath, ['--perf-basic-prof', '--interpreted-frames-native-stack', '--no-turbo-inlining', script], dir);
+}
+
+/** Folded stacks (`a;b;c count` lines) → stack frames and counts. */
+export function parseFolded(text: string): { frames: string[]; count: number }[] {
+  return text.trim().split('\n').filter(Boolean).map((line) => {
+    const sp = line.lastIndexOf(' ');
+    return { frames: line.slice(0, sp).split(';'), count: Number(line.slice(sp + 1)) };
+  });
+}
+
+/** Share (0–100) of samples whose stack has a frame matching `match`, and the total. */
+export function share(stacks: { frames: string[]; count: number }[], match: (frame: string) => boolean): number {
+  const total = stacks.reduce((n, s) => n + s.count, 0);
+  const hits = stacks.filter((s) => s.frames.some(match)).reduce((n, s) => n + s.count, 0);
+  return (100 * hits) / total;
+}
