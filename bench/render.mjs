@@ -12,7 +12,7 @@ const dist = (p) => import(pathToFileURL(resolve(ROOT, 'dist/src', p)).href);
 /** A deterministic profile: `stacks` distinct stacks, 3 to 32 frames deep, sharing a pool of names. */
 function syntheticProfile(stacks, samples) {
   let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32); // imul: exact 32-bit LCG
   const names = Array.from({ length: 2000 }, (_, i) => `function_${i}`);
   const out = [];
   for (let i = 0; i < stacks; i++) {

@@ -7,6 +7,7 @@ import { benchPipeline } from './pipeline.mjs';
 import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 import { benchFederate, federateMarkdown } from './federate.mjs';
 import { benchRender, renderMarkdown } from './render.mjs';
+import { benchProfiler, profilerMarkdown } from './profiler.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -18,6 +19,7 @@ const p = await benchPipeline();
 const serialization = await benchSerialize();
 const federation = await benchFederate();
 const rendering = await benchRender();
+const profiling = await benchProfiler();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -77,7 +79,8 @@ thousands of events per second, shows the per-event cost. The pipeline's ceiling
 
 ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
-${renderMarkdown(rendering)}`;
+${renderMarkdown(rendering)}
+${profilerMarkdown(profiling)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);
