@@ -78,21 +78,11 @@ export function parseKallsyms(text: string): KernelSymbols {
     }
     if (n === capacity) {
       capacity *= 2;
-      const h2 = new Uint32Array(capacity);
-      h2.set(hi);
-      hi = h2;
-      const l2 = new Uint32Array(capacity);
-      l2.set(lo);
-      lo = l2;
-      const f2 = new Uint32Array(capacity);
-      f2.set(nameFrom);
-      nameFrom = f2;
-      const t2 = new Uint32Array(capacity);
-      t2.set(nameTo);
-      nameTo = t2;
-      const m2 = new Uint16Array(capacity);
-      m2.set(moduleOf);
-      moduleOf = m2;
+      hi = grown(hi, capacity);
+      lo = grown(lo, capacity);
+      nameFrom = grown(nameFrom, capacity);
+      nameTo = grown(nameTo, capacity);
+      moduleOf = grown(moduleOf, capacity);
     }
     hi[n] = h;
     lo[n] = l;
@@ -165,4 +155,11 @@ export function kernelSymbols(path = '/proc/kallsyms'): Promise<KernelSymbols> {
   if (path !== '/proc/kallsyms') return readFile(path, 'latin1').then(parseKallsyms);
   cached ??= readFile(path, 'latin1').then(parseKallsyms, () => parseKallsyms(''));
   return cached;
+}
+
+/** A copy of `a` with room for `capacity` entries. */
+function grown<T extends Uint32Array | Uint16Array>(a: T, capacity: number): T {
+  const b = new (a.constructor as new (n: number) => T)(capacity);
+  b.set(a);
+  return b;
 }
