@@ -21,10 +21,10 @@ const SCALARS = {
 
 /** Parses a field type into its size, alignment and array length. */
 function fieldType(type, where) {
-  const arr = /^char\[(\d+)\]$/.exec(type);
-  if (arr) return { kind: 'chars', size: Number(arr[1]), align: 1, length: Number(arr[1]) };
+  const arr = /^(char|u8)\[(\d+)\]$/.exec(type);
+  if (arr) return { kind: arr[1] === 'char' ? 'chars' : 'bytes', size: Number(arr[2]), align: 1, length: Number(arr[2]) };
   const s = SCALARS[type];
-  if (!s) throw new Error(`${where}: unknown type "${type}" (use ${Object.keys(SCALARS).join(' ')} or char[N])`);
+  if (!s) throw new Error(`${where}: unknown type "${type}" (use ${Object.keys(SCALARS).join(' ')} char[N] or u8[N])`);
   return { kind: 'scalar', size: s.size, align: s.size, scalar: s, typeName: type };
 }
 
@@ -72,7 +72,8 @@ const named = (fields) => fields.filter((f) => f.name !== '_pad');
 
 function cField(f, padIndex) {
   const name = f.name === '_pad' ? `_pad${padIndex}` : f.name;
-  const decl = f.kind === 'chars' ? `char ${name}[${f.length}];` : `${f.scalar.c} ${name};`;
+  const decl = f.kind === 'chars' ? `char ${name}[${f.length}];`
+    : f.kind === 'bytes' ? `__u8 ${name}[${f.length}];` : `${f.scalar.c} ${name};`;
   return `\t${decl}${f.doc ? ` /* ${f.doc} */` : ''}`;
 }
 
@@ -111,13 +112,13 @@ function genTs(s) {
   const out = [`// ${BANNER}`, ''];
   out.push(`export const SCHEMA_VERSION = ${s.version};`);
   out.push(`export const HEADER_SIZE = ${s.headerSize};`, '');
-  out.push('export type FieldType = ' + [...Object.keys(SCALARS), 'chars'].map((k) => `'${k}'`).join(' | ') + ';');
+  out.push('export type FieldType = ' + [...Object.keys(SCALARS), 'chars', 'bytes'].map((k) => `'${k}'`).join(' | ') + ';');
   out.push('export interface FieldLayout { readonly name: string; readonly type: FieldType; readonly offset: number; readonly size: number }');
   out.push('export interface RecordLayout {');
   out.push('  readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;');
   out.push('  readonly fields: readonly FieldLayout[];');
   out.push('}', '');
-  const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'chars' ? 'chars' : f.typeName}', offset: ${f.offset}, size: ${f.size} }`;
+  const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'scalar' ? f.typeName : f.kind}', offset: ${f.offset}, size: ${f.size} }`;
   out.push(`/** Byte offsets of the common header fields. */`);
   out.push(`export const HeaderOffset = {\n${tsOffsets(s.header.fields)}\n} as const;`, '');
   out.push(`export const HEADER_FIELDS: readonly FieldLayout[] = [\n${named(s.header.fields).map((f) => '  ' + fl(f) + ',').join('\n')}\n];`, '');
@@ -146,6 +147,9 @@ function genTs(s) {
 
 function asAccessor(f) {
   const fn = camel(f.name);
+  if (f.kind === 'bytes') {
+    return `  /** Address of the ${f.length} bytes of \`${f.name}\`${f.doc ? `: ${f.doc}` : ''}. */\n  // @ts-ignore: decorator\n  @inline export function ${fn}(rec: usize): usize { return rec + ${f.offset}; }`;
+  }
   if (f.kind === 'chars') {
     return `  /** Address of the ${f.length}-byte, NUL-padded \`${f.name}\`. */\n  // @ts-ignore: decorator\n  @inline export function ${fn}(rec: usize): usize { return rec + ${f.offset}; }`;
   }

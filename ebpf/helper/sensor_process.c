@@ -5,7 +5,7 @@
 
 SKELETON_ADAPTER(process_bpf)
 
-const struct sensor_def process_sensor = {
+static const struct sensor_def process_sensor = {
 	.name = "process",
 	.programs = (const char *const[]){ "handle_fork", "handle_exec", "handle_exit", NULL },
 	.records = (const struct record_def[]){
@@ -16,3 +16,5 @@ const struct sensor_def process_sensor = {
 	},
 	SKELETON_OPS(process_bpf),
 };
+
+SENSOR_REGISTER(process_sensor);

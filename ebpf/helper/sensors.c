@@ -7,17 +7,15 @@
 #include "helper.h"
 #include "sensors.h"
 
-extern const struct sensor_def process_sensor;
-
-static const struct sensor_def *const known_sensors[] = {
-	&process_sensor,
-};
+/* Bounds of the SENSOR_REGISTER section, provided by the linker. */
+extern const struct sensor_def *const __start_bpfwasm_sensors[];
+extern const struct sensor_def *const __stop_bpfwasm_sensors[];
 
 const struct sensor_def *sensor_find(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(known_sensors); i++)
-		if (!strcmp(known_sensors[i]->name, name))
-			return known_sensors[i];
+	for (const struct sensor_def *const *d = __start_bpfwasm_sensors; d < __stop_bpfwasm_sensors; d++)
+		if (!strcmp((*d)->name, name))
+			return *d;
 	return NULL;
 }
 
@@ -26,9 +24,10 @@ const char *sensor_known_names(void)
 	static char names[256];
 	size_t len = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(known_sensors) && len < sizeof(names); i++)
-		len += snprintf(names + len, sizeof(names) - len, "%s%s", i ? "," : "",
-				known_sensors[i]->name);
+	for (const struct sensor_def *const *d = __start_bpfwasm_sensors;
+	     d < __stop_bpfwasm_sensors && len < sizeof(names); d++)
+		len += snprintf(names + len, sizeof(names) - len, "%s%s",
+				d == __start_bpfwasm_sensors ? "" : ",", (*d)->name);
 	return names;
 }
 

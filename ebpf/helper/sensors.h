@@ -14,11 +14,27 @@ struct record_def {
 	__u16 size;
 };
 
-/* What a sensor is: one entry per sensor in sensors.c, defined in its sensor_<name>.c. */
+/* An in-kernel aggregation map the helper reads every --aggregate-ms (PROTOCOL.md
+ * "Aggregate records"). The map is a HASH or PERCPU_HASH whose key is the record's key
+ * fields and whose value is its u64 counters, so that
+ * BPFWASM_EVENT_HEADER_SIZE + key_size + value_size == record size. */
+struct aggregate_def {
+	const char *map;
+	__u16 type; /* record type, also listed in the sensor's records */
+	__u16 size;
+};
+
+/* What a sensor is: defined in its sensor_<name>.c and registered with SENSOR_REGISTER. */
 struct sensor_def {
 	const char *name;
 	const char *const *programs;	  /* NULL-terminated; index = program index on the wire */
-	const struct record_def *records; /* terminated by { 0 } */
+	const struct record_def *records; /* every record type it sends; terminated by { 0 } */
+	const struct aggregate_def *aggregates; /* NULL or terminated by { 0 } */
+	/* `const volatile` rodata variables --set may change; NULL-terminated, NULL for none. */
+	const char *const *options;
+	/* Ring size when --ring does not name this sensor; 0 means --ring-bytes. Sensors that
+	 * only aggregate keep a one-page ring, since their events map stays empty. */
+	__u32 ring_bytes;
 	/* Skeleton operations, usually SKELETON_OPS(<name>_bpf). */
 	void *(*open)(__u32 wakeup_bytes); /* NULL and errno on failure */
 	struct bpf_object *(*object)(void *skel);
@@ -59,6 +75,12 @@ struct sensor {
 	size_t nprograms;
 	const char *failed_step; /* set when a call below fails, for the diagnostic */
 };
+
+/* Puts a sensor_def into the table sensor_find searches (a linker section, so adding a
+ * sensor touches no shared file). */
+#define SENSOR_REGISTER(def)                                                       \
+	static const struct sensor_def *const def##_entry                          \
+		__attribute__((used, section("bpfwasm_sensors"), aligned(sizeof(void *)))) = &def
 
 const struct sensor_def *sensor_find(const char *name);
 /* Comma-separated names of every known sensor, for error messages. */

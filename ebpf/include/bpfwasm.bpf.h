@@ -69,4 +69,47 @@ static __always_inline void bpfwasm_submit(void *record)
 	bpfwasm_count(BPFWASM_STAT_SUBMITTED);
 }
 
+/* Count a failed insert into a tracking or aggregation map (a full table): data the
+ * sensor could not keep is counted, never lost silently. */
+static __always_inline void bpfwasm_count_map_full(void)
+{
+	bpfwasm_count(BPFWASM_STAT_MAP_FULL);
+}
+
+/* The value for `key` in an aggregation map (PROTOCOL.md "Aggregate records"), inserted
+ * zeroed when missing; NULL (counted) when the map is full. */
+static __always_inline void *bpfwasm_aggregate(void *map, const void *key, const void *zero)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (value)
+		return value;
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: another CPU inserted it first */) {
+		bpfwasm_count_map_full();
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* log2 latency slot of `ns`: slot s holds (2^(s-1), 2^s] ns, slot 0 holds 0 and 1, so
+ * a Prometheus bucket with bound 2^s ns takes exactly the slots up to s. */
+static __always_inline __u32 bpfwasm_log2_slot(__u64 ns)
+{
+	__u32 slot = 0;
+
+	if (ns <= 1)
+		return 0;
+	ns -= 1; /* ceil(log2(ns)) = bit length of ns - 1 */
+#pragma unroll
+	for (int shift = 32; shift > 0; shift >>= 1) {
+		if (ns >> shift) {
+			ns >>= shift;
+			slot += shift;
+		}
+	}
+	return slot + 1;
+}
+
 #endif /* BPFWASM_BPF_H */

@@ -8,6 +8,14 @@ export namespace RecordType {
   export const PROCESS_FORK: u32 = 1;
   export const PROCESS_EXEC: u32 = 2;
   export const PROCESS_EXIT: u32 = 3;
+  export const SYSCALL_LATENCY: u32 = 10;
+  export const SYSCALL_ERROR: u32 = 11;
+  export const RUNQLAT: u32 = 12;
+  export const BLOCKIO_LATENCY: u32 = 13;
+  export const TCP_OPEN: u32 = 14;
+  export const TCP_CLOSE: u32 = 15;
+  export const TCP_RETRANSMIT: u32 = 16;
+  export const OOM_KILL: u32 = 17;
 }
 
 /** Common header that starts every record. */
@@ -72,4 +80,185 @@ export namespace ProcessExit {
   /** time since the process started */
   // @ts-ignore: decorator
   @inline export function lifetimeNs(rec: usize): u64 { return load<u64>(rec, 64); }
+}
+
+/** Aggregate: syscalls that returned, by number and log2 latency slot (enter to exit). */
+export namespace SyscallLatency {
+  export const SIZE: u32 = 72;
+  /** syscall number (x86_64 table) */
+  // @ts-ignore: decorator
+  @inline export function nr(rec: usize): u32 { return load<u32>(rec, 48); }
+  /** log2 latency slot: (2^(slot-1), 2^slot] ns */
+  // @ts-ignore: decorator
+  @inline export function slot(rec: usize): u32 { return load<u32>(rec, 52); }
+  /** syscalls in this slot since the previous record for this key */
+  // @ts-ignore: decorator
+  @inline export function count(rec: usize): u64 { return load<u64>(rec, 56); }
+  /** their total latency */
+  // @ts-ignore: decorator
+  @inline export function sumNs(rec: usize): u64 { return load<u64>(rec, 64); }
+}
+
+/** Aggregate: syscalls that returned an error, by number and errno. */
+export namespace SyscallError {
+  export const SIZE: u32 = 64;
+  /** syscall number (x86_64 table) */
+  // @ts-ignore: decorator
+  @inline export function nr(rec: usize): u32 { return load<u32>(rec, 48); }
+  /** positive errno value (the syscall returned -error) */
+  // @ts-ignore: decorator
+  @inline export function error(rec: usize): u32 { return load<u32>(rec, 52); }
+  /** errors since the previous record for this key */
+  // @ts-ignore: decorator
+  @inline export function count(rec: usize): u64 { return load<u64>(rec, 56); }
+}
+
+/** Aggregate: scheduler run-queue latency (wakeup to switch-in), by cgroup and log2 slot. */
+export namespace Runqlat {
+  export const SIZE: u32 = 80;
+  /** cgroup v2 id of the woken task; 0 unless per-cgroup is on */
+  // @ts-ignore: decorator
+  @inline export function cgroupId(rec: usize): u64 { return load<u64>(rec, 48); }
+  /** log2 latency slot: (2^(slot-1), 2^slot] ns */
+  // @ts-ignore: decorator
+  @inline export function slot(rec: usize): u32 { return load<u32>(rec, 56); }
+  /** switch-ins in this slot since the previous record for this key */
+  // @ts-ignore: decorator
+  @inline export function count(rec: usize): u64 { return load<u64>(rec, 64); }
+  /** their total run-queue wait */
+  // @ts-ignore: decorator
+  @inline export function sumNs(rec: usize): u64 { return load<u64>(rec, 72); }
+}
+
+/** Aggregate: block requests completed, by device, operation and log2 latency slot (issue to complete). */
+export namespace BlockioLatency {
+  export const SIZE: u32 = 88;
+  /** kernel dev_t of the disk: major << 20 | minor */
+  // @ts-ignore: decorator
+  @inline export function dev(rec: usize): u32 { return load<u32>(rec, 48); }
+  /** 1 read, 2 write, 3 flush, 4 discard, 5 other */
+  // @ts-ignore: decorator
+  @inline export function op(rec: usize): u32 { return load<u32>(rec, 52); }
+  /** log2 latency slot: (2^(slot-1), 2^slot] ns */
+  // @ts-ignore: decorator
+  @inline export function slot(rec: usize): u32 { return load<u32>(rec, 56); }
+  /** requests in this slot since the previous record for this key */
+  // @ts-ignore: decorator
+  @inline export function count(rec: usize): u64 { return load<u64>(rec, 64); }
+  /** their total latency */
+  // @ts-ignore: decorator
+  @inline export function sumNs(rec: usize): u64 { return load<u64>(rec, 72); }
+  /** their total size in bytes */
+  // @ts-ignore: decorator
+  @inline export function bytes(rec: usize): u64 { return load<u64>(rec, 80); }
+}
+
+/** A TCP connection was established: active (connect) or passive (accept). */
+export namespace TcpOpen {
+  export const SIZE: u32 = 88;
+  /** Address of the 16 bytes of `local_addr`: local address, network order. */
+  // @ts-ignore: decorator
+  @inline export function localAddr(rec: usize): usize { return rec + 48; }
+  /** Address of the 16 bytes of `remote_addr`: remote address, network order. */
+  // @ts-ignore: decorator
+  @inline export function remoteAddr(rec: usize): usize { return rec + 64; }
+  /** local port, host order */
+  // @ts-ignore: decorator
+  @inline export function localPort(rec: usize): u16 { return load<u16>(rec, 80); }
+  /** remote port, host order */
+  // @ts-ignore: decorator
+  @inline export function remotePort(rec: usize): u16 { return load<u16>(rec, 82); }
+  /** 2 AF_INET, 10 AF_INET6 */
+  // @ts-ignore: decorator
+  @inline export function family(rec: usize): u16 { return load<u16>(rec, 84); }
+  /** 1 active (connect), 2 passive (accept) */
+  // @ts-ignore: decorator
+  @inline export function direction(rec: usize): u16 { return load<u16>(rec, 86); }
+}
+
+/** A TCP connection that tcp_open reported was closed. */
+export namespace TcpClose {
+  export const SIZE: u32 = 112;
+  /** Address of the 16 bytes of `local_addr`: local address, network order. */
+  // @ts-ignore: decorator
+  @inline export function localAddr(rec: usize): usize { return rec + 48; }
+  /** Address of the 16 bytes of `remote_addr`: remote address, network order. */
+  // @ts-ignore: decorator
+  @inline export function remoteAddr(rec: usize): usize { return rec + 64; }
+  /** local port, host order */
+  // @ts-ignore: decorator
+  @inline export function localPort(rec: usize): u16 { return load<u16>(rec, 80); }
+  /** remote port, host order */
+  // @ts-ignore: decorator
+  @inline export function remotePort(rec: usize): u16 { return load<u16>(rec, 82); }
+  /** 2 AF_INET, 10 AF_INET6 */
+  // @ts-ignore: decorator
+  @inline export function family(rec: usize): u16 { return load<u16>(rec, 84); }
+  /** 1 active (connect), 2 passive (accept) */
+  // @ts-ignore: decorator
+  @inline export function direction(rec: usize): u16 { return load<u16>(rec, 86); }
+  /** time from tcp_open to the close */
+  // @ts-ignore: decorator
+  @inline export function durationNs(rec: usize): u64 { return load<u64>(rec, 88); }
+  /** payload bytes received (tcp_sock.bytes_received) */
+  // @ts-ignore: decorator
+  @inline export function bytesReceived(rec: usize): u64 { return load<u64>(rec, 96); }
+  /** payload bytes sent and acknowledged (tcp_sock.bytes_acked) */
+  // @ts-ignore: decorator
+  @inline export function bytesAcked(rec: usize): u64 { return load<u64>(rec, 104); }
+}
+
+/** A TCP segment was retransmitted (tcp_retransmit_skb). */
+export namespace TcpRetransmit {
+  export const SIZE: u32 = 88;
+  /** Address of the 16 bytes of `local_addr`: local address, network order. */
+  // @ts-ignore: decorator
+  @inline export function localAddr(rec: usize): usize { return rec + 48; }
+  /** Address of the 16 bytes of `remote_addr`: remote address, network order. */
+  // @ts-ignore: decorator
+  @inline export function remoteAddr(rec: usize): usize { return rec + 64; }
+  /** local port, host order */
+  // @ts-ignore: decorator
+  @inline export function localPort(rec: usize): u16 { return load<u16>(rec, 80); }
+  /** remote port, host order */
+  // @ts-ignore: decorator
+  @inline export function remotePort(rec: usize): u16 { return load<u16>(rec, 82); }
+  /** 2 AF_INET, 10 AF_INET6 */
+  // @ts-ignore: decorator
+  @inline export function family(rec: usize): u16 { return load<u16>(rec, 84); }
+  /** TCP state of the socket (1 ESTABLISHED … 12 NEW_SYN_RECV) */
+  // @ts-ignore: decorator
+  @inline export function state(rec: usize): u16 { return load<u16>(rec, 86); }
+}
+
+/** The OOM killer chose a victim. The header describes the task whose allocation failed. */
+export namespace OomKill {
+  export const SIZE: u32 = 120;
+  /** thread id of the victim */
+  // @ts-ignore: decorator
+  @inline export function victimPid(rec: usize): u32 { return load<u32>(rec, 48); }
+  /** process id of the victim */
+  // @ts-ignore: decorator
+  @inline export function victimTgid(rec: usize): u32 { return load<u32>(rec, 52); }
+  /** Address of the 16-byte, NUL-padded `victim_comm`. */
+  // @ts-ignore: decorator
+  @inline export function victimComm(rec: usize): usize { return rec + 56; }
+  /** cgroup v2 id of the victim */
+  // @ts-ignore: decorator
+  @inline export function victimCgroupId(rec: usize): u64 { return load<u64>(rec, 72); }
+  /** id of the memory cgroup that hit its limit, in the memory controller's hierarchy; 0 for a system-wide OOM */
+  // @ts-ignore: decorator
+  @inline export function memcgId(rec: usize): u64 { return load<u64>(rec, 80); }
+  /** victim's resident pages (anon + file + shmem) */
+  // @ts-ignore: decorator
+  @inline export function rssPages(rec: usize): u64 { return load<u64>(rec, 88); }
+  /** victim's mapped pages */
+  // @ts-ignore: decorator
+  @inline export function totalVmPages(rec: usize): u64 { return load<u64>(rec, 96); }
+  /** pages the OOM decision allowed (oom_control.totalpages) */
+  // @ts-ignore: decorator
+  @inline export function limitPages(rec: usize): u64 { return load<u64>(rec, 104); }
+  /** victim's oom_score_adj */
+  // @ts-ignore: decorator
+  @inline export function oomScoreAdj(rec: usize): i32 { return load<i32>(rec, 112); }
 }

@@ -10,6 +10,14 @@ enum bpfwasm_record_type {
 	BPFWASM_RECORD_PROCESS_FORK = 1,
 	BPFWASM_RECORD_PROCESS_EXEC = 2,
 	BPFWASM_RECORD_PROCESS_EXIT = 3,
+	BPFWASM_RECORD_SYSCALL_LATENCY = 10,
+	BPFWASM_RECORD_SYSCALL_ERROR = 11,
+	BPFWASM_RECORD_RUNQLAT = 12,
+	BPFWASM_RECORD_BLOCKIO_LATENCY = 13,
+	BPFWASM_RECORD_TCP_OPEN = 14,
+	BPFWASM_RECORD_TCP_CLOSE = 15,
+	BPFWASM_RECORD_TCP_RETRANSMIT = 16,
+	BPFWASM_RECORD_OOM_KILL = 17,
 };
 
 /* Common header that starts every record. */
@@ -51,9 +59,115 @@ struct bpfwasm_process_exit {
 };
 #define BPFWASM_PROCESS_EXIT_SIZE 72
 
+/* Aggregate: syscalls that returned, by number and log2 latency slot (enter to exit). */
+struct bpfwasm_syscall_latency {
+	struct bpfwasm_event_header hdr;
+	__u32 nr; /* syscall number (x86_64 table) */
+	__u32 slot; /* log2 latency slot: (2^(slot-1), 2^slot] ns */
+	__u64 count; /* syscalls in this slot since the previous record for this key */
+	__u64 sum_ns; /* their total latency */
+};
+#define BPFWASM_SYSCALL_LATENCY_SIZE 72
+
+/* Aggregate: syscalls that returned an error, by number and errno. */
+struct bpfwasm_syscall_error {
+	struct bpfwasm_event_header hdr;
+	__u32 nr; /* syscall number (x86_64 table) */
+	__u32 error; /* positive errno value (the syscall returned -error) */
+	__u64 count; /* errors since the previous record for this key */
+};
+#define BPFWASM_SYSCALL_ERROR_SIZE 64
+
+/* Aggregate: scheduler run-queue latency (wakeup to switch-in), by cgroup and log2 slot. */
+struct bpfwasm_runqlat {
+	struct bpfwasm_event_header hdr;
+	__u64 cgroup_id; /* cgroup v2 id of the woken task; 0 unless per-cgroup is on */
+	__u32 slot; /* log2 latency slot: (2^(slot-1), 2^slot] ns */
+	__u32 _pad0;
+	__u64 count; /* switch-ins in this slot since the previous record for this key */
+	__u64 sum_ns; /* their total run-queue wait */
+};
+#define BPFWASM_RUNQLAT_SIZE 80
+
+/* Aggregate: block requests completed, by device, operation and log2 latency slot (issue to complete). */
+struct bpfwasm_blockio_latency {
+	struct bpfwasm_event_header hdr;
+	__u32 dev; /* kernel dev_t of the disk: major << 20 | minor */
+	__u32 op; /* 1 read, 2 write, 3 flush, 4 discard, 5 other */
+	__u32 slot; /* log2 latency slot: (2^(slot-1), 2^slot] ns */
+	__u32 _pad0;
+	__u64 count; /* requests in this slot since the previous record for this key */
+	__u64 sum_ns; /* their total latency */
+	__u64 bytes; /* their total size in bytes */
+};
+#define BPFWASM_BLOCKIO_LATENCY_SIZE 88
+
+/* A TCP connection was established: active (connect) or passive (accept). */
+struct bpfwasm_tcp_open {
+	struct bpfwasm_event_header hdr;
+	__u8 local_addr[16]; /* local address, network order */
+	__u8 remote_addr[16]; /* remote address, network order */
+	__u16 local_port; /* local port, host order */
+	__u16 remote_port; /* remote port, host order */
+	__u16 family; /* 2 AF_INET, 10 AF_INET6 */
+	__u16 direction; /* 1 active (connect), 2 passive (accept) */
+};
+#define BPFWASM_TCP_OPEN_SIZE 88
+
+/* A TCP connection that tcp_open reported was closed. */
+struct bpfwasm_tcp_close {
+	struct bpfwasm_event_header hdr;
+	__u8 local_addr[16]; /* local address, network order */
+	__u8 remote_addr[16]; /* remote address, network order */
+	__u16 local_port; /* local port, host order */
+	__u16 remote_port; /* remote port, host order */
+	__u16 family; /* 2 AF_INET, 10 AF_INET6 */
+	__u16 direction; /* 1 active (connect), 2 passive (accept) */
+	__u64 duration_ns; /* time from tcp_open to the close */
+	__u64 bytes_received; /* payload bytes received (tcp_sock.bytes_received) */
+	__u64 bytes_acked; /* payload bytes sent and acknowledged (tcp_sock.bytes_acked) */
+};
+#define BPFWASM_TCP_CLOSE_SIZE 112
+
+/* A TCP segment was retransmitted (tcp_retransmit_skb). */
+struct bpfwasm_tcp_retransmit {
+	struct bpfwasm_event_header hdr;
+	__u8 local_addr[16]; /* local address, network order */
+	__u8 remote_addr[16]; /* remote address, network order */
+	__u16 local_port; /* local port, host order */
+	__u16 remote_port; /* remote port, host order */
+	__u16 family; /* 2 AF_INET, 10 AF_INET6 */
+	__u16 state; /* TCP state of the socket (1 ESTABLISHED … 12 NEW_SYN_RECV) */
+};
+#define BPFWASM_TCP_RETRANSMIT_SIZE 88
+
+/* The OOM killer chose a victim. The header describes the task whose allocation failed. */
+struct bpfwasm_oom_kill {
+	struct bpfwasm_event_header hdr;
+	__u32 victim_pid; /* thread id of the victim */
+	__u32 victim_tgid; /* process id of the victim */
+	char victim_comm[16]; /* victim's command name */
+	__u64 victim_cgroup_id; /* cgroup v2 id of the victim */
+	__u64 memcg_id; /* id of the memory cgroup that hit its limit, in the memory controller's hierarchy; 0 for a system-wide OOM */
+	__u64 rss_pages; /* victim's resident pages (anon + file + shmem) */
+	__u64 total_vm_pages; /* victim's mapped pages */
+	__u64 limit_pages; /* pages the OOM decision allowed (oom_control.totalpages) */
+	__s32 oom_score_adj; /* victim's oom_score_adj */
+	__u32 _pad0;
+};
+#define BPFWASM_OOM_KILL_SIZE 120
+
 _Static_assert(sizeof(struct bpfwasm_event_header) == 48, "event_header layout");
 _Static_assert(sizeof(struct bpfwasm_process_fork) == 56, "process_fork layout");
 _Static_assert(sizeof(struct bpfwasm_process_exec) == 56, "process_exec layout");
 _Static_assert(sizeof(struct bpfwasm_process_exit) == 72, "process_exit layout");
+_Static_assert(sizeof(struct bpfwasm_syscall_latency) == 72, "syscall_latency layout");
+_Static_assert(sizeof(struct bpfwasm_syscall_error) == 64, "syscall_error layout");
+_Static_assert(sizeof(struct bpfwasm_runqlat) == 80, "runqlat layout");
+_Static_assert(sizeof(struct bpfwasm_blockio_latency) == 88, "blockio_latency layout");
+_Static_assert(sizeof(struct bpfwasm_tcp_open) == 88, "tcp_open layout");
+_Static_assert(sizeof(struct bpfwasm_tcp_close) == 112, "tcp_close layout");
+_Static_assert(sizeof(struct bpfwasm_tcp_retransmit) == 88, "tcp_retransmit layout");
+_Static_assert(sizeof(struct bpfwasm_oom_kill) == 120, "oom_kill layout");
 
 #endif /* BPFWASM_EVENTS_H */

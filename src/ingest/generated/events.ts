@@ -3,7 +3,7 @@
 export const SCHEMA_VERSION = 1;
 export const HEADER_SIZE = 48;
 
-export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 's32' | 's64' | 'chars';
+export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 's32' | 's64' | 'chars' | 'bytes';
 export interface FieldLayout { readonly name: string; readonly type: FieldType; readonly offset: number; readonly size: number }
 export interface RecordLayout {
   readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;
@@ -37,6 +37,14 @@ export const RecordType = {
   process_fork: 1,
   process_exec: 2,
   process_exit: 3,
+  syscall_latency: 10,
+  syscall_error: 11,
+  runqlat: 12,
+  blockio_latency: 13,
+  tcp_open: 14,
+  tcp_close: 15,
+  tcp_retransmit: 16,
+  oom_kill: 17,
 } as const;
 
 /** A new task was created (fork/clone). The header describes the parent. */
@@ -58,6 +66,85 @@ export const ProcessExitOffset = {
   lifetime_ns: 64,
 } as const;
 
+/** Aggregate: syscalls that returned, by number and log2 latency slot (enter to exit). */
+export const SyscallLatencyOffset = {
+  nr: 48,
+  slot: 52,
+  count: 56,
+  sum_ns: 64,
+} as const;
+
+/** Aggregate: syscalls that returned an error, by number and errno. */
+export const SyscallErrorOffset = {
+  nr: 48,
+  error: 52,
+  count: 56,
+} as const;
+
+/** Aggregate: scheduler run-queue latency (wakeup to switch-in), by cgroup and log2 slot. */
+export const RunqlatOffset = {
+  cgroup_id: 48,
+  slot: 56,
+  count: 64,
+  sum_ns: 72,
+} as const;
+
+/** Aggregate: block requests completed, by device, operation and log2 latency slot (issue to complete). */
+export const BlockioLatencyOffset = {
+  dev: 48,
+  op: 52,
+  slot: 56,
+  count: 64,
+  sum_ns: 72,
+  bytes: 80,
+} as const;
+
+/** A TCP connection was established: active (connect) or passive (accept). */
+export const TcpOpenOffset = {
+  local_addr: 48,
+  remote_addr: 64,
+  local_port: 80,
+  remote_port: 82,
+  family: 84,
+  direction: 86,
+} as const;
+
+/** A TCP connection that tcp_open reported was closed. */
+export const TcpCloseOffset = {
+  local_addr: 48,
+  remote_addr: 64,
+  local_port: 80,
+  remote_port: 82,
+  family: 84,
+  direction: 86,
+  duration_ns: 88,
+  bytes_received: 96,
+  bytes_acked: 104,
+} as const;
+
+/** A TCP segment was retransmitted (tcp_retransmit_skb). */
+export const TcpRetransmitOffset = {
+  local_addr: 48,
+  remote_addr: 64,
+  local_port: 80,
+  remote_port: 82,
+  family: 84,
+  state: 86,
+} as const;
+
+/** The OOM killer chose a victim. The header describes the task whose allocation failed. */
+export const OomKillOffset = {
+  victim_pid: 48,
+  victim_tgid: 52,
+  victim_comm: 56,
+  victim_cgroup_id: 72,
+  memcg_id: 80,
+  rss_pages: 88,
+  total_vm_pages: 96,
+  limit_pages: 104,
+  oom_score_adj: 112,
+} as const;
+
 export const RECORDS: readonly RecordLayout[] = [
   { id: 1, name: 'process_fork', sensor: 'process', size: 56, fields: [
     { name: 'child_pid', type: 'u32', offset: 48, size: 4 },
@@ -72,10 +159,73 @@ export const RECORDS: readonly RecordLayout[] = [
     { name: 'exit_signal', type: 'u32', offset: 56, size: 4 },
     { name: 'lifetime_ns', type: 'u64', offset: 64, size: 8 },
   ] },
+  { id: 10, name: 'syscall_latency', sensor: 'syscalls', size: 72, fields: [
+    { name: 'nr', type: 'u32', offset: 48, size: 4 },
+    { name: 'slot', type: 'u32', offset: 52, size: 4 },
+    { name: 'count', type: 'u64', offset: 56, size: 8 },
+    { name: 'sum_ns', type: 'u64', offset: 64, size: 8 },
+  ] },
+  { id: 11, name: 'syscall_error', sensor: 'syscalls', size: 64, fields: [
+    { name: 'nr', type: 'u32', offset: 48, size: 4 },
+    { name: 'error', type: 'u32', offset: 52, size: 4 },
+    { name: 'count', type: 'u64', offset: 56, size: 8 },
+  ] },
+  { id: 12, name: 'runqlat', sensor: 'runqlat', size: 80, fields: [
+    { name: 'cgroup_id', type: 'u64', offset: 48, size: 8 },
+    { name: 'slot', type: 'u32', offset: 56, size: 4 },
+    { name: 'count', type: 'u64', offset: 64, size: 8 },
+    { name: 'sum_ns', type: 'u64', offset: 72, size: 8 },
+  ] },
+  { id: 13, name: 'blockio_latency', sensor: 'blockio', size: 88, fields: [
+    { name: 'dev', type: 'u32', offset: 48, size: 4 },
+    { name: 'op', type: 'u32', offset: 52, size: 4 },
+    { name: 'slot', type: 'u32', offset: 56, size: 4 },
+    { name: 'count', type: 'u64', offset: 64, size: 8 },
+    { name: 'sum_ns', type: 'u64', offset: 72, size: 8 },
+    { name: 'bytes', type: 'u64', offset: 80, size: 8 },
+  ] },
+  { id: 14, name: 'tcp_open', sensor: 'tcp', size: 88, fields: [
+    { name: 'local_addr', type: 'bytes', offset: 48, size: 16 },
+    { name: 'remote_addr', type: 'bytes', offset: 64, size: 16 },
+    { name: 'local_port', type: 'u16', offset: 80, size: 2 },
+    { name: 'remote_port', type: 'u16', offset: 82, size: 2 },
+    { name: 'family', type: 'u16', offset: 84, size: 2 },
+    { name: 'direction', type: 'u16', offset: 86, size: 2 },
+  ] },
+  { id: 15, name: 'tcp_close', sensor: 'tcp', size: 112, fields: [
+    { name: 'local_addr', type: 'bytes', offset: 48, size: 16 },
+    { name: 'remote_addr', type: 'bytes', offset: 64, size: 16 },
+    { name: 'local_port', type: 'u16', offset: 80, size: 2 },
+    { name: 'remote_port', type: 'u16', offset: 82, size: 2 },
+    { name: 'family', type: 'u16', offset: 84, size: 2 },
+    { name: 'direction', type: 'u16', offset: 86, size: 2 },
+    { name: 'duration_ns', type: 'u64', offset: 88, size: 8 },
+    { name: 'bytes_received', type: 'u64', offset: 96, size: 8 },
+    { name: 'bytes_acked', type: 'u64', offset: 104, size: 8 },
+  ] },
+  { id: 16, name: 'tcp_retransmit', sensor: 'tcp', size: 88, fields: [
+    { name: 'local_addr', type: 'bytes', offset: 48, size: 16 },
+    { name: 'remote_addr', type: 'bytes', offset: 64, size: 16 },
+    { name: 'local_port', type: 'u16', offset: 80, size: 2 },
+    { name: 'remote_port', type: 'u16', offset: 82, size: 2 },
+    { name: 'family', type: 'u16', offset: 84, size: 2 },
+    { name: 'state', type: 'u16', offset: 86, size: 2 },
+  ] },
+  { id: 17, name: 'oom_kill', sensor: 'oom', size: 120, fields: [
+    { name: 'victim_pid', type: 'u32', offset: 48, size: 4 },
+    { name: 'victim_tgid', type: 'u32', offset: 52, size: 4 },
+    { name: 'victim_comm', type: 'chars', offset: 56, size: 16 },
+    { name: 'victim_cgroup_id', type: 'u64', offset: 72, size: 8 },
+    { name: 'memcg_id', type: 'u64', offset: 80, size: 8 },
+    { name: 'rss_pages', type: 'u64', offset: 88, size: 8 },
+    { name: 'total_vm_pages', type: 'u64', offset: 96, size: 8 },
+    { name: 'limit_pages', type: 'u64', offset: 104, size: 8 },
+    { name: 'oom_score_adj', type: 's32', offset: 112, size: 4 },
+  ] },
 ];
 
 /** Record size by type id (0 for an id this build does not know), for O(1) frame checks. */
-export const RECORD_SIZE: Uint16Array = new Uint16Array(4);
+export const RECORD_SIZE: Uint16Array = new Uint16Array(18);
 /** Record name by type id. */
-export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(4);
+export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(18);
 for (const r of RECORDS) { RECORD_SIZE[r.id] = r.size; (RECORD_NAME as (string | undefined)[])[r.id] = r.name; }
