@@ -207,6 +207,9 @@ export class Collector {
         case StatKind.RING_SUBMITTED:
           if (sensor) this.metrics.setCumulative('bpfwasm_sensor_events_submitted_total', [sensor.name, String(s.cpu)], s.value);
           break;
+        case StatKind.MAP_FULL:
+          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_map_full_total', [sensor.name, String(s.cpu)], s.value);
+          break;
         case StatKind.RECORDS_WRITTEN:
           this.metrics.setCumulative('bpfwasm_helper_records_written_total', [PipelineMetrics.recordName(s.index)], s.value);
           break;

@@ -9,12 +9,13 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "helper.h"
 #include "loop.h"
 #include "output.h"
 #include "stats.h"
 
-enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER };
+enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGGREGATE };
 
 int loop_signal_fd(void)
 {
@@ -65,8 +66,14 @@ bool loop_stdin_closed(void)
 	return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN);
 }
 
-/* Handle one ready source; sets *stop or *stats_due. */
-static void handle(enum source source, int signal_fd, int timer_fd, bool *stop, bool *stats_due)
+struct due {
+	bool stop;
+	bool stats;
+	bool aggregate;
+};
+
+/* Handle one ready source: note what is now due. */
+static void handle(enum source source, int signal_fd, int timer_fd, int aggregate_fd, struct due *due)
 {
 	struct signalfd_siginfo si;
 	uint64_t expirations;
@@ -75,22 +82,26 @@ static void handle(enum source source, int signal_fd, int timer_fd, bool *stop, 
 	case SOURCE_RING:
 		break; /* drained after every wakeup anyway */
 	case SOURCE_STDIN:
-		*stop |= loop_stdin_closed();
+		due->stop |= loop_stdin_closed();
 		break;
 	case SOURCE_SIGNAL:
-		*stop |= read(signal_fd, &si, sizeof(si)) == sizeof(si);
+		due->stop |= read(signal_fd, &si, sizeof(si)) == sizeof(si);
 		break;
 	case SOURCE_TIMER:
-		*stats_due |= read(timer_fd, &expirations, sizeof(expirations)) > 0;
+		due->stats |= read(timer_fd, &expirations, sizeof(expirations)) > 0;
+		break;
+	case SOURCE_AGGREGATE:
+		due->aggregate |= read(aggregate_fd, &expirations, sizeof(expirations)) > 0;
 		break;
 	}
 }
 
-int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms)
+int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms,
+	     __u32 aggregate_ms)
 {
-	struct epoll_event events[4];
+	struct epoll_event events[5];
 	bool stop = false;
-	int epfd, timer_fd = -1, err;
+	int epfd, timer_fd = -1, aggregate_fd = -1, err;
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
@@ -103,6 +114,10 @@ int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_m
 		err = watch(epfd, signal_fd, SOURCE_SIGNAL);
 	if (!err)
 		err = watch(epfd, timer_fd, SOURCE_TIMER);
+	if (!err && aggregate_any()) {
+		aggregate_fd = start_timer(aggregate_ms);
+		err = aggregate_fd < 0 ? aggregate_fd : watch(epfd, aggregate_fd, SOURCE_AGGREGATE);
+	}
 	if (!err) {
 		err = watch(epfd, STDIN_FILENO, SOURCE_STDIN);
 		/* /dev/null, a regular file or a closed fd cannot be polled: that is EOF. */
@@ -115,7 +130,7 @@ int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_m
 		goto cleanup;
 
 	while (!stop) {
-		bool stats_due = false;
+		struct due due = {};
 		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), poll_ms);
 
 		if (n < 0 && errno != EINTR) {
@@ -123,16 +138,21 @@ int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_m
 			break;
 		}
 		for (int i = 0; i < n; i++)
-			handle(events[i].data.u32, signal_fd, timer_fd, &stop, &stats_due);
+			handle(events[i].data.u32, signal_fd, timer_fd, aggregate_fd, &due);
+		stop = due.stop;
 
 		err = ring_buffer__consume(rb);
 		if (err < 0)
 			break;
-		err = stats_due ? stats_write() : output_flush();
+		err = due.aggregate ? aggregate_drain() : 0;
+		if (!err)
+			err = due.stats ? stats_write() : output_flush();
 		if (err)
 			break;
 	}
 cleanup:
+	if (aggregate_fd >= 0)
+		close(aggregate_fd);
 	if (timer_fd >= 0)
 		close(timer_fd);
 	close(epfd);

@@ -1,4 +1,4 @@
-/* The event loop: ring buffer, stdin, shutdown signals and the stats timer on one epoll. */
+/* The event loop: ring buffer, stdin, shutdown signals the stats and aggregate timers on one epoll. */
 #ifndef LOOP_H
 #define LOOP_H
 
@@ -13,6 +13,7 @@ int loop_signal_fd(void);
 bool loop_stdin_closed(void);
 
 /* Run until SIGTERM/SIGINT or stdin EOF. 0 on a clean stop, else a negative errno. */
-int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms);
+int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms,
+	     __u32 aggregate_ms);
 
 #endif /* LOOP_H */

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "announce.h"
 #include "helper.h"
 #include "loop.h"
@@ -113,11 +114,13 @@ int main(int argc, char **argv)
 	start = now_ms();
 	diag_capture_begin();
 	for (err = 0; !err && opened < opts.nsensors; opened++)
-		err = sensor_open_load(&sensors[opened], opts.sensors[opened], opts.ring_bytes,
-				       opts.wakeup_bytes);
+		err = sensor_open_load(&sensors[opened], opts.sensors[opened],
+				       options_ring_bytes(&opts, opts.sensors[opened]),
+				       opts.wakeup_bytes, opts.settings, opts.nsettings);
 	if (err) {
-		diag_capture_end(!missing_privilege(err));
-		exit_code = sensor_failure(&sensors[opened - 1], err);
+		diag_capture_end(!missing_privilege(err) && !sensors[opened - 1].bad_setting);
+		exit_code = sensors[opened - 1].bad_setting ? EXIT_USAGE
+							     : sensor_failure(&sensors[opened - 1], err);
 		goto cleanup;
 	}
 	diag_capture_end(true);
@@ -143,18 +146,26 @@ int main(int argc, char **argv)
 		exit_code = runtime_failure("stats setup", err);
 		goto cleanup;
 	}
+	err = aggregate_init(sensors, opened);
+	if (err) {
+		exit_code = err == -EINVAL || err == -ENOENT ? EXIT_SENSOR_FAILED
+							      : runtime_failure("aggregate setup", err);
+		goto cleanup;
+	}
 	err = announce_ready(load_ms, attach_ms, opts.sensors, opts.nsensors);
 	if (!err)
-		err = loop_run(rb, signal_fd, opts.poll_ms, opts.stats_ms);
-	/* Final report: whatever is still in the rings, then the cumulative STATS. */
+		err = loop_run(rb, signal_fd, opts.poll_ms, opts.stats_ms, opts.aggregate_ms);
+	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. */
 	if (!err) {
 		err = ring_buffer__consume(rb);
+		err = err < 0 ? err : aggregate_drain();
 		err = err < 0 ? err : stats_write();
 	}
 	exit_code = err ? runtime_failure("event loop", err) : EXIT_CLEAN;
 
 cleanup:
 	ring_buffer__free(rb);
+	aggregate_free();
 	stats_free();
 	for (size_t i = 0; i < opened; i++)
 		sensor_destroy(&sensors[i]);

@@ -14,7 +14,8 @@
 
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
-	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N]\n"
+	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]...\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -28,6 +29,10 @@ static const char usage[] =
 	"  --poll-ms N         longest wait before draining, 1-10000 (default 5)\n"
 	"  --stats-ms N        STATS frame interval, 10-3600000 (default 1000)\n"
 	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 65536)\n"
+	"  --aggregate-ms N    aggregate record interval, 10-3600000 (default 1000)\n"
+	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
+	"                      sensors that only aggregate)\n"
+	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
 	"  --profile           profile mode; the options below need it\n"
 	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
 	"  --seconds S         sampling time, 1-300 (default 10)\n"
@@ -80,6 +85,116 @@ static int check_pid(__u32 pid)
 	return 0;
 }
 
+static int parse_ring_bytes(const char *option, const char *text, __u32 *out)
+{
+	__u32 page_size = sysconf(_SC_PAGESIZE);
+
+	if (parse_u32(option, text, page_size, MAX_RING_BYTES, out))
+		return -1;
+	if (*out & (*out - 1)) {
+		diag("--%s must be a power of two, got %u", option, *out);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct sensor_def *known_sensor(const char *option, const char *name)
+{
+	const struct sensor_def *def = sensor_find(name);
+
+	if (!def)
+		diag("unknown sensor '%s' in --%s; known sensors: %s", name, option,
+		     sensor_known_names());
+	return def;
+}
+
+/* --ring SENSOR=N */
+static int parse_ring(char *arg, struct options *opts)
+{
+	char *eq = strchr(arg, '=');
+	const struct sensor_def *def;
+
+	if (!eq) {
+		diag("--ring needs SENSOR=BYTES, got '%s'", arg);
+		return -1;
+	}
+	*eq = '\0';
+	def = known_sensor("ring", arg);
+	if (!def)
+		return -1;
+	for (size_t i = 0; i < opts->nrings; i++) {
+		if (opts->rings[i].sensor == def) {
+			diag("--ring names sensor '%s' twice", arg);
+			return -1;
+		}
+	}
+	if (opts->nrings == ARRAY_SIZE(opts->rings)) {
+		diag("too many --ring options");
+		return -1;
+	}
+	opts->rings[opts->nrings].sensor = def;
+	return parse_ring_bytes("ring", eq + 1, &opts->rings[opts->nrings++].bytes);
+}
+
+/* --set SENSOR.VAR=VALUE; the value is checked against the variable's type at load. */
+static int parse_setting(char *arg, struct options *opts)
+{
+	char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
+	const struct sensor_def *def;
+	struct sensor_setting *set;
+	bool known = false;
+
+	if (!dot || !eq || eq < dot || dot == arg || eq == dot + 1) {
+		diag("--set needs SENSOR.VAR=VALUE, got '%s'", arg);
+		return -1;
+	}
+	*dot = *eq = '\0';
+	def = known_sensor("set", arg);
+	if (!def)
+		return -1;
+	for (size_t i = 0; def->options && def->options[i]; i++)
+		known |= !strcmp(def->options[i], dot + 1);
+	if (!known) {
+		diag("sensor '%s' has no option '%s'; see its README (ebpf/%s/README.md)", arg,
+		     dot + 1, arg);
+		return -1;
+	}
+	if (opts->nsettings == ARRAY_SIZE(opts->settings)) {
+		diag("too many --set options (at most %zu)", ARRAY_SIZE(opts->settings));
+		return -1;
+	}
+	set = &opts->settings[opts->nsettings++];
+	*set = (struct sensor_setting){ def, dot + 1, eq + 1 };
+	return 0;
+}
+
+/* Every --ring and --set must name a sensor --sensors loads: a typo must not be ignored. */
+static int check_sensors_loaded(const struct options *opts)
+{
+	for (size_t i = 0; i < opts->nrings + opts->nsettings; i++) {
+		const struct sensor_def *def = i < opts->nrings ? opts->rings[i].sensor
+								: opts->settings[i - opts->nrings].sensor;
+		bool loaded = false;
+
+		for (size_t j = 0; j < opts->nsensors; j++)
+			loaded |= opts->sensors[j] == def;
+		if (!loaded) {
+			diag("--%s names sensor '%s', which --sensors does not load",
+			     i < opts->nrings ? "ring" : "set", def->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+__u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nrings; i++)
+		if (opts->rings[i].sensor == def)
+			return opts->rings[i].bytes;
+	return def->ring_bytes ? def->ring_bytes : opts->ring_bytes;
+}
+
 static int parse_sensors(char *list, struct options *opts)
 {
 	char *save = NULL;
@@ -112,17 +227,21 @@ static int parse_sensors(char *list, struct options *opts)
 int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
-		OPT_SENSORS = 256, OPT_RING, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH, OPT_HELP,
+		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
 	static const struct option longopts[] = {
 		{ "sensors", required_argument, NULL, OPT_SENSORS },
-		{ "ring-bytes", required_argument, NULL, OPT_RING },
+		{ "ring-bytes", required_argument, NULL, OPT_RING_BYTES },
 		{ "wakeup-bytes", required_argument, NULL, OPT_WAKEUP },
 		{ "poll-ms", required_argument, NULL, OPT_POLL },
 		{ "stats-ms", required_argument, NULL, OPT_STATS },
 		{ "batch-bytes", required_argument, NULL, OPT_BATCH },
+		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
+		{ "ring", required_argument, NULL, OPT_RING },
+		{ "set", required_argument, NULL, OPT_SET },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "profile", no_argument, NULL, OPT_PROFILE },
 		{ "hz", required_argument, NULL, OPT_HZ },
@@ -134,7 +253,6 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "include-idle", no_argument, NULL, OPT_INCLUDE_IDLE },
 		{ NULL, 0, NULL, 0 },
 	};
-	__u32 page_size = sysconf(_SC_PAGESIZE);
 	char default_sensors[] = "process";
 	char *sensors = default_sensors;
 	/* The first option of each mode seen, to reject a mix of the two. */
@@ -147,11 +265,12 @@ int options_parse(int argc, char **argv, struct options *opts)
 		.poll_ms = 5,
 		.stats_ms = 1000,
 		.batch_bytes = 64u << 10,
+		.aggregate_ms = 1000,
 		.prof = { .hz = 99, .seconds = 10, .kernel = true, .user = true },
 	};
 	opterr = 0; /* our own one-line messages instead of getopt's */
 	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, &longindex)) != -1) {
-		if (opt >= OPT_SENSORS && opt <= OPT_BATCH && !streaming_option)
+		if (opt >= OPT_SENSORS && opt <= OPT_SET && !streaming_option)
 			streaming_option = longopts[longindex].name;
 		if (opt > OPT_PROFILE && !profile_option)
 			profile_option = longopts[longindex].name;
@@ -159,13 +278,17 @@ int options_parse(int argc, char **argv, struct options *opts)
 		case OPT_SENSORS:
 			sensors = optarg;
 			break;
+		case OPT_RING_BYTES:
+			bad = parse_ring_bytes("ring-bytes", optarg, &opts->ring_bytes);
+			break;
 		case OPT_RING:
-			bad = parse_u32("ring-bytes", optarg, page_size, MAX_RING_BYTES,
-					&opts->ring_bytes);
-			if (!bad && (opts->ring_bytes & (opts->ring_bytes - 1))) {
-				diag("--ring-bytes must be a power of two, got %u", opts->ring_bytes);
-				bad = -1;
-			}
+			bad = parse_ring(optarg, opts);
+			break;
+		case OPT_SET:
+			bad = parse_setting(optarg, opts);
+			break;
+		case OPT_AGGREGATE:
+			bad = parse_u32("aggregate-ms", optarg, 10, 3600000, &opts->aggregate_ms);
 			break;
 		case OPT_WAKEUP:
 			bad = parse_u32("wakeup-bytes", optarg, 0, MAX_RING_BYTES, &opts->wakeup_bytes);
@@ -244,5 +367,17 @@ int options_parse(int argc, char **argv, struct options *opts)
 		     opts->ring_bytes);
 		return EXIT_USAGE;
 	}
-	return parse_sensors(sensors, opts) ? EXIT_USAGE : -1;
+	if (parse_sensors(sensors, opts) || check_sensors_loaded(opts))
+		return EXIT_USAGE;
+	/* A sensor with its own (smaller) ring must still have room above the threshold. */
+	for (size_t i = 0; i < opts->nsensors; i++) {
+		__u32 ring = options_ring_bytes(opts, opts->sensors[i]);
+
+		if (opts->wakeup_bytes >= ring && !opts->sensors[i]->aggregates) {
+			diag("--wakeup-bytes (%u) must be smaller than sensor '%s''s ring (%u)",
+			     opts->wakeup_bytes, opts->sensors[i]->name, ring);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
 }

@@ -19,6 +19,21 @@ struct profile_options {
 	bool include_idle;
 };
 
+#define OPTIONS_MAX_SETTINGS 64
+
+/* --set SENSOR.VAR=VALUE: a rodata variable to change before load (settings.c). */
+struct sensor_setting {
+	const struct sensor_def *sensor;
+	const char *var;
+	const char *value;
+};
+
+/* --ring SENSOR=BYTES: that sensor's ring size instead of its default. */
+struct sensor_ring {
+	const struct sensor_def *sensor;
+	__u32 bytes;
+};
+
 struct options {
 	bool profile; /* --profile: sample stacks (profile) instead of streaming (the rest) */
 	struct profile_options prof;
@@ -29,7 +44,15 @@ struct options {
 	__u32 poll_ms;
 	__u32 stats_ms;
 	__u32 batch_bytes;
+	__u32 aggregate_ms;
+	struct sensor_setting settings[OPTIONS_MAX_SETTINGS];
+	size_t nsettings;
+	struct sensor_ring rings[SENSORS_MAX];
+	size_t nrings;
 };
+
+/* The ring size for a sensor: --ring, else the sensor's own default, else --ring-bytes. */
+__u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def);
 
 /* Fill opts from argv. Returns -1 to go on, or the exit code to exit with right away
  * (after --help, or after printing one line about a bad command line). */

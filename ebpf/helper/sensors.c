@@ -6,6 +6,7 @@
 
 #include "helper.h"
 #include "sensors.h"
+#include "settings.h"
 
 /* Bounds of the SENSOR_REGISTER section, provided by the linker. */
 extern const struct sensor_def *const __start_bpfwasm_sensors[];
@@ -68,7 +69,7 @@ static int find_objects(struct sensor *s)
 }
 
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes)
+		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings)
 {
 	int err;
 
@@ -82,6 +83,11 @@ int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_
 	err = bpf_map__set_max_entries(s->events, ring_bytes);
 	if (err)
 		return fail(s, "size its ring buffer", err);
+	err = settings_apply(def->object(s->skel), def->name, settings, nsettings, def);
+	if (err) {
+		s->bad_setting = true;
+		return fail(s, "apply --set", err);
+	}
 	err = def->load(s->skel);
 	if (err)
 		return fail(s, "load", err);

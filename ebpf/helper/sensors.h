@@ -2,6 +2,7 @@
 #ifndef SENSORS_H
 #define SENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
@@ -74,7 +75,10 @@ struct sensor {
 	struct bpf_program *programs[SENSOR_MAX_PROGRAMS]; /* in def->programs order */
 	size_t nprograms;
 	const char *failed_step; /* set when a call below fails, for the diagnostic */
+	bool bad_setting;	 /* a --set value was refused (already reported): a usage error */
 };
+
+struct sensor_setting;
 
 /* Puts a sensor_def into the table sensor_find searches (a linker section, so adding a
  * sensor touches no shared file). */
@@ -86,9 +90,10 @@ const struct sensor_def *sensor_find(const char *name);
 /* Comma-separated names of every known sensor, for error messages. */
 const char *sensor_known_names(void);
 
-/* Open the skeleton, size its ring and load it. 0 or a negative errno. */
+/* Open the skeleton, size its ring, apply the --set settings naming it, and load it.
+ * 0 or a negative errno. */
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes);
+		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings);
 int sensor_attach(struct sensor *s);
 void sensor_destroy(struct sensor *s);
 

@@ -22,6 +22,7 @@ enum stat_kind {
 	STAT_RECORDS_WRITTEN = 3,
 	STAT_PROG_RUN_COUNT = 4,
 	STAT_PROG_RUN_TIME_NS = 5,
+	STAT_MAP_FULL = 6,
 };
 
 struct stat_record {
@@ -66,7 +67,7 @@ int stats_init(const struct sensor *s, size_t n)
 	if (ncpus < 0)
 		return ncpus;
 	for (size_t i = 0; i < n; i++) {
-		max_records += 2 * (size_t)ncpus + 2 * s[i].nprograms;
+		max_records += 3 * (size_t)ncpus + 2 * s[i].nprograms;
 		for (const struct record_def *r = s[i].def->records; r->type; r++)
 			max_records++;
 	}
@@ -114,6 +115,7 @@ static struct stat_record *add_ring_stats(struct stat_record *r, __u16 id, const
 	} slots[] = {
 		{ BPFWASM_STAT_RESERVE_FAILED, STAT_RING_DROPS },
 		{ BPFWASM_STAT_SUBMITTED, STAT_RING_SUBMITTED },
+		{ BPFWASM_STAT_MAP_FULL, STAT_MAP_FULL },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(slots); i++) {

@@ -29,6 +29,7 @@ export const StatKind = {
   RECORDS_WRITTEN: 3,
   PROG_RUN_COUNT: 4,
   PROG_RUN_TIME_NS: 5,
+  MAP_FULL: 6,
 } as const;
 
 /** 0xffff in a stat record's sensor or cpu field: not per sensor / not per CPU. */

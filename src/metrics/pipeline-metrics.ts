@@ -23,6 +23,7 @@ export class PipelineMetrics {
     counter('bpfwasm_events_processed_total', 'Event records handed to every subscribed exporter, by record type', ['type']);
     counter('bpfwasm_helper_records_written_total', 'Event records the helper reports having written, by record type', ['type']);
     counter('bpfwasm_sensor_ring_drops_total', 'Events lost in the kernel because the ring buffer was full, by sensor and CPU', ['sensor', 'cpu']);
+    counter('bpfwasm_sensor_map_full_total', 'Map inserts that failed because a tracking or aggregation map was full: data lost in the kernel, by sensor and CPU', ['sensor', 'cpu']);
     counter('bpfwasm_sensor_events_submitted_total', 'Events the BPF programs submitted to the ring buffer, by sensor and CPU', ['sensor', 'cpu']);
     counter('bpfwasm_bpf_program_runs_total', 'Times each BPF program ran (BPF_ENABLE_STATS)', ['sensor', 'program']);
     counter('bpfwasm_bpf_program_run_seconds_total', 'CPU time spent in each BPF program (BPF_ENABLE_STATS)', ['sensor', 'program']);
