@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, helperArgs, type Config } from './config.js';
+import { PACKAGE_ROOT, SENSORS, exporterSettings, helperArgs, type Config } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
@@ -31,6 +31,8 @@ export class Collector {
   private clock: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
+  /** Names behind the exporters' `resolve` import. */
+  resolver: ((kind: number, id: bigint) => string | undefined) | undefined;
 
   constructor(readonly config: Config, private readonly log: Logger) {
     this.store = new SeriesStore({
@@ -44,10 +46,14 @@ export class Collector {
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
-      log: (exporter, level, msg) => {
+      log: (exporter, level, msg, fields) => {
         const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
-        this.log[fn]({ exporter }, msg);
+        // A JSON-object message is an event: its fields go in the log record, its `msg` (if any) is the text.
+        if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
+        else this.log[fn]({ exporter }, msg);
       },
+      resolve: (kind, id) => this.resolver?.(kind, id),
+      settings: (exporter) => exporterSettings(config, exporter),
     });
     this.decoder = new FrameDecoder({
       events: (recordType, payload, count) => {
@@ -78,7 +84,9 @@ export class Collector {
       throw new BpfwasmError('HELPER_MISSING', `helper not found at ${this.config.helper.path}; build it with \`npm run build\``);
     }
     const dirs = [...(this.config.exporters.builtin ? [BUILTIN_EXPORTERS_DIR] : []), ...this.config.exporters.dirs];
-    await this.exporters.loadFrom(dirs); // failures are logged by the registry and exported as exporter_up 0
+    // A disabled sensor's built-in exporter would only show empty metrics: it is not loaded.
+    const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
+    await this.exporters.loadFrom(dirs, skip); // failures are logged by the registry and exported as exporter_up 0
     const startedAt = Date.now();
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
@@ -159,6 +167,7 @@ export class Collector {
       m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_update'], e.rejectedOps);
       m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_call'], e.rejectedCalls);
       m.setTotal('bpfwasm_exporter_series_refused_total', [e.name], this.store.refusedSeries(e.name));
+      m.setTotal('bpfwasm_exporter_logs_dropped_total', [e.name], e.logsDropped);
       m.set('bpfwasm_exporter_series', [e.name], this.store.seriesOf(e.name));
       m.set('bpfwasm_exporter_up', [e.name], 1);
     }

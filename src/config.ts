@@ -1,6 +1,6 @@
 // Collector configuration: YAML (or JSON) from --config, merged over defaults and validated
 // so that a typo or a wrong type is a clear error naming the key, never a silent default.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,37 @@ export const PACKAGE_ROOT = (() => {
   return dir;
 })();
 
-export const SENSORS = ['process'] as const;
+export const SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom'] as const;
 export type SensorName = (typeof SENSORS)[number];
+
+/** Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor. */
+interface SensorCommon { enabled: boolean; ringBytes: number }
+
+/** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
+export interface SensorConfigs {
+  process: SensorCommon;
+  /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (~100 ns). */
+  syscalls: SensorCommon & {
+    /** Only this process id (0: any). */
+    pid: number;
+    /** Only tasks with this command name (at most 15 bytes; '': any). */
+    comm: string;
+    /** Only this cgroup v2 group: a path under the cgroup2 mount, or its numeric id ('': any). */
+    cgroup: string;
+  };
+  tcp: SensorCommon & {
+    /** Add local_addr/remote_addr labels (one series per peer: mind the cardinality). */
+    ipLabels: boolean;
+    /** 'collapse' reports the ephemeral side's port as "ephemeral"; 'keep' keeps the number. */
+    ephemeralPorts: 'collapse' | 'keep';
+  };
+  blockio: SensorCommon;
+  runqlat: SensorCommon & {
+    /** One histogram per cgroup instead of one for the node. */
+    perCgroup: boolean;
+  };
+  oom: SensorCommon;
+}
 
 export interface Config {
   listen: { host: string; port: number };
@@ -26,8 +55,10 @@ export interface Config {
     pollMs: number;
     statsMs: number;
     batchBytes: number;
+    /** Interval of the kernel-aggregated sensors' records (syscalls, runqlat, blockio). */
+    aggregateMs: number;
   };
-  sensors: Record<SensorName, { enabled: boolean }>;
+  sensors: SensorConfigs;
   exporters: {
     /** Load the built-in exporters shipped in exporters/build. */
     builtin: boolean;
@@ -35,6 +66,8 @@ export interface Config {
     dirs: string[];
     maxSeriesPerExporter: number;
     maxLabelValueBytes: number;
+    /** Settings per exporter name, read by the module through the `config` import. */
+    settings: Record<string, Record<string, string>>;
   };
   metrics: {
     /** Series one metric may have before further ones are refused and counted. */
@@ -82,9 +115,17 @@ export function defaultConfig(): Config {
       pollMs: 5,
       statsMs: 1000,
       batchBytes: 64 << 10,
+      aggregateMs: 1000,
     },
-    sensors: { process: { enabled: true } },
-    exporters: { builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024 },
+    sensors: {
+      process: { enabled: true, ringBytes: 0 },
+      syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '' },
+      tcp: { enabled: false, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
+      blockio: { enabled: false, ringBytes: 0 },
+      runqlat: { enabled: false, ringBytes: 0, perCgroup: false },
+      oom: { enabled: false, ringBytes: 0 },
+    },
+    exporters: { builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024, settings: {} },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
     federate: { externalLabels: { node: hostname() } },
     remoteWrite: {
@@ -143,6 +184,20 @@ const httpUrl: Check = (v, key) => {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
 };
+/** 0 (the default) or a power of two in range. */
+const ringSize: Check = (v, key) => {
+  if (v === 0) return;
+  powerOfTwo(4096, 1 << 30)(v, key);
+};
+const shortString = (max: number): Check => (v, key) => {
+  anyString(v, key);
+  if (Buffer.byteLength(v as string) > max) throw invalid(key, `must be at most ${max} bytes, got ${JSON.stringify(v)}`);
+};
+/** exporters.settings: exporter name → (setting → string). */
+const settingsMap: Check = (v, key) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of exporter names to settings');
+  for (const [name, settings] of Object.entries(v)) stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
+};
 const stringList: Check = (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list of paths');
   v.forEach((item, i) => string(item, `${key}[${i}]`));
@@ -158,13 +213,22 @@ const SHAPE = {
     pollMs: integer(1, 1000),
     statsMs: integer(50, 60_000),
     batchBytes: integer(4096, 1 << 20),
+    aggregateMs: integer(10, 3_600_000),
   },
-  sensors: Object.fromEntries(SENSORS.map((s) => [s, { enabled: boolean }])),
+  sensors: {
+    process: { enabled: boolean, ringBytes: ringSize },
+    syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString },
+    tcp: { enabled: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
+    blockio: { enabled: boolean, ringBytes: ringSize },
+    runqlat: { enabled: boolean, ringBytes: ringSize, perCgroup: boolean },
+    oom: { enabled: boolean, ringBytes: ringSize },
+  },
   exporters: {
     builtin: boolean,
     dirs: stringList,
     maxSeriesPerExporter: integer(1, 10_000_000),
     maxLabelValueBytes: integer(1, 65536),
+    settings: settingsMap,
   },
   metrics: {
     maxSeriesPerMetric: integer(1, 10_000_000),
@@ -221,6 +285,7 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   const config = defaultConfig();
   if (doc !== null && doc !== undefined) merge(config as unknown as Record<string, unknown>, doc, SHAPE as Shape, '');
   if (!SENSORS.some((s) => config.sensors[s].enabled)) throw invalid('sensors', 'must enable at least one sensor');
+  if (config.sensors.syscalls.cgroup !== '') cgroupId(config.sensors.syscalls.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
   if (config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
   }
@@ -252,11 +317,43 @@ export function loadConfig(file?: string): Config {
   return buildConfig(doc, dirname(resolve(file)));
 }
 
+/** The cgroup2 mount point, from /proc/self/mountinfo (on a hybrid host /sys/fs/cgroup/unified). */
+export function cgroup2Mount(mountinfo = '/proc/self/mountinfo'): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(mountinfo, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.startsWith('cgroup2 ')) return left!.split(' ')[4]!.replace(/\\040/g, ' ');
+  }
+  return undefined;
+}
+
+/** A cgroup v2 id from a numeric id, or from a path (absolute, or under the cgroup2 mount). */
+export function cgroupId(value: string, key: string): bigint {
+  if (/^[0-9]+$/.test(value)) return BigInt(value);
+  const mount = cgroup2Mount();
+  if (mount) {
+    // A path under the mount is taken as is; anything else is relative to the mount.
+    const path = value === mount || value.startsWith(`${mount}/`) ? value : join(mount, value);
+    try {
+      const st = statSync(path, { bigint: true });
+      if (st.isDirectory()) return st.ino; // a cgroup v2 id is its directory's inode number
+    } catch {
+      // reported below
+    }
+  }
+  throw invalid(key, `names no cgroup v2 group: ${JSON.stringify(value)} is neither an id nor a directory${mount ? ` (the cgroup2 mount is ${mount})` : ' (no cgroup2 mount found)'}`);
+}
+
 /** The helper's command line for a config (ebpf/PROTOCOL.md). */
 export function helperArgs(config: Config): string[] {
   const sensors = SENSORS.filter((s) => config.sensors[s].enabled);
   const h = config.helper;
-  return [
+  const args = [
     '--sensors', sensors.join(','),
     '--ring-bytes', String(h.ringBytes),
     '--wakeup-bytes', String(h.wakeupBytes),
@@ -264,4 +361,31 @@ export function helperArgs(config: Config): string[] {
     '--stats-ms', String(h.statsMs),
     '--batch-bytes', String(h.batchBytes),
   ];
+  if (sensors.some((s) => AGGREGATING.has(s))) args.push('--aggregate-ms', String(h.aggregateMs));
+  for (const s of sensors) {
+    if (config.sensors[s].ringBytes) args.push('--ring', `${s}=${config.sensors[s].ringBytes}`);
+  }
+  const set = (sensor: SensorName, variable: string, value: string | number) => args.push('--set', `${sensor}.${variable}=${value}`);
+  const sc = config.sensors.syscalls;
+  if (sc.enabled) {
+    if (sc.pid) set('syscalls', 'filter_tgid', sc.pid);
+    if (sc.comm) set('syscalls', 'filter_comm', sc.comm);
+    if (sc.cgroup) set('syscalls', 'filter_cgroup', String(cgroupId(sc.cgroup, 'sensors.syscalls.cgroup')));
+  }
+  if (config.sensors.runqlat.enabled && config.sensors.runqlat.perCgroup) set('runqlat', 'per_cgroup', 1);
+  return args;
+}
+
+/** Sensors that send aggregate records (PROTOCOL.md). */
+const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
+
+/**
+ * What an exporter reads through the `config` import: a built-in exporter gets its sensor's
+ * options as strings (e.g. tcp `ipLabels` "false"), then `exporters.settings.<name>` on top.
+ */
+export function exporterSettings(config: Config, exporter: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const section = (SENSORS as readonly string[]).includes(exporter) ? config.sensors[exporter as SensorName] : undefined;
+  for (const [k, v] of Object.entries(section ?? {})) if (k !== 'enabled' && k !== 'ringBytes') out[k] = String(v);
+  return { ...out, ...config.exporters.settings[exporter] };
 }

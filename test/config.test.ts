@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, defaultConfig, helperArgs, loadConfig } from '../src/config.js';
+import { buildConfig, cgroup2Mount, defaultConfig, exporterSettings, helperArgs, loadConfig } from '../src/config.js';
 
 describe('config', () => {
   it('defaults to port 9745 with the process sensor and built-in exporters', () => {
@@ -12,6 +12,36 @@ describe('config', () => {
     expect(c.exporters.builtin).toBe(true);
     expect(helperArgs(c)).toEqual(['--sensors', 'process', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
       '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65536']);
+  });
+
+  it('maps sensor options to helper flags and exporter settings', () => {
+    const c = buildConfig({
+      helper: { aggregateMs: 250 },
+      sensors: {
+        syscalls: { enabled: true, pid: 42, comm: 'nginx', cgroup: '12345', ringBytes: 8192 },
+        runqlat: { enabled: true, perCgroup: true },
+        tcp: { enabled: true, ipLabels: true },
+      },
+      exporters: { settings: { tcp: { ephemeralPorts: 'keep' }, mine: { a: 'b' } } },
+    });
+    const args = helperArgs(c);
+    expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,runqlat']);
+    expect(args.slice(12)).toEqual(['--aggregate-ms', '250', '--ring', 'syscalls=8192',
+      '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
+      '--set', 'runqlat.per_cgroup=1']);
+    expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
+    expect(exporterSettings(c, 'runqlat')).toEqual({ perCgroup: 'true' });
+    expect(exporterSettings(c, 'mine')).toEqual({ a: 'b' });
+  });
+
+  it('resolves a syscalls cgroup path to its cgroup v2 id (the directory inode)', () => {
+    const mount = cgroup2Mount();
+    expect(mount, 'this host has a cgroup2 mount').toBeDefined();
+    const id = statSync(mount!, { bigint: true }).ino;
+    const c = buildConfig({ sensors: { syscalls: { enabled: true, cgroup: '/' } } });
+    expect(helperArgs(c)).toContain(`syscalls.filter_cgroup=${id}`);
+    const abs = buildConfig({ sensors: { syscalls: { enabled: true, cgroup: mount } } });
+    expect(helperArgs(abs)).toContain(`syscalls.filter_cgroup=${id}`);
   });
 
   it('loads YAML over the defaults and resolves paths against the file', () => {
@@ -30,7 +60,13 @@ describe('config', () => {
     [{ listen: { port: 70000 } }, 'config: listen.port must be an integer from 0 to 65535, got 70000'],
     [{ helper: { ringBytes: 5000 } }, 'config: helper.ringBytes must be a power of two, got 5000'],
     [{ sensors: { process: { enabled: 'yes' } } }, 'config: sensors.process.enabled must be true or false, got "yes"'],
-    [{ sensors: { process: { enabled: false } } }, 'config: sensors must enable at least one sensor'],
+    [{ sensors: { process: { enabled: false }, tcp: { enabled: false }, blockio: { enabled: false }, runqlat: { enabled: false }, oom: { enabled: false } } },
+      'config: sensors must enable at least one sensor'],
+    [{ sensors: { syscalls: { comm: 'a-very-long-command' } } }, 'config: sensors.syscalls.comm must be at most 15 bytes, got "a-very-long-command"'],
+    [{ sensors: { tcp: { ringBytes: 5000 } } }, 'config: sensors.tcp.ringBytes must be a power of two, got 5000'],
+    [{ sensors: { tcp: { ephemeralPorts: 'drop' } } }, 'config: sensors.tcp.ephemeralPorts must be one of collapse, keep, got "drop"'],
+    [{ sensors: { syscalls: { cgroup: '/no/such/cgroup' } } }, 'config: sensors.syscalls.cgroup names no cgroup v2 group'],
+    [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
     [[1], 'config: the document must be a mapping'],

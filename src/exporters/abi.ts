@@ -19,6 +19,8 @@ export const IMPORTS: Readonly<Record<string, Signature>> = {
   series: sig(3, 1),
   update: sig(2, 1),
   log: sig(3, 0),
+  resolve: sig(5, 1),
+  config: sig(4, 1),
 };
 
 export const EXPORT_MEMORY = 'memory';
@@ -60,8 +62,26 @@ export const Kind = { COUNTER: 1, GAUGE: 2, HISTOGRAM: 3 } as const;
 
 export const KIND_NAME = ['', 'counter', 'gauge', 'histogram'] as const;
 
-/** Operation codes of `update`. */
-export const Op = { ADD: 1, SET: 2, OBSERVE: 3 } as const;
+/**
+ * Operation codes of `update` (the low 8 bits of `op`). BUCKET_ADD carries the bucket index in
+ * the bits above: `op = 4 | index << 8`.
+ */
+export const Op = { ADD: 1, SET: 2, OBSERVE: 3, BUCKET_ADD: 4, SUM_ADD: 5 } as const;
+
+/** What `resolve` turns into a name; `lo`/`hi` are the id's low and high 32 bits. */
+export const ResolveKind = {
+  SYSCALL: 1,
+  ERRNO: 2,
+  BLOCK_DEVICE: 3,
+  CGROUP_PATH: 4,
+  CGROUP_WORKLOAD: 5,
+  MEMCG_PATH: 6,
+  SIGNAL: 7,
+} as const;
+
+/** Log lines an exporter may write in a burst, and per second after it; the rest are counted as dropped. */
+export const LOG_BURST = 50;
+export const LOG_PER_SECOND = 10;
 
 /** Bytes per `update` operation: `{u32 series_id; u32 op; f64 value}`. */
 export const OP_SIZE = 16;

@@ -7,13 +7,25 @@ import { RECORD_SIZE } from '../ingest/generated/events.js';
 import type { MetricKind, SeriesStore } from '../metrics/store.js';
 import {
   Errno, Kind, KIND_NAME, LABEL_VALUE_REF_SIZE, LogLevel, MAX_BUCKETS, MAX_HELP_BYTES, MAX_LABELS_BYTES,
-  MAX_LOG_BYTES, MAX_NAME_BYTES, Op, OP_SIZE,
+  LOG_BURST, LOG_PER_SECOND, MAX_LOG_BYTES, MAX_NAME_BYTES, Op, OP_SIZE,
 } from './abi.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const lenientUtf8 = new TextDecoder('utf-8');
 
-export type LogFn = (level: number, msg: string) => void;
+/** `fields` is set when the message was a JSON object: it is logged as structured fields. */
+export type LogFn = (level: number, msg: string, fields?: Record<string, unknown>) => void;
+
+/** Optional host services behind `resolve` and `config`; without them those answer ENOTFOUND. */
+export interface ImportServices {
+  resolve?(kind: number, id: bigint): string | undefined;
+  /** This exporter's settings (a built-in exporter gets its sensor's config section). */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Milliseconds clock for the log rate limit (injectable for tests). */
+  now?(): number;
+}
+
+const utf8Encoder = new TextEncoder();
 
 export class HostImports {
   /** `metric` and `subscribe` are accepted only while this is true (during `bpfwasm_init`). */
@@ -25,6 +37,10 @@ export class HostImports {
   rejectedCalls = 0;
   /** The latest problem, shared with the exporter object so it reads as one history. */
   lastError = '';
+  /** Log lines dropped by the rate limit (LOG_BURST, then LOG_PER_SECOND). */
+  logsDropped = 0;
+  private logTokens = LOG_BURST;
+  private logRefilledAt = 0;
 
   readonly imports: WebAssembly.ModuleImports = {
     metric: this.metric.bind(this),
@@ -32,6 +48,8 @@ export class HostImports {
     series: this.series.bind(this),
     update: this.update.bind(this),
     log: this.log.bind(this),
+    resolve: this.resolve.bind(this),
+    config: this.config.bind(this),
   };
 
   private memory: WebAssembly.Memory | undefined;
@@ -46,7 +64,14 @@ export class HostImports {
     private readonly name: string,
     private readonly store: SeriesStore,
     private readonly logFn: LogFn,
-  ) {}
+    private readonly services: ImportServices = {},
+  ) {
+    this.logRefilledAt = this.clock();
+  }
+
+  private clock(): number {
+    return this.services.now ? this.services.now() : performance.now();
+  }
 
   /** Revokes this exporter's ownership of series that are about to be freed and reused. */
   release(ids: readonly number[]): void {
@@ -157,6 +182,9 @@ export class HostImports {
       else if (op === Op.ADD && (kind === Kind.GAUGE || (kind === Kind.COUNTER && v >= 0))) store.add(sid, v);
       else if (op === Op.SET && kind === Kind.GAUGE) store.set(sid, v);
       else if (op === Op.OBSERVE && kind === Kind.HISTOGRAM) store.observe(sid, v);
+      else if ((op & 0xff) === Op.BUCKET_ADD && kind === Kind.HISTOGRAM && v >= 0 && Number.isInteger(v) &&
+        op >>> 8 <= store.bucketCount(sid)) store.observeBucket(sid, op >>> 8, v);
+      else if (op === Op.SUM_ADD && kind === Kind.HISTOGRAM) store.addSum(sid, v);
       else rejected++;
     }
     this.rejectedOps += rejected;
@@ -170,9 +198,52 @@ export class HostImports {
       this.bad('log', Errno.EBOUNDS, 'message out of bounds');
       return;
     }
+    if (!this.takeLogToken()) {
+      this.logsDropped++;
+      return;
+    }
     const start = ptr >>> 0;
     const lvl = level < LogLevel.DEBUG ? LogLevel.DEBUG : level > LogLevel.ERROR ? LogLevel.ERROR : level;
-    this.logFn(lvl, lenientUtf8.decode(this.u8.subarray(start, start + n))); // a log line is kept even if not UTF-8
+    const msg = lenientUtf8.decode(this.u8.subarray(start, start + n)); // a log line is kept even if not UTF-8
+    this.logFn(lvl, msg, structured(msg));
+  }
+
+  /** Token bucket: LOG_BURST lines at once, refilled at LOG_PER_SECOND. */
+  private takeLogToken(): boolean {
+    const now = this.clock();
+    this.logTokens = Math.min(LOG_BURST, this.logTokens + ((now - this.logRefilledAt) / 1000) * LOG_PER_SECOND);
+    this.logRefilledAt = now;
+    if (this.logTokens < 1) return false;
+    this.logTokens -= 1;
+    return true;
+  }
+
+  /** Cold path (call it when interning a series): a name for an id, cached by the resolver. */
+  resolve(kind: number, lo: number, hi: number, outPtr: number, outCap: number): number {
+    if (!this.memory) return this.bad('resolve', Errno.ESTATE, 'called before the module was instantiated');
+    const id = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+    const name = this.services.resolve?.(kind, id);
+    if (name === undefined) return Errno.ENOTFOUND; // an expected answer, not a misuse: not counted
+    return this.writeOut('resolve', name, outPtr, outCap);
+  }
+
+  config(keyPtr: number, keyLen: number, outPtr: number, outCap: number): number {
+    if (!this.memory) return this.bad('config', Errno.ESTATE, 'called before the module was instantiated');
+    const key = this.text(keyPtr, keyLen, MAX_NAME_BYTES);
+    if (typeof key === 'number') return this.bad('config', key, 'bad key');
+    const value = this.services.settings?.[key];
+    if (value === undefined) return Errno.ENOTFOUND;
+    return this.writeOut('config', value, outPtr, outCap);
+  }
+
+  /** Copies as much of `text` as fits into [outPtr, outPtr+outCap) and returns its full UTF-8 length. */
+  private writeOut(call: string, text: string, outPtr: number, outCap: number): number {
+    const bytes = utf8Encoder.encode(text);
+    const cap = outCap >>> 0;
+    const n = Math.min(bytes.length, cap);
+    if (!this.inBounds(outPtr, cap)) return this.bad(call, Errno.EBOUNDS, 'output buffer out of bounds');
+    this.u8.set(bytes.subarray(0, n), outPtr >>> 0);
+    return bytes.length;
   }
 
   /** Refreshes the views, then checks `[ptr, ptr+len)` lies in memory; pointers are unsigned. */
@@ -208,5 +279,16 @@ export class HostImports {
     this.rejectedCalls++;
     this.lastError = `${call}: ${why} (${code})`;
     return code;
+  }
+}
+
+/** The fields of a log message that is a JSON object, else undefined (logged as plain text). */
+function structured(msg: string): Record<string, unknown> | undefined {
+  if (msg.charCodeAt(0) !== 123 /* { */) return undefined;
+  try {
+    const v: unknown = JSON.parse(msg);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }

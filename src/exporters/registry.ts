@@ -26,12 +26,13 @@ export class ExporterRegistry {
    * Loads every `*.wasm` of each directory, in the order given (built-ins first, then user
    * directories) and by file name within one. A name already taken is refused, so a user
    * module cannot shadow a built-in. A directory that cannot be read is logged and skipped.
+   * `skip` names modules of the first directory not to load (built-ins of disabled sensors).
    */
-  async loadFrom(dirs: readonly string[]): Promise<void> {
-    for (const dir of dirs) {
+  async loadFrom(dirs: readonly string[], skip: ReadonlySet<string> = new Set()): Promise<void> {
+    for (const [i, dir] of dirs.entries()) {
       let files: string[];
       try {
-        files = (await readdir(dir)).filter((f) => f.endsWith('.wasm')).sort();
+        files = (await readdir(dir)).filter((f) => f.endsWith('.wasm') && !(i === 0 && skip.has(basename(f, '.wasm')))).sort();
       } catch (e) {
         this.host.log('registry', LogLevel.WARN, `cannot read exporter directory ${dir}: ${(e as Error).message}`);
         continue;

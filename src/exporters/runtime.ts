@@ -11,7 +11,12 @@ import { validateModule } from './validate.js';
 
 export interface ExporterHost {
   readonly store: SeriesStore;
-  log(exporter: string, level: number, msg: string): void;
+  /** `fields`: the message was a JSON object, to be logged as structured fields. */
+  log(exporter: string, level: number, msg: string, fields?: Record<string, unknown>): void;
+  /** Names behind the `resolve` import (syscalls, errnos, devices, cgroups…). */
+  resolve?(kind: number, id: bigint): string | undefined;
+  /** Settings behind the `config` import, per exporter name. */
+  settings?(exporter: string): Readonly<Record<string, string>> | undefined;
   /** Largest batch payload the host will pass; the module's buffer is requested at this size. */
   readonly maxBatchBytes: number;
 }
@@ -40,6 +45,8 @@ export interface Exporter {
   readonly rejectedOps: number;
   /** Import calls answered with an error code (bad pointer, bad UTF-8, limit, wrong phase…). */
   readonly rejectedCalls: number;
+  /** Log lines dropped by the per-exporter rate limit. */
+  readonly logsDropped: number;
   /** The latest problem of any of the above, '' if none. */
   readonly lastError: string;
   /** Current size of the module's linear memory: steady once warm, since exporters do not allocate per event. */
@@ -57,7 +64,10 @@ export async function loadExporter(name: string, bytes: Uint8Array, host: Export
   }
   validateModule(name, module, bytes);
 
-  const imports = new HostImports(name, host.store, (level, msg) => host.log(name, level, msg));
+  const imports = new HostImports(name, host.store, (level, msg, fields) => host.log(name, level, msg, fields), {
+    resolve: host.resolve?.bind(host),
+    settings: host.settings?.(name),
+  });
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, { bpfwasm: imports.imports });
@@ -142,6 +152,10 @@ class WasmExporter implements Exporter {
 
   get rejectedOps(): number {
     return this.imports.rejectedOps;
+  }
+
+  get logsDropped(): number {
+    return this.imports.logsDropped;
   }
 
   get rejectedCalls(): number {

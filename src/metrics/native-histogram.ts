@@ -116,14 +116,14 @@ export class NativeHistogram {
   readonly negative = new BucketRow();
 
   /** NaN lands in no bucket (it still counts in the histogram's count, kept by the classic side). */
-  observe(v: number): void {
+  observe(v: number, n = 1): void {
     const abs = Math.abs(v);
     if (abs <= NATIVE_ZERO_THRESHOLD) {
-      this.zeroCount++;
+      this.zeroCount += n;
       return;
     }
     if (abs !== abs) return;
-    (v > 0 ? this.positive : this.negative).add(bucketIndex(abs, this.schema));
+    (v > 0 ? this.positive : this.negative).add(bucketIndex(abs, this.schema), n);
     while (this.positive.width + this.negative.width > NATIVE_MAX_BUCKETS && this.schema > MIN_SCHEMA) {
       this.positive.reduce();
       this.negative.reduce();
@@ -175,13 +175,13 @@ export class NativeHistograms {
   readonly families = new Set<number>();
 
   /** `fresh`: the series has no observation yet, so any state under its id belongs to a freed series. */
-  observe(familyId: number, seriesId: number, value: number, fresh: boolean): void {
+  observe(familyId: number, seriesId: number, value: number, fresh: boolean, n = 1): void {
     let h = this.bySeries[seriesId];
     if (!h || fresh) {
       this.bySeries[seriesId] = h = new NativeHistogram();
       this.families.add(familyId);
     }
-    h.observe(value);
+    h.observe(value, n);
   }
 
   /** The native state of a series with at least one observation. */

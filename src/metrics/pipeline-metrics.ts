@@ -42,6 +42,7 @@ export class PipelineMetrics {
     counter('bpfwasm_exporter_batches_total', 'Batches handed to each exporter', ['exporter']);
     counter('bpfwasm_exporter_events_total', 'Event records handed to each exporter', ['exporter']);
     counter('bpfwasm_exporter_errors_total', 'Exporter failures by kind: trap, returned_error, rejected_update, rejected_call', ['exporter', 'kind']);
+    counter('bpfwasm_exporter_logs_dropped_total', 'Exporter log lines dropped by the per-exporter rate limit', ['exporter']);
     counter('bpfwasm_exporter_series_refused_total', 'Series an exporter asked for past its series limit, refused', ['exporter']);
     gauge('bpfwasm_exporter_series', 'Series each exporter owns', ['exporter']);
     counter('bpfwasm_exporter_series_expired_total', 'Series removed after metrics.seriesTtlSeconds without an update', ['exporter']);

@@ -250,6 +250,38 @@ export class SeriesStore {
     this.touched[seriesId] = this.now;
   }
 
+  /**
+   * Adds `n` observations to classic bucket `index` (bounds.length is +Inf) and to the count,
+   * leaving the sum to `addSum`: how pre-aggregated counts (kernel histograms) arrive. With
+   * `nativeHistograms` on they also land in the native bucket of the classic upper bound (the
+   * exact values are not known).
+   */
+  observeBucket(seriesId: number, index: number, n: number): void {
+    const familyId = this.seriesFamily[seriesId]!;
+    const bounds = this.families[familyId]!.bounds;
+    const base = this.seriesSlot[seriesId]!;
+    const slots = this.slots;
+    if (this.options.nativeHistograms) {
+      const at = index < bounds.length ? bounds[index]! : 2 * bounds[bounds.length - 1]!;
+      (this.nativeState ??= new NativeHistograms()).observe(familyId, seriesId, at, slots[base + bounds.length + 2] === 0, n);
+    }
+    slots[base + index]! += n;
+    slots[base + bounds.length + 2]! += n;
+    this.touched[seriesId] = this.now;
+  }
+
+  /** Adds to a histogram's sum without an observation (the other half of `observeBucket`). */
+  addSum(seriesId: number, value: number): void {
+    const base = this.seriesSlot[seriesId]!;
+    this.slots[base + this.families[this.seriesFamily[seriesId]!]!.bounds.length + 1]! += value;
+    this.touched[seriesId] = this.now;
+  }
+
+  /** Number of classic bucket bounds of a histogram series (its +Inf bucket is this index). */
+  bucketCount(seriesId: number): number {
+    return this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+  }
+
   /** Native histogram state, once a histogram was observed with `nativeHistograms` on. */
   get native(): NativeHistograms | undefined {
     return this.nativeState;

@@ -186,7 +186,8 @@ describe('update', () => {
     };
     const op = fc.record({
       sid: fc.oneof(fc.constantFrom(c, g, h, other), fc.nat({ max: 16 }), fc.nat({ max: 0xffffffff })),
-      op: fc.oneof(fc.constantFrom(Op.ADD, Op.SET, Op.OBSERVE), fc.nat({ max: 0xffffffff })),
+      op: fc.oneof(fc.constantFrom(Op.ADD, Op.SET, Op.OBSERVE, Op.BUCKET_ADD, Op.BUCKET_ADD | (1 << 8), Op.SUM_ADD),
+        fc.nat({ max: 0xffffffff })),
       value: fc.oneof(fc.double(), fc.integer({ min: -5, max: 5 })),
     });
     fc.assert(fc.property(fc.array(op, { maxLength: 64 }), (ops) => {
@@ -197,12 +198,16 @@ describe('update', () => {
         const applies = Number.isFinite(o.value) && (
           (o.op === Op.ADD && (kind === 'gauge' || (kind === 'counter' && o.value >= 0))) ||
           (o.op === Op.SET && kind === 'gauge') ||
-          (o.op === Op.OBSERVE && kind === 'histogram'));
+          (o.op === Op.OBSERVE && kind === 'histogram') ||
+          ((o.op & 0xff) === Op.BUCKET_ADD && kind === 'histogram' && Number.isInteger(o.value) && o.value >= 0 &&
+            o.op >>> 8 <= store.bucketCount(o.sid)) ||
+          (o.op === Op.SUM_ADD && kind === 'histogram'));
         if (!applies) continue;
         expected.applied++;
         if (o.sid === c) expected.c += o.value;
         else if (o.sid === g) expected.g = o.op === Op.SET ? o.value : expected.g + o.value;
-        else if (o.sid === h) expected.h++;
+        else if (o.sid === h && (o.op & 0xff) === Op.BUCKET_ADD) expected.h += o.value;
+        else if (o.sid === h && o.op === Op.OBSERVE) expected.h++;
       }
       const rejected = p.run(S.UPDATE_FROM_PAYLOAD, ops.length, encodeOps(ops));
       expect(expected.applied + rejected).toBe(ops.length);

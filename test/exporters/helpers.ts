@@ -23,12 +23,14 @@ export function encodeBatch(recordType: number, records: readonly RecordValues[]
       const v = all[f.name];
       if (v === undefined) continue;
       const at = base + f.offset;
-      if (f.type === 'chars') {
+      if (f.type === 'chars' || f.type === 'bytes') {
         const src = typeof v === 'string' ? new TextEncoder().encode(v) : (v as Uint8Array);
         bytes.set(src.subarray(0, f.size), at);
       } else if (f.type === 'u16') view.setUint16(at, Number(v), true);
       else if (f.type === 'u32') view.setUint32(at, Number(v), true);
       else if (f.type === 'u64') view.setBigUint64(at, BigInt(v as number | bigint), true);
+      else if (f.type === 's32') view.setInt32(at, Number(v), true);
+      else if (f.type === 'u8') view.setUint8(at, Number(v));
       else throw new Error(`helper does not encode ${f.type}`);
     }
   });
@@ -36,14 +38,22 @@ export function encodeBatch(recordType: number, records: readonly RecordValues[]
 }
 
 export interface TestHost extends ExporterHost {
-  readonly logs: { exporter: string; level: number; msg: string }[];
+  readonly logs: { exporter: string; level: number; msg: string; fields?: Record<string, unknown> }[];
 }
 
-export function testHost(opts: { maxSeries?: number; maxLabelValueBytes?: number; maxBatchBytes?: number } = {}): TestHost {
+export function testHost(opts: {
+  maxSeries?: number; maxLabelValueBytes?: number; maxBatchBytes?: number;
+  /** Names for the `resolve` import: kind → id (as a decimal string) → name. */
+  names?: Record<number, Record<string, string>>;
+  /** Settings for the `config` import, per exporter name. */
+  settings?: Record<string, Record<string, string>>;
+} = {}): TestHost {
   const logs: TestHost['logs'] = [];
   return {
     store: new SeriesStore({ maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128 }),
-    log: (exporter, level, msg) => logs.push({ exporter, level, msg }),
+    log: (exporter, level, msg, fields) => logs.push({ exporter, level, msg, ...(fields ? { fields } : {}) }),
+    resolve: (kind, id) => opts.names?.[kind]?.[String(id)],
+    settings: (exporter) => opts.settings?.[exporter],
     maxBatchBytes: opts.maxBatchBytes ?? 65536,
     logs,
   };

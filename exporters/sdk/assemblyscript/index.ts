@@ -25,6 +25,12 @@ declare function hostUpdate(opsPtr: usize, opsCount: u32): i32;
 // @ts-ignore: decorator
 @external("bpfwasm", "log")
 declare function hostLog(level: i32, ptr: usize, len: u32): void;
+// @ts-ignore: decorator
+@external("bpfwasm", "resolve")
+declare function hostResolve(kind: i32, lo: u32, hi: u32, outPtr: usize, outCap: u32): i32;
+// @ts-ignore: decorator
+@external("bpfwasm", "config")
+declare function hostConfig(keyPtr: usize, keyLen: u32, outPtr: usize, outCap: u32): i32;
 
 export const ABI_VERSION: i32 = 1;
 
@@ -48,6 +54,19 @@ const KIND_HISTOGRAM: i32 = 3;
 const OP_ADD: u32 = 1;
 const OP_SET: u32 = 2;
 const OP_OBSERVE: u32 = 3;
+const OP_BUCKET_ADD: u32 = 4;
+const OP_SUM_ADD: u32 = 5;
+
+/** What `resolveName` turns into a name (ABI.md, `resolve`). */
+export namespace Resolve {
+  export const SYSCALL: i32 = 1;
+  export const ERRNO: i32 = 2;
+  export const BLOCK_DEVICE: i32 = 3;
+  export const CGROUP_PATH: i32 = 4;
+  export const CGROUP_WORKLOAD: i32 = 5;
+  export const MEMCG_PATH: i32 = 6;
+  export const SIGNAL: i32 = 7;
+}
 
 // ---- standard exports: re-export both from your exporter's entry file ----
 
@@ -238,6 +257,57 @@ export function gaugeSet(sid: i32, value: f64): void {
 
 export function observe(sid: i32, value: f64): void {
   push(sid, OP_OBSERVE, value);
+}
+
+/**
+ * Adds `count` observations to histogram bucket `index` (0-based among the declared bounds;
+ * the number of bounds means +Inf) without touching the sum: for pre-aggregated counts.
+ */
+export function observeBucket(sid: i32, index: u32, count: f64): void {
+  push(sid, OP_BUCKET_ADD | (index << 8), count);
+}
+
+/** Adds to a histogram's sum (the other half of `observeBucket`). */
+export function addSum(sid: i32, value: f64): void {
+  push(sid, OP_SUM_ADD, value);
+}
+
+/**
+ * Bounds 2^lo … 2^hi nanoseconds, in seconds: the buckets that take the kernel's log2 latency
+ * slots exactly (slot s holds (2^(s-1), 2^s] ns). Allocates: call it in init.
+ */
+export function log2SecondsBuckets(lo: u32, hi: u32): StaticArray<f64> {
+  const out = new StaticArray<f64>(<i32>(hi - lo + 1));
+  for (let s = lo; s <= hi; s++) out[<i32>(s - lo)] = <f64>(<u64>1 << s) / 1e9;
+  return out;
+}
+
+/** The bucket index of log2 slot `slot` among `log2SecondsBuckets(lo, hi)` (hi - lo + 1 is +Inf). */
+// @ts-ignore: decorator
+@inline export function slotBucket(slot: u32, lo: u32, hi: u32): u32 {
+  return slot <= lo ? 0 : slot > hi ? hi - lo + 1 : slot - lo;
+}
+
+const NAME_BYTES: u32 = 1024;
+const NAME = memory.data(<i32>NAME_BYTES);
+
+function hostString(n: i32, ptr: usize): string | null {
+  if (n < 0) return null;
+  return String.UTF8.decodeUnsafe(ptr, <usize>min(<u32>n, NAME_BYTES));
+}
+
+/**
+ * The host's name for an id (`Resolve.*`): a syscall, errno, disk, cgroup path… or null if it
+ * has none. Allocates a string: call it when creating a series, never per event.
+ */
+export function resolveName(kind: i32, id: u64): string | null {
+  return hostString(hostResolve(kind, <u32>id, <u32>(id >> 32), NAME, NAME_BYTES), NAME);
+}
+
+/** This exporter's setting `key` from the collector's config, or null if it is not set. */
+export function configValue(key: string): string | null {
+  const k = String.UTF8.encode(key);
+  return hostString(hostConfig(changetype<usize>(k), <u32>k.byteLength, NAME, NAME_BYTES), NAME);
 }
 
 /** Sends the buffered updates to the host; call it at the end of every batch. Returns the ops it rejected. */

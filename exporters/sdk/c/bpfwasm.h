@@ -33,7 +33,17 @@ enum {
 };
 
 enum { BPFWASM_COUNTER = 1, BPFWASM_GAUGE = 2, BPFWASM_HISTOGRAM = 3 };
-enum { BPFWASM_OP_ADD = 1, BPFWASM_OP_SET = 2, BPFWASM_OP_OBSERVE = 3 };
+enum { BPFWASM_OP_ADD = 1, BPFWASM_OP_SET = 2, BPFWASM_OP_OBSERVE = 3, BPFWASM_OP_BUCKET_ADD = 4, BPFWASM_OP_SUM_ADD = 5 };
+/* Kinds of bpfwasm_resolve. */
+enum {
+	BPFWASM_RESOLVE_SYSCALL = 1,
+	BPFWASM_RESOLVE_ERRNO = 2,
+	BPFWASM_RESOLVE_BLOCK_DEVICE = 3,
+	BPFWASM_RESOLVE_CGROUP_PATH = 4,
+	BPFWASM_RESOLVE_CGROUP_WORKLOAD = 5,
+	BPFWASM_RESOLVE_MEMCG_PATH = 6,
+	BPFWASM_RESOLVE_SIGNAL = 7,
+};
 enum { BPFWASM_LOG_DEBUG = 0, BPFWASM_LOG_INFO = 1, BPFWASM_LOG_WARN = 2, BPFWASM_LOG_ERROR = 3 };
 
 /* ---- host imports ---- */
@@ -46,6 +56,11 @@ BPFWASM_IMPORT(series) __s32 bpfwasm_series(__s32 metric, const struct bpfwasm_l
 struct bpfwasm_op { __u32 series; __u32 op; double value; };
 BPFWASM_IMPORT(update) __s32 bpfwasm_update(const struct bpfwasm_op *ops, __u32 count);
 BPFWASM_IMPORT(log) void bpfwasm_log(__s32 level, const char *msg, __u32 len);
+/* Name for an id (BPFWASM_RESOLVE_*; lo/hi: the id's 32-bit halves) into out: its full length, or
+ * BPFWASM_ENOTFOUND. Cold path: call it when creating a series, never per event. */
+BPFWASM_IMPORT(resolve) __s32 bpfwasm_resolve(__s32 kind, __u32 lo, __u32 hi, char *out, __u32 cap);
+/* This exporter's setting `key` into out: its full length, or BPFWASM_ENOTFOUND if unset. */
+BPFWASM_IMPORT(config) __s32 bpfwasm_config(const char *key, __u32 key_len, char *out, __u32 cap);
 
 /* ---- small freestanding helpers ---- */
 
@@ -119,6 +134,34 @@ static inline void bpfwasm_counter_add(__s32 series, double v) { bpfwasm_push(se
 static inline void bpfwasm_gauge_add(__s32 series, double v) { bpfwasm_push(series, BPFWASM_OP_ADD, v); }
 static inline void bpfwasm_gauge_set(__s32 series, double v) { bpfwasm_push(series, BPFWASM_OP_SET, v); }
 static inline void bpfwasm_observe(__s32 series, double v) { bpfwasm_push(series, BPFWASM_OP_OBSERVE, v); }
+/* Adds `count` observations to bucket `index` (number of bounds = +Inf) without touching the sum. */
+static inline void bpfwasm_observe_bucket(__s32 series, __u32 index, double count)
+{
+	bpfwasm_push(series, BPFWASM_OP_BUCKET_ADD | (index << 8), count);
+}
+/* Adds to a histogram's sum (the other half of bpfwasm_observe_bucket). */
+static inline void bpfwasm_add_sum(__s32 series, double v) { bpfwasm_push(series, BPFWASM_OP_SUM_ADD, v); }
+
+/* Bounds 2^lo .. 2^hi ns in seconds into out (hi - lo + 1 of them): buckets that take the kernel's
+ * log2 latency slots exactly (slot s holds (2^(s-1), 2^s] ns). Returns the count. */
+static inline __u32 bpfwasm_log2_seconds_buckets(double *out, __u32 lo, __u32 hi)
+{
+	for (__u32 s = lo; s <= hi; s++)
+		out[s - lo] = (double)(1ull << s) / 1e9;
+	return hi - lo + 1;
+}
+
+/* Bucket index of log2 slot `slot` among those bounds (hi - lo + 1 is +Inf). */
+static inline __u32 bpfwasm_slot_bucket(__u32 slot, __u32 lo, __u32 hi)
+{
+	return slot <= lo ? 0 : slot > hi ? hi - lo + 1 : slot - lo;
+}
+
+/* bpfwasm_resolve for a 64-bit id. */
+static inline __s32 bpfwasm_resolve64(__s32 kind, __u64 id, char *out, __u32 cap)
+{
+	return bpfwasm_resolve(kind, (__u32)id, (__u32)(id >> 32), out, cap);
+}
 
 /* ---- series cache: exact keys of up to three u64 words (a comm is two) ---- */
 
