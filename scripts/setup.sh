@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Build and test needs, by Debian package name (prometheus: tests scrape, federate and remote-write
 # against a real one; chromium: the flamegraph page is tested in a real browser).
-PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus chromium)
+PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus chromium bpftrace)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -151,7 +151,7 @@ struct bpfwasm_oom_kill {
 	__u64 memcg_id; /* id of the memory cgroup that hit its limit, in the memory controller's hierarchy; 0 for a system-wide OOM */
 	__u64 rss_pages; /* victim's resident pages (anon + file + shmem) */
 	__u64 total_vm_pages; /* victim's mapped pages */
-	__u64 limit_pages; /* pages the OOM decision allowed (oom_control.totalpages) */
+	__u64 limit_pages; /* memory limit of the memory cgroup that hit it, in pages (without swap); 0 for a system-wide OOM */
 	__s32 oom_score_adj; /* victim's oom_score_adj */
 	__u32 _pad0;
 };

@@ -255,7 +255,7 @@ export namespace OomKill {
   /** victim's mapped pages */
   // @ts-ignore: decorator
   @inline export function totalVmPages(rec: usize): u64 { return load<u64>(rec, 96); }
-  /** pages the OOM decision allowed (oom_control.totalpages) */
+  /** memory limit of the memory cgroup that hit it, in pages (without swap); 0 for a system-wide OOM */
   // @ts-ignore: decorator
   @inline export function limitPages(rec: usize): u64 { return load<u64>(rec, 104); }
   /** victim's oom_score_adj */
