@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, SENSORS, exporterSettings, helperArgs, type Config } from './config.js';
+import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config } from './config.js';
+import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
@@ -31,8 +32,8 @@ export class Collector {
   private clock: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
-  /** Names behind the exporters' `resolve` import. */
-  resolver: ((kind: number, id: bigint) => string | undefined) | undefined;
+  /** Names behind the exporters' `resolve` import: syscalls, errnos, disks, cgroups, signals. */
+  readonly resolver: Resolver;
 
   constructor(readonly config: Config, private readonly log: Logger) {
     this.store = new SeriesStore({
@@ -42,6 +43,7 @@ export class Collector {
       nativeHistograms: config.metrics.nativeHistograms,
     });
     this.metrics = new PipelineMetrics(this.store);
+    this.resolver = new Resolver({ rules: cgroupRules(config), rescanIntervalMs: config.cgroups.rescanIntervalMs });
     this.runtime = new RuntimeMetrics(this.store);
     this.exporters = new ExporterRegistry({
       store: this.store,
@@ -52,7 +54,7 @@ export class Collector {
         if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
         else this.log[fn]({ exporter }, msg);
       },
-      resolve: (kind, id) => this.resolver?.(kind, id),
+      resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
     });
     this.decoder = new FrameDecoder({
@@ -172,6 +174,17 @@ export class Collector {
       m.set('bpfwasm_exporter_up', [e.name], 1);
     }
     for (const f of this.exporters.failed) m.set('bpfwasm_exporter_up', [f.name], 0);
+    const r = this.resolver.stats();
+    const hierarchies = r.memoryCgroup && r.memoryCgroup !== r.cgroup ? [['v2', r.cgroup], ['memory', r.memoryCgroup]] as const : [['v2', r.cgroup]] as const;
+    for (const [hierarchy, c] of hierarchies) {
+      if (!c) continue;
+      m.setTotal('bpfwasm_cgroup_resolve_lookups_total', [hierarchy], c.lookups);
+      m.setTotal('bpfwasm_cgroup_resolve_unknown_total', [hierarchy], c.unknown);
+      m.setTotal('bpfwasm_cgroup_rescans_total', [hierarchy], c.rescans);
+      m.setTotal('bpfwasm_cgroup_rescan_seconds_total', [hierarchy], c.rescanSeconds);
+      m.set('bpfwasm_cgroup_resolve_entries', [hierarchy], c.entries);
+    }
+    m.setTotal('bpfwasm_block_device_resolve_unknown_total', [], r.blockDevice.unknown);
     for (const [metric, n] of this.store.refusedByMetricName()) m.setTotal('bpfwasm_metric_series_refused_total', [metric], n);
   }
 

@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { BpfwasmError } from './errors.js';
+import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, type CgroupRule } from './resolve/index.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
 export const PACKAGE_ROOT = (() => {
@@ -102,7 +103,21 @@ export interface Config {
     /** Recent profiles kept for /flamegraph/:id and diffs. */
     keep: number;
   };
+  /** How exporters turn cgroup ids into labels (the `resolve` import, kinds 4–6). */
+  cgroups: {
+    /** Workload-label rules tried before the defaults (src/resolve/README.md); first match wins. */
+    rules: CgroupRule[];
+    /** Append DEFAULT_CGROUP_RULES (systemd units, containers, pods, user sessions). */
+    defaultRules: boolean;
+    /** Least time between two walks of the cgroup tree caused by unknown ids. */
+    rescanIntervalMs: number;
+  };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+}
+
+/** The rules the resolver applies: the configured ones, then the defaults unless turned off. */
+export function cgroupRules(config: Config): CgroupRule[] {
+  return [...config.cgroups.rules, ...(config.cgroups.defaultRules ? DEFAULT_CGROUP_RULES : [])];
 }
 
 export function defaultConfig(): Config {
@@ -138,6 +153,7 @@ export function defaultConfig(): Config {
       bearerToken: '',
     },
     profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20 },
+    cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
     log: { level: 'info' },
   };
 }
@@ -198,6 +214,16 @@ const settingsMap: Check = (v, key) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of exporter names to settings');
   for (const [name, settings] of Object.entries(v)) stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
 };
+/** cgroups.rules: a list of { match, label }; the regexes are checked in buildConfig. */
+const ruleList: Check = (v, key) => {
+  if (!Array.isArray(v)) throw invalid(key, 'must be a list of { match, label } rules');
+  v.forEach((rule, i) => {
+    if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) throw invalid(`${key}[${i}]`, 'must be a mapping with match and label');
+    for (const k of Object.keys(rule)) if (k !== 'match' && k !== 'label') throw invalid(`${key}[${i}].${k}`, 'is not a known setting (known: match, label)');
+    string((rule as CgroupRule).match, `${key}[${i}].match`);
+    anyString((rule as CgroupRule).label, `${key}[${i}].label`);
+  });
+};
 const stringList: Check = (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list of paths');
   v.forEach((item, i) => string(item, `${key}[${i}]`));
@@ -254,6 +280,7 @@ const SHAPE = {
     maxConcurrent: integer(1, 16),
     keep: integer(1, 1000),
   },
+  cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: { level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) },
 };
 
@@ -285,6 +312,12 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   const config = defaultConfig();
   if (doc !== null && doc !== undefined) merge(config as unknown as Record<string, unknown>, doc, SHAPE as Shape, '');
   if (!SENSORS.some((s) => config.sensors[s].enabled)) throw invalid('sensors', 'must enable at least one sensor');
+  try {
+    new CgroupLabelRules(config.cgroups.rules); // RE2 syntax and group references, before anything starts
+  } catch (e) {
+    if (e instanceof CgroupRuleError) throw new BpfwasmError('CONFIG_INVALID', `config: ${e.message}`);
+    throw e;
+  }
   if (config.sensors.syscalls.cgroup !== '') cgroupId(config.sensors.syscalls.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
   if (config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
