@@ -302,7 +302,8 @@ describe('helper lifecycle', () => {
     const run = new HelperRun(['--sensors', 'nosuch']);
     const exit = await run.exited;
     expect(exit.code).toBe(1);
-    expect(run.stderr).toMatch(/^bpfwasm-helper: unknown sensor 'nosuch'.*process\n$/);
+    expect(run.stderr).toMatch(/^bpfwasm-helper: unknown sensor 'nosuch' in --sensors; known sensors: [a-z,]+\n$/);
+    expect(run.stderr.trim().split(': ').at(-1)!.split(',')).toContain('process');
     expect(run.reader.kinds).toEqual([]);
   });
 
