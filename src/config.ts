@@ -32,6 +32,8 @@ export interface SensorConfigs {
     comm: string;
     /** Only this cgroup v2 group: a path under the cgroup2 mount, or its numeric id ('': any). */
     cgroup: string;
+    /** With `cgroup` a path: also every cgroup below it (a container's or slice's whole subtree). */
+    subtree: boolean;
   };
   tcp: SensorCommon & {
     /** Add local_addr/remote_addr labels (one series per peer: mind the cardinality). */
@@ -134,11 +136,11 @@ export function defaultConfig(): Config {
     },
     sensors: {
       process: { enabled: true, ringBytes: 0 },
-      syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '' },
-      tcp: { enabled: false, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
-      blockio: { enabled: false, ringBytes: 0 },
-      runqlat: { enabled: false, ringBytes: 0, perCgroup: false },
-      oom: { enabled: false, ringBytes: 0 },
+      syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
+      tcp: { enabled: true, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
+      blockio: { enabled: true, ringBytes: 0 },
+      runqlat: { enabled: true, ringBytes: 0, perCgroup: false },
+      oom: { enabled: true, ringBytes: 0 },
     },
     exporters: { builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024, settings: {} },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
@@ -243,7 +245,7 @@ const SHAPE = {
   },
   sensors: {
     process: { enabled: boolean, ringBytes: ringSize },
-    syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString },
+    syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
     tcp: { enabled: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
     blockio: { enabled: boolean, ringBytes: ringSize },
     runqlat: { enabled: boolean, ringBytes: ringSize, perCgroup: boolean },
@@ -318,7 +320,11 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     if (e instanceof CgroupRuleError) throw new BpfwasmError('CONFIG_INVALID', `config: ${e.message}`);
     throw e;
   }
-  if (config.sensors.syscalls.cgroup !== '') cgroupId(config.sensors.syscalls.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
+  const sc = config.sensors.syscalls;
+  if (sc.cgroup !== '') cgroupId(sc.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
+  if (sc.subtree && cgroupLevel(sc.cgroup) === undefined) {
+    throw invalid('sensors.syscalls.subtree', 'needs sensors.syscalls.cgroup to be a path (a numeric id has no known depth)');
+  }
   if (config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
   }
@@ -382,6 +388,14 @@ export function cgroupId(value: string, key: string): bigint {
   throw invalid(key, `names no cgroup v2 group: ${JSON.stringify(value)} is neither an id nor a directory${mount ? ` (the cgroup2 mount is ${mount})` : ' (no cgroup2 mount found)'}`);
 }
 
+/** Depth of a cgroup path below the cgroup2 root (the root is 0), or undefined for an id or ''. */
+function cgroupLevel(value: string): number | undefined {
+  if (value === '' || /^[0-9]+$/.test(value)) return undefined;
+  const mount = cgroup2Mount();
+  const rel = mount && (value === mount || value.startsWith(`${mount}/`)) ? value.slice(mount.length) : value;
+  return rel.split('/').filter(Boolean).length;
+}
+
 /** The helper's command line for a config (ebpf/PROTOCOL.md). */
 export function helperArgs(config: Config): string[] {
   const sensors = SENSORS.filter((s) => config.sensors[s].enabled);
@@ -403,7 +417,10 @@ export function helperArgs(config: Config): string[] {
   if (sc.enabled) {
     if (sc.pid) set('syscalls', 'filter_tgid', sc.pid);
     if (sc.comm) set('syscalls', 'filter_comm', sc.comm);
-    if (sc.cgroup) set('syscalls', 'filter_cgroup', String(cgroupId(sc.cgroup, 'sensors.syscalls.cgroup')));
+    // The root's whole subtree is every task: no filter at all. Level 0 would mean "only the root".
+    const level = sc.subtree ? cgroupLevel(sc.cgroup)! : 0;
+    if (sc.cgroup && !(sc.subtree && level === 0)) set('syscalls', 'filter_cgroup', String(cgroupId(sc.cgroup, 'sensors.syscalls.cgroup')));
+    if (level > 0) set('syscalls', 'filter_cgroup_level', level);
   }
   if (config.sensors.runqlat.enabled && config.sensors.runqlat.perCgroup) set('runqlat', 'per_cgroup', 1);
   return args;

@@ -5,13 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig, cgroup2Mount, defaultConfig, exporterSettings, helperArgs, loadConfig } from '../src/config.js';
 
 describe('config', () => {
-  it('defaults to port 9745 with the process sensor and built-in exporters', () => {
+  it('defaults to port 9745 with every sensor but syscalls, and the built-in exporters', () => {
     const c = defaultConfig();
     expect(c.listen.port).toBe(9745);
     expect(c.sensors.process.enabled).toBe(true);
     expect(c.exporters.builtin).toBe(true);
-    expect(helperArgs(c)).toEqual(['--sensors', 'process', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
-      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65536']);
+    expect(c.sensors.syscalls.enabled).toBe(false); // opt-in: it costs every syscall on the host
+    expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
+      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65536', '--aggregate-ms', '1000']);
   });
 
   it('maps sensor options to helper flags and exporter settings', () => {
@@ -25,7 +26,7 @@ describe('config', () => {
       exporters: { settings: { tcp: { ephemeralPorts: 'keep' }, mine: { a: 'b' } } },
     });
     const args = helperArgs(c);
-    expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,runqlat']);
+    expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
     expect(args.slice(12)).toEqual(['--aggregate-ms', '250', '--ring', 'syscalls=8192',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
       '--set', 'runqlat.per_cgroup=1']);
@@ -42,6 +43,10 @@ describe('config', () => {
     expect(helperArgs(c)).toContain(`syscalls.filter_cgroup=${id}`);
     const abs = buildConfig({ sensors: { syscalls: { enabled: true, cgroup: mount } } });
     expect(helperArgs(abs)).toContain(`syscalls.filter_cgroup=${id}`);
+    const rootTree = helperArgs(buildConfig({ sensors: { syscalls: { enabled: true, cgroup: '/', subtree: true } } }));
+    expect(rootTree.filter((a) => a.startsWith('syscalls.filter_cgroup'))).toEqual([]); // the root's subtree is everything
+    expect(() => buildConfig({ sensors: { syscalls: { cgroup: String(id), subtree: true } } }))
+      .toThrow('config: sensors.syscalls.subtree needs sensors.syscalls.cgroup to be a path');
   });
 
   it('loads YAML over the defaults and resolves paths against the file', () => {

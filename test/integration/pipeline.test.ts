@@ -2,15 +2,14 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  samples, scrape, startCollector, waitFor, waitReady, type RunningCollector,
-} from './support/collector.js';
+  onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 import { runTimes, uniqueBinary } from './support/processes.js';
 
 describe('pipeline on the real kernel', () => {
   let c: RunningCollector;
 
   beforeAll(async () => {
-    c = await startCollector({ helper: { statsMs: 200 } });
+    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ process: {} }) });
     await waitReady(c);
   });
 

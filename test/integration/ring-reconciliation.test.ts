@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { ROOT, samples, scrape, startCollector, waitFor, waitReady, onlySensors, type RunningCollector } from './support/collector.js';
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
@@ -29,7 +29,7 @@ describe('ring-buffer loss is counted exactly', () => {
   beforeAll(async () => {
     // One page of ring, and a wakeup only when it is nearly full: a thread storm overflows it.
     c = await startCollector({
-      sensors: { process: { enabled: true, ringBytes: 4096 } },
+      sensors: onlySensors({ process: { ringBytes: 4096 } }),
       helper: { wakeupBytes: 4032, pollMs: 50 },
     });
     await waitReady(c);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diskOf, directWrites, writeCache, type Disk } from '../../ebpf/blockio/disk.js';
-import { ROOT, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { ROOT, onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 const BLOCK = 65536;
 const WRITES = 32;
@@ -33,10 +33,7 @@ describe('blockio sensor end to end', () => {
     disk = diskOf(dir);
     c = await startCollector({
       helper: { statsMs: 200, aggregateMs: 100 },
-      sensors: {
-        process: { enabled: false }, tcp: { enabled: false }, runqlat: { enabled: false }, oom: { enabled: false },
-        blockio: { enabled: true },
-      },
+      sensors: onlySensors({ blockio: {} }),
     });
     await waitReady(c);
   });

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryCgroup, type MemoryCgroup } from './support/cgroups.js';
-import { samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { samples, scrape, startCollector, waitFor, waitReady, onlySensors, type RunningCollector } from './support/collector.js';
 import { uniqueBinary } from './support/processes.js';
 
 const LIMIT = 32 << 20;
@@ -14,7 +14,7 @@ describe('oom sensor through the collector', () => {
   let cg: MemoryCgroup;
 
   beforeAll(async () => {
-    c = await startCollector({ helper: { statsMs: 200 }, sensors: { process: { enabled: false }, oom: { enabled: true } } });
+    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ oom: {} }) });
     await waitReady(c);
     cg = createMemoryCgroup(`bpfwasm-it-oom-${process.pid}-${Date.now()}`, LIMIT);
   });

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { samples, scrape, startCollector, waitFor, waitReady, onlySensors, type RunningCollector } from './support/collector.js';
 
 const METRIC = 'bpfwasm_runqueue_latency_seconds';
 const CGROUP2 = '/sys/fs/cgroup/unified';
@@ -75,7 +75,7 @@ describe('runqlat sensor on the real kernel, whole node', () => {
   let c: RunningCollector;
 
   beforeAll(async () => {
-    c = await startCollector({ helper: { statsMs: 200 }, sensors: { runqlat: { enabled: true } } });
+    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ runqlat: {} }) });
     await waitReady(c);
   }, 30_000);
 
@@ -112,7 +112,7 @@ describe('runqlat sensor on the real kernel, per cgroup', () => {
 
   beforeAll(async () => {
     mkdirSync(dir);
-    c = await startCollector({ helper: { statsMs: 200 }, sensors: { runqlat: { enabled: true, perCgroup: true } } });
+    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ runqlat: { perCgroup: true } }) });
     await waitReady(c);
   }, 30_000);
 

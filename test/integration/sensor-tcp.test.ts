@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT, SERVER, STALLING_CLIENT, VethPair, lineOf, perl } from '../../ebpf/tcp/peers.js';
-import { samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { samples, scrape, startCollector, waitFor, waitReady, onlySensors, type RunningCollector } from './support/collector.js';
 
 describe('tcp sensor on the real kernel', () => {
   let c: RunningCollector;
@@ -12,7 +12,7 @@ describe('tcp sensor on the real kernel', () => {
 
   beforeAll(async () => {
     net.create();
-    c = await startCollector({ sensors: { process: { enabled: false }, tcp: { enabled: true } }, helper: { statsMs: 200 } });
+    c = await startCollector({ sensors: onlySensors({ tcp: {} }), helper: { statsMs: 200 } });
     await waitReady(c);
   });
 

@@ -1,6 +1,6 @@
 // Starts the real collector CLI (dist/) as a user would, on a free loopback port, and scrapes it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,13 @@ export interface RunningCollector {
   /** Resolves with the exit code when the collector exits by itself. */
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
+}
+
+const ALL_SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom'] as const;
+
+/** A `sensors` config section enabling exactly these sensors (with their options), every other one off. */
+export function onlySensors(enabled: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(ALL_SENSORS.map((s) => [s, { ...enabled[s], enabled: s in enabled }]));
 }
 
 export async function startCollector(config: Record<string, unknown> = {}): Promise<RunningCollector> {
@@ -100,3 +107,19 @@ export function samples(m: Map<string, number>, name: string): Map<string, numbe
   }
   return out;
 }
+
+/** Names of the BPF programs the collector's helper holds (its fds), whatever else runs on the host. */
+export function helperPrograms(c: RunningCollector): string[] {
+  const read = (path: string) => { try { return readFileSync(path, 'utf8'); } catch { return ''; } };
+  const tasks = readdirSync(`/proc/${c.proc.pid}/task`);
+  const children = tasks.flatMap((t) => read(`/proc/${c.proc.pid}/task/${t}/children`).split(' ').filter(Boolean));
+  const helper = children.find((pid) => read(`/proc/${pid}/comm`) === 'bpfwasm-helper\n');
+  if (!helper) throw new Error('the collector has no helper process');
+  const ids = new Set<string>();
+  for (const fd of readdirSync(`/proc/${helper}/fdinfo`)) {
+    const id = /^prog_id:\s+(\d+)$/m.exec(read(`/proc/${helper}/fdinfo/${fd}`));
+    if (id) ids.add(id[1]!);
+  }
+  return [...ids].map((id) => JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', id], { encoding: 'utf8' })).name as string).sort();
+}
+
