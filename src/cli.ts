@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
 import pino from 'pino';
+import { registerCheck } from './check/command.js';
 import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
 import { buildServer } from './http/server.js';
@@ -175,6 +176,8 @@ Examples:
   $ bpfwasm profile --pid 1234 -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
   $ bpfwasm profile --cgroup system.slice/nginx.service -o nginx.folded --url http://node7:9745`)
   .action(profile);
+
+registerCheck(program);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`bpfwasm: ${err.message}\n`);

@@ -9,6 +9,7 @@
 
 #include "aggregate.h"
 #include "announce.h"
+#include "check.h"
 #include "helper.h"
 #include "loop.h"
 #include "options.h"
@@ -72,6 +73,9 @@ int main(int argc, char **argv)
 	double start, load_ms, attach_ms;
 	int exit_code, signal_fd = -1, err;
 
+	/* --check stands alone: it probes the kernel and needs none of the streaming options. */
+	if (argc == 2 && !strcmp(argv[1], "--check"))
+		return check_main();
 	exit_code = options_parse(argc, argv, &opts);
 	if (exit_code >= 0)
 		return exit_code;
