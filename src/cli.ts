@@ -5,10 +5,10 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
-import pino from 'pino';
 import { registerCheck } from './check/command.js';
 import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
+import { createLogging } from './logs/index.js';
 import { buildServer } from './http/server.js';
 import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
@@ -25,9 +25,11 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   const config = loadConfig(opts.config);
   if (opts.port !== undefined) config.listen.port = opts.port;
   if (opts.host !== undefined) config.listen.host = opts.host;
-  const log = pino({ level: config.log.level, base: { service: 'bpfwasm' } });
+  const logging = createLogging(config);
+  const log = logging.logger;
 
   const collector = new Collector(config, log);
+  logging.bindMetrics(collector.store);
   const server = buildServer({
     logger: log,
     store: collector.store,
@@ -53,6 +55,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     await writer?.stop(); // first, so its last snapshot still sees a running pipeline
     await collector.stop();
     await server.close();
+    await logging.close(); // last, so the shutdown's own lines are shipped too
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -23,7 +23,10 @@ interface SensorCommon { enabled: boolean; ringBytes: number }
 
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
-  process: SensorCommon;
+  process: SensorCommon & {
+    /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"). */
+    logExits: 'nonzero' | 'signals' | 'none';
+  };
   /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (~100 ns). */
   syscalls: SensorCommon & {
     /** Only this process id (0: any). */
@@ -114,7 +117,28 @@ export interface Config {
     /** Least time between two walks of the cgroup tree caused by unknown ids. */
     rescanIntervalMs: number;
   };
-  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    loki: LokiConfig;
+  };
+}
+
+/** `log.loki`: ship the collector's log lines to Loki (README.md, "Logs to Loki"). */
+export interface LokiConfig {
+  /** Loki's base URL (the push path /loki/api/v1/push is added); empty disables shipping. */
+  url: string;
+  /** Stream labels added to every line; `job` and `node` override the defaults. */
+  labels: Record<string, string>;
+  /** How often buffered lines are pushed (one request at a time). */
+  batchIntervalMs: number;
+  /** Lines waiting to be pushed before the oldest is dropped (and counted). */
+  maxBufferedLines: number;
+  /** A push that takes longer is abandoned and its lines retried. */
+  timeoutMs: number;
+  basicAuth: { username: string; password: string };
+  bearerToken: string;
+  /** Extra request headers, e.g. X-Scope-OrgID for a multi-tenant Loki. */
+  headers: Record<string, string>;
 }
 
 /** The rules the resolver applies: the configured ones, then the defaults unless turned off. */
@@ -135,7 +159,7 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, ringBytes: 0 },
+      process: { enabled: true, ringBytes: 0, logExits: 'nonzero' },
       syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
       tcp: { enabled: true, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
       blockio: { enabled: true, ringBytes: 0 },
@@ -156,7 +180,19 @@ export function defaultConfig(): Config {
     },
     profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20 },
     cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
-    log: { level: 'info' },
+    log: {
+      level: 'info',
+      loki: {
+        url: '',
+        labels: {},
+        batchIntervalMs: 1000,
+        maxBufferedLines: 10_000,
+        timeoutMs: 5000,
+        basicAuth: { username: '', password: '' },
+        bearerToken: '',
+        headers: {},
+      },
+    },
   };
 }
 
@@ -244,7 +280,7 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, ringBytes: ringSize },
+    process: { enabled: boolean, ringBytes: ringSize, logExits: oneOf(['nonzero', 'signals', 'none']) },
     syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
     tcp: { enabled: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
     blockio: { enabled: boolean, ringBytes: ringSize },
@@ -283,7 +319,20 @@ const SHAPE = {
     keep: integer(1, 1000),
   },
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
-  log: { level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) },
+  log: {
+    level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    loki: {
+      url: httpUrl,
+      // `level` and `event` come from each line; Loki reserves names starting with "__".
+      labels: stringMap(/^(?!__)(?!(level|event)$)[a-zA-Z_][a-zA-Z0-9_]*$/, 'Loki label name (not level, event or __*)'),
+      batchIntervalMs: integer(10, 60_000),
+      maxBufferedLines: integer(1, 1_000_000),
+      timeoutMs: integer(100, 300_000),
+      basicAuth: { username: anyString, password: anyString },
+      bearerToken: anyString,
+      headers: stringMap(/^[A-Za-z0-9-]+$/, 'HTTP header name'),
+    },
+  },
 };
 
 interface Shape { [key: string]: Check | Shape }
@@ -332,6 +381,17 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   if (prof.defaultHz > prof.maxHz) throw invalid('profile.defaultHz', `must not exceed profile.maxHz (${prof.maxHz})`);
   if (prof.defaultSeconds > prof.maxSeconds) {
     throw invalid('profile.defaultSeconds', `must not exceed profile.maxSeconds (${prof.maxSeconds})`);
+  }
+  const loki = config.log.loki;
+  if (loki.url !== '') {
+    const url = new URL(loki.url);
+    if (url.username || url.password) throw invalid('log.loki.url', 'must not carry credentials; use log.loki.basicAuth or log.loki.bearerToken');
+  }
+  if ((loki.basicAuth.username === '') !== (loki.basicAuth.password === '')) {
+    throw invalid('log.loki.basicAuth', 'needs both username and password');
+  }
+  if (loki.basicAuth.username !== '' && loki.bearerToken !== '') {
+    throw invalid('log.loki.bearerToken', 'cannot be combined with log.loki.basicAuth');
   }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   config.helper.path = abs(config.helper.path);

@@ -86,3 +86,44 @@ describe('config', () => {
     expect(() => loadConfig(join(dir, 'bad.yaml'))).toThrow(/bad.yaml is not valid YAML/);
   });
 });
+
+describe('config: log.loki and process exit logging', () => {
+  it('ships nothing by default, and logs non-zero exits through the process exporter', () => {
+    const c = defaultConfig();
+    expect(c.log.loki).toEqual({
+      url: '', labels: {}, batchIntervalMs: 1000, maxBufferedLines: 10_000, timeoutMs: 5000,
+      basicAuth: { username: '', password: '' }, bearerToken: '', headers: {},
+    });
+    expect(exporterSettings(c, 'process')).toEqual({ logExits: 'nonzero' });
+    expect(exporterSettings(buildConfig({ sensors: { process: { logExits: 'signals' } } }), 'process')).toEqual({ logExits: 'signals' });
+  });
+
+  it('takes a Loki URL, labels, bounds and credentials', () => {
+    const c = buildConfig({ log: { level: 'debug', loki: {
+      url: 'https://loki.example:3100', labels: { job: 'edge', cluster: 'eu-1' }, batchIntervalMs: 250,
+      maxBufferedLines: 500, timeoutMs: 2000, basicAuth: { username: 'u', password: 'p' },
+    } } });
+    expect(c.log.level).toBe('debug');
+    expect(c.log.loki).toMatchObject({ url: 'https://loki.example:3100', labels: { job: 'edge', cluster: 'eu-1' }, maxBufferedLines: 500 });
+  });
+
+  it('refuses what would break shipping, naming the key', () => {
+    const loki = (v: Record<string, unknown>) => () => buildConfig({ log: { loki: v } });
+    expect(loki({ url: 'ftp://x' })).toThrow('config: log.loki.url must be an http(s) URL');
+    expect(loki({ url: 'http://u:p@loki:3100' })).toThrow('config: log.loki.url must not carry credentials');
+    expect(loki({ labels: { level: 'x' } })).toThrow('config: log.loki.labels.level is not a valid Loki label name');
+    expect(loki({ labels: { event: 'x' } })).toThrow('config: log.loki.labels.event is not a valid Loki label name');
+    expect(loki({ labels: { __name__: 'x' } })).toThrow('config: log.loki.labels.__name__ is not a valid');
+    expect(loki({ labels: { 'a-b': 'x' } })).toThrow('config: log.loki.labels.a-b is not a valid');
+    expect(loki({ labels: { a: 1 } })).toThrow('config: log.loki.labels.a must be a string');
+    expect(loki({ maxBufferedLines: 0 })).toThrow('config: log.loki.maxBufferedLines must be an integer from 1');
+    expect(loki({ batchIntervalMs: 5 })).toThrow('config: log.loki.batchIntervalMs must be an integer from 10');
+    expect(loki({ timeoutMs: 50 })).toThrow('config: log.loki.timeoutMs must be an integer from 100');
+    expect(loki({ basicAuth: { username: 'u' } })).toThrow('config: log.loki.basicAuth needs both username and password');
+    expect(loki({ basicAuth: { username: 'u', password: 'p' }, bearerToken: 't' })).toThrow('config: log.loki.bearerToken cannot be combined');
+    expect(loki({ headers: { 'X Org': 'a' } })).toThrow('config: log.loki.headers.X Org is not a valid HTTP header name');
+    expect(loki({ tenant: 'x' })).toThrow('config: log.loki.tenant is not a known setting');
+    expect(() => buildConfig({ sensors: { process: { logExits: 'all' } } }))
+      .toThrow('config: sensors.process.logExits must be one of nonzero, signals, none, got "all"');
+  });
+});

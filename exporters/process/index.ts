@@ -1,8 +1,9 @@
-// Built-in exporter: process execs and exits by command name, exit status and lifetime.
+// Built-in exporter: process execs and exits by command name, exit status and lifetime, and a
+// structured `process_exit` info log line for the exits config `logExits` selects.
 import {
-  RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8,
+  RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8, LOG_INFO,
   declareCounter, declareHistogram, subscribe, series1, series2, strnlen, asciiCopy,
-  counterAdd, observe, flush,
+  counterAdd, observe, flush, configValue, fail, logBytes,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
@@ -37,7 +38,19 @@ const execIds = new SeriesCache(1024);
 const exitIds = new SeriesCache(4096);
 const lifetimeIds = new SeriesCache(1024);
 
+// Which exits are logged (config `logExits`): none, those killed by a signal, or every
+// non-zero exit (a signal included). The host rate-limits the lines and counts the drops.
+const LOG_NONE: i32 = 0;
+const LOG_SIGNALS: i32 = 1;
+const LOG_NONZERO: i32 = 2;
+let logExits: i32 = LOG_NONZERO;
+
 export function bpfwasm_init(): i32 {
+  const mode = configValue("logExits");
+  if (mode === null || mode == "nonzero") logExits = LOG_NONZERO;
+  else if (mode == "signals") logExits = LOG_SIGNALS;
+  else if (mode == "none") logExits = LOG_NONE;
+  else fail("logExits must be nonzero, signals or none, got \"" + mode + "\"");
   execTotal = declareCounter("bpfwasm_process_exec_total", "Processes that called execve, by command name", "comm");
   exitTotal = declareCounter("bpfwasm_process_exit_total",
     "Processes that exited, by command name and exit code or killing signal", "comm,exit_code");
@@ -97,6 +110,8 @@ function onExit(rec: usize): void {
     lifetimeIds.set(c0, c1, 0, hid);
   }
   observe(hid, <f64>ProcessExit.lifetimeNs(rec) / NS_PER_SECOND);
+  const signal = ProcessExit.exitSignal(rec);
+  if (signal != 0 ? logExits >= LOG_SIGNALS : logExits == LOG_NONZERO && ProcessExit.exitCode(rec) != 0) logExit(rec);
 }
 
 /** Index into exitLabels for a normal exit code or a killing signal. */
@@ -120,4 +135,92 @@ function commSeries(metric: i32, comm: usize, extra: Utf8 | null): i32 {
     sid = extra !== null ? series2(metric, safe, len, extra.ptr, extra.len) : series1(metric, safe, len);
   }
   return sid;
+}
+
+// ---- the process_exit log event, written into a static buffer without allocating ----
+
+// comm is at most 16 bytes (96 escaped), the rest is numbers: the line always fits.
+const LINE = memory.data(256);
+let at: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function put(b: u32): void {
+  store<u8>(LINE + at, <u8>b);
+  at++;
+}
+
+/** ASCII literal text (keys, punctuation, signal names). */
+function putAscii(s: string): void {
+  for (let i = 0; i < s.length; i++) put(<u32>s.charCodeAt(i));
+}
+
+/** Decimal digits of `v`, left-padded with zeros to `width`. */
+function putU64(v: u64, width: u32 = 1): void {
+  const start = at;
+  do {
+    put(<u32>(v % 10) + 0x30);
+    v /= 10;
+  } while (v != 0 || at - start < width);
+  // Digits came out least significant first: reverse them in place.
+  for (let i = start, j = at - 1; i < j; i++, j--) {
+    const t = load<u8>(LINE + i);
+    store<u8>(LINE + i, load<u8>(LINE + j));
+    store<u8>(LINE + j, t);
+  }
+}
+
+/** The ASCII code of a lowercase hex digit. */
+function hexDigit(v: u32): u32 {
+  return v < 10 ? 0x30 + v : 0x57 + v;
+}
+
+/** A quoted JSON string from a NUL-padded comm; bytes that are not UTF-8 become U+FFFD in the host. */
+function putComm(ptr: usize): void {
+  const n = strnlen(ptr, 16);
+  put(0x22);
+  for (let i: u32 = 0; i < n; i++) {
+    const b = <u32>load<u8>(ptr + i);
+    if (b == 0x22 || b == 0x5c) {
+      put(0x5c);
+      put(b);
+    } else if (b < 0x20) {
+      putAscii("\\u00");
+      put(hexDigit(b >> 4));
+      put(hexDigit(b & 15));
+    } else {
+      put(b);
+    }
+  }
+  put(0x22);
+}
+
+function logExit(rec: usize): void {
+  const signal = ProcessExit.exitSignal(rec);
+  const ns = ProcessExit.lifetimeNs(rec);
+  at = 0;
+  putAscii("{\"event\":\"process_exit\",\"pid\":");
+  putU64(Header.tgid(rec));
+  putAscii(",\"comm\":");
+  putComm(Header.comm(rec));
+  putAscii(",\"exit_code\":");
+  putU64(ProcessExit.exitCode(rec));
+  putAscii(",\"signal\":");
+  if (signal == 0) {
+    putAscii("null");
+  } else if (signal < <u32>SIGNALS.length) {
+    put(0x22);
+    putAscii(unchecked(SIGNALS[signal]));
+    put(0x22);
+  } else {
+    putAscii("\"SIG");
+    putU64(signal);
+    put(0x22);
+  }
+  // Microsecond precision, as a JSON number: seconds, '.', six digits.
+  putAscii(",\"lifetime_seconds\":");
+  putU64(ns / 1_000_000_000);
+  put(0x2e);
+  putU64((ns % 1_000_000_000) / 1000, 6);
+  put(0x7d);
+  logBytes(LOG_INFO, LINE, at);
 }
