@@ -16,7 +16,8 @@ export const BUILD_DIR = join(ROOT, 'exporters', 'build');
 const EXPORTERS_DIR = join(ROOT, 'exporters');
 const AS_SDK = join(EXPORTERS_DIR, 'sdk', 'assemblyscript');
 const C_SDK = join(EXPORTERS_DIR, 'sdk', 'c');
-const NOT_EXPORTERS = new Set(['sdk', 'build']);
+// examples/: user exporters to copy from, built only on demand (not loaded by default).
+const NOT_EXPORTERS = new Set(['sdk', 'build', 'examples']);
 
 /**
  * AssemblyScript flags. `--runtime stub`: exporters allocate only during init (names, caches,

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
 import { registerCheck } from './check/command.js';
+import { exportersCommand } from './cli/exporters.js';
 import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
 import { createLogging } from './logs/index.js';
@@ -181,6 +182,7 @@ Examples:
   .action(profile);
 
 registerCheck(program);
+program.addCommand(exportersCommand());
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`bpfwasm: ${err.message}\n`);

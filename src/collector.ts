@@ -7,6 +7,7 @@ import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type 
 import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
+import { loadTrustPolicy } from './exporters/signing.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
@@ -56,7 +57,7 @@ export class Collector {
       },
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
-    });
+    }, loadTrustPolicy(config.exporters));
     this.decoder = new FrameDecoder({
       events: (recordType, payload, count) => {
         this.metrics.onReceived(recordType, count);
@@ -88,7 +89,7 @@ export class Collector {
     const dirs = [...(this.config.exporters.builtin ? [BUILTIN_EXPORTERS_DIR] : []), ...this.config.exporters.dirs];
     // A disabled sensor's built-in exporter would only show empty metrics: it is not loaded.
     const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
-    await this.exporters.loadFrom(dirs, skip); // failures are logged by the registry and exported as exporter_up 0
+    await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     const startedAt = Date.now();
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();

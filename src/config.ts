@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, type CgroupRule } from './resolve/index.js';
+import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
 export const PACKAGE_ROOT = (() => {
@@ -74,6 +75,10 @@ export interface Config {
     maxLabelValueBytes: number;
     /** Settings per exporter name, read by the module through the `config` import. */
     settings: Record<string, Record<string, string>>;
+    /** Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key. */
+    requireSignatures: boolean;
+    /** Ed25519 public keys: PEM (SPKI) file paths, or inline keys (PEM text or its one-line base64 body). */
+    trustedKeys: string[];
   };
   metrics: {
     /** Series one metric may have before further ones are refused and counted. */
@@ -166,7 +171,10 @@ export function defaultConfig(): Config {
       runqlat: { enabled: true, ringBytes: 0, perCgroup: false },
       oom: { enabled: true, ringBytes: 0 },
     },
-    exporters: { builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024, settings: {} },
+    exporters: {
+      builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024, settings: {},
+      requireSignatures: false, trustedKeys: [],
+    },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
     federate: { externalLabels: { node: hostname() } },
     remoteWrite: {
@@ -293,6 +301,8 @@ const SHAPE = {
     maxSeriesPerExporter: integer(1, 10_000_000),
     maxLabelValueBytes: integer(1, 65536),
     settings: settingsMap,
+    requireSignatures: boolean,
+    trustedKeys: stringList,
   },
   metrics: {
     maxSeriesPerMetric: integer(1, 10_000_000),
@@ -396,6 +406,9 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   config.helper.path = abs(config.helper.path);
   config.exporters.dirs = config.exporters.dirs.map(abs);
+  // Signatures: key files are read now, so a bad key fails the config load, not the first module.
+  config.exporters.trustedKeys = config.exporters.trustedKeys.map((k) => (isInlineKey(k) ? k : abs(k)));
+  loadTrustPolicy(config.exporters);
   return config;
 }
 

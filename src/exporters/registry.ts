@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
 import { LogLevel } from './abi.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
+import { NO_TRUSTED_KEYS, readSignature, verifyModule, type TrustPolicy } from './signing.js';
 
 export interface FailedExporter {
   readonly name: string;
@@ -17,10 +18,11 @@ export class ExporterRegistry {
   readonly failed: FailedExporter[] = [];
   private readonly exporters: Exporter[] = [];
   private readonly paths = new Map<string, string>();
+  private builtinFirst = false;
   /** Subscribers per record type, computed at load so dispatch is one array walk. */
   private byType: Exporter[][] = [];
 
-  constructor(private readonly host: ExporterHost) {}
+  constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {}
 
   /**
    * Loads every `*.wasm` of each directory, in the order given (built-ins first, then user
@@ -28,7 +30,8 @@ export class ExporterRegistry {
    * module cannot shadow a built-in. A directory that cannot be read is logged and skipped.
    * `skip` names modules of the first directory not to load (built-ins of disabled sensors).
    */
-  async loadFrom(dirs: readonly string[], skip: ReadonlySet<string> = new Set()): Promise<void> {
+  async loadFrom(dirs: readonly string[], skip: ReadonlySet<string> = new Set(), builtinFirst = false): Promise<void> {
+    this.builtinFirst = builtinFirst;
     for (const [i, dir] of dirs.entries()) {
       let files: string[];
       try {
@@ -37,7 +40,9 @@ export class ExporterRegistry {
         this.host.log('registry', LogLevel.WARN, `cannot read exporter directory ${dir}: ${(e as Error).message}`);
         continue;
       }
-      for (const file of files) await this.loadFile(join(dir, file));
+      // Built-ins ship with the collector itself; modules from other directories are checked.
+      const builtin = i === 0 && this.builtinFirst;
+      for (const file of files) await this.loadFile(join(dir, file), builtin);
     }
     this.index();
   }
@@ -53,14 +58,16 @@ export class ExporterRegistry {
     return this.exporters;
   }
 
-  private async loadFile(path: string): Promise<void> {
+  private async loadFile(path: string, builtin: boolean): Promise<void> {
     const name = basename(path, '.wasm');
     const taken = this.paths.get(name);
     this.paths.set(name, taken ?? path);
     try {
       if (taken !== undefined) throw new BpfwasmError('EXPORTER_LOAD', `${name}: name already used by ${taken}`);
-      this.exporters.push(await loadExporter(name, await readFile(path), this.host));
-      this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}`);
+      const bytes = await readFile(path);
+      const trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
+      this.exporters.push(await loadExporter(name, bytes, this.host));
+      this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
       this.failed.push({ name, path, error });

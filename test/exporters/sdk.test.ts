@@ -1,53 +1,186 @@
-// The SDK READMEs' examples are real: compile each as a user would, load it, feed it a batch.
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// The documentation's code is real: every fenced block of exporters/ABI.md and the SDK READMEs
+// is tagged `<!-- test: <kind> <name> -->` and compiled and run here as a user would, with exact
+// results. A new block without a tag, or a tag without a check below, fails the suite.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadExporter } from '../../src/exporters/runtime.js';
+import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { ROOT, buildAssemblyScript, buildC } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, freshTmpDir, testHost, valueOf } from './helpers.js';
+import { encodeBatch, freshTmpDir, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
 
-const SDK = join(ROOT, 'exporters', 'sdk');
+const EXPORTERS = join(ROOT, 'exporters');
+const DOCS = ['ABI.md', 'sdk/assemblyscript/README.md', 'sdk/c/README.md'];
 
-/** The first fenced block of `lang` in an SDK README. */
-function example(readme: string, lang: string): string {
-  const text = readFileSync(join(SDK, readme), 'utf8');
-  const block = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(text);
-  if (!block?.[1]) throw new Error(`${readme} has no \`\`\`${lang} example`);
-  return block[1];
+interface Block { doc: string; kind: string; name: string; lang: string; code: string }
+
+/** Every fenced block of the documents, with the tag on the line before it (kind '' if none). */
+function blocks(): Block[] {
+  const out: Block[] = [];
+  for (const doc of DOCS) {
+    const text = readFileSync(join(EXPORTERS, doc), 'utf8');
+    // Only top-level fences: an indented block inside a list item is prose, not an example.
+    for (const m of text.matchAll(/(?:<!-- test: (\S+) (\S+) -->\n)?^```(\w*)\n([\s\S]*?)^```$/gm)) {
+      out.push({ doc, kind: m[1] ?? '', name: m[2] ?? '', lang: m[3]!, code: m[4]! });
+    }
+  }
+  return out;
 }
 
-describe('SDK README examples', () => {
-  it('AssemblyScript: compiles and counts execs by comm', async () => {
-    // Lay it out as the README says, exporters/<name>/index.ts beside exporters/sdk/.
-    const base = freshTmpDir('as-example');
-    cpSync(SDK, join(base, 'exporters', 'sdk'), { recursive: true });
-    mkdirSync(join(base, 'exporters', 'execs'));
-    const entry = join(base, 'exporters', 'execs', 'index.ts');
-    writeFileSync(entry, example('assemblyscript/README.md', 'ts'));
-    const out = join(base, 'execs.wasm');
-    await buildAssemblyScript(entry, out, { baseDir: base, sdkDir: join(base, 'exporters', 'sdk', 'assemblyscript') });
+/** One documented exporter: its name and what it must do once loaded. */
+interface Check {
+  module: string;
+  host?: Parameters<typeof testHost>[0];
+  run(exporter: Exporter, host: TestHost): void;
+}
 
-    const host = testHost();
-    const exporter = await loadExporter('execs', readFileSync(out), host);
-    const type = RecordType.process_exec;
-    exporter.onBatch(type, encodeBatch(type, [{ comm: 'sh' }, { comm: 'sh' }, { comm: 'awk' }]), 3);
-    expect(valueOf(host.store, 'example_exec_total', { comm: 'sh' })).toBe(2);
-    expect(valueOf(host.store, 'example_exec_total', { comm: 'awk' })).toBe(1);
-    expect(exporter.errors + exporter.traps + exporter.rejectedOps).toBe(0);
+const noFailures = (e: Exporter) => expect(e.errors + e.traps + e.rejectedOps + e.rejectedCalls).toBe(0);
+
+const syscallHost = { names: { 1: { '35': 'nanosleep' } }, settings: { syscall_seconds: { unnamed: 'unnamed' } } };
+
+/** Two syscall_latency batches: nanosleep in slots 10 (→ bucket 0) and 20 (→ 10), nr 999 in slot 31 (→ +Inf). */
+function checkSyscallSeconds(e: Exporter, host: TestHost, unnamed: string): void {
+  const t = RecordType.syscall_latency;
+  e.onBatch(t, encodeBatch(t, [{ nr: 35, slot: 10, count: 3, sum_ns: 2400 }, { nr: 999, slot: 31, count: 1, sum_ns: 3_000_000_000 }]), 2);
+  e.onBatch(t, encodeBatch(t, [{ nr: 35, slot: 20, count: 2, sum_ns: 1_500_000 }, { nr: 35, slot: 3, count: 4, sum_ns: 20 }]), 2);
+  const sleep = host.store.histogram(seriesId(host.store, 'example_syscall_seconds', { syscall: 'nanosleep' })!);
+  expect(sleep.cumulative.length).toBe(22); // 21 bounds 2^10..2^30 ns, then +Inf
+  expect(sleep.cumulative[0]).toBe(7); // slots 3 and 10: at most 2^10 ns
+  expect(sleep.cumulative[9]).toBe(7);
+  expect(sleep.cumulative[10]).toBe(9); // slot 20
+  expect(sleep.cumulative[21]).toBe(9);
+  expect(sleep.count).toBe(9);
+  expect(sleep.sum).toBeCloseTo((2400 + 1_500_000 + 20) / 1e9, 15);
+  const other = host.store.histogram(seriesId(host.store, 'example_syscall_seconds', { syscall: unnamed })!);
+  expect(other.cumulative[20]).toBe(0);
+  expect(other.cumulative[21]).toBe(1); // slot 31 > 30: +Inf
+  expect(other.sum).toBe(3);
+  noFailures(e);
+}
+
+const CHECKS: Record<string, Check> = {
+  execs: {
+    module: 'execs',
+    run(e, host) {
+      const t = RecordType.process_exec;
+      e.onBatch(t, encodeBatch(t, [{ comm: 'sh' }, { comm: 'sh' }, { comm: 'awk' }]), 3);
+      expect(valueOf(host.store, 'example_exec_total', { comm: 'sh' })).toBe(2);
+      expect(valueOf(host.store, 'example_exec_total', { comm: 'awk' })).toBe(1);
+      noFailures(e);
+    },
+  },
+  exits: {
+    module: 'exits',
+    run(e, host) {
+      const t = RecordType.process_exit;
+      e.onBatch(t, encodeBatch(t, [{ comm: 'cc1' }, { comm: 'ld' }, { comm: 'cc1' }]), 3);
+      expect(valueOf(host.store, 'example_exit_total', { comm: 'cc1' })).toBe(2);
+      expect(valueOf(host.store, 'example_exit_total', { comm: 'ld' })).toBe(1);
+      noFailures(e);
+    },
+  },
+  'raw-execs': {
+    module: 'raw_execs',
+    run(e, host) {
+      const t = RecordType.process_exec;
+      e.onBatch(t, encodeBatch(t, [{ comm: 'a' }, { comm: 'b' }]), 2);
+      e.onBatch(t, encodeBatch(t, [{ comm: 'c' }]), 1);
+      e.onBatch(RecordType.process_exit, encodeBatch(RecordType.process_exit, [{}]), 1);
+      expect(valueOf(host.store, 'example_raw_exec_total', {})).toBe(3);
+      expect(e.errors).toBe(1); // the exit batch: a type it did not ask for returns 1
+    },
+  },
+  'syscall-seconds': {
+    module: 'syscall_seconds',
+    host: syscallHost,
+    run: (e, host) => checkSyscallSeconds(e, host, '999'), // AssemblyScript: the number when unnamed
+  },
+  syscall_seconds: {
+    module: 'syscall_seconds',
+    host: syscallHost,
+    run(e, host) {
+      checkSyscallSeconds(e, host, 'unnamed'); // C: the `unnamed` setting
+      expect(host.logs.find((l) => l.fields)?.fields).toEqual({ event: 'started', lo_ns: 1024, hi_ns: 1073741824 });
+    },
+  },
+  watch: {
+    module: 'watch',
+    host: { settings: { watch: { comm: 'backup "db"' } } },
+    run(e, host) {
+      const t = RecordType.process_exit;
+      e.onBatch(t, encodeBatch(t, [
+        { comm: 'backup "db"', exit_code: 0 }, { comm: 'backup "db"', exit_code: 2 },
+        { comm: 'backup "db"', exit_signal: 9 }, { comm: 'cron', exit_code: 1 },
+      ]), 4);
+      expect(valueOf(host.store, 'example_watched_failures_total', { comm: 'backup "db"' })).toBe(2);
+      expect(host.logs.find((l) => l.fields)?.fields).toEqual({ event: 'watching', comm: 'backup "db"' });
+      noFailures(e);
+    },
+  },
+};
+
+/** Shell blocks: what to lay out before running it, and which module it must produce. */
+const SHELL: Record<string, { source: Block['name']; file: string; module: string }> = {
+  'as-build': { source: 'execs', file: 'exporters/execs/index.ts', module: 'execs' },
+  'c-build': { source: 'exits', file: 'exits.c', module: 'exits' },
+};
+
+async function loadAndCheck(wasm: Uint8Array, check: Check): Promise<void> {
+  const host = testHost(check.host);
+  check.run(await loadExporter(check.module, wasm, host), host);
+}
+
+const all = blocks();
+/** Built by their documented command line (below) rather than once more here. */
+const builtByShell = new Set(Object.values(SHELL).map((x) => x.source));
+
+describe('documentation examples', () => {
+  it('every code block is tagged with a test that exists', () => {
+    expect(all.length).toBe(8); // a new block needs a tag and a check, then a new count here
+    for (const b of all) {
+      const where = `${b.doc}: \`\`\`${b.lang} block ${JSON.stringify(b.code.slice(0, 40))}`;
+      expect(b.kind, `${where} has no <!-- test: … --> tag`).not.toBe('');
+      const known = b.kind === 'sh' ? b.name in SHELL : b.name in CHECKS;
+      expect(known, `${where}: no check for ${b.kind} ${b.name}`).toBe(true);
+    }
   });
 
-  it('C: compiles and counts exits by comm', async () => {
-    const dir = freshTmpDir('c-example');
-    writeFileSync(join(dir, 'exits.c'), example('c/README.md', 'c'));
-    await buildC([join(dir, 'exits.c')], join(dir, 'exits.wasm'));
+  for (const b of all.filter((x) => x.kind === 'as' && !builtByShell.has(x.name))) {
+    it(`${b.doc}: AssemblyScript ${b.name} compiles and runs`, async () => {
+      // Laid out as the README says: exporters/<name>/index.ts beside exporters/sdk/.
+      const base = freshTmpDir(`as-${b.name}`);
+      cpSync(join(EXPORTERS, 'sdk'), join(base, 'exporters', 'sdk'), { recursive: true });
+      mkdirSync(join(base, 'exporters', b.name));
+      const entry = join(base, 'exporters', b.name, 'index.ts');
+      writeFileSync(entry, b.code);
+      const out = join(base, `${b.name}.wasm`);
+      await buildAssemblyScript(entry, out, { baseDir: base, sdkDir: join(base, 'exporters', 'sdk', 'assemblyscript') });
+      await loadAndCheck(readFileSync(out), CHECKS[b.name]!);
+    });
+  }
 
-    const host = testHost();
-    const exporter = await loadExporter('exits', readFileSync(join(dir, 'exits.wasm')), host);
-    const type = RecordType.process_exit;
-    exporter.onBatch(type, encodeBatch(type, [{ comm: 'cc1' }, { comm: 'ld' }, { comm: 'cc1' }]), 3);
-    expect(valueOf(host.store, 'example_exit_total', { comm: 'cc1' })).toBe(2);
-    expect(valueOf(host.store, 'example_exit_total', { comm: 'ld' })).toBe(1);
-    expect(exporter.errors + exporter.traps + exporter.rejectedOps).toBe(0);
-  });
+  for (const b of all.filter((x) => x.kind === 'c' && !builtByShell.has(x.name))) {
+    it(`${b.doc}: C ${b.name} compiles and runs`, async () => {
+      const dir = freshTmpDir(`c-${b.name}`);
+      writeFileSync(join(dir, `${b.name}.c`), b.code);
+      await buildC([join(dir, `${b.name}.c`)], join(dir, `${b.name}.wasm`));
+      await loadAndCheck(readFileSync(join(dir, `${b.name}.wasm`)), CHECKS[b.name]!);
+    });
+  }
+
+  for (const b of all.filter((x) => x.kind === 'sh')) {
+    it(`${b.doc}: the ${b.name} command line builds ${SHELL[b.name]?.source}, which runs`, async () => {
+      const spec = SHELL[b.name]!;
+      const source = all.find((x) => x.name === spec.source)!;
+      // The repository's layout: the SDK under exporters/sdk and its npm dependencies for npx.
+      const base = freshTmpDir(`sh-${b.name}`);
+      cpSync(join(EXPORTERS, 'sdk'), join(base, 'exporters', 'sdk'), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+      mkdirSync(join(base, spec.file, '..'), { recursive: true });
+      writeFileSync(join(base, spec.file), source.code);
+      execFileSync('sh', ['-ec', b.code], { cwd: base, stdio: 'pipe' });
+      await loadAndCheck(readFileSync(join(base, `${spec.module}.wasm`)), CHECKS[spec.source]!);
+    });
+  }
 });
