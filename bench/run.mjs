@@ -8,6 +8,7 @@ import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 import { benchFederate, federateMarkdown } from './federate.mjs';
 import { benchRender, renderMarkdown } from './render.mjs';
 import { benchProfiler, profilerMarkdown } from './profiler.mjs';
+import { benchSensors, sensorsMarkdown } from './sensors.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -20,6 +21,7 @@ const serialization = await benchSerialize();
 const federation = await benchFederate();
 const rendering = await benchRender();
 const profiling = await benchProfiler();
+const sensors = await benchSensors();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -80,7 +82,8 @@ thousands of events per second, shows the per-event cost. The pipeline's ceiling
 ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}
-${profilerMarkdown(profiling)}`;
+${profilerMarkdown(profiling)}
+${sensorsMarkdown(sensors)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);
