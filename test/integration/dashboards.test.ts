@@ -82,12 +82,11 @@ describe('dashboards against a real Prometheus scraping a real collector under l
     }
 
     // Loopback TCP connections.
-    const server = perl('dsrv', SERVER, ['127.0.0.1', 10, 10, 0]);
+    // 20 connections to one server, in two rounds (the second one below).
+    const server = perl('dsrv', SERVER, ['127.0.0.1', 20, 10, 0]);
     const port = await lineOf(server, 0);
     const client = perl('dcli', CLIENT, ['127.0.0.1', port, 10, 10]);
     expect(await client.exited).toBe(0);
-    await lineOf(server, 1);
-    server.child.stdin!.end();
 
     // Retransmits: a peer across a veth pair that stops answering for a while.
     const rserver = perl('drsv', SERVER, [VethPair.B_ADDR, 1, 3000, 0], net.b);
@@ -122,6 +121,18 @@ describe('dashboards against a real Prometheus scraping a real collector under l
       'bpfwasm_syscall_errors_total{syscall="openat",errno="ENOENT"} >= 10',
       `bpfwasm_process_exit_total{comm="${comms.cat}",exit_code="1"} >= 10`,
       'bpfwasm_tcp_connections_closed_total{direction="passive"} >= 10',
+    ]) await waitFor(`Prometheus: ${expr}`, async () => ((await p.query(expr)).length > 0 ? true : undefined), 15_000, 250);
+    // A histogram's quantile needs an increase after its series first appeared, and a burst that
+    // lands within one scrape creates the series at its final value (rate 0, quantile NaN):
+    // a second round of syscalls and connections, now that Prometheus has the series.
+    for (let i = 0; i < 10; i++) expect(spawnSync(cat.path, ['/nonexistent-bpfwasm-dash']).status).toBe(1);
+    // The server's passive series (same comm and port) now grows; a new client's would not.
+    expect(await perl('dcli', CLIENT, ['127.0.0.1', port, 10, 10]).exited).toBe(0);
+    await lineOf(server, 1);
+    server.child.stdin!.end();
+    for (const expr of [
+      'increase(bpfwasm_syscall_latency_seconds_count[5s]) > 0',
+      'increase(bpfwasm_tcp_connection_duration_seconds_count[5s]) > 0',
     ]) await waitFor(`Prometheus: ${expr}`, async () => ((await p.query(expr)).length > 0 ? true : undefined), 15_000, 250);
     // The newest series (the kill) has scrapes enough for a rate over RATE_INTERVAL.
     await waitFor('three scrapes of the kill', async () => {
