@@ -57,6 +57,15 @@ export class Collector {
       },
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
+      limits: {
+        batchTimeoutMs: config.exporters.batchTimeoutMs,
+        initTimeoutMs: config.exporters.initTimeoutMs,
+        maxMemoryPages: config.exporters.maxMemoryPages,
+        queueBatches: config.exporters.queueBatches,
+        quarantineBaseMs: config.exporters.quarantineBaseMs,
+        quarantineMaxMs: config.exporters.quarantineMaxMs,
+        maxConsecutiveTraps: config.exporters.maxConsecutiveTraps,
+      },
     }, loadTrustPolicy(config.exporters));
     this.decoder = new FrameDecoder({
       events: (recordType, payload, count) => {
@@ -110,6 +119,7 @@ export class Collector {
   async stop(): Promise<void> {
     clearInterval(this.clock);
     await this.supervisor.stop();
+    await this.exporters.close();
   }
 
   /** Advances the store's clock and, every quarter TTL (1 s to 60 s), expires idle series. */
@@ -118,22 +128,22 @@ export class Collector {
     const ttl = this.config.metrics.seriesTtlSeconds;
     if (ttl === 0 || nowSeconds - this.lastSweep < Math.min(60, Math.max(1, Math.floor(ttl / 4)))) return;
     this.lastSweep = nowSeconds;
-    this.expireIdleSeries(ttl);
+    void this.expireIdleSeries(ttl);
   }
 
   /**
    * Removes exporter series not updated for `ttl` seconds, so dead pids and comms leave
    * /metrics without a restart. Each exporter first drops the ids from its caches
-   * (bpfwasm_forget); one that cannot keeps its series.
+   * (bpfwasm_forget, in its worker) and then frees them; one that cannot keeps its series.
    */
-  expireIdleSeries(ttl: number): void {
+  async expireIdleSeries(ttl: number): Promise<void> {
+    const sweeps: Promise<boolean>[] = [];
     for (const e of this.exporters.list()) {
       if (!e.canForget) continue;
       const ids = this.store.idleSeries(e.name, ttl);
-      if (ids.length === 0 || !e.forget(ids)) continue;
-      this.store.free(ids);
-      this.metrics.inc('bpfwasm_exporter_series_expired_total', [e.name], ids.length);
+      if (ids.length) sweeps.push(e.forget(ids));
     }
+    await Promise.all(sweeps);
   }
 
   readiness(): Readiness {
@@ -162,19 +172,7 @@ export class Collector {
     m.setTotal('bpfwasm_frame_skipped_bytes_total', [], d.skippedBytes);
     m.setTotal('bpfwasm_helper_restarts_total', [], this.supervisor.restarts);
     m.set('bpfwasm_helper_up', [], this.ready ? 1 : 0);
-    for (const e of this.exporters.list()) {
-      m.setTotal('bpfwasm_exporter_batches_total', [e.name], e.batches);
-      m.setTotal('bpfwasm_exporter_events_total', [e.name], e.events);
-      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'trap'], e.traps);
-      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'returned_error'], e.errors);
-      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_update'], e.rejectedOps);
-      m.setTotal('bpfwasm_exporter_errors_total', [e.name, 'rejected_call'], e.rejectedCalls);
-      m.setTotal('bpfwasm_exporter_series_refused_total', [e.name], this.store.refusedSeries(e.name));
-      m.setTotal('bpfwasm_exporter_logs_dropped_total', [e.name], e.logsDropped);
-      m.set('bpfwasm_exporter_series', [e.name], this.store.seriesOf(e.name));
-      m.set('bpfwasm_exporter_up', [e.name], 1);
-    }
-    for (const f of this.exporters.failed) m.set('bpfwasm_exporter_up', [f.name], 0);
+    this.exporters.refreshMetrics();
     const r = this.resolver.stats();
     const hierarchies = r.memoryCgroup && r.memoryCgroup !== r.cgroup ? [['v2', r.cgroup], ['memory', r.memoryCgroup]] as const : [['v2', r.cgroup]] as const;
     for (const [hierarchy, c] of hierarchies) {

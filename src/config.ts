@@ -73,6 +73,19 @@ export interface Config {
     dirs: string[];
     maxSeriesPerExporter: number;
     maxLabelValueBytes: number;
+    /** Deadline of one batch call in an exporter's worker; an overrun terminates and quarantines it. */
+    batchTimeoutMs: number;
+    /** Deadline of loading one exporter (compile, instantiate, bpfwasm_init). */
+    initTimeoutMs: number;
+    /** Largest linear memory an exporter may have, in 64 KiB pages. */
+    maxMemoryPages: number;
+    /** Batches queued to one exporter's worker before further ones are dropped and counted. */
+    queueBatches: number;
+    /** Quarantine before the first restart, doubled on each failure in a row up to quarantineMaxMs. */
+    quarantineBaseMs: number;
+    quarantineMaxMs: number;
+    /** Batches trapping in a row before the exporter is restarted from a fresh instance. */
+    maxConsecutiveTraps: number;
     /** Settings per exporter name, read by the module through the `config` import. */
     settings: Record<string, Record<string, string>>;
     /** Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key. */
@@ -172,7 +185,9 @@ export function defaultConfig(): Config {
       oom: { enabled: true, ringBytes: 0 },
     },
     exporters: {
-      builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024, settings: {},
+      builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
+      batchTimeoutMs: 250, initTimeoutMs: 2000, maxMemoryPages: 256, queueBatches: 64,
+      quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, settings: {},
       requireSignatures: false, trustedKeys: [],
     },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
@@ -300,6 +315,13 @@ const SHAPE = {
     dirs: stringList,
     maxSeriesPerExporter: integer(1, 10_000_000),
     maxLabelValueBytes: integer(1, 65536),
+    batchTimeoutMs: integer(1, 60_000),
+    initTimeoutMs: integer(10, 600_000),
+    maxMemoryPages: integer(1, 65536),
+    queueBatches: integer(1, 65536),
+    quarantineBaseMs: integer(1, 3_600_000),
+    quarantineMaxMs: integer(1, 86_400_000),
+    maxConsecutiveTraps: integer(1, 1_000_000),
     settings: settingsMap,
     requireSignatures: boolean,
     trustedKeys: stringList,

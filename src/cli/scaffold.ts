@@ -157,7 +157,7 @@ beforeAll(async () => {
 describe("${name} (${lang === 'as' ? 'AssemblyScript' : 'C'})", () => {
   it("counts exits by command name and observes lifetimes", async () => {
     const t = await loadForTest("${name}", wasm);
-    t.feed(RecordType.process_exit, [
+    await t.feed(RecordType.process_exit, [
       { comm: "cc1", lifetime_ns: 2_000_000 }, // 2 ms
       { comm: "cc1", lifetime_ns: 3_000_000_000 }, // 3 s
       { comm: "ld", lifetime_ns: 500_000 }, // 0.5 ms
@@ -175,7 +175,7 @@ describe("${name} (${lang === 'as' ? 'AssemblyScript' : 'C'})", () => {
 
   it("refuses a batch of another record type", async () => {
     const t = await loadForTest("${name}", wasm);
-    t.feed(RecordType.process_exec, [{ comm: "sh" }]);
+    await t.feed(RecordType.process_exec, [{ comm: "sh" }]);
     expect(t.exporter.errors).toBe(1);
     expect(t.value("${metric}_exits_total", { comm: "sh" })).toBe(0);
   });

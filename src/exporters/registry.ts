@@ -1,11 +1,13 @@
 // The set of loaded exporters and the per-record-type fan-out of batches to them. Loading is
-// isolated per module: a module that fails is recorded with its error and the rest load.
+// isolated per module (each in its own worker, all in parallel): a module that fails is
+// recorded with its error and the rest load.
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
 import { LogLevel } from './abi.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, readSignature, verifyModule, type TrustPolicy } from './signing.js';
+import { ExporterMetrics, type ExporterSeries } from './self-metrics.js';
 
 export interface FailedExporter {
   readonly name: string;
@@ -16,13 +18,15 @@ export interface FailedExporter {
 
 export class ExporterRegistry {
   readonly failed: FailedExporter[] = [];
+  readonly metrics: ExporterMetrics;
   private readonly exporters: Exporter[] = [];
-  private readonly paths = new Map<string, string>();
-  private builtinFirst = false;
+  private readonly series = new Map<string, ExporterSeries>();
   /** Subscribers per record type, computed at load so dispatch is one array walk. */
   private byType: Exporter[][] = [];
 
-  constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {}
+  constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
+    this.metrics = new ExporterMetrics(host.store);
+  }
 
   /**
    * Loads every `*.wasm` of each directory, in the order given (built-ins first, then user
@@ -31,7 +35,8 @@ export class ExporterRegistry {
    * `skip` names modules of the first directory not to load (built-ins of disabled sensors).
    */
   async loadFrom(dirs: readonly string[], skip: ReadonlySet<string> = new Set(), builtinFirst = false): Promise<void> {
-    this.builtinFirst = builtinFirst;
+    const paths = new Map<string, string>();
+    const loads: Promise<void>[] = [];
     for (const [i, dir] of dirs.entries()) {
       let files: string[];
       try {
@@ -41,13 +46,44 @@ export class ExporterRegistry {
         continue;
       }
       // Built-ins ship with the collector itself; modules from other directories are checked.
-      const builtin = i === 0 && this.builtinFirst;
-      for (const file of files) await this.loadFile(join(dir, file), builtin);
+      const builtin = i === 0 && builtinFirst;
+      for (const file of files) {
+        const path = join(dir, file);
+        const name = basename(file, '.wasm');
+        const taken = paths.get(name);
+        if (taken !== undefined) {
+          loads.push(Promise.resolve(this.refuse(name, path, `${name}: name already used by ${taken}`)));
+          continue;
+        }
+        paths.set(name, path);
+        loads.push(this.loadFile(name, path, builtin));
+      }
     }
+    // Every module loads in its own worker at once; the outcome is recorded in directory order.
+    await Promise.all(loads);
+    const order = [...paths.values()];
+    this.exporters.sort((a, b) => order.indexOf(pathOf(a, paths)) - order.indexOf(pathOf(b, paths)));
+    this.failed.sort((a, b) => a.name.localeCompare(b.name));
     this.index();
   }
 
-  /** Hands one batch to every exporter subscribed to `recordType`. */
+  /**
+   * Loads one more module while batches flow (through the API, or a file that appeared). It
+   * joins the dispatch only once running, between two batches; rejects if it cannot run.
+   */
+  async load(name: string, bytes: Uint8Array): Promise<Exporter> {
+    if (this.exporters.some((e) => e.name === name)) {
+      throw new BpfwasmError('EXPORTER_LOAD', `${name}: an exporter of that name is already loaded`);
+    }
+    const series = this.metrics.of(name);
+    this.series.set(name, series);
+    const exporter = await loadExporter(name, bytes, this.host, this.metrics);
+    this.exporters.push(exporter);
+    this.index();
+    return exporter;
+  }
+
+  /** Hands one batch to every exporter subscribed to `recordType`; never blocks on a worker. */
   dispatch(recordType: number, payload: Uint8Array, count: number): void {
     const subscribers = this.byType[recordType];
     if (subscribers === undefined) return;
@@ -58,21 +94,37 @@ export class ExporterRegistry {
     return this.exporters;
   }
 
-  private async loadFile(path: string, builtin: boolean): Promise<void> {
-    const name = basename(path, '.wasm');
-    const taken = this.paths.get(name);
-    this.paths.set(name, taken ?? path);
+  /** Resolves once every batch dispatched so far has been applied (or dropped). */
+  async flush(): Promise<void> {
+    await Promise.all(this.exporters.map((e) => e.flush()));
+  }
+
+  /** Brings the self metrics read from the store (series owned, refusals) up to date. */
+  refreshMetrics(): void {
+    for (const s of this.series.values()) s.refresh();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.exporters.map((e) => e.close()));
+  }
+
+  private async loadFile(name: string, path: string, builtin: boolean): Promise<void> {
+    const series = this.metrics.of(name);
+    this.series.set(name, series);
     try {
-      if (taken !== undefined) throw new BpfwasmError('EXPORTER_LOAD', `${name}: name already used by ${taken}`);
       const bytes = await readFile(path);
       const trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
-      this.exporters.push(await loadExporter(name, bytes, this.host));
+      this.exporters.push(await loadExporter(name, bytes, this.host, this.metrics));
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      this.failed.push({ name, path, error });
-      this.host.log(name, LogLevel.ERROR, `exporter not loaded: ${error}`);
+      series.state('failed');
+      this.refuse(name, path, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  private refuse(name: string, path: string, error: string): void {
+    this.failed.push({ name, path, error });
+    this.host.log(name, LogLevel.ERROR, `exporter not loaded: ${error}`);
   }
 
   private index(): void {
@@ -82,4 +134,8 @@ export class ExporterRegistry {
     }
     this.byType = byType;
   }
+}
+
+function pathOf(e: Exporter, paths: ReadonlyMap<string, string>): string {
+  return paths.get(e.name) ?? '';
 }

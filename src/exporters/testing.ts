@@ -110,7 +110,8 @@ export interface LoadedForTest {
   /** Every log line the module wrote; `fields` when it was a JSON object. */
   readonly logs: { level: number; msg: string; fields?: Record<string, unknown> }[];
   /** Encodes `records` of `recordType` and runs them as one batch. */
-  feed(recordType: number, records: readonly RecordValues[]): void;
+  /** Hands the records to the exporter as one batch and resolves once its updates are applied. */
+  feed(recordType: number, records: readonly RecordValues[]): Promise<void>;
   /** A counter's or gauge's value by labels (0 when the series was never created). */
   value(metric: string, labels?: Record<string, string>): number;
   /** A histogram by labels: cumulative bucket counts (last is +Inf), sum and count. */
@@ -147,7 +148,10 @@ export async function loadForTest(name: string, wasm: Uint8Array, opts: TestOpti
     exporter,
     store,
     logs,
-    feed: (recordType, records) => exporter.onBatch(recordType, encodeBatch(recordType, records), records.length),
+    feed: async (recordType, records) => {
+      exporter.onBatch(recordType, encodeBatch(recordType, records), records.length);
+      await exporter.flush(); // it runs in a worker: wait until its updates reached the store
+    },
     value: (metric, labels = {}) => {
       const id = seriesOf(metric, labels);
       return id === undefined ? 0 : store.value(id);

@@ -39,21 +39,13 @@ export class PipelineMetrics {
     gauge('bpfwasm_helper_load_seconds', 'Time the helper took to open and load its sensors at its last start');
     gauge('bpfwasm_helper_attach_seconds', 'Time the helper took to attach its sensors at its last start');
     gauge('bpfwasm_sensor_attached', 'Whether each sensor is loaded and attached', ['sensor']);
-    counter('bpfwasm_exporter_batches_total', 'Batches handed to each exporter', ['exporter']);
-    counter('bpfwasm_exporter_events_total', 'Event records handed to each exporter', ['exporter']);
-    counter('bpfwasm_exporter_errors_total', 'Exporter failures by kind: trap, returned_error, rejected_update, rejected_call', ['exporter', 'kind']);
     counter('bpfwasm_cgroup_resolve_lookups_total', 'cgroup ids exporters asked to resolve into paths or labels, by hierarchy (v2, or memory when the memory controller is on cgroup v1)', ['hierarchy']);
     counter('bpfwasm_cgroup_resolve_unknown_total', 'cgroup ids that resolved to no cgroup even after a rescan (or with the rescan rate-limited)', ['hierarchy']);
     counter('bpfwasm_cgroup_rescans_total', 'Walks of the cgroup tree to index cgroup ids', ['hierarchy']);
     counter('bpfwasm_cgroup_rescan_seconds_total', 'Time spent walking the cgroup tree', ['hierarchy']);
     gauge('bpfwasm_cgroup_resolve_entries', 'cgroups in the id index', ['hierarchy']);
     counter('bpfwasm_block_device_resolve_unknown_total', 'Block device numbers that resolved to no device name');
-    counter('bpfwasm_exporter_logs_dropped_total', 'Exporter log lines dropped by the per-exporter rate limit', ['exporter']);
-    counter('bpfwasm_exporter_series_refused_total', 'Series an exporter asked for past its series limit, refused', ['exporter']);
-    gauge('bpfwasm_exporter_series', 'Series each exporter owns', ['exporter']);
-    counter('bpfwasm_exporter_series_expired_total', 'Series removed after metrics.seriesTtlSeconds without an update', ['exporter']);
     counter('bpfwasm_metric_series_refused_total', 'Series refused because their metric reached metrics.maxSeriesPerMetric', ['metric']);
-    gauge('bpfwasm_exporter_up', 'Whether each exporter is loaded (1) or failed to load (0)', ['exporter']);
 
     // Per-type series are interned up front so the per-batch path is two typed-array lookups.
     const maxId = Math.max(...RECORDS.map((r) => r.id));

@@ -331,8 +331,13 @@ export class SeriesStore {
   }
 
   /** Counts a series refused before it reached the store (e.g. an exporter's over-long label value). */
-  countRefused(owner: string): void {
-    this.refused.set(owner, (this.refused.get(owner) ?? 0) + 1);
+  countRefused(owner: string, n = 1): void {
+    this.refused.set(owner, (this.refused.get(owner) ?? 0) + n);
+  }
+
+  /** Counts series refused by an exporter's worker because `metric` reached `maxSeriesPerMetric`. */
+  countRefusedByMetric(metric: string, n: number): void {
+    this.refusedByMetric.set(metric, (this.refusedByMetric.get(metric) ?? 0) + n);
   }
 
   /** Series refused because one metric reached `maxSeriesPerMetric`, by metric name. */

@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ResolveKind } from '../../src/exporters/abi.js';
-import { HostImports } from '../../src/exporters/imports.js';
-import { loadExporter } from '../../src/exporters/runtime.js';
+import { GuestImports } from '../../src/exporters/guest-imports.js';
+import { SeriesSink } from '../../src/exporters/sink.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 import { buildAssemblyScript, buildC } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, freshTmpDir, seriesId, testHost } from './helpers.js';
+import { encodeBatch, freshTmpDir, seriesId, testHost, loadExporter, run } from './helpers.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const names = { [ResolveKind.SYSCALL]: { '35': 'nanosleep' }, [ResolveKind.ERRNO]: { '2': 'ENOENT' } };
@@ -33,8 +33,8 @@ describe('aggregate records through the SDKs', () => {
 
     const recs = latencyBatch();
     const type = RecordType.syscall_latency;
-    exporter.onBatch(type, encodeBatch(type, recs), recs.length);
-    exporter.onBatch(type, encodeBatch(type, recs), recs.length); // increases add up
+    await run(exporter, type, encodeBatch(type, recs), recs.length);
+    await run(exporter, type, encodeBatch(type, recs), recs.length); // increases add up
     expect(exporter.errors + exporter.traps + exporter.rejectedOps + exporter.rejectedCalls).toBe(0);
 
     const labels = lang === 'as' ? { syscall: 'p:nanosleep' } : { syscall: 'nanosleep', prefix: 'p' };
@@ -57,7 +57,7 @@ describe('aggregate records through the SDKs', () => {
     const host = testHost({ names });
     const exporter = await loadExporter('agg', readFileSync(out), host);
     const type = RecordType.syscall_error;
-    exporter.onBatch(type, encodeBatch(type, [{ nr: 257, error: 2, count: 7 }, { nr: 35, error: 999, count: 1 }]), 2);
+    await run(exporter, type, encodeBatch(type, [{ nr: 257, error: 2, count: 7 }, { nr: 35, error: 999, count: 1 }]), 2);
     const value = (labels: Record<string, string>) => host.store.value(seriesId(host.store, 't_errors_total', labels)!);
     expect(value({ syscall: 'none:unknown_257', errno: 'none:ENOENT' })).toBe(7);
     expect(value({ syscall: 'none:nanosleep', errno: 'none:unknown_999' })).toBe(1);
@@ -67,18 +67,27 @@ describe('aggregate records through the SDKs', () => {
   });
 });
 
-describe('HostImports additions', () => {
+describe('import additions (the worker-side imports, applied through the host sink)', () => {
   function host(opts: { now?: () => number } = {}) {
     const store = new SeriesStore({ maxSeriesPerOwner: 100, maxLabelValueBytes: 64 });
+    store.declare('x', { name: 'h', help: 'h', kind: 'histogram', labelNames: [], buckets: [1, 2] });
+    store.declare('x', { name: 'c_total', help: 'c', kind: 'counter', labelNames: [] });
+    const sink = new SeriesSink('x', store);
     const logs: string[] = [];
-    const imports = new HostImports('x', store, (_l, msg) => logs.push(msg), {
+    const imports = new GuestImports({
+      declare: () => ({ code: -1, why: 'not in this test' }),
+      foreignMetric: () => ({ code: -6, why: 'none' }),
       resolve: (kind, id) => (kind === 1 && id === 0x1_0000_0002n ? 'sixty-four' : undefined),
+      log: (_l, msg) => logs.push(msg),
+    }, {
+      limits: { maxSeriesPerOwner: 100, maxLabelValueBytes: 64 },
       settings: { key: 'välue' },
+      seed: sink.seed(),
       now: opts.now,
     });
     const memory = new WebAssembly.Memory({ initial: 1 });
     imports.attach(memory);
-    return { imports, memory, store, logs };
+    return { imports, memory, store, sink, logs };
   }
 
   it('resolve joins the id halves, returns the full length and truncates to the capacity', () => {
@@ -101,7 +110,7 @@ describe('HostImports additions', () => {
   });
 
   it('bucket adds refuse a bucket past +Inf, fractional or negative counts, and non-histograms', () => {
-    const { imports, memory, store } = host();
+    const { imports, memory, store, sink } = host();
     imports.initializing = false;
     const h = store.declare('x', { name: 'h', help: 'h', kind: 'histogram', labelNames: [], buckets: [1, 2] });
     const c = store.declare('x', { name: 'c_total', help: 'c', kind: 'counter', labelNames: [] });
@@ -124,7 +133,8 @@ describe('HostImports additions', () => {
       dv.setFloat64(i * 16 + 8, v, true);
     });
     expect(imports.update(0, ops.length)).toBe(5);
-    expect(store.histogram(hs)).toEqual({ cumulative: [2, 2, 5], sum: 1.5, count: 5 });
+    sink.apply(imports.takeFlush());
+    expect(store.histogram(seriesId(store, 'h', {})!)).toEqual({ cumulative: [2, 2, 5], sum: 1.5, count: 5 });
   });
 
   it('log lines are rate-limited per exporter, and the drops counted', () => {

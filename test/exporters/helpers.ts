@@ -3,8 +3,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { HEADER_FIELDS, RECORDS, type FieldLayout } from '../../src/ingest/generated/events.js';
-import type { ExporterHost } from '../../src/exporters/runtime.js';
+import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
 
 export type RecordValues = { comm?: string | Uint8Array } & Record<string, number | bigint | string | Uint8Array | undefined>;
@@ -37,12 +38,35 @@ export function encodeBatch(recordType: number, records: readonly RecordValues[]
   return bytes;
 }
 
+const running = new Set<Exporter>();
+
+// Every exporter runs in a worker thread: stop the ones a test loaded when it ends.
+afterEach(async () => {
+  const all = [...running];
+  running.clear();
+  await Promise.all(all.map((e) => e.close()));
+});
+
+/** Loads a module in its worker (src/exporters/runtime.ts), stopped after the test. */
+export async function loadExporter(name: string, bytes: Uint8Array, host: ExporterHost): Promise<Exporter> {
+  const e = await load(name, bytes, host);
+  running.add(e);
+  return e;
+}
+
+/** Hands one batch to an exporter and waits until it was applied to the store. */
+export async function run(exporter: Exporter, recordType: number, payload: Uint8Array, count: number): Promise<void> {
+  exporter.onBatch(recordType, payload, count);
+  await exporter.flush();
+}
+
 export interface TestHost extends ExporterHost {
   readonly logs: { exporter: string; level: number; msg: string; fields?: Record<string, unknown> }[];
 }
 
 export function testHost(opts: {
-  maxSeries?: number; maxLabelValueBytes?: number; maxBatchBytes?: number;
+  maxSeries?: number; maxLabelValueBytes?: number; maxBatchBytes?: number; maxSeriesPerMetric?: number;
+  limits?: ExporterHost['limits'];
   /** Names for the `resolve` import: kind → id (as a decimal string) → name. */
   names?: Record<number, Record<string, string>>;
   /** Settings for the `config` import, per exporter name. */
@@ -50,11 +74,15 @@ export function testHost(opts: {
 } = {}): TestHost {
   const logs: TestHost['logs'] = [];
   return {
-    store: new SeriesStore({ maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128 }),
+    store: new SeriesStore({
+      maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128,
+      maxSeriesPerMetric: opts.maxSeriesPerMetric,
+    }),
     log: (exporter, level, msg, fields) => logs.push({ exporter, level, msg, ...(fields ? { fields } : {}) }),
     resolve: (kind, id) => opts.names?.[kind]?.[String(id)],
     settings: (exporter) => opts.settings?.[exporter],
     maxBatchBytes: opts.maxBatchBytes ?? 65536,
+    limits: opts.limits,
     logs,
   };
 }

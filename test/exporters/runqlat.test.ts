@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ResolveKind } from '../../src/exporters/abi.js';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, type RecordValues, type TestHost } from './helpers.js';
+import { encodeBatch, seriesId, testHost, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
 
 const METRIC = 'bpfwasm_runqueue_latency_seconds';
 const TYPE = RecordType.runqlat;
@@ -26,8 +26,8 @@ async function load(settings?: Record<string, string>, names?: Record<string, st
   return { exporter, host };
 }
 
-function feed(exporter: Exporter, records: RecordValues[]): void {
-  exporter.onBatch(TYPE, encodeBatch(TYPE, records), records.length);
+async function feed(exporter: Exporter, records: RecordValues[]): Promise<void> {
+  await run(exporter, TYPE, encodeBatch(TYPE, records), records.length);
 }
 
 function expectClean(exporter: Exporter): void {
@@ -58,7 +58,7 @@ describe('runqlat exporter', () => {
     // slot s holds waits in (2^(s-1), 2^s] ns; give each slot s a count of s and waits of 2^s ns.
     const recs: RecordValues[] = [];
     for (const slot of [0, 1, 9, 10, 11, 20, 34, 35, 40]) recs.push({ slot, count: slot + 1, sum_ns: BigInt(slot + 1) * (1n << BigInt(slot)) });
-    feed(exporter, recs);
+    await feed(exporter, recs);
     const h = perBucket(host, {});
     const expected = new Array(26).fill(0);
     expected[0] = 1 + 2 + 10 + 11; // slots 0, 1, 9, 10
@@ -75,8 +75,8 @@ describe('runqlat exporter', () => {
 
   it('adds increases up across batches; a record with count 0 changes nothing', async () => {
     const { exporter, host } = await load();
-    feed(exporter, [{ slot: 20, count: 3, sum_ns: 2_400_000 }]);
-    feed(exporter, [{ slot: 20, count: 2, sum_ns: 1_600_000 }, { slot: 12, count: 0, sum_ns: 0 }]);
+    await feed(exporter, [{ slot: 20, count: 3, sum_ns: 2_400_000 }]);
+    await feed(exporter, [{ slot: 20, count: 2, sum_ns: 1_600_000 }, { slot: 12, count: 0, sum_ns: 0 }]);
     const h = perBucket(host, {});
     expect(h.buckets[10]).toBe(5);
     expect(h.count).toBe(5);
@@ -86,7 +86,7 @@ describe('runqlat exporter', () => {
 
   it('ignores cgroup ids when perCgroup is off: one node-wide series', async () => {
     const { exporter, host } = await load({ perCgroup: 'false' }, { '77': '/system.slice/x.service' });
-    feed(exporter, [{ cgroup_id: 77n, slot: 15, count: 4, sum_ns: 100_000 }, { cgroup_id: 0n, slot: 15, count: 1, sum_ns: 20_000 }]);
+    await feed(exporter, [{ cgroup_id: 77n, slot: 15, count: 4, sum_ns: 100_000 }, { cgroup_id: 0n, slot: 15, count: 1, sum_ns: 20_000 }]);
     expect(host.store.families.find((f) => f.spec.name === METRIC)!.series.size).toBe(1);
     expect(perBucket(host, {}).buckets[5]).toBe(5);
     expectClean(exporter);
@@ -94,12 +94,12 @@ describe('runqlat exporter', () => {
 
   it('labels by cgroup path with perCgroup, falling back to the numeric id when unresolved', async () => {
     const { exporter, host } = await load({ perCgroup: 'true' }, { '77': '/system.slice/x.service', '1': '/' });
-    feed(exporter, [
+    await feed(exporter, [
       { cgroup_id: 77n, slot: 15, count: 4, sum_ns: 100_000 },
       { cgroup_id: 1n, slot: 22, count: 2, sum_ns: 5_000_000 },
       { cgroup_id: 0x1_0000_0005n, slot: 10, count: 1, sum_ns: 900 }, // a 64-bit id the host does not know
     ]);
-    feed(exporter, [{ cgroup_id: 77n, slot: 16, count: 1, sum_ns: 40_000 }]);
+    await feed(exporter, [{ cgroup_id: 77n, slot: 16, count: 1, sum_ns: 40_000 }]);
     const family = host.store.families.find((f) => f.spec.name === METRIC)!;
     expect(family.spec.labelNames).toEqual(['cgroup']);
     expect(family.series.size).toBe(3);
@@ -118,10 +118,10 @@ describe('runqlat exporter', () => {
     const names: Record<string, string> = {};
     const { exporter, host } = await load({ perCgroup: 'true' }, names);
     const rec = { cgroup_id: 4242n, slot: 20, count: 1, sum_ns: 600_000 };
-    feed(exporter, [rec, { ...rec, slot: 21, sum_ns: 1_200_000 }]);
+    await feed(exporter, [rec, { ...rec, slot: 21, sum_ns: 1_200_000 }]);
     names['4242'] = '/kubepods/pod-a'; // the host's next rescan found the new group
-    feed(exporter, [rec]);
-    feed(exporter, [rec]);
+    await feed(exporter, [rec]);
+    await feed(exporter, [rec]);
     expect(perBucket(host, { cgroup: '4242' }).count).toBe(2);
     expect(perBucket(host, { cgroup: '/kubepods/pod-a' }).count).toBe(2);
     expectClean(exporter);
@@ -130,9 +130,9 @@ describe('runqlat exporter', () => {
   it('labels the largest 64-bit id in decimal, and allocates nothing while an id stays unnamed', async () => {
     const { exporter, host } = await load({ perCgroup: 'true' });
     const max = 0xffff_ffff_ffff_ffffn;
-    feed(exporter, [{ cgroup_id: max, slot: 12, count: 1, sum_ns: 3000 }]);
+    await feed(exporter, [{ cgroup_id: max, slot: 12, count: 1, sum_ns: 3000 }]);
     const memory = exporter.memoryBytes;
-    for (let i = 0; i < 2000; i++) feed(exporter, [{ cgroup_id: max, slot: 12, count: 1, sum_ns: 3000 }]);
+    for (let i = 0; i < 2000; i++) await feed(exporter, [{ cgroup_id: max, slot: 12, count: 1, sum_ns: 3000 }]);
     expect(perBucket(host, { cgroup: '18446744073709551615' }).count).toBe(2001);
     expect(exporter.memoryBytes).toBe(memory);
     expectClean(exporter);
@@ -140,13 +140,13 @@ describe('runqlat exporter', () => {
 
   it('interns the node-wide series again after it expired, starting from zero', async () => {
     const { exporter, host } = await load();
-    feed(exporter, [{ slot: 20, count: 3, sum_ns: 2_000_000 }]);
+    await feed(exporter, [{ slot: 20, count: 3, sum_ns: 2_000_000 }]);
     host.store.now = 100;
     const idle = host.store.idleSeries('runqlat', 50);
     expect(idle).toHaveLength(1);
-    expect(exporter.forget(idle)).toBe(true);
+    expect(await exporter.forget(idle)).toBe(true);
     host.store.free(idle);
-    feed(exporter, [{ slot: 20, count: 1, sum_ns: 700_000 }]);
+    await feed(exporter, [{ slot: 20, count: 1, sum_ns: 700_000 }]);
     expect(perBucket(host, {}).count).toBe(1);
     expectClean(exporter);
   });
@@ -154,8 +154,8 @@ describe('runqlat exporter', () => {
   it('refuses a batch of another type or a truncated one', async () => {
     const { exporter } = await load();
     const ok = encodeBatch(TYPE, [{ slot: 12, count: 1, sum_ns: 3000 }]);
-    exporter.onBatch(TYPE, ok.subarray(0, ok.length - 8), 1);
-    exporter.onBatch(RecordType.process_exec, encodeBatch(RecordType.process_exec, [{ ppid: 1 }]), 1);
+    await run(exporter, TYPE, ok.subarray(0, ok.length - 8), 1);
+    await run(exporter, RecordType.process_exec, encodeBatch(RecordType.process_exec, [{ ppid: 1 }]), 1);
     expect(exporter.errors).toBe(2);
   });
 });

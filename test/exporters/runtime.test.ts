@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost } from './helpers.js';
+import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
 
 const EXEC = RecordType.process_exec;
 const EXIT = RecordType.process_exit;
@@ -20,8 +20,8 @@ async function load(name: string, host: TestHost = testHost()): Promise<{ export
   return { exporter, host };
 }
 
-function feed(exporter: Exporter, type: number, records: RecordValues[]): void {
-  exporter.onBatch(type, encodeBatch(type, records), records.length);
+async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
+  await run(exporter, type, encodeBatch(type, records), records.length);
 }
 
 function expectClean(exporter: Exporter): void {
@@ -37,8 +37,8 @@ describe('process exporter', () => {
 
   it('counts execs by comm', async () => {
     const { exporter, host } = await load('process');
-    feed(exporter, EXEC, [{ comm: 'bash' }, { comm: 'bash' }, { comm: 'ls' }]);
-    feed(exporter, EXEC, [{ comm: 'bash' }]);
+    await feed(exporter, EXEC, [{ comm: 'bash' }, { comm: 'bash' }, { comm: 'ls' }]);
+    await feed(exporter, EXEC, [{ comm: 'bash' }]);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'bash' })).toBe(3);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'ls' })).toBe(1);
     expect({ batches: exporter.batches, events: exporter.events }).toEqual({ batches: 2, events: 4 });
@@ -51,7 +51,7 @@ describe('process exporter', () => {
     [1, 9, 'SIGKILL'], [0, 40, 'signal'],
   ])('maps exit_code %i, exit_signal %i to exit_code="%s"', async (code, signal, label) => {
     const { exporter, host } = await load('process');
-    feed(exporter, EXIT, [{ comm: 'job', exit_code: code, exit_signal: signal, lifetime_ns: 1n }]);
+    await feed(exporter, EXIT, [{ comm: 'job', exit_code: code, exit_signal: signal, lifetime_ns: 1n }]);
     expect(valueOf(host.store, 'bpfwasm_process_exit_total', { comm: 'job', exit_code: label })).toBe(1);
     expect(host.store.seriesOf('process')).toBe(2); // the exit counter and the lifetime histogram
     expectClean(exporter);
@@ -59,7 +59,7 @@ describe('process exporter', () => {
 
   it('puts a 200 ms lifetime in the le=0.25 bucket, not le=0.1', async () => {
     const { exporter, host } = await load('process');
-    feed(exporter, EXIT, [{ comm: 'sleep', lifetime_ns: 200_000_000n }]);
+    await feed(exporter, EXIT, [{ comm: 'sleep', lifetime_ns: 200_000_000n }]);
     const id = seriesId(host.store, 'bpfwasm_process_lifetime_seconds', { comm: 'sleep' })!;
     const h = host.store.histogram(id);
     const bounds = [...host.store.familyOfSeries(id)!.bounds];
@@ -84,31 +84,42 @@ describe('process exporter', () => {
   it('still counts a comm that is not UTF-8, with its non-ASCII bytes as "?"', async () => {
     const { exporter, host } = await load('process');
     const invalid = new Uint8Array([0x66, 0xff, 0x6f, 0x80]);
-    feed(exporter, EXEC, [{ comm: invalid }, { comm: invalid }, { comm: 'café' }]);
+    await feed(exporter, EXEC, [{ comm: invalid }, { comm: invalid }, { comm: 'café' }]);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'f?o?' })).toBe(2);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'café' })).toBe(1);
     expect(exporter.rejectedCalls).toBe(1); // the first EUTF8 answer; the cache spares the second record
   });
 
+  it('copies a payload that is a Buffer view into a larger buffer, leaving the caller\'s memory usable', async () => {
+    const { exporter, host } = await load('process');
+    const records = encodeBatch(EXEC, [{ comm: 'view' }]);
+    const frame = Buffer.alloc(records.length + 16);
+    frame.set(records, 8);
+    exporter.onBatch(EXEC, frame.subarray(8, 8 + records.length), 1);
+    expect(frame.readUInt32LE(8) & 0xffff).toBe(EXEC); // not detached by the hand-over
+    await exporter.flush();
+    expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'view' })).toBe(1);
+  });
+
   it('takes a 16-byte comm without a NUL whole', async () => {
     const { exporter, host } = await load('process');
-    feed(exporter, EXEC, [{ comm: 'abcdefghijklmnop' }]);
+    await feed(exporter, EXEC, [{ comm: 'abcdefghijklmnop' }]);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'abcdefghijklmnop' })).toBe(1);
   });
 
   it('asks for a larger batch buffer when a batch exceeds the first one', async () => {
     const { exporter, host } = await load('process', testHost({ maxBatchBytes: 1024 }));
-    feed(exporter, EXIT, Array.from({ length: 100 }, () => ({ comm: 'make', exit_code: 2, lifetime_ns: 5n * 10n ** 9n })));
+    await feed(exporter, EXIT, Array.from({ length: 100 }, () => ({ comm: 'make', exit_code: 2, lifetime_ns: 5n * 10n ** 9n })));
     expect(valueOf(host.store, 'bpfwasm_process_exit_total', { comm: 'make', exit_code: '2' })).toBe(100);
     expectClean(exporter);
   });
 
   it('counts a batch whose length does not match its count as an error and keeps working', async () => {
     const { exporter, host } = await load('process');
-    exporter.onBatch(EXEC, encodeBatch(EXEC, [{ comm: 'a' }]), 2);
+    await run(exporter, EXEC, encodeBatch(EXEC, [{ comm: 'a' }]), 2);
     expect(exporter.errors).toBe(1);
     expect(exporter.lastError).toBe('bpfwasm_on_batch returned 1');
-    feed(exporter, EXEC, [{ comm: 'a' }]);
+    await feed(exporter, EXEC, [{ comm: 'a' }]);
     expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'a' })).toBe(1);
   });
 
@@ -117,9 +128,9 @@ describe('process exporter', () => {
     const batch = (n: number) => Array.from({ length: 500 }, (_, i) => ({
       comm: `p${i % 50}`, exit_code: (i + n) % 256, exit_signal: i % 7 === 0 ? i % 33 : 0, lifetime_ns: BigInt(i * n) * 1000n,
     }));
-    feed(exporter, EXIT, batch(1));
+    await feed(exporter, EXIT, batch(1));
     const warm = exporter.memoryBytes;
-    for (let n = 2; n < 100; n++) feed(exporter, EXIT, batch(n));
+    for (let n = 2; n < 100; n++) await feed(exporter, EXIT, batch(n));
     expect(exporter.memoryBytes).toBe(warm);
     expect(exporter.events).toBe(99 * 500);
     expectClean(exporter);
@@ -128,8 +139,8 @@ describe('process exporter', () => {
   it('handles many distinct comms past its cache capacity', async () => {
     const { exporter, host } = await load('process', testHost({ maxSeries: 5000 }));
     const comms = Array.from({ length: 3000 }, (_, i) => `c${i}`);
-    feed(exporter, EXEC, comms.map((comm) => ({ comm })));
-    feed(exporter, EXEC, comms.map((comm) => ({ comm })));
+    await feed(exporter, EXEC, comms.map((comm) => ({ comm })));
+    await feed(exporter, EXEC, comms.map((comm) => ({ comm })));
     expect(comms.every((comm) => valueOf(host.store, 'bpfwasm_process_exec_total', { comm }) === 2)).toBe(true);
     expectClean(exporter);
   });
@@ -139,7 +150,7 @@ describe('forks exporter (C)', () => {
   it('counts new processes and new threads by the parent comm', async () => {
     const { exporter, host } = await load('forks');
     expect(exporter.subscriptions).toEqual([FORK]);
-    feed(exporter, FORK, [
+    await feed(exporter, FORK, [
       { comm: 'bash', tgid: 100, pid: 100, child_pid: 101, child_tgid: 101 },
       { comm: 'bash', tgid: 100, pid: 100, child_pid: 102, child_tgid: 102 },
       { comm: 'java', tgid: 200, pid: 201, child_pid: 202, child_tgid: 200 },
@@ -155,14 +166,14 @@ describe('forks exporter (C)', () => {
 
   it('grows its memory for a batch buffer larger than its static one', async () => {
     const { exporter, host } = await load('forks', testHost({ maxBatchBytes: 1 << 20 }));
-    feed(exporter, FORK, Array.from({ length: 2000 }, () => ({ comm: 'make', tgid: 1, child_tgid: 2 })));
+    await feed(exporter, FORK, Array.from({ length: 2000 }, () => ({ comm: 'make', tgid: 1, child_tgid: 2 })));
     expect(valueOf(host.store, 'bpfwasm_process_fork_total', { comm: 'make' })).toBe(2000);
     expectClean(exporter);
   });
 
   it('still counts a comm that is not UTF-8', async () => {
     const { exporter, host } = await load('forks');
-    feed(exporter, FORK, [{ comm: new Uint8Array([0xc3, 0x28]), tgid: 1, child_tgid: 2 }]);
+    await feed(exporter, FORK, [{ comm: new Uint8Array([0xc3, 0x28]), tgid: 1, child_tgid: 2 }]);
     expect(valueOf(host.store, 'bpfwasm_process_fork_total', { comm: '?(' })).toBe(1);
   });
 

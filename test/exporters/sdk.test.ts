@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { ROOT, buildAssemblyScript, buildC } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, freshTmpDir, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
+import { encodeBatch, freshTmpDir, loadExporter, run, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
 
 const EXPORTERS = join(ROOT, 'exporters');
 const DOCS = ['ABI.md', 'sdk/assemblyscript/README.md', 'sdk/c/README.md'];
@@ -32,7 +32,7 @@ function blocks(): Block[] {
 interface Check {
   module: string;
   host?: Parameters<typeof testHost>[0];
-  run(exporter: Exporter, host: TestHost): void;
+  run(exporter: Exporter, host: TestHost): Promise<void>;
 }
 
 const noFailures = (e: Exporter) => expect(e.errors + e.traps + e.rejectedOps + e.rejectedCalls).toBe(0);
@@ -40,10 +40,10 @@ const noFailures = (e: Exporter) => expect(e.errors + e.traps + e.rejectedOps + 
 const syscallHost = { names: { 1: { '35': 'nanosleep' } }, settings: { syscall_seconds: { unnamed: 'unnamed' } } };
 
 /** Two syscall_latency batches: nanosleep in slots 10 (→ bucket 0) and 20 (→ 10), nr 999 in slot 31 (→ +Inf). */
-function checkSyscallSeconds(e: Exporter, host: TestHost, unnamed: string): void {
+async function checkSyscallSeconds(e: Exporter, host: TestHost, unnamed: string): Promise<void> {
   const t = RecordType.syscall_latency;
-  e.onBatch(t, encodeBatch(t, [{ nr: 35, slot: 10, count: 3, sum_ns: 2400 }, { nr: 999, slot: 31, count: 1, sum_ns: 3_000_000_000 }]), 2);
-  e.onBatch(t, encodeBatch(t, [{ nr: 35, slot: 20, count: 2, sum_ns: 1_500_000 }, { nr: 35, slot: 3, count: 4, sum_ns: 20 }]), 2);
+  await run(e, t, encodeBatch(t, [{ nr: 35, slot: 10, count: 3, sum_ns: 2400 }, { nr: 999, slot: 31, count: 1, sum_ns: 3_000_000_000 }]), 2);
+  await run(e, t, encodeBatch(t, [{ nr: 35, slot: 20, count: 2, sum_ns: 1_500_000 }, { nr: 35, slot: 3, count: 4, sum_ns: 20 }]), 2);
   const sleep = host.store.histogram(seriesId(host.store, 'example_syscall_seconds', { syscall: 'nanosleep' })!);
   expect(sleep.cumulative.length).toBe(22); // 21 bounds 2^10..2^30 ns, then +Inf
   expect(sleep.cumulative[0]).toBe(7); // slots 3 and 10: at most 2^10 ns
@@ -62,9 +62,9 @@ function checkSyscallSeconds(e: Exporter, host: TestHost, unnamed: string): void
 const CHECKS: Record<string, Check> = {
   execs: {
     module: 'execs',
-    run(e, host) {
+    async run(e, host) {
       const t = RecordType.process_exec;
-      e.onBatch(t, encodeBatch(t, [{ comm: 'sh' }, { comm: 'sh' }, { comm: 'awk' }]), 3);
+      await run(e, t, encodeBatch(t, [{ comm: 'sh' }, { comm: 'sh' }, { comm: 'awk' }]), 3);
       expect(valueOf(host.store, 'example_exec_total', { comm: 'sh' })).toBe(2);
       expect(valueOf(host.store, 'example_exec_total', { comm: 'awk' })).toBe(1);
       noFailures(e);
@@ -72,9 +72,9 @@ const CHECKS: Record<string, Check> = {
   },
   exits: {
     module: 'exits',
-    run(e, host) {
+    async run(e, host) {
       const t = RecordType.process_exit;
-      e.onBatch(t, encodeBatch(t, [{ comm: 'cc1' }, { comm: 'ld' }, { comm: 'cc1' }]), 3);
+      await run(e, t, encodeBatch(t, [{ comm: 'cc1' }, { comm: 'ld' }, { comm: 'cc1' }]), 3);
       expect(valueOf(host.store, 'example_exit_total', { comm: 'cc1' })).toBe(2);
       expect(valueOf(host.store, 'example_exit_total', { comm: 'ld' })).toBe(1);
       noFailures(e);
@@ -82,11 +82,11 @@ const CHECKS: Record<string, Check> = {
   },
   'raw-execs': {
     module: 'raw_execs',
-    run(e, host) {
+    async run(e, host) {
       const t = RecordType.process_exec;
-      e.onBatch(t, encodeBatch(t, [{ comm: 'a' }, { comm: 'b' }]), 2);
-      e.onBatch(t, encodeBatch(t, [{ comm: 'c' }]), 1);
-      e.onBatch(RecordType.process_exit, encodeBatch(RecordType.process_exit, [{}]), 1);
+      await run(e, t, encodeBatch(t, [{ comm: 'a' }, { comm: 'b' }]), 2);
+      await run(e, t, encodeBatch(t, [{ comm: 'c' }]), 1);
+      await run(e, RecordType.process_exit, encodeBatch(RecordType.process_exit, [{}]), 1);
       expect(valueOf(host.store, 'example_raw_exec_total', {})).toBe(3);
       expect(e.errors).toBe(1); // the exit batch: a type it did not ask for returns 1
     },
@@ -94,22 +94,22 @@ const CHECKS: Record<string, Check> = {
   'syscall-seconds': {
     module: 'syscall_seconds',
     host: syscallHost,
-    run: (e, host) => checkSyscallSeconds(e, host, '999'), // AssemblyScript: the number when unnamed
+    run: async (e, host) => checkSyscallSeconds(e, host, '999'), // AssemblyScript: the number when unnamed
   },
   syscall_seconds: {
     module: 'syscall_seconds',
     host: syscallHost,
-    run(e, host) {
-      checkSyscallSeconds(e, host, 'unnamed'); // C: the `unnamed` setting
+    async run(e, host) {
+      await checkSyscallSeconds(e, host, 'unnamed'); // C: the `unnamed` setting
       expect(host.logs.find((l) => l.fields)?.fields).toEqual({ event: 'started', lo_ns: 1024, hi_ns: 1073741824 });
     },
   },
   watch: {
     module: 'watch',
     host: { settings: { watch: { comm: 'backup "db"' } } },
-    run(e, host) {
+    async run(e, host) {
       const t = RecordType.process_exit;
-      e.onBatch(t, encodeBatch(t, [
+      await run(e, t, encodeBatch(t, [
         { comm: 'backup "db"', exit_code: 0 }, { comm: 'backup "db"', exit_code: 2 },
         { comm: 'backup "db"', exit_signal: 9 }, { comm: 'cron', exit_code: 1 },
       ]), 4);
@@ -128,7 +128,7 @@ const SHELL: Record<string, { source: Block['name']; file: string; module: strin
 
 async function loadAndCheck(wasm: Uint8Array, check: Check): Promise<void> {
   const host = testHost(check.host);
-  check.run(await loadExporter(check.module, wasm, host), host);
+  await check.run(await loadExporter(check.module, wasm, host), host);
 }
 
 const all = blocks();

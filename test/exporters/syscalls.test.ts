@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost } from './helpers.js';
+import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
 
 const LATENCY = RecordType.syscall_latency;
 const ERROR = RecordType.syscall_error;
@@ -30,8 +30,8 @@ async function load(host: TestHost = testHost({ names: NAMES })): Promise<{ expo
   return { exporter, host };
 }
 
-function feed(exporter: Exporter, type: number, records: RecordValues[]): void {
-  exporter.onBatch(type, encodeBatch(type, records), records.length);
+async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
+  await run(exporter, type, encodeBatch(type, records), records.length);
 }
 
 function expectClean(exporter: Exporter): void {
@@ -64,7 +64,7 @@ describe('syscalls exporter (C)', () => {
 
   it('adds each slot\'s count to its bucket and its sum in seconds', async () => {
     const { exporter, host } = await load();
-    feed(exporter, LATENCY, [
+    await feed(exporter, LATENCY, [
       { ...agg, nr: 35, slot: 0, count: 3, sum_ns: 2 },          // ≤ 1 ns: first bucket
       { ...agg, nr: 35, slot: 10, count: 4, sum_ns: 4 * 1000 },  // (512, 1024] ns: first bucket
       { ...agg, nr: 35, slot: 11, count: 5, sum_ns: 5 * 2000 },  // (1024, 2048]: second
@@ -87,8 +87,8 @@ describe('syscalls exporter (C)', () => {
 
   it('accumulates increases across batches under one series per syscall', async () => {
     const { exporter, host } = await load();
-    feed(exporter, LATENCY, [{ ...agg, nr: 0, slot: 12, count: 10, sum_ns: 30_000 }]);
-    feed(exporter, LATENCY, [{ ...agg, nr: 0, slot: 12, count: 5, sum_ns: 15_000 }, { ...agg, nr: 1, slot: 13, count: 1, sum_ns: 5000 }]);
+    await feed(exporter, LATENCY, [{ ...agg, nr: 0, slot: 12, count: 10, sum_ns: 30_000 }]);
+    await feed(exporter, LATENCY, [{ ...agg, nr: 0, slot: 12, count: 5, sum_ns: 15_000 }, { ...agg, nr: 1, slot: 13, count: 1, sum_ns: 5000 }]);
     expect(buckets(host, 'read')).toMatchObject({ count: 15, sum: 45_000 / 1e9 });
     expect(buckets(host, 'read').perBucket[2]).toBe(15);
     expect(buckets(host, 'write')).toMatchObject({ count: 1, sum: 5000 / 1e9 });
@@ -98,12 +98,12 @@ describe('syscalls exporter (C)', () => {
 
   it('counts errors by syscall and errno name', async () => {
     const { exporter, host } = await load();
-    feed(exporter, ERROR, [
+    await feed(exporter, ERROR, [
       { ...agg, nr: 257, error: 2, count: 137 },
       { ...agg, nr: 257, error: 13, count: 4 },
       { ...agg, nr: 3, error: 9, count: 23 },
     ]);
-    feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 3 }]);
+    await feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 3 }]);
     expect(valueOf(host.store, ERRORS, { syscall: 'openat', errno: 'ENOENT' })).toBe(140);
     expect(valueOf(host.store, ERRORS, { syscall: 'openat', errno: 'EACCES' })).toBe(4);
     expect(valueOf(host.store, ERRORS, { syscall: 'close', errno: 'EBADF' })).toBe(23);
@@ -112,8 +112,8 @@ describe('syscalls exporter (C)', () => {
 
   it('falls back to syscall_<nr> and E<n> for numbers the host cannot name', async () => {
     const { exporter, host } = await load();
-    feed(exporter, LATENCY, [{ ...agg, nr: 9999, slot: 12, count: 1, sum_ns: 3000 }]);
-    feed(exporter, ERROR, [
+    await feed(exporter, LATENCY, [{ ...agg, nr: 9999, slot: 12, count: 1, sum_ns: 3000 }]);
+    await feed(exporter, ERROR, [
       { ...agg, nr: 9999, error: 38, count: 1 },
       { ...agg, nr: 35, error: 4000, count: 2 },
       { ...agg, nr: 4294967295, error: 4095, count: 1 },
@@ -128,19 +128,19 @@ describe('syscalls exporter (C)', () => {
   it('rejects a batch whose length does not match its record count', async () => {
     const { exporter } = await load();
     const bytes = encodeBatch(LATENCY, [{ ...agg, nr: 0, slot: 1, count: 1, sum_ns: 1 }]);
-    exporter.onBatch(LATENCY, bytes, 2);
+    await run(exporter, LATENCY, bytes, 2);
     expect(exporter.errors).toBe(1);
   });
 
   it('interns a series again after the host expired it, never updating the id\'s next owner', async () => {
     const { exporter, host } = await load();
-    feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 1 }]);
+    await feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 1 }]);
     const idle = [seriesId(host.store, ERRORS, { syscall: 'openat', errno: 'ENOENT' })!];
-    expect(exporter.forget(idle)).toBe(true);
+    expect(await exporter.forget(idle)).toBe(true);
     host.store.free(idle);
     // Another key takes the freed id; the old key comes back under a new id, from zero.
-    feed(exporter, ERROR, [{ ...agg, nr: 3, error: 9, count: 2 }]);
-    feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 5 }]);
+    await feed(exporter, ERROR, [{ ...agg, nr: 3, error: 9, count: 2 }]);
+    await feed(exporter, ERROR, [{ ...agg, nr: 257, error: 2, count: 5 }]);
     expect(valueOf(host.store, ERRORS, { syscall: 'close', errno: 'EBADF' })).toBe(2);
     expect(valueOf(host.store, ERRORS, { syscall: 'openat', errno: 'ENOENT' })).toBe(5);
     expectClean(exporter);

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost } from './helpers.js';
+import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
 
 const OPEN = RecordType.tcp_open;
 const CLOSE = RecordType.tcp_close;
@@ -28,8 +28,8 @@ async function load(settings: Record<string, string> = {}): Promise<{ exporter: 
   return { exporter, host };
 }
 
-function feed(exporter: Exporter, type: number, records: RecordValues[]): void {
-  exporter.onBatch(type, encodeBatch(type, records), records.length);
+async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
+  await run(exporter, type, encodeBatch(type, records), records.length);
 }
 
 function expectClean(exporter: Exporter): void {
@@ -72,8 +72,8 @@ describe('tcp exporter', () => {
   it('counts opens and closes per direction, collapsing the ephemeral side: one series however many client ports', async () => {
     const { exporter, host } = await load();
     const ports = Array.from({ length: 300 }, (_, i) => 40000 + i);
-    feed(exporter, OPEN, ports.flatMap((p) => [conn(1, p), conn(2, p)]));
-    feed(exporter, CLOSE, ports.slice(0, 200).flatMap((p) => [
+    await feed(exporter, OPEN, ports.flatMap((p) => [conn(1, p), conn(2, p)]));
+    await feed(exporter, CLOSE, ports.slice(0, 200).flatMap((p) => [
       conn(1, p, { duration_ns: 2_000_000n, bytes_received: 5000n, bytes_acked: 100n }),
       conn(2, p, { duration_ns: 2_000_000n, bytes_received: 100n, bytes_acked: 5000n }),
     ]));
@@ -94,7 +94,7 @@ describe('tcp exporter', () => {
 
   it('puts durations in the right buckets with the right sum', async () => {
     const { exporter, host } = await load();
-    feed(exporter, CLOSE, [
+    await feed(exporter, CLOSE, [
       conn(1, 40000, { duration_ns: 80_000n }), // 80 µs: le=0.0001
       conn(1, 40001, { duration_ns: 3_000_000n }), // 3 ms: le=0.005
       conn(1, 40002, { duration_ns: 90_000_000_000_000n }), // 25 h: +Inf
@@ -110,7 +110,7 @@ describe('tcp exporter', () => {
 
   it('keeps ephemeral port numbers with ephemeralPorts: keep', async () => {
     const { exporter, host } = await load({ ephemeralPorts: 'keep' });
-    feed(exporter, OPEN, [conn(1, 40000), conn(1, 40001), conn(2, 40000)]);
+    await feed(exporter, OPEN, [conn(1, 40000), conn(1, 40001), conn(2, 40000)]);
     expect(valueOf(host.store, OPENED, labels('active', 'curl', '40000', '8080'))).toBe(1);
     expect(valueOf(host.store, OPENED, labels('active', 'curl', '40001', '8080'))).toBe(1);
     expect(valueOf(host.store, OPENED, labels('passive', 'nginx', '8080', '40000'))).toBe(1);
@@ -120,8 +120,8 @@ describe('tcp exporter', () => {
 
   it('attributes retransmits to the listening side when the local port was seen accepting', async () => {
     const { exporter, host } = await load();
-    feed(exporter, OPEN, [conn(2, 40000)]); // 8080 is a listening port from now on
-    feed(exporter, RETRANS, [
+    await feed(exporter, OPEN, [conn(2, 40000)]); // 8080 is a listening port from now on
+    await feed(exporter, RETRANS, [
       { comm: 'nginx', local_addr: LO, remote_addr: LO, family: 2, state: 1, local_port: 8080, remote_port: 40000 },
       { comm: 'nginx', local_addr: LO, remote_addr: LO, family: 2, state: 1, local_port: 8080, remote_port: 40001 },
       { comm: 'curl', local_addr: LO, remote_addr: LO, family: 2, state: 1, local_port: 40002, remote_port: 443 },
@@ -143,8 +143,8 @@ describe('tcp exporter', () => {
       [v6(0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001), v6(0, 0, 0, 0, 0, 0, 0, 0), 10, '::ffff:127.0.0.1', '::'],
       [v6(1, 2, 3, 4, 5, 6, 7, 8), v6(0x2001, 0, 1, 0, 0, 1, 0, 1), 10, '1:2:3:4:5:6:7:8', '2001:0:1::1:0:1'],
     ];
-    feed(exporter, OPEN, cases.map(([la, ra, family]) => ({ ...conn(1, 40000), local_addr: la, remote_addr: ra, family })));
-    feed(exporter, CLOSE, cases.map(([la, ra, family]) => ({ ...conn(1, 40000), local_addr: la, remote_addr: ra, family, duration_ns: 1n })));
+    await feed(exporter, OPEN, cases.map(([la, ra, family]) => ({ ...conn(1, 40000), local_addr: la, remote_addr: ra, family })));
+    await feed(exporter, CLOSE, cases.map(([la, ra, family]) => ({ ...conn(1, 40000), local_addr: la, remote_addr: ra, family, duration_ns: 1n })));
     for (const [, , , local, remote] of cases) {
       const l = { ...labels('active', 'curl', 'ephemeral', '8080'), local_addr: local, remote_addr: remote };
       expect({ local, remote, opened: valueOf(host.store, OPENED, l), closed: valueOf(host.store, CLOSED, l) })
@@ -165,7 +165,7 @@ describe('tcp exporter', () => {
 
   it('counts a comm that is not UTF-8 under its ASCII-safe copy', async () => {
     const { exporter, host } = await load();
-    feed(exporter, OPEN, [{ ...conn(1, 40000), comm: Uint8Array.from([0x63, 0xff, 0x63]) }]);
+    await feed(exporter, OPEN, [{ ...conn(1, 40000), comm: Uint8Array.from([0x63, 0xff, 0x63]) }]);
     expect(valueOf(host.store, OPENED, labels('active', 'c?c', 'ephemeral', '8080'))).toBe(1);
     // The host's refusal of the raw bytes is recorded, the update itself was not lost.
     expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps }).toEqual({ errors: 0, traps: 0, rejectedOps: 0 });
@@ -175,7 +175,7 @@ describe('tcp exporter', () => {
   it('refuses a batch whose length does not match its record size', async () => {
     const { exporter } = await load();
     const bytes = encodeBatch(OPEN, [conn(1, 40000)]);
-    exporter.onBatch(CLOSE, bytes, 1);
+    await run(exporter, CLOSE, bytes, 1);
     expect(exporter.errors).toBe(1);
   });
 });

@@ -25,8 +25,9 @@ function exit(over: RecordValues = {}): RecordValues {
   return { pid: 4000, tgid: 4000, comm: 'worker', ppid: 1, exit_code: 0, exit_signal: 0, lifetime_ns: 1_500_000_000n, ...over };
 }
 
-function feed(exporter: Exporter, records: RecordValues[]): void {
+async function feed(exporter: Exporter, records: RecordValues[]): Promise<void> {
   exporter.onBatch(EXIT, encodeBatch(EXIT, records), records.length);
+  await exporter.flush();
 }
 
 const BATCH = [
@@ -47,7 +48,7 @@ function events(host: TestHost): Record<string, unknown>[] {
 describe('process exporter exit events', () => {
   it('logs every non-zero exit by default, with exact fields, and still counts every exit', async () => {
     const { exporter, host } = await load();
-    feed(exporter, BATCH);
+    await feed(exporter, BATCH);
     expect(events(host)).toEqual([
       { event: 'process_exit', pid: 4001, comm: 'worker', exit_code: 3, signal: null, lifetime_seconds: 1.234567 },
       { event: 'process_exit', pid: 4002, comm: 'worker', exit_code: 0, signal: 'SIGKILL', lifetime_seconds: 0 },
@@ -62,13 +63,13 @@ describe('process exporter exit events', () => {
 
   it('with logExits "signals" logs only the exits caused by a signal', async () => {
     const { exporter, host } = await load('signals');
-    feed(exporter, BATCH);
+    await feed(exporter, BATCH);
     expect(events(host).map((e) => e.pid)).toEqual([4002, 4003, 4004]);
   });
 
   it('with logExits "none" logs nothing', async () => {
     const { exporter, host } = await load('none');
-    feed(exporter, BATCH);
+    await feed(exporter, BATCH);
     expect(events(host)).toEqual([]);
     expect(host.logs.filter((l) => l.exporter === 'process' && l.level > 0)).toEqual([]);
   });
@@ -82,7 +83,7 @@ describe('process exporter exit events', () => {
   it('is rate-limited by the host like any exporter log line, the drops counted', async () => {
     const { exporter, host } = await load();
     const many = Array.from({ length: 200 }, (_, i) => exit({ tgid: 10_000 + i, exit_code: 1 }));
-    feed(exporter, many);
+    await feed(exporter, many);
     const logged = events(host).length;
     expect(logged).toBeGreaterThanOrEqual(50); // the burst
     expect(logged).toBeLessThan(200);

@@ -3,8 +3,7 @@ import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } fr
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HostImports } from '../../src/exporters/imports.js';
-import { SeriesStore } from '../../src/metrics/store.js';
+import { GuestImports } from '../../src/exporters/guest-imports.js';
 import { CgroupRuleError, DEFAULT_CGROUP_RULES, idFromHalves, idKey, isResolveKind, ResolveKind, Resolver } from '../../src/resolve/index.js';
 
 const ino = (dir: string): bigint => statSync(dir, { bigint: true }).ino;
@@ -201,12 +200,15 @@ describe('validation and ids', () => {
   ])('idKey(%s) = %s', (id, key) => expect(idKey(id)).toBe(key));
 });
 
-describe("through the ABI's resolve import (HostImports)", () => {
+describe("through the ABI's resolve import (the exporter worker's imports)", () => {
   it('answers real names to a module, kind by kind, and ENOTFOUND for unknown ids', () => {
     const resolver = new Resolver();
-    const imports = new HostImports('resolve-test', new SeriesStore({ maxSeriesPerOwner: 10, maxLabelValueBytes: 64 }), () => {}, {
+    const imports = new GuestImports({
+      declare: () => ({ code: -1, why: 'not in this test' }),
+      foreignMetric: () => ({ code: -6, why: 'none' }),
       resolve: (kind, id) => resolver.resolve(kind, id),
-    });
+      log: () => {},
+    }, { limits: { maxSeriesPerOwner: 10, maxLabelValueBytes: 64 }, settings: {} });
     const memory = new WebAssembly.Memory({ initial: 1 });
     imports.attach(memory);
     const call = (kind: number, id: bigint): string | number => {

@@ -1,46 +1,57 @@
-// The `bpfwasm` import module one exporter instance sees. Every pointer is an offset into the
-// module's own memory and is checked against its current size; a bad argument becomes an
-// error code (exporters/ABI.md), never a host exception, so a buggy module cannot crash the
-// collector or touch another exporter's series.
-import { BpfwasmError } from '../errors.js';
+// The `bpfwasm` import module one exporter instance sees, implemented inside its worker.
+// Every pointer is checked against the module's memory; a bad argument becomes an error code
+// (exporters/ABI.md), never an exception. Series are interned here (label set → local id,
+// with the limits enforced locally so the synchronous answers are exact) and accepted
+// `update` operations are buffered; the main thread applies them to the host's store.
 import { RECORD_SIZE } from '../ingest/generated/events.js';
-import type { MetricKind, SeriesStore } from '../metrics/store.js';
+import type { MetricSpec } from '../metrics/store.js';
 import {
   Errno, Kind, KIND_NAME, LABEL_VALUE_REF_SIZE, LogLevel, MAX_BUCKETS, MAX_HELP_BYTES, MAX_LABELS_BYTES,
   LOG_BURST, LOG_PER_SECOND, MAX_LOG_BYTES, MAX_NAME_BYTES, Op, OP_SIZE,
 } from './abi.js';
+import type { FamilyInfo, Flush, Seed, SeriesLimits } from './protocol.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const lenientUtf8 = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
 
-/** `fields` is set when the message was a JSON object: it is logged as structured fields. */
-export type LogFn = (level: number, msg: string, fields?: Record<string, unknown>) => void;
+/** What the guest needs from the main thread synchronously (declarations, names) or not (logs). */
+export interface HostLink {
+  /** Declares a metric in the host's store: its id, or an error code and why. */
+  declare(spec: MetricSpec): number | { code: number; why: string };
+  /** Why `id` is not one of this exporter's metrics: ENOTFOUND or ECONFLICT, and why. */
+  foreignMetric(id: number): { code: number; why: string };
+  resolve(kind: number, id: bigint): string | undefined;
+  /** `fields` is set when the message was a JSON object: it is logged as structured fields. */
+  log(level: number, msg: string, fields?: Record<string, unknown>): void;
+}
 
-/** Optional host services behind `resolve` and `config`; without them those answer ENOTFOUND. */
-export interface ImportServices {
-  resolve?(kind: number, id: bigint): string | undefined;
+export interface GuestOptions {
+  readonly limits: SeriesLimits;
   /** This exporter's settings (a built-in exporter gets its sensor's config section). */
-  readonly settings?: Readonly<Record<string, string>>;
+  readonly settings: Readonly<Record<string, string>>;
+  /** Series of this exporter the host already holds (from an earlier instance). */
+  readonly seed?: Seed;
   /** Milliseconds clock for the log rate limit (injectable for tests). */
   now?(): number;
 }
 
-const utf8Encoder = new TextEncoder();
+interface LocalFamily {
+  readonly info: FamilyInfo;
+  /** Live series of the family, against metrics.maxSeriesPerMetric. */
+  count: number;
+}
 
-export class HostImports {
+export class GuestImports {
   /** `metric` and `subscribe` are accepted only while this is true (during `bpfwasm_init`). */
   initializing = true;
   readonly subscriptions = new Set<number>();
-  /** Operations `update` refused (wrong owner or kind, bad value). */
   rejectedOps = 0;
-  /** Calls answered with an error code (out of bounds, bad UTF-8, limit…). */
   rejectedCalls = 0;
-  /** The latest problem, shared with the exporter object so it reads as one history. */
   lastError = '';
-  /** Log lines dropped by the rate limit (LOG_BURST, then LOG_PER_SECOND). */
   logsDropped = 0;
-  private logTokens = LOG_BURST;
-  private logRefilledAt = 0;
+  /** Sequence number of the batch running now; stamps the series it touches (see `forgettable`). */
+  batchSeq = 0;
 
   readonly imports: WebAssembly.ModuleImports = {
     metric: this.metric.bind(this),
@@ -52,30 +63,46 @@ export class HostImports {
     config: this.config.bind(this),
   };
 
+  private logTokens = LOG_BURST;
+  private logRefilledAt: number;
   private memory: WebAssembly.Memory | undefined;
   // Views over memory.buffer, replaced when memory.grow detached the old buffer.
   private buffer = new ArrayBuffer(0);
   private dv = new DataView(this.buffer);
   private u8 = new Uint8Array(this.buffer);
-  /** Per series id: its Kind when this exporter created it, 0 otherwise (ownership and kind in one load). */
-  private kinds = new Uint8Array(256);
 
-  constructor(
-    private readonly name: string,
-    private readonly store: SeriesStore,
-    private readonly logFn: LogFn,
-    private readonly services: ImportServices = {},
-  ) {
+  private readonly families = new Map<number, LocalFamily>();
+  /** Label set key → local id, for every live series of this exporter. */
+  private readonly interned = new Map<string, number>();
+  private readonly keyOf: string[] = [];
+  private readonly freeIds: number[] = [];
+  private live = 0;
+  /** Per local id: its Kind once this instance interned it, 0 otherwise (ownership and kind in one load). */
+  private kinds = new Uint8Array(256);
+  /** Per local id: its histogram's bucket count (the +Inf index). */
+  private buckets = new Uint8Array(256);
+  /** Per local id: the batch that last touched it. */
+  private touched = new Uint32Array(256);
+
+  // What the main thread has not seen yet: new series, accepted operations, refusals.
+  private newSeries: [number, number, string[]][] = [];
+  private ops = new DataView(new ArrayBuffer(64 * OP_SIZE));
+  private opCount = 0;
+  private refused = 0;
+  private refusedByMetric = new Map<string, number>();
+  private reported = { rejectedOps: 0, rejectedCalls: 0, logsDropped: 0 };
+
+  constructor(private readonly link: HostLink, private readonly options: GuestOptions) {
     this.logRefilledAt = this.clock();
+    for (const f of options.seed?.families ?? []) this.families.set(f.id, { info: f, count: 0 });
+    for (const [familyId, values] of options.seed?.series ?? []) {
+      const id = this.allocate(familyId + '\u0000' + values.join('\u0000'));
+      this.families.get(familyId)!.count++;
+    }
   }
 
   private clock(): number {
-    return this.services.now ? this.services.now() : performance.now();
-  }
-
-  /** Revokes this exporter's ownership of series that are about to be freed and reused. */
-  release(ids: readonly number[]): void {
-    for (const id of ids) if (id < this.kinds.length) this.kinds[id] = 0;
+    return this.options.now ? this.options.now() : performance.now();
   }
 
   /** Gives the imports the instance's memory; until then they answer ESTATE (a start function calling them). */
@@ -87,6 +114,47 @@ export class HostImports {
   bytes(): Uint8Array {
     this.refresh();
     return this.u8;
+  }
+
+  /** Everything the main thread has not applied yet; resets the buffers. */
+  takeFlush(): Flush {
+    const ops = this.ops.buffer.slice(0, this.opCount * OP_SIZE);
+    const flush: Flush = {
+      series: this.newSeries,
+      ops,
+      refused: this.refused,
+      refusedByMetric: [...this.refusedByMetric],
+      rejectedOps: this.rejectedOps - this.reported.rejectedOps,
+      rejectedCalls: this.rejectedCalls - this.reported.rejectedCalls,
+      logsDropped: this.logsDropped - this.reported.logsDropped,
+      lastError: this.lastError,
+      memoryBytes: this.memory ? this.memory.buffer.byteLength : 0,
+    };
+    this.newSeries = [];
+    this.opCount = 0;
+    this.refused = 0;
+    this.refusedByMetric = new Map();
+    this.reported = { rejectedOps: this.rejectedOps, rejectedCalls: this.rejectedCalls, logsDropped: this.logsDropped };
+    return flush;
+  }
+
+  /** Of `ids`, those no batch after `appliedSeq` touched (so the host saw them idle); the rest stay. */
+  forgettable(ids: readonly number[], appliedSeq: number): number[] {
+    return ids.filter((id) => id < this.keyOf.length && this.keyOf[id] !== '' && this.touched[id]! <= appliedSeq);
+  }
+
+  /** Frees local ids after the module forgot them; later label sets may reuse them. */
+  release(ids: readonly number[]): void {
+    for (const id of ids) {
+      const key = this.keyOf[id];
+      if (!key) continue;
+      this.interned.delete(key);
+      this.keyOf[id] = '';
+      this.kinds[id] = 0;
+      this.families.get(Number(key.slice(0, key.indexOf('\u0000'))))!.count--;
+      this.freeIds.push(id);
+      this.live--;
+    }
   }
 
   metric(kind: number, namePtr: number, nameLen: number, helpPtr: number, helpLen: number,
@@ -108,16 +176,17 @@ export class HostImports {
     if (!this.inBounds(bucketsPtr, count * 8)) return this.bad('metric', Errno.EBOUNDS, `${name}: buckets out of bounds`);
     const buckets: number[] = [];
     for (let i = 0; i < count; i++) buckets.push(this.dv.getFloat64((bucketsPtr >>> 0) + i * 8, true));
-    try {
-      return this.store.declare(this.name, {
-        name, help, kind: KIND_NAME[kind] as MetricKind,
-        labelNames: labels === '' ? [] : labels.split(','),
-        buckets: kind === Kind.HISTOGRAM ? buckets : undefined,
-      });
-    } catch (e) {
-      if (!(e instanceof BpfwasmError)) throw e;
-      return this.bad('metric', e.code === 'METRIC_CONFLICT' ? Errno.ECONFLICT : Errno.EINVAL, e.message);
+    const spec: MetricSpec = {
+      name, help, kind: KIND_NAME[kind] as MetricSpec['kind'],
+      labelNames: labels === '' ? [] : labels.split(','),
+      buckets: kind === Kind.HISTOGRAM ? buckets : undefined,
+    };
+    const id = this.link.declare(spec);
+    if (typeof id !== 'number') return this.bad('metric', id.code, id.why);
+    if (!this.families.has(id)) {
+      this.families.set(id, { info: { id, name, kind, labelCount: spec.labelNames.length, bucketCount: count }, count: 0 });
     }
+    return id;
   }
 
   subscribe(recordType: number): number {
@@ -129,15 +198,16 @@ export class HostImports {
 
   series(metricId: number, valuesPtr: number, valuesCount: number): number {
     if (!this.memory) return this.bad('series', Errno.ESTATE, 'called before the module was instantiated');
-    const family = this.store.family(metricId);
-    if (!family) return this.bad('series', Errno.ENOTFOUND, `no metric ${metricId}`);
-    if (family.owner !== this.name) return this.bad('series', Errno.ECONFLICT, `${family.spec.name} belongs to ${family.owner}`);
-    const n = valuesCount >>> 0;
-    if (n !== family.spec.labelNames.length) {
-      return this.bad('series', Errno.EINVAL, `${family.spec.name} has ${family.spec.labelNames.length} labels, got ${n}`);
+    const family = this.families.get(metricId);
+    if (!family) {
+      const foreign = this.link.foreignMetric(metricId);
+      return this.bad('series', foreign.code, foreign.why);
     }
+    const info = family.info;
+    const n = valuesCount >>> 0;
+    if (n !== info.labelCount) return this.bad('series', Errno.EINVAL, `${info.name} has ${info.labelCount} labels, got ${n}`);
     if (!this.inBounds(valuesPtr, n * LABEL_VALUE_REF_SIZE)) return this.bad('series', Errno.EBOUNDS, 'values out of bounds');
-    const max = this.store.options.maxLabelValueBytes;
+    const max = this.options.limits.maxLabelValueBytes;
     const values: string[] = [];
     for (let i = 0; i < n; i++) {
       const at = (valuesPtr >>> 0) + i * LABEL_VALUE_REF_SIZE;
@@ -145,21 +215,48 @@ export class HostImports {
       const len = this.dv.getUint32(at + 4, true);
       if (!this.inBounds(ptr, len)) return this.bad('series', Errno.EBOUNDS, 'label value out of bounds');
       if (len > max) {
-        this.store.countRefused(this.name);
+        this.refused++;
         return this.bad('series', Errno.ELIMIT, `label value of ${len} bytes exceeds ${max}`);
       }
       const v = this.text(ptr, len, max);
       if (typeof v === 'number') return this.bad('series', v, 'label value is not UTF-8');
       values.push(v);
     }
-    const id = this.store.series(metricId, values); // counts the refusal itself when it returns -1
-    if (id < 0) return this.bad('series', Errno.ELIMIT, `limit of ${this.store.options.maxSeriesPerOwner} series reached`);
-    if (id >= this.kinds.length) {
-      const bigger = new Uint8Array(Math.max(id + 1, this.kinds.length * 2));
-      bigger.set(this.kinds);
-      this.kinds = bigger;
+    const key = metricId + '\u0000' + values.join('\u0000');
+    let id = this.interned.get(key);
+    if (id === undefined) {
+      const limits = this.options.limits;
+      if (this.live >= limits.maxSeriesPerOwner) {
+        this.refused++;
+        return this.bad('series', Errno.ELIMIT, `limit of ${limits.maxSeriesPerOwner} series reached`);
+      }
+      if (limits.maxSeriesPerMetric !== undefined && family.count >= limits.maxSeriesPerMetric) {
+        this.refused++;
+        this.refusedByMetric.set(info.name, (this.refusedByMetric.get(info.name) ?? 0) + 1);
+        return this.bad('series', Errno.ELIMIT, `${info.name}: limit of ${limits.maxSeriesPerMetric} series per metric reached`);
+      }
+      id = this.allocate(key);
+      family.count++;
+      this.newSeries.push([id, metricId, values]);
     }
-    this.kinds[id] = KIND_NAME.indexOf(family.spec.kind);
+    this.kinds[id] = info.kind;
+    this.buckets[id] = info.bucketCount;
+    this.touched[id] = this.batchSeq;
+    return id;
+  }
+
+  /** Takes a local id for `key`, growing the per-id arrays when needed. */
+  private allocate(key: string): number {
+    const id = this.freeIds.pop() ?? this.keyOf.length;
+    if (id >= this.kinds.length) {
+      const size = Math.max(id + 1, this.kinds.length * 2);
+      this.kinds = grown(this.kinds, new Uint8Array(size));
+      this.buckets = grown(this.buckets, new Uint8Array(size));
+      this.touched = grown(this.touched, new Uint32Array(size));
+    }
+    this.keyOf[id] = key;
+    this.interned.set(key, id);
+    this.live++;
     return id;
   }
 
@@ -168,9 +265,13 @@ export class HostImports {
     const n = opsCount >>> 0;
     if (!this.memory) return this.bad('update', Errno.ESTATE, 'called before the module was instantiated');
     if (!this.inBounds(opsPtr, n * OP_SIZE)) return this.bad('update', Errno.EBOUNDS, 'operations out of bounds');
+    this.reserveOps(n);
     const dv = this.dv;
+    const out = this.ops;
     const kinds = this.kinds;
-    const store = this.store;
+    const touched = this.touched;
+    const seq = this.batchSeq;
+    let w = this.opCount * OP_SIZE;
     let rejected = 0;
     for (let i = 0, at = opsPtr >>> 0; i < n; i++, at += OP_SIZE) {
       const sid = dv.getUint32(at, true);
@@ -178,17 +279,33 @@ export class HostImports {
       const v = dv.getFloat64(at + 8, true);
       const kind = sid < kinds.length ? kinds[sid]! : 0;
       // Every value must be finite: a NaN or ±Inf would poison a series for good.
-      if (v - v !== 0) rejected++;
-      else if (op === Op.ADD && (kind === Kind.GAUGE || (kind === Kind.COUNTER && v >= 0))) store.add(sid, v);
-      else if (op === Op.SET && kind === Kind.GAUGE) store.set(sid, v);
-      else if (op === Op.OBSERVE && kind === Kind.HISTOGRAM) store.observe(sid, v);
-      else if ((op & 0xff) === Op.BUCKET_ADD && kind === Kind.HISTOGRAM && v >= 0 && Number.isInteger(v) &&
-        op >>> 8 <= store.bucketCount(sid)) store.observeBucket(sid, op >>> 8, v);
-      else if (op === Op.SUM_ADD && kind === Kind.HISTOGRAM) store.addSum(sid, v);
-      else rejected++;
+      const ok = v - v === 0 && (
+        (op === Op.ADD && (kind === Kind.GAUGE || (kind === Kind.COUNTER && v >= 0))) ||
+        (op === Op.SET && kind === Kind.GAUGE) ||
+        (op === Op.OBSERVE && kind === Kind.HISTOGRAM) ||
+        ((op & 0xff) === Op.BUCKET_ADD && kind === Kind.HISTOGRAM && v >= 0 && Number.isInteger(v) && op >>> 8 <= this.buckets[sid]!) ||
+        (op === Op.SUM_ADD && kind === Kind.HISTOGRAM));
+      if (!ok) {
+        rejected++;
+        continue;
+      }
+      out.setUint32(w, sid, true);
+      out.setUint32(w + 4, op, true);
+      out.setFloat64(w + 8, v, true);
+      w += OP_SIZE;
+      touched[sid] = seq;
     }
+    this.opCount = w / OP_SIZE;
     this.rejectedOps += rejected;
     return rejected;
+  }
+
+  private reserveOps(n: number): void {
+    const need = (this.opCount + n) * OP_SIZE;
+    if (need <= this.ops.byteLength) return;
+    const bigger = new Uint8Array(Math.max(need, this.ops.byteLength * 2));
+    bigger.set(new Uint8Array(this.ops.buffer, 0, this.opCount * OP_SIZE));
+    this.ops = new DataView(bigger.buffer);
   }
 
   log(level: number, ptr: number, len: number): void {
@@ -205,7 +322,7 @@ export class HostImports {
     const start = ptr >>> 0;
     const lvl = level < LogLevel.DEBUG ? LogLevel.DEBUG : level > LogLevel.ERROR ? LogLevel.ERROR : level;
     const msg = lenientUtf8.decode(this.u8.subarray(start, start + n)); // a log line is kept even if not UTF-8
-    this.logFn(lvl, msg, structured(msg));
+    this.link.log(lvl, msg, structured(msg));
   }
 
   /** Token bucket: LOG_BURST lines at once, refilled at LOG_PER_SECOND. */
@@ -218,11 +335,10 @@ export class HostImports {
     return true;
   }
 
-  /** Cold path (call it when interning a series): a name for an id, cached by the resolver. */
+  /** Cold path (call it when interning a series): a name for an id, from the host's resolver. */
   resolve(kind: number, lo: number, hi: number, outPtr: number, outCap: number): number {
     if (!this.memory) return this.bad('resolve', Errno.ESTATE, 'called before the module was instantiated');
-    const id = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-    const name = this.services.resolve?.(kind, id);
+    const name = this.link.resolve(kind, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
     if (name === undefined) return Errno.ENOTFOUND; // an expected answer, not a misuse: not counted
     return this.writeOut('resolve', name, outPtr, outCap);
   }
@@ -231,7 +347,7 @@ export class HostImports {
     if (!this.memory) return this.bad('config', Errno.ESTATE, 'called before the module was instantiated');
     const key = this.text(keyPtr, keyLen, MAX_NAME_BYTES);
     if (typeof key === 'number') return this.bad('config', key, 'bad key');
-    const value = this.services.settings?.[key];
+    const value = Object.hasOwn(this.options.settings, key) ? this.options.settings[key] : undefined;
     if (value === undefined) return Errno.ENOTFOUND;
     return this.writeOut('config', value, outPtr, outCap);
   }
@@ -280,6 +396,11 @@ export class HostImports {
     this.lastError = `${call}: ${why} (${code})`;
     return code;
   }
+}
+
+function grown<T extends Uint8Array | Uint32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /** The fields of a log message that is a JSON object, else undefined (logged as plain text). */

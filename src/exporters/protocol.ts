@@ -1,0 +1,100 @@
+// Messages between the main thread and an exporter's worker, and the shared control block
+// the watchdog and the synchronous calls (metric declarations, resolve) use.
+
+/** Series limits the worker enforces locally (same semantics as the store's). */
+export interface SeriesLimits {
+  readonly maxSeriesPerOwner: number;
+  readonly maxSeriesPerMetric?: number;
+  readonly maxLabelValueBytes: number;
+}
+
+/** What the worker knows of one of its metrics. */
+export interface FamilyInfo {
+  readonly id: number;
+  readonly name: string;
+  /** Kind.COUNTER, GAUGE or HISTOGRAM. */
+  readonly kind: number;
+  readonly labelCount: number;
+  readonly bucketCount: number;
+}
+
+/**
+ * The exporter's series the host already holds, from an earlier instance: local id i is
+ * `series[i]`, so the worker's limits count them and the main thread maps them back.
+ */
+export interface Seed {
+  readonly families: readonly FamilyInfo[];
+  readonly series: readonly (readonly [familyId: number, values: readonly string[]])[];
+}
+
+/** Everything a worker produced since its last message: applied by the main thread in order. */
+export interface Flush {
+  /** New series: [local id, metric id, label values]. */
+  readonly series: readonly (readonly [number, number, readonly string[]])[];
+  /** Accepted `update` operations, OP_SIZE bytes each, with local series ids. */
+  readonly ops: ArrayBuffer;
+  readonly refused: number;
+  readonly refusedByMetric: readonly (readonly [string, number])[];
+  /** Increases since the previous flush. */
+  readonly rejectedOps: number;
+  readonly rejectedCalls: number;
+  readonly logsDropped: number;
+  readonly lastError: string;
+  readonly memoryBytes: number;
+}
+
+export interface WorkerInit {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly limits: SeriesLimits;
+  readonly settings: Readonly<Record<string, string>>;
+  readonly seed: Seed;
+  readonly maxBatchBytes: number;
+  readonly maxMemoryPages: number;
+  readonly control: SharedArrayBuffer;
+}
+
+export type ToWorker =
+  | { readonly t: 'batch'; readonly seq: number; readonly type: number; readonly count: number; readonly payload: ArrayBuffer }
+  | { readonly t: 'forget'; readonly ids: readonly number[]; readonly appliedSeq: number };
+
+export type RpcRequest =
+  | { readonly op: 'declare'; readonly spec: import('../metrics/store.js').MetricSpec }
+  | { readonly op: 'foreign'; readonly id: number }
+  | { readonly op: 'resolve'; readonly kind: number; readonly id: bigint };
+
+/** How a batch ended. */
+export const BatchStatus = { OK: 0, ERROR: 1, TRAP: 2 } as const;
+
+export type FromWorker =
+  | { readonly t: 'rpc'; readonly req: RpcRequest }
+  | { readonly t: 'log'; readonly level: number; readonly msg: string; readonly fields?: Record<string, unknown> }
+  | { readonly t: 'ready'; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
+  | { readonly t: 'failed'; readonly code: string; readonly message: string }
+  | { readonly t: 'done'; readonly seq: number; readonly status: number; readonly seconds: number; readonly flush: Flush }
+  | { readonly t: 'forgotten'; readonly ids: readonly number[]; readonly trapped: boolean; readonly flush: Flush };
+
+// Control block layout: Int32 slots, then one Float64, then the RPC answer bytes.
+/** Int32 index: what the worker is doing (Phase). */
+export const CTL_PHASE = 0;
+/** Int32 index: 0 while an RPC is pending, 1 once answered (Atomics.wait/notify on it). */
+export const CTL_RPC = 1;
+/** Int32 index: the RPC's numeric answer. */
+export const CTL_RPC_VALUE = 2;
+/** Int32 index: bytes of the RPC's text answer, -1 for none. */
+export const CTL_RPC_TEXT_LEN = 3;
+/** Int32 index: 1 while the worker waits for an RPC answer (the main thread's time, not the module's). */
+export const CTL_IN_RPC = 4;
+/** Float64 index (of a Float64Array over the block): when the current phase started, in epoch ms. */
+export const CTL_SINCE_F64 = 3;
+export const CTL_TEXT_OFFSET = 64;
+export const CTL_TEXT_BYTES = 8192;
+export const CTL_BYTES = CTL_TEXT_OFFSET + CTL_TEXT_BYTES;
+
+/** Phases the watchdog times. */
+export const Phase = { IDLE: 0, INIT: 1, BATCH: 2, FORGET: 3 } as const;
+
+/** Wall clock shared by both threads, in ms. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}

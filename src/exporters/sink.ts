@@ -1,0 +1,92 @@
+// Main-thread side of one exporter instance's series: maps the worker's local series ids to
+// the store's and applies the operations the worker already validated. The store stays
+// host-owned, so values survive a restart or a reload of the module.
+import type { SeriesStore } from '../metrics/store.js';
+import { KIND_NAME, Op, OP_SIZE } from './abi.js';
+import type { FamilyInfo, Flush, Seed } from './protocol.js';
+
+export class SeriesSink {
+  /** Local id → store id (-1: none). */
+  private toStore = new Int32Array(256).fill(-1);
+  private readonly toLocal = new Map<number, number>();
+
+  constructor(private readonly owner: string, private readonly store: SeriesStore) {}
+
+  /** The owner's families and live series, as the next worker's seed; maps local id i to series i. */
+  seed(): Seed {
+    const families: FamilyInfo[] = [];
+    const series: [number, readonly string[]][] = [];
+    this.toStore.fill(-1);
+    this.toLocal.clear();
+    for (const f of this.store.families) {
+      if (f.owner !== this.owner) continue;
+      families.push({
+        id: f.id, name: f.spec.name, kind: KIND_NAME.indexOf(f.spec.kind), labelCount: f.spec.labelNames.length,
+        bucketCount: f.bounds.length,
+      });
+      for (const sid of f.series) {
+        this.map(series.length, sid);
+        series.push([f.id, this.store.seriesValues[sid]!]);
+      }
+    }
+    return { families, series };
+  }
+
+  /** Applies a worker's flush: new series first, then its operations in order. */
+  apply(flush: Flush): void {
+    const store = this.store;
+    for (const [local, family, values] of flush.series) this.map(local, store.series(family, values));
+    if (flush.refused) store.countRefused(this.owner, flush.refused);
+    for (const [metric, n] of flush.refusedByMetric) store.countRefusedByMetric(metric, n);
+    const dv = new DataView(flush.ops);
+    const toStore = this.toStore;
+    for (let at = 0; at < flush.ops.byteLength; at += OP_SIZE) {
+      const local = dv.getUint32(at, true);
+      const sid = local < toStore.length ? toStore[local]! : -1;
+      if (sid < 0) continue; // the store refused the series (cannot happen while limits agree)
+      const op = dv.getUint32(at + 4, true);
+      const v = dv.getFloat64(at + 8, true);
+      switch (op & 0xff) {
+        case Op.ADD: store.add(sid, v); break;
+        case Op.SET: store.set(sid, v); break;
+        case Op.OBSERVE: store.observe(sid, v); break;
+        case Op.BUCKET_ADD: store.observeBucket(sid, op >>> 8, v); break;
+        case Op.SUM_ADD: store.addSum(sid, v); break;
+        default: break;
+      }
+    }
+  }
+
+  /** Local ids of these store series (those this instance knows). */
+  localIds(storeIds: readonly number[]): number[] {
+    const out: number[] = [];
+    for (const sid of storeIds) {
+      const local = this.toLocal.get(sid);
+      if (local !== undefined) out.push(local);
+    }
+    return out;
+  }
+
+  /** Unmaps local ids the worker released and returns their store ids, to be freed. */
+  release(localIds: readonly number[]): number[] {
+    const out: number[] = [];
+    for (const local of localIds) {
+      const sid = this.toStore[local] ?? -1;
+      if (sid < 0) continue;
+      this.toStore[local] = -1;
+      this.toLocal.delete(sid);
+      out.push(sid);
+    }
+    return out;
+  }
+
+  private map(local: number, sid: number): void {
+    if (local >= this.toStore.length) {
+      const bigger = new Int32Array(Math.max(local + 1, this.toStore.length * 2)).fill(-1);
+      bigger.set(this.toStore);
+      this.toStore = bigger;
+    }
+    this.toStore[local] = sid;
+    if (sid >= 0) this.toLocal.set(sid, local);
+  }
+}

@@ -1,0 +1,405 @@
+// Main-thread handle of one exporter: its worker, a bounded queue of batches in flight, the
+// answers to the worker's synchronous calls, the watchdog deadline, and quarantine with
+// exponential backoff followed by a restart. Nothing here waits on the worker: a slow or
+// stuck module costs its own events (counted), never the pipeline's or the HTTP server's time.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BpfwasmError, type ErrorCode } from '../errors.js';
+import { Errno, LogLevel } from './abi.js';
+import {
+  BatchStatus, CTL_BYTES, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  CTL_TEXT_OFFSET, Phase, epochMs, type Flush, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
+} from './protocol.js';
+import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
+import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';
+import { SeriesSink } from './sink.js';
+
+const encoder = new TextEncoder();
+
+export class IsolatedExporter implements Exporter {
+  subscriptions: readonly number[] = [];
+  canForget = false;
+  state: ExporterState = 'loading';
+  batches = 0;
+  events = 0;
+  errors = 0;
+  traps = 0;
+  timeouts = 0;
+  crashes = 0;
+  restarts = 0;
+  rejectedOps = 0;
+  rejectedCalls = 0;
+  logsDropped = 0;
+  lastError = '';
+  memoryBytes = 0;
+  readonly dropped: Record<DropReason, number> = { queue_full: 0, not_running: 0, aborted: 0 };
+
+  private worker: Worker | undefined;
+  private ctl = new Int32Array(new SharedArrayBuffer(0));
+  private since = new Float64Array(new SharedArrayBuffer(0));
+  private text = new Uint8Array(new SharedArrayBuffer(0));
+  private seq = 0;
+  private appliedSeq = 0;
+  /** Event counts of the batches posted and not completed, oldest first. */
+  private inflight: number[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private forgetWaiter: ((ok: boolean) => void) | undefined;
+  private starting: { resolve(): void; reject(e: Error): void } | undefined;
+  private consecutiveTraps = 0;
+  private backoffLevel = 0;
+  private loadedAt = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly sink: SeriesSink;
+
+  constructor(
+    readonly name: string,
+    private readonly bytes: Uint8Array,
+    private readonly host: ExporterHost,
+    private readonly limits: RuntimeLimits,
+    private readonly metrics: ExporterSeries,
+  ) {
+    this.sink = new SeriesSink(name, host.store);
+    metrics.state('loading');
+  }
+
+  /** Loads the module in a fresh worker; rejects with a BpfwasmError naming the module if it cannot run. */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.starting = { resolve, reject };
+      this.spawn();
+    });
+  }
+
+  /** Hands one batch to the worker (a copy), or drops it and counts why. Never blocks. */
+  onBatch(recordType: number, payload: Uint8Array, count: number): void {
+    const worker = this.worker;
+    if (worker === undefined || (this.state !== 'loaded' && this.state !== 'shadow')) {
+      this.drop('not_running', count);
+      return;
+    }
+    if (this.inflight.length >= this.limits.queueBatches) {
+      this.drop('queue_full', count);
+      return;
+    }
+    // A copy the worker may own (payload may be a Buffer view into the decoder's memory, whose
+    // slice() would not copy).
+    const copy = new Uint8Array(payload.byteLength);
+    copy.set(payload);
+    this.inflight.push(count);
+    this.metrics.set(this.metrics.queued, this.inflight.length);
+    this.post(worker, { t: 'batch', seq: ++this.seq, type: recordType, count, payload: copy.buffer }, [copy.buffer]);
+  }
+
+  /** Resolves once every batch handed over so far has completed (or was dropped). */
+  flush(): Promise<void> {
+    if (this.inflight.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Removes idle series: the module forgets them (bpfwasm_forget), then the store frees them.
+   * A series a batch touched since the host looked stays. False if the module cannot forget.
+   */
+  async forget(storeIds: readonly number[]): Promise<boolean> {
+    const worker = this.worker;
+    if (!this.canForget || worker === undefined || this.state !== 'loaded' || this.forgetWaiter) return false;
+    const ids = this.sink.localIds(storeIds);
+    if (ids.length === 0) return true;
+    const done = new Promise<boolean>((resolve) => (this.forgetWaiter = resolve));
+    this.post(worker, { t: 'forget', ids, appliedSeq: this.appliedSeq });
+    return done;
+  }
+
+  /** Stops the worker for good. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    this.detach('aborted');
+    if (worker) await worker.terminate();
+  }
+
+  /** Watchdog: terminates the worker if its current phase overran its deadline. */
+  check(now: number): void {
+    if (this.worker === undefined || this.ctl.length === 0) return;
+    const phase = Atomics.load(this.ctl, CTL_PHASE);
+    if (phase === Phase.IDLE || Atomics.load(this.ctl, CTL_IN_RPC) === 1) return;
+    const limit = phase === Phase.INIT ? this.limits.initTimeoutMs : this.limits.batchTimeoutMs;
+    const elapsed = now - this.since[CTL_SINCE_F64]!;
+    if (elapsed <= limit) return;
+    this.timeouts++;
+    this.metrics.error('timeout');
+    if (phase === Phase.INIT) {
+      this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its worker was terminated`);
+    } else {
+      const what = phase === Phase.BATCH ? 'bpfwasm_on_batch' : 'bpfwasm_forget';
+      this.fail('EXPORTER_INIT', `${this.name}: ${what} did not return within ${this.limits.batchTimeoutMs} ms (exporters.batchTimeoutMs); its worker was terminated`);
+    }
+  }
+
+  private spawn(): void {
+    const control = new SharedArrayBuffer(CTL_BYTES);
+    this.ctl = new Int32Array(control, 0, 8);
+    this.since = new Float64Array(control, 0, 8);
+    this.text = new Uint8Array(control, CTL_TEXT_OFFSET, CTL_TEXT_BYTES);
+    const options = this.host.store.options;
+    const init: WorkerInit = {
+      name: this.name,
+      bytes: this.bytes,
+      limits: {
+        maxSeriesPerOwner: options.maxSeriesPerOwner, maxSeriesPerMetric: options.maxSeriesPerMetric,
+        maxLabelValueBytes: options.maxLabelValueBytes,
+      },
+      settings: this.host.settings?.(this.name) ?? {},
+      seed: this.sink.seed(),
+      maxBatchBytes: this.host.maxBatchBytes,
+      maxMemoryPages: this.limits.maxMemoryPages,
+      control,
+    };
+    const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
+    worker.unref();
+    this.worker = worker;
+    this.seq = 0;
+    this.appliedSeq = 0;
+    this.setState('loading');
+    worker.on('message', (m: FromWorker) => {
+      if (worker === this.worker) this.onMessage(m);
+    });
+    worker.on('error', (e) => {
+      if (worker !== this.worker) return;
+      this.crashes++;
+      this.metrics.error('crash');
+      this.fail('EXPORTER_INIT', `${this.name}: its worker died: ${e.message}`);
+    });
+    worker.on('exit', (code) => {
+      if (worker !== this.worker) return;
+      this.crashes++;
+      this.metrics.error('crash');
+      this.fail('EXPORTER_INIT', `${this.name}: its worker exited with code ${code}`);
+    });
+    watchdog.add(this);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case 'rpc':
+        this.answer(m.req);
+        break;
+      case 'log':
+        this.host.log(this.name, m.level, m.msg, m.fields);
+        break;
+      case 'ready':
+        this.apply(m.flush);
+        this.subscriptions = m.subscriptions;
+        this.canForget = m.canForget;
+        this.loadedAt = Date.now();
+        this.setState('loaded');
+        if (this.starting) {
+          this.starting.resolve();
+          this.starting = undefined;
+        } else {
+          this.restarts++;
+          this.metrics.add(this.metrics.restarts, 1);
+          this.host.log(this.name, LogLevel.INFO, `exporter restarted (restart ${this.restarts})`);
+        }
+        break;
+      case 'failed':
+        this.fail(m.code as ErrorCode, m.message);
+        break;
+      case 'done':
+        this.onDone(m.seq, m.status, m.seconds, m.flush);
+        break;
+      case 'forgotten': {
+        this.apply(m.flush);
+        if (m.trapped) {
+          this.traps++;
+          this.metrics.error('trap');
+        }
+        const freed = this.sink.release(m.ids);
+        this.host.store.free(freed);
+        this.metrics.add(this.metrics.expired, freed.length);
+        const waiter = this.forgetWaiter;
+        this.forgetWaiter = undefined;
+        waiter?.(!m.trapped);
+        break;
+      }
+    }
+  }
+
+  private onDone(seq: number, status: number, seconds: number, flush: Flush): void {
+    const count = this.inflight.shift() ?? 0;
+    this.appliedSeq = seq;
+    this.apply(flush);
+    this.batches++;
+    this.events += count;
+    this.metrics.batch(count, seconds);
+    this.metrics.set(this.metrics.queued, this.inflight.length);
+    if (status === BatchStatus.TRAP) {
+      this.traps++;
+      this.consecutiveTraps++;
+      this.metrics.error('trap');
+    } else {
+      this.consecutiveTraps = 0;
+      if (status === BatchStatus.ERROR) {
+        this.errors++;
+        this.metrics.error('returned_error');
+      }
+    }
+    if (this.inflight.length === 0) this.wakeIdle();
+    if (this.consecutiveTraps >= this.limits.maxConsecutiveTraps) {
+      this.fail('EXPORTER_INIT', `${this.name}: trapped in ${this.consecutiveTraps} batches in a row (last: ${this.lastError})`);
+    }
+  }
+
+  /** Applies a worker's flush to the store and to this exporter's counters. */
+  private apply(flush: Flush): void {
+    this.sink.apply(flush);
+    this.rejectedOps += flush.rejectedOps;
+    this.rejectedCalls += flush.rejectedCalls;
+    this.logsDropped += flush.logsDropped;
+    this.metrics.error('rejected_update', flush.rejectedOps);
+    this.metrics.error('rejected_call', flush.rejectedCalls);
+    this.metrics.add(this.metrics.logsDropped, flush.logsDropped);
+    if (flush.lastError) this.lastError = flush.lastError;
+    if (flush.memoryBytes !== this.memoryBytes) {
+      this.memoryBytes = flush.memoryBytes;
+      this.metrics.set(this.metrics.memory, flush.memoryBytes);
+    }
+  }
+
+  /** Answers a synchronous call of the worker, which waits on the control block. */
+  private answer(req: RpcRequest): void {
+    let value: number;
+    let text: string | undefined;
+    const store = this.host.store;
+    if (req.op === 'declare') {
+      try {
+        value = store.declare(this.name, req.spec);
+      } catch (e) {
+        if (!(e instanceof BpfwasmError)) throw e;
+        value = e.code === 'METRIC_CONFLICT' ? Errno.ECONFLICT : Errno.EINVAL;
+        text = e.message;
+      }
+    } else if (req.op === 'foreign') {
+      const family = store.family(req.id);
+      value = family ? Errno.ECONFLICT : Errno.ENOTFOUND;
+      text = family ? `${family.spec.name} belongs to ${family.owner}` : `no metric ${req.id}`;
+    } else {
+      text = this.host.resolve?.(req.kind, req.id);
+      value = text === undefined ? Errno.ENOTFOUND : 0;
+    }
+    let len = -1;
+    if (text !== undefined) {
+      const r = encoder.encodeInto(text, this.text);
+      len = r.written;
+    }
+    Atomics.store(this.ctl, CTL_RPC_VALUE, value);
+    Atomics.store(this.ctl, CTL_RPC_TEXT_LEN, len);
+    Atomics.store(this.ctl, CTL_RPC, 1);
+    Atomics.notify(this.ctl, CTL_RPC);
+  }
+
+  /**
+   * The worker can no longer be trusted (load failure, deadline overrun, crash, trap storm):
+   * terminate it. While loading for the first time that fails the load; later it quarantines
+   * the exporter and schedules a restart after an exponential backoff.
+   */
+  private fail(code: ErrorCode, why: string): void {
+    const worker = this.worker;
+    this.lastError = why;
+    this.detach('aborted');
+    void worker?.terminate();
+    if (this.starting) {
+      this.setState('failed');
+      this.starting.reject(new BpfwasmError(code, why));
+      this.starting = undefined;
+      return;
+    }
+    if (this.closed) return;
+    if (this.loadedAt && Date.now() - this.loadedAt > this.limits.quarantineMaxMs) this.backoffLevel = 0;
+    const delay = Math.min(this.limits.quarantineBaseMs * 2 ** this.backoffLevel, this.limits.quarantineMaxMs);
+    this.backoffLevel++;
+    this.loadedAt = 0;
+    this.setState('quarantined');
+    this.host.log(this.name, LogLevel.ERROR, `exporter quarantined for ${delay} ms: ${why}`);
+    this.restartTimer = setTimeout(() => {
+      if (!this.closed) this.spawn();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  /** Forgets the current worker: batches in flight are lost and counted, waiters released. */
+  private detach(reason: DropReason): void {
+    watchdog.delete(this);
+    this.worker = undefined;
+    this.consecutiveTraps = 0;
+    const lost = this.inflight.reduce((a, b) => a + b, 0);
+    this.inflight = [];
+    if (lost) this.drop(reason, lost);
+    this.metrics.set(this.metrics.queued, 0);
+    this.wakeIdle();
+    const waiter = this.forgetWaiter;
+    this.forgetWaiter = undefined;
+    waiter?.(false);
+  }
+
+  private drop(reason: DropReason, events: number): void {
+    this.dropped[reason] += events;
+    this.metrics.dropped(reason, events);
+  }
+
+  private setState(state: ExporterState): void {
+    this.state = state;
+    this.metrics.state(state);
+  }
+
+  private wakeIdle(): void {
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private post(worker: Worker, m: ToWorker, transfer: ArrayBuffer[] = []): void {
+    worker.postMessage(m, transfer);
+  }
+}
+
+/** One timer checks every running exporter's deadline. */
+class Watchdog {
+  private readonly exporters = new Set<IsolatedExporter>();
+  private timer: NodeJS.Timeout | undefined;
+
+  add(e: IsolatedExporter): void {
+    this.exporters.add(e);
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      const now = epochMs();
+      for (const x of this.exporters) x.check(now);
+    }, WATCHDOG_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  delete(e: IsolatedExporter): void {
+    this.exporters.delete(e);
+    if (this.exporters.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** How often deadlines are checked: an overrun is caught within this much of its deadline. */
+const WATCHDOG_INTERVAL_MS = 10;
+const watchdog = new Watchdog();
+
+/**
+ * The worker script: worker.js beside this file in the built tree; from sources (the test
+ * runner) the bundle named by BPFWASM_EXPORTER_WORKER.
+ */
+function workerUrl(): URL {
+  const own = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(own))) return own;
+  const bundled = process.env.BPFWASM_EXPORTER_WORKER;
+  if (bundled) return pathToFileURL(bundled);
+  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(own)}; run \`npm run build\``);
+}

@@ -1,0 +1,110 @@
+// Worker entry: one exporter module runs here, off the thread that serves HTTP. It marks each
+// phase in the shared control block for the main thread's watchdog, answers the module's
+// imports locally, and asks the main thread synchronously only for what it owns (metric
+// declarations, foreign metric ids, resolved names), blocking on Atomics.wait.
+import { parentPort, workerData } from 'node:worker_threads';
+import { BpfwasmError } from '../errors.js';
+import { Errno } from './abi.js';
+import type { HostLink } from './guest-imports.js';
+import { instantiate, message, type ModuleInstance } from './instance.js';
+import {
+  CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
+  Phase, epochMs, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
+} from './protocol.js';
+
+/** Longest the worker waits for the main thread to answer a synchronous call. */
+const RPC_TIMEOUT_MS = 10_000;
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const ctl = new Int32Array(init.control, 0, 8);
+const since = new Float64Array(init.control, 0, 8);
+const text = new Uint8Array(init.control, CTL_TEXT_OFFSET, CTL_TEXT_BYTES);
+const decoder = new TextDecoder();
+
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+function enter(phase: number): void {
+  since[CTL_SINCE_F64] = epochMs();
+  Atomics.store(ctl, CTL_PHASE, phase);
+}
+
+function leave(): void {
+  Atomics.store(ctl, CTL_PHASE, Phase.IDLE);
+}
+
+/** A synchronous call answered by the main thread; its wait is not charged to the module's deadline. */
+function rpc(req: RpcRequest): { value: number; text: string | undefined } {
+  const started = epochMs();
+  Atomics.store(ctl, CTL_RPC, 0);
+  Atomics.store(ctl, CTL_IN_RPC, 1);
+  post({ t: 'rpc', req });
+  const outcome = Atomics.wait(ctl, CTL_RPC, 0, RPC_TIMEOUT_MS);
+  since[CTL_SINCE_F64] = since[CTL_SINCE_F64]! + (epochMs() - started);
+  Atomics.store(ctl, CTL_IN_RPC, 0);
+  if (outcome === 'timed-out') return { value: Errno.ESTATE, text: 'the host did not answer' };
+  const len = Atomics.load(ctl, CTL_RPC_TEXT_LEN);
+  return { value: Atomics.load(ctl, CTL_RPC_VALUE), text: len < 0 ? undefined : decoder.decode(text.slice(0, len)) };
+}
+
+const link: HostLink = {
+  declare(spec) {
+    const r = rpc({ op: 'declare', spec });
+    return r.value >= 0 ? r.value : { code: r.value, why: r.text ?? '' };
+  },
+  foreignMetric(id) {
+    const r = rpc({ op: 'foreign', id });
+    return { code: r.value, why: r.text ?? '' };
+  },
+  resolve(kind, id) {
+    const r = rpc({ op: 'resolve', kind, id });
+    return r.value === 0 ? r.text : undefined;
+  },
+  log(level, msg, fields) {
+    post(fields ? { t: 'log', level, msg, fields } : { t: 'log', level, msg });
+  },
+};
+
+function flushOf(instance: ModuleInstance) {
+  const flush = instance.imports.takeFlush();
+  return { flush, transfer: [flush.ops] };
+}
+
+async function main(): Promise<void> {
+  let instance: ModuleInstance;
+  enter(Phase.INIT);
+  try {
+    instance = await instantiate(init.name, init.bytes, link, {
+      limits: init.limits, settings: init.settings, seed: init.seed,
+      maxBatchBytes: init.maxBatchBytes, maxMemoryPages: init.maxMemoryPages,
+    });
+  } catch (e) {
+    leave();
+    post({ t: 'failed', code: e instanceof BpfwasmError ? e.code : 'EXPORTER_INIT', message: message(e) });
+    return;
+  }
+  leave();
+  const ready = flushOf(instance);
+  post({ t: 'ready', subscriptions: instance.subscriptions, canForget: instance.canForget, flush: ready.flush }, ready.transfer);
+
+  port.on('message', (m: ToWorker) => {
+    if (m.t === 'batch') {
+      enter(Phase.BATCH);
+      const t0 = performance.now();
+      const status = instance.runBatch(m.seq, m.type, new Uint8Array(m.payload), m.count);
+      const seconds = (performance.now() - t0) / 1000;
+      leave();
+      const { flush, transfer } = flushOf(instance);
+      post({ t: 'done', seq: m.seq, status, seconds, flush }, transfer);
+    } else {
+      enter(Phase.FORGET);
+      const ids = instance.imports.forgettable(m.ids, m.appliedSeq);
+      const forgotten = ids.length === 0 || instance.forget(ids);
+      leave();
+      const { flush, transfer } = flushOf(instance);
+      post({ t: 'forgotten', ids: forgotten ? ids : [], trapped: !forgotten && instance.canForget, flush }, transfer);
+    }
+  });
+}
+
+void main();

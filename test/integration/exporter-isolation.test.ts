@@ -1,0 +1,77 @@
+// A real collector with the real helper: a user exporter that loops forever in every batch
+// call subscribes to the same exec records as the built-in process exporter. It must be
+// terminated and quarantined again and again while the process exporter counts every exec
+// exactly and /metrics keeps answering within 100 ms.
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildC } from '../../scripts/build-exporters.mjs';
+import { freshTmpDir } from '../exporters/helpers.js';
+import { onlySensors, samples, scrape, startCollector, waitFor, waitReady } from './support/collector.js';
+import { uniqueBinary } from './support/processes.js';
+
+const dir = join(freshTmpDir('isolation'), 'exporters');
+
+/** Runs `path` `times` times from one shell loop, without blocking this test's scraper. */
+async function runTimes(path: string, times: number): Promise<void> {
+  await promisify(execFile)('/bin/sh', ['-c', `i=0; while [ $i -lt ${times} ]; do "${path}"; i=$((i+1)); done`]);
+}
+
+beforeAll(async () => {
+  mkdirSync(dir);
+  await buildC([join(import.meta.dirname, '../exporters/fixtures/faults/batch_loop.c')], join(dir, 'spinner.wasm'));
+});
+
+describe('exporter isolation on a real pipeline', () => {
+  it('quarantines a looping exporter while the process exporter counts every exec and /metrics answers', async () => {
+    const c = await startCollector({
+      sensors: onlySensors({ process: {} }),
+      exporters: { dirs: [dir], batchTimeoutMs: 200, quarantineBaseMs: 200, quarantineMaxMs: 400 },
+    });
+    try {
+      await waitReady(c);
+      const { path: bin, comm } = uniqueBinary('/bin/true', 'bwi');
+      for (let i = 0; i < 3; i++) await scrape(c); // the first requests compile the route: not measured
+      const latencies: number[] = [];
+      let scraping = true;
+      const scraper = (async () => {
+        while (scraping) {
+          const t0 = performance.now();
+          await scrape(c);
+          latencies.push(performance.now() - t0);
+          await sleep(50);
+        }
+      })();
+      const runs = 5;
+      for (let i = 0; i < runs; i++) {
+        await runTimes(bin, 40);
+        await sleep(300);
+      }
+      const m = await waitFor('every exec counted and the spinner restarted', async () => {
+        const m = await scrape(c);
+        const counted = samples(m, 'bpfwasm_process_exec_total').get(`comm="${comm}"`);
+        const restarts = samples(m, 'bpfwasm_exporter_restarts_total').get('exporter="spinner"') ?? 0;
+        return counted === runs * 40 && restarts >= 1 ? m : undefined;
+      });
+      scraping = false;
+      await scraper;
+      expect(samples(m, 'bpfwasm_exporter_errors_total').get('exporter="spinner",kind="timeout"')).toBeGreaterThanOrEqual(2);
+      expect(samples(m, 'bpfwasm_exporter_dropped_events_total').get('exporter="spinner",reason="aborted"')).toBeGreaterThan(0);
+      for (const reason of ['queue_full', 'not_running', 'aborted']) {
+        expect(samples(m, 'bpfwasm_exporter_dropped_events_total').get(`exporter="process",reason="${reason}"`)).toBe(0);
+      }
+      expect(samples(m, 'bpfwasm_exporter_state').get('exporter="process",state="loaded"')).toBe(1);
+      expect(c.output()).toMatch(/bpfwasm_on_batch did not return within 200 ms/);
+      // Within 100 ms, allowing for a lone scrape descheduled on a loaded CI machine (see test/exporters/faults.test.ts).
+      const shown = `${latencies.length} scrapes (ms): ${latencies.map((l) => l.toFixed(0)).join(' ')}`;
+      expect(latencies.length).toBeGreaterThan(5);
+      expect(latencies.filter((l) => l < 100).length / latencies.length, shown).toBeGreaterThanOrEqual(0.9);
+      expect(Math.max(...latencies), shown).toBeLessThan(250);
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+});
