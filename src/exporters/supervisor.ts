@@ -323,7 +323,9 @@ export class IsolatedExporter implements Exporter {
     this.backoffLevel++;
     this.loadedAt = 0;
     this.setState('quarantined');
-    this.host.log(this.name, LogLevel.ERROR, `exporter quarantined for ${delay} ms: ${why}`);
+    // A structured event (`exporter_quarantined`), so it reaches Loki with its own label.
+    const msg = `exporter quarantined for ${delay} ms: ${why}`;
+    this.host.log(this.name, LogLevel.ERROR, msg, { event: 'exporter_quarantined', msg, reason: code, detail: why, retry_in_ms: delay });
     this.restartTimer = setTimeout(() => {
       if (!this.closed) this.spawn();
     }, delay);

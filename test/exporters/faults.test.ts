@@ -184,6 +184,9 @@ describe('modules that fail while running are contained', () => {
     expect(samplesOf(h, 'bpfwasm_exporter_restarts_total', { exporter: 'fault' })).toBe(fault.restarts);
     expect(h.host.logs.some((l) => l.exporter === 'fault' && /^exporter quarantined for 100 ms: /.test(l.msg))).toBe(true);
     expect(h.host.logs.some((l) => l.exporter === 'fault' && /^exporter quarantined for 200 ms: /.test(l.msg))).toBe(true);
+    // Each quarantine is also a structured event (it reaches Loki with event="exporter_quarantined").
+    const event = h.host.logs.find((l) => l.exporter === 'fault' && l.fields?.event === 'exporter_quarantined');
+    expect(event?.fields).toMatchObject({ reason: expect.any(String), retry_in_ms: 100 });
     await h.finish();
   });
 
