@@ -307,7 +307,19 @@ function collectorHealth() {
   l.add(timeseries('Exporter events', 'Event records per second handed to each exporter.', [
     [`sum by (exporter) (${rate('bpfwasm_exporter_events_total')})`, '{{exporter}}'],
   ], { unit: 'ops' }), 8);
-  l.add(timeseries('Exporter errors by kind', 'trap, returned_error, rejected_update and rejected_call per second.', [
+  l.add(heatmap('Exporter batch time', 'Time each batch spent in bpfwasm_on_batch, in the exporter\'s worker, all exporters.',
+    'bpfwasm_exporter_batch_duration_seconds'), 12);
+  l.add(timeseries('Exporter batch time p99', 'p99 batch time per exporter (histogram_quantile over rate).', [
+    [quantile(0.99, 'bpfwasm_exporter_batch_duration_seconds', ['exporter']), '{{exporter}}'],
+  ], { unit: 's' }), 12);
+  l.add(stat('Exporter state', 'Each exporter\'s current state (its name): loading, loaded, quarantined, shadow or failed.', [
+    [`max by (exporter, state) (${sel('bpfwasm_exporter_state')}) == 1`, '{{exporter}}: {{state}}'],
+  ]), 8);
+  l.add(timeseries('Exporter restarts and drops', 'Restarts after quarantine, and batches dropped per reason (queue_full, not_running, aborted), per second.', [
+    [`sum by (exporter) (${rate('bpfwasm_exporter_restarts_total')})`, '{{exporter}} restarts'],
+    [`sum by (exporter, reason) (${rate('bpfwasm_exporter_dropped_events_total')})`, '{{exporter}} dropped {{reason}}'],
+  ], { unit: 'ops' }), 8);
+  l.add(timeseries('Exporter errors by kind', 'trap, timeout, crash, returned_error, rejected_update and rejected_call per second.', [
     [`sum by (exporter, kind) (${rate('bpfwasm_exporter_errors_total')})`, '{{exporter}} {{kind}}'],
   ], { unit: 'ops' }), 8);
   l.add(stat('Traps in range', 'WebAssembly traps per exporter over the dashboard\'s time range.', [
