@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { BpfwasmError } from './errors.js';
-import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, type CgroupRule } from './resolve/index.js';
+import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
@@ -28,7 +28,7 @@ export interface SensorConfigs {
     /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"). */
     logExits: 'nonzero' | 'signals' | 'none';
   };
-  /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (~100 ns). */
+  /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (BENCHMARKS.md, eBPF sensors). */
   syscalls: SensorCommon & {
     /** Only this process id (0: any). */
     pid: number;
@@ -459,11 +459,7 @@ export function cgroup2Mount(mountinfo = '/proc/self/mountinfo'): string | undef
   } catch {
     return undefined;
   }
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.startsWith('cgroup2 ')) return left!.split(' ')[4]!.replace(/\\040/g, ' ');
-  }
-  return undefined;
+  return findCgroupMounts(text).v2?.mountPoint; // the resolver's parser: one reading of mountinfo's format
 }
 
 /** A cgroup v2 id from a numeric id, or from a path (absolute, or under the cgroup2 mount). */

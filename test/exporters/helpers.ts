@@ -4,39 +4,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { HEADER_FIELDS, RECORDS, type FieldLayout } from '../../src/ingest/generated/events.js';
 import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
 
-export type RecordValues = { comm?: string | Uint8Array } & Record<string, number | bigint | string | Uint8Array | undefined>;
-
-/** Encodes `records` of one type exactly as the helper would frame them. */
-export function encodeBatch(recordType: number, records: readonly RecordValues[]): Uint8Array {
-  const layout = RECORDS.find((r) => r.id === recordType);
-  if (!layout) throw new Error(`no record type ${recordType}`);
-  const bytes = new Uint8Array(layout.size * records.length);
-  const view = new DataView(bytes.buffer);
-  records.forEach((values, i) => {
-    const base = i * layout.size;
-    const fields: readonly FieldLayout[] = [...HEADER_FIELDS, ...layout.fields];
-    const all: RecordValues = { ...values, type: recordType, size: layout.size };
-    for (const f of fields) {
-      const v = all[f.name];
-      if (v === undefined) continue;
-      const at = base + f.offset;
-      if (f.type === 'chars' || f.type === 'bytes') {
-        const src = typeof v === 'string' ? new TextEncoder().encode(v) : (v as Uint8Array);
-        bytes.set(src.subarray(0, f.size), at);
-      } else if (f.type === 'u16') view.setUint16(at, Number(v), true);
-      else if (f.type === 'u32') view.setUint32(at, Number(v), true);
-      else if (f.type === 'u64') view.setBigUint64(at, BigInt(v as number | bigint), true);
-      else if (f.type === 's32') view.setInt32(at, Number(v), true);
-      else if (f.type === 'u8') view.setUint8(at, Number(v));
-      else throw new Error(`helper does not encode ${f.type}`);
-    }
-  });
-  return bytes;
-}
+// One encoder for tests and for `bpfwasm exporters new` projects: the runtime's test kit.
+export { encodeBatch, type RecordValues } from '../../src/exporters/testing.js';
 
 const running = new Set<Exporter>();
 
