@@ -1,13 +1,19 @@
-// The set of loaded exporters and the per-record-type fan-out of batches to them. Loading is
-// isolated per module (each in its own worker, all in parallel): a module that fails is
-// recorded with its error and the rest load.
+// The set of loaded exporters, the per-record-type fan-out of batches to them, and their
+// lifecycle while events flow: load, hot swap to a new version, shadow candidates beside the
+// current version, promotion, abort, unload. Every change of the dispatch set happens in one
+// synchronous step between two batches, so no batch is lost or handed to two versions of one
+// role; series live in the host's store, so a swap keeps every counter.
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
+import { SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
+import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, readSignature, verifyModule, type TrustPolicy } from './signing.js';
-import { ExporterMetrics, type ExporterSeries } from './self-metrics.js';
+import { ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
+import type { IsolatedExporter } from './supervisor.js';
 
 export interface FailedExporter {
   readonly name: string;
@@ -16,16 +22,71 @@ export interface FailedExporter {
   readonly error: string;
 }
 
-export class ExporterRegistry {
+/** One running module version and where it came from. */
+interface Version {
+  readonly exporter: IsolatedExporter;
+  readonly bytes: Uint8Array;
+  readonly version: string;
+  readonly source: string;
+  readonly signedBy: string;
+  readonly loadedAt: number;
+  readonly metrics: ExporterSeries;
+}
+
+/** Everything known under one exporter name. */
+interface Slot {
+  current: Version | undefined;
+  shadow: Version | undefined;
+  /** A load, swap, promotion, abort or unload in progress: others are refused (EXPORTER_BUSY). */
+  busy: boolean;
+}
+
+/** What the last swap of each exporter cost, for the reload metrics and the benchmarks. */
+export interface SwapTiming {
+  /** From the request to the new version handling batches: compile, instantiate, init. */
+  readonly prepareMs: number;
+  /** Until the old version finished its last batch and stopped. */
+  readonly drainMs: number;
+}
+
+const NAME_RE = /^[a-z0-9_-]{1,64}$/;
+
+/** First 12 hex digits of the module's SHA-256: a version that needs no cooperation from the module. */
+export function moduleVersion(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+}
+
+export class ExporterRegistry implements ExporterManager {
   readonly failed: FailedExporter[] = [];
   readonly metrics: ExporterMetrics;
-  private readonly exporters: Exporter[] = [];
-  private readonly series = new Map<string, ExporterSeries>();
-  /** Subscribers per record type, computed at load so dispatch is one array walk. */
+  /**
+   * Where shadow candidates write: their families, with `bpfwasm_exporter_version` added to
+   * every series, and their self metrics. Served at /metrics/shadow; replaced by a fresh
+   * store whenever no candidate runs, so a later candidate may change a metric's shape.
+   */
+  shadowStore: SeriesStore;
+  private shadowMetrics: ExporterMetrics;
+  readonly lastSwap = new Map<string, SwapTiming>();
+  private readonly slots = new Map<string, Slot>();
+  /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
+  private readonly swapSeries: { ok: number; rejected: number; seconds: number };
 
   constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
+    this.shadowStore = new SeriesStore(host.store.options);
+    this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
+    const reloads = host.store.declare('collector', {
+      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['result'],
+      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected)',
+    });
+    const seconds = host.store.declare('collector', {
+      name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
+      help: 'Time the last hot swap took from request to the new version taking batches (compile, instantiate, init)',
+    });
+    this.swapSeries = {
+      ok: host.store.series(reloads, ['ok']), rejected: host.store.series(reloads, ['rejected']), seconds: host.store.series(seconds, []),
+    };
   }
 
   /**
@@ -59,28 +120,97 @@ export class ExporterRegistry {
         loads.push(this.loadFile(name, path, builtin));
       }
     }
-    // Every module loads in its own worker at once; the outcome is recorded in directory order.
+    // Every module loads in its own worker at once; dispatch follows directory order.
     await Promise.all(loads);
-    const order = [...paths.values()];
-    this.exporters.sort((a, b) => order.indexOf(pathOf(a, paths)) - order.indexOf(pathOf(b, paths)));
+    const order = [...paths.keys()];
+    const sorted = [...this.slots.entries()].sort(([a], [b]) => rank(order, a) - rank(order, b));
+    this.slots.clear();
+    for (const [name, slot] of sorted) this.slots.set(name, slot);
     this.failed.sort((a, b) => a.name.localeCompare(b.name));
     this.index();
   }
 
-  /**
-   * Loads one more module while batches flow (through the API, or a file that appeared). It
-   * joins the dispatch only once running, between two batches; rejects if it cannot run.
-   */
-  async load(name: string, bytes: Uint8Array): Promise<Exporter> {
-    if (this.exporters.some((e) => e.name === name)) {
+  /** Loads one more module while batches flow; rejects if the name is taken or the module cannot run. */
+  async load(name: string, bytes: Uint8Array, source = 'api', signedBy = ''): Promise<Exporter> {
+    if (this.slots.get(name)?.current) {
       throw new BpfwasmError('EXPORTER_LOAD', `${name}: an exporter of that name is already loaded`);
     }
-    const series = this.metrics.of(name);
-    this.series.set(name, series);
-    const exporter = await loadExporter(name, bytes, this.host, this.metrics);
-    this.exporters.push(exporter);
+    const slot = this.claim(name);
+    try {
+      const version = await this.start(name, bytes, source, signedBy, false);
+      slot.current = version;
+      this.index();
+      return version.exporter;
+    } finally {
+      this.release(name, slot);
+    }
+  }
+
+  describe(): ExporterInfo[] {
+    return [...this.slots.entries()].map(([name, slot]) => ({
+      name,
+      current: slot.current && this.info(slot.current, this.host.store),
+      shadow: slot.shadow && this.info(slot.shadow, this.shadowStore),
+      subscriptions: slot.current?.exporter.subscriptions ?? [],
+    }));
+  }
+
+  /**
+   * Loads `name`, or swaps a new version in for the running one: the new version is compiled,
+   * instantiated and initialised beside the old, which keeps taking batches meanwhile; then the
+   * dispatch switches in one step and the old one finishes what it holds and stops. A version
+   * that fails any of that is refused with the reason and the old one keeps running.
+   */
+  async install(name: string, bytes: Uint8Array, options: InstallOptions = {}): Promise<ExporterInfo> {
+    const source = options.source ?? 'api';
+    const signedBy = this.verify(name, bytes, options.signature);
+    if (options.shadow) {
+      await this.startShadow(name, bytes, source, signedBy);
+    } else if (this.slots.get(name)?.current) {
+      await this.swap(name, bytes, source, signedBy);
+    } else {
+      await this.load(name, bytes, source, signedBy);
+    }
+    return this.describeOne(name);
+  }
+
+  /** Makes the shadow candidate the current version: a hot swap to its module, then the candidate stops. */
+  async promote(name: string): Promise<ExporterInfo> {
+    const slot = this.slots.get(name);
+    const shadow = slot?.shadow;
+    if (!slot?.current) throw notFound(name);
+    if (!shadow) throw new BpfwasmError('EXPORTER_NO_SHADOW', `${name}: no shadow candidate to promote`);
+    await this.swap(name, shadow.bytes, shadow.source, shadow.signedBy);
+    await this.stopShadow(name);
+    this.host.log(name, LogLevel.INFO, `promoted version ${shadow.version} from shadow to current`);
+    return this.describeOne(name);
+  }
+
+  /** Stops the shadow candidate and drops its series; the current version is untouched. */
+  async abort(name: string): Promise<ExporterInfo> {
+    const slot = this.slots.get(name);
+    if (!slot?.current) throw notFound(name);
+    if (!slot.shadow) throw new BpfwasmError('EXPORTER_NO_SHADOW', `${name}: no shadow candidate to abort`);
+    const version = slot.shadow.version;
+    await this.stopShadow(name);
+    this.host.log(name, LogLevel.INFO, `aborted shadow version ${version}`);
+    return this.describeOne(name);
+  }
+
+  /** Stops `name` (and its candidate), and removes its series from /metrics. */
+  async unload(name: string): Promise<void> {
+    const slot = this.slots.get(name);
+    if (!slot?.current) throw notFound(name);
+    if (slot.shadow) await this.stopShadow(name);
+    this.claim(name);
+    const current = slot.current;
+    slot.current = undefined;
     this.index();
-    return exporter;
+    await current.exporter.close();
+    current.metrics.release();
+    this.host.store.dropOwner(name);
+    this.slots.delete(name);
+    this.host.log(name, LogLevel.INFO, `unloaded version ${current.version}`);
   }
 
   /** Hands one batch to every exporter subscribed to `recordType`; never blocks on a worker. */
@@ -90,36 +220,156 @@ export class ExporterRegistry {
     for (let i = 0; i < subscribers.length; i++) subscribers[i]!.onBatch(recordType, payload, count);
   }
 
+  /** The current version of every exporter not in the middle of a change (a swap must not race an expiry sweep). */
   list(): readonly Exporter[] {
-    return this.exporters;
+    const out: Exporter[] = [];
+    for (const slot of this.slots.values()) if (slot.current && !slot.busy) out.push(slot.current.exporter);
+    return out;
   }
 
-  /** Resolves once every batch dispatched so far has been applied (or dropped). */
+  /** Resolves once every batch dispatched so far has been applied (or dropped), shadows included. */
   async flush(): Promise<void> {
-    await Promise.all(this.exporters.map((e) => e.flush()));
+    await Promise.all(this.running().map((e) => e.flush()));
   }
 
   /** Brings the self metrics read from the store (series owned, refusals) up to date. */
   refreshMetrics(): void {
-    for (const s of this.series.values()) s.refresh();
+    for (const slot of this.slots.values()) {
+      slot.current?.metrics.refresh();
+      slot.shadow?.metrics.refresh();
+    }
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.exporters.map((e) => e.close()));
+    await Promise.all(this.running().map((e) => e.close()));
   }
 
   private async loadFile(name: string, path: string, builtin: boolean): Promise<void> {
-    const series = this.metrics.of(name);
-    this.series.set(name, series);
     try {
       const bytes = await readFile(path);
       const trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
-      this.exporters.push(await loadExporter(name, bytes, this.host, this.metrics));
+      await this.load(name, bytes, builtin ? 'builtin' : path, trust?.keyId ?? '');
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
-      series.state('failed');
+      this.metrics.of(name).state('failed');
       this.refuse(name, path, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  private async swap(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<void> {
+    const slot = this.claim(name);
+    const t0 = performance.now();
+    try {
+      let next: Version;
+      try {
+        next = await this.start(name, bytes, source, signedBy, true);
+      } catch (e) {
+        this.host.store.add(this.swapSeries.rejected, 1);
+        const why = e instanceof Error ? e.message : String(e);
+        this.host.log(name, LogLevel.ERROR, `new version refused, version ${slot.current?.version} keeps running: ${why}`);
+        throw e instanceof BpfwasmError ? e : new BpfwasmError('EXPORTER_LOAD', why);
+      }
+      const old = slot.current!;
+      // The switch: from here every batch goes to the new version, and none to the old.
+      slot.current = next;
+      next.exporter.adopt();
+      this.index();
+      const prepareMs = performance.now() - t0;
+      await old.exporter.flush();
+      await old.exporter.close();
+      this.lastSwap.set(name, { prepareMs, drainMs: performance.now() - t0 - prepareMs });
+      this.host.store.add(this.swapSeries.ok, 1);
+      this.host.store.set(this.swapSeries.seconds, prepareMs / 1000);
+      this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms`);
+    } finally {
+      this.release(name, slot);
+    }
+  }
+
+  private async startShadow(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<void> {
+    const existing = this.slots.get(name);
+    if (!existing?.current) throw notFound(name, 'a shadow candidate runs beside a current version; load one first');
+    if (existing.shadow) await this.stopShadow(name);
+    const slot = this.claim(name);
+    try {
+      slot.shadow = await this.start(name, bytes, source, signedBy, false, true);
+      this.index();
+      this.host.log(name, LogLevel.INFO, `shadow version ${slot.shadow.version} runs beside ${slot.current?.version}; its series are on /metrics/shadow`);
+    } finally {
+      this.release(name, slot);
+    }
+  }
+
+  private async stopShadow(name: string): Promise<void> {
+    const slot = this.claim(name);
+    try {
+      const shadow = slot.shadow;
+      if (!shadow) return;
+      slot.shadow = undefined;
+      this.index();
+      await shadow.exporter.close();
+      shadow.metrics.release();
+      this.shadowStore.dropOwner(name);
+      if (![...this.slots.values()].some((s) => s.shadow)) {
+        this.shadowStore = new SeriesStore(this.host.store.options);
+        this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
+      }
+    } finally {
+      this.release(name, slot);
+    }
+  }
+
+  /** Starts one version in its own worker; `beside`: another version of the name runs meanwhile. */
+  private async start(name: string, bytes: Uint8Array, source: string, signedBy: string, beside: boolean, shadow = false): Promise<Version> {
+    const version = moduleVersion(bytes);
+    const host = shadow ? { ...this.host, store: this.shadowStore } : this.host;
+    const metrics = shadow ? this.shadowMetrics : this.metrics;
+    const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const } : { silent: beside };
+    const exporter = await loadExporter(name, bytes, host, metrics, role, version);
+    return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: metrics.of(name, version) };
+  }
+
+  private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
+    if (!NAME_RE.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} must match [a-z0-9_-]{1,64}`);
+    return verifyModule(name, bytes, signature, this.trust).keyId ?? '';
+  }
+
+  private claim(name: string): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) this.slots.set(name, (slot = { current: undefined, shadow: undefined, busy: false }));
+    if (slot.busy) throw new BpfwasmError('EXPORTER_BUSY', `${name}: another load, swap or rollout of this exporter is in progress`);
+    slot.busy = true;
+    return slot;
+  }
+
+  private release(name: string, slot: Slot): void {
+    slot.busy = false;
+    if (!slot.current && !slot.shadow && this.slots.get(name) === slot) this.slots.delete(name);
+  }
+
+  private describeOne(name: string): ExporterInfo {
+    const info = this.describe().find((i) => i.name === name);
+    if (!info) throw notFound(name);
+    return info;
+  }
+
+  private info(v: Version, store: SeriesStore): ExporterVersionInfo {
+    const e = v.exporter;
+    return {
+      version: v.version, state: e.state, source: v.source, signedBy: v.signedBy, events: e.events, batches: e.batches,
+      traps: e.traps, timeouts: e.timeouts, restarts: e.restarts,
+      droppedEvents: e.dropped.queue_full + e.dropped.not_running + e.dropped.aborted,
+      series: store.seriesOf(e.name), lastError: e.lastError, loadedAtUnixMs: v.loadedAt,
+    };
+  }
+
+  private running(): IsolatedExporter[] {
+    const out: IsolatedExporter[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.current) out.push(slot.current.exporter);
+      if (slot.shadow) out.push(slot.shadow.exporter);
+    }
+    return out;
   }
 
   private refuse(name: string, path: string, error: string): void {
@@ -129,13 +379,18 @@ export class ExporterRegistry {
 
   private index(): void {
     const byType: Exporter[][] = [];
-    for (const e of this.exporters) {
+    for (const e of this.running()) {
       for (const t of e.subscriptions) (byType[t] ??= []).push(e);
     }
     this.byType = byType;
   }
 }
 
-function pathOf(e: Exporter, paths: ReadonlyMap<string, string>): string {
-  return paths.get(e.name) ?? '';
+function notFound(name: string, hint = ''): BpfwasmError {
+  return new BpfwasmError('EXPORTER_NOT_FOUND', `${name}: no exporter of that name is loaded${hint ? `; ${hint}` : ''}`);
+}
+
+function rank(order: readonly string[], name: string): number {
+  const i = order.indexOf(name);
+  return i < 0 ? order.length : i;
 }

@@ -4,7 +4,7 @@
 // the collector or the others.
 import type { SeriesStore } from '../metrics/store.js';
 import { ExporterMetrics, type ExporterState } from './self-metrics.js';
-import { IsolatedExporter } from './supervisor.js';
+import { IsolatedExporter, type InstanceRole } from './supervisor.js';
 
 /** Deadlines, memory and queue limits of every exporter (config `exporters.*`). */
 export interface RuntimeLimits {
@@ -100,8 +100,10 @@ export function limitsOf(host: ExporterHost): RuntimeLimits {
  * Loads one module into its own worker and resolves once it is running; rejects with a
  * BpfwasmError naming the module (EXPORTER_LOAD, EXPORTER_ABI, EXPORTER_INIT) otherwise.
  */
-export async function loadExporter(name: string, bytes: Uint8Array, host: ExporterHost, metrics = new ExporterMetrics(host.store)): Promise<Exporter> {
-  const exporter = new IsolatedExporter(name, bytes, host, limitsOf(host), metrics.of(name));
+export async function loadExporter(
+  name: string, bytes: Uint8Array, host: ExporterHost, metrics = new ExporterMetrics(host.store), role: InstanceRole = {}, version = '',
+): Promise<IsolatedExporter> {
+  const exporter = new IsolatedExporter(name, bytes, host, limitsOf(host), metrics.of(name, version), role);
   await exporter.start();
   return exporter;
 }

@@ -4,6 +4,9 @@ import type { SeriesStore } from '../metrics/store.js';
 
 const OWNER = 'collector';
 
+/** The label that tells a shadow candidate's series from the current version's. */
+export const VERSION_LABEL = 'bpfwasm_exporter_version';
+
 export const EXPORTER_STATES = ['loading', 'loaded', 'quarantined', 'shadow', 'failed'] as const;
 export type ExporterState = (typeof EXPORTER_STATES)[number];
 
@@ -20,9 +23,10 @@ const DURATION_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 
 export class ExporterMetrics {
   private readonly fam: Record<string, number> = {};
 
-  constructor(private readonly store: SeriesStore) {
+  /** `versioned`: every series also carries the module's `bpfwasm_exporter_version` (shadow candidates). */
+  constructor(private readonly store: SeriesStore, private readonly versioned = false) {
     const declare = (name: string, kind: 'counter' | 'gauge' | 'histogram', help: string, labelNames: string[], buckets?: number[]) =>
-      (this.fam[name] = store.declare(OWNER, { name, help, kind, labelNames, buckets }));
+      (this.fam[name] = store.declare(OWNER, { name, help, kind, labelNames: versioned ? [...labelNames, VERSION_LABEL] : labelNames, buckets }));
     declare('bpfwasm_exporter_batches_total', 'counter', 'Batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_events_total', 'counter', 'Event records in the batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_dropped_events_total', 'counter',
@@ -44,8 +48,9 @@ export class ExporterMetrics {
   }
 
   /** The series of one exporter, interned once so the per-batch path is a few array writes. */
-  of(exporter: string): ExporterSeries {
-    return new ExporterSeries(this.store, (name, labels = []) => this.store.series(this.fam[name]!, [exporter, ...labels]), exporter);
+  of(exporter: string, version = ''): ExporterSeries {
+    const tail = this.versioned ? [version] : [];
+    return new ExporterSeries(this.store, (name, labels = []) => this.store.series(this.fam[name]!, [exporter, ...labels, ...tail]), exporter);
   }
 }
 
@@ -65,7 +70,15 @@ export class ExporterSeries {
   private readonly drops: Record<DropReason, number>;
   private readonly states: Record<ExporterState, number>;
 
-  constructor(private readonly store: SeriesStore, sid: (name: string, labels?: string[]) => number, private readonly owner: string) {
+  /** Every series of this exporter's self metrics, to release them when it is gone. */
+  private readonly ids: number[] = [];
+
+  constructor(private readonly store: SeriesStore, series: (name: string, labels?: string[]) => number, private readonly owner: string) {
+    const sid = (name: string, labels?: string[]) => {
+      const id = series(name, labels);
+      this.ids.push(id);
+      return id;
+    };
     this.batches = sid('bpfwasm_exporter_batches_total');
     this.events = sid('bpfwasm_exporter_events_total');
     this.duration = sid('bpfwasm_exporter_batch_duration_seconds');
@@ -107,6 +120,11 @@ export class ExporterSeries {
   state(state: ExporterState): void {
     for (const s of EXPORTER_STATES) this.store.set(this.states[s], s === state ? 1 : 0);
     this.store.set(this.up, state === 'loaded' || state === 'shadow' ? 1 : 0);
+  }
+
+  /** Removes these series from the store (a shadow candidate that ended, an unloaded exporter). */
+  release(): void {
+    this.store.free(this.ids.splice(0));
   }
 
   /** Refreshes the values read from the store itself (series owned, refusals). */

@@ -1,7 +1,7 @@
 // Main-thread side of one exporter instance's series: maps the worker's local series ids to
 // the store's and applies the operations the worker already validated. The store stays
 // host-owned, so values survive a restart or a reload of the module.
-import type { SeriesStore } from '../metrics/store.js';
+import type { MetricSpec, SeriesStore } from '../metrics/store.js';
 import { KIND_NAME, Op, OP_SIZE } from './abi.js';
 import type { FamilyInfo, Flush, Seed } from './protocol.js';
 
@@ -10,7 +10,16 @@ export class SeriesSink {
   private toStore = new Int32Array(256).fill(-1);
   private readonly toLocal = new Map<number, number>();
 
-  constructor(private readonly owner: string, private readonly store: SeriesStore) {}
+  /**
+   * `extraLabel`: a label the module does not know about, added to every family it declares
+   * and every series it creates (a shadow candidate's `bpfwasm_exporter_version`).
+   */
+  constructor(private readonly owner: string, private readonly store: SeriesStore, private readonly extraLabel?: readonly [string, string]) {}
+
+  /** The spec the store holds for a family the module declares. */
+  declared(spec: MetricSpec): MetricSpec {
+    return this.extraLabel ? { ...spec, labelNames: [...spec.labelNames, this.extraLabel[0]] } : spec;
+  }
 
   /** The owner's families and live series, as the next worker's seed; maps local id i to series i. */
   seed(): Seed {
@@ -18,15 +27,17 @@ export class SeriesSink {
     const series: [number, readonly string[]][] = [];
     this.toStore.fill(-1);
     this.toLocal.clear();
+    const extra = this.extraLabel ? 1 : 0;
     for (const f of this.store.families) {
       if (f.owner !== this.owner) continue;
       families.push({
-        id: f.id, name: f.spec.name, kind: KIND_NAME.indexOf(f.spec.kind), labelCount: f.spec.labelNames.length,
+        id: f.id, name: f.spec.name, kind: KIND_NAME.indexOf(f.spec.kind), labelCount: f.spec.labelNames.length - extra,
         bucketCount: f.bounds.length,
       });
       for (const sid of f.series) {
         this.map(series.length, sid);
-        series.push([f.id, this.store.seriesValues[sid]!]);
+        const values = this.store.seriesValues[sid]!;
+        series.push([f.id, extra ? values.slice(0, -1) : values]);
       }
     }
     return { families, series };
@@ -35,7 +46,8 @@ export class SeriesSink {
   /** Applies a worker's flush: new series first, then its operations in order. */
   apply(flush: Flush): void {
     const store = this.store;
-    for (const [local, family, values] of flush.series) this.map(local, store.series(family, values));
+    const extra = this.extraLabel;
+    for (const [local, family, values] of flush.series) this.map(local, store.series(family, extra ? [...values, extra[1]] : values));
     if (flush.refused) store.countRefused(this.owner, flush.refused);
     for (const [metric, n] of flush.refusedByMetric) store.countRefusedByMetric(metric, n);
     const dv = new DataView(flush.ops);

@@ -17,6 +17,16 @@ import { SeriesSink } from './sink.js';
 
 const encoder = new TextEncoder();
 
+/** How an instance stands beside others of its name. */
+export interface InstanceRole {
+  /** A shadow candidate: state `shadow` once running (its host store is the shadow store). */
+  readonly shadow?: boolean;
+  /** See SeriesSink: a label added to everything the module declares. */
+  readonly extraLabel?: readonly [string, string];
+  /** Loading beside the running version: leaves the name's state series alone until adopted. */
+  silent?: boolean;
+}
+
 export class IsolatedExporter implements Exporter {
   subscriptions: readonly number[] = [];
   canForget = false;
@@ -59,9 +69,16 @@ export class IsolatedExporter implements Exporter {
     private readonly host: ExporterHost,
     private readonly limits: RuntimeLimits,
     private readonly metrics: ExporterSeries,
+    private readonly role: InstanceRole = {},
   ) {
-    this.sink = new SeriesSink(name, host.store);
-    metrics.state('loading');
+    this.sink = new SeriesSink(name, host.store, role.extraLabel);
+    if (!role.silent) metrics.state('loading');
+  }
+
+  /** A version loaded beside the running one takes over its name's state series (see InstanceRole.silent). */
+  adopt(): void {
+    this.role.silent = false;
+    this.metrics.state(this.state);
   }
 
   /** Loads the module in a fresh worker; rejects with a BpfwasmError naming the module if it cannot run. */
@@ -195,7 +212,7 @@ export class IsolatedExporter implements Exporter {
         this.subscriptions = m.subscriptions;
         this.canForget = m.canForget;
         this.loadedAt = Date.now();
-        this.setState('loaded');
+        this.setState(this.role.shadow ? 'shadow' : 'loaded');
         if (this.starting) {
           this.starting.resolve();
           this.starting = undefined;
@@ -276,7 +293,7 @@ export class IsolatedExporter implements Exporter {
     const store = this.host.store;
     if (req.op === 'declare') {
       try {
-        value = store.declare(this.name, req.spec);
+        value = store.declare(this.name, this.sink.declared(req.spec));
       } catch (e) {
         if (!(e instanceof BpfwasmError)) throw e;
         value = e.code === 'METRIC_CONFLICT' ? Errno.ECONFLICT : Errno.EINVAL;
@@ -354,7 +371,7 @@ export class IsolatedExporter implements Exporter {
 
   private setState(state: ExporterState): void {
     this.state = state;
-    this.metrics.state(state);
+    if (!this.role.silent) this.metrics.state(state);
   }
 
   private wakeIdle(): void {

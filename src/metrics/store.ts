@@ -45,7 +45,10 @@ export function escapeLabelValue(v: string): string {
 }
 
 export class SeriesStore {
+  /** Live families in declaration order (what serializers walk). */
   readonly families: MetricFamily[] = [];
+  /** Every family ever declared, by id (ids are never reused, so a stale id finds a dropped family). */
+  private readonly byId: MetricFamily[] = [];
   private readonly byName = new Map<string, MetricFamily>();
   /** Per series: its family id. */
   private seriesFamily: Int32Array<ArrayBuffer> = new Int32Array(1024);
@@ -92,25 +95,27 @@ export class SeriesStore {
       return existing.id;
     }
     const family: MetricFamily = {
-      id: this.families.length,
+      id: this.byId.length,
       owner,
       spec: { ...spec, labelNames: [...spec.labelNames], buckets: spec.buckets && [...spec.buckets] },
       bounds: Float64Array.from(spec.buckets ?? []),
       series: new Set(),
     };
     this.families.push(family);
+    this.byId.push(family);
     this.byName.set(spec.name, family);
     return family.id;
   }
 
   family(id: number): MetricFamily | undefined {
-    return this.families[id];
+    const family = this.byId[id];
+    return family && this.byName.get(family.spec.name) === family ? family : undefined;
   }
 
   familyOfSeries(seriesId: number): MetricFamily | undefined {
     return seriesId >= 0 && seriesId < this.seriesLabels.length && this.seriesLabels[seriesId] !== undefined &&
       this.seriesValues[seriesId] !== FREED
-      ? this.families[this.seriesFamily[seriesId]!]
+      ? this.byId[this.seriesFamily[seriesId]!]
       : undefined;
   }
 
@@ -119,7 +124,7 @@ export class SeriesStore {
    * the refusal is counted (see `refusedSeries`) rather than silent.
    */
   series(familyId: number, labelValues: readonly string[]): number {
-    const family = this.families[familyId];
+    const family = this.family(familyId);
     if (!family) throw new BpfwasmError('SERIES_INVALID', `no metric with id ${familyId}`);
     if (labelValues.length !== family.spec.labelNames.length) {
       throw new BpfwasmError('SERIES_INVALID',
@@ -183,6 +188,21 @@ export class SeriesStore {
     return at;
   }
 
+  /**
+   * Removes an owner's families and their series (an exporter unloaded, a shadow ended): they
+   * leave the exposition, and a later owner may declare the names again with another shape.
+   */
+  dropOwner(owner: string): void {
+    const gone = this.families.filter((f) => f.owner === owner);
+    for (const f of gone) {
+      this.free([...f.series]);
+      this.byName.delete(f.spec.name);
+      this.families.splice(this.families.indexOf(f), 1);
+    }
+    this.ownerSeries.delete(owner);
+    this.refused.delete(owner);
+  }
+
   /** Series of `owner` not updated for more than `idleSeconds` (by the store clock). */
   idleSeries(owner: string, idleSeconds: number): number[] {
     const out: number[] = [];
@@ -230,7 +250,7 @@ export class SeriesStore {
   /** Records one histogram observation: bucket counts are stored per bucket, cumulated when read. */
   observe(seriesId: number, value: number): void {
     const familyId = this.seriesFamily[seriesId]!;
-    const bounds = this.families[familyId]!.bounds;
+    const bounds = this.byId[familyId]!.bounds;
     const base = this.seriesSlot[seriesId]!;
     let lo = 0;
     let hi = bounds.length;
@@ -258,7 +278,7 @@ export class SeriesStore {
    */
   observeBucket(seriesId: number, index: number, n: number): void {
     const familyId = this.seriesFamily[seriesId]!;
-    const bounds = this.families[familyId]!.bounds;
+    const bounds = this.byId[familyId]!.bounds;
     const base = this.seriesSlot[seriesId]!;
     const slots = this.slots;
     if (this.options.nativeHistograms) {
@@ -273,13 +293,13 @@ export class SeriesStore {
   /** Adds to a histogram's sum without an observation (the other half of `observeBucket`). */
   addSum(seriesId: number, value: number): void {
     const base = this.seriesSlot[seriesId]!;
-    this.slots[base + this.families[this.seriesFamily[seriesId]!]!.bounds.length + 1]! += value;
+    this.slots[base + this.byId[this.seriesFamily[seriesId]!]!.bounds.length + 1]! += value;
     this.touched[seriesId] = this.now;
   }
 
   /** Number of classic bucket bounds of a histogram series (its +Inf bucket is this index). */
   bucketCount(seriesId: number): number {
-    return this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+    return this.byId[this.seriesFamily[seriesId]!]!.bounds.length;
   }
 
   /** Native histogram state, once a histogram was observed with `nativeHistograms` on. */
@@ -289,7 +309,7 @@ export class SeriesStore {
 
   /** Replaces a histogram's state from cumulative bucket counts (last is +Inf), as other libraries report it. */
   setHistogram(seriesId: number, cumulative: readonly number[], sum: number, count: number): void {
-    const n = this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+    const n = this.byId[this.seriesFamily[seriesId]!]!.bounds.length;
     const base = this.seriesSlot[seriesId]!;
     let prev = 0;
     for (let i = 0; i <= n; i++) {
@@ -309,7 +329,7 @@ export class SeriesStore {
 
   /** Histogram state: cumulative bucket counts (last is +Inf), sum and count. */
   histogram(seriesId: number): { cumulative: number[]; sum: number; count: number } {
-    const n = this.families[this.seriesFamily[seriesId]!]!.bounds.length;
+    const n = this.byId[this.seriesFamily[seriesId]!]!.bounds.length;
     const base = this.seriesSlot[seriesId]!;
     const cumulative: number[] = [];
     let acc = 0;

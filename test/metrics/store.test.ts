@@ -80,6 +80,23 @@ describe('SeriesStore expiry and limits', () => {
     expect(s.idleSeries('other', 5)).toEqual([]);
   });
 
+  it('drops an owner: its families leave the exposition, the names may be declared again in another shape', () => {
+    const s = store(2);
+    const m = s.declare('e', spec);
+    s.add(s.series(m, ['a']), 3);
+    const kept = s.declare('f', { ...spec, name: 'kept_total' });
+    s.add(s.series(kept, ['k']), 1);
+    s.dropOwner('e');
+    expect(s.families.map((f) => f.spec.name)).toEqual(['kept_total']);
+    expect(s.family(m)).toBeUndefined();
+    expect(() => s.series(m, ['a'])).toThrow(`no metric with id ${m}`);
+    expect(s.seriesCount).toBe(1);
+    expect(s.seriesOf('e')).toBe(0);
+    const again = s.declare('g', { ...spec, labelNames: ['y', 'z'] });
+    expect(again).not.toBe(m);
+    expect(s.value(s.series(again, ['1', '2']))).toBe(0);
+  });
+
   it('frees series: removed from their family, ids and zeroed slots reused, limits released', () => {
     const s = store(2);
     const m = s.declare('e', spec);
