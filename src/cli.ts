@@ -34,6 +34,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   const server = buildServer({
     logger: log,
     store: collector.store,
+    shadow: () => collector.exporters.shadowStore,
     refresh: () => collector.refresh(),
     readiness: () => collector.readiness(),
     externalLabels: config.federate.externalLabels,

@@ -8,6 +8,7 @@ import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
 import { loadTrustPolicy } from './exporters/signing.js';
+import { ExporterDirWatcher } from './exporters/watch.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
@@ -36,6 +37,17 @@ export class Collector {
   /** Names behind the exporters' `resolve` import: syscalls, errnos, disks, cgroups, signals. */
   readonly resolver: Resolver;
 
+  /** Hot reload of the user exporter directories (exporters.watch). */
+  watcher: ExporterDirWatcher | undefined;
+
+  /** Exporter and registry log lines, as the collector's structured log records. */
+  private readonly exporterLog = (exporter: string, level: number, msg: string, fields?: Record<string, unknown>): void => {
+    const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
+    // A JSON-object message is an event: its fields go in the log record, its `msg` (if any) is the text.
+    if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
+    else this.log[fn]({ exporter }, msg);
+  };
+
   constructor(readonly config: Config, private readonly log: Logger) {
     this.store = new SeriesStore({
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
@@ -49,12 +61,7 @@ export class Collector {
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
-      log: (exporter, level, msg, fields) => {
-        const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
-        // A JSON-object message is an event: its fields go in the log record, its `msg` (if any) is the text.
-        if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
-        else this.log[fn]({ exporter }, msg);
-      },
+      log: this.exporterLog,
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
       limits: {
@@ -99,6 +106,10 @@ export class Collector {
     // A disabled sensor's built-in exporter would only show empty metrics: it is not loaded.
     const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
+    if (this.config.exporters.watch && this.config.exporters.dirs.length) {
+      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog });
+      this.watcher.start();
+    }
     const startedAt = Date.now();
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
@@ -118,6 +129,7 @@ export class Collector {
 
   async stop(): Promise<void> {
     clearInterval(this.clock);
+    await this.watcher?.close();
     await this.supervisor.stop();
     await this.exporters.close();
   }

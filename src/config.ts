@@ -71,6 +71,8 @@ export interface Config {
     builtin: boolean;
     /** Further directories of *.wasm exporters, loaded after the built-ins. */
     dirs: string[];
+    /** Hot reload: load, swap or unload a module of `dirs` when its file appears, changes or goes. */
+    watch: boolean;
     maxSeriesPerExporter: number;
     maxLabelValueBytes: number;
     /** Deadline of one batch call in an exporter's worker; an overrun terminates and quarantines it. */
@@ -185,7 +187,7 @@ export function defaultConfig(): Config {
       oom: { enabled: true, ringBytes: 0 },
     },
     exporters: {
-      builtin: true, dirs: [], maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
+      builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
       batchTimeoutMs: 250, initTimeoutMs: 2000, maxMemoryPages: 256, queueBatches: 64,
       quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, settings: {},
       requireSignatures: false, trustedKeys: [],
@@ -313,6 +315,7 @@ const SHAPE = {
   exporters: {
     builtin: boolean,
     dirs: stringList,
+    watch: boolean,
     maxSeriesPerExporter: integer(1, 10_000_000),
     maxLabelValueBytes: integer(1, 65536),
     batchTimeoutMs: integer(1, 60_000),

@@ -140,6 +140,8 @@ export class ExporterRegistry implements ExporterManager {
       const version = await this.start(name, bytes, source, signedBy, false);
       slot.current = version;
       this.index();
+      const failed = this.failed.findIndex((f) => f.name === name);
+      if (failed >= 0) this.failed.splice(failed, 1);
       return version.exporter;
     } finally {
       this.release(name, slot);

@@ -12,6 +12,8 @@ import { metricsRoute } from './routes/metrics.js';
 export interface ServerDeps {
   logger?: Logger;
   store: SeriesStore;
+  /** The shadow candidates' store, served at /metrics/shadow. */
+  shadow?: () => SeriesStore;
   /** Brings values kept outside the store up to date; called before every serialization. */
   refresh(): Promise<void>;
   readiness(): Readiness;
@@ -35,7 +37,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err instanceof BpfwasmError && err.retryAfterSeconds !== undefined) reply.header('Retry-After', String(err.retryAfterSeconds));
     return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: err.message });
   });
-  app.register(metricsRoute, { store: deps.store, refresh: deps.refresh });
+  app.register(metricsRoute, { store: deps.store, shadow: deps.shadow, refresh: deps.refresh });
   app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
   if (deps.profiling) {

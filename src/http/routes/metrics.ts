@@ -6,6 +6,8 @@ import { sendExposition } from '../compress.js';
 
 export interface MetricsRouteOptions {
   store: SeriesStore;
+  /** Shadow candidates' series (exporter rollouts), served at /metrics/shadow; not served when absent. */
+  shadow?: () => SeriesStore;
   /** Brings values kept outside the store up to date before serializing. */
   refresh(): Promise<void>;
 }
@@ -16,4 +18,12 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
     const { format, contentType } = negotiate(req.headers.accept);
     return sendExposition(req, reply, contentType, serialize(format, opts.store));
   });
+  const shadow = opts.shadow;
+  if (shadow) {
+    app.get('/metrics/shadow', async (req, reply) => {
+      await opts.refresh();
+      const { format, contentType } = negotiate(req.headers.accept);
+      return sendExposition(req, reply, contentType, serialize(format, shadow()));
+    });
+  }
 };
