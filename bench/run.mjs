@@ -9,6 +9,7 @@ import { benchFederate, federateMarkdown } from './federate.mjs';
 import { benchRender, renderMarkdown } from './render.mjs';
 import { benchProfiler, profilerMarkdown } from './profiler.mjs';
 import { benchSensors, sensorsMarkdown } from './sensors.mjs';
+import { benchSwap, swapMarkdown } from './swap.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -22,6 +23,7 @@ const federation = await benchFederate();
 const rendering = await benchRender();
 const profiling = await benchProfiler();
 const sensors = await benchSensors();
+const swap = await benchSwap();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -83,7 +85,8 @@ ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}
 ${profilerMarkdown(profiling)}
-${sensorsMarkdown(sensors)}`;
+${sensorsMarkdown(sensors)}
+${swapMarkdown(swap)}`;
 
 writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
 console.log(md);
