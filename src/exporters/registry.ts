@@ -51,6 +51,9 @@ export interface SwapTiming {
 
 const NAME_RE = /^[a-z0-9_-]{1,64}$/;
 
+/** `NAME.shadow.wasm` in an exporter directory is NAME's shadow candidate, not an exporter of its own. */
+export const SHADOW_SUFFIX = '.shadow.wasm';
+
 /** First 12 hex digits of the module's SHA-256: a version that needs no cooperation from the module. */
 export function moduleVersion(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 12);
@@ -101,7 +104,8 @@ export class ExporterRegistry implements ExporterManager {
     for (const [i, dir] of dirs.entries()) {
       let files: string[];
       try {
-        files = (await readdir(dir)).filter((f) => f.endsWith('.wasm') && !(i === 0 && skip.has(basename(f, '.wasm')))).sort();
+        files = (await readdir(dir))
+          .filter((f) => f.endsWith('.wasm') && !f.endsWith(SHADOW_SUFFIX) && !(i === 0 && skip.has(basename(f, '.wasm')))).sort();
       } catch (e) {
         this.host.log('registry', LogLevel.WARN, `cannot read exporter directory ${dir}: ${(e as Error).message}`);
         continue;

@@ -1,14 +1,14 @@
 // Hot reload from the exporter directories: a new or changed `NAME.wasm` (or its `.sig`) is
-// loaded or swapped in through the registry, a removed one unloaded. The folder is the desired
-// state of the modules it holds; a module that fails validation is refused and logged, and
-// the version running keeps running.
-import { watch, type FSWatcher } from 'node:fs';
+// loaded or swapped in through the registry, a removed one unloaded; `NAME.shadow.wasm` runs
+// as NAME's shadow candidate while it exists. The folder is the desired state of the modules
+// it holds; a module that fails validation is refused and logged, and what runs keeps running.
+import { readdirSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
 import { LogLevel } from './abi.js';
 import type { ExporterManager } from './management.js';
-import { moduleVersion } from './registry.js';
+import { moduleVersion, SHADOW_SUFFIX } from './registry.js';
 import { readSignature, SIGNATURE_SUFFIX } from './signing.js';
 
 export interface WatchOptions {
@@ -27,10 +27,11 @@ export class ExporterDirWatcher {
 
   constructor(private readonly opts: WatchOptions) {}
 
-  /** Starts watching; a directory that cannot be watched is logged and skipped. */
+  /** Starts watching, and starts the candidates of the shadow files present; a directory that cannot be watched is logged and skipped. */
   start(): void {
     for (const dir of this.opts.dirs) {
       try {
+        for (const f of readdirSync(dir)) if (f.endsWith(SHADOW_SUFFIX)) this.changed(dir, f);
         const w = watch(dir, (_event, file) => {
           if (file) this.changed(dir, file.toString());
         });
@@ -78,6 +79,7 @@ export class ExporterDirWatcher {
 
   /** Brings the exporter named by `path` in line with the file. */
   private async apply(path: string): Promise<void> {
+    if (path.endsWith(SHADOW_SUFFIX)) return this.applyShadow(path);
     const name = basename(path, '.wasm');
     const { manager, log } = this.opts;
     const info = manager.describe().find((i) => i.name === name);
@@ -98,6 +100,24 @@ export class ExporterDirWatcher {
     const signature = await readSignature(path).catch(() => undefined);
     const what = info?.current ? `swapped in the new version from ${path}` : `loaded from ${path}`;
     await this.act(name, () => manager.install(name, bytes, { signature, source: path }), what);
+  }
+
+  /** Runs `NAME.shadow.wasm` as NAME's candidate while the file exists. */
+  private async applyShadow(path: string): Promise<void> {
+    const name = basename(path, SHADOW_SUFFIX);
+    const { manager } = this.opts;
+    const shadow = manager.describe().find((i) => i.name === name)?.shadow;
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (shadow?.source === path) await this.act(name, () => manager.abort(name), `shadow aborted: ${path} was removed`);
+      return;
+    }
+    if (shadow?.version === moduleVersion(bytes)) return;
+    const signature = await readSignature(path).catch(() => undefined);
+    await this.act(name, () => manager.install(name, bytes, { signature, source: path, shadow: true }), `shadow candidate started from ${path}`);
   }
 
   private async act(name: string, run: () => Promise<unknown>, done: string): Promise<void> {

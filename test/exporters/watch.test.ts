@@ -93,6 +93,21 @@ describe('exporter directory watch', () => {
     expect(t.lines.filter((l) => !l.endsWith(`loaded from ${join(t.dir, 'mine.wasm')}`))).toEqual([]);
   });
 
+  it('NAME.shadow.wasm runs as the candidate of NAME (a built-in too) while it exists', async () => {
+    const t = await setup();
+    await t.registry.load('mine', process, 'builtin');
+    const candidate = variant('candidate');
+    t.put('mine.shadow.wasm', candidate);
+    await t.watcher.settled();
+    const info = () => t.registry.describe().find((i) => i.name === 'mine')!;
+    expect(info().shadow).toMatchObject({ version: moduleVersion(candidate), state: 'shadow', source: join(t.dir, 'mine.shadow.wasm') });
+    expect(info().current).toMatchObject({ version: moduleVersion(process), source: 'builtin' });
+    rmSync(join(t.dir, 'mine.shadow.wasm'));
+    await t.watcher.settled();
+    expect(info().shadow).toBeUndefined();
+    expect(t.lines).toContain(`mine: shadow aborted: ${join(t.dir, 'mine.shadow.wasm')} was removed`);
+  });
+
   it('does not replace an exporter loaded from elsewhere (a built-in, the API)', async () => {
     const t = await setup();
     await t.registry.load('mine', process, 'builtin');
