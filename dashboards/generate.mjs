@@ -150,7 +150,7 @@ const VARIABLES = [
   },
 ];
 
-function dashboard({ uid, title, description, panels }) {
+function dashboard({ uid, title, description, panels, variables = [] }) {
   return {
     annotations: { list: [{ builtIn: 1, datasource: { type: 'grafana', uid: '-- Grafana --' }, enable: true, hide: true, iconColor: 'rgba(0, 211, 255, 1)', name: 'Annotations & Alerts', type: 'dashboard' }] },
     description,
@@ -166,7 +166,7 @@ function dashboard({ uid, title, description, panels }) {
     refresh: '30s',
     schemaVersion: SCHEMA_VERSION,
     tags: ['bpfwasm'],
-    templating: { list: VARIABLES },
+    templating: { list: [...VARIABLES, ...variables] },
     time: { from: 'now-1h', to: 'now' },
     timepicker: {},
     timezone: 'browser',
@@ -393,11 +393,80 @@ function collectorHealth() {
   });
 }
 
+/** Selects the current version's series of a rollout (no version label) or the candidates' (with one). */
+const CURRENT = 'bpfwasm_exporter_version=""';
+const CANDIDATE = 'bpfwasm_exporter_version!=""';
+
+function exporterRollout() {
+  const l = new Layout();
+  const ex = 'exporter="$exporter"';
+  // Both sides of each comparison: the current version from /metrics, the candidate from /metrics/shadow.
+  const versus = (agg, metric, extra = '', by = '') => [
+    [`${agg}${by ? ` by (${by}) ` : ''}(${rate(metric, [ex, CURRENT, extra].filter(Boolean).join(', '))})`, `current${by ? ` {{${by}}}` : ''}`],
+    [`${agg} by (${['bpfwasm_exporter_version', by].filter(Boolean).join(', ')}) (${rate(metric, [ex, CANDIDATE, extra].filter(Boolean).join(', '))})`,
+      `candidate {{bpfwasm_exporter_version}}${by ? ` {{${by}}}` : ''}`],
+  ];
+  const gauges = (metric) => [
+    [`sum(${sel(metric, `${ex}, ${CURRENT}`)})`, 'current'],
+    [`sum by (bpfwasm_exporter_version) (${sel(metric, `${ex}, ${CANDIDATE}`)})`, 'candidate {{bpfwasm_exporter_version}}'],
+  ];
+  const p99 = (versionMatcher) => `histogram_quantile(0.99, sum by (le${versionMatcher === CANDIDATE ? ', bpfwasm_exporter_version' : ''}) (${rate('bpfwasm_exporter_batch_duration_seconds_bucket', `${ex}, ${versionMatcher}`)}))`;
+
+  l.row('The exporter: current version against its shadow candidate');
+  l.add(stat('Candidates running', 'Shadow candidates on this collector (bpfwasm exporters load NAME FILE --shadow, or NAME.shadow.wasm in a watched directory).', [
+    [`count(${sel('bpfwasm_exporter_state', `state="shadow", ${CANDIDATE}`)} == 1) or vector(0)`, 'candidates'],
+  ]), 6, 6);
+  l.add(stat('Swaps', 'Hot swaps of any exporter on this collector since it started: promotions and reloads (ok) and versions refused (rejected).', [
+    [`sum by (result) (${sel('bpfwasm_exporter_reloads_total')})`, '{{result}}'],
+  ]), 6, 6);
+  l.add(timeseries('Events per second', 'Records each version ran through bpfwasm_on_batch. A candidate that keeps up shows the same rate.', versus('sum', 'bpfwasm_exporter_events_total'), { unit: 'ops' }), 12, 6);
+  l.add(timeseries('Batch time p99', 'Time in one bpfwasm_on_batch call, 99th percentile, per version.', [
+    [p99(CURRENT), 'current'], [p99(CANDIDATE), 'candidate {{bpfwasm_exporter_version}}'],
+  ], { unit: 's', links: [flamegraphLink] }), 8);
+  l.add(timeseries('Errors per second', 'Traps, deadline overruns, refused updates and calls, per version and kind. Zero when healthy.', versus('sum', 'bpfwasm_exporter_errors_total', '', 'kind'), { unit: 'ops' }), 8);
+  l.add(timeseries('Dropped events per second', 'Events a version never ran: queue full, not running, aborted.', versus('sum', 'bpfwasm_exporter_dropped_events_total', '', 'reason'), { unit: 'ops' }), 8);
+  l.add(timeseries('Series owned', 'Series each version keeps: a candidate with far more is a cardinality risk.', gauges('bpfwasm_exporter_series')), 12);
+  l.add(timeseries('Linear memory', 'Size of each version\'s WebAssembly memory.', gauges('bpfwasm_exporter_memory_bytes'), { unit: 'bytes' }), 12);
+
+  l.row('Its output: $metric');
+  const metric = (versionMatcher) => rate('', `__name__="$metric", ${versionMatcher}`);
+  l.add(timeseries('Rate of $metric', 'The chosen counter, summed over its labels, from each version: the candidate should agree with the current version before it is promoted.', [
+    [`sum(${metric(CURRENT)})`, 'current'],
+    [`sum by (bpfwasm_exporter_version) (${metric(CANDIDATE)})`, 'candidate {{bpfwasm_exporter_version}}'],
+  ], { unit: 'ops' }), 12);
+  l.add(timeseries('Candidate against current', '(candidate − current) / current for the chosen counter\'s rate. Near 0 when the candidate counts what the current version counts.', [
+    [`(sum(${metric(CANDIDATE)}) - sum(${metric(CURRENT)})) / sum(${metric(CURRENT)})`, 'difference'],
+  ], { unit: 'percentunit' }), 12);
+
+  return dashboard({
+    uid: 'bpfwasm-exporter-rollout',
+    title: 'bpfwasm / Exporter rollout',
+    description: 'A shadow candidate against the current version of one exporter, before promoting it (bpfwasm exporters promote NAME) or aborting (bpfwasm exporters abort NAME). Needs both /metrics and /metrics/shadow scraped.',
+    panels: l.panels,
+    variables: [
+      {
+        name: 'exporter', label: 'Exporter', type: 'query', datasource: DS,
+        query: `label_values(bpfwasm_exporter_state{node=~"$node", instance="$instance", state="shadow", ${CANDIDATE}}, exporter)`,
+        definition: `label_values(bpfwasm_exporter_state{node=~"$node", instance="$instance", state="shadow", ${CANDIDATE}}, exporter)`,
+        refresh: 2, sort: 1, regex: '', hide: 0, current: {}, options: [], includeAll: false, multi: false,
+      },
+      {
+        // Counters a candidate of this collector exports: the outputs there are to compare.
+        name: 'metric', label: 'Counter', type: 'query', datasource: DS,
+        query: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance="$instance", ${CANDIDATE}}, __name__)`,
+        definition: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance="$instance", ${CANDIDATE}}, __name__)`,
+        refresh: 2, sort: 1, regex: '/^(?!bpfwasm_exporter_)/', hide: 0, current: {}, options: [], includeAll: false, multi: false,
+      },
+    ],
+  });
+}
+
 /** File name → dashboard. */
 export function dashboards() {
   return {
     'bpfwasm-node-overview.json': nodeOverview(),
     'bpfwasm-collector-health.json': collectorHealth(),
+    'bpfwasm-exporter-rollout.json': exporterRollout(),
   };
 }
 

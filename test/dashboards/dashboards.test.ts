@@ -13,7 +13,10 @@ import {
 } from './promql.js';
 
 /** Values Grafana would put in: any valid ones will do for parsing. */
-const VARS = { node: 'web-42', instance: '10.0.0.7:9745', __rate_interval: '1m', __interval: '15s', __range: '1h' };
+const VARS = {
+  node: 'web-42', instance: '10.0.0.7:9745', exporter: 'process', metric: 'bpfwasm_process_exec_total',
+  __rate_interval: '1m', __interval: '15s', __range: '1h',
+};
 
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
@@ -25,8 +28,8 @@ function parseErrors(dash: Dashboard): string[] {
 const all = loadDashboards();
 
 describe('dashboards', () => {
-  it('are the node overview and collector health, each parsing as JSON', () => {
-    expect(all.map((d) => d.dash.uid)).toEqual(['bpfwasm-collector-health', 'bpfwasm-node-overview']);
+  it('are the node overview, collector health and exporter rollout, each parsing as JSON', () => {
+    expect(all.map((d) => d.dash.uid)).toEqual(['bpfwasm-collector-health', 'bpfwasm-exporter-rollout', 'bpfwasm-node-overview']);
   });
 
   it('are exactly what dashboards/generate.mjs writes', () => {
@@ -57,7 +60,8 @@ describe('dashboards', () => {
 
       it('has node and instance variables, and every query is scoped by them', () => {
         const names = dash.templating.list.map((v) => v.name);
-        expect(names).toEqual(['datasource', 'node', 'instance']);
+        expect(names.slice(0, 3)).toEqual(['datasource', 'node', 'instance']);
+        if (dash.uid === 'bpfwasm-exporter-rollout') expect(names.slice(3)).toEqual(['exporter', 'metric']);
         for (const q of queriesOf(dash).filter((x) => x.panel)) {
           // Each selector of the expression carries both matchers (checked before substitution).
           const raw = substitute(q.expr, { ...VARS, node: '$node', instance: '$instance' });
@@ -74,7 +78,9 @@ describe('dashboards', () => {
       it('references only collector metrics', () => {
         for (const q of queriesOf(dash)) {
           const names = metricNames(substitute(q.expr, VARS));
-          expect(names.length, q.where).toBeGreaterThan(0);
+          // A variable listing metric names selects them by a __name__ regex, which must be ours.
+          if (q.label === '__name__') expect(q.expr, q.where).toContain('__name__=~"bpfwasm_');
+          else expect(names.length, q.where).toBeGreaterThan(0);
           for (const n of names) expect(n, q.where).toMatch(/^(bpfwasm_|process_|nodejs_)/);
         }
       });
