@@ -4,14 +4,14 @@
 // Debian's Prometheus, and every panel query and template variable of dashboards/*.json sent
 // through the Prometheus HTTP API with Grafana's variables substituted.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT, SERVER, STALLING_CLIENT, VethPair, lineOf, perl } from '../../ebpf/tcp/peers.js';
 import { loadDashboards, metricNames, panelsOf, queriesOf, substitute, type Query } from '../dashboards/promql.js';
 import { createMemoryCgroup, type MemoryCgroup } from './support/cgroups.js';
-import { parseExposition, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { ROOT, parseExposition, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 import { runTimes, uniqueBinary } from './support/processes.js';
 import { startPrometheus, waitScraped, type RunningPrometheus } from './support/prometheus.js';
 
@@ -39,6 +39,8 @@ describe('dashboards against a real Prometheus scraping a real collector under l
   const vars = (): Record<string, string> => ({
     node: NODE,
     instance: target,
+    exporter: 'process',
+    metric: 'bpfwasm_process_exec_total',
     __rate_interval: RATE_INTERVAL,
     __interval: '1s',
     __range: `${Math.ceil(Date.now() / 1000 - loadStart) + 5}s`,
@@ -50,16 +52,28 @@ describe('dashboards against a real Prometheus scraping a real collector under l
     comms.cat = cat.comm;
     net = new VethPair(`bd${process.pid.toString(36)}`.slice(0, 8), (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
     net.create();
+    // A shadow candidate of the process exporter (another version of the same module), for the rollout dashboard.
+    const shadowDir = join(tmp, 'exporters');
+    mkdirSync(shadowDir);
+    const processWasm = readFileSync(join(ROOT, 'exporters/build/process.wasm'));
+    writeFileSync(join(shadowDir, 'process.shadow.wasm'), Buffer.concat([processWasm, Buffer.from([0, 6, 5, ...Buffer.from('dash1')])]));
     c = await startCollector({
       helper: { statsMs: 200, aggregateMs: 250 },
       sensors: { syscalls: { enabled: true, comm: cat.comm } }, // every other sensor is on by default
+      exporters: { dirs: [shadowDir] },
     });
     await waitReady(c);
     target = c.url.replace('http://', '');
     p = await startPrometheus({
-      config: { scrape_configs: [{ job_name: 'bpfwasm', static_configs: [{ targets: [target], labels: { node: NODE } }] }] },
+      config: {
+        scrape_configs: [
+          { job_name: 'bpfwasm', static_configs: [{ targets: [target], labels: { node: NODE } }] },
+          { job_name: 'bpfwasm-shadow', metrics_path: '/metrics/shadow', static_configs: [{ targets: [target], labels: { node: NODE } }] },
+        ],
+      },
     });
     await waitScraped(p, 'bpfwasm');
+    await waitScraped(p, 'bpfwasm-shadow');
     loadStart = Date.now() / 1000;
 
     // CPU contention for the run queue, for as long as the rest of the load runs.
@@ -151,15 +165,18 @@ describe('dashboards against a real Prometheus scraping a real collector under l
   });
 
   it('every metric the dashboards reference is exported by the collector', async () => {
-    const res = await fetch(`${c.url}/metrics`);
-    const exported = new Set([...parseExposition(await res.text()).keys()].map((k) => k.replace(/\{.*$/, '')));
+    const exported = new Set<string>();
+    for (const path of ['/metrics', '/metrics/shadow']) {
+      const res = await fetch(`${c.url}${path}`);
+      for (const k of parseExposition(await res.text()).keys()) exported.add(k.replace(/\{.*$/, ''));
+    }
     const missing = queries.flatMap((q) => metricNames(substitute(q.expr, vars()))
       .filter((n) => !exported.has(n)).map((n) => `${q.where}: ${n}`));
     expect(missing).toEqual([]);
   });
 
   it('every template variable lists the node and the collector', async () => {
-    const want: Record<string, string> = { node: NODE, instance: target };
+    const want: Record<string, string> = { node: NODE, instance: target, exporter: 'process', __name__: 'bpfwasm_process_exec_total' };
     const failures: string[] = [];
     for (const q of queries.filter((x) => x.label)) {
       // What Grafana's label_values(selector, label) asks Prometheus.
