@@ -193,7 +193,8 @@ export function defaultConfig(): Config {
       requireSignatures: false, trustedKeys: [],
     },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
-    federate: { externalLabels: { node: hostname() } },
+    // In a pod the hostname is the pod's name: the DaemonSet passes the node's name as NODE_NAME.
+    federate: { externalLabels: { node: process.env.NODE_NAME || hostname() } },
     remoteWrite: {
       url: '',
       intervalSeconds: 15,

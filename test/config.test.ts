@@ -127,3 +127,19 @@ describe('config: log.loki and process exit logging', () => {
       .toThrow('config: sensors.process.logExits must be one of nonzero, signals, none, got "all"');
   });
 });
+
+describe('node label', () => {
+  it('is NODE_NAME when set (a pod, from the downward API), else the hostname', async () => {
+    const { hostname } = await import('node:os');
+    const saved = process.env.NODE_NAME;
+    try {
+      process.env.NODE_NAME = 'worker-7';
+      expect(defaultConfig().federate.externalLabels).toEqual({ node: 'worker-7' });
+      delete process.env.NODE_NAME;
+      expect(defaultConfig().federate.externalLabels).toEqual({ node: hostname() });
+    } finally {
+      if (saved === undefined) delete process.env.NODE_NAME;
+      else process.env.NODE_NAME = saved;
+    }
+  });
+});

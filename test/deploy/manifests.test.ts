@@ -177,6 +177,14 @@ describe('Kubernetes manifests', () => {
     for (const [k, v] of Object.entries(doc('PodMonitor').spec.selector.matchLabels as Record<string, string>)) expect(labels[k]).toBe(v);
     expect(doc('PodMonitor').spec.podMetricsEndpoints[0].port).toBe('metrics');
     expect(doc('ServiceMonitor').spec.endpoints[0].port).toBe('metrics');
+    // Both scrape the shadow candidates too, for the exporter rollout dashboard.
+    expect(doc('PodMonitor').spec.podMetricsEndpoints.map((e: { path: string }) => e.path)).toEqual(['/metrics', '/metrics/shadow']);
+    expect(doc('ServiceMonitor').spec.endpoints.map((e: { path: string }) => e.path)).toEqual(['/metrics', '/metrics/shadow']);
+  });
+
+  it('the collector labels its node by the node name from the downward API, not the pod name', () => {
+    const env = daemonSet.spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
   });
 });
 
