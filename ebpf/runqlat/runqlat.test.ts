@@ -1,13 +1,13 @@
 // Loads the runqlat sensor into the running kernel through the real helper, creates CPU
 // contention and checks the aggregate records it streams. Needs root (CAP_BPF +
 // CAP_PERFMON); a helper that cannot be built or loaded fails these tests, never skips.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeaderOffset, RECORD_SIZE, RecordType, RunqlatOffset } from '../../src/ingest/generated/events.js';
 import { StatKind } from '../../src/ingest/protocol.js';
 import { HelperRun, buildHelper } from '../../test/support/helper-run.js';
+import { busy } from '../../test/integration/support/processes.js';
 
 const CGROUP2 = '/sys/fs/cgroup/unified';
 
@@ -23,24 +23,6 @@ function aggs(run: HelperRun): Agg[] {
     sumNs: r.fields.sum_ns as bigint,
     buf: r.buf,
   }));
-}
-
-// ---- load: `threads` busy threads for `ms` milliseconds, on a 2-CPU machine ----
-
-// Each worker spins on the clock for exactly `ms`; the process exits when they are done.
-const BUSY = `
-const { Worker } = require('node:worker_threads');
-const [threads, ms] = process.argv.slice(1).map(Number);
-const end = Date.now() + ms;
-for (let i = 0; i < threads; i++) new Worker('let x = 0; while (Date.now() < ' + end + ') x++;', { eval: true });
-`;
-
-/** Runs the busy program, optionally first moving itself into the cgroup v2 directory `cgroupDir`. */
-function busy(threads: number, ms: number, cgroupDir?: string): Promise<number | null> {
-  const node = JSON.stringify(process.execPath);
-  const script = `${cgroupDir ? `echo $$ > ${cgroupDir}/cgroup.procs && ` : ''}exec ${node} -e "$0" ${threads} ${ms}`;
-  const child = spawn('/bin/sh', ['-c', script, BUSY], { stdio: 'ignore' });
-  return new Promise((res) => child.on('close', (code) => res(code)));
 }
 
 // Slot s holds waits in (2^(s-1), 2^s] ns (slot 0: 0 and 1 ns), so a slot's records bound their sum.
