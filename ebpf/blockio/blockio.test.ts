@@ -1,18 +1,14 @@
 // Loads the blockio sensor into the running kernel through the real helper, drives O_DIRECT
 // I/O on the disk under this repository and checks the aggregate records it streams. Needs
 // root (CAP_BPF + CAP_PERFMON); a helper that cannot be built or loaded fails, never skips.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameDecoder, parseStats, type StatRecord } from '../../src/ingest/frame-decoder.js';
-import { BlockioLatencyOffset, HeaderOffset, RECORD_SIZE, RecordType } from '../../src/ingest/generated/events.js';
+import { BlockioLatencyOffset, RecordType } from '../../src/ingest/generated/events.js';
 import { StatKind } from '../../src/ingest/protocol.js';
+import { EBPF_DIR, HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
 import { diskOf, directReads, directWrites, writeCache, type Disk } from './disk.js';
 
-const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
 const Op = { read: 1, write: 2, flush: 3, discard: 4, other: 5 } as const;
 const BLOCK = 65536;
 const WRITES = 64;
@@ -27,72 +23,33 @@ interface Agg {
   bytes: number;
 }
 
-class HelperRun {
-  readonly proc: ChildProcess;
-  readonly aggs: Agg[] = [];
-  readonly control: { kind: string; message: any }[] = [];
-  readonly stats: StatRecord[][] = [];
-  readonly errors: string[] = [];
-  stderr = '';
-  private readonly decoder = new FrameDecoder({
-    events: (type, payload, count) => this.events(type, Buffer.from(payload), count),
-    stats: (payload, count) => this.stats.push(parseStats(payload, count)),
-    control: (kind, message) => this.control.push({ kind, message }),
+const aggs: Agg[] = [];
+/** Aggregate records whose header is more than type, size, cpu 0xffffffff and the read time. */
+const malformed: string[] = [];
+
+function onRecord(r: EventRecord): void {
+  if (r.cpu !== 0xffffffff || r.pid !== 0 || r.buf.readUInt32LE(BlockioLatencyOffset.slot + 4) !== 0) {
+    malformed.push(`malformed blockio_latency record ${r.buf.toString('hex')}`);
+  }
+  aggs.push({
+    timestampNs: r.timestampNs,
+    dev: r.fields.dev as number,
+    op: r.fields.op as number,
+    slot: r.fields.slot as number,
+    count: Number(r.fields.count),
+    sumNs: Number(r.fields.sum_ns),
+    bytes: Number(r.fields.bytes),
   });
+}
 
-  constructor(args: string[]) {
-    this.proc = spawn(HELPER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (chunk: Buffer) => this.decoder.push(chunk));
-    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
-  }
-
-  private events(type: number, buf: Buffer, count: number): void {
-    const size = RECORD_SIZE[type]!;
-    if (type !== RecordType.blockio_latency) {
-      this.errors.push(`unexpected record type ${type}`);
-      return;
-    }
-    for (let i = 0; i < count; i++) {
-      const r = buf.subarray(i * size, (i + 1) * size);
-      // Aggregate records: a header with only type, size, cpu 0xffffffff and the read time.
-      if (r.readUInt16LE(HeaderOffset.type) !== type || r.readUInt16LE(HeaderOffset.size) !== size ||
-        r.readUInt32LE(HeaderOffset.cpu) !== 0xffffffff || r.readUInt32LE(HeaderOffset.pid) !== 0 ||
-        r.readUInt32LE(BlockioLatencyOffset.slot + 4) !== 0) {
-        this.errors.push(`malformed blockio_latency record ${r.toString('hex')}`);
-      }
-      this.aggs.push({
-        timestampNs: r.readBigUInt64LE(HeaderOffset.timestamp_ns),
-        dev: r.readUInt32LE(BlockioLatencyOffset.dev),
-        op: r.readUInt32LE(BlockioLatencyOffset.op),
-        slot: r.readUInt32LE(BlockioLatencyOffset.slot),
-        count: Number(r.readBigUInt64LE(BlockioLatencyOffset.count)),
-        sumNs: Number(r.readBigUInt64LE(BlockioLatencyOffset.sum_ns)),
-        bytes: Number(r.readBigUInt64LE(BlockioLatencyOffset.bytes)),
-      });
-    }
-  }
-
-  async waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value) return value;
-      if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`timed out waiting for ${what}; helper exit ${this.proc.exitCode}, stderr: ${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  /** Totals of the records read after `sinceNs` (CLOCK_MONOTONIC) for one disk and operation. */
-  totals(dev: number, op: number, sinceNs: bigint): { count: number; bytes: number; records: Agg[] } {
-    const records = this.aggs.filter((a) => a.dev === dev && a.op === op && a.timestampNs > sinceNs);
-    return {
-      count: records.reduce((n, a) => n + a.count, 0),
-      bytes: records.reduce((n, a) => n + a.bytes, 0),
-      records,
-    };
-  }
+/** Totals of the records read after `sinceNs` (CLOCK_MONOTONIC) for one disk and operation. */
+function totals(dev: number, op: number, sinceNs: bigint): { count: number; bytes: number; records: Agg[] } {
+  const records = aggs.filter((a) => a.dev === dev && a.op === op && a.timestampNs > sinceNs);
+  return {
+    count: records.reduce((n, a) => n + a.count, 0),
+    bytes: records.reduce((n, a) => n + a.bytes, 0),
+    records,
+  };
 }
 
 let helper: HelperRun;
@@ -100,20 +57,16 @@ let disk: Disk;
 let dir: string;
 
 beforeAll(async () => {
-  execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (!existsSync(HELPER)) throw new Error(`${HELPER} was not built`);
+  buildHelper();
   // ebpf/build lies on the repository's filesystem, a real disk (not tmpfs or zram like /tmp may be).
   dir = mkdtempSync(join(EBPF_DIR, 'build', 'blockio-test-'));
   disk = diskOf(dir);
-  helper = new HelperRun(['--sensors', 'blockio', '--aggregate-ms', '100', '--stats-ms', '200']);
-  await helper.waitFor('READY', () => helper.control.find((c) => c.kind === 'ready'));
+  helper = new HelperRun(['--sensors', 'blockio', '--aggregate-ms', '100', '--stats-ms', '200'], { onRecord, keepRecords: false });
+  await helper.waitReady();
 });
 
 afterAll(async () => {
-  if (helper && helper.proc.exitCode === null) {
-    helper.proc.stdin!.end();
-    await new Promise((r) => helper.proc.once('close', r));
-  }
+  if (helper) await helper.stop('stdin');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -138,7 +91,7 @@ describe('blockio sensor', () => {
     const wallNs = Number(process.hrtime.bigint() - started);
 
     const w = await helper.waitFor(`${WRITES} writes on ${disk.name}`, () => {
-      const t = helper.totals(disk.dev, Op.write, started);
+      const t = totals(disk.dev, Op.write, started);
       return t.count >= WRITES && t.bytes >= written ? t : undefined;
     });
     // Other processes may write to the disk too, so at least, never exactly, these.
@@ -166,11 +119,11 @@ describe('blockio sensor', () => {
     directWrites(file, 4096, 1);
     if (writeCache(disk) !== 'write back') {
       // A write-through disk gets no flush requests; the write itself must still show.
-      await helper.waitFor('the write', () => helper.totals(disk.dev, Op.write, started).count >= 1 || undefined);
+      await helper.waitFor('the write', () => totals(disk.dev, Op.write, started).count >= 1 || undefined);
       return;
     }
     const f = await helper.waitFor(`a flush on ${disk.name}`, () => {
-      const t = helper.totals(disk.dev, Op.flush, started);
+      const t = totals(disk.dev, Op.flush, started);
       return t.count >= 1 ? t : undefined;
     });
     // A flush carries no data.
@@ -183,7 +136,7 @@ describe('blockio sensor', () => {
     const read = directReads(file, BLOCK);
     expect(read).toBe(BLOCK * WRITES);
     const r = await helper.waitFor(`${WRITES} reads on ${disk.name}`, () => {
-      const t = helper.totals(disk.dev, Op.read, started);
+      const t = totals(disk.dev, Op.read, started);
       return t.count >= WRITES && t.bytes >= read ? t : undefined;
     });
     for (const rec of r.records) {
@@ -193,11 +146,12 @@ describe('blockio sensor', () => {
   });
 
   it('reports every record it wrote, no full map, and runs of its issue and complete programs', async () => {
-    const seen = helper.stats.length;
-    await helper.waitFor('two more STATS frames', () => helper.stats.length >= seen + 2);
+    const seen = helper.statsFrames.length;
+    await helper.waitFor('two more STATS frames', () => helper.statsFrames.length >= seen + 2);
     expect(helper.errors).toEqual([]);
-    expect(helper.aggs.every((a) => a.op >= Op.read && a.op <= Op.other && a.count > 0)).toBe(true);
-    const last = helper.stats.at(-1)!;
+    expect(malformed).toEqual([]);
+    expect(aggs.every((a) => a.op >= Op.read && a.op <= Op.other && a.count > 0)).toBe(true);
+    const last = helper.statsFrames.at(-1)!.stats;
     const sum = (kind: number) => last.filter((s) => s.kind === kind && s.sensor === 0).reduce((n, s) => n + s.value, 0);
     expect(sum(StatKind.MAP_FULL)).toBe(0);
     expect(sum(StatKind.RING_DROPS)).toBe(0);

@@ -1,78 +1,21 @@
 // Loads the oom sensor into the running kernel through the real helper, OOM-kills a process
 // inside a 32 MiB memory cgroup, and checks the oom_kill record field by field. Needs root;
 // a helper that cannot be built or loaded fails these tests, it never skips them.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeaderOffset, OomKillOffset, RECORD_SIZE, RecordType } from '../../src/ingest/generated/events.js';
+import { StatKind as Stat } from '../../src/ingest/protocol.js';
 import { createMemoryCgroup, type MemoryCgroup } from '../../test/integration/support/cgroups.js';
 import { uniqueBinary } from '../../test/integration/support/processes.js';
+import { HelperRun, buildHelper, cstring } from '../../test/support/helper-run.js';
 
-const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
 const LIMIT = 32 << 20;
 const PAGE = 4096;
 
-const MAGIC = 0x31465742;
-const Kind = { HELLO: 1, EVENTS: 2, STATS: 3, READY: 4, LOG: 5 } as const;
-const Stat = { RING_DROPS: 1, PROG_RUN_COUNT: 4 } as const;
-
-/** The frames of PROTOCOL.md, reduced to what this test reads. */
-class Frames {
-  private pending = Buffer.alloc(0);
-  errors: string[] = [];
-  json: { kind: number; value: any }[] = [];
-  records: Buffer[] = [];
-  stats: { kind: number; sensor: number; index: number; cpu: number; value: bigint }[][] = [];
-
-  push(chunk: Buffer): void {
-    this.pending = Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 24) {
-      const h = this.pending;
-      const length = h.readUInt32LE(8);
-      if (h.readUInt32LE(0) !== MAGIC) {
-        this.errors.push('bad magic');
-        this.pending = Buffer.alloc(0);
-        return;
-      }
-      if (h.length < 24 + length) return;
-      const kind = h.readUInt16LE(6);
-      const count = h.readUInt32LE(12);
-      const type = h.readUInt16LE(16);
-      const payload = Buffer.from(h.subarray(24, 24 + length));
-      this.pending = h.subarray(24 + length);
-      if (kind === Kind.EVENTS) {
-        const size = RECORD_SIZE[type]!;
-        if (type !== RecordType.oom_kill || payload.length !== count * size) this.errors.push(`unexpected EVENTS type ${type}`);
-        for (let o = 0; o < payload.length; o += size) this.records.push(payload.subarray(o, o + size));
-      } else if (kind === Kind.STATS) {
-        this.stats.push(Array.from({ length: count }, (_, i) => ({
-          kind: payload.readUInt16LE(i * 16), sensor: payload.readUInt16LE(i * 16 + 2), index: payload.readUInt16LE(i * 16 + 4),
-          cpu: payload.readUInt16LE(i * 16 + 6), value: payload.readBigUInt64LE(i * 16 + 8),
-        })));
-      } else {
-        this.json.push({ kind, value: JSON.parse(payload.toString('utf8')) });
-      }
-    }
-  }
-}
-
 function cstr(buf: Buffer, offset: number): string {
-  const b = buf.subarray(offset, offset + 16);
-  const nul = b.indexOf(0);
-  return b.subarray(0, nul < 0 ? 16 : nul).toString('latin1');
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; helper stderr: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return cstring(buf.subarray(offset, offset + 16));
 }
 
 /** Inode of our own cgroup v2 directory: the victim's victim_cgroup_id (it inherits it). */
@@ -84,26 +27,19 @@ function ownCgroupV2Id(): bigint {
   return BigInt(statSync(join(point, own)).ino);
 }
 
-let helper: ChildProcess;
-let stderr = '';
-const frames = new Frames();
+let helper: HelperRun;
 const cgroups: MemoryCgroup[] = [];
+/** The oom_kill records so far. */
+const records = (): Buffer[] => helper.records.map((r) => r.buf);
 
 beforeAll(async () => {
-  execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (!existsSync(HELPER)) throw new Error(`${HELPER} was not built`);
-  helper = spawn(HELPER, ['--sensors', 'oom', '--poll-ms', '5', '--stats-ms', '200'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  helper.stdout!.on('data', (c: Buffer) => frames.push(c));
-  helper.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-  await waitFor('READY', () => frames.json.find((j) => j.kind === Kind.READY));
+  buildHelper();
+  helper = new HelperRun(['--sensors', 'oom', '--poll-ms', '5', '--stats-ms', '200']);
+  await helper.waitReady();
 });
 
 afterAll(async () => {
-  if (helper && helper.exitCode === null) {
-    const exited = new Promise((r) => helper.once('close', r));
-    helper.stdin!.end();
-    await exited;
-  }
+  if (helper) await helper.stop('stdin');
   for (const cg of cgroups) await cg.remove();
 });
 
@@ -120,9 +56,9 @@ async function oomInCgroup(cg: MemoryCgroup, scoreAdj: number): Promise<{ pid: n
 
 describe('oom sensor', () => {
   it('announces its one program and the oom_kill record type', () => {
-    expect(frames.json[0]).toMatchObject({
-      kind: Kind.HELLO,
-      value: { sensors: [{ id: 0, name: 'oom', programs: ['oom_victim'], record_types: [RecordType.oom_kill] }] },
+    expect(helper.control[0]).toMatchObject({
+      kind: 'hello',
+      message: { sensors: [{ id: 0, name: 'oom', programs: ['oom_victim'], record_types: [RecordType.oom_kill] }] },
     });
   });
 
@@ -131,7 +67,7 @@ describe('oom sensor', () => {
     cgroups.push(cg);
     const { pid, comm } = await oomInCgroup(cg, 321);
 
-    const rec = await waitFor('oom_kill record', () => frames.records.find((r) => r.readUInt32LE(OomKillOffset.victim_tgid) === pid));
+    const rec = await helper.waitFor('oom_kill record', () => records().find((r) => r.readUInt32LE(OomKillOffset.victim_tgid) === pid));
     expect({
       type: rec.readUInt16LE(HeaderOffset.type),
       size: rec.readUInt16LE(HeaderOffset.size),
@@ -159,17 +95,17 @@ describe('oom sensor', () => {
     // The kernel counted exactly one kill in that cgroup, and so did the sensor.
     const events = readFileSync(join(cg.dir, cg.version === 2 ? 'memory.events' : 'memory.oom_control'), 'utf8');
     expect(events).toMatch(/^oom_kill 1$/m);
-    expect(frames.records.filter((r) => r.readBigUInt64LE(OomKillOffset.memcg_id) === cg.id)).toHaveLength(1);
+    expect(records().filter((r) => r.readBigUInt64LE(OomKillOffset.memcg_id) === cg.id)).toHaveLength(1);
   });
 
   it('reports no ring drops and counts its program runs', async () => {
-    const seen = frames.stats.length;
-    await waitFor('a STATS frame after the kill', () => frames.stats.length > seen);
-    const last = frames.stats.at(-1)!;
-    expect(last.filter((s) => s.kind === Stat.RING_DROPS).reduce((a, s) => a + s.value, 0n)).toBe(0n);
+    const seen = helper.statsFrames.length;
+    await helper.waitFor('a STATS frame after the kill', () => helper.statsFrames.length > seen);
+    const last = helper.statsFrames.at(-1)!.stats;
+    expect(last.filter((s) => s.kind === Stat.RING_DROPS).reduce((a, s) => a + s.value, 0)).toBe(0);
     const runs = last.filter((s) => s.kind === Stat.PROG_RUN_COUNT && s.sensor === 0);
     expect(runs).toHaveLength(1);
-    expect(runs[0]!.value).toBeGreaterThanOrEqual(1n);
-    expect(frames.errors).toEqual([]);
+    expect(runs[0]!.value).toBeGreaterThanOrEqual(1);
+    expect(helper.errors).toEqual([]);
   });
 });

@@ -3,135 +3,15 @@
 // (CAP_BPF + CAP_PERFMON), cc, nm and taskset; a helper that cannot be built or loaded fails
 // these tests, it never skips them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameKind as Kind, MAX_FRAME_PAYLOAD as MAX_PAYLOAD } from '../../src/ingest/protocol.js';
+import { HelperRun, buildHelper, type Exit } from '../../test/support/helper-run.js';
 
-const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
 const HZ = 99;
 const SECONDS = 4;
-
-// ---- a small, self-contained reader for the PROTOCOL.md frame stream (profile mode) ----
-
-const MAGIC = 0x31465742;
-const FRAME_HEADER = 24;
-const MAX_PAYLOAD = 1 << 20;
-const Kind = {
-  HELLO: 1, LOG: 5, PROFILE_SAMPLES: 6, PROFILE_STACKS: 7, PROCESS_MAPS: 8, PROFILE_DONE: 9,
-} as const;
-const SAMPLE_SIZE = 40;
-
-interface Sample { tgid: number; pid: number; kernelStackId: number; userStackId: number; samples: number; comm: string }
-
-class ProfileReader {
-  pending: Buffer = Buffer.alloc(0);
-  nextSeq = 0;
-  errors: string[] = [];
-  kinds: number[] = [];
-  json: { kind: number; value: any }[] = [];
-  samples: Sample[] = [];
-  stacks = new Map<number, bigint[]>();
-  maps = new Map<number, string>();
-  frameSizes: number[] = [];
-
-  push(chunk: Buffer): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (this.pending.length >= FRAME_HEADER) {
-      const h = this.pending;
-      const length = h.readUInt32LE(8);
-      if (h.readUInt32LE(0) !== MAGIC || h.readUInt16LE(4) !== 1 || length > MAX_PAYLOAD) {
-        this.errors.push(`bad frame header at seq ${this.nextSeq}`);
-        this.pending = Buffer.alloc(0);
-        return;
-      }
-      if (h.length < FRAME_HEADER + length) return;
-      const kind = h.readUInt16LE(6);
-      const count = h.readUInt32LE(12);
-      const seq = h.readUInt32LE(20);
-      if (h.readUInt16LE(16) !== 0 || h.readUInt16LE(18) !== 0) this.errors.push(`record_type/flags set in kind ${kind}`);
-      if (seq !== this.nextSeq) this.errors.push(`seq ${seq}, expected ${this.nextSeq}`);
-      this.nextSeq = seq + 1;
-      const payload = Buffer.from(h.subarray(FRAME_HEADER, FRAME_HEADER + length));
-      this.pending = h.subarray(FRAME_HEADER + length);
-      this.kinds.push(kind);
-      this.frameSizes.push(length);
-      this.frame(kind, count, payload);
-    }
-  }
-
-  private frame(kind: number, count: number, payload: Buffer): void {
-    switch (kind) {
-      case Kind.HELLO: case Kind.LOG: case Kind.PROFILE_DONE:
-        this.json.push({ kind, value: JSON.parse(payload.toString('utf8')) });
-        return;
-      case Kind.PROFILE_SAMPLES:
-        if (payload.length !== count * SAMPLE_SIZE) {
-          this.errors.push(`PROFILE_SAMPLES: ${payload.length} bytes for ${count} records`);
-          return;
-        }
-        for (let o = 0; o < payload.length; o += SAMPLE_SIZE) {
-          const comm = payload.subarray(o + 24, o + 40);
-          const nul = comm.indexOf(0);
-          this.samples.push({
-            tgid: payload.readUInt32LE(o), pid: payload.readUInt32LE(o + 4),
-            kernelStackId: payload.readInt32LE(o + 8), userStackId: payload.readInt32LE(o + 12),
-            samples: Number(payload.readBigUInt64LE(o + 16)),
-            comm: comm.subarray(0, nul < 0 ? 16 : nul).toString('latin1'),
-          });
-        }
-        return;
-      case Kind.PROFILE_STACKS: {
-        let o = 0;
-        for (let i = 0; i < count; i++) {
-          if (o + 8 > payload.length) break;
-          const id = payload.readInt32LE(o);
-          const depth = payload.readUInt32LE(o + 4);
-          o += 8;
-          if (depth > 127 || o + depth * 8 > payload.length) break;
-          const ips: bigint[] = [];
-          for (let d = 0; d < depth; d++, o += 8) ips.push(payload.readBigUInt64LE(o));
-          if (this.stacks.has(id)) this.errors.push(`stack ${id} sent twice`);
-          this.stacks.set(id, ips);
-        }
-        if (o !== payload.length) this.errors.push(`PROFILE_STACKS: ${count} records do not fill ${payload.length} bytes`);
-        return;
-      }
-      case Kind.PROCESS_MAPS: {
-        const tgid = payload.readUInt32LE(0);
-        if (payload.readUInt32LE(4) !== 0 || count !== 0) this.errors.push('PROCESS_MAPS: reserved field or count set');
-        if (this.maps.has(tgid)) this.errors.push(`PROCESS_MAPS for ${tgid} sent twice`);
-        this.maps.set(tgid, payload.subarray(8).toString('utf8'));
-        return;
-      }
-      default:
-        this.errors.push(`unknown frame kind ${kind}`);
-    }
-  }
-
-  done(): any {
-    return this.json.find((j) => j.kind === Kind.PROFILE_DONE)?.value;
-  }
-}
-
-interface Exit { code: number | null; signal: NodeJS.Signals | null }
-
-class HelperRun {
-  readonly proc: ChildProcess;
-  readonly reader = new ProfileReader();
-  stderr = '';
-  readonly exited: Promise<Exit>;
-
-  constructor(args: string[]) {
-    // stdin stays open: its EOF would stop the profile early.
-    this.proc = spawn(HELPER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
-    this.exited = new Promise((res) => this.proc.on('close', (code, signal) => res({ code, signal })));
-  }
-}
 
 // ---- the workload: burn_a 15 ms, burn_b 5 ms, in a loop, by the monotonic clock ----
 
@@ -193,8 +73,7 @@ let exit: Exit;
 
 beforeAll(async () => {
   // Fails (does not skip) when the build or the toolchain is broken.
-  execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (!existsSync(HELPER)) throw new Error(`${HELPER} was not built`);
+  buildHelper();
   tmp = mkdtempSync(join(tmpdir(), 'bpfwasm-profile-'));
   workloadPath = join(tmp, 'burn');
   writeFileSync(`${workloadPath}.c`, WORKLOAD_C);
@@ -215,8 +94,8 @@ describe('profile mode', () => {
   it('exits 0 after HELLO, PROCESS_MAPS, PROFILE_STACKS, PROFILE_SAMPLES and PROFILE_DONE', () => {
     expect(exit, run.stderr).toEqual({ code: 0, signal: null });
     expect(run.stderr).toBe('');
-    expect(run.reader.errors).toEqual([]);
-    const kinds = run.reader.kinds;
+    expect(run.errors).toEqual([]);
+    const kinds = run.kinds;
     expect(kinds[0]).toBe(Kind.HELLO);
     expect(kinds.at(-1)).toBe(Kind.PROFILE_DONE);
     // Sections in order: maps (and logs) before stacks, stacks before samples.
@@ -225,17 +104,17 @@ describe('profile mode', () => {
     expect(firstStacks).toBeGreaterThan(kinds.lastIndexOf(Kind.PROCESS_MAPS));
     expect(firstSamples).toBeGreaterThan(kinds.lastIndexOf(Kind.PROFILE_STACKS));
     expect(kinds.indexOf(Kind.PROFILE_DONE)).toBe(kinds.length - 1);
-    for (const size of run.reader.frameSizes) expect(size).toBeLessThanOrEqual(MAX_PAYLOAD);
+    for (const { length: size } of run.frames) expect(size).toBeLessThanOrEqual(MAX_PAYLOAD);
 
-    expect(run.reader.json[0]!.value).toMatchObject({
+    expect(run.control[0]!.message).toMatchObject({
       protocol: 1, pid: run.proc.pid, sensors: [], mode: 'profile',
       profile: { hz: HZ, seconds: SECONDS, pid: workload.pid, cgroup: 0, kernel: true, user: true, include_idle: false },
     });
   });
 
   it('reports about hz × seconds samples, all from the workload, in PROFILE_DONE', () => {
-    const done = run.reader.done();
-    const total = run.reader.samples.reduce((a, s) => a + s.samples, 0);
+    const done = run.done;
+    const total = run.profile.samples.reduce((a, s) => a + s.count, 0);
     expect(done).toMatchObject({ hz: HZ, seconds: SECONDS, samples: total });
     expect(Object.keys(done.stack_errors).sort()).toEqual(['collisions', 'kernel_missing', 'other', 'user_missing']);
     expect(done.stack_errors.collisions).toBe(0);
@@ -244,32 +123,32 @@ describe('profile mode', () => {
     expect(done.duration_ms).toBeLessThan(SECONDS * 1000 + 500);
     expect(done.ncpus).toBeGreaterThanOrEqual(1);
     expect(Math.abs(total - HZ * SECONDS)).toBeLessThanOrEqual(0.15 * HZ * SECONDS);
-    for (const s of run.reader.samples) {
+    for (const s of run.profile.samples) {
       expect(s.tgid).toBe(workload.pid);
       expect(s.comm).toBe('burn');
-      expect(s.samples).toBeGreaterThan(0);
+      expect(s.count).toBeGreaterThan(0);
     }
   });
 
   it('sends every stack a sample refers to, and nothing else', () => {
     const referenced = new Set<number>();
-    for (const s of run.reader.samples) {
+    for (const s of run.profile.samples) {
       for (const id of [s.kernelStackId, s.userStackId]) {
         if (id < 0) {
           expect([-14, -17]).toContain(id); // -EFAULT (no stack), -EEXIST (collision)
           continue;
         }
         referenced.add(id);
-        expect(run.reader.stacks.get(id), `stack ${id}`).toBeDefined();
-        expect(run.reader.stacks.get(id)!.length).toBeGreaterThan(0);
+        expect(run.profile.stacks.get(id), `stack ${id}`).toBeDefined();
+        expect(run.profile.stacks.get(id)!.length).toBeGreaterThan(0);
       }
     }
-    expect([...run.reader.stacks.keys()].sort()).toEqual([...referenced].sort());
-    for (const ips of run.reader.stacks.values()) expect(ips.at(-1)).not.toBe(0n); // trimmed
+    expect([...run.profile.stacks.keys()].sort()).toEqual([...referenced].sort());
+    for (const ips of run.profile.stacks.values()) expect(ips.at(-1)).not.toBe(0n); // trimmed
   });
 
   it('sends the maps of the workload, with deep user stacks inside its executable mapping', () => {
-    const maps = run.reader.maps.get(workload.pid!);
+    const maps = run.profile.maps.get(workload.pid!);
     expect(maps).toBeDefined();
     expect(maps).toContain(workloadPath);
     const text = parseMaps(maps!).filter((m) => m.path === workloadPath && m.perms.includes('x'));
@@ -277,21 +156,21 @@ describe('profile mode', () => {
     const inText = (ip: bigint) => ip >= text[0]!.start && ip < text[0]!.end;
 
     let userSamples = 0, deep = 0, leafInText = 0;
-    for (const s of run.reader.samples) {
-      const ips = run.reader.stacks.get(s.userStackId);
+    for (const s of run.profile.samples) {
+      const ips = run.profile.stacks.get(s.userStackId);
       if (!ips) continue;
-      userSamples += s.samples;
-      if (ips.length >= 2) deep += s.samples;
-      if (inText(ips[0]!)) leafInText += s.samples;
+      userSamples += s.count;
+      if (ips.length >= 2) deep += s.count;
+      if (inText(ips[0]!)) leafInText += s.count;
     }
-    const total = run.reader.done().samples;
+    const total = run.done.samples;
     expect(userSamples).toBeGreaterThanOrEqual(0.95 * total);
     expect(deep).toBeGreaterThanOrEqual(0.95 * userSamples); // frame pointers walk past the leaf
     expect(leafInText).toBeGreaterThanOrEqual(0.9 * userSamples);
   });
 
   it('splits the time 75/25 between burn_a and burn_b (±5 points), via nm and the PIE base', () => {
-    const mappings = parseMaps(run.reader.maps.get(workload.pid!)!).filter((m) => m.path === workloadPath);
+    const mappings = parseMaps(run.profile.maps.get(workload.pid!)!).filter((m) => m.path === workloadPath);
     // cc builds PIE with the first PT_LOAD at vaddr 0, so the offset-0 mapping's start is the base.
     const base = mappings.find((m) => m.offset === 0n)!.start;
     const syms = functionSymbols(workloadPath);
@@ -300,12 +179,12 @@ describe('profile mode', () => {
     const within = (ip: bigint, [lo, hi]: [bigint, bigint]) => ip >= lo && ip < hi;
 
     let inA = 0, inB = 0, total = 0;
-    for (const s of run.reader.samples) {
-      total += s.samples;
+    for (const s of run.profile.samples) {
+      total += s.count;
       // The first burn_* frame from the leaf: the leaf itself may be in clock_gettime.
-      for (const ip of run.reader.stacks.get(s.userStackId) ?? []) {
-        if (within(ip, a)) { inA += s.samples; break; }
-        if (within(ip, b)) { inB += s.samples; break; }
+      for (const ip of run.profile.stacks.get(s.userStackId) ?? []) {
+        if (within(ip, a)) { inA += s.count; break; }
+        if (within(ip, b)) { inB += s.count; break; }
       }
     }
     expect(inA + inB).toBeGreaterThanOrEqual(0.9 * total);
@@ -321,7 +200,7 @@ describe('profile mode lifecycle', () => {
     const bad = new HelperRun(['--profile', '--pid', '999999999']);
     expect(await bad.exited).toEqual({ code: 1, signal: null });
     expect(bad.stderr).toBe('bpfwasm-helper: no process with pid 999999999\n');
-    expect(bad.reader.kinds).toEqual([]);
+    expect(bad.kinds).toEqual([]);
   });
 
   it('rejects profile options without --profile and streaming options with it', async () => {
@@ -340,7 +219,7 @@ describe('profile mode lifecycle', () => {
     it(`stops early on ${how === 'stdin' ? 'stdin EOF' : how}: exit 0 without the result`, async () => {
       const early = new HelperRun(['--profile', '--seconds', '30']);
       const deadline = Date.now() + 5000;
-      while (!early.reader.kinds.includes(Kind.HELLO) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (!early.kinds.includes(Kind.HELLO) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await new Promise((r) => setTimeout(r, 300)); // loaded, attached and sampling
       const started = Date.now();
       if (how === 'stdin') early.proc.stdin!.end();
@@ -348,10 +227,10 @@ describe('profile mode lifecycle', () => {
       expect(await early.exited).toEqual({ code: 0, signal: null });
       expect(Date.now() - started).toBeLessThan(2000);
       expect(early.stderr).toBe('');
-      expect(early.reader.errors).toEqual([]);
-      expect(early.reader.kinds[0]).toBe(Kind.HELLO);
+      expect(early.errors).toEqual([]);
+      expect(early.kinds[0]).toBe(Kind.HELLO);
       for (const kind of [Kind.PROFILE_STACKS, Kind.PROFILE_SAMPLES, Kind.PROFILE_DONE]) {
-        expect(early.reader.kinds).not.toContain(kind);
+        expect(early.kinds).not.toContain(kind);
       }
     });
   }

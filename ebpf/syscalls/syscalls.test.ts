@@ -5,15 +5,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameDecoder, parseStats } from '../../src/ingest/frame-decoder.js';
-import { RecordType, SyscallErrorOffset, SyscallLatencyOffset } from '../../src/ingest/generated/events.js';
+import { RecordType } from '../../src/ingest/generated/events.js';
 import { StatKind } from '../../src/ingest/protocol.js';
+import { HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
 
-const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
 const CGROUP2 = '/sys/fs/cgroup/unified';
 
 // x86_64 syscall numbers and errno values the driver produces.
@@ -82,61 +79,39 @@ const LOAD = { sleeps: 25, ms: 2, opens: 37, closes: 23, ppids: 41 };
 interface Bucket { count: bigint; sumNs: bigint }
 
 /** The helper with the syscalls sensor; aggregate records summed per key. */
-class HelperRun {
-  readonly proc: ChildProcess;
+class SyscallsRun extends HelperRun {
   readonly latency = new Map<string, Bucket>(); // `${nr}:${slot}`
-  readonly errors = new Map<string, bigint>(); // `${nr}:${errno}`
-  readonly errorsSeen: string[] = [];
-  mapFull = 0;
-  ready = false;
-  stderr = '';
-  readonly exited: Promise<number | null>;
+  readonly errnos = new Map<string, bigint>(); // `${nr}:${errno}`
 
   constructor(sets: string[]) {
-    const decoder = new FrameDecoder({
-      events: (type, payload, count) => this.records(type, Buffer.from(payload), count),
-      stats: (payload, count) => {
-        const full = parseStats(payload, count).filter((s) => s.kind === StatKind.MAP_FULL);
-        this.mapFull = full.reduce((a, s) => a + s.value, 0);
-      },
-      control: (kind) => { if (kind === 'ready') this.ready = true; },
-    });
     const args = ['--sensors', 'syscalls', '--aggregate-ms', '100', '--stats-ms', '200'];
     for (const s of sets) args.push('--set', `syscalls.${s}`);
-    this.proc = spawn(HELPER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (chunk: Buffer) => decoder.push(chunk));
-    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
-    this.exited = new Promise((res) => this.proc.on('close', (code) => res(code)));
+    super(args, { onRecord: (r) => this.record(r), keepRecords: false });
   }
 
-  private records(type: number, buf: Buffer, count: number): void {
-    const size = buf.length / count;
-    for (let i = 0; i < count; i++) {
-      const r = buf.subarray(i * size, (i + 1) * size);
-      if (type === RecordType.syscall_latency) {
-        const key = `${r.readUInt32LE(SyscallLatencyOffset.nr)}:${r.readUInt32LE(SyscallLatencyOffset.slot)}`;
-        const b = this.latency.get(key) ?? { count: 0n, sumNs: 0n };
-        b.count += r.readBigUInt64LE(SyscallLatencyOffset.count);
-        b.sumNs += r.readBigUInt64LE(SyscallLatencyOffset.sum_ns);
-        this.latency.set(key, b);
-      } else if (type === RecordType.syscall_error) {
-        const key = `${r.readUInt32LE(SyscallErrorOffset.nr)}:${r.readUInt32LE(SyscallErrorOffset.error)}`;
-        this.errors.set(key, (this.errors.get(key) ?? 0n) + r.readBigUInt64LE(SyscallErrorOffset.count));
-      } else {
-        this.errorsSeen.push(`unexpected record type ${type}`);
-      }
+  /** Map-full inserts in the last STATS frame. */
+  get mapFull(): number {
+    const last = this.statsFrames.at(-1)?.stats ?? [];
+    return last.filter((s) => s.kind === StatKind.MAP_FULL).reduce((a, s) => a + s.value, 0);
+  }
+
+  private record(r: EventRecord): void {
+    const f = r.fields;
+    if (r.type === RecordType.syscall_latency) {
+      const key = `${f.nr}:${f.slot}`;
+      const b = this.latency.get(key) ?? { count: 0n, sumNs: 0n };
+      b.count += f.count as bigint;
+      b.sumNs += f.sum_ns as bigint;
+      this.latency.set(key, b);
+    } else if (r.type === RecordType.syscall_error) {
+      const key = `${f.nr}:${f.error}`;
+      this.errnos.set(key, (this.errnos.get(key) ?? 0n) + (f.count as bigint));
     }
   }
 
-  async waitReady(): Promise<void> {
-    await waitFor('helper READY', () => this.ready || this.proc.exitCode !== null, 10_000);
-    if (!this.ready) throw new Error(`helper exited ${this.proc.exitCode}: ${this.stderr}`);
-  }
-
   /** Closes stdin: the helper sends the last aggregates, a final STATS, and exits 0. */
-  async stop(): Promise<void> {
-    this.proc.stdin!.end();
-    expect(await this.exited).toBe(0);
+  async close(): Promise<void> {
+    expect((await this.stop('stdin')).code).toBe(0);
     expect(this.stderr).toBe('');
   }
 
@@ -156,7 +131,7 @@ class HelperRun {
 
   errorsOf(nr: number): Map<number, bigint> {
     const out = new Map<number, bigint>();
-    for (const [key, n] of this.errors) {
+    for (const [key, n] of this.errnos) {
       const [k, err] = key.split(':').map(Number);
       if (k === nr) out.set(err!, n);
     }
@@ -223,7 +198,7 @@ function startsOf(comm: string): Map<number, { ts: number; nr: number }> {
 }
 
 /** Records the driver's load must produce exactly, whatever filter selected it. */
-function expectDriverLoad(h: HelperRun): void {
+function expectDriverLoad(h: SyscallsRun): void {
   const l = LOAD;
   const minNs = BigInt(l.ms) * 1_000_000n;
   for (const nr of [NR.nanosleep, NR.clock_nanosleep]) {
@@ -251,7 +226,7 @@ function expectDriverLoad(h: HelperRun): void {
   // exit and exit_group never return, and nothing of this node process got through the filter.
   for (const nr of [NR.exit, NR.exit_group, NR.epoll_wait, NR.epoll_pwait]) expect(h.calls(nr)).toBe(0n);
   expect(h.mapFull).toBe(0);
-  expect(h.errorsSeen).toEqual([]);
+  expect(h.errors).toEqual([]);
 }
 
 let tmp: string;
@@ -261,7 +236,7 @@ let cgroupRoot: string | undefined;
 
 beforeAll(() => {
   // Fails (does not skip) when the build or the toolchain is broken.
-  execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+  buildHelper();
   tmp = mkdtempSync(join(tmpdir(), 'bpfwasm-syscalls-'));
   comm = `sc${process.pid.toString(36)}${Math.random().toString(36).slice(2, 7)}`.slice(0, 15);
   driverPath = join(tmp, comm);
@@ -280,7 +255,7 @@ afterAll(() => {
 
 describe('syscalls sensor', () => {
   it('counts exactly the filtered comm\'s syscalls, with latency slots matching the sleeps and errors by errno', async () => {
-    const helper = new HelperRun([`filter_comm=${comm}`]);
+    const helper = new SyscallsRun([`filter_comm=${comm}`]);
     try {
       await helper.waitReady();
       const driver = new Driver(driverPath);
@@ -298,7 +273,7 @@ describe('syscalls sensor', () => {
       await driver.finish();
       // exit_group: the process is gone and so is its entry.
       expect(startsOf(comm).has(driver.pid)).toBe(false);
-      await helper.stop();
+      await helper.close();
 
       expectDriverLoad(helper);
       // The gate read and phase 2's read.
@@ -310,13 +285,13 @@ describe('syscalls sensor', () => {
 
   it('filters by process id', async () => {
     const driver = new Driver(driverPath);
-    const helper = new HelperRun([`filter_tgid=${driver.pid}`]);
+    const helper = new SyscallsRun([`filter_tgid=${driver.pid}`]);
     try {
       await helper.waitReady();
       driver.release();
       await driver.phase2();
       await driver.finish();
-      await helper.stop();
+      await helper.close();
       expectDriverLoad(helper);
     } finally {
       if (helper.proc.exitCode === null) helper.proc.kill('SIGTERM');
@@ -337,16 +312,16 @@ describe('syscalls sensor', () => {
     });
 
     /** Runs the driver inside the inner cgroup under a helper with these options. */
-    async function runInInner(sets: string[]): Promise<HelperRun> {
+    async function runInInner(sets: string[]): Promise<SyscallsRun> {
       const driver = new Driver(driverPath);
-      const helper = new HelperRun(sets);
+      const helper = new SyscallsRun(sets);
       try {
         writeFileSync(join(cgroupRoot!, 'inner', 'cgroup.procs'), String(driver.pid));
         await helper.waitReady();
         driver.release();
         await driver.phase2();
         await driver.finish();
-        await helper.stop();
+        await helper.close();
         return helper;
       } finally {
         if (helper.proc.exitCode === null) helper.proc.kill('SIGTERM');
@@ -365,7 +340,7 @@ describe('syscalls sensor', () => {
     it('without a level, does not select a child cgroup\'s tasks', async () => {
       const helper = await runInInner([`filter_cgroup=${outer}`]);
       expect(helper.latency.size).toBe(0);
-      expect(helper.errors.size).toBe(0);
+      expect(helper.errnos.size).toBe(0);
     });
   });
 });

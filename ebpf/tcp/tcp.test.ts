@@ -2,31 +2,21 @@
 // records of connections the test makes between uniquely named processes. Needs root
 // (CAP_BPF + CAP_PERFMON, and CAP_NET_ADMIN for the namespaces of the retransmit test);
 // a helper that cannot be built or loaded fails these tests, it never skips them.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  HeaderOffset, RECORD_SIZE, RecordType, TcpCloseOffset, TcpOpenOffset, TcpRetransmitOffset,
-} from '../../src/ingest/generated/events.js';
+import { RecordType, TcpCloseOffset, TcpOpenOffset, TcpRetransmitOffset } from '../../src/ingest/generated/events.js';
+import { StatKind as Stat } from '../../src/ingest/protocol.js';
 import { freePort } from '../../test/integration/support/collector.js';
+import { HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
 import { CLIENT, SERVER, STALLING_CLIENT, VethPair, lineOf, perl } from './peers.js';
 
-const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
-const MAGIC = 0x31465742;
-const Kind = { HELLO: 1, EVENTS: 2, STATS: 3, READY: 4 } as const;
-const Stat = { RING_DROPS: 1, MAP_FULL: 6 } as const;
 const ACTIVE = 1;
 const PASSIVE = 2;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const TCP_ESTABLISHED = 1;
-
-// The three records share their layout up to `direction` (tcp_retransmit: `state`).
-const Ep = TcpOpenOffset;
 
 interface Tcp {
   type: number;
@@ -44,92 +34,35 @@ interface Tcp {
   bytesReceived: bigint;
   bytesAcked: bigint;
 }
-interface StatRec { kind: number; sensor: number; cpu: number; value: bigint }
 
-function decode(type: number, b: Buffer): Tcp {
-  const comm = b.subarray(HeaderOffset.comm, HeaderOffset.comm + 16);
-  const nul = comm.indexOf(0);
-  const close = type === RecordType.tcp_close;
+function tcp(r: EventRecord): Tcp {
+  const f = r.fields;
+  const close = r.type === RecordType.tcp_close;
   return {
-    type,
-    pid: b.readUInt32LE(HeaderOffset.pid),
-    tgid: b.readUInt32LE(HeaderOffset.tgid),
-    cgroupId: b.readBigUInt64LE(HeaderOffset.cgroup_id),
-    comm: comm.subarray(0, nul < 0 ? 16 : nul).toString('latin1'),
-    localAddr: Buffer.from(b.subarray(Ep.local_addr, Ep.local_addr + 16)),
-    remoteAddr: Buffer.from(b.subarray(Ep.remote_addr, Ep.remote_addr + 16)),
-    localPort: b.readUInt16LE(Ep.local_port),
-    remotePort: b.readUInt16LE(Ep.remote_port),
-    family: b.readUInt16LE(Ep.family),
-    direction: b.readUInt16LE(Ep.direction),
-    durationNs: close ? b.readBigUInt64LE(TcpCloseOffset.duration_ns) : 0n,
-    bytesReceived: close ? b.readBigUInt64LE(TcpCloseOffset.bytes_received) : 0n,
-    bytesAcked: close ? b.readBigUInt64LE(TcpCloseOffset.bytes_acked) : 0n,
+    type: r.type, pid: r.pid, tgid: r.tgid, cgroupId: r.cgroupId, comm: r.comm,
+    localAddr: f.local_addr as Buffer,
+    remoteAddr: f.remote_addr as Buffer,
+    localPort: f.local_port as number,
+    remotePort: f.remote_port as number,
+    family: f.family as number,
+    direction: (r.type === RecordType.tcp_retransmit ? f.state : f.direction) as number,
+    durationNs: close ? f.duration_ns as bigint : 0n,
+    bytesReceived: close ? f.bytes_received as bigint : 0n,
+    bytesAcked: close ? f.bytes_acked as bigint : 0n,
   };
 }
 
-/** The helper with only the tcp sensor, its frames decoded as they arrive. */
-class Helper {
-  readonly proc: ChildProcess;
-  records: Tcp[] = [];
-  errors: string[] = [];
-  json: { kind: number; value: any }[] = [];
-  stats: StatRec[][] = [];
-  stderr = '';
-  private pending = Buffer.alloc(0);
-  private seq = 0;
+/** The helper with only the tcp sensor, its records as Tcp. */
+class Helper extends HelperRun {
+  readonly tcp: Tcp[] = [];
 
   constructor() {
-    this.proc = spawn(HELPER, ['--sensors', 'tcp', '--poll-ms', '5', '--stats-ms', '200'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (chunk: Buffer) => this.push(chunk));
-    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
-  }
-
-  private push(chunk: Buffer): void {
-    this.pending = Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 24) {
-      const h = this.pending;
-      const length = h.readUInt32LE(8);
-      if (h.readUInt32LE(0) !== MAGIC) { this.errors.push('bad magic'); this.pending = Buffer.alloc(0); return; }
-      if (h.length < 24 + length) return;
-      const [kind, count, type, seq] = [h.readUInt16LE(6), h.readUInt32LE(12), h.readUInt16LE(16), h.readUInt32LE(20)];
-      if (seq !== this.seq++) this.errors.push(`seq ${seq}`);
-      const payload = Buffer.from(h.subarray(24, 24 + length));
-      this.pending = h.subarray(24 + length);
-      if (kind === Kind.EVENTS) {
-        const size = RECORD_SIZE[type] ?? 0;
-        if (!size || length !== count * size) { this.errors.push(`EVENTS type ${type}: ${length} bytes`); continue; }
-        for (let o = 0; o < length; o += size) {
-          if (payload.readUInt16LE(o + HeaderOffset.size) !== size) this.errors.push(`record size in type ${type}`);
-          this.records.push(decode(type, payload.subarray(o, o + size)));
-        }
-      } else if (kind === Kind.STATS) {
-        const s: StatRec[] = [];
-        for (let o = 0; o < length; o += 16) {
-          s.push({ kind: payload.readUInt16LE(o), sensor: payload.readUInt16LE(o + 2), cpu: payload.readUInt16LE(o + 6), value: payload.readBigUInt64LE(o + 8) });
-        }
-        this.stats.push(s);
-      } else {
-        this.json.push({ kind, value: JSON.parse(payload.toString('utf8')) });
-      }
-    }
-  }
-
-  async waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = probe();
-      if (v) return v;
-      if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`timed out waiting for ${what}; helper exit ${this.proc.exitCode}, stderr: ${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    super(['--sensors', 'tcp', '--poll-ms', '5', '--stats-ms', '200'], { onRecord: (r) => this.tcp.push(tcp(r)), keepRecords: false });
   }
 
   /** Records of `type` on a connection with `port` at either end. */
   of(type: number, port: number): Tcp[] {
-    return this.records.filter((r) => r.type === type && (r.localPort === port || r.remotePort === port));
+    return this.tcp.filter((r) => r.type === type && (r.localPort === port || r.remotePort === port));
   }
 
   /** Entries now in this helper's `conns` map (its fds name the map ids). */
@@ -164,21 +97,18 @@ let helper: Helper;
 
 beforeAll(async () => {
   // Fails (does not skip) when the build or the toolchain is broken.
-  execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
+  buildHelper();
   helper = new Helper();
-  await helper.waitFor('READY', () => helper.json.find((j) => j.kind === Kind.READY));
+  await helper.waitReady();
 });
 
 afterAll(async () => {
-  if (helper?.proc.exitCode === null) {
-    helper.proc.kill('SIGTERM');
-    await new Promise((r) => helper.proc.on('close', r));
-  }
+  if (helper) await helper.stop('SIGTERM');
 });
 
 describe('tcp sensor', () => {
   it('announces its programs and record types', () => {
-    const hello = helper.json.find((j) => j.kind === Kind.HELLO)!.value;
+    const hello = helper.hello;
     expect(hello.sensors).toEqual([{
       id: 0, name: 'tcp',
       programs: ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit'],
@@ -296,12 +226,12 @@ describe('tcp sensor', () => {
   });
 
   it('sends STATS with no ring drops and no full map', async () => {
-    const seen = helper.stats.length;
-    await helper.waitFor('a STATS frame', () => helper.stats.length > seen);
-    const last = helper.stats.at(-1)!;
-    const sum = (kind: number) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0n);
-    expect(sum(Stat.RING_DROPS)).toBe(0n);
-    expect(sum(Stat.MAP_FULL)).toBe(0n);
+    const seen = helper.statsFrames.length;
+    await helper.waitFor('a STATS frame', () => helper.statsFrames.length > seen);
+    const last = helper.statsFrames.at(-1)!.stats;
+    const sum = (kind: number) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
+    expect(sum(Stat.RING_DROPS)).toBe(0);
+    expect(sum(Stat.MAP_FULL)).toBe(0);
     expect(helper.errors).toEqual([]);
   });
 });

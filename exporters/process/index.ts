@@ -1,9 +1,9 @@
 // Built-in exporter: process execs and exits by command name, exit status and lifetime, and a
 // structured `process_exit` info log line for the exits config `logExits` selects.
 import {
-  RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8, LOG_INFO,
+  RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8, LOG_INFO, JsonLine,
   declareCounter, declareHistogram, subscribe, series1, series2, strnlen, asciiCopy,
-  counterAdd, observe, flush, configValue, fail, logBytes,
+  counterAdd, observe, flush, configValue, fail,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
@@ -140,87 +140,35 @@ function commSeries(metric: i32, comm: usize, extra: Utf8 | null): i32 {
 // ---- the process_exit log event, written into a static buffer without allocating ----
 
 // comm is at most 16 bytes (96 escaped), the rest is numbers: the line always fits.
-const LINE = memory.data(256);
-let at: u32 = 0;
-
-// @ts-ignore: decorator
-@inline function put(b: u32): void {
-  store<u8>(LINE + at, <u8>b);
-  at++;
-}
-
-/** ASCII literal text (keys, punctuation, signal names). */
-function putAscii(s: string): void {
-  for (let i = 0; i < s.length; i++) put(<u32>s.charCodeAt(i));
-}
-
-/** Decimal digits of `v`, left-padded with zeros to `width`. */
-function putU64(v: u64, width: u32 = 1): void {
-  const start = at;
-  do {
-    put(<u32>(v % 10) + 0x30);
-    v /= 10;
-  } while (v != 0 || at - start < width);
-  // Digits came out least significant first: reverse them in place.
-  for (let i = start, j = at - 1; i < j; i++, j--) {
-    const t = load<u8>(LINE + i);
-    store<u8>(LINE + i, load<u8>(LINE + j));
-    store<u8>(LINE + j, t);
-  }
-}
-
-/** The ASCII code of a lowercase hex digit. */
-function hexDigit(v: u32): u32 {
-  return v < 10 ? 0x30 + v : 0x57 + v;
-}
-
-/** A quoted JSON string from a NUL-padded comm; bytes that are not UTF-8 become U+FFFD in the host. */
-function putComm(ptr: usize): void {
-  const n = strnlen(ptr, 16);
-  put(0x22);
-  for (let i: u32 = 0; i < n; i++) {
-    const b = <u32>load<u8>(ptr + i);
-    if (b == 0x22 || b == 0x5c) {
-      put(0x5c);
-      put(b);
-    } else if (b < 0x20) {
-      putAscii("\\u00");
-      put(hexDigit(b >> 4));
-      put(hexDigit(b & 15));
-    } else {
-      put(b);
-    }
-  }
-  put(0x22);
-}
+const line = new JsonLine(256);
 
 function logExit(rec: usize): void {
   const signal = ProcessExit.exitSignal(rec);
   const ns = ProcessExit.lifetimeNs(rec);
-  at = 0;
-  putAscii("{\"event\":\"process_exit\",\"pid\":");
-  putU64(Header.tgid(rec));
-  putAscii(",\"comm\":");
-  putComm(Header.comm(rec));
-  putAscii(",\"exit_code\":");
-  putU64(ProcessExit.exitCode(rec));
-  putAscii(",\"signal\":");
+  line.start();
+  line.ascii("{\"event\":\"process_exit\",\"pid\":");
+  line.u64(Header.tgid(rec));
+  line.ascii(",\"comm\":");
+  line.cstring(Header.comm(rec), 16);
+  line.ascii(",\"exit_code\":");
+  line.u64(ProcessExit.exitCode(rec));
+  line.ascii(",\"signal\":");
   if (signal == 0) {
-    putAscii("null");
+    line.ascii("null");
   } else if (signal < <u32>SIGNALS.length) {
-    put(0x22);
-    putAscii(unchecked(SIGNALS[signal]));
-    put(0x22);
+    line.byte(0x22);
+    line.ascii(unchecked(SIGNALS[signal]));
+    line.byte(0x22);
   } else {
-    putAscii("\"SIG");
-    putU64(signal);
-    put(0x22);
+    line.ascii("\"SIG");
+    line.u64(signal);
+    line.byte(0x22);
   }
   // Microsecond precision, as a JSON number: seconds, '.', six digits.
-  putAscii(",\"lifetime_seconds\":");
-  putU64(ns / 1_000_000_000);
-  put(0x2e);
-  putU64((ns % 1_000_000_000) / 1000, 6);
-  put(0x7d);
-  logBytes(LOG_INFO, LINE, at);
+  line.ascii(",\"lifetime_seconds\":");
+  line.u64(ns / 1_000_000_000);
+  line.byte(0x2e);
+  line.u64((ns % 1_000_000_000) / 1000, 6);
+  line.byte(0x7d);
+  line.log(LOG_INFO);
 }

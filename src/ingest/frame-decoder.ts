@@ -16,6 +16,19 @@ export interface FrameHandlers {
   control(kind: ControlKind, message: unknown): void;
   /** PROFILE_SAMPLES, PROFILE_STACKS and PROCESS_MAPS payloads (profile mode); only valid during the call. */
   profile?(kind: number, payload: Uint8Array, count: number): void;
+  /** Every frame accepted, after its handler above: its header, for tests and tracing. */
+  frame?(header: FrameHeader): void;
+}
+
+/** The 24-byte header of a frame (ebpf/PROTOCOL.md). */
+export interface FrameHeader {
+  kind: number;
+  /** Payload bytes. */
+  length: number;
+  count: number;
+  recordType: number;
+  flags: number;
+  seq: number;
 }
 
 export type ControlKind = 'hello' | 'ready' | 'log' | 'profile_done';
@@ -86,6 +99,7 @@ export class FrameDecoder {
       }
       this.countSeq(seq);
       this.counters.frames++;
+      this.handlers.frame?.({ kind, length, count, recordType, flags: buf.readUInt16LE(off + 18), seq });
       off = payloadStart + length;
     }
     if (off < end) this.pending = Buffer.from(buf.subarray(off));

@@ -1,12 +1,10 @@
 // The blockio exporter (C), fed synthetic blockio_latency aggregate records: exact bucket
 // placement of log2 slots, sums in seconds, bytes, and device names with their fallback.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';
 
 const BLOCKIO = RecordType.blockio_latency;
 const LATENCY = 'bpfwasm_block_io_latency_seconds';
@@ -35,17 +33,7 @@ async function load(): Promise<Loaded> {
       return kind === RESOLVE_BLOCK_DEVICE ? names.get(id) : undefined;
     },
   });
-  const exporter = await loadExporter('blockio', readFileSync(join(BUILD_DIR, 'blockio.wasm')), host);
-  return { exporter, host, resolved };
-}
-
-async function feed(exporter: Exporter, records: RecordValues[]): Promise<void> {
-  await run(exporter, BLOCKIO, encodeBatch(BLOCKIO, records), records.length);
-}
-
-function expectClean(exporter: Exporter): void {
-  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
-    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
+  return { ...(await loadBuilt('blockio', host)), resolved };
 }
 
 function histogram(host: TestHost, labels: Record<string, string>): { buckets: number[]; sum: number; count: number } {
@@ -70,7 +58,7 @@ describe('blockio exporter (C)', () => {
   it('puts each log2 slot in the bucket whose bound is 2^slot ns, clamping below 2^10 and above 2^34', async () => {
     const { exporter, host } = await load();
     // slot s holds (2^(s-1), 2^s] ns: bucket index s - 10 (le=2^s ns), slots ≤ 10 in the first, > 34 in +Inf.
-    await feed(exporter, [
+    await feed(exporter, BLOCKIO, [
       { dev: VDA, op: Op.write, slot: 0, count: 1, sum_ns: 1, bytes: 512 },
       { dev: VDA, op: Op.write, slot: 10, count: 2, sum_ns: 2000, bytes: 1024 },
       { dev: VDA, op: Op.write, slot: 11, count: 3, sum_ns: 3 * 1500, bytes: 4096 },
@@ -95,8 +83,8 @@ describe('blockio exporter (C)', () => {
 
   it('adds up the increases of consecutive records for one key', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [{ dev: VDA, op: Op.read, slot: 15, count: 7, sum_ns: 7 * 20_000, bytes: 7 * 4096 }]);
-    await feed(exporter, [{ dev: VDA, op: Op.read, slot: 15, count: 3, sum_ns: 3 * 30_000, bytes: 3 * 8192 }]);
+    await feed(exporter, BLOCKIO, [{ dev: VDA, op: Op.read, slot: 15, count: 7, sum_ns: 7 * 20_000, bytes: 7 * 4096 }]);
+    await feed(exporter, BLOCKIO, [{ dev: VDA, op: Op.read, slot: 15, count: 3, sum_ns: 3 * 30_000, bytes: 3 * 8192 }]);
     const h = histogram(host, { device: 'vda', operation: 'read' });
     expect(h.count).toBe(10);
     expect(h.buckets[5]).toBe(10);
@@ -109,7 +97,7 @@ describe('blockio exporter (C)', () => {
   it('names every operation and keeps devices and operations apart', async () => {
     const { exporter, host } = await load();
     const ops = Object.entries(Op);
-    await feed(exporter, ops.flatMap(([, op]) => [
+    await feed(exporter, BLOCKIO, ops.flatMap(([, op]) => [
       { dev: VDA, op, slot: 20, count: op, sum_ns: op * 600_000, bytes: op * 1000 },
       { dev: SDA, op, slot: 20, count: 10 * op, sum_ns: 10 * op * 600_000, bytes: op * 2000 },
     ]));
@@ -125,7 +113,7 @@ describe('blockio exporter (C)', () => {
 
   it('labels an operation number it does not know as "other"', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [{ dev: VDA, op: 0, slot: 12, count: 1, sum_ns: 3000, bytes: 0 }, { dev: VDA, op: 77, slot: 12, count: 2, sum_ns: 6000, bytes: 0 }]);
+    await feed(exporter, BLOCKIO, [{ dev: VDA, op: 0, slot: 12, count: 1, sum_ns: 3000, bytes: 0 }, { dev: VDA, op: 77, slot: 12, count: 2, sum_ns: 6000, bytes: 0 }]);
     expect(histogram(host, { device: 'vda', operation: 'other' }).count).toBe(3);
     expectClean(exporter);
   });
@@ -133,7 +121,7 @@ describe('blockio exporter (C)', () => {
   it('falls back to "MAJ:MIN" for a device the host cannot name, decoding the kernel dev_t', async () => {
     const { exporter, host } = await load();
     const big = (259 << 20) | 0xfffff; // the largest minor the kernel encoding carries
-    await feed(exporter, [
+    await feed(exporter, BLOCKIO, [
       { dev: VDB, op: Op.write, slot: 12, count: 1, sum_ns: 3000, bytes: 4096 },
       { dev: big >>> 0, op: Op.read, slot: 12, count: 1, sum_ns: 3000, bytes: 512 },
       { dev: 0, op: Op.flush, slot: 12, count: 1, sum_ns: 3000, bytes: 0 },
@@ -148,7 +136,7 @@ describe('blockio exporter (C)', () => {
   it('resolves a device when it first interns its series, not per record', async () => {
     const { exporter, resolved } = await load();
     const rec = { dev: VDA, op: Op.write, slot: 14, count: 1, sum_ns: 10_000, bytes: 4096 };
-    for (let i = 0; i < 50; i++) await feed(exporter, [rec, { ...rec, slot: 15 }]);
+    for (let i = 0; i < 50; i++) await feed(exporter, BLOCKIO, [rec, { ...rec, slot: 15 }]);
     // One per metric (latency, bytes) of the one key, with the kernel dev_t as a 32-bit id.
     expect(resolved).toEqual([{ kind: RESOLVE_BLOCK_DEVICE, id: BigInt(VDA) }, { kind: RESOLVE_BLOCK_DEVICE, id: BigInt(VDA) }]);
     expectClean(exporter);
@@ -159,7 +147,7 @@ describe('blockio exporter (C)', () => {
     const rec = { dev: VDA, op: Op.write, slot: 14, count: 1, sum_ns: 10_000, bytes: 4096 };
     await run(exporter, BLOCKIO, encodeBatch(BLOCKIO, [rec]), 2);
     expect(exporter.errors).toBe(1);
-    await feed(exporter, [rec]);
+    await feed(exporter, BLOCKIO, [rec]);
     expect(histogram(host, { device: 'vda', operation: 'write' }).count).toBe(1);
   });
 
@@ -168,9 +156,9 @@ describe('blockio exporter (C)', () => {
     const batch = (n: number) => Array.from({ length: 500 }, (_, i) => ({
       dev: i % 2 ? VDA : SDA, op: 1 + (i % 5), slot: (i + n) % 40, count: 1 + (i % 3), sum_ns: 1000 * i, bytes: 512 * i,
     }));
-    await feed(exporter, batch(0));
+    await feed(exporter, BLOCKIO, batch(0));
     const warm = exporter.memoryBytes;
-    for (let n = 1; n < 50; n++) await feed(exporter, batch(n));
+    for (let n = 1; n < 50; n++) await feed(exporter, BLOCKIO, batch(n));
     expect(exporter.memoryBytes).toBe(warm);
     expectClean(exporter);
   });

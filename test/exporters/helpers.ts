@@ -1,14 +1,16 @@
 // Shared by the exporter tests: synthetic record batches laid out with the generated offsets,
 // a store and host to load modules into, and reading series back by their labels.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
+import { encodeBatch, type RecordValues } from '../../src/exporters/testing.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
+import { BUILD_DIR } from '../../scripts/build-exporters.mjs';
 
 // One encoder for tests and for `bpfwasm exporters new` projects: the runtime's test kit.
-export { encodeBatch, type RecordValues } from '../../src/exporters/testing.js';
+export { encodeBatch, type RecordValues };
 
 const running = new Set<Exporter>();
 
@@ -30,6 +32,22 @@ export async function loadExporter(name: string, bytes: Uint8Array, host: Export
 export async function run(exporter: Exporter, recordType: number, payload: Uint8Array, count: number): Promise<void> {
   exporter.onBatch(recordType, payload, count);
   await exporter.flush();
+}
+
+/** Encodes `records` of `type` and hands them to the exporter as one batch, applied when it resolves. */
+export async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
+  await run(exporter, type, encodeBatch(type, records), records.length);
+}
+
+/** The exporter returned no error, did not trap, and the host refused none of its updates. */
+export function expectClean(exporter: Exporter): void {
+  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
+    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
+}
+
+/** Loads a built-in exporter as `npm run build:exporters` built it (exporters/build/NAME.wasm). */
+export async function loadBuilt(name: string, host: TestHost): Promise<{ exporter: Exporter; host: TestHost }> {
+  return { exporter: await loadExporter(name, readFileSync(join(BUILD_DIR, `${name}.wasm`)), host), host };
 }
 
 export interface TestHost extends ExporterHost {

@@ -1,12 +1,10 @@
 // The built-in oom exporter fed synthetic oom_kill batches: the kill counter's labels and
 // values, and the structured log event of each kill.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, testHost, valueOf, type RecordValues, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';
 
 const OOM = RecordType.oom_kill;
 const KILLS = 'bpfwasm_oom_kills_total';
@@ -29,8 +27,7 @@ const NAMES = {
 };
 
 async function load(host: TestHost = testHost({ names: NAMES })): Promise<{ exporter: Exporter; host: TestHost }> {
-  const exporter = await loadExporter('oom', readFileSync(join(BUILD_DIR, 'oom.wasm')), host);
-  return { exporter, host };
+  return loadBuilt('oom', host);
 }
 
 function kill(over: RecordValues = {}): RecordValues {
@@ -39,15 +36,6 @@ function kill(over: RecordValues = {}): RecordValues {
     victim_cgroup_id: 4242n, memcg_id: 9001n, rss_pages: 8190n, total_vm_pages: 9000n, limit_pages: 8192n,
     oom_score_adj: -500, ...over,
   };
-}
-
-async function feed(exporter: Exporter, records: RecordValues[]): Promise<void> {
-  await run(exporter, OOM, encodeBatch(OOM, records), records.length);
-}
-
-function expectClean(exporter: Exporter): void {
-  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
-    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
 }
 
 /** The oom exporter's log events, parsed by the host as structured fields. */
@@ -66,8 +54,8 @@ describe('oom exporter', () => {
 
   it('counts kills by victim comm and memory cgroup path', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [kill(), kill({ victim_pid: 700, victim_tgid: 700 }), kill({ memcg_id: 9002n })]);
-    await feed(exporter, [kill({ victim_comm: 'postgres' }), kill()]);
+    await feed(exporter, OOM, [kill(), kill({ victim_pid: 700, victim_tgid: 700 }), kill({ memcg_id: 9002n })]);
+    await feed(exporter, OOM, [kill({ victim_comm: 'postgres' }), kill()]);
     expect(valueOf(host.store, KILLS, { comm: 'java', memcg: '/kubepods/pod-a' })).toBe(3);
     expect(valueOf(host.store, KILLS, { comm: 'java', memcg: '/kubepods/pod-b' })).toBe(1);
     expect(valueOf(host.store, KILLS, { comm: 'postgres', memcg: '/kubepods/pod-a' })).toBe(1);
@@ -78,7 +66,7 @@ describe('oom exporter', () => {
 
   it('labels a system-wide OOM memcg="/" and an unresolvable memcg ""', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [kill({ memcg_id: 0n }), kill({ memcg_id: 31337n })]);
+    await feed(exporter, OOM, [kill({ memcg_id: 0n }), kill({ memcg_id: 31337n })]);
     expect(valueOf(host.store, KILLS, { comm: 'java', memcg: '/' })).toBe(1);
     expect(valueOf(host.store, KILLS, { comm: 'java', memcg: '' })).toBe(1);
     const [global, unknown] = events(host);
@@ -89,7 +77,7 @@ describe('oom exporter', () => {
 
   it('logs every kill as a structured warn event with the victim, its cgroup and the trigger', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [kill(), kill({ victim_tgid: 601, rss_pages: 1n, oom_score_adj: 1000, memcg_id: 9002n })]);
+    await feed(exporter, OOM, [kill(), kill({ victim_tgid: 601, rss_pages: 1n, oom_score_adj: 1000, memcg_id: 9002n })]);
     const lines = host.logs.filter((l) => l.exporter === 'oom');
     expect(lines.map((l) => l.level)).toEqual([WARN, WARN]);
     expect(JSON.parse(lines[0]!.msg)).toEqual({
@@ -104,7 +92,7 @@ describe('oom exporter', () => {
   it('escapes quotes, backslashes and control bytes in comms and paths, and keeps 64-bit page counts exact', async () => {
     const { exporter, host } = await load();
     const comm = new Uint8Array([0x61, 0x22, 0x5c, 0x01, 0x62]); // a"\<SOH>b
-    await feed(exporter, [kill({ victim_comm: comm, comm: 'x\ty', victim_cgroup_id: 77n, rss_pages: 2n ** 52n, oom_score_adj: -1000 })]);
+    await feed(exporter, OOM, [kill({ victim_comm: comm, comm: 'x\ty', victim_cgroup_id: 77n, rss_pages: 2n ** 52n, oom_score_adj: -1000 })]);
     const ev = events(host)[0]!;
     expect(ev).toMatchObject({
       comm: 'a"\\\u0001b', trigger_comm: 'x\ty', cgroup: '/odd "name"\\x\n', rss_pages: 2 ** 52, oom_score_adj: -1000,
@@ -115,7 +103,7 @@ describe('oom exporter', () => {
 
   it('cuts a very long path at a character boundary and still logs valid JSON', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [kill({ victim_cgroup_id: 88n }), kill({ victim_cgroup_id: 99n })]);
+    await feed(exporter, OOM, [kill({ victim_cgroup_id: 88n }), kill({ victim_cgroup_id: 99n })]);
     const [cut, emoji] = events(host);
     expect(cut!.cgroup).toBe(`/${'é'.repeat(400)}${'\u0001'.repeat(133)}`); // 801 + 133 * 6 = 1599 bytes
     expect(cut).toMatchObject({ trigger_comm: 'allocator', oom_score_adj: -500 });
@@ -125,7 +113,7 @@ describe('oom exporter', () => {
 
   it('still counts a victim whose comm is not UTF-8, with the odd bytes as "?"', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, [kill({ victim_comm: new Uint8Array([0x6a, 0xff, 0x76, 0x61]) })]);
+    await feed(exporter, OOM, [kill({ victim_comm: new Uint8Array([0x6a, 0xff, 0x76, 0x61]) })]);
     expect(valueOf(host.store, KILLS, { comm: 'j?va', memcg: '/kubepods/pod-a' })).toBe(1);
     expect(events(host)[0]!.comm).toBe('j\ufffdva');
     // The refused first attempt is counted, as for every exporter; nothing else failed.

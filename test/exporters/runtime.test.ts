@@ -1,11 +1,9 @@
 // The built-in exporters, built by scripts/build-exporters.mjs, fed synthetic batches.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';
 
 const EXEC = RecordType.process_exec;
 const EXIT = RecordType.process_exit;
@@ -16,17 +14,7 @@ beforeAll(async () => {
 });
 
 async function load(name: string, host: TestHost = testHost()): Promise<{ exporter: Exporter; host: TestHost }> {
-  const exporter = await loadExporter(name, readFileSync(join(BUILD_DIR, `${name}.wasm`)), host);
-  return { exporter, host };
-}
-
-async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
-  await run(exporter, type, encodeBatch(type, records), records.length);
-}
-
-function expectClean(exporter: Exporter): void {
-  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
-    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
+  return loadBuilt(name, host);
 }
 
 describe('process exporter', () => {

@@ -110,11 +110,15 @@ const CHECKS: Record<string, Check> = {
     async run(e, host) {
       const t = RecordType.process_exit;
       await run(e, t, encodeBatch(t, [
-        { comm: 'backup "db"', exit_code: 0 }, { comm: 'backup "db"', exit_code: 2 },
-        { comm: 'backup "db"', exit_signal: 9 }, { comm: 'cron', exit_code: 1 },
+        { tgid: 41, comm: 'backup "db"', exit_code: 0 }, { tgid: 42, comm: 'backup "db"', exit_code: 2 },
+        { tgid: 43, comm: 'backup "db"', exit_signal: 9 }, { tgid: 44, comm: 'cron', exit_code: 1 },
       ]), 4);
       expect(valueOf(host.store, 'example_watched_failures_total', { comm: 'backup "db"' })).toBe(2);
-      expect(host.logs.find((l) => l.fields)?.fields).toEqual({ event: 'watching', comm: 'backup "db"' });
+      expect(host.logs.filter((l) => l.fields).map((l) => [l.level, l.fields])).toEqual([
+        [1, { event: 'watching', comm: 'backup "db"' }],
+        [2, { event: 'failed', pid: 42, comm: 'backup "db"', exit_code: 2, signal: 0 }],
+        [2, { event: 'failed', pid: 43, comm: 'backup "db"', exit_code: 0, signal: 9 }],
+      ]);
       noFailures(e);
     },
   },

@@ -1,12 +1,10 @@
 // The syscalls exporter (C) fed synthetic aggregate records: bucket placement of log2 slots,
 // sums, names resolved by the host with their fallbacks, and the series-id caches.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';
 
 const LATENCY = RecordType.syscall_latency;
 const ERROR = RecordType.syscall_error;
@@ -26,17 +24,7 @@ const NAMES = {
 };
 
 async function load(host: TestHost = testHost({ names: NAMES })): Promise<{ exporter: Exporter; host: TestHost }> {
-  const exporter = await loadExporter('syscalls', readFileSync(join(BUILD_DIR, 'syscalls.wasm')), host);
-  return { exporter, host };
-}
-
-async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
-  await run(exporter, type, encodeBatch(type, records), records.length);
-}
-
-function expectClean(exporter: Exporter): void {
-  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
-    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
+  return loadBuilt('syscalls', host);
 }
 
 /** Per-bucket (not cumulative) counts of a syscall's histogram, +Inf last. */

@@ -1,12 +1,10 @@
 // The built-in tcp exporter fed synthetic tcp_open/tcp_close/tcp_retransmit batches: exact
 // values, label sets fixed by config, ephemeral ports collapsed, addresses formatted.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, loadExporter, run } from './helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';
 
 const OPEN = RecordType.tcp_open;
 const CLOSE = RecordType.tcp_close;
@@ -24,17 +22,7 @@ beforeAll(async () => {
 
 async function load(settings: Record<string, string> = {}): Promise<{ exporter: Exporter; host: TestHost }> {
   const host = testHost({ settings: { tcp: settings } });
-  const exporter = await loadExporter('tcp', readFileSync(join(BUILD_DIR, 'tcp.wasm')), host);
-  return { exporter, host };
-}
-
-async function feed(exporter: Exporter, type: number, records: RecordValues[]): Promise<void> {
-  await run(exporter, type, encodeBatch(type, records), records.length);
-}
-
-function expectClean(exporter: Exporter): void {
-  expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, lastError: exporter.lastError })
-    .toEqual({ errors: 0, traps: 0, rejectedOps: 0, lastError: '' });
+  return loadBuilt('tcp', host);
 }
 
 function v4(a: number, b: number, c: number, d: number): Uint8Array {

@@ -1,29 +1,13 @@
 // runqlat end to end on the real kernel: 4 busy threads on 2 CPUs for 2 s, scraped from a real
 // collector as the run-queue latency histogram, for the whole node and per cgroup v2 group.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samples, scrape, startCollector, waitFor, waitReady, onlySensors, type RunningCollector } from './support/collector.js';
+import { busy } from './support/processes.js';
 
 const METRIC = 'bpfwasm_runqueue_latency_seconds';
 const CGROUP2 = '/sys/fs/cgroup/unified';
-
-// Each worker spins on the clock until the same deadline; the process exits when they are done.
-const BUSY = `
-const { Worker } = require('node:worker_threads');
-const [threads, ms] = process.argv.slice(1).map(Number);
-const end = Date.now() + ms;
-for (let i = 0; i < threads; i++) new Worker('let x = 0; while (Date.now() < ' + end + ') x++;', { eval: true });
-`;
-
-/** Runs `threads` busy threads for `ms`, first moving the process into `cgroupDir` when given. */
-function busy(threads: number, ms: number, cgroupDir?: string): Promise<number | null> {
-  const node = JSON.stringify(process.execPath);
-  const script = `${cgroupDir ? `echo $$ > ${cgroupDir}/cgroup.procs && ` : ''}exec ${node} -e "$0" ${threads} ${ms}`;
-  const child = spawn('/bin/sh', ['-c', script, BUSY], { stdio: 'ignore' });
-  return new Promise((res) => child.on('close', (code) => res(code)));
-}
 
 interface Histogram { buckets: [number, number][]; count: number; sum: number }
 

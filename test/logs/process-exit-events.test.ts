@@ -1,12 +1,10 @@
 // The process exporter's `process_exit` log events, fed synthetic exits: which exits are
 // logged under each `logExits` setting, and the exact JSON fields the host receives.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadExporter, type Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, testHost, valueOf, type RecordValues, type TestHost } from '../exporters/helpers.js';
+import { buildAll } from '../../scripts/build-exporters.mjs';
+import { feed, loadBuilt, testHost, valueOf, type RecordValues, type TestHost } from '../exporters/helpers.js';
 
 const EXIT = RecordType.process_exit;
 const INFO = 1;
@@ -17,17 +15,11 @@ beforeAll(async () => {
 
 async function load(logExits?: string): Promise<{ exporter: Exporter; host: TestHost }> {
   const host = testHost({ settings: logExits === undefined ? {} : { process: { logExits } } });
-  const exporter = await loadExporter('process', readFileSync(join(BUILD_DIR, 'process.wasm')), host);
-  return { exporter, host };
+  return loadBuilt('process', host);
 }
 
 function exit(over: RecordValues = {}): RecordValues {
   return { pid: 4000, tgid: 4000, comm: 'worker', ppid: 1, exit_code: 0, exit_signal: 0, lifetime_ns: 1_500_000_000n, ...over };
-}
-
-async function feed(exporter: Exporter, records: RecordValues[]): Promise<void> {
-  exporter.onBatch(EXIT, encodeBatch(EXIT, records), records.length);
-  await exporter.flush();
 }
 
 const BATCH = [
@@ -48,7 +40,7 @@ function events(host: TestHost): Record<string, unknown>[] {
 describe('process exporter exit events', () => {
   it('logs every non-zero exit by default, with exact fields, and still counts every exit', async () => {
     const { exporter, host } = await load();
-    await feed(exporter, BATCH);
+    await feed(exporter, EXIT, BATCH);
     expect(events(host)).toEqual([
       { event: 'process_exit', pid: 4001, comm: 'worker', exit_code: 3, signal: null, lifetime_seconds: 1.234567 },
       { event: 'process_exit', pid: 4002, comm: 'worker', exit_code: 0, signal: 'SIGKILL', lifetime_seconds: 0 },
@@ -63,27 +55,27 @@ describe('process exporter exit events', () => {
 
   it('with logExits "signals" logs only the exits caused by a signal', async () => {
     const { exporter, host } = await load('signals');
-    await feed(exporter, BATCH);
+    await feed(exporter, EXIT, BATCH);
     expect(events(host).map((e) => e.pid)).toEqual([4002, 4003, 4004]);
   });
 
   it('with logExits "none" logs nothing', async () => {
     const { exporter, host } = await load('none');
-    await feed(exporter, BATCH);
+    await feed(exporter, EXIT, BATCH);
     expect(events(host)).toEqual([]);
     expect(host.logs.filter((l) => l.exporter === 'process' && l.level > 0)).toEqual([]);
   });
 
   it('refuses an unknown logExits value at load', async () => {
     const host = testHost({ settings: { process: { logExits: 'all' } } });
-    await expect(loadExporter('process', readFileSync(join(BUILD_DIR, 'process.wasm')), host)).rejects.toThrow(/bpfwasm_init trapped/);
+    await expect(loadBuilt('process', host)).rejects.toThrow(/bpfwasm_init trapped/);
     expect(host.logs).toContainEqual({ exporter: 'process', level: 3, msg: 'logExits must be nonzero, signals or none, got "all"' });
   });
 
   it('is rate-limited by the host like any exporter log line, the drops counted', async () => {
     const { exporter, host } = await load();
     const many = Array.from({ length: 200 }, (_, i) => exit({ tgid: 10_000 + i, exit_code: 1 }));
-    await feed(exporter, many);
+    await feed(exporter, EXIT, many);
     const logged = events(host).length;
     expect(logged).toBeGreaterThanOrEqual(50); // the burst
     expect(logged).toBeLessThan(200);

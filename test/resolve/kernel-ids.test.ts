@@ -2,23 +2,18 @@
 // reads (bpf_get_current_cgroup_id, in every record header) is the inode number of the cgroup's
 // directory in the cgroup2 mount, so the Resolver names it. Loads the real process sensor
 // through the helper; a helper that cannot be built or loaded fails this test, never skips it.
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FrameDecoder } from '../../src/ingest/frame-decoder.js';
-import { HeaderOffset, RecordType } from '../../src/ingest/generated/events.js';
+import { RecordType } from '../../src/ingest/generated/events.js';
 import { ResolveKind, Resolver } from '../../src/resolve/index.js';
+import { HelperRun, buildHelper, type EventRecord } from '../support/helper-run.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const HELPER = join(ROOT, 'ebpf', 'build', 'bpfwasm-helper');
 const CGROUP = `/sys/fs/cgroup/unified/bpfwasm-kid-${process.pid}`;
 
-interface Exec {
-  comm: string;
-  cgroupId: bigint;
-}
+type Exec = EventRecord;
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -42,38 +37,12 @@ describe('cgroup ids from BPF record headers', () => {
   });
 
   it('resolve to the path and label of the cgroup the process ran in', async () => {
-    execFileSync('make', ['-s', '-C', join(ROOT, 'ebpf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    if (!existsSync(HELPER)) throw new Error(`${HELPER} was not built`);
+    buildHelper();
     mkdirSync(CGROUP);
-    const execs: Exec[] = [];
-    let ready = false;
-    let stderr = '';
-    const decoder = new FrameDecoder({
-      events(type, payload, count) {
-        if (type !== RecordType.process_exec) return;
-        const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-        const size = payload.byteLength / count;
-        for (let i = 0; i < count; i++) {
-          const rec = buf.subarray(i * size, (i + 1) * size);
-          const comm = rec.subarray(HeaderOffset.comm, HeaderOffset.comm + 16);
-          const nul = comm.indexOf(0);
-          execs.push({
-            comm: comm.subarray(0, nul < 0 ? 16 : nul).toString('latin1'),
-            cgroupId: rec.readBigUInt64LE(HeaderOffset.cgroup_id),
-          });
-        }
-      },
-      stats() {},
-      control(kind) {
-        if (kind === 'ready') ready = true;
-      },
-    });
-    const helper = spawn(HELPER, ['--sensors', 'process', '--poll-ms', '5'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    helper.stdout.on('data', (chunk: Buffer) => decoder.push(chunk));
-    helper.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const helperClosed = new Promise((r) => helper.on('close', r));
+    const helper = new HelperRun(['--sensors', 'process', '--poll-ms', '5']);
+    const execs = (): Exec[] => helper.records.filter((r) => r.type === RecordType.process_exec);
     try {
-      await waitFor(`helper READY (stderr: ${stderr})`, () => (ready ? true : undefined));
+      await helper.waitReady();
       // A shell moves itself into the cgroup, then execs a uniquely named binary there.
       const name = `kid${process.pid.toString(36)}${Date.now().toString(36).slice(-5)}`.slice(0, 15);
       copyFileSync('/bin/true', join(tmp, name));
@@ -81,8 +50,8 @@ describe('cgroup ids from BPF record headers', () => {
       const outside = `${name.slice(0, 12)}out`;
       copyFileSync('/bin/true', join(tmp, outside));
       execFileSync(join(tmp, outside));
-      const inside = await waitFor('the exec inside the cgroup', () => execs.find((e) => e.comm === name));
-      const root = await waitFor('the exec outside it', () => execs.find((e) => e.comm === outside));
+      const inside = await helper.waitFor('the exec inside the cgroup', () => execs().find((e) => e.comm === name));
+      const root = await helper.waitFor('the exec outside it', () => execs().find((e) => e.comm === outside));
 
       const resolver = new Resolver({ rules: [{ match: '^/bpfwasm-kid-([0-9]+)$', label: 'kid-$1' }] });
       expect(resolver.resolve(ResolveKind.CGROUP_PATH, inside.cgroupId)).toBe(`/bpfwasm-kid-${process.pid}`);
@@ -90,8 +59,7 @@ describe('cgroup ids from BPF record headers', () => {
       expect(resolver.resolve(ResolveKind.CGROUP_PATH, root.cgroupId)).toBe('/'); // vitest runs in 0::/
       expect(resolver.stats().cgroup).toMatchObject({ rescans: 1, unknown: 0 });
     } finally {
-      helper.stdin.end();
-      await helperClosed;
+      await helper.stop('stdin');
     }
     // The shell has exited; its cgroup empties as the kernel reaps it.
     await waitFor('the cgroup to empty', () => {

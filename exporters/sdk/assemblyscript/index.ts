@@ -5,6 +5,7 @@
 
 export * from "./events";
 export { SeriesCache } from "./series-cache";
+export { JsonLine, jsonEscape } from "./json-line";
 import { allCaches } from "./series-cache";
 
 // ---- host imports (module "bpfwasm") ----
