@@ -88,7 +88,7 @@ function run(cmd: string, args: string[], timeout = 30_000): Promise<{ code: num
 
 const all = manifests();
 const daemonSet = all.find((m) => m.doc.kind === 'DaemonSet')!.doc as unknown as IDaemonSet;
-const configMap = all.find((m) => m.doc.kind === 'ConfigMap')!.doc as { data: Record<string, string> };
+const configMap = all.find((m) => m.doc.kind === 'ConfigMap')!.doc as unknown as { data: Record<string, string> };
 const container = daemonSet.spec!.template.spec!.containers[0]!;
 /** The collector config the DaemonSet runs with, validated as the collector would. */
 const deployedConfig = buildConfig(parseAllDocuments(configMap.data['config.yaml']!)[0]!.toJS());

@@ -37,7 +37,7 @@ describe('aggregate records through the SDKs', () => {
     await run(exporter, type, encodeBatch(type, recs), recs.length); // increases add up
     expect(exporter.errors + exporter.traps + exporter.rejectedOps + exporter.rejectedCalls).toBe(0);
 
-    const labels = lang === 'as' ? { syscall: 'p:nanosleep' } : { syscall: 'nanosleep', prefix: 'p' };
+    const labels: Record<string, string> = lang === 'as' ? { syscall: 'p:nanosleep' } : { syscall: 'nanosleep', prefix: 'p' };
     const h = host.store.histogram(seriesId(host.store, 't_latency_seconds', labels)!);
     const family = host.store.families.find((f) => f.spec.name === 't_latency_seconds')!;
     expect([...family.bounds]).toEqual(Array.from({ length: 11 }, (_, i) => us(10 + i)));

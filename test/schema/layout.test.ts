@@ -34,7 +34,7 @@ function expected(): string {
   for (const f of HEADER_FIELDS) out.push(`event_header.${f.name} ${f.offset} ${f.size}`);
   for (const r of RECORDS) {
     out.push(`${r.name} sizeof ${r.size}`);
-    for (const f of r.fields as Field[]) out.push(`${r.name}.${f.name} ${f.offset} ${f.size}`);
+    for (const f of r.fields as unknown as Field[]) out.push(`${r.name}.${f.name} ${f.offset} ${f.size}`);
   }
   return out.join('\n') + '\n';
 }
