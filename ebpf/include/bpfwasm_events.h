@@ -18,6 +18,7 @@ enum bpfwasm_record_type {
 	BPFWASM_RECORD_TCP_CLOSE = 15,
 	BPFWASM_RECORD_TCP_RETRANSMIT = 16,
 	BPFWASM_RECORD_OOM_KILL = 17,
+	BPFWASM_RECORD_BENCH_SYSCALL = 18,
 };
 
 /* Common header that starts every record. */
@@ -157,6 +158,14 @@ struct bpfwasm_oom_kill {
 };
 #define BPFWASM_OOM_KILL_SIZE 120
 
+/* Benchmark sensor only: one syscall entered by the target process (--set bench.tgid). */
+struct bpfwasm_bench_syscall {
+	struct bpfwasm_event_header hdr;
+	__u32 nr; /* syscall number (x86_64 table) */
+	__u32 _pad0;
+};
+#define BPFWASM_BENCH_SYSCALL_SIZE 56
+
 _Static_assert(sizeof(struct bpfwasm_event_header) == 48, "event_header layout");
 _Static_assert(sizeof(struct bpfwasm_process_fork) == 56, "process_fork layout");
 _Static_assert(sizeof(struct bpfwasm_process_exec) == 56, "process_exec layout");
@@ -169,5 +178,6 @@ _Static_assert(sizeof(struct bpfwasm_tcp_open) == 88, "tcp_open layout");
 _Static_assert(sizeof(struct bpfwasm_tcp_close) == 112, "tcp_close layout");
 _Static_assert(sizeof(struct bpfwasm_tcp_retransmit) == 88, "tcp_retransmit layout");
 _Static_assert(sizeof(struct bpfwasm_oom_kill) == 120, "oom_kill layout");
+_Static_assert(sizeof(struct bpfwasm_bench_syscall) == 56, "bench_syscall layout");
 
 #endif /* BPFWASM_EVENTS_H */

@@ -16,6 +16,7 @@ export namespace RecordType {
   export const TCP_CLOSE: u32 = 15;
   export const TCP_RETRANSMIT: u32 = 16;
   export const OOM_KILL: u32 = 17;
+  export const BENCH_SYSCALL: u32 = 18;
 }
 
 /** Common header that starts every record. */
@@ -261,4 +262,12 @@ export namespace OomKill {
   /** victim's oom_score_adj */
   // @ts-ignore: decorator
   @inline export function oomScoreAdj(rec: usize): i32 { return load<i32>(rec, 112); }
+}
+
+/** Benchmark sensor only: one syscall entered by the target process (--set bench.tgid). */
+export namespace BenchSyscall {
+  export const SIZE: u32 = 56;
+  /** syscall number (x86_64 table) */
+  // @ts-ignore: decorator
+  @inline export function nr(rec: usize): u32 { return load<u32>(rec, 48); }
 }

@@ -45,6 +45,7 @@ export const RecordType = {
   tcp_close: 15,
   tcp_retransmit: 16,
   oom_kill: 17,
+  bench_syscall: 18,
 } as const;
 
 /** A new task was created (fork/clone). The header describes the parent. */
@@ -145,6 +146,11 @@ export const OomKillOffset = {
   oom_score_adj: 112,
 } as const;
 
+/** Benchmark sensor only: one syscall entered by the target process (--set bench.tgid). */
+export const BenchSyscallOffset = {
+  nr: 48,
+} as const;
+
 export const RECORDS: readonly RecordLayout[] = [
   { id: 1, name: 'process_fork', sensor: 'process', size: 56, fields: [
     { name: 'child_pid', type: 'u32', offset: 48, size: 4 },
@@ -222,10 +228,13 @@ export const RECORDS: readonly RecordLayout[] = [
     { name: 'limit_pages', type: 'u64', offset: 104, size: 8 },
     { name: 'oom_score_adj', type: 's32', offset: 112, size: 4 },
   ] },
+  { id: 18, name: 'bench_syscall', sensor: 'bench', size: 56, fields: [
+    { name: 'nr', type: 'u32', offset: 48, size: 4 },
+  ] },
 ];
 
 /** Record size by type id (0 for an id this build does not know), for O(1) frame checks. */
-export const RECORD_SIZE: Uint16Array = new Uint16Array(18);
+export const RECORD_SIZE: Uint16Array = new Uint16Array(19);
 /** Record name by type id. */
-export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(18);
+export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(19);
 for (const r of RECORDS) { RECORD_SIZE[r.id] = r.size; (RECORD_NAME as (string | undefined)[])[r.id] = r.name; }
