@@ -31,11 +31,16 @@ int loop_signal_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-static int watch(int epfd, int fd, enum source source)
+static int watch_events(int epfd, int fd, enum source source, __u32 events)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = source };
+	struct epoll_event ev = { .events = events, .data.u32 = source };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int watch(int epfd, int fd, enum source source)
+{
+	return watch_events(epfd, fd, source, EPOLLIN);
 }
 
 static int start_timer(__u32 period_ms)
@@ -96,10 +101,10 @@ static void handle(enum source source, int signal_fd, int timer_fd, int aggregat
 	}
 }
 
-int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms,
-	     __u32 aggregate_ms)
+int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int signal_fd,
+	     __u32 poll_ms, __u32 stats_ms, __u32 aggregate_ms)
 {
-	struct epoll_event events[5];
+	struct epoll_event events[8];
 	bool stop = false;
 	int epfd, timer_fd = -1, aggregate_fd = -1, err;
 
@@ -108,8 +113,12 @@ int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_m
 		return -errno;
 	timer_fd = start_timer(stats_ms);
 	err = timer_fd < 0 ? timer_fd : 0;
-	if (!err)
-		err = watch(epfd, ring_buffer__epoll_fd(rb), SOURCE_RING);
+	/* Edge-triggered: a ring is readable as soon as it holds one record, so level-triggered
+	 * epoll would return at once after every drain under steady load and the helper would
+	 * chase the producer record by record; with EPOLLET only the BPF side's threshold
+	 * wakeups (and the poll timeout) end the wait. */
+	for (size_t i = 0; !err && i < nrings; i++)
+		err = watch_events(epfd, ring_fds[i], SOURCE_RING, EPOLLIN | EPOLLET);
 	if (!err)
 		err = watch(epfd, signal_fd, SOURCE_SIGNAL);
 	if (!err)

@@ -3,6 +3,7 @@
 #define LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 #include <bpf/libbpf.h>
 
@@ -13,7 +14,8 @@ int loop_signal_fd(void);
 bool loop_stdin_closed(void);
 
 /* Run until SIGTERM/SIGINT or stdin EOF. 0 on a clean stop, else a negative errno. */
-int loop_run(struct ring_buffer *rb, int signal_fd, __u32 poll_ms, __u32 stats_ms,
-	     __u32 aggregate_ms);
+/* ring_fds: the sensors' ring buffer maps, watched for the BPF side's threshold wakeups. */
+int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int signal_fd,
+	     __u32 poll_ms, __u32 stats_ms, __u32 aggregate_ms);
 
 #endif /* LOOP_H */

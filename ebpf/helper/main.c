@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 {
 	struct sensor sensors[SENSORS_MAX] = {};
 	struct ring_buffer *rb = NULL;
+	int ring_fds[SENSORS_MAX];
 	struct options opts;
 	size_t opened = 0;
 	double start, load_ms, attach_ms;
@@ -100,6 +101,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	err = output_init(opts.batch_bytes, signal_fd);
+	if (opts.sink_null)
+		output_discard_records();
 	for (size_t i = 0; !err && i < opts.nsensors; i++)
 		for (const struct record_def *r = opts.sensors[i]->records; !err && r->type; r++)
 			err = output_add_record_type(r->type, r->size);
@@ -156,9 +159,12 @@ int main(int argc, char **argv)
 							      : runtime_failure("aggregate setup", err);
 		goto cleanup;
 	}
+	for (size_t i = 0; i < opened; i++)
+		ring_fds[i] = bpf_map__fd(sensors[i].events);
 	err = announce_ready(load_ms, attach_ms, opts.sensors, opts.nsensors);
 	if (!err)
-		err = loop_run(rb, signal_fd, opts.poll_ms, opts.stats_ms, opts.aggregate_ms);
+		err = loop_run(rb, ring_fds, opened, signal_fd, opts.poll_ms, opts.stats_ms,
+			       opts.aggregate_ms);
 	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. */
 	if (!err) {
 		err = ring_buffer__consume(rb);

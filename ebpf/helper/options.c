@@ -15,7 +15,7 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
-	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]...\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -33,6 +33,7 @@ static const char usage[] =
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
+	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
 	"  --profile           profile mode; the options below need it\n"
 	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
 	"  --seconds S         sampling time, 1-300 (default 10)\n"
@@ -228,7 +229,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -242,6 +243,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "sink", required_argument, NULL, OPT_SINK },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "profile", no_argument, NULL, OPT_PROFILE },
 		{ "hz", required_argument, NULL, OPT_HZ },
@@ -270,7 +272,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 	};
 	opterr = 0; /* our own one-line messages instead of getopt's */
 	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, &longindex)) != -1) {
-		if (opt >= OPT_SENSORS && opt <= OPT_SET && !streaming_option)
+		if (opt >= OPT_SENSORS && opt <= OPT_SINK && !streaming_option)
 			streaming_option = longopts[longindex].name;
 		if (opt > OPT_PROFILE && !profile_option)
 			profile_option = longopts[longindex].name;
@@ -286,6 +288,13 @@ int options_parse(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_SET:
 			bad = parse_setting(optarg, opts);
+			break;
+		case OPT_SINK:
+			opts->sink_null = !strcmp(optarg, "null");
+			if (!opts->sink_null && strcmp(optarg, "stdout")) {
+				diag("--sink must be stdout or null, got '%s'", optarg);
+				bad = 1;
+			}
 			break;
 		case OPT_AGGREGATE:
 			bad = parse_u32("aggregate-ms", optarg, 10, 3600000, &opts->aggregate_ms);

@@ -45,6 +45,7 @@ struct options {
 	__u32 stats_ms;
 	__u32 batch_bytes;
 	__u32 aggregate_ms;
+	bool sink_null; /* --sink null: read and count records, send none */
 	struct sensor_setting settings[OPTIONS_MAX_SETTINGS];
 	size_t nsettings;
 	struct sensor_ring rings[SENSORS_MAX];

@@ -26,6 +26,9 @@ int output_init(__u32 batch_bytes, int interrupt_fd);
 /* Give `type` a batch buffer; records of types without one are counted as malformed. */
 int output_add_record_type(__u16 type, __u16 size);
 void output_free(void);
+/* --sink null: records are checked and counted as written but never sent (benchmarks of
+ * the kernel and ring side alone); HELLO, READY, STATS and LOG frames still go out. */
+void output_discard_records(void);
 
 /* Every call below returns 0 or a negative errno; after a failure all fail the same way. */
 int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 len);
