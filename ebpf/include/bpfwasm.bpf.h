@@ -60,12 +60,19 @@ static __always_inline void bpfwasm_fill_header(struct bpfwasm_event_header *hdr
 }
 
 /* Submit without waking the consumer until `wakeup_bytes` are waiting; the helper's
- * poll timeout (--poll-ms) picks up anything below the threshold. */
+ * poll timeout (--poll-ms) picks up anything below the threshold. Only the record that
+ * crosses a multiple of the threshold wakes it: forcing a wakeup on every record while
+ * the consumer is still on its way queues an irq_work per record on the producer's CPU
+ * (a lost crossing between CPUs is retried at the next multiple, or by the timeout). */
 static __always_inline void bpfwasm_submit(void *record)
 {
 	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	/* Every record starts with the header, whose size is this record's (reserved) size. */
+	__u64 before = waiting - ((struct bpfwasm_event_header *)record)->size;
+	__u32 threshold = wakeup_bytes;
+	bool wake = !threshold || (waiting >= threshold && before / threshold != waiting / threshold);
 
-	bpf_ringbuf_submit(record, waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(record, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	bpfwasm_count(BPFWASM_STAT_SUBMITTED);
 }
 
