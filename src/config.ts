@@ -16,7 +16,8 @@ export const PACKAGE_ROOT = (() => {
   return dir;
 })();
 
-export const SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom'] as const;
+// `bench` is the benchmark sensor (ebpf/bench/README.md): off by default, not for production.
+export const SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom', 'bench'] as const;
 export type SensorName = (typeof SENSORS)[number];
 
 /** Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor. */
@@ -51,6 +52,11 @@ export interface SensorConfigs {
     perCgroup: boolean;
   };
   oom: SensorCommon;
+  /** Benchmark only (bench/throughput.mjs): a record per syscall of one process; costs every syscall while on. */
+  bench: SensorCommon & {
+    /** The process whose syscalls are recorded (0: none). */
+    tgid: number;
+  };
 }
 
 export interface Config {
@@ -185,6 +191,7 @@ export function defaultConfig(): Config {
       blockio: { enabled: true, ringBytes: 0 },
       runqlat: { enabled: true, ringBytes: 0, perCgroup: false },
       oom: { enabled: true, ringBytes: 0 },
+      bench: { enabled: false, ringBytes: 0, tgid: 0 },
     },
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
@@ -312,6 +319,7 @@ const SHAPE = {
     blockio: { enabled: boolean, ringBytes: ringSize },
     runqlat: { enabled: boolean, ringBytes: ringSize, perCgroup: boolean },
     oom: { enabled: boolean, ringBytes: ringSize },
+    bench: { enabled: boolean, ringBytes: ringSize, tgid: integer(0, 2 ** 31 - 1) },
   },
   exporters: {
     builtin: boolean,
@@ -518,6 +526,7 @@ export function helperArgs(config: Config): string[] {
     if (level > 0) set('syscalls', 'filter_cgroup_level', level);
   }
   if (config.sensors.runqlat.enabled && config.sensors.runqlat.perCgroup) set('runqlat', 'per_cgroup', 1);
+  if (config.sensors.bench.enabled && config.sensors.bench.tgid) set('bench', 'tgid', config.sensors.bench.tgid);
   return args;
 }
 

@@ -23,6 +23,7 @@ export const SENSOR_CAPABILITIES: Record<SensorName, readonly Capability[]> = {
   blockio: ['CAP_BPF', 'CAP_PERFMON'],
   runqlat: ['CAP_BPF', 'CAP_PERFMON'],
   oom: ['CAP_BPF', 'CAP_PERFMON'],
+  bench: ['CAP_BPF', 'CAP_PERFMON'],
 };
 
 /** /flamegraph: per-CPU perf events (CAP_PERFMON) running a BPF program (CAP_BPF). */

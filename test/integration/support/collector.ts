@@ -27,7 +27,7 @@ export interface RunningCollector {
   stop(): Promise<number | null>;
 }
 
-const ALL_SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom'] as const;
+const ALL_SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom', 'bench'] as const;
 
 /** A `sensors` config section enabling exactly these sensors (with their options), every other one off. */
 export function onlySensors(enabled: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
