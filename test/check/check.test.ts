@@ -53,12 +53,14 @@ describe('bpfwasm check', () => {
     expect(items.memory_controller!.detail).toBe('cgroup v1 at /sys/fs/cgroup/memory (hybrid hierarchy)');
     // Each sensor was really loaded and attached on its own: READY, exit 0, its programs listed.
     expect(Object.keys(report.sensors)).toEqual([...SENSORS]);
+    // Off by default: syscalls (it costs every syscall) and bench (benchmarks only).
+    const off = (s: string) => s === 'syscalls' || s === 'bench';
     for (const s of SENSORS) {
       const run = report.sensors[s]!;
-      expect(run, s).toMatchObject({ ok: true, exitCode: 0, enabled: s !== 'syscalls' });
+      expect(run, s).toMatchObject({ ok: true, exitCode: 0, enabled: !off(s) });
       expect(run.programs.length, s).toBeGreaterThan(0);
       expect(run.loadMs, s).toBeGreaterThan(0);
-      expect(items[`sensor_${s}`]!.need).toBe(s === 'syscalls' ? 'optional' : 'required');
+      expect(items[`sensor_${s}`]!.need).toBe(off(s) ? 'optional' : 'required');
     }
     expect(report.sensors.process!.programs).toEqual(['handle_fork', 'handle_exec', 'handle_exit']);
   });
