@@ -88,3 +88,37 @@ export function run(cmd, args, opts = {}) {
     p.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`${cmd} exited ${code}`))));
   });
 }
+
+/** Sum of the samples of `name` whose label set contains `labels` (e.g. 'sensor="bench"'). */
+export function totalWhere(m, name, labels) {
+  let s = 0;
+  for (const [k, v] of m) if (k.startsWith(name + '{') && k.includes(labels)) s += v;
+  return s;
+}
+
+/**
+ * Resident memory of a process by mapping, from /proc/PID/smaps, in bytes: BPF maps mmapped
+ * from the kernel (ring buffers: anon_inode:bpf-map), the heap, other anonymous memory, the
+ * executable and each shared library, and the rest; plus the totals of smaps_rollup.
+ */
+export function smapsBreakdown(pid) {
+  const groups = new Map();
+  let name = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[1].trim();
+      name = path === '' ? 'anonymous' : path.startsWith('anon_inode:bpf') ? 'BPF maps (ring buffers)'
+        : path === '[heap]' ? 'heap' : path.startsWith('[') ? path : path.split('/').at(-1);
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && name) groups.set(name, (groups.get(name) ?? 0) + Number(rss[1]) * 1024);
+  }
+  const rollup = {};
+  for (const line of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB/.exec(line);
+    if (m) rollup[m[1]] = Number(m[2]) * 1024;
+  }
+  return { groups: Object.fromEntries([...groups].sort((a, b) => b[1] - a[1])), rollup };
+}

@@ -187,7 +187,7 @@ async function driver(bin, args) {
 }
 
 /** Resolves when `pred` matches the accumulated text of `stream`; rejects when `proc` exits first. */
-function waitText(proc, stream, pred, what) {
+export function waitText(proc, stream, pred, what) {
   return new Promise((ok, fail) => {
     let text = '';
     const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), START_TIMEOUT_MS);
@@ -208,7 +208,7 @@ function waitText(proc, stream, pred, what) {
   });
 }
 
-async function stop(proc, signal, resendMs = 0) {
+export async function stop(proc, signal, resendMs = 0) {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill(signal);
@@ -276,7 +276,7 @@ async function measureHelper(bin, s, row) {
 }
 
 /** Attached classic tracepoints of a pid, from `bpftool perf show` (where bpftrace's programs are). */
-function perfAttachments(pid) {
+export function perfAttachments(pid) {
   const all = JSON.parse(execFileSync('bpftool', ['perf', 'show', '-j'], { encoding: 'utf8' }) || '[]');
   return all.filter((p) => p.pid === pid).length;
 }
@@ -316,7 +316,7 @@ async function measureBpftrace(bin, s, row) {
 }
 
 /** Tracepoints other processes have programs on right now (links and perf attachments). */
-function attachedTracepoints() {
+export function attachedTracepoints() {
   const json = (args) => JSON.parse(execFileSync('bpftool', args, { encoding: 'utf8' }) || '[]');
   const names = new Set();
   for (const l of json(['link', 'show', '-j'])) if (l.tp_name) names.add(l.tp_name);
@@ -324,7 +324,7 @@ function attachedTracepoints() {
   return [...names];
 }
 
-function tracefsMounted() {
+export function tracefsMounted() {
   return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === TRACEFS);
 }
 
