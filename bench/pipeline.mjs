@@ -4,8 +4,9 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
-  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, run, sleep, total, waitHttp,
+  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, run, sleep, smapsBreakdown, total, waitHttp,
 } from './lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -26,6 +27,33 @@ async function stop(proc) {
   const done = new Promise((r) => proc.on('exit', r));
   proc.kill('SIGTERM');
   await done;
+}
+
+/**
+ * The helper alone with the default config's command line (and `extra` options), its RSS by
+ * mapping once it has been ready for a second: what its memory is made of.
+ */
+export async function helperFootprint(extra = []) {
+  const { defaultConfig, helperArgs } = await import(pathToFileURL(join(ROOT, 'dist/src/config.js')).href);
+  const { FrameDecoder } = await import(pathToFileURL(join(ROOT, 'dist/src/ingest/frame-decoder.js')).href);
+  const args = [...helperArgs(defaultConfig()), ...extra];
+  const proc = spawn(join(ROOT, 'ebpf/build/bpfwasm-helper'), args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    await new Promise((ok, fail) => {
+      const decoder = new FrameDecoder({ events: () => {}, stats: () => {}, control: (kind) => kind === 'ready' && ok() });
+      proc.stdout.on('data', (d) => decoder.push(d));
+      proc.once('exit', (code) => fail(new Error(`bpfwasm-helper ${args.join(' ')} exited ${code}`)));
+    });
+    await sleep(1000);
+    const { groups, rollup } = smapsBreakdown(proc.pid);
+    const rings = groups['BPF maps (ring buffers)'] ?? 0;
+    const own = (groups.heap ?? 0) + (groups.anonymous ?? 0) + (groups['[stack]'] ?? 0);
+    return { args: extra, rss: rollup.Rss, rings, own, anonymous: rollup.Anonymous, libraries: rollup.Rss - rings - own };
+  } finally {
+    const done = new Promise((r) => proc.once('exit', r));
+    proc.stdin.end();
+    await done;
+  }
 }
 
 export async function benchPipeline(log = console.error) {
@@ -59,6 +87,12 @@ export async function benchPipeline(log = console.error) {
     col.loadMs.push(m.get('bpfwasm_helper_load_seconds') * 1000);
     col.attachMs.push(m.get('bpfwasm_helper_attach_seconds') * 1000);
     await stop(r.proc);
+  }
+  // What the helper's RSS is made of, with the default rings and with 512 KiB process and tcp rings.
+  const footprint = { defaults: [], small: [] };
+  for (let i = 0; i < RUNS; i++) {
+    footprint.defaults.push(await helperFootprint());
+    footprint.small.push(await helperFootprint(['--ring', 'process=524288', '--ring', 'tcp=524288']));
   }
   log(`collector: ready ${median(col.readyMs).toFixed(0)} ms, rss ${(median(col.rss) / 2 ** 20).toFixed(1)} MiB, helper rss ${(median(col.helperRss) / 2 ** 20).toFixed(1)} MiB`);
 
@@ -115,5 +149,5 @@ export async function benchPipeline(log = console.error) {
   await stop(r.proc);
   await stop(control);
 
-  return { runs: RUNS, stormSeconds: STORM_SECONDS, workers: WORKERS, base, col, bare, idleCpuPerSecond, loaded };
+  return { runs: RUNS, stormSeconds: STORM_SECONDS, workers: WORKERS, base, col, footprint, bare, idleCpuPerSecond, loaded };
 }
