@@ -328,7 +328,7 @@ export function throughputMarkdown(r) {
   const noise = median(r.steps);
   const row = (name, runs, idle) => `| ${name} | ${k(lossless(runs))}/s${bounded(runs) ? ` (flat out was lossless in ${bounded(runs)} of ${runs.length} runs: bounded by the driver)` : ''} | ` +
     `${k(flat(runs, (s) => s.producedRate))}/s produced, ${k(flat(runs, (s) => s.deliveredRate))}/s delivered, ${flat(runs, (s) => s.lossPct).toFixed(2)}% lost | ` +
-    `${median(runs.map((x) => x.fixed.cpuNs)).toFixed(0)} ns | ${median(runs.map((x) => x.fixed.helperCpuNs)).toFixed(0)} ns | ` +
+    `${name.startsWith('collector') ? `${median(runs.map((x) => x.fixed.cpuNs)).toFixed(0)} ns` : 'no collector'} | ${median(runs.map((x) => x.fixed.helperCpuNs)).toFixed(0)} ns | ` +
     `${mib(median(idle.map((i) => i.helperRss)))} → ${mib(median(runs.map((x) => x.peakHelperRss)))} | ` +
     (name.startsWith('collector') ? `${mib(median(idle.map((i) => i.rss)))} → ${mib(median(runs.map((x) => x.peakRss)))} |` : '|');
   const goal = ratio >= 0.9 ? 'goal ≥ 90% met' : `**goal ≥ 90% not met**`;
