@@ -47,10 +47,13 @@ export class EventStreams {
         onDrop: (n) => metrics.dropped(n),
       });
       call.on('drain', () => queue.drain());
-      const unsubscribe = this.opts.tap.subscribe({ filter, deliver: (event) => queue.push(event) });
+      let closed = false;
+      // A batch already being delivered may still reach a stream that just closed.
+      const unsubscribe = this.opts.tap.subscribe({ filter, deliver: (event) => { if (!closed) queue.push(event); } });
       metrics.streamOpened();
       const finish = () => {
         if (!this.open.delete(finish)) return;
+        closed = true;
         unsubscribe();
         metrics.streamClosed();
         resolve();
