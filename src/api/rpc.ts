@@ -26,7 +26,7 @@ export function unary<Req, Res>(
       callback(serviceError(denied));
       return;
     }
-    fn(call.request, call).then(
+    run(() => fn(call.request, call)).then(
       (res) => { ctx.count(method, 'OK'); callback(null, res); },
       (err: unknown) => {
         const e = toApiError(err);
@@ -48,7 +48,7 @@ export function serverStream<Req, Res>(
       call.emit('error', serviceError(denied));
       return;
     }
-    fn(call.request, call).then(
+    run(() => fn(call.request, call)).then(
       () => {
         ctx.count(method, call.cancelled ? 'CANCELLED' : 'OK');
         if (!call.cancelled) call.end();
@@ -60,4 +60,9 @@ export function serverStream<Req, Res>(
       },
     );
   };
+}
+
+/** A handler that throws before its first await still fails through the status table. */
+function run<T>(fn: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
 }
