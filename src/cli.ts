@@ -16,6 +16,10 @@ import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
 import { Profiler } from './profile/profiler.js';
 
+// Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
+// servername: DEP0123) is noise to them, so the CLI prints none.
+process.noDeprecation = true;
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
