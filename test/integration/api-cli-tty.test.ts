@@ -33,7 +33,8 @@ function screen(session: string): string {
 
 /** The CLI's exit status once it exited (bash printed it), else undefined. */
 function exitStatus(session: string): number | undefined {
-  const m = /^\[exit (\d+)\]$/m.exec(screen(session));
+  // The terminal echoes Ctrl-C as "^C" at the start of that line.
+  const m = /^(?:\^C)?\[exit (\d+)\]$/m.exec(screen(session));
   return m ? Number(m[1]) : undefined;
 }
 
