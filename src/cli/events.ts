@@ -1,7 +1,7 @@
 // `bpfwasm events`: a live tail of decoded kernel events, one line each, fitted to the terminal.
 import { Command, InvalidArgumentError } from 'commander';
 import type { ApiTarget } from '../api/client.js';
-import { STREAMABLE_RECORDS } from '../api/event-filter.js';
+import { EventFilter, STREAMABLE_RECORDS } from '../api/event-filter.js';
 import { connect, withApiOptions } from './api-options.js';
 import { eventHeader, eventLayout, formatEvent, lostLine } from './render/events.js';
 
@@ -23,6 +23,8 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 async function events(opts: EventsOptions): Promise<void> {
+  // The collector checks these too; checking first keeps a typo from printing a header.
+  new EventFilter({ types: opts.type ?? [], comm: opts.comm ?? '' });
   const client = connect(opts);
   const width = () => (process.stdout.isTTY ? process.stdout.columns : Infinity);
   let layout = eventLayout(width());
