@@ -10,7 +10,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new BpfwasmError('API_UNAVAILABLE', `cannot create ${dirname(path)} for api.socket: ${(err as Error).message}`);
+    throw new BpfwasmError('API_UNAVAILABLE', `cannot create ${dirname(path)} for api.socket: ${(err as Error).message}; set api.socket to a writable path, or api.enabled: false`);
   }
   let isSocket: boolean;
   try {
