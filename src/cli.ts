@@ -1,20 +1,24 @@
 #!/usr/bin/env node
 // The `bpfwasm` command line.
 import { Command, InvalidArgumentError } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { createRequire } from 'node:module';
 import { registerCheck } from './check/command.js';
+import { eventsCommand } from './cli/events.js';
 import { exportersCommand } from './cli/exporters.js';
+import { profileCommand } from './cli/profile.js';
+import { statusCommand } from './cli/status.js';
 import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
 import { createLogging } from './logs/index.js';
+import { ApiServer } from './api/server.js';
+import type { ExporterManager } from './exporters/management.js';
 import { buildServer } from './http/server.js';
 import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
 import { Profiler } from './profile/profiler.js';
-import type { ProfileFormat } from './profile/render/index.js';
+
+// Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
+// servername: DEP0123) is noise to them, so the CLI prints none.
+process.noDeprecation = true;
 
 function port(value: string): number {
   const n = Number(value);
@@ -31,6 +35,12 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
 
   const collector = new Collector(config, log);
   logging.bindMetrics(collector.store);
+  // One profiler for HTTP and gRPC, so profile.maxConcurrent holds across both.
+  const profiling = {
+    profiler: new Profiler({ helperPath: config.helper.path, maxConcurrent: config.profile.maxConcurrent }),
+    store: new ProfileStore(config.profile.keep),
+    limits: config.profile,
+  };
   const server = buildServer({
     logger: log,
     store: collector.store,
@@ -38,23 +48,30 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     refresh: () => collector.refresh(),
     readiness: () => collector.readiness(),
     externalLabels: config.federate.externalLabels,
-    profiling: {
-      profiler: new Profiler({ helperPath: config.helper.path, maxConcurrent: config.profile.maxConcurrent }),
-      store: new ProfileStore(config.profile.keep),
-      limits: config.profile,
-    },
+    profiling,
   });
+  const api = config.api.enabled
+    ? new ApiServer({ config: config.api, collector, profiling, exporters: exporterManager(collector.exporters), log })
+    : undefined;
   const writer = config.remoteWrite.url
     ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)
     : undefined;
   // Listen first so /healthz and /readyz answer while the sensors load.
   await server.listen({ port: config.listen.port, host: config.listen.host });
+  try {
+    await api?.start();
+  } catch (err) {
+    await api?.stop();
+    await server.close();
+    throw err;
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     await writer?.stop(); // first, so its last snapshot still sees a running pipeline
+    await api?.stop(); // ends event streams before the pipeline stops feeding them
     await collector.stop();
     await server.close();
     await logging.close(); // last, so the shutdown's own lines are shipped too
@@ -65,6 +82,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   try {
     await collector.start();
   } catch (err) {
+    await api?.stop();
     await collector.stop();
     await server.close();
     throw err;
@@ -73,81 +91,11 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   log.info({ port: config.listen.port, host: config.listen.host }, 'collector ready');
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-/** Output file extension → the format /flamegraph renders. */
-const EXTENSIONS: [string, ProfileFormat][] = [
-  ['.html', 'html'], ['.svg', 'svg'], ['.json', 'json'], ['.folded', 'folded'], ['.pb.gz', 'pprof'],
-];
-
-// cli-progress ships no type declarations; this is the part of its API used here.
-interface ProgressBar {
-  start(total: number, value: number): void;
-  update(value: number): void;
-  stop(): void;
-}
-const { SingleBar } = createRequire(import.meta.url)('cli-progress') as {
-  SingleBar: new (opts: { format: string; hideCursor: boolean; clearOnComplete: boolean }) => ProgressBar;
-};
-
-/** GET `url` with no timeout (a profile takes as long as it samples); rejects on a network error. */
-function get(url: URL, signal: AbortSignal): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-interface ProfileOptions { pid?: number; cgroup?: string; seconds: number; hz?: number; url: string; output: string }
-
-async function profile(opts: ProfileOptions): Promise<void> {
-  const format = EXTENSIONS.find(([ext]) => opts.output.endsWith(ext))?.[1];
-  if (!format) throw new Error(`cannot tell the format from ${opts.output}: use ${EXTENSIONS.map(([e]) => e).join(', ')}`);
-  const url = new URL('/flamegraph', opts.url);
-  const q = url.searchParams;
-  q.set('seconds', String(opts.seconds));
-  q.set('format', format);
-  if (opts.hz !== undefined) q.set('hz', String(opts.hz));
-  if (opts.pid !== undefined) q.set('pid', String(opts.pid));
-  if (opts.cgroup !== undefined) q.set('cgroup', opts.cgroup);
-
-  // Closing the connection on Ctrl-C makes the collector stop sampling.
-  const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort());
-  // The server says nothing until it is done, so the bar follows the clock; it draws only on a TTY.
-  const bar = new SingleBar({ format: 'sampling [{bar}] {value}/{total} s', hideCursor: true, clearOnComplete: true });
-  bar.start(opts.seconds, 0);
-  const started = Date.now();
-  const tick = setInterval(() => bar.update(Math.min(opts.seconds, Math.floor((Date.now() - started) / 1000))), 250);
-  let res: { status: number; body: Buffer };
-  try {
-    res = await get(url, ac.signal);
-  } catch (err) {
-    if (ac.signal.aborted) throw new Error('interrupted; sampling stopped');
-    throw new Error(`cannot reach the collector at ${opts.url}: ${(err as Error).message}`);
-  } finally {
-    clearInterval(tick);
-    bar.stop();
-  }
-  if (res.status !== 200) {
-    let message = res.body.toString('utf8');
-    try {
-      message = (JSON.parse(message) as { message: string }).message;
-    } catch { /* not our JSON error body: show it as it came */ }
-    throw new Error(`the collector answered ${res.status}: ${message}`);
-  }
-  writeFileSync(opts.output, res.body);
-  process.stderr.write(`wrote ${opts.output} (${res.body.length} bytes)\n`);
+/** The registry once it implements ExporterManager (hot reload lands separately); until then the exporter RPCs answer UNIMPLEMENTED. */
+function exporterManager(registry: object): ExporterManager | undefined {
+  const m = registry as Partial<ExporterManager>;
+  const complete = (['describe', 'install', 'unload', 'promote', 'abort'] as const).every((k) => typeof m[k] === 'function');
+  return complete ? (m as ExporterManager) : undefined;
 }
 
 const program = new Command('bpfwasm')
@@ -166,22 +114,9 @@ Examples:
   $ curl -s localhost:9745/metrics | grep bpfwasm_process_exec_total`)
   .action(run);
 
-program.command('profile')
-  .description('sample CPU stacks through a running collector and save a flamegraph')
-  .option('--pid <pid>', 'only this process', positiveInt)
-  .option('--cgroup <path|id>', 'only this cgroup v2 (path under /sys/fs/cgroup, or its id)')
-  .option('-s, --seconds <seconds>', 'how long to sample', positiveInt, 10)
-  .option('--hz <hz>', 'samples per second per CPU (collector default 99)', positiveInt)
-  .option('--url <url>', 'the collector', 'http://127.0.0.1:9745')
-  .requiredOption('-o, --output <file>', `where to write; the format follows the extension (${EXTENSIONS.map(([e]) => e).join(', ')})`)
-  .addHelpText('after', `
-Examples:
-  $ bpfwasm profile --pid 1234 --seconds 30 -o flame.html    # interactive flamegraph
-  $ bpfwasm profile --seconds 10 --hz 49 -o cpu.svg          # every process, static SVG
-  $ bpfwasm profile --pid 1234 -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
-  $ bpfwasm profile --cgroup system.slice/nginx.service -o nginx.folded --url http://node7:9745`)
-  .action(profile);
-
+program.addCommand(statusCommand());
+program.addCommand(eventsCommand());
+program.addCommand(profileCommand());
 registerCheck(program);
 program.addCommand(exportersCommand());
 

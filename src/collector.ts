@@ -18,6 +18,7 @@ import { PipelineMetrics } from './metrics/pipeline-metrics.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
 import type { Readiness } from './http/routes/health.js';
+import { EventTap } from './api/event-tap.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
 
@@ -36,6 +37,9 @@ export class Collector {
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
   /** Names behind the exporters' `resolve` import: syscalls, errnos, disks, cgroups, signals. */
   readonly resolver: Resolver;
+  /** Decoded events for the API's StreamEvents; idle (one branch per batch) while nobody streams. */
+  readonly tap: EventTap;
+  readonly startedAt = Date.now();
 
   /** Hot reload of the user exporter directories (exporters.watch). */
   watcher: ExporterDirWatcher | undefined;
@@ -58,6 +62,7 @@ export class Collector {
     this.metrics = new PipelineMetrics(this.store);
     this.resolver = new Resolver({ rules: cgroupRules(config), rescanIntervalMs: config.cgroups.rescanIntervalMs });
     this.runtime = new RuntimeMetrics(this.store);
+    this.tap = new EventTap(this.resolver);
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
@@ -79,6 +84,7 @@ export class Collector {
         this.metrics.onReceived(recordType, count);
         this.exporters.dispatch(recordType, payload, count);
         this.metrics.onProcessed(recordType, count);
+        if (this.tap.active) this.tap.onBatch(recordType, payload, count);
       },
       stats: (payload, count) => this.onStats(payload, count),
       control: (kind, message) => this.onControl(kind, message),

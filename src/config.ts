@@ -147,6 +147,26 @@ export interface Config {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     loki: LokiConfig;
   };
+  /** The gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to. */
+  api: ApiConfig;
+}
+
+/** `api`: a unix socket (mode 0600) always; TCP only with TLS and a bearer token. */
+export interface ApiConfig {
+  enabled: boolean;
+  /** Unix socket path; its directory is created, a stale socket removed. */
+  socket: string;
+  /** Events one StreamEvents call may queue for a slow reader before it drops (and counts) them. */
+  streamQueueEvents: number;
+  tcp: {
+    /** host:port to also listen on (e.g. 0.0.0.0:9746); '' disables TCP. */
+    listen: string;
+    /** PEM certificate chain and private key of the TLS listener. */
+    tlsCert: string;
+    tlsKey: string;
+    /** File holding the bearer token every TCP call must present. */
+    tokenFile: string;
+  };
 }
 
 /** `log.loki`: ship the collector's log lines to Loki (README.md, "Logs to Loki"). */
@@ -226,6 +246,12 @@ export function defaultConfig(): Config {
         headers: {},
       },
     },
+    api: {
+      enabled: true,
+      socket: '/run/bpfwasm/api.sock',
+      streamQueueEvents: 4096,
+      tcp: { listen: '', tlsCert: '', tlsKey: '', tokenFile: '' },
+    },
   };
 }
 
@@ -270,6 +296,13 @@ const httpUrl: Check = (v, key) => {
     throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
+};
+/** '' or host:port with a port 1-65535 (an IPv6 host in brackets). */
+const hostPort: Check = (v, key) => {
+  anyString(v, key);
+  if (v === '') return;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(v as string);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
 };
 /** 0 (the default) or a power of two in range. */
 const ringSize: Check = (v, key) => {
@@ -377,6 +410,12 @@ const SHAPE = {
       headers: stringMap(/^[A-Za-z0-9-]+$/, 'HTTP header name'),
     },
   },
+  api: {
+    enabled: boolean,
+    socket: string,
+    streamQueueEvents: integer(1, 1_000_000),
+    tcp: { listen: hostPort, tlsCert: anyString, tlsKey: anyString, tokenFile: anyString },
+  },
 };
 
 interface Shape { [key: string]: Check | Shape }
@@ -438,6 +477,18 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     throw invalid('log.loki.bearerToken', 'cannot be combined with log.loki.basicAuth');
   }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const tcp = config.api.tcp;
+  if (tcp.listen !== '') {
+    // A network listener without encryption and a token would hand the node to anyone who can reach it.
+    const missing = (['tlsCert', 'tlsKey', 'tokenFile'] as const).filter((k) => tcp[k] === '');
+    if (missing.length) {
+      throw invalid('api.tcp.listen', `needs ${missing.map((k) => `api.tcp.${k}`).join(', ')}: the TCP API is served only with TLS and a bearer token`);
+    }
+    tcp.tlsCert = abs(tcp.tlsCert);
+    tcp.tlsKey = abs(tcp.tlsKey);
+    tcp.tokenFile = abs(tcp.tokenFile);
+  }
+  config.api.socket = abs(config.api.socket);
   config.helper.path = abs(config.helper.path);
   config.exporters.dirs = config.exporters.dirs.map(abs);
   // Signatures: key files are read now, so a bad key fails the config load, not the first module.

@@ -126,6 +126,21 @@ describe('config: log.loki and process exit logging', () => {
     expect(() => buildConfig({ sensors: { process: { logExits: 'all' } } }))
       .toThrow('config: sensors.process.logExits must be one of nonzero, signals, none, got "all"');
   });
+
+  it('serves the API on /run/bpfwasm/api.sock by default, and TCP only with TLS and a token', () => {
+    const c = defaultConfig();
+    expect(c.api).toEqual({ enabled: true, socket: '/run/bpfwasm/api.sock', streamQueueEvents: 4096, tcp: { listen: '', tlsCert: '', tlsKey: '', tokenFile: '' } });
+    const tcp = (v: Record<string, unknown>) => () => buildConfig({ api: { tcp: v } }, '/etc/bpfwasm');
+    expect(tcp({ listen: '0.0.0.0:9746' })).toThrow('config: api.tcp.listen needs api.tcp.tlsCert, api.tcp.tlsKey, api.tcp.tokenFile: the TCP API is served only with TLS and a bearer token');
+    expect(tcp({ listen: '0.0.0.0:9746', tlsCert: 'c.pem', tlsKey: 'k.pem' })).toThrow('config: api.tcp.listen needs api.tcp.tokenFile:');
+    expect(tcp({ listen: '9746' })).toThrow('config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "9746"');
+    expect(tcp({ listen: 'host:70000' })).toThrow('config: api.tcp.listen must be host:port');
+    const ok = buildConfig({ api: { socket: 'run/api.sock', tcp: { listen: '[::]:9746', tlsCert: 'c.pem', tlsKey: '/k.pem', tokenFile: 'token' } } }, '/etc/bpfwasm');
+    expect(ok.api.socket).toBe('/etc/bpfwasm/run/api.sock');
+    expect(ok.api.tcp).toEqual({ listen: '[::]:9746', tlsCert: '/etc/bpfwasm/c.pem', tlsKey: '/k.pem', tokenFile: '/etc/bpfwasm/token' });
+    expect(() => buildConfig({ api: { streamQueueEvents: 0 } })).toThrow('config: api.streamQueueEvents must be an integer from 1');
+    expect(() => buildConfig({ api: { port: 1 } })).toThrow('config: api.port is not a known setting');
+  });
 });
 
 describe('node label', () => {

@@ -9,6 +9,10 @@ import {
 } from '../exporters/signing.js';
 import { buildExporter } from '../exporters/testing.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
+import type { ApiTarget } from '../api/client.js';
+import type { ApiExporterStatus } from '../api/status.js';
+import { connect, withApiOptions } from './api-options.js';
+import { renderExporters } from './render/status.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
 
@@ -120,6 +124,50 @@ next:
 `);
 }
 
+/** Runs one API call and closes the connection, whatever happens. */
+async function withClient<T>(opts: ApiTarget, fn: (client: ReturnType<typeof connect>) => Promise<T>): Promise<T> {
+  const client = connect(opts);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+function describeVersion(e: ApiExporterStatus): string {
+  const c = e.current;
+  const shadow = e.shadow ? `, shadow ${e.shadow.version} (${e.shadow.state})` : '';
+  return `${e.name}: ${c ? `${c.version} ${c.state}` : 'not running'}${shadow}`;
+}
+
+async function list(opts: ApiTarget & { output: 'table' | 'json' }): Promise<void> {
+  const exporters = await withClient(opts, (c) => c.listExporters());
+  if (opts.output === 'json') process.stdout.write(`${JSON.stringify(exporters, null, 2)}\n`);
+  else process.stdout.write(`${renderExporters(exporters, process.stdout.isTTY ? process.stdout.columns : undefined).join('\n')}\n`);
+}
+
+async function load(name: string, file: string, opts: ApiTarget & { sig?: string; shadow?: boolean }): Promise<void> {
+  const wasm = readModule(file);
+  const signature = opts.sig !== undefined ? read(opts.sig, 'signature') : undefined;
+  const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }));
+  process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n`);
+}
+
+async function unload(name: string, opts: ApiTarget): Promise<void> {
+  await withClient(opts, (c) => c.unloadExporter(name));
+  process.stdout.write(`unloaded ${name}\n`);
+}
+
+async function promote(name: string, opts: ApiTarget): Promise<void> {
+  const e = await withClient(opts, (c) => c.promoteExporter(name));
+  process.stdout.write(`promoted ${describeVersion(e)}\n`);
+}
+
+async function abort(name: string, opts: ApiTarget): Promise<void> {
+  const e = await withClient(opts, (c) => c.abortExporter(name));
+  process.stdout.write(`aborted the shadow of ${describeVersion(e)}\n`);
+}
+
 function exporterName(value: string): string {
   if (!NAME_RE.test(value)) throw new InvalidArgumentError('use a lowercase letter, then up to 47 of a-z 0-9 _ -');
   return value;
@@ -128,10 +176,12 @@ function exporterName(value: string): string {
 /** The `exporters` command and its subcommands, for cli.ts to add to the program. */
 export function exportersCommand(): Command {
   const cmd = new Command('exporters')
-    .description('write, build, sign and verify WebAssembly exporters')
+    .description('write, build, sign and verify WebAssembly exporters; list, load and roll them out in a running collector')
     .addHelpText('after', `
 Examples:
   $ bpfwasm exporters new myexp && cd myexp && npm install && npm test
+  $ sudo bpfwasm exporters load myexp build/myexp.wasm --sig build/myexp.wasm.sig --shadow
+  $ sudo bpfwasm exporters promote myexp
   $ bpfwasm exporters keygen --out ~/.bpfwasm
   $ bpfwasm exporters sign build/myexp.wasm --key ~/.bpfwasm/signing.key
   $ bpfwasm exporters verify build/myexp.wasm --key ~/.bpfwasm/signing.pub`);
@@ -198,6 +248,51 @@ Examples:
   $ bpfwasm exporters build .
   $ bpfwasm exporters build ~/src/slow-io --out /srv/exporters/slow-io.wasm`)
     .action(build);
+
+  withApiOptions(cmd.command('list'))
+    .description('list the exporters a running collector runs, with their versions and counters')
+    .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm exporters list
+  $ sudo bpfwasm exporters list --output json | jq '.[] | select(.shadow)'`)
+    .action(list);
+
+  withApiOptions(cmd.command('load'))
+    .description('load a module into a running collector, or hot-swap it for the running version of that name')
+    .argument('<name>', 'exporter name')
+    .argument('<file>', 'the .wasm module')
+    .option('--sig <file>', 'its detached signature (needed when the collector requires signatures)')
+    .option('--shadow', 'run it as a candidate beside the current version; then promote or abort')
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm exporters load myexp build/myexp.wasm
+  $ sudo bpfwasm exporters load process process-v2.wasm --sig process-v2.wasm.sig --shadow`)
+    .action(load);
+
+  withApiOptions(cmd.command('unload'))
+    .description('stop an exporter and drop its series')
+    .argument('<name>', 'exporter name')
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm exporters unload myexp`)
+    .action(unload);
+
+  withApiOptions(cmd.command('promote'))
+    .description("make an exporter's shadow candidate its current version (series continue)")
+    .argument('<name>', 'exporter name')
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm exporters promote process`)
+    .action(promote);
+
+  withApiOptions(cmd.command('abort'))
+    .description("stop an exporter's shadow candidate and drop its series; the current version is untouched")
+    .argument('<name>', 'exporter name')
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm exporters abort process`)
+    .action(abort);
 
   return cmd;
 }

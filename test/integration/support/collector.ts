@@ -20,6 +20,8 @@ export async function freePort(): Promise<number> {
 
 export interface RunningCollector {
   url: string;
+  /** The collector's gRPC API unix socket, private to this collector (a temp dir). */
+  apiSocket: string;
   proc: ChildProcess;
   output(): string;
   /** Resolves with the exit code when the collector exits by itself. */
@@ -38,7 +40,10 @@ export async function startCollector(config: Record<string, unknown> = {}): Prom
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-it-'));
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config }));
+  // Every collector gets its own API socket: the default /run/bpfwasm/api.sock is one per host.
+  const apiSocket = join(dir, 'api.sock');
+  const api = { socket: apiSocket, ...(config.api as Record<string, unknown> | undefined) };
+  writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config, api }));
   const proc = spawn(process.execPath, [CLI, 'run', '--port', String(port), '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -48,6 +53,7 @@ export async function startCollector(config: Record<string, unknown> = {}): Prom
   const exited = new Promise<number | null>((ok) => proc.on('exit', (code) => ok(code)));
   return {
     url: `http://127.0.0.1:${port}`,
+    apiSocket,
     proc,
     output: () => out,
     exited,

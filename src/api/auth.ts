@@ -1,0 +1,39 @@
+// Bearer-token check for the TCP listener; the unix socket relies on its file mode instead.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Metadata } from '@grpc/grpc-js';
+
+export class TokenCheck {
+  private readonly expected: Buffer;
+
+  constructor(token: string) {
+    if (token === '') throw new Error('the API token is empty');
+    // Comparing digests gives equal lengths, so the compare time says nothing about the token.
+    this.expected = digest(token);
+  }
+
+  static fromFile(path: string): TokenCheck {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read api.tcp.tokenFile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const token = text.trim();
+    if (token === '') throw new Error(`api.tcp.tokenFile ${path} is empty`);
+    return new TokenCheck(token);
+  }
+
+  /** True when the metadata carries `authorization: Bearer <the token>`. */
+  allows(metadata: Metadata): boolean {
+    const values = metadata.get('authorization');
+    if (values.length !== 1 || typeof values[0] !== 'string') return false;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(values[0]);
+    if (!m) return false;
+    return timingSafeEqual(digest(m[1]!), this.expected);
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}

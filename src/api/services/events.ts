@@ -1,0 +1,72 @@
+// StreamEvents: a tap subscription feeding a bounded queue per call (stream-queue.ts), so a
+// reader that falls behind loses events, counted and reported, instead of slowing the pipeline.
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { EventFilter } from '../event-filter.js';
+import type { EventTap } from '../event-tap.js';
+import type { ApiEvent } from '../event-decode.js';
+import type { ApiMetrics } from '../metrics.js';
+import { StreamQueue } from '../stream-queue.js';
+
+export interface StreamEventsRequest {
+  types: string[];
+  pid: number;
+  comm: string;
+  cgroup_id: string;
+  cgroup: string;
+}
+
+export type StreamEventsReply = { event: ApiEvent } | { lost: { count: number } };
+
+export interface EventStreamsOptions {
+  tap: EventTap;
+  metrics: ApiMetrics;
+  queueEvents: number;
+}
+
+export class EventStreams {
+  /** Open calls, ended when the server stops. */
+  private readonly open = new Set<() => void>();
+
+  constructor(private readonly opts: EventStreamsOptions) {}
+
+  readonly handle = (req: StreamEventsRequest, call: ServerWritableStream<StreamEventsRequest, StreamEventsReply>): Promise<void> => {
+    // A numeric `cgroup` is an id, as on the CLI's --cgroup.
+    const numeric = /^\d+$/.test(req.cgroup);
+    const filter = new EventFilter({
+      types: req.types,
+      pid: req.pid,
+      comm: req.comm,
+      cgroupId: BigInt(numeric ? req.cgroup : req.cgroup_id || '0'),
+      cgroup: numeric ? '' : req.cgroup,
+    }, this.opts.tap.cgroupPathOf);
+    const { metrics } = this.opts;
+    return new Promise((resolve) => {
+      const queue = new StreamQueue<ApiEvent>({
+        capacity: this.opts.queueEvents,
+        write: (item) => call.write('event' in item ? { event: item.event } : { lost: { count: item.lost } }),
+        onDrop: (n) => metrics.dropped(n),
+      });
+      call.on('drain', () => queue.drain());
+      let closed = false;
+      // A batch already being delivered may still reach a stream that just closed.
+      const unsubscribe = this.opts.tap.subscribe({ filter, deliver: (event) => { if (!closed) queue.push(event); } });
+      metrics.streamOpened();
+      const finish = () => {
+        if (!this.open.delete(finish)) return;
+        closed = true;
+        unsubscribe();
+        metrics.streamClosed();
+        resolve();
+      };
+      this.open.add(finish);
+      call.on('cancelled', finish);
+      call.on('error', finish);
+      call.on('close', finish);
+    });
+  };
+
+  /** Ends every open stream (server shutdown): clients see the stream complete. */
+  closeAll(): void {
+    for (const finish of [...this.open]) finish();
+  }
+}

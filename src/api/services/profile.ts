@@ -1,0 +1,70 @@
+// Profile: the shared Profiler and limits of GET /flamegraph, with progress while it samples.
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { BpfwasmError } from '../../errors.js';
+import type { Profile } from '../../profile/model.js';
+import type { ProfileStore } from '../../profile/profile-store.js';
+import type { ProfilePhase, Profiler } from '../../profile/profiler.js';
+import { render, type ProfileFormat } from '../../profile/render/index.js';
+
+export interface ProfileRequestMessage {
+  pid: number;
+  cgroup: string;
+  seconds: number;
+  hz: number;
+  format: string;
+}
+
+export type ProfileReplyMessage =
+  | { progress: { phase: string; elapsed_seconds: number; total_seconds: number } }
+  | { result: { data: Buffer; samples: number; format: string; id: string } };
+
+export interface ProfilingOptions {
+  profiler: Pick<Profiler, 'run'>;
+  store: ProfileStore;
+  limits: { defaultHz: number; maxHz: number; defaultSeconds: number; maxSeconds: number };
+  /** How often progress is sent while sampling. */
+  progressIntervalMs?: number;
+}
+
+const FORMATS: Record<string, ProfileFormat> = {
+  FORMAT_PPROF: 'pprof', FORMAT_FOLDED: 'folded', FORMAT_HTML: 'html', FORMAT_SVG: 'svg', FORMAT_JSON: 'json',
+};
+
+export function profileHandler(opts: ProfilingOptions) {
+  const { limits } = opts;
+  return async (req: ProfileRequestMessage, call: ServerWritableStream<ProfileRequestMessage, ProfileReplyMessage>): Promise<void> => {
+    const seconds = req.seconds || limits.defaultSeconds;
+    const hz = req.hz || limits.defaultHz;
+    if (seconds < 1 || seconds > limits.maxSeconds) throw new BpfwasmError('PROFILE_INVALID', `seconds must be from 1 to ${limits.maxSeconds}`);
+    if (hz < 1 || hz > limits.maxHz) throw new BpfwasmError('PROFILE_INVALID', `hz must be from 1 to ${limits.maxHz}`);
+    const format = FORMATS[req.format];
+    if (!format) throw new BpfwasmError('PROFILE_INVALID', `format must be one of ${Object.keys(FORMATS).join(', ')}`);
+
+    // The client cancelling (Ctrl-C) stops the sampling instead of finishing unseen.
+    const ac = new AbortController();
+    const onCancel = () => ac.abort();
+    call.on('cancelled', onCancel);
+    let phase: ProfilePhase = 'sampling';
+    const started = Date.now();
+    const progress = () => {
+      if (call.cancelled) return;
+      call.write({ progress: { phase, elapsed_seconds: Math.min(seconds, (Date.now() - started) / 1000), total_seconds: seconds } });
+    };
+    progress();
+    const timer = setInterval(progress, opts.progressIntervalMs ?? 250);
+    let profile: Profile;
+    try {
+      profile = await opts.profiler.run(
+        { hz, seconds, kernel: true, user: true, idle: false, ...(req.pid && { pid: req.pid }), ...(req.cgroup && { cgroup: req.cgroup }) },
+        ac.signal,
+        (p) => { phase = p; progress(); },
+      );
+    } finally {
+      clearInterval(timer);
+      call.off('cancelled', onCancel);
+    }
+    opts.store.add(profile);
+    const out = render(format, profile);
+    call.write({ result: { data: out.body, samples: profile.totalSamples, format, id: profile.id } });
+  };
+}

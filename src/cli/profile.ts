@@ -1,0 +1,93 @@
+// `bpfwasm profile`: a CPU profile through the collector's API, with a progress bar fed by the
+// collector's own progress messages. Every format is rendered by the collector.
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { PROFILE_FORMAT_ENUM, type ApiTarget, type ProfileReply } from '../api/client.js';
+import type { ProfileFormat } from '../profile/render/index.js';
+import { connect, withApiOptions } from './api-options.js';
+
+/** Output file extension → the format the collector renders. */
+export const PROFILE_EXTENSIONS: [string, ProfileFormat][] = [
+  ['.html', 'html'], ['.svg', 'svg'], ['.json', 'json'], ['.folded', 'folded'], ['.pb.gz', 'pprof'],
+];
+
+// cli-progress ships no type declarations; this is the part of its API used here.
+interface ProgressBar {
+  start(total: number, value: number, payload?: Record<string, string>): void;
+  update(value: number, payload?: Record<string, string>): void;
+  stop(): void;
+}
+const { SingleBar } = createRequire(import.meta.url)('cli-progress') as {
+  SingleBar: new (opts: { format: string; hideCursor: boolean; clearOnComplete: boolean }) => ProgressBar;
+};
+
+interface ProfileOptions extends ApiTarget { pid?: number; cgroup?: string; seconds: number; hz?: number; output: string }
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+export function formatOf(output: string): ProfileFormat {
+  const format = PROFILE_EXTENSIONS.find(([ext]) => output.endsWith(ext))?.[1];
+  if (!format) throw new Error(`cannot tell the format from ${output}: use ${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')}`);
+  return format;
+}
+
+async function profile(opts: ProfileOptions): Promise<void> {
+  const format = formatOf(opts.output);
+  const client = connect(opts);
+  const stream = client.profile({
+    pid: opts.pid ?? 0,
+    cgroup: opts.cgroup ?? '',
+    seconds: opts.seconds,
+    hz: opts.hz ?? 0,
+    format: PROFILE_FORMAT_ENUM[format],
+  });
+  // The bar draws only on a TTY (cli-progress), so scripts get a clean stderr.
+  const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} s', hideCursor: true, clearOnComplete: true });
+  bar.start(opts.seconds, 0, { phase: 'starting' });
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    stream.cancel(); // the collector stops sampling
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await new Promise<Extract<ProfileReply, { item: 'result' }>['result']>((resolve, reject) => {
+      let got: Extract<ProfileReply, { item: 'result' }>['result'] | undefined;
+      stream.on('data', (reply: ProfileReply) => {
+        if (reply.item === 'progress') bar.update(Math.floor(reply.progress.elapsed_seconds), { phase: reply.progress.phase });
+        else got = reply.result;
+      });
+      stream.on('error', (err) => reject(interrupted ? new Error('interrupted; sampling stopped') : client.describe(err)));
+      stream.on('end', () => (got ? resolve(got) : reject(new Error('the collector ended the profile without a result'))));
+    });
+    bar.stop();
+    writeFileSync(opts.output, result.data);
+    process.stderr.write(`wrote ${opts.output} (${result.data.length} bytes, ${result.samples} samples, profile ${result.id})\n`);
+  } finally {
+    bar.stop();
+    process.off('SIGINT', onSigint);
+    client.close();
+  }
+}
+
+export function profileCommand(): Command {
+  return withApiOptions(new Command('profile'))
+    .description('sample CPU stacks through a running collector and save a flamegraph')
+    .option('--pid <pid>', 'only this process', positiveInt)
+    .option('--cgroup <path|id>', 'only this cgroup v2 (path under /sys/fs/cgroup, or its id)')
+    .option('-s, --seconds <seconds>', 'how long to sample', positiveInt, 10)
+    .option('--hz <hz>', 'samples per second per CPU (collector default 99)', positiveInt)
+    .requiredOption('-o, --output <file>', `where to write; the format follows the extension (${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')})`)
+    .addHelpText('after', `
+Examples:
+  $ sudo bpfwasm profile --pid 1234 --seconds 30 -o flame.html    # interactive flamegraph
+  $ sudo bpfwasm profile --seconds 10 --hz 49 -o cpu.svg          # every process, static SVG
+  $ sudo bpfwasm profile --pid 1234 -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
+  $ bpfwasm profile --cgroup system.slice/nginx.service -o nginx.folded --api node7:9746 --ca ca.pem --token-file token`)
+    .action(profile);
+}

@@ -1,0 +1,52 @@
+// `bpfwasm status` and `bpfwasm exporters list` as tables.
+import type { ApiExporterStatus, ApiStatus } from '../../api/status.js';
+import { renderTable } from './table.js';
+
+export function renderStatus(s: ApiStatus, width?: number): string {
+  const lines = [
+    `collector ${s.collector_version}, up ${uptime(Number(s.uptime_seconds))}; helper ${s.helper_version || '?'} ${s.helper_up ? 'up' : 'DOWN'}, ${s.helper_restarts} restarts; kernel ${s.kernel || '?'}`,
+    `events received ${s.events_received}, lost in the pipe ${s.events_lost_in_pipe}; series ${s.series}`,
+    '',
+    ...renderTable(
+      [
+        { header: 'SENSOR' }, { header: 'STATE' }, { header: 'SUBMITTED', align: 'right' }, { header: 'RING DROPS', align: 'right' },
+        { header: 'MAP FULL', align: 'right' }, { header: 'PROG RUNS', align: 'right' }, { header: 'PROG CPU', align: 'right' },
+      ],
+      s.sensors.map((x) => [
+        x.name, !x.enabled ? 'off' : x.attached ? 'attached' : 'DETACHED', String(x.events_submitted), String(x.ring_drops),
+        String(x.map_full), String(x.program_runs), `${Number(x.program_run_seconds).toFixed(3)}s`,
+      ]),
+      width,
+    ),
+    '',
+    ...(s.exporters.length ? renderExporters(s.exporters, width) : ['no exporters reported']),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export function renderExporters(list: readonly ApiExporterStatus[], width?: number): string[] {
+  return renderTable(
+    [
+      { header: 'EXPORTER' }, { header: 'VERSION' }, { header: 'STATE' }, { header: 'EVENTS', align: 'right' },
+      { header: 'ERRORS', align: 'right' }, { header: 'DROPPED', align: 'right' }, { header: 'SERIES', align: 'right' },
+      { header: 'SHADOW' }, { header: 'SOURCE' },
+    ],
+    list.map((e) => {
+      const c = e.current;
+      const errors = c ? Number(c.traps) + Number(c.timeouts) : 0;
+      return [
+        e.name, c?.version ?? '-', c?.state ?? 'failed', String(c?.events ?? 0), String(errors), String(c?.dropped_events ?? 0),
+        String(c?.series ?? 0), e.shadow ? `${e.shadow.version} ${e.shadow.state}` : '-', c?.source ?? '-',
+      ];
+    }),
+    width,
+  );
+}
+
+function uptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
