@@ -10,7 +10,6 @@ import { Collector } from './collector.js';
 import { loadConfig } from './config.js';
 import { createLogging } from './logs/index.js';
 import { ApiServer } from './api/server.js';
-import type { ExporterManager } from './exporters/management.js';
 import { buildServer } from './http/server.js';
 import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
@@ -51,7 +50,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     profiling,
   });
   const api = config.api.enabled
-    ? new ApiServer({ config: config.api, collector, profiling, exporters: exporterManager(collector.exporters), log })
+    ? new ApiServer({ config: config.api, collector, profiling, exporters: collector.exporters, log })
     : undefined;
   const writer = config.remoteWrite.url
     ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)
@@ -89,13 +88,6 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   }
   writer?.start();
   log.info({ port: config.listen.port, host: config.listen.host }, 'collector ready');
-}
-
-/** The registry once it implements ExporterManager (hot reload lands separately); until then the exporter RPCs answer UNIMPLEMENTED. */
-function exporterManager(registry: object): ExporterManager | undefined {
-  const m = registry as Partial<ExporterManager>;
-  const complete = (['describe', 'install', 'unload', 'promote', 'abort'] as const).every((k) => typeof m[k] === 'function');
-  return complete ? (m as ExporterManager) : undefined;
 }
 
 const program = new Command('bpfwasm')
