@@ -1,7 +1,7 @@
 // `bpfwasm exporters …`: make signing keys, sign and verify modules, scaffold and build exporters.
 // Each action throws an Error with a one-line message; cli.ts prints it and exits 1.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { chmodSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import {
@@ -148,7 +148,9 @@ async function list(opts: ApiTarget & { output: 'table' | 'json' }): Promise<voi
 
 async function load(name: string, file: string, opts: ApiTarget & { sig?: string; shadow?: boolean }): Promise<void> {
   const wasm = readModule(file);
-  const signature = opts.sig !== undefined ? read(opts.sig, 'signature') : undefined;
+  // Like the collector's directories: FILE.sig beside the module is its signature unless --sig says otherwise.
+  const sigPath = opts.sig ?? (existsSync(file + SIGNATURE_SUFFIX) ? file + SIGNATURE_SUFFIX : undefined);
+  const signature = sigPath !== undefined ? read(sigPath, 'signature') : undefined;
   const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }));
   process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n`);
 }
@@ -262,7 +264,7 @@ Examples:
     .description('load a module into a running collector, or hot-swap it for the running version of that name')
     .argument('<name>', 'exporter name')
     .argument('<file>', 'the .wasm module')
-    .option('--sig <file>', 'its detached signature (needed when the collector requires signatures)')
+    .option('--sig <file>', 'its detached signature (default: FILE.sig beside it, if there is one)')
     .option('--shadow', 'run it as a candidate beside the current version; then promote or abort')
     .addHelpText('after', `
 Examples:
