@@ -144,7 +144,8 @@ export class ExporterRegistry implements ExporterManager {
       const version = await this.start(name, bytes, source, signedBy, false);
       slot.current = version;
       this.index();
-      const failed = this.failed.findIndex((f) => f.name === name);
+      // A file refused at start-up and fixed since (the watcher loads it again) is no longer failed.
+      const failed = this.failed.findIndex((f) => f.name === name && f.path === source);
       if (failed >= 0) this.failed.splice(failed, 1);
       return version.exporter;
     } finally {
