@@ -21,9 +21,11 @@ import { SeriesSink } from './sink.js';
 const encoder = new TextEncoder();
 /** Pending batches are posted once they hold this much, even with a message in flight, to bound a message's size and run time. */
 const MESSAGE_BYTES = 1 << 20;
-/** Smallest buffer pending batches start in; it doubles as they arrive. */
-const PENDING_MIN_BYTES = 16 << 10;
-const NO_BYTES = new Uint8Array(0);
+/** Smallest message buffer allocated: one helper frame (helper.batchBytes, 64 KiB by default) fits. */
+const BUFFER_MIN_BYTES = 64 << 10;
+/** Message buffers the worker handed back, kept for reuse: a fresh one costs page faults (~1 µs per KiB on a VM). */
+const SPARE_BUFFERS = 2;
+const NO_BYTES: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
 export class IsolatedExporter implements Exporter {
   subscriptions: readonly number[] = [];
@@ -55,6 +57,7 @@ export class IsolatedExporter implements Exporter {
   private pending = NO_BYTES;
   private pendingBytes = 0;
   private pendingBatches: number[] = [];
+  private spare: ArrayBuffer[] = [];
   /** Batches and events handed over and not completed, in flight or pending: the queue bound and the abort count. */
   private queuedBatches = 0;
   private queuedEvents = 0;
@@ -102,7 +105,7 @@ export class IsolatedExporter implements Exporter {
     if (this.inflight.length === 0) {
       // A copy the worker may own (payload may be a Buffer view into the decoder's memory, whose
       // slice() would not copy).
-      const copy = new Uint8Array(bytes);
+      const copy = this.buffer(bytes);
       copy.set(payload);
       this.postBatches(worker, copy.buffer, [recordType, count, bytes]);
     } else {
@@ -233,6 +236,7 @@ export class IsolatedExporter implements Exporter {
         this.fail(m.code as ErrorCode, m.message);
         break;
       case 'done':
+        this.recycle(m.payload);
         this.onDone(m.seq, m.statuses, m.seconds, m.flush);
         break;
       case 'forgotten': {
@@ -252,7 +256,7 @@ export class IsolatedExporter implements Exporter {
     }
   }
 
-  private onDone(seq: number, statuses: Uint8Array, seconds: Float64Array, flush: Flush): void {
+  private onDone(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Flush): void {
     const batches = this.inflight.shift();
     if (batches === undefined) return;
     this.appliedSeq = seq;
@@ -297,13 +301,13 @@ export class IsolatedExporter implements Exporter {
     this.inflight.push(batches);
     const seq = this.seq + 1;
     this.seq += batches.length / BATCH_FIELDS;
-    this.post(worker, { t: 'batches', seq, batches: Uint32Array.from(batches), payload }, [payload]);
+    this.post(worker, { t: 'batches', seq, batches, payload }, [payload]);
   }
 
   /** Posts the pending batches, if any, as one message. */
   private postPending(worker: Worker): void {
     if (this.pendingBatches.length === 0) return;
-    const payload = this.pending.buffer as ArrayBuffer;
+    const payload = this.pending.buffer;
     const batches = this.pendingBatches;
     this.pending = NO_BYTES;
     this.pendingBytes = 0;
@@ -316,8 +320,9 @@ export class IsolatedExporter implements Exporter {
     const bytes = payload.byteLength;
     const needed = this.pendingBytes + bytes;
     if (needed > this.pending.byteLength) {
-      const grown = new Uint8Array(Math.max(needed, PENDING_MIN_BYTES, Math.min(2 * this.pending.byteLength, MESSAGE_BYTES)));
+      const grown = this.buffer(Math.max(needed, Math.min(2 * this.pending.byteLength, MESSAGE_BYTES)));
       grown.set(this.pending.subarray(0, this.pendingBytes));
+      if (this.pending.byteLength > 0) this.recycle(this.pending.buffer);
       this.pending = grown;
     }
     this.pending.set(payload, this.pendingBytes);
@@ -404,6 +409,31 @@ export class IsolatedExporter implements Exporter {
     this.restartTimer.unref();
   }
 
+  /** A message buffer of at least `min` bytes: a spare one if one is large enough. */
+  private buffer(min: number): Uint8Array<ArrayBuffer> {
+    const spare = this.spare;
+    for (let i = 0; i < spare.length; i++) {
+      const b = spare[i]!;
+      if (b.byteLength < min) continue;
+      spare[i] = spare[spare.length - 1]!;
+      spare.pop();
+      return new Uint8Array(b);
+    }
+    return new Uint8Array(Math.max(min, BUFFER_MIN_BYTES));
+  }
+
+  /** Keeps a message buffer for reuse, the largest SPARE_BUFFERS of them. */
+  private recycle(b: ArrayBuffer): void {
+    const spare = this.spare;
+    if (spare.length < SPARE_BUFFERS) {
+      spare.push(b);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < spare.length; i++) if (spare[i]!.byteLength < spare[smallest]!.byteLength) smallest = i;
+    if (spare[smallest]!.byteLength < b.byteLength) spare[smallest] = b;
+  }
+
   /** Forgets the current worker: batches in flight or pending are lost and counted, waiters released. */
   private detach(reason: DropReason): void {
     watchdog.delete(this);
@@ -414,6 +444,7 @@ export class IsolatedExporter implements Exporter {
     this.pending = NO_BYTES;
     this.pendingBytes = 0;
     this.pendingBatches = [];
+    this.spare = [];
     this.queuedBatches = 0;
     this.queuedEvents = 0;
     if (lost) this.drop(reason, lost);

@@ -94,22 +94,22 @@ async function main(): Promise<void> {
     if (m.t === 'batches') {
       const meta = m.batches;
       const n = meta.length / BATCH_FIELDS;
-      const statuses = new Uint8Array(n);
-      const seconds = new Float64Array(n);
+      const statuses: number[] = [];
+      const seconds: number[] = [];
       for (let b = 0, at = 0; b < n; b++) {
         const type = meta[b * BATCH_FIELDS]!;
         const count = meta[b * BATCH_FIELDS + 1]!;
         const bytes = meta[b * BATCH_FIELDS + 2]!;
         // Each call gets its own deadline: a message of many batches is not one long call.
         const t0 = enter(Phase.BATCH);
-        statuses[b] = instance.runBatch(m.seq + b, type, new Uint8Array(m.payload, at, bytes), count);
-        seconds[b] = (performance.now() - t0) / 1000;
+        statuses.push(instance.runBatch(m.seq + b, type, new Uint8Array(m.payload, at, bytes), count));
+        seconds.push((performance.now() - t0) / 1000);
         leave();
         at += bytes;
       }
       const { flush, transfer } = flushOf(instance);
-      transfer.push(statuses.buffer, seconds.buffer);
-      post({ t: 'done', seq: m.seq + n - 1, statuses, seconds, flush }, transfer);
+      transfer.push(m.payload);
+      post({ t: 'done', seq: m.seq + n - 1, statuses, seconds, flush, payload: m.payload }, transfer);
     } else {
       enter(Phase.FORGET);
       const ids = instance.imports.forgettable(m.ids, m.appliedSeq);

@@ -33,7 +33,7 @@ function countMessages(): { messages: number; batches: number } {
   const seen = { messages: 0, batches: 0 };
   const original = Worker.prototype.postMessage;
   vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, m: unknown, transfer?: readonly ArrayBuffer[]) {
-    const message = m as { t?: string; batches?: Uint32Array };
+    const message = m as { t?: string; batches?: readonly number[] };
     if (message.t === 'batches') {
       seen.messages++;
       seen.batches += message.batches!.length / 3;
