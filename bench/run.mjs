@@ -9,6 +9,7 @@ import { benchFederate, federateMarkdown } from './federate.mjs';
 import { benchRender, renderMarkdown } from './render.mjs';
 import { benchProfiler, profilerMarkdown } from './profiler.mjs';
 import { benchSensors, sensorsMarkdown } from './sensors.mjs';
+import { benchExporters, exportersMarkdown } from './exporters.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -22,6 +23,7 @@ const federation = await benchFederate();
 const rendering = await benchRender();
 const profiling = await benchProfiler();
 const sensors = await benchSensors();
+const exporters = await benchExporters();
 const { base, col, bare, loaded } = p;
 
 const md = `# Benchmarks
@@ -76,9 +78,10 @@ The exec storm's cost per event is dominated by wakeups, not by events: the help
 \`pollMs\` (5 ms), so at about a thousand events per second each frame carries a few records, and a
 fork/exec storm makes every wakeup dearer (cold caches and TLBs on both CPUs). The control row
 shows the effect on a process that does nothing but wake every 5 ms. The thread storm, at tens of
-thousands of events per second, shows the per-event cost. The pipeline's ceiling and the goal of
-≤ 150 ns per event belong to the performance issue.
+thousands of events per second, shows the per-event cost. The pipeline's ceiling against the goal of
+≤ 150 ns per event is in the exporters section below.
 
+${exportersMarkdown(exporters)}
 ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}
