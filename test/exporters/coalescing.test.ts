@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { buildC } from '../../scripts/build-exporters.mjs';
+import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
 
 const EXEC = RecordType.process_exec;
@@ -15,7 +15,7 @@ const out = freshTmpDir('coalescing');
 let wasm: Uint8Array;
 
 beforeAll(async () => {
-  await buildC([join(import.meta.dirname, 'fixtures', 'batches.c')], join(out, 'batches.wasm'));
+  await Promise.all([buildAll(), buildC([join(import.meta.dirname, 'fixtures', 'batches.c')], join(out, 'batches.wasm'))]);
   wasm = readFileSync(join(out, 'batches.wasm'));
 });
 
@@ -193,5 +193,27 @@ describe('batch coalescing', () => {
     expect(e.traps).toBe(10);
     expect(e.batches).toBe(15);
     expect(e.dropped.aborted).toBe(0);
+  });
+
+  it('runs the batches pending when forget() is called before the forget, so a series they touch stays', async () => {
+    const host = testHost();
+    const store = host.store;
+    const e = await loadExporter('process', readFileSync(join(BUILD_DIR, 'process.wasm')), host);
+    const exec = (comm: string, n = 1) => encodeBatch(EXEC, Array.from({ length: n }, () => ({ comm })));
+    e.onBatch(EXEC, exec('old', 3), 3);
+    await e.flush();
+    store.now = 100;
+    e.onBatch(EXEC, exec('fresh'), 1);
+    await e.flush();
+    const idle = store.idleSeries('process', 50);
+    expect(idle.map((id) => store.seriesLabels[id])).toEqual(['comm="old"']);
+
+    e.onBatch(EXEC, exec('fresh'), 1); // in flight
+    e.onBatch(EXEC, exec('old'), 1); // pending behind it, handed over before the forget
+    expect(await e.forget(idle)).toBe(true);
+    await e.flush();
+    // Run after the forget, it would have found "old" forgotten and started it again from zero.
+    expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'old' })).toBe(4);
+    expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'fresh' })).toBe(2);
   });
 });
