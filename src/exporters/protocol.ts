@@ -54,8 +54,15 @@ export interface WorkerInit {
   readonly control: SharedArrayBuffer;
 }
 
+/** Numbers per batch in a `batches` message's `batches`: record type, record count, payload bytes. */
+export const BATCH_FIELDS = 3;
+
 export type ToWorker =
-  | { readonly t: 'batch'; readonly seq: number; readonly type: number; readonly count: number; readonly payload: ArrayBuffer }
+  /**
+   * Batches run in order, numbered seq, seq + 1…; `batches` holds BATCH_FIELDS per batch and
+   * their payloads lie back to back in `payload` (which may be longer than their sum).
+   */
+  | { readonly t: 'batches'; readonly seq: number; readonly batches: readonly number[]; readonly payload: ArrayBuffer }
   | { readonly t: 'forget'; readonly ids: readonly number[]; readonly appliedSeq: number };
 
 export type RpcRequest =
@@ -71,7 +78,15 @@ export type FromWorker =
   | { readonly t: 'log'; readonly level: number; readonly msg: string; readonly fields?: Record<string, unknown> }
   | { readonly t: 'ready'; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
   | { readonly t: 'failed'; readonly code: string; readonly message: string }
-  | { readonly t: 'done'; readonly seq: number; readonly status: number; readonly seconds: number; readonly flush: Flush }
+  /**
+   * A `batches` message ran: `seq` is its last batch's; one BatchStatus and one duration (s) per
+   * batch, one flush for all, and the message's payload buffer handed back for reuse. Plain
+   * arrays: typed ones add µs to every round trip.
+   */
+  | {
+    readonly t: 'done'; readonly seq: number; readonly statuses: readonly number[]; readonly seconds: readonly number[];
+    readonly flush: Flush; readonly payload: ArrayBuffer;
+  }
   | { readonly t: 'forgotten'; readonly ids: readonly number[]; readonly trapped: boolean; readonly flush: Flush };
 
 // Control block layout: Int32 slots, then one Float64, then the RPC answer bytes.

@@ -2,13 +2,16 @@
 // answers to the worker's synchronous calls, the watchdog deadline, and quarantine with
 // exponential backoff followed by a restart. Nothing here waits on the worker: a slow or
 // stuck module costs its own events (counted), never the pipeline's or the HTTP server's time.
+// A message round trip costs the main thread tens of µs whatever its size, so batches that
+// arrive while a message is in flight wait in one buffer and go together in the next message
+// (Nagle-style: a batch that finds the worker idle is posted at once).
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BpfwasmError, type ErrorCode } from '../errors.js';
 import { Errno, LogLevel } from './abi.js';
 import {
-  BatchStatus, CTL_BYTES, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
   CTL_TEXT_OFFSET, Phase, epochMs, type Flush, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
 } from './protocol.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
@@ -16,6 +19,13 @@ import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.j
 import { SeriesSink } from './sink.js';
 
 const encoder = new TextEncoder();
+/** Pending batches are posted once they hold this much, even with a message in flight, to bound a message's size and run time. */
+const MESSAGE_BYTES = 1 << 20;
+/** Smallest message buffer allocated: one helper frame (helper.batchBytes, 64 KiB by default) fits. */
+const BUFFER_MIN_BYTES = 64 << 10;
+/** Message buffers the worker handed back, kept for reuse: a fresh one costs page faults (~1 µs per KiB on a VM). */
+const SPARE_BUFFERS = 2;
+const NO_BYTES: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
 /** How an instance stands beside others of its name. */
 export interface InstanceRole {
@@ -51,8 +61,16 @@ export class IsolatedExporter implements Exporter {
   private text = new Uint8Array(new SharedArrayBuffer(0));
   private seq = 0;
   private appliedSeq = 0;
-  /** Event counts of the batches posted and not completed, oldest first. */
-  private inflight: number[] = [];
+  /** Messages posted and not answered, oldest first: BATCH_FIELDS numbers per batch (type, count, bytes). */
+  private inflight: number[][] = [];
+  /** Batches waiting for the message in flight: their payloads back to back, and their fields. */
+  private pending = NO_BYTES;
+  private pendingBytes = 0;
+  private pendingBatches: number[] = [];
+  private spare: ArrayBuffer[] = [];
+  /** Batches and events handed over and not completed, in flight or pending: the queue bound and the abort count. */
+  private queuedBatches = 0;
+  private queuedEvents = 0;
   private idleWaiters: (() => void)[] = [];
   private forgetWaiter: ((ok: boolean) => void) | undefined;
   private starting: { resolve(): void; reject(e: Error): void } | undefined;
@@ -96,22 +114,29 @@ export class IsolatedExporter implements Exporter {
       this.drop('not_running', count);
       return;
     }
-    if (this.inflight.length >= this.limits.queueBatches) {
+    if (this.queuedBatches >= this.limits.queueBatches) {
       this.drop('queue_full', count);
       return;
     }
-    // A copy the worker may own (payload may be a Buffer view into the decoder's memory, whose
-    // slice() would not copy).
-    const copy = new Uint8Array(payload.byteLength);
-    copy.set(payload);
-    this.inflight.push(count);
-    this.metrics.set(this.metrics.queued, this.inflight.length);
-    this.post(worker, { t: 'batch', seq: ++this.seq, type: recordType, count, payload: copy.buffer }, [copy.buffer]);
+    const bytes = payload.byteLength;
+    if (this.inflight.length === 0) {
+      // A copy the worker may own (payload may be a Buffer view into the decoder's memory, whose
+      // slice() would not copy).
+      const copy = this.buffer(bytes);
+      copy.set(payload);
+      this.postBatches(worker, copy.buffer, [recordType, count, bytes]);
+    } else {
+      if (this.pendingBytes + bytes > MESSAGE_BYTES) this.postPending(worker);
+      this.append(recordType, payload, count);
+    }
+    this.queuedBatches++;
+    this.queuedEvents += count;
+    this.metrics.set(this.metrics.queued, this.queuedBatches);
   }
 
   /** Resolves once every batch handed over so far has completed (or was dropped). */
   flush(): Promise<void> {
-    if (this.inflight.length === 0) return Promise.resolve();
+    if (this.queuedBatches === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -125,6 +150,8 @@ export class IsolatedExporter implements Exporter {
     const ids = this.sink.localIds(storeIds);
     if (ids.length === 0) return true;
     const done = new Promise<boolean>((resolve) => (this.forgetWaiter = resolve));
+    // Batches handed over before this call run before the forget, as they would one message each.
+    this.postPending(worker);
     this.post(worker, { t: 'forget', ids, appliedSeq: this.appliedSeq });
     return done;
   }
@@ -226,7 +253,8 @@ export class IsolatedExporter implements Exporter {
         this.fail(m.code as ErrorCode, m.message);
         break;
       case 'done':
-        this.onDone(m.seq, m.status, m.seconds, m.flush);
+        this.recycle(m.payload);
+        this.onDone(m.seq, m.statuses, m.seconds, m.flush);
         break;
       case 'forgotten': {
         this.apply(m.flush);
@@ -245,29 +273,78 @@ export class IsolatedExporter implements Exporter {
     }
   }
 
-  private onDone(seq: number, status: number, seconds: number, flush: Flush): void {
-    const count = this.inflight.shift() ?? 0;
+  private onDone(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Flush): void {
+    const batches = this.inflight.shift();
+    if (batches === undefined) return;
     this.appliedSeq = seq;
     this.apply(flush);
-    this.batches++;
-    this.events += count;
-    this.metrics.batch(count, seconds);
-    this.metrics.set(this.metrics.queued, this.inflight.length);
-    if (status === BatchStatus.TRAP) {
-      this.traps++;
-      this.consecutiveTraps++;
-      this.metrics.error('trap');
-    } else {
-      this.consecutiveTraps = 0;
-      if (status === BatchStatus.ERROR) {
-        this.errors++;
-        this.metrics.error('returned_error');
+    const maxTraps = this.limits.maxConsecutiveTraps;
+    let events = 0;
+    let trapStorm = false;
+    for (let b = 0; b < statuses.length; b++) {
+      const count = batches[b * BATCH_FIELDS + 1]!;
+      events += count;
+      this.metrics.batch(count, seconds[b]!);
+      const status = statuses[b];
+      if (status === BatchStatus.TRAP) {
+        this.traps++;
+        this.consecutiveTraps++;
+        this.metrics.error('trap');
+        // The storm is judged batch by batch, as if each had come back alone.
+        if (this.consecutiveTraps === maxTraps) trapStorm = true;
+      } else {
+        this.consecutiveTraps = 0;
+        if (status === BatchStatus.ERROR) {
+          this.errors++;
+          this.metrics.error('returned_error');
+        }
       }
     }
-    if (this.inflight.length === 0) this.wakeIdle();
-    if (this.consecutiveTraps >= this.limits.maxConsecutiveTraps) {
-      this.fail('EXPORTER_INIT', `${this.name}: trapped in ${this.consecutiveTraps} batches in a row (last: ${this.lastError})`);
+    this.batches += statuses.length;
+    this.events += events;
+    this.queuedBatches -= statuses.length;
+    this.queuedEvents -= events;
+    if (trapStorm) {
+      this.fail('EXPORTER_INIT', `${this.name}: trapped in ${maxTraps} batches in a row (last: ${this.lastError})`);
+      return;
     }
+    if (this.worker !== undefined) this.postPending(this.worker);
+    this.metrics.set(this.metrics.queued, this.queuedBatches);
+    if (this.queuedBatches === 0) this.wakeIdle();
+  }
+
+  /** Posts one message of batches; `batches` holds BATCH_FIELDS numbers per batch, kept to account for them when answered. */
+  private postBatches(worker: Worker, payload: ArrayBuffer, batches: number[]): void {
+    this.inflight.push(batches);
+    const seq = this.seq + 1;
+    this.seq += batches.length / BATCH_FIELDS;
+    this.post(worker, { t: 'batches', seq, batches, payload }, [payload]);
+  }
+
+  /** Posts the pending batches, if any, as one message. */
+  private postPending(worker: Worker): void {
+    if (this.pendingBatches.length === 0) return;
+    const payload = this.pending.buffer;
+    const batches = this.pendingBatches;
+    this.pending = NO_BYTES;
+    this.pendingBytes = 0;
+    this.pendingBatches = [];
+    this.postBatches(worker, payload, batches);
+  }
+
+  /** Copies a batch behind the pending ones, growing their buffer by doubling. */
+  private append(recordType: number, payload: Uint8Array, count: number): void {
+    const bytes = payload.byteLength;
+    const needed = this.pendingBytes + bytes;
+    if (needed > this.pending.byteLength) {
+      const grown = this.buffer(Math.max(needed, Math.min(2 * this.pending.byteLength, MESSAGE_BYTES)));
+      grown.set(this.pending.subarray(0, this.pendingBytes));
+      if (this.pending.byteLength > 0) this.recycle(this.pending.buffer);
+      this.pending = grown;
+    }
+    this.pending.set(payload, this.pendingBytes);
+    this.pendingBytes = needed;
+    this.pendingBatches.push(recordType, count, bytes);
   }
 
   /** Applies a worker's flush to the store and to this exporter's counters. */
@@ -349,13 +426,44 @@ export class IsolatedExporter implements Exporter {
     this.restartTimer.unref();
   }
 
-  /** Forgets the current worker: batches in flight are lost and counted, waiters released. */
+  /** A message buffer of at least `min` bytes: a spare one if one is large enough. */
+  private buffer(min: number): Uint8Array<ArrayBuffer> {
+    const spare = this.spare;
+    for (let i = 0; i < spare.length; i++) {
+      const b = spare[i]!;
+      if (b.byteLength < min) continue;
+      spare[i] = spare[spare.length - 1]!;
+      spare.pop();
+      return new Uint8Array(b);
+    }
+    return new Uint8Array(Math.max(min, BUFFER_MIN_BYTES));
+  }
+
+  /** Keeps a message buffer for reuse, the largest SPARE_BUFFERS of them. */
+  private recycle(b: ArrayBuffer): void {
+    const spare = this.spare;
+    if (spare.length < SPARE_BUFFERS) {
+      spare.push(b);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < spare.length; i++) if (spare[i]!.byteLength < spare[smallest]!.byteLength) smallest = i;
+    if (spare[smallest]!.byteLength < b.byteLength) spare[smallest] = b;
+  }
+
+  /** Forgets the current worker: batches in flight or pending are lost and counted, waiters released. */
   private detach(reason: DropReason): void {
     watchdog.delete(this);
     this.worker = undefined;
     this.consecutiveTraps = 0;
-    const lost = this.inflight.reduce((a, b) => a + b, 0);
+    const lost = this.queuedEvents;
     this.inflight = [];
+    this.pending = NO_BYTES;
+    this.pendingBytes = 0;
+    this.pendingBatches = [];
+    this.spare = [];
+    this.queuedBatches = 0;
+    this.queuedEvents = 0;
     if (lost) this.drop(reason, lost);
     this.metrics.set(this.metrics.queued, 0);
     this.wakeIdle();

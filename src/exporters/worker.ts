@@ -8,7 +8,7 @@ import { Errno } from './abi.js';
 import type { HostLink } from './guest-imports.js';
 import { instantiate, message, type ModuleInstance } from './instance.js';
 import {
-  CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
+  BATCH_FIELDS, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
   Phase, epochMs, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
 } from './protocol.js';
 
@@ -24,9 +24,12 @@ const decoder = new TextDecoder();
 
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
-function enter(phase: number): void {
-  since[CTL_SINCE_F64] = epochMs();
+/** Starts a phase the watchdog times; returns performance.now() at its start. */
+function enter(phase: number): number {
+  const now = performance.now();
+  since[CTL_SINCE_F64] = performance.timeOrigin + now;
   Atomics.store(ctl, CTL_PHASE, phase);
+  return now;
 }
 
 function leave(): void {
@@ -88,14 +91,25 @@ async function main(): Promise<void> {
   post({ t: 'ready', subscriptions: instance.subscriptions, canForget: instance.canForget, flush: ready.flush }, ready.transfer);
 
   port.on('message', (m: ToWorker) => {
-    if (m.t === 'batch') {
-      enter(Phase.BATCH);
-      const t0 = performance.now();
-      const status = instance.runBatch(m.seq, m.type, new Uint8Array(m.payload), m.count);
-      const seconds = (performance.now() - t0) / 1000;
-      leave();
+    if (m.t === 'batches') {
+      const meta = m.batches;
+      const n = meta.length / BATCH_FIELDS;
+      const statuses: number[] = [];
+      const seconds: number[] = [];
+      for (let b = 0, at = 0; b < n; b++) {
+        const type = meta[b * BATCH_FIELDS]!;
+        const count = meta[b * BATCH_FIELDS + 1]!;
+        const bytes = meta[b * BATCH_FIELDS + 2]!;
+        // Each call gets its own deadline: a message of many batches is not one long call.
+        const t0 = enter(Phase.BATCH);
+        statuses.push(instance.runBatch(m.seq + b, type, new Uint8Array(m.payload, at, bytes), count));
+        seconds.push((performance.now() - t0) / 1000);
+        leave();
+        at += bytes;
+      }
       const { flush, transfer } = flushOf(instance);
-      post({ t: 'done', seq: m.seq, status, seconds, flush }, transfer);
+      transfer.push(m.payload);
+      post({ t: 'done', seq: m.seq + n - 1, statuses, seconds, flush, payload: m.payload }, transfer);
     } else {
       enter(Phase.FORGET);
       const ids = instance.imports.forgettable(m.ids, m.appliedSeq);

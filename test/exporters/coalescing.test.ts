@@ -1,0 +1,219 @@
+// Batches handed to an exporter while its worker is busy travel together in one message
+// (src/exporters/supervisor.ts), and every guarantee of one message per batch still holds:
+// order, exact counts, the queue bound, per-call deadlines, per-batch traps, aborts.
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Exporter } from '../../src/exporters/runtime.js';
+import { RecordType } from '../../src/ingest/generated/events.js';
+import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
+import { encodeBatch, freshTmpDir, loadExporter, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
+
+const EXEC = RecordType.process_exec;
+const out = freshTmpDir('coalescing');
+let wasm: Uint8Array;
+
+beforeAll(async () => {
+  await Promise.all([buildAll(), buildC([join(import.meta.dirname, 'fixtures', 'batches.c')], join(out, 'batches.wasm'))]);
+  wasm = readFileSync(join(out, 'batches.wasm'));
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** `count` records with consecutive pids from `firstPid`; `comm` picks the fixture's behaviour. */
+function records(firstPid: number, count: number, comm = 'ok'): Uint8Array {
+  return encodeBatch(EXEC, Array.from({ length: count }, (_, i) => ({ comm, pid: firstPid + i })));
+}
+
+/** Counts the batch messages posted to workers from now on, and the batches they held. */
+function countMessages(): { messages: number; batches: number } {
+  const seen = { messages: 0, batches: 0 };
+  const original = Worker.prototype.postMessage;
+  vi.spyOn(Worker.prototype, 'postMessage').mockImplementation(function (this: Worker, m: unknown, transfer?: readonly Transferable[]) {
+    const message = m as { t?: string; batches?: readonly number[] };
+    if (message.t === 'batches') {
+      seen.messages++;
+      seen.batches += message.batches!.length / 3;
+    }
+    return original.call(this, m, transfer as never);
+  });
+  return seen;
+}
+
+async function load(limits: TestHost['limits'] = {}): Promise<{ host: TestHost; e: Exporter }> {
+  const host = testHost({ limits });
+  const e = await loadExporter('batches', wasm, host);
+  return { host, e };
+}
+
+const value = (host: TestHost, metric: string, labels: Record<string, string> = {}) => valueOf(host.store, metric, labels);
+const durations = (host: TestHost) =>
+  host.store.histogram(seriesId(host.store, 'bpfwasm_exporter_batch_duration_seconds', { exporter: 'batches' })!).count;
+
+async function until(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('batch coalescing', () => {
+  it('posts a batch to an idle worker at once, alone', async () => {
+    const { host, e } = await load();
+    const seen = countMessages();
+    for (let i = 0; i < 3; i++) {
+      e.onBatch(EXEC, records(1 + i * 4, 4), 4);
+      await e.flush();
+    }
+    expect(seen).toEqual({ messages: 3, batches: 3 });
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 3, events: 12 });
+    expect(value(host, 'batches_calls_total')).toBe(3);
+  });
+
+  it('sends the batches handed over while one is in flight as one message, each run in order and counted', async () => {
+    const { host, e } = await load({ queueBatches: 1000 });
+    const seen = countMessages();
+    e.onBatch(EXEC, records(1, 1, 'S'), 1); // slow: the rest arrive while it runs
+    let pid = 2;
+    let events = 1;
+    for (let i = 0; i < 199; i++) {
+      const n = 1 + (i % 7);
+      e.onBatch(EXEC, records(pid, n), n);
+      pid += n;
+      events += n;
+    }
+    await e.flush();
+    expect(seen).toEqual({ messages: 2, batches: 200 });
+    expect({ batches: e.batches, events: e.events, dropped: e.dropped }).toEqual({
+      batches: 200, events, dropped: { queue_full: 0, not_running: 0, aborted: 0 },
+    });
+    // The module ran each batch once, in the order handed over.
+    expect(value(host, 'batches_calls_total')).toBe(200);
+    expect(value(host, 'batches_events_total')).toBe(events);
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+    // Self metrics are per batch call, not per message.
+    expect(value(host, 'bpfwasm_exporter_batches_total', { exporter: 'batches' })).toBe(200);
+    expect(value(host, 'bpfwasm_exporter_events_total', { exporter: 'batches' })).toBe(events);
+    expect(durations(host)).toBe(200);
+    expect(value(host, 'bpfwasm_exporter_queued_batches', { exporter: 'batches' })).toBe(0);
+  });
+
+  it('splits pending batches into messages of at most 1 MiB', async () => {
+    const { host, e } = await load({ queueBatches: 1000 });
+    const seen = countMessages();
+    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    const per = 1000; // 56 000 bytes: 18 fit in 1 MiB
+    for (let i = 0; i < 40; i++) e.onBatch(EXEC, records(2 + i * per, per), per);
+    await e.flush();
+    expect(seen).toEqual({ messages: 4, batches: 41 }); // 1, then 18 + 18 + 4
+    expect(e.events).toBe(1 + 40 * per);
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+  });
+
+  it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {
+    const { host, e } = await load({ queueBatches: 10 });
+    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    for (let i = 0; i < 30; i++) e.onBatch(EXEC, records(2 + i * 3, 3), 3);
+    // 1 in flight + 9 pending fill the queue; the 21 others are dropped at once.
+    expect(e.dropped.queue_full).toBe(21 * 3);
+    expect(value(host, 'bpfwasm_exporter_queued_batches', { exporter: 'batches' })).toBe(10);
+    await e.flush();
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 10, events: 1 + 9 * 3 });
+    expect(value(host, 'batches_events_total')).toBe(1 + 9 * 3);
+    expect(value(host, 'bpfwasm_exporter_dropped_events_total', { exporter: 'batches', reason: 'queue_full' })).toBe(63);
+    // Room again once the worker caught up.
+    e.onBatch(EXEC, records(29, 2), 2);
+    await e.flush();
+    expect(e.events).toBe(30);
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+  });
+
+  it('counts every event in flight or pending as aborted when the worker is terminated', async () => {
+    const { host, e } = await load({ batchTimeoutMs: 200, quarantineBaseMs: 60_000 });
+    e.onBatch(EXEC, records(1, 2, 'L'), 2); // never returns
+    for (let i = 0; i < 20; i++) e.onBatch(EXEC, records(3 + i * 5, 5), 5);
+    await until('the deadline', () => e.timeouts === 1);
+    await e.flush(); // released by the abort
+    expect(e.state).toBe('quarantined');
+    expect({ batches: e.batches, events: e.events, dropped: e.dropped }).toEqual({
+      batches: 0, events: 0, dropped: { queue_full: 0, not_running: 0, aborted: 2 + 20 * 5 },
+    });
+    expect(value(host, 'bpfwasm_exporter_dropped_events_total', { exporter: 'batches', reason: 'aborted' })).toBe(102);
+    expect(value(host, 'bpfwasm_exporter_queued_batches', { exporter: 'batches' })).toBe(0);
+    e.onBatch(EXEC, records(1, 1), 1);
+    expect(e.dropped.not_running).toBe(1);
+  });
+
+  it('gives each call in a message its own deadline, not the message as a whole', async () => {
+    const { e } = await load({ batchTimeoutMs: 60_000 });
+    // How long one slow call takes on this machine, now.
+    const t0 = performance.now();
+    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    await e.flush();
+    const one = performance.now() - t0;
+    await e.close();
+    // A deadline well above one call, and a message of calls well above the deadline.
+    const deadline = Math.ceil(4 * one + 50);
+    const calls = Math.ceil((3 * deadline) / one) + 1;
+    const { host: h2, e: e2 } = await load({ batchTimeoutMs: deadline });
+    const seen = countMessages();
+    e2.onBatch(EXEC, records(1, 1), 1);
+    for (let i = 0; i < calls; i++) e2.onBatch(EXEC, records(2 + i, 1, 'S'), 1);
+    await e2.flush();
+    expect(seen.messages).toBe(2);
+    expect({ timeouts: e2.timeouts, state: e2.state, batches: e2.batches, aborted: e2.dropped.aborted }).toEqual({
+      timeouts: 0, state: 'loaded', batches: calls + 1, aborted: 0,
+    });
+    const sum = h2.store.histogram(seriesId(h2.store, 'bpfwasm_exporter_batch_duration_seconds', { exporter: 'batches' })!).sum;
+    expect(sum * 1000).toBeGreaterThan(deadline); // the message as a whole overran it
+  });
+
+  it('counts traps and errors per batch, and judges a trap storm batch by batch', async () => {
+    const { host, e } = await load({ maxConsecutiveTraps: 3, quarantineBaseMs: 60_000 });
+    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    const mixed = ['T', 'ok', 'T', 'T', 'E', 'ok', 'T'];
+    mixed.forEach((comm, i) => e.onBatch(EXEC, records(2 + i, 1, comm), 1));
+    await e.flush();
+    expect({ traps: e.traps, errors: e.errors, batches: e.batches, events: e.events, state: e.state }).toEqual({
+      traps: 4, errors: 1, batches: 8, events: 8, state: 'loaded',
+    });
+    expect(value(host, 'bpfwasm_exporter_errors_total', { exporter: 'batches', kind: 'trap' })).toBe(4);
+    expect(value(host, 'bpfwasm_exporter_errors_total', { exporter: 'batches', kind: 'returned_error' })).toBe(1);
+
+    // A good slow batch, then six traps in one message: the storm is called at the third trap;
+    // all six ran, so all are counted.
+    e.onBatch(EXEC, records(10, 1, 'S'), 1);
+    for (let i = 0; i < 6; i++) e.onBatch(EXEC, records(11 + i, 1, 'T'), 1);
+    await until('the trap storm', () => e.state === 'quarantined');
+    expect(e.lastError).toBe('batches: trapped in 3 batches in a row (last: bpfwasm_on_batch trapped: unreachable)');
+    expect(e.traps).toBe(10);
+    expect(e.batches).toBe(15);
+    expect(e.dropped.aborted).toBe(0);
+  });
+
+  it('runs the batches pending when forget() is called before the forget, so a series they touch stays', async () => {
+    const host = testHost();
+    const store = host.store;
+    const e = await loadExporter('process', readFileSync(join(BUILD_DIR, 'process.wasm')), host);
+    const exec = (comm: string, n = 1) => encodeBatch(EXEC, Array.from({ length: n }, () => ({ comm })));
+    e.onBatch(EXEC, exec('old', 3), 3);
+    await e.flush();
+    store.now = 100;
+    e.onBatch(EXEC, exec('fresh'), 1);
+    await e.flush();
+    const idle = store.idleSeries('process', 50);
+    expect(idle.map((id) => store.seriesLabels[id])).toEqual(['comm="old"']);
+
+    e.onBatch(EXEC, exec('fresh'), 1); // in flight
+    e.onBatch(EXEC, exec('old'), 1); // pending behind it, handed over before the forget
+    expect(await e.forget(idle)).toBe(true);
+    await e.flush();
+    // Run after the forget, it would have found "old" forgotten and started it again from zero.
+    expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'old' })).toBe(4);
+    expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'fresh' })).toBe(2);
+  });
+});
