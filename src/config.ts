@@ -201,7 +201,8 @@ export function defaultConfig(): Config {
       wakeupBytes: 64 << 10,
       pollMs: 5,
       statsMs: 1000,
-      batchBytes: 64 << 10,
+      // A frame (24-byte header + batch) fits one 64 KiB pipe read, so the decoder never stitches one.
+      batchBytes: (64 << 10) - 24,
       aggregateMs: 1000,
     },
     sensors: {

@@ -12,7 +12,7 @@ describe('config', () => {
     expect(c.exporters.builtin).toBe(true);
     expect(c.sensors.syscalls.enabled).toBe(false); // opt-in: it costs every syscall on the host
     expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
-      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65536', '--aggregate-ms', '1000']);
+      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000']);
   });
 
   it('maps sensor options to helper flags and exporter settings', () => {
