@@ -24,8 +24,8 @@ function passing(filter: EventFilter, records: RecordValues[]): number[] {
 describe('EventFilter', () => {
   it('streams every per-event record type by default, never the aggregates', () => {
     const f = new EventFilter({});
-    expect(f.typeIds).toEqual([1, 2, 3, 14, 15, 16, 17]);
-    expect(STREAMABLE_RECORDS.map((r) => r.name)).toEqual(['process_fork', 'process_exec', 'process_exit', 'tcp_open', 'tcp_close', 'tcp_retransmit', 'oom_kill']);
+    expect(f.typeIds).toEqual([1, 2, 3, 14, 15, 16, 17, 18]);
+    expect(STREAMABLE_RECORDS.map((r) => r.name)).toEqual(['process_fork', 'process_exec', 'process_exit', 'tcp_open', 'tcp_close', 'tcp_retransmit', 'oom_kill', 'bench_syscall']);
   });
 
   it('classifies aggregates as the schema documents them', () => {

@@ -177,7 +177,7 @@ describe('ApiServer on a unix socket', () => {
     const s = await client.status();
     expect(s).toMatchObject({ collector_version: '0.1.0', helper_version: '9.9.9', kernel: '6.18.0-test', helper_up: false, helper_restarts: '3' });
     expect(s.sensors.map((x) => [x.name, x.enabled])).toEqual([
-      ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true],
+      ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true], ['bench', false],
     ]);
     expect(s.exporters.map((e) => e.name)).toEqual(['listed']);
     expect(Number(s.uptime_seconds)).toBeGreaterThanOrEqual(5);
