@@ -18,7 +18,7 @@
 // Alone: `node bench/throughput.mjs` (root; `npm run build` first; bpftrace from setup.sh).
 // BENCH_RUNS (default 3), BENCH_STEP_SECONDS (paced step, default 1), BENCH_FIXED_RATE.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,6 +35,8 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 1);
 const LADDER_STEPS = 5;
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 100_000);
 const FIXED_SECONDS = 2;
+const PROFILE_SECONDS = 4;
+const PROFILE_SVG = 'bench/results/collector-at-fixed-rate.svg';
 const STATS_MS = 100;
 const QUIET_TIMEOUT_MS = 4000;
 const DRIVER_CPU = 0;
@@ -130,7 +132,7 @@ async function startHelperNull(target) {
 }
 
 /** The collector with only the bench sensor, counts from /metrics. */
-async function startCollector(dir, target) {
+async function startCollector(dir, target, nodeFlags = []) {
   const config = join(dir, 'throughput.yaml');
   const off = { enabled: false };
   writeFileSync(config, JSON.stringify({
@@ -138,7 +140,7 @@ async function startCollector(dir, target) {
     sensors: { process: off, tcp: off, blockio: off, runqlat: off, oom: off, bench: { enabled: true, tgid: target } },
   }));
   const port = await freePort();
-  const proc = spawn('taskset', ['-c', String(PIPELINE_CPU), process.execPath, join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port', String(port)], { stdio: 'ignore' });
+  const proc = spawn('taskset', ['-c', String(PIPELINE_CPU), process.execPath, ...nodeFlags, join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port', String(port)], { stdio: 'ignore' });
   await waitHttp(`http://127.0.0.1:${port}/readyz`);
   const read = async () => {
     const m = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
@@ -152,6 +154,7 @@ async function startCollector(dir, target) {
   return {
     proc,
     pid: proc.pid,
+    url: `http://127.0.0.1:${port}`,
     helperPid: childPidByComm(proc.pid, 'bpfwasm-helper'),
     snapshot: () => quiet(read, (c) => c.delivered + c.exporterDropped === c.submitted, STATS_MS + 20),
     stop: () => stop(proc, 'SIGTERM'),
@@ -255,6 +258,49 @@ async function bpftraceFlat(driver) {
   }
 }
 
+/**
+ * Where the collector's CPU goes at the fixed rate: the collector profiles itself through its own
+ * /flamegraph (Node with --perf-basic-prof-only-functions, so JIT-compiled JS frames have names).
+ * Returns the frames with the most self time, and writes the SVG flamegraph to bench/results/.
+ */
+async function selfProfile(dir, driver) {
+  const c = await startCollector(dir, driver.pid, ['--perf-basic-prof-only-functions']);
+  try {
+    const load = driver.step(FIXED_RATE, PROFILE_SECONDS + 2);
+    await sleep(1000);
+    const res = await fetch(`${c.url}/flamegraph?pid=${c.pid}&seconds=${PROFILE_SECONDS}&hz=499&format=folded`);
+    if (!res.ok) throw new Error(`self-profile: /flamegraph answered ${res.status}: ${await res.text()}`);
+    const folded = await res.text();
+    const svg = await fetch(`${c.url}/flamegraph/${res.headers.get('x-profile-id')}?format=svg`);
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(join(ROOT, PROFILE_SVG), Buffer.from(await svg.arrayBuffer()));
+    await load;
+    const self = new Map();
+    let total = 0;
+    for (const line of folded.split('\n')) {
+      const at = line.lastIndexOf(' ');
+      if (at < 0) continue;
+      const n = Number(line.slice(at + 1));
+      const leaf = line.slice(0, at).split(';').at(-1);
+      total += n;
+      self.set(leaf, (self.get(leaf) ?? 0) + n);
+    }
+    const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([frame, n]) => ({ frame: demangle(frame), share: n / total }));
+    return { samples: total, top, svg: PROFILE_SVG };
+  } finally {
+    await c.stop();
+  }
+}
+
+/** C++ symbol names as people read them (binutils' c++filt, installed with the toolchain); as they are without it. */
+function demangle(frame) {
+  try {
+    return execFileSync('c++filt', [frame], { encoding: 'utf8' }).trim();
+  } catch {
+    return frame;
+  }
+}
+
 export async function benchThroughput(log = console.error) {
   if (!existsSync(BPFTRACE)) throw new Error(`${BPFTRACE} is missing: run scripts/setup.sh`);
   const started = Date.now();
@@ -304,6 +350,7 @@ export async function benchThroughput(log = console.error) {
         `collector ${Math.round(res.collector.at(-1).best?.deliveredRate ?? 0)}/s; getppid +${res.helper.at(-1).probe.added.toFixed(0)} ns bench sensor, ` +
         `+${res.bpftrace.at(-1).added.toFixed(0)} ns bpftrace`);
     }
+    res.profile = await selfProfile(dir, driver);
   } finally {
     driver.proc.stdin.end();
     await stop(driver.proc, 'SIGTERM');
@@ -377,7 +424,16 @@ sensor is a \`raw_tp\` program and streams every event to user space, yet costs 
 in-kernel count.
 
 Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N --sink null --stats-ms ${STATS_MS}\`.
-`;
+${r.profile ? `
+**Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
+\`/flamegraph?pid=<its pid>\` (${r.profile.samples} samples at 499 Hz over ${PROFILE_SECONDS} s; Node run with
+\`--perf-basic-prof-only-functions\` so JIT-compiled frames have names). Flamegraph:
+[\`${r.profile.svg}\`](${r.profile.svg}). Frames with the most self time:
+
+| frame | share of the collector's samples |
+|---|---|
+${r.profile.top.map((t) => `| \`${t.frame.replace(/\|/g, '\\|').slice(0, 110)}\` | ${(t.share * 100).toFixed(1)}% |`).join('\n')}
+` : ''}`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
