@@ -88,11 +88,11 @@ export async function benchPipeline(log = console.error) {
     col.attachMs.push(m.get('bpfwasm_helper_attach_seconds') * 1000);
     await stop(r.proc);
   }
-  // What the helper's RSS is made of, with the default rings and with 512 KiB process and tcp rings.
-  const footprint = { defaults: [], small: [] };
+  // What the helper's RSS is made of, with the default rings and with 4 MiB process and tcp rings.
+  const footprint = { defaults: [], large: [] };
   for (let i = 0; i < RUNS; i++) {
     footprint.defaults.push(await helperFootprint());
-    footprint.small.push(await helperFootprint(['--ring', 'process=524288', '--ring', 'tcp=524288']));
+    footprint.large.push(await helperFootprint(['--ring', 'process=4194304', '--ring', 'tcp=4194304']));
   }
   log(`collector: ready ${median(col.readyMs).toFixed(0)} ms, rss ${(median(col.rss) / 2 ** 20).toFixed(1)} MiB, helper rss ${(median(col.helperRss) / 2 ** 20).toFixed(1)} MiB`);
 
