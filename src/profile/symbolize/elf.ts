@@ -280,6 +280,9 @@ class SymbolBuilder {
       end[i] = sizes[j]! > 0 ? addrs[j]! + sizes[j]! : Infinity;
     }
     for (let i = 0; i < n - 1; i++) if (end[i] === Infinity) end[i] = start[i + 1]!;
+    // The last one has no next symbol to end it: an unsized `_fini` must not claim every address
+    // after it (code without symbols there, such as node's, shows as module+offset instead).
+    if (n > 0 && end[n - 1] === Infinity) end[n - 1] = start[n - 1]! + 1;
     return {
       symbolCount: n,
       lookup(vaddr: number): ElfSymbolHit | undefined {

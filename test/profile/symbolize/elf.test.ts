@@ -37,6 +37,13 @@ describe('elf reader', () => {
     }
   });
 
+  it('the last function symbol, if unsized (_fini), does not claim the addresses after it', async () => {
+    const elf = await loadElf(b.pie);
+    const last = nm(b.pie).filter((x) => FUNC_TYPES.has(x.type)).sort((x, y) => x.addr - y.addr).at(-1)!;
+    expect(elf.lookup(last.addr)?.offset).toBe(0);
+    expect(elf.lookup(last.addr + Math.max(last.size, 1) + 4096)).toBeUndefined();
+  });
+
   it('falls back to .dynsym in a stripped file', async () => {
     const full = await loadElf(b.pie);
     const stripped = await loadElf(b.stripped);
