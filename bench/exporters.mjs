@@ -335,7 +335,8 @@ export function exportersMarkdown({ runs, overheadRows, ceilingRows, rawRate, ra
   const over = overheadRows.map((r) =>
     `| ${r.name} | ${r.per} | ${f1(r.rtMainUs)} µs | ${f1(r.rtWallUs)} µs | ${f1(r.mainNs)} ns | ${f1(r.cpuNs)} ns | ${f1(r.wallNs)} ns | ${f1(r.inThreadNs)} ns |${r.dropped || r.lost ? ` **${r.dropped} dropped, ${r.lost} missing**` : ''}`);
   const ceil = ceilingRows.filter((r) => r.runs).map((r) =>
-    `| ${r.name} | ${mrec(r.eventsPerSecond)} | ${mrec(rawRate)} | ${(r.ratio * 100).toFixed(0)}% | ${r.cpuNs.toFixed(0)} ns | ${r.mainNs.toFixed(0)} ns | ${r.dropped || r.missing ? `**${r.dropped} dropped, ${r.missing} missing**` : 'none'} |`);
+    `| ${r.name} | ${mrec(r.eventsPerSecond)} | ${mrec(rawRate)} | ${(r.ratio * 100).toFixed(0)}% (${r.ratio >= 0.5 ? 'goal met' : '**goal not met**'}) | ` +
+    `${r.cpuNs.toFixed(0)} ns (${r.cpuNs <= 150 ? 'goal met' : '**goal not met**'}) | ${r.mainNs.toFixed(0)} ns | ${r.dropped || r.missing ? `**${r.dropped} dropped, ${r.missing} missing**` : 'none'} |`);
   return `## Exporters: batch call overhead and ceiling
 
 Command: \`npm run bench\` (section \`bench/exporters.mjs\`; alone: \`node bench/exporters.mjs\`).
@@ -371,7 +372,11 @@ the raw ceiling, at most 150 ns of collector CPU per event.
 ${ceil.join('\n')}
 
 The writer, the collector's main thread and the exporter's worker share 2 CPUs; the raw reader
-has only the writer beside it.
+has only the writer beside it. What bounds the built-in \`process\` exporter's CPU per event is the
+module itself: on one thread, with no worker and no copies, it costs as much as the "no worker"
+column of its 1024-record rows above, and the runtime adds its own share on top (the \`noop\`
+row: queueing, the copy to the worker, the message, the flush back). The runtime alone is
+within the 150 ns goal; an exporter is within it only if its own work per event is small.
 `;
 }
 
