@@ -68,14 +68,15 @@ export function parseElf(bytes: Uint8Array): ElfFile {
  * page-aligned p_offset of an executable PT_LOAD, so base = start + (p_offset - mapOffset) - p_vaddr.
  */
 export function loadBias(elf: ElfFile, mapStart: number, mapOffset: number): number | undefined {
-  if (elf.type === ET_EXEC) return 0;
   for (const l of elf.loads) {
     // 64 KiB: the largest page size a mapping's offset may have been rounded down by.
     if (l.executable && mapOffset < l.offset + l.filesz && mapOffset + 0x10000 > l.offset) {
+      // 0 for an executable mapped where it was linked; not 0 for a copy mapped elsewhere
+      // (node remaps its own text, file-backed, to another address).
       return mapStart + (l.offset - mapOffset) - l.vaddr;
     }
   }
-  return undefined;
+  return elf.type === ET_EXEC ? 0 : undefined;
 }
 
 /** Bounds-checked little-endian reads over the image. */

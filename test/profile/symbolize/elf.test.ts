@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ElfError, ET_DYN, ET_EXEC, loadElf, parseElf } from '../../../src/profile/symbolize/elf.js';
+import { ElfError, ET_DYN, ET_EXEC, loadBias, loadElf, parseElf } from '../../../src/profile/symbolize/elf.js';
 import { type Built, build, nm } from './programs.js';
 
 let b: Built;
@@ -42,6 +42,19 @@ describe('elf reader', () => {
     const last = nm(b.pie).filter((x) => FUNC_TYPES.has(x.type)).sort((x, y) => x.addr - y.addr).at(-1)!;
     expect(elf.lookup(last.addr)?.offset).toBe(0);
     expect(elf.lookup(last.addr + Math.max(last.size, 1) + 4096)).toBeUndefined();
+  });
+
+  it('a non-PIE executable has bias 0 where it was linked, and the right bias for a copy mapped elsewhere', async () => {
+    const elf = await loadElf(b.nopie);
+    const text = elf.loads.find((l) => l.executable)!;
+    const mapOffset = text.offset - (text.offset % 4096);
+    const linked = text.vaddr - (text.offset - mapOffset);
+    expect(loadBias(elf, linked, mapOffset)).toBe(0);
+    // node remaps its own text (still file-backed) to another address: symbols must follow.
+    const copy = 0x7f0000000000;
+    expect(loadBias(elf, copy, mapOffset)).toBe(copy - linked);
+    const main = nm(b.nopie).find((x) => x.name === 'main')!;
+    expect(elf.lookup(main.addr + copy - linked - loadBias(elf, copy, mapOffset)!)?.name).toBe('main');
   });
 
   it('falls back to .dynsym in a stripped file', async () => {
