@@ -12,7 +12,9 @@ describe('StreamEvents on the real kernel', () => {
   let client: ApiClient;
 
   beforeAll(async () => {
-    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ process: {} }), api: { streamQueueEvents: 64 } });
+    // A queue that holds the first test's 200 execs even if the reading client stalls for a moment
+    // on a loaded machine, and is far smaller than the storm's 9000 events.
+    c = await startCollector({ helper: { statsMs: 200 }, sensors: onlySensors({ process: {} }), api: { streamQueueEvents: 1024 } });
     await waitReady(c);
     client = apiClient(c);
   });
