@@ -281,9 +281,14 @@ export function perfAttachments(pid) {
   return all.filter((p) => p.pid === pid).length;
 }
 
-async function measureBpftrace(bin, s, row) {
+/**
+ * Runs `during` while bpftrace runs `script` with every probe attached, then stops bpftrace and
+ * returns what `during` returned and what bpftrace printed (its maps). Throws with bpftrace's
+ * stderr if it fails to attach all its probes or to exit cleanly.
+ */
+export async function withBpftrace(script, during) {
   // The env variable makes bpftrace print a line once every probe is attached (its test hook).
-  const proc = spawn(BPFTRACE, ['-e', row.bpftrace], {
+  const proc = spawn(BPFTRACE, ['-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1' },
   });
   let out = '', err = '';
@@ -297,22 +302,27 @@ async function measureBpftrace(bin, s, row) {
       throw new Error(`bpftrace: ${e.message}: ${err.trim()}`);
     });
     // "Attaching N probes" counts BEGIN and END, which are not tracepoints.
-    const probes = Number(m[1]) - (row.bpftrace.match(/^(BEGIN|END)\b/gm) ?? []).length;
+    const probes = Number(m[1]) - (script.match(/^(BEGIN|END)\b/gm) ?? []).length;
     const found = perfAttachments(proc.pid);
     if (found < probes) throw new Error(`bpftrace: ${found} of ${probes} probes attached (bpftool perf show)`);
-    const r = await driver(bin, s.op);
+    const result = await during();
     // bpftrace 0.17 sees its exit flag only when the signal interrupts its epoll_wait: one landing
     // between two waits is lost, so resend. SIGTERM, because it resets SIGINT to the default
     // (kill) once it starts printing its maps.
     await stop(proc, 'SIGTERM', 1000);
     if (proc.exitCode !== 0) throw new Error(`bpftrace exited ${proc.exitCode ?? proc.signalCode}: ${err.trim()}`);
-    if (row.bpftraceCheck && !row.bpftraceCheck.test(out)) {
-      throw new Error(`${s.sensor}: bpftrace's output lacks ${row.bpftraceCheck}; the probe did not fire`);
-    }
-    return r;
+    return { result, out };
   } finally {
     await stop(proc, 'SIGKILL');
   }
+}
+
+async function measureBpftrace(bin, s, row) {
+  const { result, out } = await withBpftrace(row.bpftrace, () => driver(bin, s.op));
+  if (row.bpftraceCheck && !row.bpftraceCheck.test(out)) {
+    throw new Error(`${s.sensor}: bpftrace's output lacks ${row.bpftraceCheck}; the probe did not fire`);
+  }
+  return result;
 }
 
 /** Tracepoints other processes have programs on right now (links and perf attachments). */

@@ -26,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import {
   childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, waitHttp,
 } from './lib.mjs';
-import { perfAttachments, stop, tracefsMounted, waitText } from './sensors.mjs';
+import { stop, tracefsMounted, withBpftrace } from './sensors.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -236,26 +236,10 @@ async function idle(target) {
 
 async function bpftraceFlat(driver) {
   const script = `tracepoint:raw_syscalls:sys_enter /pid == ${driver.pid}/ { @[args->id] = count(); }`;
-  const proc = spawn(BPFTRACE, ['-e', script], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1' },
-  });
-  let out = '', err = '';
-  proc.stdout.on('data', (d) => (out += d));
-  proc.stderr.on('data', (d) => (err += d));
-  try {
-    const attaching = waitText(proc, proc.stdout, (t) => /^Attaching (\d+) probes?/m.exec(t), '"Attaching N probes"');
-    const attached = waitText(proc, proc.stderr, (t) => t.includes('__BPFTRACE_NOTIFY_PROBES_ATTACHED'), 'probes attached');
-    for (const p of [attaching, attached]) p.catch(() => {});
-    await Promise.all([attaching, attached]).catch((e) => { throw new Error(`bpftrace: ${e.message}: ${err.trim()}`); });
-    if (perfAttachments(proc.pid) < 1) throw new Error('bpftrace: its probe is not attached (bpftool perf show)');
-    const r = await driver.step(0, FLAT_SECONDS);
-    await stop(proc, 'SIGTERM', 1000);
-    const m = new RegExp(`^@\\[${GETPPID_NR}\\]: (\\d+)$`, 'm').exec(out);
-    if (!m || Number(m[1]) < r.calls) throw new Error(`bpftrace counted ${m?.[1] ?? 'no'} getppid calls of ${r.calls}: ${out.trim()}`);
-    return { ...r, script };
-  } finally {
-    await stop(proc, 'SIGKILL');
-  }
+  const { result: r, out } = await withBpftrace(script, () => driver.step(0, FLAT_SECONDS));
+  const m = new RegExp(`^@\\[${GETPPID_NR}\\]: (\\d+)$`, 'm').exec(out);
+  if (!m || Number(m[1]) < r.calls) throw new Error(`bpftrace counted ${m?.[1] ?? 'no'} getppid calls of ${r.calls}: ${out.trim()}`);
+  return { ...r, script };
 }
 
 /**
