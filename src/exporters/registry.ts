@@ -136,6 +136,7 @@ export class ExporterRegistry implements ExporterManager {
 
   /** Loads one more module while batches flow; rejects if the name is taken or the module cannot run. */
   async load(name: string, bytes: Uint8Array, source = 'api', signedBy = ''): Promise<Exporter> {
+    checkName(name);
     if (this.slots.get(name)?.current) {
       throw new BpfwasmError('EXPORTER_LOAD', `${name}: an exporter of that name is already loaded`);
     }
@@ -337,7 +338,7 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
-    if (!NAME_RE.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} must match [a-z0-9_-]{1,64}`);
+    checkName(name);
     return verifyModule(name, bytes, signature, this.trust).keyId ?? '';
   }
 
@@ -391,6 +392,11 @@ export class ExporterRegistry implements ExporterManager {
     }
     this.byType = byType;
   }
+}
+
+/** One rule for every way in (a directory, the API): names are also label values and file names. */
+function checkName(name: string): void {
+  if (!NAME_RE.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} must match [a-z0-9_-]{1,64}`);
 }
 
 function notFound(name: string, hint = ''): BpfwasmError {

@@ -252,6 +252,7 @@ describe('registry', () => {
     writeFileSync(join(builtins, 'junk.wasm'), 'not wasm');
     writeFileSync(join(builtins, 'README.md'), 'not a module');
     copyFileSync(join(out, 'probe.wasm'), join(user, 'probe.wasm'));
+    copyFileSync(join(out, 'probe.wasm'), join(user, 'Probe v2.wasm')); // a name the API would refuse too
     const host = testHost();
     const registry = new ExporterRegistry(host);
     await registry.loadFrom([builtins, user, join(user, 'missing')]);
@@ -261,8 +262,9 @@ describe('registry', () => {
       ['abi_v2', 'abi_v2: ABI version 2, host supports 1'],
       ['junk', expect.stringMatching(/^junk: not a valid WebAssembly module/)],
       ['probe', `probe: name already used by ${join(builtins, 'probe.wasm')}`],
+      ['Probe v2', 'exporter name "Probe v2" must match [a-z0-9_-]{1,64}'],
     ]);
-    expect(host.logs.filter((l) => l.level === 3).map((l) => l.exporter).sort()).toEqual(['abi_v2', 'junk', 'probe']);
+    expect(host.logs.filter((l) => l.level === 3).map((l) => l.exporter).sort()).toEqual(['Probe v2', 'abi_v2', 'junk', 'probe']);
     expect(host.logs.some((l) => l.exporter === 'registry' && l.msg.includes('missing'))).toBe(true);
 
     const count = payload(S.COUNT, 0, new Uint8Array());
