@@ -88,6 +88,13 @@ describe('exporter rollout through the CLI, on the real kernel', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^bpfwasm: .*process: not a valid WebAssembly module/);
     expect(r.err.trim().split('\n')).toHaveLength(1);
+    // FILE.sig beside the module is its signature without --sig: a malformed one refuses the load.
+    const signed = join(dir, 'with-sig.wasm');
+    writeFileSync(signed, variant('with-sig'));
+    writeFileSync(`${signed}.sig`, 'not a signature');
+    const sig = cli('exporters', 'load', 'process', signed);
+    expect(sig.code).toBe(1);
+    expect(sig.err).toMatch(/^bpfwasm: process: process\.wasm\.sig is not a bpfwasm signature: /);
     const bin = uniqueBinary('/bin/true', 'bwb');
     await run(bin.path, 20);
     await waitFor('20 execs', async () => ((await execs(bin.comm)) === 20 ? true : undefined));
