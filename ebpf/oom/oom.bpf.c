@@ -45,6 +45,12 @@ static __always_inline __u64 mm_counter(struct mm_struct *mm, int member)
 	return value > 0 ? value : 0;
 }
 
+/* oom_lock exists only with CONFIG_MEMCG_V1 (Debian's arm64 6.12 has none): a flavor, so the
+ * object builds against any vmlinux.h and CO-RE decides on the running kernel. */
+struct mem_cgroup___v1 {
+	bool oom_lock;
+} __attribute__((preserve_access_index));
+
 static __always_inline struct mem_cgroup *task_memcg(struct task_struct *task)
 {
 	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
@@ -67,8 +73,8 @@ static __always_inline bool memcg_in_oom(struct mem_cgroup *memcg)
 {
 	unsigned long max, usage;
 
-	if (bpf_core_field_exists(memcg->oom_lock))
-		return BPF_CORE_READ(memcg, oom_lock);
+	if (bpf_core_field_exists(((struct mem_cgroup___v1 *)memcg)->oom_lock))
+		return BPF_CORE_READ((struct mem_cgroup___v1 *)memcg, oom_lock);
 	max = BPF_CORE_READ(memcg, memory.max);
 	usage = BPF_CORE_READ(memcg, memory.usage.counter);
 	return usage + AT_LIMIT_SLACK >= max;
@@ -80,7 +86,7 @@ static __always_inline struct mem_cgroup *oom_memcg(struct task_struct *victim)
 {
 	struct mem_cgroup *memcg = task_memcg(victim);
 	struct mem_cgroup *found = NULL;
-	bool locked_walk = bpf_core_field_exists(memcg->oom_lock);
+	bool locked_walk = bpf_core_field_exists(((struct mem_cgroup___v1 *)memcg)->oom_lock);
 
 	for (int depth = 0; depth < MAX_MEMCG_DEPTH && memcg; depth++) {
 		if (memcg_in_oom(memcg))

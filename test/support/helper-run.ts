@@ -99,10 +99,8 @@ export interface HelperRunOptions {
   timeoutMs?: number;
 }
 
-export class HelperRun {
-  readonly proc: ChildProcess;
-  readonly exited: Promise<Exit>;
-  stderr = '';
+/** A helper's frame stream decoded and checked: from a live helper (HelperRun) or a recorded file. */
+export class HelperFrames {
   /** Header of every frame, in order. */
   readonly frames: FrameHeader[] = [];
   /** HELLO, READY, LOG and PROFILE_DONE messages, in order. */
@@ -118,7 +116,7 @@ export class HelperRun {
   private stackRecords = 0;
   private mapsFrames = 0;
 
-  constructor(args: string[], private readonly opts: HelperRunOptions = {}) {
+  constructor(args: string[], protected readonly opts: HelperRunOptions = {}) {
     this.profileMode = args.includes('--profile');
     this.decoder = new FrameDecoder({
       events: (type, payload, count) => this.events(type, payload, count),
@@ -127,12 +125,16 @@ export class HelperRun {
       profile: (kind, payload, count) => this.profileFrame(kind, payload, count),
       frame: (header) => this.frame(header),
     });
-    // stdin stays open: its EOF stops the helper (a profile early).
-    this.proc = spawn(HELPER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (chunk: Buffer) => this.decoder.push(chunk));
-    this.proc.stdout!.on('end', () => this.decoder.end());
-    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
-    this.exited = new Promise((res) => this.proc.on('close', (code, signal) => res({ code, signal })));
+  }
+
+  /** Decodes the next bytes of the stream. */
+  push(chunk: Buffer): void {
+    this.decoder.push(chunk);
+  }
+
+  /** The stream ended: a frame cut short counts as truncated. */
+  end(): void {
+    this.decoder.end();
   }
 
   /** Frame kinds in order. */
@@ -207,6 +209,23 @@ export class HelperRun {
     } catch (err) {
       this.problems.push((err as Error).message);
     }
+  }
+}
+
+/** The real helper spawned with `args`, its stdout decoded as it arrives. */
+export class HelperRun extends HelperFrames {
+  readonly proc: ChildProcess;
+  readonly exited: Promise<Exit>;
+  stderr = '';
+
+  constructor(args: string[], opts: HelperRunOptions = {}) {
+    super(args, opts);
+    // stdin stays open: its EOF stops the helper (a profile early).
+    this.proc = spawn(HELPER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (chunk: Buffer) => this.push(chunk));
+    this.proc.stdout!.on('end', () => this.end());
+    this.proc.stderr!.on('data', (chunk: Buffer) => { this.stderr += chunk.toString('utf8'); });
+    this.exited = new Promise((res) => this.proc.on('close', (code, signal) => res({ code, signal })));
   }
 
   /** Polls `probe` until it returns a value; fails with `what` and the helper's stderr after timeoutMs or when it exits. */
