@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Brings a fresh Debian machine (or a stale checkout) to a built tree, doing only what is missing:
 # Debian packages, npm dependencies, then the build (eBPF objects, helper, exporters, TypeScript).
+#   setup.sh           what building and running need (npm start)
+#   setup.sh --test    that and what the tests need (npm test, CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build and test needs, by Debian package name (prometheus: tests scrape, federate and remote-write
-# against a real one; chromium: the flamegraph page is tested in a real browser; tmux: the CLI is
-# tested on a real terminal; openssl: the API's TLS listener is tested with a self-signed certificate).
-PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus chromium bpftrace tmux openssl)
+# Build needs, by Debian package name.
+PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev)
+# Test needs (prometheus: tests scrape, federate and remote-write against a real one; chromium: the
+# flamegraph page is tested in a real browser; tmux: the CLI is tested on a real terminal; openssl:
+# the API's TLS listener is tested with a self-signed certificate; qemu, busybox, cpio, the arm64
+# cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64).
+TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl qemu-system-x86 qemu-system-arm busybox-static cpio
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
+[ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
