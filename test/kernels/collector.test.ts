@@ -31,17 +31,19 @@ describe(`the collector inside kernel ${KERNEL.id}`, () => {
     // The production dependency tree, as `npm ci --omit=dev` would install it.
     const deps = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })
       .split('\n').filter((p) => p.startsWith(join(ROOT, 'node_modules')));
-    const adds = [process.execPath, join(ROOT, 'package.json'), join(ROOT, 'dist'), join(ROOT, 'ebpf', 'build', 'bpfwasm-helper'),
+    // What `bpfwasm run` reads at run time: dist, the .proto files under src, the helper, the exporters.
+    const adds = [process.execPath, join(ROOT, 'package.json'), join(ROOT, 'dist'), join(ROOT, 'src', 'metrics', 'proto'),
+      join(ROOT, 'src', 'api', 'proto'), join(ROOT, 'ebpf', 'build', 'bpfwasm-helper'),
       join(ROOT, 'exporters', 'build'), workload, config, ...deps].flatMap((p) => ['--add', p]);
     const url = `http://127.0.0.1:${PORT}`;
     const script = [
       `cd ${ROOT}`,
       `${process.execPath} dist/src/cli.js run --port ${PORT} --config ${config} >/out/collector.log 2>&1 & pid=$!`,
       // Start-up under TCG takes a while: wait for /readyz, then for every exit on /metrics.
-      `i=0; until wget -qO /dev/null ${url}/readyz; do i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.2; done`,
+      `i=0; until wget -qO /dev/null ${url}/readyz; do i=$((i+1)); [ $i -lt 600 ] && kill -0 $pid || break; sleep 0.2; done`,
       `cp ${workload} /tmp/bwexec && ${workload} exec ${EXECS} /tmp/bwexec; echo "workload rc=$?" >/out/workload`,
       `i=0; until wget -qO /out/metrics ${url}/metrics && grep -q 'bpfwasm_process_lifetime_seconds_count{comm="bwexec"} ${EXECS}$' /out/metrics;`
-        + ' do i=$((i+1)); [ $i -lt 150 ] || break; sleep 0.2; done',
+        + ' do i=$((i+1)); [ $i -lt 150 ] && kill -0 $pid || break; sleep 0.2; done',
       'kill -TERM $pid; wait $pid; echo $? >/out/collector.rc',
     ].join('\n');
     vm = await boot(KERNEL, [...adds, '--', script], out, 2048);

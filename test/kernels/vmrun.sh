@@ -3,7 +3,8 @@
 #   vmrun.sh --kernel ID [--mem MB] [--add PATH]... [--out DIR] [--timeout S] -- CMD
 # ID is a kernel id of packages.tsv (fetched on first use). Debian's cloud kernels have no 9p, so
 # nothing is shared with the host: the initramfs holds busybox and every --add PATH at the same
-# absolute path (x86_64 ELF files with their ldd libraries; arm64 payloads must be static).
+# absolute path (x86_64 ELF executables and native addons with their ldd libraries; arm64 payloads
+# must be static).
 # Inside: /proc /sys tracefs debugfs bpffs cgroup2 /tmp, lo up, /dev/vdb a blank 256 MiB disk for
 # block I/O, and /out, which comes back to --out DIR as a tar on a second disk. The exit code is
 # CMD's (125 when the VM did not finish); the console goes to stdout.
@@ -55,7 +56,7 @@ add() {
   mkdir -p "$ROOT$(dirname "$p")"
   cp -a "$p" "$ROOT$(dirname "$p")/"
   [ "$ARCH" = x86_64 ] || return 0
-  find "$p" -type f -perm -u+x | while read -r f; do
+  find "$p" -type f \( -perm -u+x -o -name '*.node' -o -name '*.so*' \) | while read -r f; do
     file -b "$f" | grep -q 'ELF.*dynamic' || continue
     ldd "$f" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
       [ -e "$ROOT$lib" ] && continue
@@ -88,6 +89,7 @@ INIT
 chmod +x "$ROOT/init"
 # Uncompressed: under TCG the guest would spend seconds inflating a large payload.
 (cd "$ROOT" && find . | cpio -o -H newc --quiet) > "$WORK/initrd.cpio"
+echo "vmrun: initramfs of $(du -sm "$WORK/initrd.cpio" | cut -f1) MiB built in ${SECONDS} s" >&2
 truncate -s 256M "$WORK/scratch.img"
 truncate -s "$(( $(du -sm "$ROOT/out" | cut -f1) + 256 ))M" "$WORK/out.img"
 
@@ -105,5 +107,6 @@ set -e
 mkdir -p "$OUT"
 tar xf "$WORK/out.img" -C "$OUT" 2>/dev/null || true
 rc=$(grep -ao 'vmrun-exit=[0-9]*' "$WORK/console.log" | tail -1 | cut -d= -f2)
+echo "vmrun: done after ${SECONDS} s" >&2
 [ -n "$rc" ] || { echo "vmrun: the VM did not finish (timeout or crash)" >&2; exit 125; }
 exit "$rc"
