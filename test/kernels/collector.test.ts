@@ -47,7 +47,7 @@ describe(`the collector inside kernel ${KERNEL.id}`, () => {
       'kill -TERM $pid; wait $pid; echo $? >/out/collector.rc',
     ].join('\n');
     vm = await boot(KERNEL, [...adds, '--', script], out, 2048);
-    if (vm.release) recordResult(KERNEL.id, { collectorSeconds: vm.seconds });
+    if (vm.release) recordResult(KERNEL.id, { collectorSeconds: vm.seconds, collectorInitramfsSeconds: vm.initramfsSeconds });
   }, 480_000);
 
   it(`serves the exact count of ${EXECS} execs on /metrics, and stops cleanly`, () => {

@@ -47,7 +47,7 @@ for (const kernel of KERNELS) {
     }, 420_000);
 
     afterAll(() => {
-      if (vm?.release) recordResult(kernel.id, { release: vm.release, arch: kernel.arch, seconds: vm.seconds, sensors });
+      if (vm?.release) recordResult(kernel.id, { release: vm.release, arch: kernel.arch, seconds: vm.seconds, initramfsSeconds: vm.initramfsSeconds, sensors });
     });
 
     it('boots and runs every sensor', () => {

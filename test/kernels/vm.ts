@@ -24,7 +24,8 @@ export function buildFor(arch: Kernel['arch']): { helper: string; workload: stri
   return { helper: join(EBPF_DIR, 'build', ...(cross ? ['arm64'] : []), 'bpfwasm-helper'), workload };
 }
 
-export interface Boot { code: number | null; console: string; seconds: number; release: string }
+/** seconds: from vmrun.sh's start to its end; initramfsSeconds: of which building the initramfs. */
+export interface Boot { code: number | null; console: string; seconds: number; initramfsSeconds: number; release: string }
 
 /** Boots `kernel` with vmrun.sh `args` (--add ... -- CMD); /out lands in `out`. */
 export function boot(kernel: Kernel, args: string[], out: string, mem = 1024): Promise<Boot> {
@@ -37,6 +38,7 @@ export function boot(kernel: Kernel, args: string[], out: string, mem = 1024): P
     vm.stderr.on('data', (d: Buffer) => { console += d.toString('latin1'); });
     vm.on('close', (code) => res({
       code, console, seconds: Math.round((performance.now() - started) / 100) / 10,
+      initramfsSeconds: Number(/vmrun: initramfs of \d+ MiB built in (\d+) s/.exec(console)?.[1] ?? NaN),
       release: /vmrun: kernel (\S+)/.exec(console)?.[1] ?? '',
     }));
   });
