@@ -29,8 +29,10 @@ describe(`the collector inside kernel ${KERNEL.id}`, () => {
       sensors: Object.fromEntries(['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom', 'bench'].map((s) => [s, { enabled: s === 'process' }])),
     }));
     // The production dependency tree, as `npm ci --omit=dev` would install it.
-    const deps = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })
+    const tree = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })
       .split('\n').filter((p) => p.startsWith(join(ROOT, 'node_modules')));
+    // A nested dependency is copied with its parent.
+    const deps = tree.filter((d) => !tree.some((parent) => d.startsWith(`${parent}/`)));
     // What `bpfwasm run` reads at run time: dist, the .proto files under src, the helper, the exporters.
     const adds = [process.execPath, join(ROOT, 'package.json'), join(ROOT, 'dist'), join(ROOT, 'src', 'metrics', 'proto'),
       join(ROOT, 'src', 'api', 'proto'), join(ROOT, 'ebpf', 'build', 'bpfwasm-helper'),
