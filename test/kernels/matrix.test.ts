@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HelperFrames } from '../support/helper-run.js';
-import { SENSOR_CASES, checkStream, type SensorRun } from './sensors.js';
+import { checkStream, type SensorRun } from './case.js';
+import { SENSOR_CASES } from './sensors.js';
 import { CACHE, HERE, boot, buildFor, recordResult, type Boot, type Kernel } from './vm.js';
 
 const KERNELS: readonly Kernel[] = [
