@@ -64,7 +64,11 @@ add() {
     done
   done
 }
-for p in "${ADDS[@]}"; do add "$(readlink -f "$p")"; done
+for p in "${ADDS[@]}"; do
+  p=$(readlink -f "$p")
+  case "$p" in /tmp/*|/run/*|/proc/*|/sys/*|/dev/*|/out/*) echo "vmrun: --add $p: the VM mounts over that directory; use another path" >&2; exit 2 ;; esac
+  add "$p"
+done
 ln -sf ../../bin/busybox "$ROOT/usr/bin/env"
 
 printf '%s\n' "$*" > "$ROOT/etc/vmrun.cmd"
