@@ -88,6 +88,11 @@ int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_
 		s->bad_setting = true;
 		return fail(s, "apply --set", err);
 	}
+	/* Only fentry/fexit, LSM, iter, uprobe and struct_ops programs may sleep: the verifier
+	 * refuses this one, a real load failure for the partial-start tests. */
+	if (s->unloadable)
+		bpf_program__set_flags(s->programs[0],
+				       bpf_program__flags(s->programs[0]) | BPF_F_SLEEPABLE);
 	err = def->load(s->skel);
 	if (err)
 		return fail(s, "load", err);
