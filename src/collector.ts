@@ -1,9 +1,10 @@
 // Wires the pipeline: helper process → frame decoder → exporters → series store, and
 // answers readiness. HTTP and the CLI sit on top of this and hold no pipeline logic.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config } from './config.js';
+import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config, type SensorName } from './config.js';
 import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
@@ -22,6 +23,22 @@ import { EventTap } from './api/event-tap.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
 
+/** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
+const MAX_REASON_BYTES = 200;
+
+/** What became of one sensor at the helper's last start (ebpf/PROTOCOL.md, "Partial start"). */
+export interface SensorState {
+  name: SensorName;
+  state: 'disabled' | 'starting' | 'attached' | 'failed';
+  required: boolean;
+  /** The hooks it took (or tried), when its adapter says: '' otherwise. */
+  route: string;
+  /** For `failed`: the step, its errno, and the first verifier or libbpf error line. */
+  step: string;
+  errno: number;
+  reason: string;
+}
+
 export class Collector {
   readonly store: SeriesStore;
   readonly metrics: PipelineMetrics;
@@ -32,6 +49,12 @@ export class Collector {
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
   private exportersLoaded = false;
+  /** Each sensor as the last READY left it. */
+  private readonly sensorStates = new Map<SensorName, SensorState>();
+  /** Built-in exporters unloaded because their sensor is off, to load again once it attaches. */
+  readonly offExporters = new Set<string>();
+  /** Set while the exporters of failed or recovered sensors are unloaded or loaded. */
+  private exporterSync: Promise<void> | undefined;
   private clock: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
@@ -120,6 +143,7 @@ export class Collector {
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
     this.exportersLoaded = true;
+    for (const s of this.sensors()) this.exportSensorInfo(s);
     const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
     let timer: NodeJS.Timeout | undefined;
@@ -164,13 +188,29 @@ export class Collector {
     await Promise.all(sweeps);
   }
 
+  /**
+   * Ready: every sensor that can load is attached (the helper said READY; the ones it left off
+   * are listed in `off`) and every exporter of an attached sensor is loaded.
+   */
   readiness(): Readiness {
     const waiting: string[] = [];
     if (!this.exportersLoaded) waiting.push('exporters not loaded');
     if (!this.ready) {
       waiting.push(this.supervisor.fatal ? `helper failed: ${this.supervisor.fatal.message}` : 'sensors not attached');
+    } else if (this.exporterSync) {
+      waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
-    return { ready: waiting.length === 0, waiting };
+    const off = this.sensors().filter((s) => s.state === 'failed')
+      .map((s) => ({ sensor: s.name, step: s.step, errno: s.errno, reason: s.reason, ...(s.route && { route: s.route }) }));
+    return { ready: waiting.length === 0, waiting, off };
+  }
+
+  /** Every sensor: disabled in the config, or what the helper's last READY said of it. */
+  sensors(): SensorState[] {
+    return SENSORS.map((name) => this.sensorStates.get(name) ?? {
+      name, state: this.config.sensors[name].enabled ? 'starting' : 'disabled',
+      required: this.config.sensors[name].required, route: '', step: '', errno: 0, reason: '',
+    });
   }
 
   /** Brings the values kept outside the store up to date; every scrape and federation calls it first. */
@@ -223,15 +263,74 @@ export class Collector {
     } else if (kind === 'ready') {
       const ready = message as ReadyMessage;
       this.ready = ready;
+      this.supervisor.markReady();
       this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
       this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
-      for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 1);
-      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors }, 'sensors attached');
-      for (const w of this.readyWaiters.splice(0)) w.resolve();
+      this.onSensorsStarted(ready);
+      const failed = this.sensors().filter((s) => s.state === 'failed').map((s) => s.name);
+      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors, failed }, 'sensors attached');
+      const sync: Promise<void> = this.syncSensorExporters().catch((err: Error) => {
+        this.log.error({ err: err.message }, 'exporters of sensors that changed state could not be (un)loaded');
+      }).finally(() => {
+        if (this.exporterSync === sync) this.exporterSync = undefined;
+        for (const w of this.readyWaiters.splice(0)) w.resolve();
+      });
+      this.exporterSync = sync;
     } else if (kind === 'log') {
       const { level, msg } = message as LogMessage;
       const fn = level === 'error' ? 'error' : level === 'warn' ? 'warn' : level === 'debug' ? 'debug' : 'info';
       this.log[fn]({ source: 'helper' }, msg);
+    }
+  }
+
+  /** Each sensor's state from READY, in the metrics, and one warn line per sensor left off. */
+  private onSensorsStarted(ready: ReadyMessage): void {
+    const attached = new Set(Array.isArray(ready.sensors) ? ready.sensors : []);
+    const failed = new Map((Array.isArray(ready.failed) ? ready.failed : []).map((f) => [f.name, f]));
+    const routes: Record<string, unknown> = ready.routes && typeof ready.routes === 'object' ? ready.routes : {};
+    for (const name of SENSORS) {
+      const required = this.config.sensors[name].required;
+      let state: SensorState = { name, state: 'disabled', required, route: '', step: '', errno: 0, reason: '' };
+      const f = failed.get(name);
+      if (attached.has(name)) {
+        state = { ...state, state: 'attached', route: bounded(routes[name]) };
+      } else if (f) {
+        state = { ...state, state: 'failed', route: bounded(f.route), step: bounded(f.step), errno: Number(f.errno) || 0, reason: bounded(f.error) };
+        this.log.warn({ sensor: name, step: state.step, errno: state.errno, reason: state.reason, ...(state.route && { route: state.route }) },
+          `sensor ${name} off: ${state.step}: ${state.reason}`);
+      } else if (this.config.sensors[name].enabled) {
+        state = { ...state, state: 'failed', step: 'report', reason: 'the helper reported it neither attached nor failed' };
+        this.log.warn({ sensor: name }, `sensor ${name} off: ${state.reason}`);
+      }
+      this.sensorStates.set(name, state);
+      if (state.state !== 'disabled') this.metrics.set('bpfwasm_sensor_attached', [name], state.state === 'attached' ? 1 : 0);
+      this.exportSensorInfo(state);
+    }
+  }
+
+  private exportSensorInfo(s: SensorState): void {
+    const reason = s.state === 'failed' ? `${s.step}: ${s.reason}` : '';
+    this.metrics.setOnly('bpfwasm_sensor_info', s.name, [s.name, s.state, s.route, reason], 1);
+  }
+
+  /**
+   * A failed sensor's built-in exporter would get no events and show empty series as if all
+   * were quiet: it is unloaded (state `off`), and loaded again once a later helper attaches it.
+   */
+  private async syncSensorExporters(): Promise<void> {
+    if (!this.config.exporters.builtin) return;
+    const loaded = new Map(this.exporters.describe().map((e) => [e.name, e.current?.source]));
+    for (const s of this.sensors()) {
+      if (s.state === 'failed' && loaded.get(s.name) === 'builtin') {
+        await this.exporters.unload(s.name);
+        this.exporters.metrics.of(s.name).state('off');
+        this.offExporters.add(s.name);
+        this.log.warn({ exporter: s.name, sensor: s.name }, `exporter ${s.name} not loaded: its sensor is off (${s.step}: ${s.reason})`);
+      } else if (s.state === 'attached' && this.offExporters.has(s.name)) {
+        this.offExporters.delete(s.name);
+        await this.exporters.load(s.name, await readFile(join(BUILTIN_EXPORTERS_DIR, `${s.name}.wasm`)), 'builtin');
+        this.log.info({ exporter: s.name, sensor: s.name }, `exporter ${s.name} loaded again: its sensor is attached`);
+      }
     }
   }
 
@@ -286,4 +385,11 @@ export class Collector {
       this.log.info({ code, signal }, 'helper stopped');
     }
   }
+}
+
+/** A helper-given text cut to MAX_REASON_BYTES (on a character boundary), '' when absent. */
+function bounded(text: unknown): string {
+  if (typeof text !== 'string') return '';
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= MAX_REASON_BYTES ? text : `${bytes.subarray(0, MAX_REASON_BYTES - 3).toString('utf8').replace(/\uFFFD$/, '')}...`;
 }

@@ -114,6 +114,23 @@ export function samples(m: Map<string, number>, name: string): Map<string, numbe
   return out;
 }
 
+/**
+ * A helper.path whose helper gets --test-unloadable SENSOR whenever it loads that sensor: the
+ * kernel's verifier then refuses the sensor for real (ebpf/PROTOCOL.md). `--check` runs as is.
+ */
+export function unloadableSensorHelper(sensor: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-unloadable-'));
+  const wrapper = join(dir, 'bpfwasm-helper');
+  const helper = join(ROOT, 'ebpf/build/bpfwasm-helper');
+  writeFileSync(wrapper, `#!/bin/sh
+for a; do
+  case ",$a," in *,${sensor},*) [ "$1" != --check ] && exec ${helper} "$@" --test-unloadable ${sensor};; esac
+done
+exec ${helper} "$@"
+`, { mode: 0o755 });
+  return wrapper;
+}
+
 /** Names of the BPF programs the collector's helper holds (its fds), whatever else runs on the host. */
 export function helperPrograms(c: RunningCollector): string[] {
   const read = (path: string) => { try { return readFileSync(path, 'utf8'); } catch { return ''; } };
