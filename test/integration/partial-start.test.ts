@@ -1,0 +1,107 @@
+// A sensor the kernel refuses costs the others nothing, and every place a user looks says so:
+// /readyz, /metrics, the log, `bpfwasm status` (API and CLI). The refusal is the verifier's own
+// (the helper's --test-unloadable, through a helper.path wrapper). `required: true` stops start-up.
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CLI, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
+  type RunningCollector,
+} from './support/collector.js';
+import { apiClient } from './support/api.js';
+
+const VERIFIER_LINE = "prog 'handle_set_state': Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable";
+const TCP_PROGRAMS = ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit'];
+
+describe('partial start: tcp refused by the verifier, process and oom running', () => {
+  let c: RunningCollector;
+  beforeAll(async () => {
+    c = await startCollector({
+      helper: { path: unloadableSensorHelper('tcp'), statsMs: 200 },
+      sensors: onlySensors({ process: {}, tcp: {}, oom: {} }),
+    });
+    await waitReady(c);
+  });
+  afterAll(async () => {
+    expect(await c.stop()).toBe(0);
+  });
+
+  it('/readyz is 200 and lists tcp as off, with the step, errno and the verifier\'s line', async () => {
+    const res = await fetch(`${c.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ready: true, waiting: [], off: [{ sensor: 'tcp', step: 'load', errno: 22, reason: VERIFIER_LINE }] });
+  });
+
+  it('/metrics: attached 0 and an info series with the reason; its exporter off; the others attached', async () => {
+    const m = await scrape(c);
+    expect(Object.fromEntries(samples(m, 'bpfwasm_sensor_attached'))).toEqual({ 'sensor="process"': 1, 'sensor="tcp"': 0, 'sensor="oom"': 1 });
+    const info = samples(m, 'bpfwasm_sensor_info');
+    expect(info.get(`sensor="tcp",state="failed",route="",reason="load: ${VERIFIER_LINE}"`)).toBe(1);
+    expect(info.get('sensor="process",state="attached",route="",reason=""')).toBe(1);
+    expect(info.get('sensor="syscalls",state="disabled",route="",reason=""')).toBe(1);
+    expect(info.size).toBe(7); // one per sensor, no stale state
+    expect(samples(m, 'bpfwasm_exporter_state').get('exporter="tcp",state="off"')).toBe(1);
+    expect(samples(m, 'bpfwasm_exporter_up').get('exporter="tcp"')).toBe(0);
+    expect(samples(m, 'bpfwasm_exporter_up').get('exporter="process"')).toBe(1);
+    expect([...m.keys()].filter((k) => k.startsWith('bpfwasm_tcp_'))).toEqual([]);
+  });
+
+  it('none of tcp\'s programs is held; process and oom are', () => {
+    const held = helperPrograms(c);
+    for (const p of TCP_PROGRAMS) expect(held).not.toContain(p);
+    expect(held).toEqual(['handle_exec', 'handle_exit', 'handle_fork', 'oom_victim']);
+  });
+
+  it('the process sensor keeps exact counts', async () => {
+    const before = samples(await scrape(c), 'bpfwasm_process_exec_total').get('comm="true"') ?? 0;
+    const r = spawnSync('/bin/sh', ['-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do /bin/true; done']);
+    expect(r.status).toBe(0);
+    const after = await waitFor('12 more execs of true', async () => {
+      const now = samples(await scrape(c), 'bpfwasm_process_exec_total').get('comm="true"') ?? 0;
+      return now - before >= 12 ? now : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 500)); // a few stats intervals: nothing more arrives
+    expect(samples(await scrape(c), 'bpfwasm_process_exec_total').get('comm="true"')).toBe(after);
+    expect(after - before).toBe(12);
+  });
+
+  it('the log has a warn line per place: the helper\'s, the collector\'s with fields, and the exporter\'s', () => {
+    const lines = c.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const warn = lines.filter((l) => l.level === 40);
+    expect(warn).toContainEqual(expect.objectContaining({ source: 'helper', msg: `sensor tcp off: load: ${VERIFIER_LINE}` }));
+    expect(warn).toContainEqual(expect.objectContaining({ sensor: 'tcp', step: 'load', errno: 22, reason: VERIFIER_LINE, msg: `sensor tcp off: load: ${VERIFIER_LINE}` }));
+    expect(warn).toContainEqual(expect.objectContaining({ exporter: 'tcp', msg: `exporter tcp not loaded: its sensor is off (load: ${VERIFIER_LINE})` }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'sensors attached', sensors: ['process', 'oom'], failed: ['tcp'] }));
+  });
+
+  it('status (API) gives each sensor\'s state and reason; the CLI prints the reason in full', async () => {
+    const client = apiClient(c);
+    try {
+      const s = await client.status();
+      expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', attached: false, required: false, reason: `load: ${VERIFIER_LINE}`, exporter: 'off' });
+      expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'attached', attached: true, reason: '' });
+      expect(s.sensors.find((x) => x.name === 'blockio')).toMatchObject({ state: 'disabled' });
+      expect(s.exporters.map((e) => e.name)).not.toContain('tcp');
+    } finally {
+      client.close();
+    }
+    const r = spawnSync(process.execPath, [CLI, 'status', '--api', `unix:${c.apiSocket}`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^tcp\s+FAILED\s+-\s/m);
+    expect(r.stdout).toMatch(/^process\s+attached\s+-\s/m);
+    expect(r.stdout).toContain(`\nsensor tcp off: load: ${VERIFIER_LINE}; exporter tcp not loaded\n`);
+  });
+});
+
+describe('a required sensor', () => {
+  it('that the kernel refuses stops start-up at once, with the verifier\'s line', async () => {
+    const started = Date.now();
+    const c = await startCollector({
+      helper: { path: unloadableSensorHelper('tcp') },
+      sensors: onlySensors({ process: {}, tcp: { required: true } }),
+    });
+    expect(await c.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000); // not the 30 s readiness timeout, nor restarts
+    expect(c.output()).toContain(`bpfwasm: bpfwasm-helper: required sensor 'tcp' failed to load: ${VERIFIER_LINE}\n`);
+    expect(c.output()).not.toContain('restarting');
+  });
+});
