@@ -2,6 +2,7 @@
 // /readyz, /metrics, the log, `bpfwasm status` (API and CLI). The refusal is the verifier's own
 // (the helper's --test-unloadable, through a helper.path wrapper). `required: true` stops start-up.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLI, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
@@ -92,6 +93,34 @@ describe('partial start: tcp refused by the verifier, process and oom running', 
   });
 });
 
+describe('a sensor that loads on a later helper start', () => {
+  it('is attached again, its exporter loaded again, and no failed state is left', async () => {
+    const c = await startCollector({
+      helper: { path: unloadableSensorHelper('tcp', { once: true }) },
+      sensors: onlySensors({ process: {}, tcp: {} }),
+    });
+    try {
+      await waitReady(c);
+      expect(samples(await scrape(c), 'bpfwasm_exporter_state').get('exporter="tcp",state="off"')).toBe(1);
+      process.kill(helperPid(c), 'SIGKILL');
+      const m = await waitFor('tcp attached by the restarted helper', async () => {
+        const res = await fetch(`${c.url}/readyz`);
+        const now = await scrape(c);
+        return res.status === 200 && samples(now, 'bpfwasm_sensor_attached').get('sensor="tcp"') === 1 ? now : undefined;
+      });
+      expect(await (await fetch(`${c.url}/readyz`)).json()).toEqual({ ready: true, waiting: [], off: [] });
+      const info = [...samples(m, 'bpfwasm_sensor_info').keys()].filter((k) => k.startsWith('sensor="tcp"'));
+      expect(info).toEqual(['sensor="tcp",state="attached",route="",reason=""']);
+      expect(samples(m, 'bpfwasm_exporter_state').get('exporter="tcp",state="loaded"')).toBe(1);
+      expect(samples(m, 'bpfwasm_exporter_state').get('exporter="tcp",state="off"')).toBe(0);
+      expect(c.output()).toContain('exporter tcp loaded again: its sensor is attached');
+      expect(helperPrograms(c)).toEqual(expect.arrayContaining(TCP_PROGRAMS));
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+});
+
 describe('a required sensor', () => {
   it('that the kernel refuses stops start-up at once, with the verifier\'s line', async () => {
     const started = Date.now();
@@ -105,3 +134,10 @@ describe('a required sensor', () => {
     expect(c.output()).not.toContain('restarting');
   });
 });
+
+function helperPid(c: RunningCollector): number {
+  const children = readFileSync(`/proc/${c.proc.pid}/task/${c.proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  const pid = children.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bpfwasm-helper');
+  if (!pid) throw new Error('the collector has no helper process');
+  return pid;
+}
