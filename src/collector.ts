@@ -15,6 +15,7 @@ import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
 } from './ingest/protocol.js';
+import { RECORDS } from './ingest/generated/events.js';
 import { PipelineMetrics } from './metrics/pipeline-metrics.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
@@ -22,6 +23,9 @@ import type { Readiness } from './http/routes/health.js';
 import { EventTap } from './api/event-tap.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
+
+/** The sensor that sends each record type. */
+const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>((out, r) => ((out[r.id] = r.sensor), out), []);
 
 /** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
 const MAX_REASON_BYTES = 200;
@@ -51,8 +55,8 @@ export class Collector {
   private exportersLoaded = false;
   /** Each sensor as the last READY left it. */
   private readonly sensorStates = new Map<SensorName, SensorState>();
-  /** Built-in exporters unloaded because their sensor is off, to load again once it attaches. */
-  readonly offExporters = new Set<string>();
+  /** Built-in exporters unloaded because their sensors are off → the record types they take. */
+  private readonly offExporters = new Map<string, readonly number[]>();
   /** Set while the exporters of failed or recovered sensors are unloaded or loaded. */
   private exporterSync: Promise<void> | undefined;
   private clock: NodeJS.Timeout | undefined;
@@ -269,6 +273,9 @@ export class Collector {
       this.onSensorsStarted(ready);
       const failed = this.sensors().filter((s) => s.state === 'failed').map((s) => s.name);
       this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors, failed }, 'sensors attached');
+      if (failed.length && !this.sensors().some((s) => s.state === 'attached')) {
+        this.log.error({ failed }, 'no sensor is attached: only the collector\'s own metrics are exported');
+      }
       const sync: Promise<void> = this.syncSensorExporters().catch((err: Error) => {
         this.log.error({ err: err.message }, 'exporters of sensors that changed state could not be (un)loaded');
       }).finally(() => {
@@ -314,24 +321,38 @@ export class Collector {
   }
 
   /**
-   * A failed sensor's built-in exporter would get no events and show empty series as if all
-   * were quiet: it is unloaded (state `off`), and loaded again once a later helper attaches it.
+   * An exporter that takes only records of failed sensors would get no events. A built-in one
+   * is unloaded (state `off`: its empty series must not pass for a quiet host) and loaded
+   * again once a later helper attaches one of its sensors; any other one stays idle, said in a
+   * warn line.
    */
   private async syncSensorExporters(): Promise<void> {
-    if (!this.config.exporters.builtin) return;
-    const loaded = new Map(this.exporters.describe().map((e) => [e.name, e.current?.source]));
-    for (const s of this.sensors()) {
-      if (s.state === 'failed' && loaded.get(s.name) === 'builtin') {
-        await this.exporters.unload(s.name);
-        this.exporters.metrics.of(s.name).state('off');
-        this.offExporters.add(s.name);
-        this.log.warn({ exporter: s.name, sensor: s.name }, `exporter ${s.name} not loaded: its sensor is off (${s.step}: ${s.reason})`);
-      } else if (s.state === 'attached' && this.offExporters.has(s.name)) {
-        this.offExporters.delete(s.name);
-        await this.exporters.load(s.name, await readFile(join(BUILTIN_EXPORTERS_DIR, `${s.name}.wasm`)), 'builtin');
-        this.log.info({ exporter: s.name, sensor: s.name }, `exporter ${s.name} loaded again: its sensor is attached`);
-      }
+    const failed = new Map(this.sensors().filter((s) => s.state === 'failed').map((s) => [s.name as string, s]));
+    const offTypes = new Set(RECORDS.filter((r) => failed.has(r.sensor)).map((r) => r.id));
+    const why = (types: readonly number[]) => [...new Set(types.map((t) => RECORD_SENSOR[t]!))]
+      .map((name) => `sensor ${name} is off (${failed.get(name)!.step}: ${failed.get(name)!.reason})`).join('; ');
+    for (const [name, types] of [...this.offExporters]) {
+      if (types.every((t) => offTypes.has(t))) continue;
+      this.offExporters.delete(name);
+      await this.exporters.load(name, await readFile(join(BUILTIN_EXPORTERS_DIR, `${name}.wasm`)), 'builtin');
+      this.log.info({ exporter: name }, `exporter ${name} loaded again: its sensor is attached`);
     }
+    for (const e of this.exporters.describe()) {
+      if (!e.current || !e.subscriptions.length || !e.subscriptions.every((t) => offTypes.has(t))) continue;
+      if (e.current.source !== 'builtin') {
+        this.log.warn({ exporter: e.name }, `exporter ${e.name} idle: every record type it takes comes from a sensor that is off: ${why(e.subscriptions)}`);
+        continue;
+      }
+      await this.exporters.unload(e.name);
+      this.exporters.metrics.of(e.name).state('off');
+      this.offExporters.set(e.name, e.subscriptions);
+      this.log.warn({ exporter: e.name }, `exporter ${e.name} not loaded: ${why(e.subscriptions)}`);
+    }
+  }
+
+  /** Built-in exporters not loaded because `sensor` is off. */
+  exportersOff(sensor: string): string[] {
+    return [...this.offExporters].filter(([, types]) => types.some((t) => RECORD_SENSOR[t] === sensor)).map(([name]) => name).sort();
   }
 
   private onStats(payload: Uint8Array, count: number): void {

@@ -7,7 +7,7 @@ import type { SeriesStore } from '../metrics/store.js';
 export const COLLECTOR_VERSION = '0.1.0';
 
 /** What GetStatus reads from the collector. */
-export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'offExporters'>;
+export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff'>;
 
 /** bpfwasm.v1.ExporterVersion / ExporterStatus as grpc-js serializes them (keepCase). */
 export interface ApiExporterVersion {
@@ -24,7 +24,7 @@ export interface ApiExporterStatus {
 export interface ApiSensorStatus {
   name: string; enabled: boolean; attached: boolean; events_submitted: number; ring_drops: number;
   map_full: number; program_runs: number; program_run_seconds: number;
-  state: string; required: boolean; route: string; reason: string; exporter: string;
+  state: string; required: boolean; route: string; reason: string; exporters_off: string[];
 }
 export interface ApiStatus {
   collector_version: string; helper_version: string; kernel: string; helper_up: boolean;
@@ -66,7 +66,7 @@ export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 
       required: s.required,
       route: s.route,
       reason: s.state === 'failed' ? `${s.step}: ${s.reason}` : '',
-      exporter: c.offExporters.has(s.name) ? 'off' : '',
+      exporters_off: c.exportersOff(s.name),
     })),
     exporters: exporters ? exporters.describe().map(exporterStatus) : [],
     events_received: [...received.values()].reduce((a, b) => a + b, 0),

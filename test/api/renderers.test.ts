@@ -41,19 +41,19 @@ const STATUS: ApiStatus = {
   sensors: [
     {
       name: 'process', enabled: true, attached: true, events_submitted: 5000, ring_drops: 0, map_full: 0, program_runs: 15000, program_run_seconds: 0.0123,
-      state: 'attached', required: true, route: 'tp_btf', reason: '', exporter: '',
+      state: 'attached', required: true, route: 'tp_btf', reason: '', exporters_off: [],
     },
     {
       name: 'syscalls', enabled: false, attached: false, events_submitted: 0, ring_drops: 0, map_full: 0, program_runs: 0, program_run_seconds: 0,
-      state: 'disabled', required: false, route: '', reason: '', exporter: '',
+      state: 'disabled', required: false, route: '', reason: '', exporters_off: [],
     },
     {
       name: 'tcp', enabled: true, attached: false, events_submitted: 12, ring_drops: 7, map_full: 2, program_runs: 30, program_run_seconds: 0.5,
-      state: 'detached', required: false, route: 'fentry', reason: '', exporter: '',
+      state: 'detached', required: false, route: 'fentry', reason: '', exporters_off: [],
     },
     {
       name: 'oom', enabled: true, attached: false, events_submitted: 0, ring_drops: 0, map_full: 0, program_runs: 0, program_run_seconds: 0,
-      state: 'failed', required: false, route: '', exporter: 'off',
+      state: 'failed', required: false, route: '', exporters_off: ['oom'],
       reason: "load: prog 'oom_victim': Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable",
     },
   ],

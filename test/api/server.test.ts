@@ -88,7 +88,7 @@ function fakeCollector(store: SeriesStore) {
       required: false, route: name === 'process' ? 'tp_btf' : '', step: name === 'tcp' ? 'load' : '', errno: name === 'tcp' ? 22 : 0,
       reason: name === 'tcp' ? 'no BTF type for the hook' : '',
     })),
-    offExporters: new Set(['tcp']),
+    exportersOff: (s: string) => (s === 'tcp' ? ['tcp'] : []),
     readiness: () => ({ ready, waiting: [] }),
     refresh: async () => {},
   };
@@ -187,8 +187,8 @@ describe('ApiServer on a unix socket', () => {
       ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true], ['bench', false],
     ]);
     // Each sensor's state; no attached gauge in this store, so an attached one reads as detached (helper down).
-    expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', required: false, reason: 'load: no BTF type for the hook', exporter: 'off' });
-    expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'detached', route: 'tp_btf', reason: '', exporter: '' });
+    expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', required: false, reason: 'load: no BTF type for the hook', exporters_off: ['tcp'] });
+    expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'detached', route: 'tp_btf', reason: '', exporters_off: [] });
     expect(s.sensors.find((x) => x.name === 'syscalls')).toMatchObject({ state: 'disabled' });
     expect(s.exporters.map((e) => e.name)).toEqual(['listed']);
     expect(Number(s.uptime_seconds)).toBeGreaterThanOrEqual(5);

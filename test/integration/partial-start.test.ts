@@ -2,12 +2,15 @@
 // /readyz, /metrics, the log, `bpfwasm status` (API and CLI). The refusal is the verifier's own
 // (the helper's --test-unloadable, through a helper.path wrapper). `required: true` stops start-up.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CLI, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
+  CLI, ROOT, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
   type RunningCollector,
 } from './support/collector.js';
+import { buildExporter } from '../../src/exporters/testing.js';
 import { apiClient } from './support/api.js';
 
 const VERIFIER_LINE = "prog 'handle_set_state': Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable";
@@ -70,7 +73,7 @@ describe('partial start: tcp refused by the verifier, process and oom running', 
     const warn = lines.filter((l) => l.level === 40);
     expect(warn).toContainEqual(expect.objectContaining({ source: 'helper', msg: `sensor tcp off: load: ${VERIFIER_LINE}` }));
     expect(warn).toContainEqual(expect.objectContaining({ sensor: 'tcp', step: 'load', errno: 22, reason: VERIFIER_LINE, msg: `sensor tcp off: load: ${VERIFIER_LINE}` }));
-    expect(warn).toContainEqual(expect.objectContaining({ exporter: 'tcp', msg: `exporter tcp not loaded: its sensor is off (load: ${VERIFIER_LINE})` }));
+    expect(warn).toContainEqual(expect.objectContaining({ exporter: 'tcp', msg: `exporter tcp not loaded: sensor tcp is off (load: ${VERIFIER_LINE})` }));
     expect(lines).toContainEqual(expect.objectContaining({ msg: 'sensors attached', sensors: ['process', 'oom'], failed: ['tcp'] }));
   });
 
@@ -78,7 +81,7 @@ describe('partial start: tcp refused by the verifier, process and oom running', 
     const client = apiClient(c);
     try {
       const s = await client.status();
-      expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', attached: false, required: false, reason: `load: ${VERIFIER_LINE}`, exporter: 'off' });
+      expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', attached: false, required: false, reason: `load: ${VERIFIER_LINE}`, exporters_off: ['tcp'] });
       expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'attached', attached: true, reason: '' });
       expect(s.sensors.find((x) => x.name === 'blockio')).toMatchObject({ state: 'disabled' });
       expect(s.exporters.map((e) => e.name)).not.toContain('tcp');
@@ -90,6 +93,52 @@ describe('partial start: tcp refused by the verifier, process and oom running', 
     expect(r.stdout).toMatch(/^tcp\s+FAILED\s+-\s/m);
     expect(r.stdout).toMatch(/^process\s+attached\s+-\s/m);
     expect(r.stdout).toContain(`\nsensor tcp off: load: ${VERIFIER_LINE}; exporter tcp not loaded\n`);
+  });
+});
+
+describe('every sensor off', () => {
+  it('the collector still starts, says no sensor is attached, and idles or unloads the exporters that would get nothing', async () => {
+    // A user exporter taking only process records: it stays loaded, idle, and says so.
+    const src = mkdtempSync(join(tmpdir(), 'bpfwasm-exec-reader-'));
+    writeFileSync(join(src, 'exec_reader.c'), `#include "bpfwasm.h"
+BPFWASM_STANDARD_EXPORTS
+BPFWASM_EXPORT(bpfwasm_init) __s32 bpfwasm_init(void) { return bpfwasm_subscribe(BPFWASM_RECORD_PROCESS_EXEC); }
+BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
+{
+	(void)type, (void)ptr, (void)len, (void)count;
+	return 0;
+}
+`);
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-user-exporters-'));
+    await buildExporter(src, join(dir, 'exec-reader.wasm'));
+    const c = await startCollector({
+      helper: { path: unloadableSensorHelper('process') },
+      sensors: onlySensors({ process: {} }),
+      exporters: { dirs: [dir], watch: false },
+    });
+    try {
+      await waitReady(c);
+      const readyz = await (await fetch(`${c.url}/readyz`)).json() as { off: { sensor: string }[] };
+      expect(readyz.off.map((o) => o.sensor)).toEqual(['process']);
+      const m = await scrape(c);
+      expect(samples(m, 'bpfwasm_sensor_attached').get('sensor="process"')).toBe(0);
+      expect(samples(m, 'bpfwasm_helper_up').get('')).toBe(1);
+      const state = samples(m, 'bpfwasm_exporter_state');
+      // Both built-ins fed by the process sensor (process and forks) are off; the user's is loaded.
+      expect([state.get('exporter="process",state="off"'), state.get('exporter="forks",state="off"'), state.get('exporter="exec-reader",state="loaded"')]).toEqual([1, 1, 1]);
+      const log = c.output();
+      expect(log).toContain('"msg":"no sensor is attached: only the collector\'s own metrics are exported"');
+      expect(log).toContain('"msg":"exporter forks not loaded: sensor process is off (load: prog \'handle_fork\': ');
+      expect(log).toContain('"msg":"exporter exec-reader idle: every record type it takes comes from a sensor that is off: sensor process is off (load: prog \'handle_fork\': ');
+      const client = apiClient(c);
+      try {
+        expect((await client.status()).sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'failed', exporters_off: ['forks', 'process'] });
+      } finally {
+        client.close();
+      }
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
   });
 });
 

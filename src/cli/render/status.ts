@@ -48,7 +48,12 @@ export function renderExporters(list: readonly ApiExporterStatus[], width?: numb
 function failedLines(sensors: readonly ApiSensorStatus[]): string[] {
   const failed = sensors.filter((x) => x.state === 'failed');
   return failed.length ? ['', ...failed.map((x) =>
-    `sensor ${x.name} ${x.required ? '(required) ' : ''}off: ${x.reason}${x.exporter === 'off' ? `; exporter ${x.name} not loaded` : ''}`)] : [];
+    `sensor ${x.name} ${x.required ? '(required) ' : ''}off: ${x.reason}${exportersOff(x.exporters_off)}`)] : [];
+}
+
+function exportersOff(names: readonly string[]): string {
+  if (!names.length) return '';
+  return `; exporter${names.length === 1 ? '' : 's'} ${names.join(', ')} not loaded`;
 }
 
 function sensorState(x: ApiSensorStatus): string {
