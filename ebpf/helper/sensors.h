@@ -72,7 +72,8 @@ struct sensor {
 	__u16 id; /* its index in --sensors and HELLO, kept when others fail */
 	/* The hooks its adapter chose (e.g. "tp_btf"), sent in READY "routes"; NULL: not said. */
 	const char *route;
-	/* Test only (--test-unloadable): the kernel must refuse its first program at load. */
+	/* Test only (--test-unloadable): its programs are made sleepable, which the verifier
+	 * refuses for tracepoint programs. */
 	bool unloadable;
 	void *skel;
 	struct bpf_map *events;
