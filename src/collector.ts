@@ -1,9 +1,10 @@
 // Wires the pipeline: helper process → frame decoder → exporters → series store, and
 // answers readiness. HTTP and the CLI sit on top of this and hold no pipeline logic.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config } from './config.js';
+import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config, type SensorName } from './config.js';
 import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
@@ -14,6 +15,7 @@ import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
 } from './ingest/protocol.js';
+import { RECORDS } from './ingest/generated/events.js';
 import { PipelineMetrics } from './metrics/pipeline-metrics.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
@@ -21,6 +23,25 @@ import type { Readiness } from './http/routes/health.js';
 import { EventTap } from './api/event-tap.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
+
+/** The sensor that sends each record type. */
+const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>((out, r) => ((out[r.id] = r.sensor), out), []);
+
+/** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
+const MAX_REASON_BYTES = 200;
+
+/** What became of one sensor at the helper's last start (ebpf/PROTOCOL.md, "Partial start"). */
+export interface SensorState {
+  name: SensorName;
+  state: 'disabled' | 'starting' | 'attached' | 'failed';
+  required: boolean;
+  /** The hooks it took (or tried), when its adapter says: '' otherwise. */
+  route: string;
+  /** For `failed`: the step, its errno, and the first verifier or libbpf error line. */
+  step: string;
+  errno: number;
+  reason: string;
+}
 
 export class Collector {
   readonly store: SeriesStore;
@@ -32,6 +53,12 @@ export class Collector {
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
   private exportersLoaded = false;
+  /** Each sensor as the last READY left it. */
+  private readonly sensorStates = new Map<SensorName, SensorState>();
+  /** Built-in exporters unloaded because their sensors are off → the record types they take. */
+  private readonly offExporters = new Map<string, readonly number[]>();
+  /** Set while the exporters of failed or recovered sensors are unloaded or loaded. */
+  private exporterSync: Promise<void> | undefined;
   private clock: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
@@ -120,6 +147,7 @@ export class Collector {
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
     this.exportersLoaded = true;
+    for (const s of this.sensors()) this.exportSensorInfo(s);
     const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
     let timer: NodeJS.Timeout | undefined;
@@ -164,13 +192,29 @@ export class Collector {
     await Promise.all(sweeps);
   }
 
+  /**
+   * Ready: every sensor that can load is attached (the helper said READY; the ones it left off
+   * are listed in `off`) and every exporter of an attached sensor is loaded.
+   */
   readiness(): Readiness {
     const waiting: string[] = [];
     if (!this.exportersLoaded) waiting.push('exporters not loaded');
     if (!this.ready) {
       waiting.push(this.supervisor.fatal ? `helper failed: ${this.supervisor.fatal.message}` : 'sensors not attached');
+    } else if (this.exporterSync) {
+      waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
-    return { ready: waiting.length === 0, waiting };
+    const off = this.sensors().filter((s) => s.state === 'failed')
+      .map((s) => ({ sensor: s.name, step: s.step, errno: s.errno, reason: s.reason, ...(s.route && { route: s.route }) }));
+    return { ready: waiting.length === 0, waiting, off };
+  }
+
+  /** Every sensor: disabled in the config, or what the helper's last READY said of it. */
+  sensors(): SensorState[] {
+    return SENSORS.map((name) => this.sensorStates.get(name) ?? {
+      name, state: this.config.sensors[name].enabled ? 'starting' : 'disabled',
+      required: this.config.sensors[name].required, route: '', step: '', errno: 0, reason: '',
+    });
   }
 
   /** Brings the values kept outside the store up to date; every scrape and federation calls it first. */
@@ -223,16 +267,92 @@ export class Collector {
     } else if (kind === 'ready') {
       const ready = message as ReadyMessage;
       this.ready = ready;
+      this.supervisor.markReady();
       this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
       this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
-      for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 1);
-      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors }, 'sensors attached');
-      for (const w of this.readyWaiters.splice(0)) w.resolve();
+      this.onSensorsStarted(ready);
+      const failed = this.sensors().filter((s) => s.state === 'failed').map((s) => s.name);
+      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors, failed }, 'sensors attached');
+      if (failed.length && !this.sensors().some((s) => s.state === 'attached')) {
+        this.log.error({ failed }, 'no sensor is attached: only the collector\'s own metrics are exported');
+      }
+      const sync: Promise<void> = this.syncSensorExporters().catch((err: Error) => {
+        this.log.error({ err: err.message }, 'exporters of sensors that changed state could not be (un)loaded');
+      }).finally(() => {
+        if (this.exporterSync === sync) this.exporterSync = undefined;
+        for (const w of this.readyWaiters.splice(0)) w.resolve();
+      });
+      this.exporterSync = sync;
     } else if (kind === 'log') {
       const { level, msg } = message as LogMessage;
       const fn = level === 'error' ? 'error' : level === 'warn' ? 'warn' : level === 'debug' ? 'debug' : 'info';
       this.log[fn]({ source: 'helper' }, msg);
     }
+  }
+
+  /** Each sensor's state from READY, in the metrics, and one warn line per sensor left off. */
+  private onSensorsStarted(ready: ReadyMessage): void {
+    const attached = new Set(Array.isArray(ready.sensors) ? ready.sensors : []);
+    const failed = new Map((Array.isArray(ready.failed) ? ready.failed : []).map((f) => [f.name, f]));
+    const routes: Record<string, unknown> = ready.routes && typeof ready.routes === 'object' ? ready.routes : {};
+    for (const name of SENSORS) {
+      const required = this.config.sensors[name].required;
+      let state: SensorState = { name, state: 'disabled', required, route: '', step: '', errno: 0, reason: '' };
+      const f = failed.get(name);
+      if (attached.has(name)) {
+        state = { ...state, state: 'attached', route: bounded(routes[name]) };
+      } else if (f) {
+        state = { ...state, state: 'failed', route: bounded(f.route), step: bounded(f.step), errno: Number(f.errno) || 0, reason: bounded(f.error) };
+        this.log.warn({ sensor: name, step: state.step, errno: state.errno, reason: state.reason, ...(state.route && { route: state.route }) },
+          `sensor ${name} off: ${state.step}: ${state.reason}`);
+      } else if (this.config.sensors[name].enabled) {
+        state = { ...state, state: 'failed', step: 'report', reason: 'the helper reported it neither attached nor failed' };
+        this.log.warn({ sensor: name }, `sensor ${name} off: ${state.reason}`);
+      }
+      this.sensorStates.set(name, state);
+      if (state.state !== 'disabled') this.metrics.set('bpfwasm_sensor_attached', [name], state.state === 'attached' ? 1 : 0);
+      this.exportSensorInfo(state);
+    }
+  }
+
+  private exportSensorInfo(s: SensorState): void {
+    const reason = s.state === 'failed' ? `${s.step}: ${s.reason}` : '';
+    this.metrics.setOnly('bpfwasm_sensor_info', s.name, [s.name, s.state, s.route, reason], 1);
+  }
+
+  /**
+   * An exporter that takes only records of failed sensors would get no events. A built-in one
+   * is unloaded (state `off`: its empty series must not pass for a quiet host) and loaded
+   * again once a later helper attaches one of its sensors; any other one stays idle, said in a
+   * warn line.
+   */
+  private async syncSensorExporters(): Promise<void> {
+    const failed = new Map(this.sensors().filter((s) => s.state === 'failed').map((s) => [s.name as string, s]));
+    const offTypes = new Set(RECORDS.filter((r) => failed.has(r.sensor)).map((r) => r.id));
+    const why = (types: readonly number[]) => [...new Set(types.map((t) => RECORD_SENSOR[t]!))]
+      .map((name) => `sensor ${name} is off (${failed.get(name)!.step}: ${failed.get(name)!.reason})`).join('; ');
+    for (const [name, types] of [...this.offExporters]) {
+      if (types.every((t) => offTypes.has(t))) continue;
+      this.offExporters.delete(name);
+      await this.exporters.load(name, await readFile(join(BUILTIN_EXPORTERS_DIR, `${name}.wasm`)), 'builtin');
+      this.log.info({ exporter: name }, `exporter ${name} loaded again: its sensor is attached`);
+    }
+    for (const e of this.exporters.describe()) {
+      if (!e.current || !e.subscriptions.length || !e.subscriptions.every((t) => offTypes.has(t))) continue;
+      if (e.current.source !== 'builtin') {
+        this.log.warn({ exporter: e.name }, `exporter ${e.name} idle: every record type it takes comes from a sensor that is off: ${why(e.subscriptions)}`);
+        continue;
+      }
+      await this.exporters.unload(e.name);
+      this.exporters.metrics.of(e.name).state('off');
+      this.offExporters.set(e.name, e.subscriptions);
+      this.log.warn({ exporter: e.name }, `exporter ${e.name} not loaded: ${why(e.subscriptions)}`);
+    }
+  }
+
+  /** Built-in exporters not loaded because `sensor` is off. */
+  exportersOff(sensor: string): string[] {
+    return [...this.offExporters].filter(([, types]) => types.some((t) => RECORD_SENSOR[t] === sensor)).map(([name]) => name).sort();
   }
 
   private onStats(payload: Uint8Array, count: number): void {
@@ -286,4 +406,11 @@ export class Collector {
       this.log.info({ code, signal }, 'helper stopped');
     }
   }
+}
+
+/** A helper-given text cut to MAX_REASON_BYTES (on a character boundary), '' when absent. */
+function bounded(text: unknown): string {
+  if (typeof text !== 'string') return '';
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= MAX_REASON_BYTES ? text : `${bytes.subarray(0, MAX_REASON_BYTES - 3).toString('utf8').replace(/\uFFFD$/, '')}...`;
 }

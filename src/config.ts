@@ -20,8 +20,11 @@ export const PACKAGE_ROOT = (() => {
 export const SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom', 'bench'] as const;
 export type SensorName = (typeof SENSORS)[number];
 
-/** Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor. */
-interface SensorCommon { enabled: boolean; ringBytes: number }
+/**
+ * Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor.
+ * `required`: its failure to load stops start-up; otherwise it is left off and reported.
+ */
+interface SensorCommon { enabled: boolean; required: boolean; ringBytes: number }
 
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
@@ -206,13 +209,13 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, ringBytes: 0, logExits: 'nonzero' },
-      syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
-      tcp: { enabled: true, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
-      blockio: { enabled: true, ringBytes: 0 },
-      runqlat: { enabled: true, ringBytes: 0, perCgroup: false },
-      oom: { enabled: true, ringBytes: 0 },
-      bench: { enabled: false, ringBytes: 0, tgid: 0 },
+      process: { enabled: true, required: false, ringBytes: 0, logExits: 'nonzero' },
+      syscalls: { enabled: false, required: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
+      tcp: { enabled: true, required: false, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
+      blockio: { enabled: true, required: false, ringBytes: 0 },
+      runqlat: { enabled: true, required: false, ringBytes: 0, perCgroup: false },
+      oom: { enabled: true, required: false, ringBytes: 0 },
+      bench: { enabled: false, required: false, ringBytes: 0, tgid: 0 },
     },
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
@@ -347,13 +350,13 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, ringBytes: ringSize, logExits: oneOf(['nonzero', 'signals', 'none']) },
-    syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
-    tcp: { enabled: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
-    blockio: { enabled: boolean, ringBytes: ringSize },
-    runqlat: { enabled: boolean, ringBytes: ringSize, perCgroup: boolean },
-    oom: { enabled: boolean, ringBytes: ringSize },
-    bench: { enabled: boolean, ringBytes: ringSize, tgid: integer(0, 2 ** 31 - 1) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, logExits: oneOf(['nonzero', 'signals', 'none']) },
+    syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
+    tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
+    blockio: { enabled: boolean, required: boolean, ringBytes: ringSize },
+    runqlat: { enabled: boolean, required: boolean, ringBytes: ringSize, perCgroup: boolean },
+    oom: { enabled: boolean, required: boolean, ringBytes: ringSize },
+    bench: { enabled: boolean, required: boolean, ringBytes: ringSize, tgid: integer(0, 2 ** 31 - 1) },
   },
   exporters: {
     builtin: boolean,
@@ -452,6 +455,9 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   } catch (e) {
     if (e instanceof CgroupRuleError) throw new BpfwasmError('CONFIG_INVALID', `config: ${e.message}`);
     throw e;
+  }
+  for (const s of SENSORS) {
+    if (config.sensors[s].required && !config.sensors[s].enabled) throw invalid(`sensors.${s}.required`, `needs sensors.${s}.enabled`);
   }
   const sc = config.sensors.syscalls;
   if (sc.cgroup !== '') cgroupId(sc.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
@@ -563,6 +569,8 @@ export function helperArgs(config: Config): string[] {
     '--stats-ms', String(h.statsMs),
     '--batch-bytes', String(h.batchBytes),
   ];
+  const required = sensors.filter((s) => config.sensors[s].required);
+  if (required.length) args.push('--require', required.join(','));
   if (sensors.some((s) => AGGREGATING.has(s))) args.push('--aggregate-ms', String(h.aggregateMs));
   for (const s of sensors) {
     if (config.sensors[s].ringBytes) args.push('--ring', `${s}=${config.sensors[s].ringBytes}`);
@@ -585,6 +593,9 @@ export function helperArgs(config: Config): string[] {
 /** Sensors that send aggregate records (PROTOCOL.md). */
 const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
 
+/** Settings of every sensor section that are the collector's, not its exporter's. */
+const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes']);
+
 /**
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's
  * options as strings (e.g. tcp `ipLabels` "false"), then `exporters.settings.<name>` on top.
@@ -592,6 +603,6 @@ const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'ru
 export function exporterSettings(config: Config, exporter: string): Record<string, string> {
   const out: Record<string, string> = {};
   const section = (SENSORS as readonly string[]).includes(exporter) ? config.sensors[exporter as SensorName] : undefined;
-  for (const [k, v] of Object.entries(section ?? {})) if (k !== 'enabled' && k !== 'ringBytes') out[k] = String(v);
+  for (const [k, v] of Object.entries(section ?? {})) if (!SENSOR_COMMON_KEYS.has(k)) out[k] = String(v);
   return { ...out, ...config.exporters.settings[exporter] };
 }

@@ -16,6 +16,7 @@ static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
 	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
+	"                      [--require NAME[,NAME...]]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -34,6 +35,8 @@ static const char usage[] =
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
 	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
+	"  --require LIST      sensors that must load: their failure exits 4; any other sensor\n"
+	"                      that fails is left off, reported in LOG and READY\n"
 	"  --profile           profile mode; the options below need it\n"
 	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
 	"  --seconds S         sampling time, 1-300 (default 10)\n"
@@ -44,7 +47,7 @@ static const char usage[] =
 	"  --help              this text\n"
 	"\n"
 	"Exit codes: 0 clean stop, 1 bad command line, 2 no kernel BTF, 3 missing privileges,\n"
-	"4 a sensor failed to load or attach, 5 the output pipe failed.\n";
+	"4 a required sensor failed to load or attach, 5 the output pipe failed.\n";
 
 /* Parse a decimal in [min, max]; -1 after printing why not. */
 static int parse_u64(const char *option, const char *text, __u64 min, __u64 max, __u64 *out)
@@ -169,19 +172,58 @@ static int parse_setting(char *arg, struct options *opts)
 	return 0;
 }
 
-/* Every --ring and --set must name a sensor --sensors loads: a typo must not be ignored. */
+/* --require LIST: each name once. */
+static int parse_required(char *list, struct options *opts)
+{
+	char *save = NULL;
+
+	opts->nrequired = 0;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		const struct sensor_def *def = known_sensor("require", name);
+
+		if (!def)
+			return -1;
+		if (options_required(opts, def)) {
+			diag("sensor '%s' is listed twice in --require", name);
+			return -1;
+		}
+		opts->required[opts->nrequired++] = def;
+	}
+	return 0;
+}
+
+bool options_required(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nrequired; i++)
+		if (opts->required[i] == def)
+			return true;
+	return false;
+}
+
+/* Every --ring, --set, --require and --test-unloadable must name a sensor --sensors loads:
+ * a typo must not be ignored. */
 static int check_sensors_loaded(const struct options *opts)
 {
-	for (size_t i = 0; i < opts->nrings + opts->nsettings; i++) {
-		const struct sensor_def *def = i < opts->nrings ? opts->rings[i].sensor
-								: opts->settings[i - opts->nrings].sensor;
+	size_t nnamed = opts->nrings + opts->nsettings + opts->nrequired + !!opts->unloadable;
+
+	for (size_t i = 0; i < nnamed; i++) {
+		const struct sensor_def *def;
+		const char *option;
 		bool loaded = false;
 
+		if (i < opts->nrings) {
+			def = opts->rings[i].sensor, option = "ring";
+		} else if (i < opts->nrings + opts->nsettings) {
+			def = opts->settings[i - opts->nrings].sensor, option = "set";
+		} else if (i < nnamed - !!opts->unloadable) {
+			def = opts->required[i - opts->nrings - opts->nsettings], option = "require";
+		} else {
+			def = opts->unloadable, option = "test-unloadable";
+		}
 		for (size_t j = 0; j < opts->nsensors; j++)
 			loaded |= opts->sensors[j] == def;
 		if (!loaded) {
-			diag("--%s names sensor '%s', which --sensors does not load",
-			     i < opts->nrings ? "ring" : "set", def->name);
+			diag("--%s names sensor '%s', which --sensors does not load", option, def->name);
 			return -1;
 		}
 	}
@@ -229,7 +271,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE, OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -244,6 +286,8 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
 		{ "sink", required_argument, NULL, OPT_SINK },
+		{ "require", required_argument, NULL, OPT_REQUIRE },
+		{ "test-unloadable", required_argument, NULL, OPT_TEST_UNLOADABLE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "profile", no_argument, NULL, OPT_PROFILE },
 		{ "hz", required_argument, NULL, OPT_HZ },
@@ -272,7 +316,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 	};
 	opterr = 0; /* our own one-line messages instead of getopt's */
 	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, &longindex)) != -1) {
-		if (opt >= OPT_SENSORS && opt <= OPT_SINK && !streaming_option)
+		if (opt >= OPT_SENSORS && opt <= OPT_TEST_UNLOADABLE && !streaming_option)
 			streaming_option = longopts[longindex].name;
 		if (opt > OPT_PROFILE && !profile_option)
 			profile_option = longopts[longindex].name;
@@ -295,6 +339,13 @@ int options_parse(int argc, char **argv, struct options *opts)
 				diag("--sink must be stdout or null, got '%s'", optarg);
 				bad = 1;
 			}
+			break;
+		case OPT_REQUIRE:
+			bad = parse_required(optarg, opts);
+			break;
+		case OPT_TEST_UNLOADABLE:
+			opts->unloadable = known_sensor("test-unloadable", optarg);
+			bad = !opts->unloadable;
 			break;
 		case OPT_AGGREGATE:
 			bad = parse_u32("aggregate-ms", optarg, 10, 3600000, &opts->aggregate_ms);

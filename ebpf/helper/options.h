@@ -50,7 +50,15 @@ struct options {
 	size_t nsettings;
 	struct sensor_ring rings[SENSORS_MAX];
 	size_t nrings;
+	/* --require: sensors whose failure stops the helper (exit 4); any other one that fails
+	 * is left off and reported in LOG and READY. */
+	const struct sensor_def *required[SENSORS_MAX];
+	size_t nrequired;
+	const struct sensor_def *unloadable; /* --test-unloadable (tests only) */
 };
+
+/* Whether --require names this sensor. */
+bool options_required(const struct options *opts, const struct sensor_def *def);
 
 /* The ring size for a sensor: --ring, else the sensor's own default, else --ring-bytes. */
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def);

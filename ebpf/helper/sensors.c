@@ -88,6 +88,11 @@ int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_
 		s->bad_setting = true;
 		return fail(s, "apply --set", err);
 	}
+	/* Only fentry/fexit, LSM, iter, uprobe and struct_ops programs may sleep: the verifier
+	 * refuses the first one it loads, a real load failure for the partial-start tests. */
+	for (size_t i = 0; s->unloadable && i < s->nprograms; i++)
+		bpf_program__set_flags(s->programs[i],
+				       bpf_program__flags(s->programs[i]) | BPF_F_SLEEPABLE);
 	err = def->load(s->skel);
 	if (err)
 		return fail(s, "load", err);

@@ -69,6 +69,12 @@ struct sensor_def {
 /* A loaded sensor. */
 struct sensor {
 	const struct sensor_def *def;
+	__u16 id; /* its index in --sensors and HELLO, kept when others fail */
+	/* The hooks its adapter chose (e.g. "tp_btf"), sent in READY "routes"; NULL: not said. */
+	const char *route;
+	/* Test only (--test-unloadable): its programs are made sleepable, which the verifier
+	 * refuses for tracepoint programs. */
+	bool unloadable;
 	void *skel;
 	struct bpf_map *events;
 	struct bpf_map *stats;
@@ -76,6 +82,16 @@ struct sensor {
 	size_t nprograms;
 	const char *failed_step; /* set when a call below fails, for the diagnostic */
 	bool bad_setting;	 /* a --set value was refused (already reported): a usage error */
+};
+
+/* A sensor left off: the step that failed, its errno, and why in the kernel's or libbpf's
+ * words (READY "failed"). */
+struct sensor_failure {
+	const struct sensor_def *def;
+	const char *step;
+	int err; /* positive errno */
+	const char *route; /* the route it tried, if its adapter chose one */
+	char error[256];
 };
 
 struct sensor_setting;

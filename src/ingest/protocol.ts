@@ -44,10 +44,26 @@ export interface HelloMessage {
   sensors: { id: number; name: string; programs: string[]; record_types: number[] }[];
 }
 
+/** A sensor the helper left off (ebpf/PROTOCOL.md, "Partial start"). */
+export interface SensorFailure {
+  name: string;
+  /** open, load, attach, or a setup step of the helper's generic code. */
+  step: string;
+  errno: number;
+  /** libbpf's or the verifier's first meaningful line. */
+  error: string;
+  /** The hooks it tried, when its adapter chose any. */
+  route?: string;
+}
+
 export interface ReadyMessage {
   load_ms: number;
   attach_ms: number;
+  /** The attached sensors. */
   sensors: string[];
+  failed: SensorFailure[];
+  /** sensor → the route its adapter chose; absent when it says none. */
+  routes: Record<string, string>;
 }
 
 export interface LogMessage {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { EventTap } from '../../src/api/event-tap.js';
 import { ApiServer } from '../../src/api/server.js';
-import { defaultConfig } from '../../src/config.js';
+import { SENSORS, defaultConfig } from '../../src/config.js';
 import { BpfwasmError } from '../../src/errors.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from '../../src/exporters/management.js';
 import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
@@ -73,15 +73,22 @@ class FakeManager implements ExporterManager {
 
 function fakeCollector(store: SeriesStore) {
   let ready = false;
+  const config = defaultConfig();
   return {
     setReady: (r: boolean) => { ready = r; },
-    config: defaultConfig(),
+    config,
     store,
     tap: new EventTap(),
     hello: { helper: '9.9.9', kernel: '6.18.0-test', ncpus: 2, sensors: [] } as never,
     ready: undefined,
     supervisor: { restarts: 3 } as never,
     startedAt: Date.now() - 5000,
+    sensors: () => SENSORS.map((name) => ({
+      name, state: name === 'tcp' ? 'failed' as const : config.sensors[name].enabled ? 'attached' as const : 'disabled' as const,
+      required: false, route: name === 'process' ? 'tp_btf' : '', step: name === 'tcp' ? 'load' : '', errno: name === 'tcp' ? 22 : 0,
+      reason: name === 'tcp' ? 'no BTF type for the hook' : '',
+    })),
+    exportersOff: (s: string) => (s === 'tcp' ? ['tcp'] : []),
     readiness: () => ({ ready, waiting: [] }),
     refresh: async () => {},
   };
@@ -179,6 +186,10 @@ describe('ApiServer on a unix socket', () => {
     expect(s.sensors.map((x) => [x.name, x.enabled])).toEqual([
       ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true], ['bench', false],
     ]);
+    // Each sensor's state; no attached gauge in this store, so an attached one reads as detached (helper down).
+    expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', required: false, reason: 'load: no BTF type for the hook', exporters_off: ['tcp'] });
+    expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'detached', route: 'tp_btf', reason: '', exporters_off: [] });
+    expect(s.sensors.find((x) => x.name === 'syscalls')).toMatchObject({ state: 'disabled' });
     expect(s.exporters.map((e) => e.name)).toEqual(['listed']);
     expect(Number(s.uptime_seconds)).toBeGreaterThanOrEqual(5);
     const requests = store.families.find((f) => f.spec.name === 'bpfwasm_api_requests_total')!;

@@ -90,7 +90,7 @@ describe('API access control', () => {
     const ok = spawnSync(process.execPath, [CLI, 'status', '--api', `127.0.0.1:${port}`, '--ca', cert, '--token-file', tokenFile], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^collector 0\.1\.0, up \d+s; helper \S+ up, 0 restarts; kernel \S+/);
-    expect(ok.stdout).toMatch(/^process\s+attached\s+\d+/m);
+    expect(ok.stdout).toMatch(/^process\s+attached\s+\S+\s+\d+/m);
     const bad = spawnSync(process.execPath, [CLI, 'status', '--api', `127.0.0.1:${port}`, '--ca', cert], {
       encoding: 'utf8', env: { ...process.env, BPFWASM_API_TOKEN: 'wrong' },
     });
