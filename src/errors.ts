@@ -19,6 +19,8 @@ export const ERRORS = {
   HELPER_MISSING: { status: 500, summary: 'the eBPF helper binary is missing' },
   NOT_READY: { status: 503, summary: 'the collector is not ready' },
   SELECTOR_INVALID: { status: 400, summary: 'a /federate match[] series selector does not parse' },
+  SELECTOR_TOO_COSTLY: { status: 422, summary: 'the /federate match[] selectors are past a size or regex cost limit' },
+  SELECTOR_TIMEOUT: { status: 503, summary: 'matching the /federate selectors took longer than the time budget of a request' },
   REQUEST_INVALID: { status: 400, summary: 'an API request has an invalid or unknown parameter' },
   API_UNAVAILABLE: { status: 500, summary: 'the gRPC API cannot listen (socket in use, TLS files or token unreadable)' },
   PROFILE_INVALID: { status: 400, summary: 'a profile request has a parameter out of range' },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { serializeText } from '../../src/metrics/exposition.js';
-import { federationFilter } from '../../src/metrics/federation.js';
+import { federationFilter, matchAhead } from '../../src/metrics/federation.js';
 import { parseSelector } from '../../src/metrics/selector.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 
@@ -22,7 +22,7 @@ function store(): SeriesStore {
 /** The sample lines /federate would write for these selectors. */
 function federate(selectors: string[], externalLabels?: [string, string][]): string[] {
   const s = store();
-  const text = serializeText(s, { include: federationFilter(s, selectors.map(parseSelector)), externalLabels }).toString();
+  const text = serializeText(s, { include: federationFilter(s, selectors.map((t) => parseSelector(t))), externalLabels }).toString();
   return text.split('\n').filter((l) => l && !l.startsWith('#'));
 }
 
@@ -91,5 +91,50 @@ describe('federationFilter', () => {
     expect(federate(['up_seconds', 'execs_total{code="1"}', '{node="n1"}'], ext)).toEqual([
       'execs_total{comm="ls",code="1",node="n1"} 1', 'up_seconds{comm="ignored",node="n1"} 42',
     ]);
+  });
+});
+
+describe('matchAhead', () => {
+  /** A family with `n` series whose `comm` values are all distinct, 60 characters long. */
+  function wideStore(n: number): SeriesStore {
+    const s = new SeriesStore({ maxSeriesPerOwner: n, maxLabelValueBytes: 64 });
+    const f = s.declare('t', { name: 'wide_total', help: 'Wide.', kind: 'counter', labelNames: ['comm'] });
+    for (let i = 0; i < n; i++) s.add(s.series(f, [`${i}`.padStart(60, 'a')]), 1);
+    return s;
+  }
+  // Near the cost limit, and among the slowest to run on long values.
+  const costly = '{comm=~"(?:a?){800}"}';
+
+  it('leaves the same samples to select, then answers from its results', async () => {
+    const s = store();
+    const selectors = ['execs_total{comm=~"s.|l."}', '{__name__=~"lat_.+",le=~"1|\\\\+Inf"}'].map((t) => parseSelector(t));
+    await matchAhead(s, selectors);
+    const text = serializeText(s, { include: federationFilter(s, selectors) }).toString();
+    expect(text.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      'execs_total{comm="sh",code="0"} 3', 'execs_total{comm="ls",code="1"} 1',
+      'lat_seconds_bucket{comm="sh",le="1"} 1', 'lat_seconds_bucket{comm="sh",le="+Inf"} 1',
+      'lat_seconds_bucket{comm="ls",le="1"} 0', 'lat_seconds_bucket{comm="ls",le="+Inf"} 1',
+    ]);
+  });
+
+  it('gives the event loop a turn every few ms and fails past its time budget with SELECTOR_TIMEOUT', async () => {
+    const s = wideStore(20000);
+    const selectors = [parseSelector(costly)];
+    await matchAhead(wideStore(200), [parseSelector(costly)]); // JIT-compiles the matcher's code first
+    let last = performance.now();
+    let longestGap = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 1);
+    const started = performance.now();
+    const result = await matchAhead(s, selectors, { sliceMs: 5, totalMs: 100 }).catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    clearInterval(ticker);
+    expect(result).toMatchObject({ code: 'SELECTOR_TIMEOUT', statusCode: 503 });
+    expect(elapsed).toBeGreaterThanOrEqual(100);
+    // One slice plus one regex test plus a timer's lateness, on a shared machine.
+    expect(longestGap).toBeLessThan(60);
   });
 });
