@@ -10,6 +10,7 @@ import type { SeriesStore } from '../metrics/store.js';
 import { TokenCheck } from './auth.js';
 import type { EventTap } from './event-tap.js';
 import { ApiMetrics } from './metrics.js';
+import { MAX_LOAD_EXPORTER_BYTES, requestGuard, withRequestLimits, type GuardOptions } from './guard.js';
 import { apiProto } from './proto.js';
 import { serverStream, unary, type RpcContext } from './rpc.js';
 import { EventStreams } from './services/events.js';
@@ -37,7 +38,7 @@ export interface ApiServerOptions {
   log: Logger;
 }
 
-const MAX_MESSAGE_BYTES = 64 << 20; // a module to load, a rendered profile
+const MAX_REPLY_BYTES = 64 << 20; // a rendered profile
 
 export class ApiServer {
   private readonly servers: Server[] = [];
@@ -77,13 +78,18 @@ export class ApiServer {
     removeSocket(this.opts.config.socket);
   }
 
-  private build(authorize: RpcContext['authorize']): Server {
+  private build(authorize: GuardOptions['authorize']): Server {
     const { collector, profiling } = this.opts;
-    const ctx: RpcContext = { authorize, count: (method, code) => this.metrics.request(method, code) };
+    const ctx: RpcContext = { count: (method, code) => this.metrics.request(method, code) };
     const proto = apiProto();
-    const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+    const server = new Server({
+      // The transport's bound is the largest request of any method; each method's is checked by the guard.
+      'grpc.max_receive_message_length': MAX_LOAD_EXPORTER_BYTES,
+      'grpc.max_send_message_length': MAX_REPLY_BYTES,
+      interceptors: [requestGuard({ authorize, count: ctx.count })],
+    });
     const exporters = exporterHandlers(this.opts.exporters);
-    server.addService(proto.collector, {
+    server.addService(withRequestLimits(proto.collector), {
       StreamEvents: serverStream(ctx, 'StreamEvents', this.streams.handle),
       Profile: serverStream(ctx, 'Profile', profileHandler(profiling)),
       ListExporters: unary(ctx, 'ListExporters', exporters.list),
@@ -97,7 +103,7 @@ export class ApiServer {
       }),
     });
     const health = healthHandlers(() => collector.readiness().ready);
-    server.addService(proto.health, {
+    server.addService(withRequestLimits(proto.health), {
       Check: unary(ctx, 'Health.Check', health.check),
       Watch: serverStream(ctx, 'Health.Watch', health.watch),
     });
