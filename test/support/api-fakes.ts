@@ -70,6 +70,7 @@ export function fakeCollector(store: SeriesStore) {
     tap: new EventTap(),
     hello: { helper: '9.9.9', kernel: '6.18.0-test', ncpus: 2, sensors: [] } as never,
     ready: undefined,
+    helperUp: () => false,
     supervisor: { restarts: 3 } as never,
     startedAt: Date.now() - 5000,
     readiness: () => ({ ready, waiting: [] }),
