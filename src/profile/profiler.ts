@@ -45,6 +45,8 @@ interface DoneMessage {
   stack_errors: { kernel_missing: number; user_missing: number; collisions: number; other: number };
 }
 
+const MAX_CGROUP_ID = 2n ** 64n - 1n;
+
 export class Profiler {
   /** End time (ms since the epoch) of every profile running, for Retry-After. */
   private readonly running = new Set<{ endsAt: number }>();
@@ -102,9 +104,15 @@ export class Profiler {
     return args;
   }
 
-  /** A cgroup v2 id is the inode number of its directory. */
+  /** A cgroup v2 id is the inode number of its directory: a u64 the helper parses as one. */
   private cgroupId(cgroup: string): string {
-    if (/^\d+$/.test(cgroup)) return cgroup;
+    if (/^\d+$/.test(cgroup)) {
+      const id = BigInt(cgroup);
+      if (id === 0n || id > MAX_CGROUP_ID) {
+        throw new BpfwasmError('PROFILE_INVALID', `a cgroup id must be from 1 to ${MAX_CGROUP_ID}, got ${cgroup}`);
+      }
+      return String(id);
+    }
     const rel = normalize(cgroup.replace(/^\/+/, ''));
     if (rel.startsWith('..') || isAbsolute(rel)) {
       throw new BpfwasmError('PROFILE_INVALID', `cgroup must be a path under ${this.cgroupRoot} or a cgroup id, got ${JSON.stringify(cgroup)}`);

@@ -133,6 +133,14 @@ describe('Profiler', () => {
     expect(readFileSync(fake.argsFile, 'utf8')).toContain('--cgroup 1234');
     await expect(profiler.run({ ...REQ, cgroup: 'nope.slice' }, never())).rejects.toMatchObject({ code: 'PROFILE_NO_CGROUP', statusCode: 404 });
     await expect(profiler.run({ ...REQ, cgroup: '../etc' }, never())).rejects.toMatchObject({ code: 'PROFILE_INVALID', statusCode: 400 });
+    // Ids are u64: past that (23 digits) or 0 is a 400 here, not the helper's failure (a 500).
+    for (const id of ['12345678901234567890123', '18446744073709551616', '0']) {
+      await expect(profiler.run({ ...REQ, cgroup: id }, never())).rejects.toMatchObject({
+        code: 'PROFILE_INVALID', statusCode: 400, message: `a cgroup id must be from 1 to 18446744073709551615, got ${id}`,
+      });
+    }
+    await profiler.run({ ...REQ, cgroup: '018446744073709551615' }, never());
+    expect(readFileSync(fake.argsFile, 'utf8')).toContain('--cgroup 18446744073709551615');
   });
 
   it('reports a failing helper with its last stderr line', async () => {
