@@ -63,6 +63,18 @@ describe('ApiServer on a unix socket', () => {
     await expect(second.start()).rejects.toThrow(`api.socket ${socket} is in use: another collector is running`);
   });
 
+  it('refuses a directory that cannot be created with the reason, at once (not a spin in Node\'s recursive mkdir under /proc)', async () => {
+    const start = (socketPath: string) =>
+      new ApiServer({ config: { ...defaultConfig().api, socket: socketPath }, collector, profiling: profiling(), log: pino({ level: 'silent' }) }).start();
+    const started = performance.now();
+    await expect(start('/proc/bpfwasm-test/run/api.sock')).rejects.toThrow(
+      'cannot create /proc/bpfwasm-test/run for api.socket: ENOENT on /proc/bpfwasm-test; set api.socket to a writable path, or api.enabled: false');
+    expect(performance.now() - started).toBeLessThan(1000);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    await expect(start(join(file, 'sub', 'api.sock'))).rejects.toThrow(`cannot create ${file}/sub for api.socket: ENOTDIR on ${file}/sub;`);
+  });
+
   it('health is NOT_SERVING before the collector is ready, SERVING after; unknown services are NOT_FOUND', async () => {
     collector.setReady(false);
     expect(await client.health('')).toEqual({ status: 'NOT_SERVING' });
