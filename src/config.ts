@@ -1,6 +1,7 @@
 // Collector configuration: YAML (or JSON) from --config, merged over defaults and validated
 // so that a typo or a wrong type is a clear error naming the key, never a silent default.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -298,12 +299,21 @@ const httpUrl: Check = (v, key) => {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
 };
+const MAX_SOCKET_PATH_BYTES = 107;
+const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+/** Whether `v` is an IP address or a syntactically valid DNS host name. */
+export const isHost = (v: string): boolean => isIP(v) !== 0 || DNS_NAME.test(v);
+const host: Check = (v, key) => {
+  if (typeof v !== 'string' || !isHost(v)) throw invalid(key, `must be an IP address or a host name, got ${JSON.stringify(v)}`);
+};
 /** '' or host:port with a port 1-65535 (an IPv6 host in brackets). */
 const hostPort: Check = (v, key) => {
   anyString(v, key);
   if (v === '') return;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(v as string);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(v as string);
+  if (!m || !isHost(m[1] ?? m[2]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) {
+    throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  }
 };
 /** 0 (the default) or a power of two in range. */
 const ringSize: Check = (v, key) => {
@@ -336,7 +346,7 @@ const stringList: Check = (v, key) => {
 
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
 const SHAPE = {
-  listen: { host: string, port: integer(0, 65535) },
+  listen: { host, port: integer(0, 65535) },
   helper: {
     path: string,
     ringBytes: powerOfTwo(4096, 1 << 30),
@@ -490,6 +500,10 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     tcp.tokenFile = abs(tcp.tokenFile);
   }
   config.api.socket = abs(config.api.socket);
+  // sockaddr_un holds 108 bytes with the terminating NUL; a longer path cannot be bound.
+  if (Buffer.byteLength(config.api.socket) > MAX_SOCKET_PATH_BYTES) {
+    throw invalid('api.socket', `must be at most ${MAX_SOCKET_PATH_BYTES} bytes as an absolute path (a unix socket address), got ${Buffer.byteLength(config.api.socket)}`);
+  }
   config.helper.path = abs(config.helper.path);
   config.exporters.dirs = config.exporters.dirs.map(abs);
   // Signatures: key files are read now, so a bad key fails the config load, not the first module.

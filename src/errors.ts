@@ -22,6 +22,7 @@ export const ERRORS = {
   SELECTOR_TOO_COSTLY: { status: 422, summary: 'the /federate match[] selectors are past a size or regex cost limit' },
   SELECTOR_TIMEOUT: { status: 503, summary: 'matching the /federate selectors took longer than the time budget of a request' },
   REQUEST_INVALID: { status: 400, summary: 'an API request has an invalid or unknown parameter' },
+  LISTEN_FAILED: { status: 500, summary: 'the HTTP server cannot listen on listen.host and listen.port' },
   API_UNAVAILABLE: { status: 500, summary: 'the gRPC API cannot listen (socket in use, TLS files or token unreadable)' },
   PROFILE_INVALID: { status: 400, summary: 'a profile request has a parameter out of range' },
   PROFILE_NO_PROCESS: { status: 404, summary: 'the process to profile does not exist' },

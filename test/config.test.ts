@@ -63,6 +63,11 @@ describe('config', () => {
   it.each([
     [{ listen: { prot: 1 } }, 'config: listen.prot is not a known setting (known: host, port)'],
     [{ listen: { port: 70000 } }, 'config: listen.port must be an integer from 0 to 65535, got 70000'],
+    [{ listen: { host: 'not a host!' } }, 'config: listen.host must be an IP address or a host name, got "not a host!"'],
+    [{ listen: { host: '' } }, 'config: listen.host must be an IP address or a host name, got ""'],
+    [{ api: { tcp: { listen: 'not a host!:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "not a host!:9746"'],
+    [{ api: { tcp: { listen: '[::1x]:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "[::1x]:9746"'],
+    [{ api: { socket: `/run/${'s'.repeat(120)}.sock` } }, 'config: api.socket must be at most 107 bytes as an absolute path (a unix socket address), got 130'],
     [{ helper: { ringBytes: 5000 } }, 'config: helper.ringBytes must be a power of two, got 5000'],
     [{ sensors: { process: { enabled: 'yes' } } }, 'config: sensors.process.enabled must be true or false, got "yes"'],
     [{ sensors: { process: { enabled: false }, tcp: { enabled: false }, blockio: { enabled: false }, runqlat: { enabled: false }, oom: { enabled: false } } },

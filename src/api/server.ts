@@ -1,7 +1,8 @@
 // The collector's gRPC API server: bpfwasm.v1.Collector and grpc.health.v1.Health on a unix
 // socket (mode 0600, no token) and, when configured, on TCP with TLS and a bearer token.
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger, status as GrpcStatus } from '@grpc/grpc-js';
+import { format } from 'node:util';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../config.js';
 import { BpfwasmError } from '../errors.js';
@@ -48,6 +49,10 @@ export class ApiServer {
   tcpPort: number | undefined;
 
   constructor(private readonly opts: ApiServerOptions) {
+    // grpc-js writes its own lines to stderr ("E No address added…"); what matters of them reaches
+    // the user as our errors, so they go to the log as debug records.
+    const debug = (...args: unknown[]) => opts.log.debug({ source: 'grpc-js' }, format(...args));
+    setLogger({ error: debug, info: debug, debug });
     this.metrics = new ApiMetrics(opts.collector.store);
     this.streams = new EventStreams({ tap: opts.collector.tap, metrics: this.metrics, queueEvents: opts.config.streamQueueEvents });
   }
