@@ -87,10 +87,14 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    await profiling.profiler.close(); // a profile in progress ends with its 503, not a reset connection
     await writer?.stop(); // first, so its last snapshot still sees a running pipeline
     await api?.stop(); // ends event streams before the pipeline stops feeding them
     await collector.stop();
+    // Requests in progress may finish (idle connections close now); one that lingers is cut after 2 s.
+    const cut = setTimeout(() => server.server.closeAllConnections(), 2000);
     await server.close();
+    clearTimeout(cut);
     await logging.close(); // last, so the shutdown's own lines are shipped too
     process.exit(0);
   };

@@ -30,6 +30,7 @@ export const ERRORS = {
   PROFILE_NOT_FOUND: { status: 404, summary: 'the stored profile is unknown or was evicted' },
   PROFILER_BUSY: { status: 429, summary: 'the maximum number of profiles is already running' },
   PROFILE_ABORTED: { status: 499, summary: 'the client went away, so sampling was stopped' },
+  PROFILE_INTERRUPTED: { status: 503, summary: 'the collector is shutting down, so sampling was stopped' },
   PROFILE_FAILED: { status: 500, summary: 'the helper failed to take a profile' },
 } as const;
 

@@ -189,4 +189,21 @@ describe('Profiler', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(profiler.retryAfterSeconds()).toBe(0);
   });
+
+  it('close stops every running profile with PROFILE_INTERRUPTED, waits for them, and refuses new ones', async () => {
+    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0), 'exec sleep 30');
+    const profiler = new Profiler({ helperPath: fake.path, maxConcurrent: 2 });
+    let sampling!: () => void;
+    const started = new Promise<void>((r) => (sampling = r));
+    const running = profiler.run({ ...REQ, seconds: 20 }, never(), (p) => { if (p === 'sampling') sampling(); });
+    const outcome = running.then(() => undefined, (e: unknown) => e as BpfwasmError);
+    await started;
+    const t0 = Date.now();
+    await profiler.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await outcome).toMatchObject({ code: 'PROFILE_INTERRUPTED', statusCode: 503, retryAfterSeconds: 5 });
+    expect(profiler.retryAfterSeconds()).toBe(0);
+    await expect(profiler.run(REQ, never())).rejects.toMatchObject({ code: 'PROFILE_INTERRUPTED' });
+    await profiler.close(); // nothing running: at once
+  });
 });
