@@ -105,11 +105,17 @@ export class FrameDecoder {
     if (off < end) this.pending = Buffer.from(buf.subarray(off));
   }
 
-  /** Call when the stream ends: a partial frame left over is counted as truncated. */
+  /**
+   * Call when the stream ends. A partial frame left over is counted as truncated and its bytes
+   * as skipped; whole frames after its start (a corrupt length made it swallow them) are still
+   * delivered. Afterwards every byte pushed was either in a delivered frame or counted skipped.
+   */
   end(): void {
-    if (this.pending.length > 0) {
-      this.counters.truncated++;
+    while (this.pending.length > 0) {
+      const rest = this.pending;
       this.pending = Buffer.alloc(0);
+      if (rest.length >= MAGIC_BYTES.length && rest.readUInt32LE(0) === FRAME_MAGIC) this.counters.truncated++;
+      this.push(rest.subarray(this.resync(rest, 1)));
     }
     this.nextSeq = -1;
   }

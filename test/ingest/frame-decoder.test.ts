@@ -88,6 +88,19 @@ describe('FrameDecoder', () => {
     decoder.end();
     expect(seen).toHaveLength(0);
     expect(decoder.counters.truncated).toBe(1);
+    expect(decoder.counters.skippedBytes).toBe(frame.length - 5);
+  });
+
+  it('still delivers the frames a truncated frame swallowed with a corrupt length, when the stream ends', () => {
+    const { decoder, events: seen } = collect();
+    const bad = events(2, 0);
+    bad.writeUInt32LE(1 << 19, 8); // waits for 512 KiB that never come
+    const good = Buffer.concat([events(3, 1), events(4, 2)]);
+    decoder.push(Buffer.concat([bad, good]));
+    expect(seen).toHaveLength(0);
+    decoder.end();
+    expect(seen.map((e) => e.count)).toEqual([3, 4]);
+    expect(decoder.counters).toMatchObject({ truncated: 1, skippedBytes: bad.length, frames: 2 });
   });
 
   it.each([
