@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
@@ -440,8 +440,11 @@ function merge(target: Record<string, unknown>, input: unknown, shape: Shape, pa
     throw invalid(path || 'the document', 'must be a mapping');
   }
   for (const [k, v] of Object.entries(input)) {
-    const key = path ? `${path}.${k}` : k;
-    const rule = shape[k];
+    // A key that is not a plain name ("", "a b") is quoted, so the message still shows where it is.
+    const name = /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+    const key = path ? `${path}.${name}` : name;
+    // Own keys only: `toString` or `__proto__` in a file must not reach Object.prototype.
+    const rule = Object.hasOwn(shape, k) ? shape[k] : undefined;
     if (!rule) throw invalid(key, `is not a known setting (known: ${Object.keys(shape).join(', ')})`);
     if (typeof rule === 'function') {
       rule(v, key);
@@ -522,7 +525,11 @@ export function loadConfig(file?: string): Config {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    // A warning (an unknown tag) would be printed raw to stderr and the value taken as a string: refused instead.
+    const document = parseDocument(text, { logLevel: 'silent' });
+    const problem = document.errors[0] ?? document.warnings[0];
+    if (problem) throw problem;
+    doc = document.toJS({ maxAliasCount: 100 });
   } catch (err) {
     throw new BpfwasmError('CONFIG_INVALID', `config: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }

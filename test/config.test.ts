@@ -80,8 +80,18 @@ describe('config', () => {
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
     [[1], 'config: the document must be a mapping'],
+    // Keys of Object.prototype are unknown settings like any other (they crashed with a TypeError).
+    [{ listen: { hasOwnProperty: 0 } }, 'config: listen.hasOwnProperty is not a known setting (known: host, port)'],
+    [JSON.parse('{"__proto__": {"polluted": 1}}'), 'config: __proto__ is not a known setting (known: listen,'],
+    [{ '': 1 }, 'config: "" is not a known setting (known: listen,'],
   ])('rejects %j with a message naming the key', (doc, message) => {
     expect(() => buildConfig(doc)).toThrow(message);
+  });
+
+  it('refuses YAML that parses only with a warning (an unknown tag) instead of printing it raw', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-config-'));
+    writeFileSync(join(dir, 'tag.yaml'), 'listen: !port 80\n');
+    expect(() => loadConfig(join(dir, 'tag.yaml'))).toThrow(`config: ${join(dir, 'tag.yaml')} is not valid YAML: Unresolved tag: !port`);
   });
 
   it('names the file when it cannot be read or parsed', () => {

@@ -50,7 +50,7 @@ const frame = fc.oneof(
 );
 
 /** Damage done to a valid stream: a byte changed, bytes cut out or slipped in, a header field rewritten. */
-const damage = fc.oneof(
+const damage: fc.Arbitrary<(b: Buffer) => Buffer> = fc.oneof(
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })).map(([at, v]) => (b: Buffer) => {
     const c = Buffer.from(b);
     if (c.length) c[at % c.length] = v;
@@ -80,7 +80,7 @@ describe('frame decoder fuzz', () => {
     fc.assert(fc.property(fc.array(frame, { minLength: 1, maxLength: 12 }), fc.array(damage, { maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }),
       (frames, damages, cuts) => {
         const clean = Buffer.concat(frames.map((f, seq) => f(seq)));
-        const stream = damages.reduce((b, d) => d(b), clean);
+        const stream = damages.reduce<Buffer>((b, d) => d(b), clean);
         const { decoder } = decode(stream, cuts);
         if (damages.length === 0) {
           expect(decoder.counters).toMatchObject({ frames: frames.length, malformed: 0, skippedBytes: 0, lostFrames: 0, truncated: 0 });
