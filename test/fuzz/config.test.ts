@@ -71,12 +71,12 @@ function load(text: string): void {
 
 describe('config fuzz', () => {
   it('values of any type at any key: a config or CONFIG_INVALID naming the key', () => {
-    fc.assert(fc.property(doc, (d) => load(stringify(d))), fuzzParameters(1500, 10));
-  }, fuzzTimeout(10));
+    fc.assert(fc.property(doc, (d) => load(stringify(d))), fuzzParameters(1500, 6));
+  }, fuzzTimeout(6));
 
   it('any text as YAML: a config or CONFIG_INVALID naming the file', () => {
     const yamlish = fc.array(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(':', '\n', '  ', '- ', '{', '}', '[', ']', '&a', '*a', '!!binary', '<<: *a', '"', "'", '#', 'listen', 'api', 'sensors')), { maxLength: 30 })
       .map((parts) => parts.join(''));
-    fc.assert(fc.property(yamlish, (text) => load(text)), fuzzParameters(1500, 8));
-  }, fuzzTimeout(8));
+    fc.assert(fc.property(yamlish, (text) => load(text)), fuzzParameters(1500, 4));
+  }, fuzzTimeout(4));
 });

@@ -73,8 +73,8 @@ describe('frame decoder fuzz', () => {
   it('raw bytes in any chunks: no throw, every byte accounted for', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 2048 }), fc.array(fc.nat(), { maxLength: 8 }), (bytes, cuts) => {
       decode(Buffer.from(bytes), cuts);
-    }), fuzzParameters(2000, 8));
-  }, fuzzTimeout(8));
+    }), fuzzParameters(2000, 4));
+  }, fuzzTimeout(4));
 
   it('damaged streams of valid frames: no throw, every byte accounted for, a clean stream loses nothing', () => {
     fc.assert(fc.property(fc.array(frame, { minLength: 1, maxLength: 12 }), fc.array(damage, { maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }),
@@ -85,8 +85,8 @@ describe('frame decoder fuzz', () => {
         if (damages.length === 0) {
           expect(decoder.counters).toMatchObject({ frames: frames.length, malformed: 0, skippedBytes: 0, lostFrames: 0, truncated: 0 });
         }
-      }), fuzzParameters(2000, 10));
-  }, fuzzTimeout(10));
+      }), fuzzParameters(2000, 5));
+  }, fuzzTimeout(3));
 
   it('frames after the damage are delivered once the decoder is past it', () => {
     fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 6 }), (junk, n) => {
@@ -96,6 +96,6 @@ describe('frame decoder fuzz', () => {
       const noMagic = Buffer.from(junk).toString('latin1').replaceAll('BWF1', 'BWF0');
       const { delivered } = decode(Buffer.concat([Buffer.from(noMagic, 'latin1'), ...good]), []);
       expect(delivered).toBe(n);
-    }), fuzzParameters(1000, 5));
-  }, fuzzTimeout(5));
+    }), fuzzParameters(1000, 3));
+  }, fuzzTimeout(3));
 });

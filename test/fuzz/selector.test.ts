@@ -29,8 +29,8 @@ describe('selector fuzz', () => {
         return;
       }
       expect(regexCost(pattern)).toBeGreaterThanOrEqual(compiled.programSize());
-    }), fuzzParameters(3000, 8));
-  }, fuzzTimeout(8));
+    }), fuzzParameters(3000, 4));
+  }, fuzzTimeout(4));
 
   const selectorText = fc.oneof(
     fc.string({ maxLength: 80 }),
@@ -56,8 +56,8 @@ describe('selector fuzz', () => {
       }
       for (const m of matchers) for (const v of values) expect(typeof m.matches(v)).toBe('boolean');
       expect(performance.now() - started).toBeLessThan(500);
-    }), fuzzParameters(3000, 10));
-  }, fuzzTimeout(10));
+    }), fuzzParameters(3000, 5));
+  }, fuzzTimeout(5));
 
   it('a regex past the limit is refused before compiling, whatever its shape', () => {
     fc.assert(fc.property(regex, fc.integer({ min: 2, max: 1000 }), (inner, times) => {
@@ -72,6 +72,6 @@ describe('selector fuzz', () => {
       }
       // Accepted or refused, never the seconds a 1 M-instruction compile takes.
       expect(performance.now() - started).toBeLessThan(500);
-    }), fuzzParameters(500, 8));
-  }, fuzzTimeout(8));
+    }), fuzzParameters(500, 4));
+  }, fuzzTimeout(4));
 });
