@@ -4,7 +4,7 @@
 import { RECORD_SIZE } from './generated/events.js';
 import {
   FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, MAX_FRAME_KIND, MAX_FRAME_PAYLOAD, PROFILE_SAMPLE_SIZE, PROTOCOL_VERSION,
-  STAT_RECORD_SIZE,
+  STAT_RECORD_SIZE, isWellFormedControl,
 } from './protocol.js';
 
 export interface FrameHandlers {
@@ -12,7 +12,7 @@ export interface FrameHandlers {
   events(recordType: number, payload: Uint8Array, count: number): void;
   /** `payload` holds `count` 16-byte stat records; only valid during the call. */
   stats(payload: Uint8Array, count: number): void;
-  /** HELLO, READY, LOG and PROFILE_DONE frames, parsed from JSON. */
+  /** HELLO, READY, LOG and PROFILE_DONE frames, parsed from JSON and checked (`isWellFormedControl`). */
   control(kind: ControlKind, message: unknown): void;
   /** PROFILE_SAMPLES, PROFILE_STACKS and PROCESS_MAPS payloads (profile mode); only valid during the call. */
   profile?(kind: number, payload: Uint8Array, count: number): void;
@@ -153,6 +153,7 @@ export class FrameDecoder {
         } catch {
           return false;
         }
+        if (!isWellFormedControl(kind, message)) return false;
         this.handlers.control(CONTROL[kind]!, message);
         return true;
       }

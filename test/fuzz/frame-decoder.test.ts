@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../../src/ingest/frame-decoder.js';
 import { encodeFrame } from '../../src/ingest/frame-encoder.js';
 import { RECORD_SIZE, RecordType } from '../../src/ingest/generated/events.js';
-import { FRAME_HEADER_SIZE, FrameKind, PROFILE_SAMPLE_SIZE, STAT_RECORD_SIZE } from '../../src/ingest/protocol.js';
+import { FRAME_HEADER_SIZE, FrameKind, isWellFormedControl, PROFILE_SAMPLE_SIZE, STAT_RECORD_SIZE } from '../../src/ingest/protocol.js';
 import { fuzzParameters, fuzzTimeout } from './settings.js';
+
+const CONTROL_KIND = { hello: FrameKind.HELLO, ready: FrameKind.READY, log: FrameKind.LOG, profile_done: FrameKind.PROFILE_DONE };
 
 /** Pushes `bytes` cut at `cuts`, ends the stream, and checks the decoder's accounting. */
 function decode(bytes: Buffer, cuts: number[]) {
@@ -19,7 +21,7 @@ function decode(bytes: Buffer, cuts: number[]) {
       delivered++;
     },
     stats: (payload, count) => expect(payload.length).toBe(count * STAT_RECORD_SIZE),
-    control: (_kind, message) => expect(message).not.toBeUndefined(),
+    control: (kind, message) => expect(isWellFormedControl(CONTROL_KIND[kind], message)).toBe(true),
     profile: (kind, payload, count) => {
       if (kind === FrameKind.PROFILE_SAMPLES) expect(payload.length).toBe(count * PROFILE_SAMPLE_SIZE);
     },
@@ -43,8 +45,12 @@ const frame = fc.oneof(
   fc.tuple(fc.constantFrom(...knownTypes), fc.integer({ min: 0, max: 4 })).map(([type, n]) =>
     (seq: number) => encodeFrame(FrameKind.EVENTS, Buffer.alloc(n * RECORD_SIZE[type]!, 0x5a), seq, n, type)),
   fc.integer({ min: 0, max: 4 }).map((n) => (seq: number) => encodeFrame(FrameKind.STATS, Buffer.alloc(n * STAT_RECORD_SIZE, 1), seq, n)),
-  fc.constantFrom(FrameKind.HELLO, FrameKind.READY, FrameKind.LOG, FrameKind.PROFILE_DONE).map((kind) =>
-    (seq: number) => encodeFrame(kind, Buffer.from('{"level":"info","msg":"x"}'), seq)),
+  fc.constantFrom<[number, unknown]>(
+    [FrameKind.HELLO, { protocol: 1, helper: 'h', kernel: 'k', pid: 1, ncpus: 2, sensors: [{ id: 0, name: 'process', programs: ['p'], record_types: [1] }] }],
+    [FrameKind.READY, { load_ms: 1, attach_ms: 1, sensors: ['process'] }],
+    [FrameKind.LOG, { level: 'info', msg: 'x' }],
+    [FrameKind.PROFILE_DONE, { hz: 99, seconds: 1, duration_ms: 1000, ncpus: 2, samples: 3, stack_errors: { kernel_missing: 0, user_missing: 0, collisions: 0, other: 0 } }],
+  ).map(([kind, message]) => (seq: number) => encodeFrame(kind, Buffer.from(JSON.stringify(message)), seq)),
   fc.integer({ min: 0, max: 3 }).map((n) => (seq: number) => encodeFrame(FrameKind.PROFILE_SAMPLES, Buffer.alloc(n * PROFILE_SAMPLE_SIZE), seq, n)),
   fc.uint8Array({ maxLength: 64 }).map((b) => (seq: number) => encodeFrame(FrameKind.PROFILE_STACKS, b, seq, 1)),
 );

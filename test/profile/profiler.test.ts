@@ -40,12 +40,14 @@ function mapsRecord(tgid: number, text: string): Buffer {
   return Buffer.concat([head, Buffer.from(text)]);
 }
 
+const HELLO = JSON.stringify({ protocol: 1, helper: 'fake', kernel: 'x', pid: 1, ncpus: 2, sensors: [] });
+
 /** A well-formed profile-mode stream, as PROTOCOL.md orders it. */
 function goodStream(): Buffer {
   let seq = 0;
   const json = (kind: number, v: unknown) => encodeFrame(kind, Buffer.from(JSON.stringify(v)), seq++);
   return Buffer.concat([
-    json(FrameKind.HELLO, { protocol: 1, helper: 'fake', kernel: 'x', pid: 1, ncpus: 2, sensors: [] }),
+    encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), seq++),
     encodeFrame(FrameKind.PROCESS_MAPS, mapsRecord(42, '00400000-00401000 r-xp 00000000 08:01 12 /bin/burn\n'), seq++),
     encodeFrame(FrameKind.PROCESS_MAPS, mapsRecord(42, 'a later snapshot\n'), seq++),
     encodeFrame(FrameKind.PROFILE_STACKS, Buffer.concat([stackRecord(5, [0x401000n, 0x401100n]), stackRecord(9, [0xffffffff81000000n])]), seq++, 2),
@@ -158,7 +160,7 @@ describe('Profiler', () => {
   });
 
   it('fails on a stream without PROFILE_DONE and on a damaged stack record', async () => {
-    const noDone = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0));
+    const noDone = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0));
     await expect(new Profiler({ helperPath: noDone.path, maxConcurrent: 1 }).run(REQ, never()))
       .rejects.toMatchObject({ code: 'PROFILE_FAILED', message: 'profile helper exited without PROFILE_DONE' });
     const bad = stackRecord(5, [1n, 2n]).subarray(0, 16); // says depth 2, holds 1
@@ -169,7 +171,7 @@ describe('Profiler', () => {
 
   it('stops the helper when the client goes away, and answers busy while one runs', async () => {
     // The helper greets, then samples "forever"; exec makes SIGTERM reach the sleeping process.
-    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0), 'exec sleep 30');
+    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0), 'exec sleep 30');
     const profiler = new Profiler({ helperPath: fake.path, maxConcurrent: 1 });
     const ac = new AbortController();
     let sampling!: () => void;
@@ -191,7 +193,7 @@ describe('Profiler', () => {
   });
 
   it('close stops every running profile with PROFILE_INTERRUPTED, waits for them, and refuses new ones', async () => {
-    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0), 'exec sleep 30');
+    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0), 'exec sleep 30');
     const profiler = new Profiler({ helperPath: fake.path, maxConcurrent: 2 });
     let sampling!: () => void;
     const started = new Promise<void>((r) => (sampling = r));
