@@ -86,6 +86,8 @@ export interface MatchBudget {
   sliceMs: number;
   /** The matching time (summed over slices) after which the request fails. */
   totalMs: number;
+  /** The clock, in ms (tests give a deterministic one). */
+  now?: () => number;
 }
 
 export const MATCH_BUDGET: MatchBudget = { sliceMs: 5, totalMs: 1000 };
@@ -124,13 +126,14 @@ function* regexWork(store: SeriesStore, selectors: readonly (readonly Matcher[])
 export async function matchAhead(store: SeriesStore, selectors: readonly (readonly Matcher[])[],
   budget: MatchBudget = MATCH_BUDGET): Promise<void> {
   const work = regexWork(store, selectors);
+  const now = budget.now ?? (() => performance.now());
   let spent = 0;
   for (;;) {
-    const start = performance.now();
+    const start = now();
     const sliceEnd = start + Math.min(budget.sliceMs, budget.totalMs - spent);
     let done = false;
-    while (!(done = work.next().done === true) && performance.now() < sliceEnd);
-    spent += performance.now() - start;
+    while (!(done = work.next().done === true) && now() < sliceEnd);
+    spent += now() - start;
     if (done) return;
     if (spent >= budget.totalMs) {
       throw new BpfwasmError('SELECTOR_TIMEOUT',
