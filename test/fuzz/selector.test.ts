@@ -55,7 +55,7 @@ describe('selector fuzz', () => {
         return;
       }
       for (const m of matchers) for (const v of values) expect(typeof m.matches(v)).toBe('boolean');
-      expect(performance.now() - started).toBeLessThan(500);
+      expect(performance.now() - started).toBeLessThan(1000);
     }), fuzzParameters(3000, 5));
   }, fuzzTimeout(5));
 
@@ -71,7 +71,7 @@ describe('selector fuzz', () => {
         expect(regexCost(`^(?:${value})$`)).toBeGreaterThan(REGEX_LIMITS.perRegex);
       }
       // Accepted or refused, never the seconds a 1 M-instruction compile takes.
-      expect(performance.now() - started).toBeLessThan(500);
+      expect(performance.now() - started).toBeLessThan(1000);
     }), fuzzParameters(500, 4));
   }, fuzzTimeout(4));
 });

@@ -89,7 +89,7 @@ describe('GET /federate', () => {
     const hostile = `{comm=~"(?:${'a'.repeat(1300)}){1000}"}`;
     const started = performance.now();
     const res = await server.inject({ url: federate(match(...Array<string>(10).fill(hostile))) });
-    expect(performance.now() - started).toBeLessThan(500);
+    expect(performance.now() - started).toBeLessThan(2000);
     expect(res.statusCode).toBe(422);
     expect(res.json()).toEqual({
       error: 'SELECTOR_TOO_COSTLY',
