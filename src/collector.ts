@@ -11,6 +11,7 @@ import { ExporterRegistry } from './exporters/registry.js';
 import { loadTrustPolicy } from './exporters/signing.js';
 import { ExporterDirWatcher } from './exporters/watch.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
+import { HelperLiveness, stallThresholdMs } from './ingest/helper-liveness.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
@@ -49,6 +50,8 @@ export class Collector {
   readonly decoder: FrameDecoder;
   readonly exporters: ExporterRegistry;
   readonly supervisor: HelperSupervisor;
+  /** Stalls of a ready helper: no frame (not even its periodic STATS) for a few intervals. */
+  readonly liveness: HelperLiveness;
   private readonly runtime: RuntimeMetrics;
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
@@ -116,6 +119,7 @@ export class Collector {
       stats: (payload, count) => this.onStats(payload, count),
       control: (kind, message) => this.onControl(kind, message),
     });
+    this.liveness = new HelperLiveness(stallThresholdMs(config.helper.statsMs));
     this.supervisor = new HelperSupervisor({
       path: config.helper.path,
       args: helperArgs(config),
@@ -171,6 +175,7 @@ export class Collector {
   /** Advances the store's clock and, every quarter TTL (1 s to 60 s), expires idle series. */
   private tick(nowSeconds: number): void {
     this.store.now = nowSeconds;
+    this.checkLiveness();
     const ttl = this.config.metrics.seriesTtlSeconds;
     if (ttl === 0 || nowSeconds - this.lastSweep < Math.min(60, Math.max(1, Math.floor(ttl / 4)))) return;
     this.lastSweep = nowSeconds;
@@ -201,6 +206,8 @@ export class Collector {
     if (!this.exportersLoaded) waiting.push('exporters not loaded');
     if (!this.ready) {
       waiting.push(this.supervisor.fatal ? `helper failed: ${this.supervisor.fatal.message}` : 'sensors not attached');
+    } else if (this.checkLiveness()) {
+      waiting.push(`helper stalled: no frame for ${(this.liveness.silentMs / 1000).toFixed(1)} s (it sends STATS every ${this.config.helper.statsMs} ms)`);
     } else if (this.exporterSync) {
       waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
@@ -215,6 +222,22 @@ export class Collector {
       name, state: this.config.sensors[name].enabled ? 'starting' : 'disabled',
       required: this.config.sensors[name].required, route: '', step: '', errno: 0, reason: '',
     });
+  }
+
+  /** Whether the helper is running, attached and sending frames. */
+  helperUp(): boolean {
+    return this.ready !== undefined && !this.checkLiveness();
+  }
+
+  /** Brings the stall state up to date (logging a change); true while the helper is stalled. */
+  private checkLiveness(): boolean {
+    const change = this.liveness.check(this.decoder.counters.frames);
+    if (change === 'stalled') {
+      this.log.error({ pid: this.supervisor.pid, silentMs: Math.round(this.liveness.silentMs) }, 'helper stalled: no frame from it; events are not arriving');
+    } else if (change === 'recovered') {
+      this.log.warn({ pid: this.supervisor.pid }, 'helper frames flow again');
+    }
+    return this.liveness.stalled;
   }
 
   /** Brings the values kept outside the store up to date; every scrape and federation calls it first. */
@@ -233,7 +256,8 @@ export class Collector {
     m.setTotal('bpfwasm_frames_unknown_type_total', [], d.unknownType);
     m.setTotal('bpfwasm_frame_skipped_bytes_total', [], d.skippedBytes);
     m.setTotal('bpfwasm_helper_restarts_total', [], this.supervisor.restarts);
-    m.set('bpfwasm_helper_up', [], this.ready ? 1 : 0);
+    m.set('bpfwasm_helper_up', [], this.helperUp() ? 1 : 0);
+    m.setTotal('bpfwasm_helper_stalls_total', [], this.liveness.stalls);
     this.exporters.refreshMetrics();
     const r = this.resolver.stats();
     const hierarchies = r.memoryCgroup && r.memoryCgroup !== r.cgroup ? [['v2', r.cgroup], ['memory', r.memoryCgroup]] as const : [['v2', r.cgroup]] as const;
@@ -268,6 +292,7 @@ export class Collector {
       const ready = message as ReadyMessage;
       this.ready = ready;
       this.supervisor.markReady();
+      this.liveness.watch(this.decoder.counters.frames);
       this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
       this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
       this.onSensorsStarted(ready);
@@ -392,6 +417,7 @@ export class Collector {
   private onHelperExit(code: number | null, signal: NodeJS.Signals | null, willRestart: boolean): void {
     const wasReady = this.ready !== undefined;
     this.ready = undefined;
+    this.liveness.unwatch();
     for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 0);
     if (willRestart) {
       this.log.warn({ code, signal }, 'helper exited; restarting');

@@ -1,10 +1,11 @@
 // Collector configuration: YAML (or JSON) from --config, merged over defaults and validated
 // so that a typo or a wrong type is a clear error naming the key, never a silent default.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
@@ -301,12 +302,21 @@ const httpUrl: Check = (v, key) => {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
 };
+const MAX_SOCKET_PATH_BYTES = 107;
+const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+/** Whether `v` is an IP address or a syntactically valid DNS host name. */
+export const isHost = (v: string): boolean => isIP(v) !== 0 || DNS_NAME.test(v);
+const host: Check = (v, key) => {
+  if (typeof v !== 'string' || !isHost(v)) throw invalid(key, `must be an IP address or a host name, got ${JSON.stringify(v)}`);
+};
 /** '' or host:port with a port 1-65535 (an IPv6 host in brackets). */
 const hostPort: Check = (v, key) => {
   anyString(v, key);
   if (v === '') return;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(v as string);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(v as string);
+  if (!m || !isHost(m[1] ?? m[2]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) {
+    throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  }
 };
 /** 0 (the default) or a power of two in range. */
 const ringSize: Check = (v, key) => {
@@ -339,7 +349,7 @@ const stringList: Check = (v, key) => {
 
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
 const SHAPE = {
-  listen: { host: string, port: integer(0, 65535) },
+  listen: { host, port: integer(0, 65535) },
   helper: {
     path: string,
     ringBytes: powerOfTwo(4096, 1 << 30),
@@ -433,8 +443,11 @@ function merge(target: Record<string, unknown>, input: unknown, shape: Shape, pa
     throw invalid(path || 'the document', 'must be a mapping');
   }
   for (const [k, v] of Object.entries(input)) {
-    const key = path ? `${path}.${k}` : k;
-    const rule = shape[k];
+    // A key that is not a plain name ("", "a b") is quoted, so the message still shows where it is.
+    const name = /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+    const key = path ? `${path}.${name}` : name;
+    // Own keys only: `toString` or `__proto__` in a file must not reach Object.prototype.
+    const rule = Object.hasOwn(shape, k) ? shape[k] : undefined;
     if (!rule) throw invalid(key, `is not a known setting (known: ${Object.keys(shape).join(', ')})`);
     if (typeof rule === 'function') {
       rule(v, key);
@@ -496,6 +509,10 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     tcp.tokenFile = abs(tcp.tokenFile);
   }
   config.api.socket = abs(config.api.socket);
+  // sockaddr_un holds 108 bytes with the terminating NUL; a longer path cannot be bound.
+  if (Buffer.byteLength(config.api.socket) > MAX_SOCKET_PATH_BYTES) {
+    throw invalid('api.socket', `must be at most ${MAX_SOCKET_PATH_BYTES} bytes as an absolute path (a unix socket address), got ${Buffer.byteLength(config.api.socket)}`);
+  }
   config.helper.path = abs(config.helper.path);
   config.exporters.dirs = config.exporters.dirs.map(abs);
   // Signatures: key files are read now, so a bad key fails the config load, not the first module.
@@ -514,7 +531,11 @@ export function loadConfig(file?: string): Config {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    // A warning (an unknown tag) would be printed raw to stderr and the value taken as a string: refused instead.
+    const document = parseDocument(text, { logLevel: 'silent' });
+    const problem = document.errors[0] ?? document.warnings[0];
+    if (problem) throw problem;
+    doc = document.toJS({ maxAliasCount: 100 });
   } catch (err) {
     throw new BpfwasmError('CONFIG_INVALID', `config: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }

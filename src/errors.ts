@@ -19,7 +19,10 @@ export const ERRORS = {
   HELPER_MISSING: { status: 500, summary: 'the eBPF helper binary is missing' },
   NOT_READY: { status: 503, summary: 'the collector is not ready' },
   SELECTOR_INVALID: { status: 400, summary: 'a /federate match[] series selector does not parse' },
+  SELECTOR_TOO_COSTLY: { status: 422, summary: 'the /federate match[] selectors are past a size or regex cost limit' },
+  SELECTOR_TIMEOUT: { status: 503, summary: 'matching the /federate selectors took longer than the time budget of a request' },
   REQUEST_INVALID: { status: 400, summary: 'an API request has an invalid or unknown parameter' },
+  LISTEN_FAILED: { status: 500, summary: 'the HTTP server cannot listen on listen.host and listen.port' },
   API_UNAVAILABLE: { status: 500, summary: 'the gRPC API cannot listen (socket in use, TLS files or token unreadable)' },
   PROFILE_INVALID: { status: 400, summary: 'a profile request has a parameter out of range' },
   PROFILE_NO_PROCESS: { status: 404, summary: 'the process to profile does not exist' },
@@ -27,6 +30,7 @@ export const ERRORS = {
   PROFILE_NOT_FOUND: { status: 404, summary: 'the stored profile is unknown or was evicted' },
   PROFILER_BUSY: { status: 429, summary: 'the maximum number of profiles is already running' },
   PROFILE_ABORTED: { status: 499, summary: 'the client went away, so sampling was stopped' },
+  PROFILE_INTERRUPTED: { status: 503, summary: 'the collector is shutting down, so sampling was stopped' },
   PROFILE_FAILED: { status: 500, summary: 'the helper failed to take a profile' },
 } as const;
 

@@ -64,6 +64,11 @@ describe('config', () => {
   it.each([
     [{ listen: { prot: 1 } }, 'config: listen.prot is not a known setting (known: host, port)'],
     [{ listen: { port: 70000 } }, 'config: listen.port must be an integer from 0 to 65535, got 70000'],
+    [{ listen: { host: 'not a host!' } }, 'config: listen.host must be an IP address or a host name, got "not a host!"'],
+    [{ listen: { host: '' } }, 'config: listen.host must be an IP address or a host name, got ""'],
+    [{ api: { tcp: { listen: 'not a host!:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "not a host!:9746"'],
+    [{ api: { tcp: { listen: '[::1x]:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "[::1x]:9746"'],
+    [{ api: { socket: `/run/${'s'.repeat(120)}.sock` } }, 'config: api.socket must be at most 107 bytes as an absolute path (a unix socket address), got 130'],
     [{ helper: { ringBytes: 5000 } }, 'config: helper.ringBytes must be a power of two, got 5000'],
     [{ sensors: { process: { enabled: 'yes' } } }, 'config: sensors.process.enabled must be true or false, got "yes"'],
     [{ sensors: { process: { enabled: false }, tcp: { enabled: false }, blockio: { enabled: false }, runqlat: { enabled: false }, oom: { enabled: false } } },
@@ -78,8 +83,18 @@ describe('config', () => {
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
     [[1], 'config: the document must be a mapping'],
+    // Keys of Object.prototype are unknown settings like any other (they crashed with a TypeError).
+    [{ listen: { hasOwnProperty: 0 } }, 'config: listen.hasOwnProperty is not a known setting (known: host, port)'],
+    [JSON.parse('{"__proto__": {"polluted": 1}}'), 'config: __proto__ is not a known setting (known: listen,'],
+    [{ '': 1 }, 'config: "" is not a known setting (known: listen,'],
   ])('rejects %j with a message naming the key', (doc, message) => {
     expect(() => buildConfig(doc)).toThrow(message);
+  });
+
+  it('refuses YAML that parses only with a warning (an unknown tag) instead of printing it raw', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-config-'));
+    writeFileSync(join(dir, 'tag.yaml'), 'listen: !port 80\n');
+    expect(() => loadConfig(join(dir, 'tag.yaml'))).toThrow(`config: ${join(dir, 'tag.yaml')} is not valid YAML: Unresolved tag: !port`);
   });
 
   it('names the file when it cannot be read or parsed', () => {

@@ -7,7 +7,7 @@ import type { SeriesStore } from '../metrics/store.js';
 export const COLLECTOR_VERSION = '0.1.0';
 
 /** What GetStatus reads from the collector. */
-export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff'>;
+export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff' | 'helperUp'>;
 
 /** bpfwasm.v1.ExporterVersion / ExporterStatus as grpc-js serializes them (keepCase). */
 export interface ApiExporterVersion {
@@ -49,7 +49,7 @@ export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 
     collector_version: COLLECTOR_VERSION,
     helper_version: c.hello?.helper ?? '',
     kernel: c.hello?.kernel ?? '',
-    helper_up: c.ready !== undefined,
+    helper_up: c.helperUp(),
     helper_restarts: c.supervisor.restarts,
     uptime_seconds: (Date.now() - c.startedAt) / 1000,
     sensors: c.sensors().map((s) => ({

@@ -36,7 +36,8 @@ export class PipelineMetrics {
     counter('bpfwasm_frames_unknown_type_total', 'EVENTS frames of a record type this collector does not know, skipped');
     counter('bpfwasm_frame_skipped_bytes_total', 'Bytes skipped while resynchronising on the helper stream');
     counter('bpfwasm_helper_restarts_total', 'Times the helper was restarted after it exited');
-    gauge('bpfwasm_helper_up', 'Whether the helper is running and its sensors are attached (1) or not (0)');
+    gauge('bpfwasm_helper_up', 'Whether the helper is running, its sensors are attached and its frames arrive (1) or not (0)');
+    counter('bpfwasm_helper_stalls_total', 'Times a ready helper sent no frame, not even its periodic STATS, for 3 stats intervals (at least 2 s)');
     gauge('bpfwasm_helper_info', 'Helper build and kernel, as labels', ['version', 'kernel']);
     gauge('bpfwasm_helper_load_seconds', 'Time the helper took to open and load its sensors at its last start');
     gauge('bpfwasm_helper_attach_seconds', 'Time the helper took to attach its sensors at its last start');
