@@ -92,7 +92,8 @@ export class GuestImports {
   private refusedByMetric = new Map<string, number>();
   private reported = { rejectedOps: 0, rejectedCalls: 0, logsDropped: 0 };
 
-  constructor(private readonly link: HostLink, private readonly options: GuestOptions) {
+  /** `fixedBytes`: what the instance holds beside its linear memory (tables, globals, segments), counted in memoryBytes. */
+  constructor(private readonly link: HostLink, private readonly options: GuestOptions, private readonly fixedBytes = 0) {
     this.logRefilledAt = this.clock();
     for (const f of options.seed?.families ?? []) this.families.set(f.id, { info: f, count: 0 });
     for (const [familyId, values] of options.seed?.series ?? []) {
@@ -128,7 +129,7 @@ export class GuestImports {
       rejectedCalls: this.rejectedCalls - this.reported.rejectedCalls,
       logsDropped: this.logsDropped - this.reported.logsDropped,
       lastError: this.lastError,
-      memoryBytes: this.memory ? this.memory.buffer.byteLength : 0,
+      memoryBytes: this.fixedBytes + (this.memory ? this.memory.buffer.byteLength : 0),
     };
     this.newSeries = [];
     this.opCount = 0;

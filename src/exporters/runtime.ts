@@ -12,7 +12,7 @@ export interface RuntimeLimits {
   readonly batchTimeoutMs: number;
   /** Longest compiling, instantiating and `bpfwasm_init` may take. */
   readonly initTimeoutMs: number;
-  /** Most 64 KiB pages of linear memory a module may have. */
+  /** A module's budget in 64 KiB pages: its linear memory, tables, globals and segments together (memory-cap.ts). */
   readonly maxMemoryPages: number;
   /** Batches handed to a worker and not completed before further ones are dropped. */
   readonly queueBatches: number;

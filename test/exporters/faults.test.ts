@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BpfwasmError } from '../../src/errors.js';
-import { capMemory, writeU32 } from '../../src/exporters/memory-cap.js';
+import { capModule, PAGE_BYTES, writeU32 } from '../../src/exporters/memory-cap.js';
 import { ExporterRegistry } from '../../src/exporters/registry.js';
 import type { Exporter, RuntimeLimits } from '../../src/exporters/runtime.js';
 import { buildServer } from '../../src/http/server.js';
@@ -145,8 +145,8 @@ describe('modules refused at load, while the others keep counting', () => {
       /^fault: not a valid WebAssembly module: /],
     ['a wrong ABI version', () => wasm('abi_v2'), 'EXPORTER_ABI', /^fault: ABI version 2, host supports 1$/],
     ['missing exports', () => wasm('missing_on_batch'), 'EXPORTER_ABI', /^fault: missing export bpfwasm_on_batch$/],
-    ['a 4 GiB memory declaration', () => withMemory(wasm('grow_loop'), 65536), 'EXPORTER_LOAD',
-      /^fault: memory starts at 65536 pages \(4 GiB\), above exporters\.maxMemoryPages 64 \(4 MiB\)$/],
+    ['a 4 GiB memory declaration', () => withMemory(wasm('grow_loop'), 65536), 'EXPORTER_BUDGET',
+      /^fault: it declares memory 65536 pages \(4 GiB\)(, .+)?, above its budget of exporters\.maxMemoryPages 64 \(4 MiB\)$/],
   ])('%s', async (_, bytes, code, message) => {
     const h = await harness({ maxMemoryPages: 64 });
     await h.streamUntil(() => true, 'warm-up', 10);
@@ -208,7 +208,7 @@ describe('modules that fail while running are contained', () => {
     const h = await harness({ maxMemoryPages: 64, maxConsecutiveTraps: 3, quarantineBaseMs: 100 });
     const fault = await h.registry.load('fault', wasm('grow_loop'));
     await h.streamUntil(() => fault.traps >= 3 && fault.restarts >= 1, 'three traps and a restart');
-    expect(h.host.store.value(seriesId(h.host.store, 'grow_pages', {})!)).toBe(64);
+    expect(h.host.store.value(seriesId(h.host.store, 'grow_pages', {})!)).toBe(capModule('fault', wasm('grow_loop'), 64).maxPages);
     expect(samplesOf(h, 'bpfwasm_exporter_memory_bytes', { exporter: 'fault' })).toBeLessThanOrEqual(64 * 65536);
     await h.finish();
   });
@@ -273,7 +273,7 @@ describe('modules that fail while running are contained', () => {
 });
 
 describe('the memory cap rewrite', () => {
-  it('never throws anything but EXPORTER_LOAD on arbitrary bytes, and caps what it accepts', () => {
+  it('never throws anything but EXPORTER_LOAD or EXPORTER_BUDGET on arbitrary bytes, and caps what it accepts', () => {
     const valid = wasm('grow_loop');
     const input = fc.oneof(
       fc.uint8Array({ maxLength: 256 }),
@@ -287,18 +287,20 @@ describe('the memory cap rewrite', () => {
     );
     fc.assert(fc.property(input, (bytes) => {
       try {
-        const capped = capMemory('m', bytes, 64);
-        if (capped.maxPages !== undefined) expect(capped.maxPages).toBeLessThanOrEqual(64);
+        const capped = capModule('m', bytes, 64);
+        expect((capped.maxPages ?? 0) * PAGE_BYTES + capped.fixedBytes).toBeLessThanOrEqual(64 * PAGE_BYTES);
       } catch (e) {
         expect(e).toBeInstanceOf(BpfwasmError);
-        expect((e as BpfwasmError).code).toBe('EXPORTER_LOAD');
+        expect(['EXPORTER_LOAD', 'EXPORTER_BUDGET']).toContain((e as BpfwasmError).code);
       }
     }), { numRuns: 2000 });
   });
 
   it('lowers a declared maximum above the cap and adds one where none is declared', async () => {
-    const none = capMemory('m', withMemory(wasm('grow_loop'), 2), 64);
-    expect({ initial: none.initialPages, max: none.maxPages }).toEqual({ initial: 2, max: 64 });
+    const none = capModule('m', withMemory(wasm('grow_loop'), 2), 64);
+    // What tables, globals and data segments take is left out of the memory's share.
+    expect({ initial: none.initialPages, max: none.maxPages }).toEqual({ initial: 2, max: Math.floor((64 * PAGE_BYTES - none.fixedBytes) / PAGE_BYTES) });
+    expect(none.maxPages).toBeGreaterThanOrEqual(60);
     const module = await WebAssembly.compile(none.bytes as Uint8Array<ArrayBuffer>);
     expect(WebAssembly.Module.exports(module).some((e) => e.name === 'memory')).toBe(true);
   });
