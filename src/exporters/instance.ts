@@ -88,7 +88,7 @@ export class ModuleInstance {
 
   /** Runs one batch; its operations wait in `imports` for `takeFlush`. */
   runBatch(seq: number, recordType: number, payload: Uint8Array, count: number): number {
-    this.imports.batchSeq = seq;
+    this.imports.beginBatch(seq, count);
     const len = payload.byteLength;
     if (len > this.bufferBytes && !this.reserve(len)) return BatchStatus.ERROR;
     this.imports.bytes().set(payload, this.bufferPtr);

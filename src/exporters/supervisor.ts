@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { BpfwasmError, type ErrorCode } from '../errors.js';
 import { Errno, LogLevel } from './abi.js';
 import {
-  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
   CTL_TEXT_OFFSET, Phase, epochMs, type Flush, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
 } from './protocol.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
@@ -169,7 +169,7 @@ export class IsolatedExporter implements Exporter {
   check(now: number): void {
     if (this.worker === undefined || this.ctl.length === 0) return;
     const phase = Atomics.load(this.ctl, CTL_PHASE);
-    if (phase === Phase.IDLE || Atomics.load(this.ctl, CTL_IN_RPC) === 1) return;
+    if (phase === Phase.IDLE) return;
     const limit = phase === Phase.INIT ? this.limits.initTimeoutMs : this.limits.batchTimeoutMs;
     const elapsed = now - this.since[CTL_SINCE_F64]!;
     if (elapsed <= limit) return;
@@ -251,6 +251,9 @@ export class IsolatedExporter implements Exporter {
         break;
       case 'failed':
         this.fail(m.code as ErrorCode, m.message);
+        break;
+      case 'flush':
+        this.apply(m.flush);
         break;
       case 'done':
         this.recycle(m.payload);
@@ -376,10 +379,6 @@ export class IsolatedExporter implements Exporter {
         value = e.code === 'METRIC_CONFLICT' ? Errno.ECONFLICT : Errno.EINVAL;
         text = e.message;
       }
-    } else if (req.op === 'foreign') {
-      const family = store.family(req.id);
-      value = family ? Errno.ECONFLICT : Errno.ENOTFOUND;
-      text = family ? `${family.spec.name} belongs to ${family.owner}` : `no metric ${req.id}`;
     } else {
       text = this.host.resolve?.(req.kind, req.id);
       value = text === undefined ? Errno.ENOTFOUND : 0;
