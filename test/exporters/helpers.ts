@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
 import { encodeBatch, type RecordValues } from '../../src/exporters/testing.js';
+import type { QuarantineEvent } from '../../src/logs/events.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
 import { BUILD_DIR } from '../../scripts/build-exporters.mjs';
 
@@ -52,6 +53,7 @@ export async function loadBuilt(name: string, host: TestHost): Promise<{ exporte
 
 export interface TestHost extends ExporterHost {
   readonly logs: { exporter: string; level: number; msg: string; fields?: Record<string, unknown> }[];
+  readonly quarantines: QuarantineEvent[];
 }
 
 export function testHost(opts: {
@@ -63,17 +65,20 @@ export function testHost(opts: {
   settings?: Record<string, Record<string, string>>;
 } = {}): TestHost {
   const logs: TestHost['logs'] = [];
+  const quarantines: QuarantineEvent[] = [];
   return {
     store: new SeriesStore({
       maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128,
       maxSeriesPerMetric: opts.maxSeriesPerMetric,
     }),
     log: (exporter, level, msg, fields) => logs.push({ exporter, level, msg, ...(fields ? { fields } : {}) }),
+    quarantined: (q) => quarantines.push(q),
     resolve: (kind, id) => opts.names?.[kind]?.[String(id)],
     settings: (exporter) => opts.settings?.[exporter],
     maxBatchBytes: opts.maxBatchBytes ?? 65536,
     limits: opts.limits,
     logs,
+    quarantines,
   };
 }
 
