@@ -14,7 +14,7 @@ import type { Exporter, RuntimeLimits } from '../../src/exporters/runtime.js';
 import { buildServer } from '../../src/http/server.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, freshTmpDir, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
+import { encodeBatch, freshTmpDir, scrapeLoop, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
 
 const EXEC = RecordType.process_exec;
 const FORK = RecordType.process_fork;
@@ -52,21 +52,7 @@ async function harness(limits: Partial<RuntimeLimits>, hostOptions: Parameters<t
   const app = buildServer({
     store: host.store, refresh: async () => registry.refreshMetrics(), readiness: () => ({ ready: true, waiting: [] }),
   });
-  const url = `${await app.listen({ port: 0, host: '127.0.0.1' })}/metrics`;
-  // The first requests compile the route and the serializer: not part of the measure.
-  for (let i = 0; i < 5; i++) await (await fetch(url)).text();
-  const latencies: number[] = [];
-  let scraping = true;
-  const scraper = (async () => {
-    while (scraping) {
-      const t0 = performance.now();
-      const res = await fetch(url);
-      expect(res.status).toBe(200);
-      await res.text();
-      latencies.push(performance.now() - t0);
-      await sleep(20);
-    }
-  })();
+  const scrapes = await scrapeLoop(`${await app.listen({ port: 0, host: '127.0.0.1' })}/metrics`, 20);
 
   const exec = encodeBatch(EXEC, Array.from({ length: PER_BATCH }, () => ({ comm: 'steady' })));
   const fork = encodeBatch(FORK, Array.from({ length: PER_BATCH }, () => ({ comm: 'steady', tgid: 1, child_tgid: 2 })));
@@ -89,8 +75,7 @@ async function harness(limits: Partial<RuntimeLimits>, hostOptions: Parameters<t
     },
     async finish() {
       await registry.flush();
-      scraping = false;
-      await scraper;
+      await scrapes.stop();
       const healthy = registry.list().filter((e) => e.name === 'process' || e.name === 'forks');
       for (const e of healthy) {
         expect({ name: e.name, state: e.state, dropped: e.dropped, errors: e.errors, traps: e.traps, timeouts: e.timeouts }).toEqual({
@@ -99,13 +84,6 @@ async function harness(limits: Partial<RuntimeLimits>, hostOptions: Parameters<t
       }
       expect(valueOf(host.store, 'bpfwasm_process_exec_total', { comm: 'steady' })).toBe(rounds * PER_BATCH);
       expect(valueOf(host.store, 'bpfwasm_process_fork_total', { comm: 'steady' })).toBe(rounds * PER_BATCH);
-      // Scrapes answer within 100 ms. On a CI machine shared by other jobs (load average ~25 on
-      // 2 CPUs) a lone scrape can miss it by being descheduled, faults or not, so: 90% within
-      // 100 ms, and none near a deadline (a module blocking this thread would stall it for good).
-      const shown = `${latencies.length} scrapes (ms): ${latencies.map((l) => l.toFixed(0)).join(' ')}`;
-      expect(latencies.length).toBeGreaterThan(3);
-      expect(latencies.filter((l) => l < 100).length / latencies.length, shown).toBeGreaterThanOrEqual(0.9);
-      expect(Math.max(...latencies), shown).toBeLessThan(250);
       await registry.close();
       await app.close();
     },

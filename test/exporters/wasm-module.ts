@@ -1,6 +1,9 @@
 // A tiny WebAssembly binary writer for hostile test modules (no wabt): an ABI v1 skeleton
 // whose init and batch bodies, tables, globals and segments a test chooses byte by byte.
 import { FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE } from '../../src/exporters/abi.js';
+import { writeU32 as u32 } from '../../src/exporters/memory-cap.js';
+
+export { u32 };
 
 /** Opcodes the test bodies use. */
 export const OP = {
@@ -8,17 +11,6 @@ export const OP = {
   localGet: 0x20, localSet: 0x21, localTee: 0x22, i32Const: 0x41, i32Eqz: 0x45, i32LtU: 0x49, i32Add: 0x6a, i32Sub: 0x6b,
   i32Store: 0x36, refNull: 0xd0, funcref: 0x70, void: 0x40,
 } as const;
-
-export function u32(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    const b = v & 0x7f;
-    v >>>= 7;
-    out.push(v ? b | 0x80 : b);
-  } while (v);
-  return out;
-}
 
 export function i32(value: number): number[] {
   const out: number[] = [];

@@ -7,14 +7,13 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ExporterRegistry } from '../../src/exporters/registry.js';
 import { buildServer } from '../../src/http/server.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
-import { encodeBatch, freshTmpDir, testHost, valueOf } from '../exporters/helpers.js';
+import { encodeBatch, freshTmpDir, scrapeLoop, testHost, valueOf } from '../exporters/helpers.js';
 import { lagProbe } from '../exporters/hostile.js';
 import { PROMTOOL } from '../integration/support/prometheus.js';
 
@@ -65,20 +64,7 @@ describe('ABI host calls under random programs', () => {
     const fuzz = await registry.load('fuzz', readFileSync(join(out, 'fuzz.wasm')));
     const app = buildServer({ store: host.store, refresh: async () => registry.refreshMetrics(), readiness: () => ({ ready: true, waiting: [] }) });
     const url = `${await app.listen({ port: 0, host: '127.0.0.1' })}/metrics`;
-    for (let i = 0; i < 5; i++) await (await fetch(url)).text(); // compiles the route: not measured
-
-    const latencies: number[] = [];
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        const t0 = performance.now();
-        const res = await fetch(url);
-        expect(res.status).toBe(200);
-        await res.text();
-        latencies.push(performance.now() - t0);
-        await sleep(50);
-      }
-    })();
+    const scrapes = await scrapeLoop(url, 50);
     const probe = lagProbe();
     const exec = encodeBatch(EXEC, Array.from({ length: 16 }, () => ({ comm: 'steady' })));
     let rounds = 0;
@@ -93,8 +79,7 @@ describe('ABI host calls under random programs', () => {
         expect(['loaded', 'quarantined', 'loading']).toContain(fuzz.state);
       }), { seed: SEED, numRuns: 1_000_000, interruptAfterTimeLimit: TIME_BUDGET_MS });
     } finally {
-      scraping = false;
-      await scraper;
+      await scrapes.stop();
     }
     const { maxLagMs } = probe.stop();
     await registry.flush();
@@ -122,12 +107,8 @@ describe('ABI host calls under random programs', () => {
       }
     }
     // Responsive: no event-loop stall near a deadline (this process's own GC pauses reach ~30 ms under the
-    // fuzzer's allocation rate; the stalls the issue measured were 0.4-0.6 s), scrapes answered (90% within
-    // 100 ms on a loaded CI machine).
-    const shown = `${latencies.length} scrapes (ms): ${latencies.map((l) => l.toFixed(0)).join(' ')}`;
+    // fuzzer's allocation rate; before the fixes of issue #16 this seed stalled it 157 ms). Scrapes were checked by stop().
     expect(maxLagMs).toBeLessThan(150);
-    expect(latencies.filter((l) => l < 100).length / latencies.length, shown).toBeGreaterThanOrEqual(0.9);
-    expect(Math.max(...latencies), shown).toBeLessThan(250);
     // Valid exposition: promtool parses and lints it.
     const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8' });
     expect({ status: check.status, output: check.stdout + check.stderr }).toEqual({ status: 0, output: '' });
