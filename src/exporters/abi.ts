@@ -84,10 +84,10 @@ export const LOG_BURST = 50;
 export const LOG_PER_SECOND = 10;
 
 /**
- * `update` operations one batch (or init) may pass: UPDATE_OPS_PER_RECORD per record of the
- * batch, and at least UPDATE_OPS_PER_BATCH; the rest are refused and counted as rejected.
+ * `update` operations one batch (or init) may pass: UPDATE_OPS_PER_BATCH, plus
+ * UPDATE_OPS_PER_RECORD per record of the batch; the rest are refused and counted as rejected.
  */
-export const UPDATE_OPS_PER_BATCH = 8192;
+export const UPDATE_OPS_PER_BATCH = 1024;
 export const UPDATE_OPS_PER_RECORD = 4;
 
 /** `metric` calls init may make (each is answered by the main thread); past it they return ELIMIT. */

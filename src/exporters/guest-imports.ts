@@ -116,7 +116,7 @@ export class GuestImports {
   /** Starts batch `seq` of `records` records: its series stamp, and fresh per-batch allowances. */
   beginBatch(seq: number, records: number): void {
     this.batchSeq = seq;
-    this.opsLimit = Math.max(UPDATE_OPS_PER_BATCH, UPDATE_OPS_PER_RECORD * records);
+    this.opsLimit = UPDATE_OPS_PER_BATCH + UPDATE_OPS_PER_RECORD * records;
     this.opsLeft = this.opsLimit;
     this.resolveMissesLeft = RESOLVE_MISSES_PER_BATCH;
   }
