@@ -51,7 +51,7 @@ export class GuestImports {
   lastError = '';
   logsDropped = 0;
   /** Sequence number of the batch running now; stamps the series it touches (see `forgettable`). */
-  batchSeq = 0;
+  private batchSeq = 0;
   /** What the running batch (or init) may still ask the main thread: `update` operations, names it does not have. */
   private opsLeft = UPDATE_OPS_PER_BATCH;
   private opsLimit = UPDATE_OPS_PER_BATCH;
