@@ -22,6 +22,7 @@ import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
 import type { Readiness } from './http/routes/health.js';
 import { EventTap } from './api/event-tap.js';
+import { exporterLogHooks } from './logs/events.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
 
@@ -74,15 +75,11 @@ export class Collector {
   /** Hot reload of the user exporter directories (exporters.watch). */
   watcher: ExporterDirWatcher | undefined;
 
-  /** Exporter and registry log lines, as the collector's structured log records. */
-  private readonly exporterLog = (exporter: string, level: number, msg: string, fields?: Record<string, unknown>): void => {
-    const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
-    // A JSON-object message is an event: its fields go in the log record, its `msg` (if any) is the text.
-    if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
-    else this.log[fn]({ exporter }, msg);
-  };
+  /** Exporter and registry log lines and quarantines, as records the host builds (src/logs/events.ts). */
+  private readonly exporterLog: ReturnType<typeof exporterLogHooks>;
 
   constructor(readonly config: Config, private readonly log: Logger) {
+    this.exporterLog = exporterLogHooks(log);
     this.store = new SeriesStore({
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
       maxLabelValueBytes: config.exporters.maxLabelValueBytes,
@@ -96,7 +93,8 @@ export class Collector {
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
-      log: this.exporterLog,
+      log: this.exporterLog.log,
+      quarantined: this.exporterLog.quarantined,
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
       limits: {
@@ -144,7 +142,7 @@ export class Collector {
     const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
-      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog });
+      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
       this.watcher.start();
     }
     const startedAt = Date.now();

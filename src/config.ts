@@ -89,7 +89,7 @@ export interface Config {
     batchTimeoutMs: number;
     /** Deadline of loading one exporter (compile, instantiate, bpfwasm_init). */
     initTimeoutMs: number;
-    /** Largest linear memory an exporter may have, in 64 KiB pages. */
+    /** An exporter's budget in 64 KiB pages: its linear memory, tables, globals and segments together. */
     maxMemoryPages: number;
     /** Batches queued to one exporter's worker before further ones are dropped and counted. */
     queueBatches: number;

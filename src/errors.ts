@@ -9,6 +9,7 @@ export const ERRORS = {
   EXPORTER_LOAD: { status: 400, summary: 'an exporter module cannot be loaded' },
   EXPORTER_ABI: { status: 400, summary: 'an exporter module does not implement the ABI' },
   EXPORTER_INIT: { status: 400, summary: 'an exporter failed in its init entry point' },
+  EXPORTER_BUDGET: { status: 400, summary: 'an exporter module declares more memory, tables, globals or segments than exporters.maxMemoryPages allows' },
   EXPORTER_UNSIGNED: { status: 400, summary: 'an exporter module has no signature and signatures are required' },
   EXPORTER_SIGNATURE_BAD: { status: 400, summary: 'an exporter module does not match its signature, or the signature is malformed' },
   EXPORTER_KEY_UNKNOWN: { status: 400, summary: 'an exporter module is signed by a key that is not trusted' },

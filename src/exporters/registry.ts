@@ -332,7 +332,8 @@ export class ExporterRegistry implements ExporterManager {
     const version = moduleVersion(bytes);
     const host = shadow ? { ...this.host, store: this.shadowStore } : this.host;
     const metrics = shadow ? this.shadowMetrics : this.metrics;
-    const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const } : { silent: beside };
+    const builtin = source === 'builtin';
+    const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const, builtin } : { silent: beside, builtin };
     const exporter = await loadExporter(name, bytes, host, metrics, role, version);
     return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: metrics.of(name, version) };
   }

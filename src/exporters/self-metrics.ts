@@ -40,7 +40,7 @@ export class ExporterMetrics {
     declare('bpfwasm_exporter_restarts_total', 'counter', 'Times an exporter was restarted after being quarantined', ['exporter']);
     declare('bpfwasm_exporter_state', 'gauge', 'Each exporter\'s state: 1 for the current one of loading, loaded, quarantined, shadow, failed, off (its sensor is off)', ['exporter', 'state']);
     declare('bpfwasm_exporter_queued_batches', 'gauge', 'Batches handed to an exporter\'s worker and not yet completed', ['exporter']);
-    declare('bpfwasm_exporter_memory_bytes', 'gauge', 'Size of each exporter\'s linear memory', ['exporter']);
+    declare('bpfwasm_exporter_memory_bytes', 'gauge', 'What each exporter\'s instance holds: its linear memory, plus its tables (at their maximum), globals and segments', ['exporter']);
     declare('bpfwasm_exporter_logs_dropped_total', 'counter', 'Exporter log lines dropped by the per-exporter rate limit', ['exporter']);
     declare('bpfwasm_exporter_series_refused_total', 'counter', 'Series an exporter asked for past a series or label limit, refused', ['exporter']);
     declare('bpfwasm_exporter_series', 'gauge', 'Series each exporter owns', ['exporter']);
