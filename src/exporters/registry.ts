@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
-import { SeriesStore } from '../metrics/store.js';
+import { HOST_OWNERS, SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
@@ -328,13 +328,27 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   /** Starts one version in its own worker; `beside`: another version of the name runs meanwhile. */
+  /**
+   * Starts one version in its own worker; `beside`: another version of the name runs meanwhile.
+   * A version that fails keeps nothing: the metrics it declared that the running version does
+   * not have, and (unless it shares them with a running version) its self metrics, are dropped.
+   */
   private async start(name: string, bytes: Uint8Array, source: string, signedBy: string, beside: boolean, shadow = false): Promise<Version> {
     const version = moduleVersion(bytes);
     const host = shadow ? { ...this.host, store: this.shadowStore } : this.host;
     const metrics = shadow ? this.shadowMetrics : this.metrics;
     const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const } : { silent: beside };
-    const exporter = await loadExporter(name, bytes, host, metrics, role, version);
-    return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: metrics.of(name, version) };
+    const before = host.store.familyIds(name);
+    const series = metrics.of(name, version);
+    try {
+      const exporter = await loadExporter(name, bytes, host, metrics, role, version);
+      return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: series };
+    } catch (e) {
+      if (!beside) series.release();
+      if (before.size === 0) host.store.dropOwner(name);
+      else host.store.dropFamilies(name, before);
+      throw e;
+    }
   }
 
   private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
@@ -397,6 +411,9 @@ export class ExporterRegistry implements ExporterManager {
 /** One rule for every way in (a directory, the API): names are also label values and file names. */
 function checkName(name: string): void {
   if (!NAME_RE.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} must match [a-z0-9_-]{1,64}`);
+  if (HOST_OWNERS.has(name)) {
+    throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} is reserved: the collector's own metrics are kept under it`);
+  }
 }
 
 function notFound(name: string, hint = ''): BpfwasmError {
