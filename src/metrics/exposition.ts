@@ -61,12 +61,15 @@ function externalSuffix(labelNames: readonly string[], external: SerializeOption
 export interface TextDialect {
   header(spec: MetricSpec): string;
   le(bound: number): string;
+  /** Whether a histogram series gets its `_sum` and `_count` lines (its lowest bound and sum given). */
+  totals(lowestBound: number, sum: number): boolean;
   trailer: string;
 }
 
 const TEXT_0_0_4: TextDialect = {
   header: ({ name, help, kind }) => `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${kind}\n`,
   le: formatFloat,
+  totals: () => true,
   trailer: '',
 };
 
@@ -234,6 +237,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
         w.value(acc);
         w.byte(NL);
       }
+      if (!dialect.totals(family.bounds[0]!, slots[base + n + 1]!)) continue;
       for (const [part, bytes, offset] of tail) {
         if (include) {
           if (!include(sid, part)) continue;

@@ -1,6 +1,7 @@
 // OpenMetrics 1.0 text for the series store. Pure: store in, UTF-8 text out. It differs from text
 // 0.0.4 in the family names (a counter family is named without `_total`, its samples keep it),
-// HELP escaping (quotes too), canonical `le` values (`1.0`, not `1`) and the `# EOF` terminator.
+// HELP escaping (quotes too), canonical `le` values (`1.0`, not `1`), no `_sum`/`_count` for a
+// histogram with negative bounds or a negative sum (not a counter then), and the `# EOF` terminator.
 // `_created` samples are left out (allowed by the spec): the store keeps no creation times.
 import { formatFloat, serializeLines, type SerializeOptions, type TextDialect } from './exposition.js';
 import type { SeriesStore } from './store.js';
@@ -27,6 +28,9 @@ const OPENMETRICS_1_0_0: TextDialect = {
     return `# TYPE ${family} ${kind}\n# HELP ${family} ${escapeOpenMetricsHelp(help)}\n`;
   },
   le: canonicalFloat,
+  // `_sum` is a counter here: it may not be negative or NaN, nor exist beside negative bounds,
+  // and `_count` comes only with it; the +Inf bucket still carries the count.
+  totals: (lowestBound, sum) => lowestBound >= 0 && sum >= 0,
   trailer: '# EOF\n',
 };
 

@@ -85,7 +85,7 @@ async function collector(maxSeries: number): Promise<Collector> {
       const check = promtoolCheck(text);
       expect(check.status, check.output).not.toBe(1);
       expect(check.output).not.toMatch(/error while linting|parsing error/);
-      const om = parseOpenMetrics(await get('/metrics', 'application/openmetrics-text; version=1.0.0'));
+      const om = await parseOpenMetrics(await get('/metrics', 'application/openmetrics-text; version=1.0.0'));
       expect(om.error).toBeUndefined();
       const federated = await get('/federate?match[]={__name__=~".%2B"}');
       expect(promtoolCheck(federated).status).not.toBe(1);

@@ -123,6 +123,20 @@ describe('text 0.0.4 and OpenMetrics 1.0', () => {
     for (const [i, b] of bounds.entries()) expect(Number(text[i])).toBe(b);
   });
 
+  it('leaves _sum and _count out of OpenMetrics where the sum is no counter (negative bounds or sum), keeps them in text', () => {
+    const s = new SeriesStore({ maxSeriesPerOwner: 10, maxLabelValueBytes: 8 });
+    const skew = s.declare('x', { name: 'skew_seconds', help: 'h', kind: 'histogram', labelNames: [], buckets: [-1, 1] });
+    s.observe(s.series(skew, []), 0.5);
+    const lat = s.declare('x', { name: 'lat_seconds', help: 'h', kind: 'histogram', labelNames: ['k'], buckets: [1] });
+    s.observe(s.series(lat, ['neg']), -2);
+    s.observe(s.series(lat, ['pos']), 2);
+    const om = serializeOpenMetrics(s).toString();
+    expect(om).not.toMatch(/skew_seconds_(sum|count)|lat_seconds_(sum|count)\{k="neg"\}/);
+    expect(om).toContain('lat_seconds_sum{k="pos"} 2\nlat_seconds_count{k="pos"} 1\n');
+    expect(om).toContain('skew_seconds_bucket{le="+Inf"} 1\n');
+    expect(serializeText(s).toString()).toMatch(/skew_seconds_sum 0.5\nskew_seconds_count 1\n[^]*lat_seconds_sum\{k="neg"\} -2\n/);
+  });
+
   it('escapes backslash, newline and double quote in OpenMetrics HELP', () => {
     expect(escapeOpenMetricsHelp('a\\b\n"c"')).toBe('a\\\\b\\n\\"c\\"');
   });
