@@ -74,6 +74,8 @@ export class ExporterRegistry implements ExporterManager {
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
   private readonly swapSeries: { ok: number; rejected: number; seconds: number };
+  /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
+  private readonly loadsRefused: number;
 
   constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
@@ -86,6 +88,10 @@ export class ExporterRegistry implements ExporterManager {
     const seconds = host.store.declare('collector', {
       name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
       help: 'Time the last hot swap took from request to the new version taking batches (compile, instantiate, init)',
+    });
+    this.loadsRefused = host.store.declare('collector', {
+      name: 'bpfwasm_exporter_loads_refused_total', kind: 'counter', labelNames: ['code'],
+      help: 'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)',
     });
     this.swapSeries = {
       ok: host.store.series(reloads, ['ok']), rejected: host.store.series(reloads, ['rejected']), seconds: host.store.series(seconds, []),
@@ -136,6 +142,15 @@ export class ExporterRegistry implements ExporterManager {
 
   /** Loads one more module while batches flow; rejects if the name is taken or the module cannot run. */
   async load(name: string, bytes: Uint8Array, source = 'api', signedBy = ''): Promise<Exporter> {
+    try {
+      return await this.loadNew(name, bytes, source, signedBy);
+    } catch (e) {
+      this.countRefusedLoad(e);
+      throw e;
+    }
+  }
+
+  private async loadNew(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<Exporter> {
     checkName(name);
     if (this.slots.get(name)?.current) {
       throw new BpfwasmError('EXPORTER_LOAD', `${name}: an exporter of that name is already loaded`);
@@ -171,7 +186,13 @@ export class ExporterRegistry implements ExporterManager {
    */
   async install(name: string, bytes: Uint8Array, options: InstallOptions = {}): Promise<ExporterInfo> {
     const source = options.source ?? 'api';
-    const signedBy = this.verify(name, bytes, options.signature);
+    let signedBy: string;
+    try {
+      signedBy = this.verify(name, bytes, options.signature);
+    } catch (e) {
+      if (!options.shadow && !this.slots.get(name)?.current) this.countRefusedLoad(e);
+      throw e;
+    }
     if (options.shadow) {
       await this.startShadow(name, bytes, source, signedBy);
     } else if (this.slots.get(name)?.current) {
@@ -254,14 +275,25 @@ export class ExporterRegistry implements ExporterManager {
 
   private async loadFile(name: string, path: string, builtin: boolean): Promise<void> {
     try {
-      const bytes = await readFile(path);
-      const trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
-      await this.load(name, bytes, builtin ? 'builtin' : path, trust?.keyId ?? '');
+      let bytes: Uint8Array;
+      let trust: ReturnType<typeof verifyModule> | undefined;
+      try {
+        bytes = await readFile(path);
+        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
+      } catch (e) {
+        this.countRefusedLoad(e);
+        throw e;
+      }
+      await this.load(name, bytes, builtin ? 'builtin' : path, trust?.keyId ?? ''); // counts its own refusals
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
       this.metrics.of(name).state('failed');
       this.refuse(name, path, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  private countRefusedLoad(e: unknown): void {
+    this.host.store.add(this.host.store.series(this.loadsRefused, [e instanceof BpfwasmError ? e.code : 'INTERNAL']), 1);
   }
 
   private async swap(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<void> {

@@ -136,7 +136,9 @@ describe('refused loads keep nothing (case 2)', () => {
       c.settings[name] = { kind: 'h', name: `broken${i}_seconds`, labels: 'k', fail_after_declare: '1' };
       await expect(c.registry.install(name, i % 2 ? declares : initFails)).rejects.toMatchObject({ code: 'EXPORTER_INIT' });
     }
-    expect({ series: store.seriesCount, families: store.families.map((f) => f.spec.name) }).toEqual(baseline);
+    // One series counts them all, by code: nothing is kept per refused name.
+    expect({ series: store.seriesCount, families: store.families.map((f) => f.spec.name) }).toEqual({ ...baseline, series: baseline.series + 1 });
+    expect(valueOf(store, 'bpfwasm_exporter_loads_refused_total', { code: 'EXPORTER_INIT' })).toBe(refusals);
     await c.registry.install('process', processWasm);
     await c.execs(1);
     expect(valueOf(store, 'bpfwasm_process_exec_total', { comm: 'sh' })).toBe(1);
