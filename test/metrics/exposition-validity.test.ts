@@ -1,12 +1,14 @@
 // Properties (issue #16): whatever names, label names, label values and help an exporter tries,
-// what the store accepts is written as text 0.0.4 that promtool parses and as OpenMetrics that
-// client_python's reference parser accepts, and every accepted series comes back exactly once
-// with its own labels: distinct series never merge, nothing accepted is lost.
+// what the store accepts is written as text 0.0.4 that promtool parses, as OpenMetrics that
+// client_python's reference parser accepts and as protobuf, and every accepted series comes back
+// exactly once with its own labels: distinct series never merge, nothing accepted is lost.
 import fc from 'fast-check';
+import protobuf from 'protobufjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfwasmError } from '../../src/errors.js';
 import { formatFloat, serializeText } from '../../src/metrics/exposition.js';
 import { canonicalFloat, serializeOpenMetrics } from '../../src/metrics/openmetrics.js';
+import { MetricFamilyType, serializeProtobuf } from '../../src/metrics/protobuf.js';
 import { SeriesStore, type MetricKind } from '../../src/metrics/store.js';
 import { promtoolCheck, ReferenceParser, type Parsed } from '../support/exposition-check.js';
 
@@ -98,6 +100,34 @@ function key(sample: string, labels: Record<string, string>): string {
   return JSON.stringify([sample, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
 }
 
+interface ProtoMetric {
+  label?: { name: string; value: string }[];
+  histogram?: { bucket?: { upper_bound: number }[] };
+}
+
+/** The samples Prometheus makes of delimited protobuf (`le` as it renders an upper bound). */
+function protobufSamples(buf: Uint8Array): string[] {
+  const reader = protobuf.Reader.create(buf);
+  const out: string[] = [];
+  const names = new Set<string>();
+  while (reader.pos < reader.len) {
+    const f = MetricFamilyType.toObject(MetricFamilyType.decodeDelimited(reader), { enums: String, defaults: true }) as
+      { name: string; type: string; metric: ProtoMetric[] };
+    expect(names.has(f.name), `family ${f.name} twice`).toBe(false);
+    names.add(f.name);
+    for (const m of f.metric) {
+      const labels = Object.fromEntries((m.label ?? []).map((l) => [l.name, l.value]));
+      if (f.type !== 'HISTOGRAM') {
+        out.push(key(f.name, labels));
+        continue;
+      }
+      for (const b of m.histogram!.bucket ?? []) out.push(key(`${f.name}_bucket`, { ...labels, le: canonicalFloat(b.upper_bound) }));
+      out.push(key(`${f.name}_bucket`, { ...labels, le: '+Inf' }), key(`${f.name}_sum`, labels), key(`${f.name}_count`, labels));
+    }
+  }
+  return out.sort();
+}
+
 function parsedSamples(p: Parsed | undefined): string[] {
   expect(p?.error).toBeUndefined();
   return p!.samples!.map((s) => key(s.name, s.labels)).sort();
@@ -107,7 +137,7 @@ describe('exposition validity', () => {
   const parser = new ReferenceParser();
   afterAll(() => parser.close());
 
-  it('property: accepted names and label sets give text promtool parses and OpenMetrics the reference parser accepts, every series exactly once', async () => {
+  it('property: accepted names and label sets give valid text, OpenMetrics and protobuf, every series exactly once', async () => {
     await fc.assert(fc.asyncProperty(fc.array(declaration, { minLength: 1, maxLength: 6 }), async (decls) => {
       const store = build(decls);
       const text = serializeText(store).toString();
@@ -117,6 +147,7 @@ describe('exposition validity', () => {
       const parsed = await parser.parse({ text, openmetrics });
       expect(parsedSamples(parsed.text)).toEqual(expectedSamples(store, formatFloat));
       expect(parsedSamples(parsed.openmetrics)).toEqual(expectedSamples(store, canonicalFloat, true));
+      expect(protobufSamples(serializeProtobuf(store))).toEqual(expectedSamples(store, canonicalFloat));
     }), { numRuns: 50 });
   }, 120_000);
 });
