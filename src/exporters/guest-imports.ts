@@ -221,11 +221,9 @@ export class GuestImports {
       }
       const v = this.text(ptr, len, max);
       if (typeof v === 'number') return this.bad('series', v, 'label value is not UTF-8');
+      // Not label text, like invalid UTF-8: same code, so the SDKs' ASCII fallback covers both.
       const problem = labelValueProblem(v);
-      if (problem) {
-        this.refused++;
-        return this.bad('series', Errno.EINVAL, `${info.name}: ${problem}`);
-      }
+      if (problem) return this.bad('series', Errno.EUTF8, `${info.name}: ${problem}`);
       values.push(v);
     }
     const key = seriesKey(metricId, values);

@@ -41,7 +41,7 @@ export class ExporterMetrics {
     declare('bpfwasm_exporter_queued_batches', 'gauge', 'Batches handed to an exporter\'s worker and not yet completed', ['exporter']);
     declare('bpfwasm_exporter_memory_bytes', 'gauge', 'Size of each exporter\'s linear memory', ['exporter']);
     declare('bpfwasm_exporter_logs_dropped_total', 'counter', 'Exporter log lines dropped by the per-exporter rate limit', ['exporter']);
-    declare('bpfwasm_exporter_series_refused_total', 'counter', 'Series an exporter asked for past a series or label length limit, or with a control character in a label value, refused', ['exporter']);
+    declare('bpfwasm_exporter_series_refused_total', 'counter', 'Series an exporter asked for past a series or label limit, refused', ['exporter']);
     declare('bpfwasm_exporter_series', 'gauge', 'Series each exporter owns', ['exporter']);
     declare('bpfwasm_exporter_series_expired_total', 'counter', 'Series removed after metrics.seriesTtlSeconds without an update', ['exporter']);
     declare('bpfwasm_exporter_up', 'gauge', 'Whether each exporter is loaded and running (1) or not (0)', ['exporter']);

@@ -214,18 +214,28 @@ describe('hostile label values and values (case 8)', () => {
     ['NUL in the first value', 'a\u0000b', 'c', 'U+0000'],
     ['NUL in the second value', 'a', 'b\u0000c', 'U+0000'],
     ['CR', 'a\rb', 'c', 'U+000D'],
-  ])('refuses a label set with %s, counts it, and writes nothing raw', async (_what, v0, v1, code) => {
+  ])('refuses a label set with %s (EUTF8, not label text), counts it, and writes nothing raw', async (_what, v0, v1, code) => {
     const c = await collector(100);
     c.settings.nul = { kind: 'c', name: 'nul_total', labels: 'x,y', v0, v1 };
     await c.registry.install('nul', declares);
     await c.execs(1);
     const e = c.registry.list().find((x) => x.name === 'nul')!;
-    expect(e.lastError).toContain(`series: nul_total: label value contains control character ${code}`);
+    expect(e.lastError).toBe(`series: nul_total: label value contains control character ${code} at offset 1 (-5)`);
     expect(e.rejectedCalls).toBe(1);
     const text = await c.scrapeValid();
-    expect(valueOf(c.host.store, 'bpfwasm_exporter_series_refused_total', { exporter: 'nul' })).toBe(1);
+    expect(errorsOf(c, 'nul', 'rejected_call')).toBe(1);
     expect(c.host.store.families.find((f) => f.spec.name === 'nul_total')!.series.size).toBe(0);
     expect(text).not.toMatch(/[\u0000\r]/);
+  });
+
+  it('lets a built-in exporter count a process whose comm holds control bytes, under ? (the SDK fallback)', async () => {
+    const c = await collector(100);
+    await c.registry.install('process', processWasm);
+    const comm = new Uint8Array([0x65, 0x76, 0x0d, 0x1b, 0x69, 0x6c]); // ev<CR><ESC>il
+    c.registry.dispatch(EXEC, encodeBatch(EXEC, [{ pid: 7, tgid: 7, comm }]), 1);
+    await c.registry.flush();
+    expect(valueOf(c.host.store, 'bpfwasm_process_exec_total', { comm: 'ev??il' })).toBe(1);
+    expect(await c.scrapeValid()).toContain('bpfwasm_process_exec_total{comm="ev??il"} 1\n');
   });
 
   it('refuses, counts and explains an add that would overflow a counter to +Inf', async () => {
