@@ -151,7 +151,6 @@ export class SeriesStore {
    * collector's runtime metrics appear on the first scrape): until then no one else may take them.
    */
   reserve(owner: string, name: string, kind: MetricKind): void {
-    if (this.byName.has(name)) return;
     this.claimNames(owner, name, kind);
   }
 
@@ -161,10 +160,7 @@ export class SeriesStore {
     for (const n of names) {
       const holder = this.exposed.get(n);
       if (!holder || (holder.owner === owner && holder.name === name && holder.kind === kind)) continue;
-      const whose = HOST_OWNERS.has(holder.owner) ? 'the collector\'s own metric' : `${holder.kind} ${holder.name} of ${holder.owner}`;
-      const why = holder.name === name ? `${name} is reserved for ${whose}` :
-        `${kind} ${name} would be exposed as ${n}, which ${whose}${HOST_OWNERS.has(holder.owner) ? ` ${holder.name}` : ''} already uses`;
-      throw new BpfwasmError('METRIC_CONFLICT', `metric ${why}`);
+      throw new BpfwasmError('METRIC_CONFLICT', `metric ${collision(holder, name, kind, n)}`);
     }
     for (const n of names) this.exposed.set(n, { owner, name, kind });
   }
@@ -474,6 +470,14 @@ export class SeriesStore {
   owners(): string[] {
     return [...new Set(this.families.map((f) => f.owner))];
   }
+}
+
+/** Why `kind name` may not be exposed as `n`, which `holder` holds. */
+function collision(holder: NameHolder, name: string, kind: MetricKind, n: string): string {
+  const host = HOST_OWNERS.has(holder.owner);
+  if (holder.name === name) return host ? `${name} is reserved for the collector's own metric` : `${name} is already declared by ${holder.owner}`;
+  const other = host ? `the collector's own metric ${holder.name}` : `${holder.kind} ${holder.name} of ${holder.owner}`;
+  return `${kind} ${name} would be exposed as ${n}, which ${other} already uses`;
 }
 
 /** Marks a freed series' values, so a stale id is never mistaken for a live series. */

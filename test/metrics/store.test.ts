@@ -195,6 +195,9 @@ describe('SeriesStore hardening', () => {
     expect(() => s.declare('e', { name: 'nodejs_gc_duration_seconds_count', help: 'h', kind: 'gauge', labelNames: [] }))
       .toThrow(/exposed as nodejs_gc_duration_seconds_count, which the collector's own metric nodejs_gc_duration_seconds already uses/);
     expect(s.declare('runtime', { name: 'process_resident_memory_bytes', help: 'h', kind: 'gauge', labelNames: [] })).toBeGreaterThanOrEqual(0);
+    s.reserve('runtime', 'process_resident_memory_bytes', 'gauge'); // again, once declared: still its own
+    s.declare('e', { name: 'taken', help: 'h', kind: 'gauge', labelNames: [] });
+    expect(() => s.reserve('runtime', 'taken', 'gauge')).toThrow(/metric taken is already declared by e/);
   });
 
   it.each([
