@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Build and test needs, by Debian package name (prometheus: tests scrape, federate and remote-write
 # against a real one; chromium: the flamegraph page is tested in a real browser; tmux: the CLI is
-# tested on a real terminal; openssl: the API's TLS listener is tested with a self-signed certificate).
-PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus chromium bpftrace tmux openssl)
+# tested on a real terminal; openssl: the API's TLS listener is tested with a self-signed certificate;
+# python3-prometheus-client: OpenMetrics output is checked with the spec's reference parser).
+PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev prometheus chromium bpftrace tmux openssl python3-prometheus-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

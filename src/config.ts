@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
+import { labelValueProblem } from './metrics/labels.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
 export const PACKAGE_ROOT = (() => {
@@ -291,6 +292,14 @@ const stringMap = (nameRe: RegExp, what: string): Check => (v, key) => {
     if (typeof val !== 'string') throw invalid(`${key}.${k}`, `must be a string, got ${JSON.stringify(val)}`);
   }
 };
+/** Label names and values written into every exposition (federation's external labels). */
+const labelMap: Check = (v, key) => {
+  stringMap(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label name')(v, key);
+  for (const [k, val] of Object.entries(v as Record<string, string>)) {
+    const problem = labelValueProblem(val);
+    if (problem) throw invalid(`${key}.${k}`, problem);
+  }
+};
 const httpUrl: Check = (v, key) => {
   anyString(v, key);
   if (v === '') return;
@@ -390,7 +399,7 @@ const SHAPE = {
     seriesTtlSeconds: integer(0, 365 * 86400),
     nativeHistograms: boolean,
   },
-  federate: { externalLabels: stringMap(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label name') },
+  federate: { externalLabels: labelMap },
   remoteWrite: {
     url: httpUrl,
     intervalSeconds: integer(1, 3600),

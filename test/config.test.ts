@@ -82,6 +82,8 @@ describe('config', () => {
     [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
+    [{ federate: { externalLabels: { node: 'a\u0000b' } } },
+      'config: federate.externalLabels.node label value contains control character U+0000 at offset 1'],
     [[1], 'config: the document must be a mapping'],
     // Keys of Object.prototype are unknown settings like any other (they crashed with a TypeError).
     [{ listen: { hasOwnProperty: 0 } }, 'config: listen.hasOwnProperty is not a known setting (known: host, port)'],

@@ -5,6 +5,7 @@
 // with the limits enforced locally so the synchronous answers are exact) and accepted
 // `update` operations are buffered; the main thread applies them to the host's store.
 import { RECORD_SIZE } from '../ingest/generated/events.js';
+import { familyOfKey, labelValueProblem, seriesKey } from '../metrics/labels.js';
 import type { MetricSpec } from '../metrics/store.js';
 import {
   Errno, Kind, KIND_NAME, LABEL_VALUE_REF_SIZE, LogLevel, MAX_BUCKETS, MAX_HELP_BYTES, MAX_LABELS_BYTES,
@@ -104,7 +105,7 @@ export class GuestImports {
     this.logRefilledAt = this.clock();
     for (const f of options.seed?.families ?? []) this.families.set(f.id, { info: f, count: 0 });
     for (const [familyId, values] of options.seed?.series ?? []) {
-      const id = this.allocate(familyId + '\u0000' + values.join('\u0000'));
+      this.allocate(seriesKey(familyId, values));
       this.families.get(familyId)!.count++;
     }
   }
@@ -172,7 +173,7 @@ export class GuestImports {
       this.interned.delete(key);
       this.keyOf[id] = '';
       this.kinds[id] = 0;
-      this.families.get(Number(key.slice(0, key.indexOf('\u0000'))))!.count--;
+      this.families.get(familyOfKey(key))!.count--;
       this.freeIds.push(id);
       this.live--;
     }
@@ -240,9 +241,12 @@ export class GuestImports {
       }
       const v = this.text(ptr, len, max);
       if (typeof v === 'number') return this.bad('series', v, 'label value is not UTF-8');
+      // Not label text, like invalid UTF-8: same code, so the SDKs' ASCII fallback covers both.
+      const problem = labelValueProblem(v);
+      if (problem) return this.bad('series', Errno.EUTF8, `${info.name}: ${problem}`);
       values.push(v);
     }
-    const key = metricId + '\u0000' + values.join('\u0000');
+    const key = seriesKey(metricId, values);
     let id = this.interned.get(key);
     if (id === undefined) {
       const limits = this.options.limits;

@@ -355,14 +355,16 @@ export class IsolatedExporter implements Exporter {
 
   /** Applies a worker's flush to the store and to this exporter's counters. */
   private apply(flush: Flush): void {
-    this.sink.apply(flush);
-    this.rejectedOps += flush.rejectedOps;
+    const overflow = this.sink.apply(flush);
+    const rejectedOps = flush.rejectedOps + overflow.overflowed;
+    this.rejectedOps += rejectedOps;
     this.rejectedCalls += flush.rejectedCalls;
     this.logsDropped += flush.logsDropped;
-    this.metrics.error('rejected_update', flush.rejectedOps);
+    this.metrics.error('rejected_update', rejectedOps);
     this.metrics.error('rejected_call', flush.rejectedCalls);
     this.metrics.add(this.metrics.logsDropped, flush.logsDropped);
     if (flush.lastError) this.lastError = flush.lastError;
+    if (overflow.why) this.lastError = overflow.why;
     if (flush.memoryBytes !== this.memoryBytes) {
       this.memoryBytes = flush.memoryBytes;
       this.metrics.set(this.metrics.memory, flush.memoryBytes);
