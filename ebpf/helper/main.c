@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "options.h"
 #include "output.h"
+#include "probe.h"
 #include "profile.h"
 #include "sensors.h"
 #include "stats.h"
@@ -123,7 +124,9 @@ int main(int argc, char **argv)
 	for (err = 0; !err && opened < opts.nsensors; opened++)
 		err = sensor_open_load(&sensors[opened], opts.sensors[opened],
 				       options_ring_bytes(&opts, opts.sensors[opened]),
-				       opts.wakeup_bytes, opts.settings, opts.nsettings);
+				       opts.wakeup_bytes, opts.settings, opts.nsettings,
+				       options_route(&opts, opts.sensors[opened]));
+	probe_free(); /* libbpf parses the kernel BTF on its own; the probes are done */
 	if (err) {
 		diag_capture_end(!missing_privilege(err) && !sensors[opened - 1].bad_setting);
 		exit_code = sensors[opened - 1].bad_setting ? EXIT_USAGE

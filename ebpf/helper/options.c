@@ -15,7 +15,8 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
-	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--route SENSOR=ROUTE]...\n"
+	"                      [--sink stdout|null]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -33,6 +34,8 @@ static const char usage[] =
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
+	"  --route SENSOR=R    load that route of the sensor, or fail (default auto: the first\n"
+	"                      this kernel supports; routes in the sensor's README)\n"
 	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
 	"  --profile           profile mode; the options below need it\n"
 	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
@@ -169,23 +172,68 @@ static int parse_setting(char *arg, struct options *opts)
 	return 0;
 }
 
-/* Every --ring and --set must name a sensor --sensors loads: a typo must not be ignored. */
+/* Every --ring, --set and --route must name a sensor --sensors loads: a typo must not be
+ * ignored. */
+static int check_sensor_loaded(const struct options *opts, const char *option,
+			       const struct sensor_def *def)
+{
+	for (size_t j = 0; j < opts->nsensors; j++)
+		if (opts->sensors[j] == def)
+			return 0;
+	diag("--%s names sensor '%s', which --sensors does not load", option, def->name);
+	return -1;
+}
+
 static int check_sensors_loaded(const struct options *opts)
 {
-	for (size_t i = 0; i < opts->nrings + opts->nsettings; i++) {
-		const struct sensor_def *def = i < opts->nrings ? opts->rings[i].sensor
-								: opts->settings[i - opts->nrings].sensor;
-		bool loaded = false;
+	for (size_t i = 0; i < opts->nrings; i++)
+		if (check_sensor_loaded(opts, "ring", opts->rings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nsettings; i++)
+		if (check_sensor_loaded(opts, "set", opts->settings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (check_sensor_loaded(opts, "route", opts->routes[i].sensor))
+			return -1;
+	return 0;
+}
 
-		for (size_t j = 0; j < opts->nsensors; j++)
-			loaded |= opts->sensors[j] == def;
-		if (!loaded) {
-			diag("--%s names sensor '%s', which --sensors does not load",
-			     i < opts->nrings ? "ring" : "set", def->name);
+/* --route SENSOR=ROUTE; "auto" leaves the choice to the sensor's feature probes. */
+static int parse_route(char *arg, struct options *opts)
+{
+	char *eq = strchr(arg, '=');
+	const struct sensor_def *def;
+
+	if (!eq) {
+		diag("--route needs SENSOR=ROUTE, got '%s'", arg);
+		return -1;
+	}
+	*eq = '\0';
+	def = known_sensor("route", arg);
+	if (!def)
+		return -1;
+	if (strcmp(eq + 1, "auto") && !sensor_route(def, eq + 1)) {
+		diag("sensor '%s' has no route '%s'; its routes: %s", arg, eq + 1,
+		     def->routes ? sensor_route_names(def) : "none (one fixed set of programs)");
+		return -1;
+	}
+	for (size_t i = 0; i < opts->nroutes; i++) {
+		if (opts->routes[i].sensor == def) {
+			diag("--route names sensor '%s' twice", arg);
 			return -1;
 		}
 	}
+	/* Cannot overflow: sensors are unique and SENSORS_MAX bounds the table. */
+	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, eq + 1 };
 	return 0;
+}
+
+const char *options_route(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (opts->routes[i].sensor == def)
+			return strcmp(opts->routes[i].route, "auto") ? opts->routes[i].route : NULL;
+	return NULL;
 }
 
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def)
@@ -229,7 +277,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_ROUTE, OPT_SINK, OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -243,6 +291,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "route", required_argument, NULL, OPT_ROUTE },
 		{ "sink", required_argument, NULL, OPT_SINK },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "profile", no_argument, NULL, OPT_PROFILE },
@@ -288,6 +337,9 @@ int options_parse(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_SET:
 			bad = parse_setting(optarg, opts);
+			break;
+		case OPT_ROUTE:
+			bad = parse_route(optarg, opts);
 			break;
 		case OPT_SINK:
 			opts->sink_null = !strcmp(optarg, "null");
