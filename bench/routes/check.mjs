@@ -90,7 +90,8 @@ if (sensor === 'tcp') {
   expect('active closes: acked/received', shape('tcp_close', 'rt-cli', 1).map((r) => `${r.bytes_acked}/${r.bytes_received}`), Array(conns).fill(`${send}/${reply}`));
   expect('passive closes: acked/received', shape('tcp_close', 'rt-srv', 2).map((r) => `${r.bytes_acked}/${r.bytes_received}`), Array(conns).fill(`${reply}/${send}`));
   expect('active peers', [...new Set(shape('tcp_open', 'rt-cli', 1).map((r) => r.remote_port))], [serverPort]);
-  expect('other tcp records', mine.length, 4 * conns);
+  // Retransmits may happen (an emulated CPU is slow enough for a retransmission timeout).
+  expect('other tcp records', mine.filter((r) => r.record !== 'tcp_retransmit').length, 4 * conns);
   expect('unattributed tcp records', records.filter((r) => r.record.startsWith('tcp_') && r.comm !== 'rt-cli' && r.comm !== 'rt-srv').length, 0);
 } else {
   const [kills, memcgId, limitPages] = expected.map(Number);
@@ -101,5 +102,6 @@ if (sensor === 'tcp') {
   expect('victim = its own tgid', victims.filter((r) => r.victim_tgid === r.victim_pid && r.victim_pid > 0).length, kills);
 }
 
-console.log(JSON.stringify({ sensor, forced, route, kernel: hello?.kernel, records: records.length, runs, failures }));
+const retransmits = records.filter((r) => r.record === 'tcp_retransmit').length;
+console.log(JSON.stringify({ sensor, forced, route, kernel: hello?.kernel, records: records.length, retransmits, runs, failures }));
 process.exit(failures.length ? 1 : 0);

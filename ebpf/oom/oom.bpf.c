@@ -69,13 +69,13 @@ static __always_inline struct mem_cgroup *parent_memcg(struct mem_cgroup *memcg)
 
 /* Whether `memcg` is the one being OOM-handled. mem_cgroup_oom_trylock sets oom_lock on
  * the whole subtree of the memcg that hit its limit while its OOM is handled (cgroup v1,
- * and v2 while CONFIG_MEMCG_V1 exists); without that field, fall back to "usage at the
- * limit". */
-static __always_inline bool memcg_in_oom(struct mem_cgroup *memcg)
+ * and v2 while CONFIG_MEMCG_V1 exists): `has_oom_lock` says the field exists. Without
+ * it, fall back to "usage at the limit". */
+static __always_inline bool memcg_in_oom(struct mem_cgroup *memcg, bool has_oom_lock)
 {
 	unsigned long max, usage;
 
-	if (bpf_core_field_exists(memcg->oom_lock))
+	if (has_oom_lock)
 		return BPF_CORE_READ(memcg, oom_lock);
 	max = BPF_CORE_READ(memcg, memory.max);
 	usage = BPF_CORE_READ(memcg, memory.usage.counter);
@@ -89,17 +89,19 @@ static __always_inline struct mem_cgroup *oom_memcg(struct task_struct *victim)
 	struct mem_cgroup *memcg = task_memcg(victim);
 	struct mem_cgroup *found = NULL;
 	bool locked_walk = bpf_core_field_exists(memcg->oom_lock);
+	bool done = false;
 
-	/* Unrolled: verifiers before Linux 6.3 refuse a loop whose back edge follows a
-	 * helper call ("back-edge from insn"), as the ancestor read here does. */
-#pragma unroll
+	/* Unrolled, without a break (clang unrolls no loop with one here): verifiers before
+	 * Linux 6.3 refuse a back edge that follows a helper call ("back-edge from insn"), as
+	 * the ancestor read here does. */
+#pragma clang loop unroll(full)
 	for (int depth = 0; depth < MAX_MEMCG_DEPTH; depth++) {
-		if (!memcg)
-			break;
-		if (memcg_in_oom(memcg))
+		if (done || !memcg)
+			continue;
+		if (memcg_in_oom(memcg, locked_walk))
 			found = memcg;
 		else if (locked_walk || found)
-			break; /* the oom_lock subtree is contiguous; at-limit takes the nearest */
+			done = true; /* the oom_lock subtree is contiguous; at-limit takes the nearest */
 		memcg = parent_memcg(memcg);
 	}
 	return found;
