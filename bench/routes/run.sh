@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs the tcp and oom sensors on one of Debian's kernels under QEMU (the vmrun dev tool), once
 # per route (auto, then each forced with --route), under workloads with known counts, and
-# checks every run's records with check.mjs. Also the per-connection cost of each tcp route
-# next to no sensor. Usage: bench/routes/run.sh 5.10|6.1|6.12|6.1-arm64 [CONNS]
+# checks every run's records with check.mjs. With COST_ROUNDS=N, then measures the added cost
+# per send/receive call of each tcp route next to no sensor (sendload.c, N alternating rounds,
+# medians). Usage: [COST_ROUNDS=N] bench/routes/run.sh 5.10|6.1|6.12|6.1-arm64 [CONNS]
 # Needs: npm run build (the helper and dist/), a C compiler with static libc.
 set -euo pipefail
 KERNEL=${1:?kernel: 5.10, 6.1, 6.12 or 6.1-arm64}
@@ -21,6 +22,9 @@ OUT=$WORK/out
 
 cc -O2 -static -Wall -o "$WORK/tcpload" "$ROOT/bench/routes/tcpload.c"
 cc -O2 -static -Wall -o "$WORK/oomload" "$ROOT/bench/routes/oomload.c"
+cc -O2 -static -Wall -o "$WORK/sendload" "$ROOT/bench/routes/sendload.c"
+COST_ROUNDS=${COST_ROUNDS:-0}
+COST_CALLS=${COST_CALLS:-20000}
 
 cat > "$WORK/guest.sh" <<GUEST
 set -u
@@ -61,6 +65,15 @@ for route in auto tp_btf fentry kprobe; do
 	stop
 done
 grep oom_kill /sys/fs/cgroup/rt/memory.events >/out/oom-memory-events
+
+for round in \$(seq 1 $COST_ROUNDS); do
+	$WORK/sendload $COST_CALLS >>/out/cost-none.load
+	for route in tp_btf fentry kprobe; do
+		start cost-\$route-\$round --sensors tcp --route tcp=\$route || continue
+		$WORK/sendload $COST_CALLS >>/out/cost-\$route.load
+		stop
+	done
+done
 GUEST
 
 mkdir -p "$OUT"
@@ -86,5 +99,18 @@ for sensor in tcp oom; do
 		fi
 		node "$ROOT/bench/routes/check.mjs" "$sensor" "$OUT/$run.frames" "$route" "${args[@]}" || status=1
 	done
+done
+[ "$COST_ROUNDS" -gt 0 ] || exit $status
+# ns per write+read pair: median over the rounds; BPF time per program run from the last round.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+none=$(awk '{ print $4 }' "$OUT/cost-none.load" | median)
+echo "cost on $KERNEL, $COST_CALLS write+read pairs on one loopback connection, median of $COST_ROUNDS rounds:"
+echo "  no sensor: $none ns per pair"
+for route in tp_btf fentry kprobe; do
+	[ -s "$OUT/cost-$route.load" ] || { echo "  $route: not available"; continue; }
+	ns=$(awk '{ print $4 }' "$OUT/cost-$route.load" | median)
+	echo "  $route: $ns ns per pair (+$((ns - none)) ns: two hook calls and their programs);" \
+		"programs: $(node "$ROOT/bench/routes/check.mjs" tcp-cost "$OUT/cost-$route-$COST_ROUNDS.frames" "$route" |
+			node -e 'const r = JSON.parse(require("fs").readFileSync(0)).runs; for (const [p, v] of Object.entries(r)) if (/send|recv/.test(p)) process.stdout.write(`${p} ${v.nsPerRun} ns/run (${v.runs} runs) `)')"
 done
 exit $status
