@@ -4,7 +4,8 @@
 # checks every run's records with check.mjs. With COST_ROUNDS=N, then measures the added cost
 # per send/receive call of each tcp route next to no sensor (sendload.c, N alternating rounds,
 # medians). Usage: [COST_ROUNDS=N] bench/routes/run.sh 5.10|6.1|6.12|6.1-arm64 [CONNS]
-# Needs: npm run build (the helper and dist/), a C compiler with static libc.
+# Needs: npm run build (the helper and dist/), a C compiler with static libc. For another
+# architecture, point HELPER at its helper and CC at its (static) cross compiler.
 set -euo pipefail
 KERNEL=${1:?kernel: 5.10, 6.1, 6.12 or 6.1-arm64}
 CONNS=${2:-200}
@@ -13,22 +14,25 @@ REPLY=70000
 OOM_MAX_PAGES=4096 # memory.max of the victim's cgroup: 16 MiB
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VMRUN=${VMRUN:-/work/cache/kernels/vmrun}
-HELPER=$ROOT/ebpf/build/bpfwasm-helper
+HELPER=${HELPER:-$ROOT/ebpf/build/bpfwasm-helper}
+CC=${CC:-cc}
 # Not under /tmp: the guest mounts a fresh tmpfs there.
 WORK=$(mktemp -d /var/tmp/bpfwasm-routes.XXXXXX)
 OUT=$WORK/out
 # KEEP=1 keeps the VM's output (frames, stderr) for a look afterwards.
 [ -n "${KEEP:-}" ] && echo "output in $WORK/out" || trap 'rm -rf "$WORK"' EXIT
 
-cc -O2 -static -Wall -o "$WORK/tcpload" "$ROOT/bench/routes/tcpload.c"
-cc -O2 -static -Wall -o "$WORK/oomload" "$ROOT/bench/routes/oomload.c"
-cc -O2 -static -Wall -o "$WORK/sendload" "$ROOT/bench/routes/sendload.c"
+"$CC" -O2 -static -Wall -o "$WORK/tcpload" "$ROOT/bench/routes/tcpload.c"
+"$CC" -O2 -static -Wall -o "$WORK/oomload" "$ROOT/bench/routes/oomload.c"
+"$CC" -O2 -static -Wall -o "$WORK/sendload" "$ROOT/bench/routes/sendload.c"
 COST_ROUNDS=${COST_ROUNDS:-0}
 COST_CALLS=${COST_CALLS:-20000}
 
+cp "$HELPER" "$WORK/bpfwasm-helper" # wherever it is built: the guest hides the host's /tmp
+
 cat > "$WORK/guest.sh" <<GUEST
 set -u
-H=$HELPER
+H=$WORK/bpfwasm-helper
 # Starts the helper in the background, its stdin a FIFO held open (EOF would stop it), and
 # waits for READY; \$1 = run name.
 mkfifo /run/helper-stdin
@@ -77,7 +81,7 @@ done
 GUEST
 
 mkdir -p "$OUT"
-VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$HELPER" --add "$WORK" \
+VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$WORK" \
 	-- "sh $WORK/guest.sh" >"$WORK/console" 2>&1 || { tail -20 "$WORK/console"; exit 1; }
 
 status=0
