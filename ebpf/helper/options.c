@@ -15,8 +15,8 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
-	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
-	"                      [--require NAME[,NAME...]]\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--route SENSOR=ROUTE]...\n"
+	"                      [--sink stdout|null] [--require NAME[,NAME...]]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -34,6 +34,8 @@ static const char usage[] =
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
+	"  --route SENSOR=R    load that route of the sensor, or fail (default auto: the first\n"
+	"                      this kernel supports; routes in the sensor's README)\n"
 	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
 	"  --require LIST      sensors that must load: their failure exits 4; any other sensor\n"
 	"                      that fails is left off, reported in LOG and READY\n"
@@ -112,18 +114,28 @@ static const struct sensor_def *known_sensor(const char *option, const char *nam
 	return def;
 }
 
+/* SENSOR=VALUE of --<option>: the sensor it names, with *value set to VALUE; NULL after
+ * printing why not. */
+static const struct sensor_def *sensor_arg(const char *option, const char *value_name, char *arg,
+					   const char **value)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq) {
+		diag("--%s needs SENSOR=%s, got '%s'", option, value_name, arg);
+		return NULL;
+	}
+	*eq = '\0';
+	*value = eq + 1;
+	return known_sensor(option, arg);
+}
+
 /* --ring SENSOR=N */
 static int parse_ring(char *arg, struct options *opts)
 {
-	char *eq = strchr(arg, '=');
-	const struct sensor_def *def;
+	const char *bytes;
+	const struct sensor_def *def = sensor_arg("ring", "BYTES", arg, &bytes);
 
-	if (!eq) {
-		diag("--ring needs SENSOR=BYTES, got '%s'", arg);
-		return -1;
-	}
-	*eq = '\0';
-	def = known_sensor("ring", arg);
 	if (!def)
 		return -1;
 	for (size_t i = 0; i < opts->nrings; i++) {
@@ -137,7 +149,7 @@ static int parse_ring(char *arg, struct options *opts)
 		return -1;
 	}
 	opts->rings[opts->nrings].sensor = def;
-	return parse_ring_bytes("ring", eq + 1, &opts->rings[opts->nrings++].bytes);
+	return parse_ring_bytes("ring", bytes, &opts->rings[opts->nrings++].bytes);
 }
 
 /* --set SENSOR.VAR=VALUE; the value is checked against the variable's type at load. */
@@ -200,34 +212,67 @@ bool options_required(const struct options *opts, const struct sensor_def *def)
 	return false;
 }
 
-/* Every --ring, --set, --require and --test-unloadable must name a sensor --sensors loads:
- * a typo must not be ignored. */
+/* Every --ring, --set, --route, --require and --test-unloadable must name a sensor --sensors
+ * loads: a typo must not be ignored. */
+static int check_sensor_loaded(const struct options *opts, const char *option,
+			       const struct sensor_def *def)
+{
+	for (size_t j = 0; j < opts->nsensors; j++)
+		if (opts->sensors[j] == def)
+			return 0;
+	diag("--%s names sensor '%s', which --sensors does not load", option, def->name);
+	return -1;
+}
+
 static int check_sensors_loaded(const struct options *opts)
 {
-	size_t nnamed = opts->nrings + opts->nsettings + opts->nrequired + !!opts->unloadable;
+	for (size_t i = 0; i < opts->nrings; i++)
+		if (check_sensor_loaded(opts, "ring", opts->rings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nsettings; i++)
+		if (check_sensor_loaded(opts, "set", opts->settings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (check_sensor_loaded(opts, "route", opts->routes[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nrequired; i++)
+		if (check_sensor_loaded(opts, "require", opts->required[i]))
+			return -1;
+	if (opts->unloadable && check_sensor_loaded(opts, "test-unloadable", opts->unloadable))
+		return -1;
+	return 0;
+}
 
-	for (size_t i = 0; i < nnamed; i++) {
-		const struct sensor_def *def;
-		const char *option;
-		bool loaded = false;
+/* --route SENSOR=ROUTE; "auto" leaves the choice to the sensor's feature probes. */
+static int parse_route(char *arg, struct options *opts)
+{
+	const char *route;
+	const struct sensor_def *def = sensor_arg("route", "ROUTE", arg, &route);
 
-		if (i < opts->nrings) {
-			def = opts->rings[i].sensor, option = "ring";
-		} else if (i < opts->nrings + opts->nsettings) {
-			def = opts->settings[i - opts->nrings].sensor, option = "set";
-		} else if (i < nnamed - !!opts->unloadable) {
-			def = opts->required[i - opts->nrings - opts->nsettings], option = "require";
-		} else {
-			def = opts->unloadable, option = "test-unloadable";
-		}
-		for (size_t j = 0; j < opts->nsensors; j++)
-			loaded |= opts->sensors[j] == def;
-		if (!loaded) {
-			diag("--%s names sensor '%s', which --sensors does not load", option, def->name);
+	if (!def)
+		return -1;
+	if (strcmp(route, "auto") && !sensor_route(def, route)) {
+		diag("sensor '%s' has no route '%s'; its routes: %s", arg, route,
+		     def->routes ? sensor_route_names(def) : "none (one fixed set of programs)");
+		return -1;
+	}
+	for (size_t i = 0; i < opts->nroutes; i++) {
+		if (opts->routes[i].sensor == def) {
+			diag("--route names sensor '%s' twice", arg);
 			return -1;
 		}
 	}
+	/* Cannot overflow: sensors are unique and SENSORS_MAX bounds the table. */
+	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, route };
 	return 0;
+}
+
+const char *options_route(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (opts->routes[i].sensor == def)
+			return strcmp(opts->routes[i].route, "auto") ? opts->routes[i].route : NULL;
+	return NULL;
 }
 
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def)
@@ -271,7 +316,8 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_ROUTE, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE,
+		OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -285,6 +331,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "route", required_argument, NULL, OPT_ROUTE },
 		{ "sink", required_argument, NULL, OPT_SINK },
 		{ "require", required_argument, NULL, OPT_REQUIRE },
 		{ "test-unloadable", required_argument, NULL, OPT_TEST_UNLOADABLE },
@@ -332,6 +379,9 @@ int options_parse(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_SET:
 			bad = parse_setting(optarg, opts);
+			break;
+		case OPT_ROUTE:
+			bad = parse_route(optarg, opts);
 			break;
 		case OPT_SINK:
 			opts->sink_null = !strcmp(optarg, "null");
