@@ -358,11 +358,14 @@ function collectorHealth() {
   ], { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } }), 4, 6);
   l.add(stat('Sensors attached', 'Each enabled sensor: 1 when loaded and attached.', [
     [`min by (sensor) (${sel('bpfwasm_sensor_attached')})`, '{{sensor}}'],
-  ], { thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] } }), 8, 6);
+  ], { thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] } }), 6, 6);
+  l.add(stat('Sensors off', 'Enabled sensors the kernel refused (no fallback route): the others run. Why: bpfwasm_sensor_info{state="failed"} (its reason label), bpfwasm status, or the collector log.', [
+    [`count(${sel('bpfwasm_sensor_info', 'state="failed"')} == 1) or vector(0)`, 'off'],
+  ], { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } }), 4, 6);
   l.add(timeseries('Helper load and attach time', 'At the helper\'s last start.', [
     [`max(${sel('bpfwasm_helper_load_seconds')})`, 'load'],
     [`max(${sel('bpfwasm_helper_attach_seconds')})`, 'attach'],
-  ], { unit: 's' }), 8, 6);
+  ], { unit: 's' }), 6, 6);
 
   l.row('Collector process');
   l.add(timeseries('Collector memory', 'Resident set size of the collector (the helper is a separate process), and its V8 heap.', [

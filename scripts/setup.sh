@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev)
 # Test needs (prometheus: tests scrape, federate and remote-write against a real one; chromium: the
 # flamegraph page is tested in a real browser; tmux: the CLI is tested on a real terminal; openssl:
-# the API's TLS listener is tested with a self-signed certificate; qemu, busybox, cpio, the arm64
+# the API's TLS listener is tested with a self-signed certificate; python3-prometheus-client:
+# OpenMetrics output is checked with the spec's reference parser; qemu, busybox, cpio, the arm64
 # cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64).
-TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl qemu-system-x86 qemu-system-arm busybox-static cpio
+TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl python3-prometheus-client qemu-system-x86 qemu-system-arm busybox-static cpio
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
 [ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 

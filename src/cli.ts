@@ -7,7 +7,8 @@ import { exportersCommand } from './cli/exporters.js';
 import { profileCommand } from './cli/profile.js';
 import { statusCommand } from './cli/status.js';
 import { Collector } from './collector.js';
-import { loadConfig } from './config.js';
+import { isHost, loadConfig } from './config.js';
+import { BpfwasmError } from './errors.js';
 import { createLogging } from './logs/index.js';
 import { ApiServer } from './api/server.js';
 import { buildServer } from './http/server.js';
@@ -18,6 +19,20 @@ import { Profiler } from './profile/profiler.js';
 // Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
 // servername: DEP0123) is noise to them, so the CLI prints none.
 process.noDeprecation = true;
+
+/** Why a listen failed, in the words of its errno. */
+const LISTEN_ERRORS: Record<string, string> = {
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name cannot be resolved now (DNS unavailable)',
+  EADDRINUSE: 'the port is in use',
+  EADDRNOTAVAIL: 'the address is not one of this host\'s',
+  EACCES: 'permission denied (a port below 1024 needs CAP_NET_BIND_SERVICE)',
+};
+
+function hostOption(value: string): string {
+  if (!isHost(value)) throw new InvalidArgumentError('must be an IP address or a host name');
+  return value;
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -56,7 +71,10 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)
     : undefined;
   // Listen first so /healthz and /readyz answer while the sensors load.
-  await server.listen({ port: config.listen.port, host: config.listen.host });
+  await server.listen({ port: config.listen.port, host: config.listen.host }).catch((err: NodeJS.ErrnoException) => {
+    const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message;
+    throw new BpfwasmError('LISTEN_FAILED', `cannot listen on ${config.listen.host} port ${config.listen.port} (listen.host, listen.port): ${why}`);
+  });
   try {
     await api?.start();
   } catch (err) {
@@ -69,10 +87,14 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    await profiling.profiler.close(); // a profile in progress ends with its 503, not a reset connection
     await writer?.stop(); // first, so its last snapshot still sees a running pipeline
     await api?.stop(); // ends event streams before the pipeline stops feeding them
     await collector.stop();
+    // Requests in progress may finish (idle connections close now); one that lingers is cut after 2 s.
+    const cut = setTimeout(() => server.server.closeAllConnections(), 2000);
     await server.close();
+    clearTimeout(cut);
     await logging.close(); // last, so the shutdown's own lines are shipped too
     process.exit(0);
   };
@@ -97,7 +119,7 @@ const program = new Command('bpfwasm')
 program.command('run')
   .description('start the collector with its built-in exporters')
   .option('-p, --port <port>', 'HTTP port for /metrics, /healthz and /readyz (default 9745)', port)
-  .option('--host <address>', 'address to listen on (default 0.0.0.0)')
+  .option('--host <address>', 'address to listen on (default 0.0.0.0)', hostOption)
   .option('-c, --config <file>', 'YAML configuration file')
   .addHelpText('after', `
 Examples:

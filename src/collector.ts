@@ -1,26 +1,49 @@
 // Wires the pipeline: helper process → frame decoder → exporters → series store, and
 // answers readiness. HTTP and the CLI sit on top of this and hold no pipeline logic.
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config } from './config.js';
+import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config, type SensorName } from './config.js';
 import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
 import { loadTrustPolicy } from './exporters/signing.js';
 import { ExporterDirWatcher } from './exporters/watch.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
+import { HelperLiveness, stallThresholdMs } from './ingest/helper-liveness.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
 import {
   STAT_NONE, StatKind, type HelloMessage, type LogMessage, type ReadyMessage,
 } from './ingest/protocol.js';
+import { RECORDS } from './ingest/generated/events.js';
 import { PipelineMetrics } from './metrics/pipeline-metrics.js';
 import { RuntimeMetrics } from './metrics/runtime-metrics.js';
 import { SeriesStore } from './metrics/store.js';
 import type { Readiness } from './http/routes/health.js';
 import { EventTap } from './api/event-tap.js';
+import { exporterLogHooks } from './logs/events.js';
 
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
+
+/** The sensor that sends each record type. */
+const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>((out, r) => ((out[r.id] = r.sensor), out), []);
+
+/** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
+const MAX_REASON_BYTES = 200;
+
+/** What became of one sensor at the helper's last start (ebpf/PROTOCOL.md, "Partial start"). */
+export interface SensorState {
+  name: SensorName;
+  state: 'disabled' | 'starting' | 'attached' | 'failed';
+  required: boolean;
+  /** The hooks it took (or tried), when its adapter says: '' otherwise. */
+  route: string;
+  /** For `failed`: the step, its errno, and the first verifier or libbpf error line. */
+  step: string;
+  errno: number;
+  reason: string;
+}
 
 export class Collector {
   readonly store: SeriesStore;
@@ -28,10 +51,18 @@ export class Collector {
   readonly decoder: FrameDecoder;
   readonly exporters: ExporterRegistry;
   readonly supervisor: HelperSupervisor;
+  /** Stalls of a ready helper: no frame (not even its periodic STATS) for a few intervals. */
+  readonly liveness: HelperLiveness;
   private readonly runtime: RuntimeMetrics;
   hello: HelloMessage | undefined;
   ready: ReadyMessage | undefined;
   private exportersLoaded = false;
+  /** Each sensor as the last READY left it. */
+  private readonly sensorStates = new Map<SensorName, SensorState>();
+  /** Built-in exporters unloaded because their sensors are off → the record types they take. */
+  private readonly offExporters = new Map<string, readonly number[]>();
+  /** Set while the exporters of failed or recovered sensors are unloaded or loaded. */
+  private exporterSync: Promise<void> | undefined;
   private clock: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private readyWaiters: { resolve(): void; reject(err: Error): void }[] = [];
@@ -44,15 +75,11 @@ export class Collector {
   /** Hot reload of the user exporter directories (exporters.watch). */
   watcher: ExporterDirWatcher | undefined;
 
-  /** Exporter and registry log lines, as the collector's structured log records. */
-  private readonly exporterLog = (exporter: string, level: number, msg: string, fields?: Record<string, unknown>): void => {
-    const fn = level >= 3 ? 'error' : level === 2 ? 'warn' : level === 1 ? 'info' : 'debug';
-    // A JSON-object message is an event: its fields go in the log record, its `msg` (if any) is the text.
-    if (fields) this.log[fn]({ ...fields, exporter }, typeof fields.msg === 'string' ? fields.msg : String(fields.event ?? 'exporter event'));
-    else this.log[fn]({ exporter }, msg);
-  };
+  /** Exporter and registry log lines and quarantines, as records the host builds (src/logs/events.ts). */
+  private readonly exporterLog: ReturnType<typeof exporterLogHooks>;
 
   constructor(readonly config: Config, private readonly log: Logger) {
+    this.exporterLog = exporterLogHooks(log);
     this.store = new SeriesStore({
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
       maxLabelValueBytes: config.exporters.maxLabelValueBytes,
@@ -66,7 +93,8 @@ export class Collector {
     this.exporters = new ExporterRegistry({
       store: this.store,
       maxBatchBytes: config.helper.batchBytes,
-      log: this.exporterLog,
+      log: this.exporterLog.log,
+      quarantined: this.exporterLog.quarantined,
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
       limits: {
@@ -89,6 +117,7 @@ export class Collector {
       stats: (payload, count) => this.onStats(payload, count),
       control: (kind, message) => this.onControl(kind, message),
     });
+    this.liveness = new HelperLiveness(stallThresholdMs(config.helper.statsMs));
     this.supervisor = new HelperSupervisor({
       path: config.helper.path,
       args: helperArgs(config),
@@ -113,13 +142,14 @@ export class Collector {
     const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
-      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog });
+      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
       this.watcher.start();
     }
     const startedAt = Date.now();
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
     this.exportersLoaded = true;
+    for (const s of this.sensors()) this.exportSensorInfo(s);
     const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
     this.supervisor.start();
     let timer: NodeJS.Timeout | undefined;
@@ -143,6 +173,7 @@ export class Collector {
   /** Advances the store's clock and, every quarter TTL (1 s to 60 s), expires idle series. */
   private tick(nowSeconds: number): void {
     this.store.now = nowSeconds;
+    this.checkLiveness();
     const ttl = this.config.metrics.seriesTtlSeconds;
     if (ttl === 0 || nowSeconds - this.lastSweep < Math.min(60, Math.max(1, Math.floor(ttl / 4)))) return;
     this.lastSweep = nowSeconds;
@@ -164,13 +195,47 @@ export class Collector {
     await Promise.all(sweeps);
   }
 
+  /**
+   * Ready: every sensor that can load is attached (the helper said READY; the ones it left off
+   * are listed in `off`) and every exporter of an attached sensor is loaded.
+   */
   readiness(): Readiness {
     const waiting: string[] = [];
     if (!this.exportersLoaded) waiting.push('exporters not loaded');
     if (!this.ready) {
       waiting.push(this.supervisor.fatal ? `helper failed: ${this.supervisor.fatal.message}` : 'sensors not attached');
+    } else if (this.checkLiveness()) {
+      waiting.push(`helper stalled: no frame for ${(this.liveness.silentMs / 1000).toFixed(1)} s (it sends STATS every ${this.config.helper.statsMs} ms)`);
+    } else if (this.exporterSync) {
+      waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
-    return { ready: waiting.length === 0, waiting };
+    const off = this.sensors().filter((s) => s.state === 'failed')
+      .map((s) => ({ sensor: s.name, step: s.step, errno: s.errno, reason: s.reason, ...(s.route && { route: s.route }) }));
+    return { ready: waiting.length === 0, waiting, off };
+  }
+
+  /** Every sensor: disabled in the config, or what the helper's last READY said of it. */
+  sensors(): SensorState[] {
+    return SENSORS.map((name) => this.sensorStates.get(name) ?? {
+      name, state: this.config.sensors[name].enabled ? 'starting' : 'disabled',
+      required: this.config.sensors[name].required, route: '', step: '', errno: 0, reason: '',
+    });
+  }
+
+  /** Whether the helper is running, attached and sending frames. */
+  helperUp(): boolean {
+    return this.ready !== undefined && !this.checkLiveness();
+  }
+
+  /** Brings the stall state up to date (logging a change); true while the helper is stalled. */
+  private checkLiveness(): boolean {
+    const change = this.liveness.check(this.decoder.counters.frames);
+    if (change === 'stalled') {
+      this.log.error({ pid: this.supervisor.pid, silentMs: Math.round(this.liveness.silentMs) }, 'helper stalled: no frame from it; events are not arriving');
+    } else if (change === 'recovered') {
+      this.log.warn({ pid: this.supervisor.pid }, 'helper frames flow again');
+    }
+    return this.liveness.stalled;
   }
 
   /** Brings the values kept outside the store up to date; every scrape and federation calls it first. */
@@ -189,7 +254,8 @@ export class Collector {
     m.setTotal('bpfwasm_frames_unknown_type_total', [], d.unknownType);
     m.setTotal('bpfwasm_frame_skipped_bytes_total', [], d.skippedBytes);
     m.setTotal('bpfwasm_helper_restarts_total', [], this.supervisor.restarts);
-    m.set('bpfwasm_helper_up', [], this.ready ? 1 : 0);
+    m.set('bpfwasm_helper_up', [], this.helperUp() ? 1 : 0);
+    m.setTotal('bpfwasm_helper_stalls_total', [], this.liveness.stalls);
     this.exporters.refreshMetrics();
     const r = this.resolver.stats();
     const hierarchies = r.memoryCgroup && r.memoryCgroup !== r.cgroup ? [['v2', r.cgroup], ['memory', r.memoryCgroup]] as const : [['v2', r.cgroup]] as const;
@@ -223,16 +289,93 @@ export class Collector {
     } else if (kind === 'ready') {
       const ready = message as ReadyMessage;
       this.ready = ready;
+      this.supervisor.markReady();
+      this.liveness.watch(this.decoder.counters.frames);
       this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
       this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
-      for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 1);
-      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors }, 'sensors attached');
-      for (const w of this.readyWaiters.splice(0)) w.resolve();
+      this.onSensorsStarted(ready);
+      const failed = this.sensors().filter((s) => s.state === 'failed').map((s) => s.name);
+      this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors, failed }, 'sensors attached');
+      if (failed.length && !this.sensors().some((s) => s.state === 'attached')) {
+        this.log.error({ failed }, 'no sensor is attached: only the collector\'s own metrics are exported');
+      }
+      const sync: Promise<void> = this.syncSensorExporters().catch((err: Error) => {
+        this.log.error({ err: err.message }, 'exporters of sensors that changed state could not be (un)loaded');
+      }).finally(() => {
+        if (this.exporterSync === sync) this.exporterSync = undefined;
+        for (const w of this.readyWaiters.splice(0)) w.resolve();
+      });
+      this.exporterSync = sync;
     } else if (kind === 'log') {
       const { level, msg } = message as LogMessage;
       const fn = level === 'error' ? 'error' : level === 'warn' ? 'warn' : level === 'debug' ? 'debug' : 'info';
       this.log[fn]({ source: 'helper' }, msg);
     }
+  }
+
+  /** Each sensor's state from READY, in the metrics, and one warn line per sensor left off. */
+  private onSensorsStarted(ready: ReadyMessage): void {
+    const attached = new Set(Array.isArray(ready.sensors) ? ready.sensors : []);
+    const failed = new Map((Array.isArray(ready.failed) ? ready.failed : []).map((f) => [f.name, f]));
+    const routes: Record<string, unknown> = ready.routes && typeof ready.routes === 'object' ? ready.routes : {};
+    for (const name of SENSORS) {
+      const required = this.config.sensors[name].required;
+      let state: SensorState = { name, state: 'disabled', required, route: '', step: '', errno: 0, reason: '' };
+      const f = failed.get(name);
+      if (attached.has(name)) {
+        state = { ...state, state: 'attached', route: bounded(routes[name]) };
+      } else if (f) {
+        state = { ...state, state: 'failed', route: bounded(f.route), step: bounded(f.step), errno: Number(f.errno) || 0, reason: bounded(f.error) };
+        this.log.warn({ sensor: name, step: state.step, errno: state.errno, reason: state.reason, ...(state.route && { route: state.route }) },
+          `sensor ${name} off: ${state.step}: ${state.reason}`);
+      } else if (this.config.sensors[name].enabled) {
+        state = { ...state, state: 'failed', step: 'report', reason: 'the helper reported it neither attached nor failed' };
+        this.log.warn({ sensor: name }, `sensor ${name} off: ${state.reason}`);
+      }
+      this.sensorStates.set(name, state);
+      if (state.state !== 'disabled') this.metrics.set('bpfwasm_sensor_attached', [name], state.state === 'attached' ? 1 : 0);
+      this.exportSensorInfo(state);
+    }
+  }
+
+  private exportSensorInfo(s: SensorState): void {
+    const reason = s.state === 'failed' ? `${s.step}: ${s.reason}` : '';
+    this.metrics.setOnly('bpfwasm_sensor_info', s.name, [s.name, s.state, s.route, reason], 1);
+  }
+
+  /**
+   * An exporter that takes only records of failed sensors would get no events. A built-in one
+   * is unloaded (state `off`: its empty series must not pass for a quiet host) and loaded
+   * again once a later helper attaches one of its sensors; any other one stays idle, said in a
+   * warn line.
+   */
+  private async syncSensorExporters(): Promise<void> {
+    const failed = new Map(this.sensors().filter((s) => s.state === 'failed').map((s) => [s.name as string, s]));
+    const offTypes = new Set(RECORDS.filter((r) => failed.has(r.sensor)).map((r) => r.id));
+    const why = (types: readonly number[]) => [...new Set(types.map((t) => RECORD_SENSOR[t]!))]
+      .map((name) => `sensor ${name} is off (${failed.get(name)!.step}: ${failed.get(name)!.reason})`).join('; ');
+    for (const [name, types] of [...this.offExporters]) {
+      if (types.every((t) => offTypes.has(t))) continue;
+      this.offExporters.delete(name);
+      await this.exporters.load(name, await readFile(join(BUILTIN_EXPORTERS_DIR, `${name}.wasm`)), 'builtin');
+      this.log.info({ exporter: name }, `exporter ${name} loaded again: its sensor is attached`);
+    }
+    for (const e of this.exporters.describe()) {
+      if (!e.current || !e.subscriptions.length || !e.subscriptions.every((t) => offTypes.has(t))) continue;
+      if (e.current.source !== 'builtin') {
+        this.log.warn({ exporter: e.name }, `exporter ${e.name} idle: every record type it takes comes from a sensor that is off: ${why(e.subscriptions)}`);
+        continue;
+      }
+      await this.exporters.unload(e.name);
+      this.exporters.metrics.of(e.name).state('off');
+      this.offExporters.set(e.name, e.subscriptions);
+      this.log.warn({ exporter: e.name }, `exporter ${e.name} not loaded: ${why(e.subscriptions)}`);
+    }
+  }
+
+  /** Built-in exporters not loaded because `sensor` is off. */
+  exportersOff(sensor: string): string[] {
+    return [...this.offExporters].filter(([, types]) => types.some((t) => RECORD_SENSOR[t] === sensor)).map(([name]) => name).sort();
   }
 
   private onStats(payload: Uint8Array, count: number): void {
@@ -272,6 +415,7 @@ export class Collector {
   private onHelperExit(code: number | null, signal: NodeJS.Signals | null, willRestart: boolean): void {
     const wasReady = this.ready !== undefined;
     this.ready = undefined;
+    this.liveness.unwatch();
     for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 0);
     if (willRestart) {
       this.log.warn({ code, signal }, 'helper exited; restarting');
@@ -286,4 +430,11 @@ export class Collector {
       this.log.info({ code, signal }, 'helper stopped');
     }
   }
+}
+
+/** A helper-given text cut to MAX_REASON_BYTES (on a character boundary), '' when absent. */
+function bounded(text: unknown): string {
+  if (typeof text !== 'string') return '';
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= MAX_REASON_BYTES ? text : `${bytes.subarray(0, MAX_REASON_BYTES - 3).toString('utf8').replace(/\uFFFD$/, '')}...`;
 }

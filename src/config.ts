@@ -1,13 +1,15 @@
 // Collector configuration: YAML (or JSON) from --config, merged over defaults and validated
 // so that a typo or a wrong type is a clear error naming the key, never a silent default.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
+import { labelValueProblem } from './metrics/labels.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
 export const PACKAGE_ROOT = (() => {
@@ -20,8 +22,17 @@ export const PACKAGE_ROOT = (() => {
 export const SENSORS = ['process', 'syscalls', 'tcp', 'blockio', 'runqlat', 'oom', 'bench'] as const;
 export type SensorName = (typeof SENSORS)[number];
 
-/** Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor. */
-interface SensorCommon { enabled: boolean; ringBytes: number }
+/**
+ * Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor.
+ * `required`: its failure to load stops start-up; otherwise it is left off and reported.
+ * `route`: 'auto' lets the helper's feature probes pick the hooks, else one of SENSOR_ROUTES.
+ */
+interface SensorCommon { enabled: boolean; required: boolean; ringBytes: number; route: string }
+
+/** The routes a sensor can be forced onto (ebpf/<sensor>/README.md, "Routes"). */
+export const SENSOR_ROUTES: Record<SensorName, readonly string[]> = {
+  process: [], syscalls: [], tcp: ['tp_btf', 'fentry', 'kprobe'], blockio: [], runqlat: [], oom: ['tp_btf', 'fentry', 'kprobe'], bench: [],
+};
 
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
@@ -85,7 +96,7 @@ export interface Config {
     batchTimeoutMs: number;
     /** Deadline of loading one exporter (compile, instantiate, bpfwasm_init). */
     initTimeoutMs: number;
-    /** Largest linear memory an exporter may have, in 64 KiB pages. */
+    /** An exporter's budget in 64 KiB pages: its linear memory, tables, globals and segments together. */
     maxMemoryPages: number;
     /** Batches queued to one exporter's worker before further ones are dropped and counted. */
     queueBatches: number;
@@ -206,13 +217,13 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, ringBytes: 0, logExits: 'nonzero' },
-      syscalls: { enabled: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
-      tcp: { enabled: true, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
-      blockio: { enabled: true, ringBytes: 0 },
-      runqlat: { enabled: true, ringBytes: 0, perCgroup: false },
-      oom: { enabled: true, ringBytes: 0 },
-      bench: { enabled: false, ringBytes: 0, tgid: 0 },
+      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero' },
+      syscalls: { enabled: false, required: false, ringBytes: 0, route: 'auto', pid: 0, comm: '', cgroup: '', subtree: false },
+      tcp: { enabled: true, required: false, ringBytes: 0, route: 'auto', ipLabels: false, ephemeralPorts: 'collapse' },
+      blockio: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
+      runqlat: { enabled: true, required: false, ringBytes: 0, route: 'auto', perCgroup: false },
+      oom: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
+      bench: { enabled: false, required: false, ringBytes: 0, route: 'auto', tgid: 0 },
     },
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
@@ -287,6 +298,14 @@ const stringMap = (nameRe: RegExp, what: string): Check => (v, key) => {
     if (typeof val !== 'string') throw invalid(`${key}.${k}`, `must be a string, got ${JSON.stringify(val)}`);
   }
 };
+/** Label names and values written into every exposition (federation's external labels). */
+const labelMap: Check = (v, key) => {
+  stringMap(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label name')(v, key);
+  for (const [k, val] of Object.entries(v as Record<string, string>)) {
+    const problem = labelValueProblem(val);
+    if (problem) throw invalid(`${key}.${k}`, problem);
+  }
+};
 const httpUrl: Check = (v, key) => {
   anyString(v, key);
   if (v === '') return;
@@ -298,12 +317,21 @@ const httpUrl: Check = (v, key) => {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `must be an http(s) URL, got ${JSON.stringify(v)}`);
 };
+const MAX_SOCKET_PATH_BYTES = 107;
+const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+/** Whether `v` is an IP address or a syntactically valid DNS host name. */
+export const isHost = (v: string): boolean => isIP(v) !== 0 || DNS_NAME.test(v);
+const host: Check = (v, key) => {
+  if (typeof v !== 'string' || !isHost(v)) throw invalid(key, `must be an IP address or a host name, got ${JSON.stringify(v)}`);
+};
 /** '' or host:port with a port 1-65535 (an IPv6 host in brackets). */
 const hostPort: Check = (v, key) => {
   anyString(v, key);
   if (v === '') return;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(v as string);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(v as string);
+  if (!m || !isHost(m[1] ?? m[2]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) {
+    throw invalid(key, `must be host:port (e.g. 0.0.0.0:9746), got ${JSON.stringify(v)}`);
+  }
 };
 /** 0 (the default) or a power of two in range. */
 const ringSize: Check = (v, key) => {
@@ -334,9 +362,11 @@ const stringList: Check = (v, key) => {
   v.forEach((item, i) => string(item, `${key}[${i}]`));
 };
 
+const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
+
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
 const SHAPE = {
-  listen: { host: string, port: integer(0, 65535) },
+  listen: { host, port: integer(0, 65535) },
   helper: {
     path: string,
     ringBytes: powerOfTwo(4096, 1 << 30),
@@ -347,13 +377,13 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, ringBytes: ringSize, logExits: oneOf(['nonzero', 'signals', 'none']) },
-    syscalls: { enabled: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
-    tcp: { enabled: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
-    blockio: { enabled: boolean, ringBytes: ringSize },
-    runqlat: { enabled: boolean, ringBytes: ringSize, perCgroup: boolean },
-    oom: { enabled: boolean, ringBytes: ringSize },
-    bench: { enabled: boolean, ringBytes: ringSize, tgid: integer(0, 2 ** 31 - 1) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']) },
+    syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('syscalls'), pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
+    tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('tcp'), ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
+    blockio: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('blockio') },
+    runqlat: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('runqlat'), perCgroup: boolean },
+    oom: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('oom') },
+    bench: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('bench'), tgid: integer(0, 2 ** 31 - 1) },
   },
   exporters: {
     builtin: boolean,
@@ -377,7 +407,7 @@ const SHAPE = {
     seriesTtlSeconds: integer(0, 365 * 86400),
     nativeHistograms: boolean,
   },
-  federate: { externalLabels: stringMap(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label name') },
+  federate: { externalLabels: labelMap },
   remoteWrite: {
     url: httpUrl,
     intervalSeconds: integer(1, 3600),
@@ -430,8 +460,11 @@ function merge(target: Record<string, unknown>, input: unknown, shape: Shape, pa
     throw invalid(path || 'the document', 'must be a mapping');
   }
   for (const [k, v] of Object.entries(input)) {
-    const key = path ? `${path}.${k}` : k;
-    const rule = shape[k];
+    // A key that is not a plain name ("", "a b") is quoted, so the message still shows where it is.
+    const name = /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+    const key = path ? `${path}.${name}` : name;
+    // Own keys only: `toString` or `__proto__` in a file must not reach Object.prototype.
+    const rule = Object.hasOwn(shape, k) ? shape[k] : undefined;
     if (!rule) throw invalid(key, `is not a known setting (known: ${Object.keys(shape).join(', ')})`);
     if (typeof rule === 'function') {
       rule(v, key);
@@ -452,6 +485,9 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   } catch (e) {
     if (e instanceof CgroupRuleError) throw new BpfwasmError('CONFIG_INVALID', `config: ${e.message}`);
     throw e;
+  }
+  for (const s of SENSORS) {
+    if (config.sensors[s].required && !config.sensors[s].enabled) throw invalid(`sensors.${s}.required`, `needs sensors.${s}.enabled`);
   }
   const sc = config.sensors.syscalls;
   if (sc.cgroup !== '') cgroupId(sc.cgroup, 'sensors.syscalls.cgroup'); // fail at load, not at start
@@ -490,6 +526,10 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     tcp.tokenFile = abs(tcp.tokenFile);
   }
   config.api.socket = abs(config.api.socket);
+  // sockaddr_un holds 108 bytes with the terminating NUL; a longer path cannot be bound.
+  if (Buffer.byteLength(config.api.socket) > MAX_SOCKET_PATH_BYTES) {
+    throw invalid('api.socket', `must be at most ${MAX_SOCKET_PATH_BYTES} bytes as an absolute path (a unix socket address), got ${Buffer.byteLength(config.api.socket)}`);
+  }
   config.helper.path = abs(config.helper.path);
   config.exporters.dirs = config.exporters.dirs.map(abs);
   // Signatures: key files are read now, so a bad key fails the config load, not the first module.
@@ -508,7 +548,11 @@ export function loadConfig(file?: string): Config {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    // A warning (an unknown tag) would be printed raw to stderr and the value taken as a string: refused instead.
+    const document = parseDocument(text, { logLevel: 'silent' });
+    const problem = document.errors[0] ?? document.warnings[0];
+    if (problem) throw problem;
+    doc = document.toJS({ maxAliasCount: 100 });
   } catch (err) {
     throw new BpfwasmError('CONFIG_INVALID', `config: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -563,9 +607,12 @@ export function helperArgs(config: Config): string[] {
     '--stats-ms', String(h.statsMs),
     '--batch-bytes', String(h.batchBytes),
   ];
+  const required = sensors.filter((s) => config.sensors[s].required);
+  if (required.length) args.push('--require', required.join(','));
   if (sensors.some((s) => AGGREGATING.has(s))) args.push('--aggregate-ms', String(h.aggregateMs));
   for (const s of sensors) {
     if (config.sensors[s].ringBytes) args.push('--ring', `${s}=${config.sensors[s].ringBytes}`);
+    if (config.sensors[s].route !== 'auto') args.push('--route', `${s}=${config.sensors[s].route}`);
   }
   const set = (sensor: SensorName, variable: string, value: string | number) => args.push('--set', `${sensor}.${variable}=${value}`);
   const sc = config.sensors.syscalls;
@@ -585,6 +632,9 @@ export function helperArgs(config: Config): string[] {
 /** Sensors that send aggregate records (PROTOCOL.md). */
 const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
 
+/** Settings of every sensor section that are the collector's, not its exporter's. */
+const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route']);
+
 /**
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's
  * options as strings (e.g. tcp `ipLabels` "false"), then `exporters.settings.<name>` on top.
@@ -592,6 +642,6 @@ const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'ru
 export function exporterSettings(config: Config, exporter: string): Record<string, string> {
   const out: Record<string, string> = {};
   const section = (SENSORS as readonly string[]).includes(exporter) ? config.sensors[exporter as SensorName] : undefined;
-  for (const [k, v] of Object.entries(section ?? {})) if (k !== 'enabled' && k !== 'ringBytes') out[k] = String(v);
+  for (const [k, v] of Object.entries(section ?? {})) if (!SENSOR_COMMON_KEYS.has(k)) out[k] = String(v);
   return { ...out, ...config.exporters.settings[exporter] };
 }

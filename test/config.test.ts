@@ -21,13 +21,15 @@ describe('config', () => {
       sensors: {
         syscalls: { enabled: true, pid: 42, comm: 'nginx', cgroup: '12345', ringBytes: 8192 },
         runqlat: { enabled: true, perCgroup: true },
-        tcp: { enabled: true, ipLabels: true },
+        tcp: { enabled: true, ipLabels: true, required: true, route: 'kprobe' },
+        process: { required: true },
+        oom: { route: 'auto' },
       },
       exporters: { settings: { tcp: { ephemeralPorts: 'keep' }, mine: { a: 'b' } } },
     });
     const args = helperArgs(c);
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
-    expect(args.slice(12)).toEqual(['--aggregate-ms', '250', '--ring', 'syscalls=8192',
+    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
       '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
@@ -63,20 +65,41 @@ describe('config', () => {
   it.each([
     [{ listen: { prot: 1 } }, 'config: listen.prot is not a known setting (known: host, port)'],
     [{ listen: { port: 70000 } }, 'config: listen.port must be an integer from 0 to 65535, got 70000'],
+    [{ listen: { host: 'not a host!' } }, 'config: listen.host must be an IP address or a host name, got "not a host!"'],
+    [{ listen: { host: '' } }, 'config: listen.host must be an IP address or a host name, got ""'],
+    [{ api: { tcp: { listen: 'not a host!:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "not a host!:9746"'],
+    [{ api: { tcp: { listen: '[::1x]:9746' } } }, 'config: api.tcp.listen must be host:port (e.g. 0.0.0.0:9746), got "[::1x]:9746"'],
+    [{ api: { socket: `/run/${'s'.repeat(120)}.sock` } }, 'config: api.socket must be at most 107 bytes as an absolute path (a unix socket address), got 130'],
     [{ helper: { ringBytes: 5000 } }, 'config: helper.ringBytes must be a power of two, got 5000'],
     [{ sensors: { process: { enabled: 'yes' } } }, 'config: sensors.process.enabled must be true or false, got "yes"'],
     [{ sensors: { process: { enabled: false }, tcp: { enabled: false }, blockio: { enabled: false }, runqlat: { enabled: false }, oom: { enabled: false } } },
       'config: sensors must enable at least one sensor'],
     [{ sensors: { syscalls: { comm: 'a-very-long-command' } } }, 'config: sensors.syscalls.comm must be at most 15 bytes, got "a-very-long-command"'],
     [{ sensors: { tcp: { ringBytes: 5000 } } }, 'config: sensors.tcp.ringBytes must be a power of two, got 5000'],
+    [{ sensors: { tcp: { required: 'yes' } } }, 'config: sensors.tcp.required must be true or false, got "yes"'],
+    [{ sensors: { syscalls: { required: true } } }, 'config: sensors.syscalls.required needs sensors.syscalls.enabled'],
     [{ sensors: { tcp: { ephemeralPorts: 'drop' } } }, 'config: sensors.tcp.ephemeralPorts must be one of collapse, keep, got "drop"'],
+    [{ sensors: { tcp: { route: 'raw_tp' } } }, 'config: sensors.tcp.route must be one of auto, tp_btf, fentry, kprobe, got "raw_tp"'],
+    [{ sensors: { process: { route: 'fentry' } } }, 'config: sensors.process.route must be one of auto, got "fentry"'],
     [{ sensors: { syscalls: { cgroup: '/no/such/cgroup' } } }, 'config: sensors.syscalls.cgroup names no cgroup v2 group'],
     [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
+    [{ federate: { externalLabels: { node: 'a\u0000b' } } },
+      'config: federate.externalLabels.node label value contains control character U+0000 at offset 1'],
     [[1], 'config: the document must be a mapping'],
+    // Keys of Object.prototype are unknown settings like any other (they crashed with a TypeError).
+    [{ listen: { hasOwnProperty: 0 } }, 'config: listen.hasOwnProperty is not a known setting (known: host, port)'],
+    [JSON.parse('{"__proto__": {"polluted": 1}}'), 'config: __proto__ is not a known setting (known: listen,'],
+    [{ '': 1 }, 'config: "" is not a known setting (known: listen,'],
   ])('rejects %j with a message naming the key', (doc, message) => {
     expect(() => buildConfig(doc)).toThrow(message);
+  });
+
+  it('refuses YAML that parses only with a warning (an unknown tag) instead of printing it raw', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-config-'));
+    writeFileSync(join(dir, 'tag.yaml'), 'listen: !port 80\n');
+    expect(() => loadConfig(join(dir, 'tag.yaml'))).toThrow(`config: ${join(dir, 'tag.yaml')} is not valid YAML: Unresolved tag: !port`);
   });
 
   it('names the file when it cannot be read or parsed', () => {

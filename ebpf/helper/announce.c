@@ -28,17 +28,6 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_sensor_names(FILE *f, const struct sensor_def *const *sensors, size_t n)
-{
-	fputc('[', f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		json_string(f, sensors[i]->name);
-	}
-	fputc(']', f);
-}
-
 /* Close the stream and send what it holds as one frame. */
 static int send_json(FILE *f, char **buf, size_t *len, enum frame_kind kind)
 {
@@ -82,6 +71,13 @@ int announce_hello(const struct sensor_def *const *sensors, size_t n)
 		fputs("],\"record_types\":[", f);
 		for (const struct record_def *r = sensors[i]->records; r->type; r++)
 			fprintf(f, "%s%u", r == sensors[i]->records ? "" : ",", r->type);
+		/* In order of preference: the first is the primary route, any other a fallback. */
+		fputs("],\"routes\":[", f);
+		for (const struct route_def *r = sensors[i]->routes; r && r->name; r++) {
+			if (r != sensors[i]->routes)
+				fputc(',', f);
+			json_string(f, r->name);
+		}
 		fputs("]}", f);
 	}
 	fputs("]}", f);
@@ -105,18 +101,46 @@ int announce_hello_profile(const struct profile_options *opts)
 	return send_json(f, &buf, &len, FRAME_HELLO);
 }
 
-int announce_ready(double load_ms, double attach_ms, const struct sensor_def *const *sensors,
-		   size_t n)
+int announce_ready(double load_ms, double attach_ms, const struct sensor *attached, size_t n,
+		   const struct sensor_failure *failed, size_t nfailed)
 {
 	char *buf;
 	size_t len;
 	FILE *f = open_memstream(&buf, &len);
+	bool any_route = false;
 
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "{\"load_ms\":%.3f,\"attach_ms\":%.3f,\"sensors\":", load_ms, attach_ms);
-	json_sensor_names(f, sensors, n);
-	fputc('}', f);
+	fprintf(f, "{\"load_ms\":%.3f,\"attach_ms\":%.3f,\"sensors\":[", load_ms, attach_ms);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? "," : "", f);
+		json_string(f, attached[i].def->name);
+	}
+	fputs("],\"failed\":[", f);
+	for (size_t i = 0; i < nfailed; i++) {
+		fputs(i ? ",{\"name\":" : "{\"name\":", f);
+		json_string(f, failed[i].def->name);
+		fputs(",\"step\":", f);
+		json_string(f, failed[i].step);
+		fprintf(f, ",\"errno\":%d,\"error\":", failed[i].err);
+		json_string(f, failed[i].error);
+		if (failed[i].route) {
+			fputs(",\"route\":", f);
+			json_string(f, failed[i].route);
+		}
+		fputc('}', f);
+	}
+	fputs("],\"routes\":{", f);
+	for (size_t i = 0; i < n; i++) {
+		if (!attached[i].route)
+			continue;
+		fputs(any_route ? "," : "", f);
+		json_string(f, attached[i].def->name);
+		fputc(':', f);
+		json_string(f, attached[i].route);
+		any_route = true;
+	}
+	fputs("}}", f);
 	return send_json(f, &buf, &len, FRAME_READY);
 }
 

@@ -3,6 +3,7 @@
 #define HELPER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define HELPER_NAME "bpfwasm-helper"
 #define HELPER_VERSION "0.1.0"
@@ -28,6 +29,9 @@ void diag_route_libbpf(void);
 /* While capturing, libbpf warnings are held back; diag_capture_end prints or drops them. */
 void diag_capture_begin(void);
 void diag_capture_end(bool print);
+/* Of what is captured so far: the verifier's error (prefixed with its program) if a verifier
+ * log is there, else the first libbpf warning; "" when there is neither. */
+void diag_capture_first_error(char *out, size_t size);
 
 /* Whether the effective capabilities allow loading tracing programs. */
 bool caps_allow_tracing(void);

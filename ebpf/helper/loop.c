@@ -150,7 +150,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 			handle(events[i].data.u32, signal_fd, timer_fd, aggregate_fd, &due);
 		stop = due.stop;
 
-		err = ring_buffer__consume(rb);
+		err = rb ? ring_buffer__consume(rb) : 0; /* NULL: every sensor is off */
 		if (err < 0)
 			break;
 		err = due.aggregate ? aggregate_drain() : 0;

@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "options.h"
 #include "output.h"
+#include "probe.h"
 #include "profile.h"
 #include "sensors.h"
 #include "stats.h"
@@ -38,8 +39,8 @@ static bool missing_privilege(int err)
 	return (err == -EPERM || err == -EACCES) && !caps_allow_tracing();
 }
 
-/* Exit code for a failed load or attach, after its one stderr line. */
-static int sensor_failure(const struct sensor *s, int err)
+/* Exit code for a failed load or attach that stops the helper, after its one stderr line. */
+static int sensor_failure(const struct sensor *s, int err, const char *error)
 {
 	if (missing_privilege(err)) {
 		diag("sensor '%s' failed to %s: needs CAP_BPF and CAP_PERFMON: run as root or "
@@ -47,8 +48,35 @@ static int sensor_failure(const struct sensor *s, int err)
 		     s->def->name, s->failed_step);
 		return EXIT_NO_PRIVILEGE;
 	}
-	diag("sensor '%s' failed to %s: %s", s->def->name, s->failed_step, strerror(-err));
+	diag("required sensor '%s' failed to %s: %s", s->def->name, s->failed_step,
+	     *error ? error : strerror(-err));
 	return EXIT_SENSOR_FAILED;
+}
+
+/* Open, load and attach one sensor, adding to the load and attach times. On failure, a
+ * negative errno and the first meaningful line of libbpf's output in `error`. */
+static int start_sensor(struct sensor *s, const struct options *opts, const struct sensor_def *def,
+			double *load_ms, double *attach_ms, char *error, size_t size)
+{
+	double start = now_ms();
+	int err;
+
+	/* libbpf's warnings are held back: they only matter if this sensor fails for a reason
+	 * other than privileges (e.g. the verifier log). */
+	diag_capture_begin();
+	err = sensor_open_load(s, def, options_ring_bytes(opts, def), opts->wakeup_bytes,
+			       opts->settings, opts->nsettings, options_route(opts, def));
+	*load_ms += now_ms() - start;
+	if (!err) {
+		start = now_ms();
+		err = sensor_attach(s);
+		*attach_ms += now_ms() - start;
+	}
+	error[0] = '\0';
+	if (err)
+		diag_capture_first_error(error, size);
+	diag_capture_end(err && !missing_privilege(err) && !s->bad_setting);
+	return err;
 }
 
 /* Exit code for a failure after startup checks, after its one stderr line. */
@@ -67,11 +95,12 @@ static int runtime_failure(const char *what, int err)
 int main(int argc, char **argv)
 {
 	struct sensor sensors[SENSORS_MAX] = {};
+	struct sensor_failure failed[SENSORS_MAX];
 	struct ring_buffer *rb = NULL;
 	int ring_fds[SENSORS_MAX];
 	struct options opts;
-	size_t opened = 0;
-	double start, load_ms, attach_ms;
+	size_t nattached = 0, nfailed = 0;
+	double load_ms = 0, attach_ms = 0;
 	int exit_code, signal_fd = -1, err;
 
 	/* --check stands alone: it probes the kernel and needs none of the streaming options. */
@@ -116,58 +145,67 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	/* libbpf's warnings are held back: they only matter if the load fails for a reason
-	 * other than privileges (e.g. the verifier log). */
-	start = now_ms();
-	diag_capture_begin();
-	for (err = 0; !err && opened < opts.nsensors; opened++)
-		err = sensor_open_load(&sensors[opened], opts.sensors[opened],
-				       options_ring_bytes(&opts, opts.sensors[opened]),
-				       opts.wakeup_bytes, opts.settings, opts.nsettings);
-	if (err) {
-		diag_capture_end(!missing_privilege(err) && !sensors[opened - 1].bad_setting);
-		exit_code = sensors[opened - 1].bad_setting ? EXIT_USAGE
-							     : sensor_failure(&sensors[opened - 1], err);
-		goto cleanup;
-	}
-	diag_capture_end(true);
-	load_ms = now_ms() - start;
+	/* Each sensor on its own: one that fails is left off, reported, and costs the others
+	 * nothing, unless --require names it. */
+	for (size_t i = 0; i < opts.nsensors; i++) {
+		struct sensor *s = &sensors[nattached];
+		struct sensor_failure *f = &failed[nfailed];
 
-	start = now_ms();
-	for (size_t i = 0; i < opened; i++) {
-		err = sensor_attach(&sensors[i]);
+		*s = (struct sensor){ .id = i, .unloadable = opts.sensors[i] == opts.unloadable };
+		err = start_sensor(s, &opts, opts.sensors[i], &load_ms, &attach_ms, f->error,
+				   sizeof(f->error));
+		if (!err) {
+			nattached++;
+			continue;
+		}
+		if (s->bad_setting || missing_privilege(err) || options_required(&opts, s->def)) {
+			exit_code = s->bad_setting ? EXIT_USAGE : sensor_failure(s, err, f->error);
+			sensor_destroy(s);
+			goto cleanup;
+		}
+		f->def = s->def;
+		f->step = s->failed_step;
+		f->err = -err;
+		f->route = s->route;
+		if (!f->error[0])
+			snprintf(f->error, sizeof(f->error), "%s", strerror(-err));
+		sensor_destroy(s);
+		nfailed++;
+		diag("sensor '%s' off: %s: %s", f->def->name, f->step, f->error);
+		err = announce_log("warn", "sensor %s off: %s: %s", f->def->name, f->step, f->error);
 		if (err) {
-			exit_code = sensor_failure(&sensors[i], err);
+			exit_code = runtime_failure("LOG", err);
 			goto cleanup;
 		}
 	}
-	attach_ms = now_ms() - start;
+	probe_free(); /* libbpf parses the kernel BTF on its own; the probes are done */
 
-	rb = sensors_ring_buffer(sensors, opened, on_record);
-	if (!rb) {
+	/* With every sensor off there is no ring: the helper still reports READY and runs. */
+	rb = nattached ? sensors_ring_buffer(sensors, nattached, on_record) : NULL;
+	if (nattached && !rb) {
 		exit_code = runtime_failure("ring buffer setup", -errno);
 		goto cleanup;
 	}
-	err = stats_init(sensors, opened);
+	err = stats_init(sensors, nattached);
 	if (err) {
 		exit_code = runtime_failure("stats setup", err);
 		goto cleanup;
 	}
-	err = aggregate_init(sensors, opened);
+	err = aggregate_init(sensors, nattached);
 	if (err) {
 		exit_code = err == -EINVAL || err == -ENOENT ? EXIT_SENSOR_FAILED
 							      : runtime_failure("aggregate setup", err);
 		goto cleanup;
 	}
-	for (size_t i = 0; i < opened; i++)
+	for (size_t i = 0; i < nattached; i++)
 		ring_fds[i] = bpf_map__fd(sensors[i].events);
-	err = announce_ready(load_ms, attach_ms, opts.sensors, opts.nsensors);
+	err = announce_ready(load_ms, attach_ms, sensors, nattached, failed, nfailed);
 	if (!err)
-		err = loop_run(rb, ring_fds, opened, signal_fd, opts.poll_ms, opts.stats_ms,
+		err = loop_run(rb, ring_fds, nattached, signal_fd, opts.poll_ms, opts.stats_ms,
 			       opts.aggregate_ms);
 	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. */
 	if (!err) {
-		err = ring_buffer__consume(rb);
+		err = rb ? ring_buffer__consume(rb) : 0;
 		err = err < 0 ? err : aggregate_drain();
 		err = err < 0 ? err : stats_write();
 	}
@@ -177,7 +215,7 @@ cleanup:
 	ring_buffer__free(rb);
 	aggregate_free();
 	stats_free();
-	for (size_t i = 0; i < opened; i++)
+	for (size_t i = 0; i < nattached; i++)
 		sensor_destroy(&sensors[i]);
 	output_free();
 	if (signal_fd >= 0)

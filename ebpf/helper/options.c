@@ -15,7 +15,8 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
-	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--route SENSOR=ROUTE]...\n"
+	"                      [--sink stdout|null] [--require NAME[,NAME...]]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -33,7 +34,11 @@ static const char usage[] =
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
+	"  --route SENSOR=R    load that route of the sensor, or fail (default auto: the first\n"
+	"                      this kernel supports; routes in the sensor's README)\n"
 	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
+	"  --require LIST      sensors that must load: their failure exits 4; any other sensor\n"
+	"                      that fails is left off, reported in LOG and READY\n"
 	"  --profile           profile mode; the options below need it\n"
 	"  --hz N              samples per second per CPU, 1-1000 (default 99)\n"
 	"  --seconds S         sampling time, 1-300 (default 10)\n"
@@ -44,7 +49,7 @@ static const char usage[] =
 	"  --help              this text\n"
 	"\n"
 	"Exit codes: 0 clean stop, 1 bad command line, 2 no kernel BTF, 3 missing privileges,\n"
-	"4 a sensor failed to load or attach, 5 the output pipe failed.\n";
+	"4 a required sensor failed to load or attach, 5 the output pipe failed.\n";
 
 /* Parse a decimal in [min, max]; -1 after printing why not. */
 static int parse_u64(const char *option, const char *text, __u64 min, __u64 max, __u64 *out)
@@ -109,18 +114,28 @@ static const struct sensor_def *known_sensor(const char *option, const char *nam
 	return def;
 }
 
+/* SENSOR=VALUE of --<option>: the sensor it names, with *value set to VALUE; NULL after
+ * printing why not. */
+static const struct sensor_def *sensor_arg(const char *option, const char *value_name, char *arg,
+					   const char **value)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq) {
+		diag("--%s needs SENSOR=%s, got '%s'", option, value_name, arg);
+		return NULL;
+	}
+	*eq = '\0';
+	*value = eq + 1;
+	return known_sensor(option, arg);
+}
+
 /* --ring SENSOR=N */
 static int parse_ring(char *arg, struct options *opts)
 {
-	char *eq = strchr(arg, '=');
-	const struct sensor_def *def;
+	const char *bytes;
+	const struct sensor_def *def = sensor_arg("ring", "BYTES", arg, &bytes);
 
-	if (!eq) {
-		diag("--ring needs SENSOR=BYTES, got '%s'", arg);
-		return -1;
-	}
-	*eq = '\0';
-	def = known_sensor("ring", arg);
 	if (!def)
 		return -1;
 	for (size_t i = 0; i < opts->nrings; i++) {
@@ -134,7 +149,7 @@ static int parse_ring(char *arg, struct options *opts)
 		return -1;
 	}
 	opts->rings[opts->nrings].sensor = def;
-	return parse_ring_bytes("ring", eq + 1, &opts->rings[opts->nrings++].bytes);
+	return parse_ring_bytes("ring", bytes, &opts->rings[opts->nrings++].bytes);
 }
 
 /* --set SENSOR.VAR=VALUE; the value is checked against the variable's type at load. */
@@ -169,23 +184,95 @@ static int parse_setting(char *arg, struct options *opts)
 	return 0;
 }
 
-/* Every --ring and --set must name a sensor --sensors loads: a typo must not be ignored. */
+/* --require LIST: each name once. */
+static int parse_required(char *list, struct options *opts)
+{
+	char *save = NULL;
+
+	opts->nrequired = 0;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		const struct sensor_def *def = known_sensor("require", name);
+
+		if (!def)
+			return -1;
+		if (options_required(opts, def)) {
+			diag("sensor '%s' is listed twice in --require", name);
+			return -1;
+		}
+		opts->required[opts->nrequired++] = def;
+	}
+	return 0;
+}
+
+bool options_required(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nrequired; i++)
+		if (opts->required[i] == def)
+			return true;
+	return false;
+}
+
+/* Every --ring, --set, --route, --require and --test-unloadable must name a sensor --sensors
+ * loads: a typo must not be ignored. */
+static int check_sensor_loaded(const struct options *opts, const char *option,
+			       const struct sensor_def *def)
+{
+	for (size_t j = 0; j < opts->nsensors; j++)
+		if (opts->sensors[j] == def)
+			return 0;
+	diag("--%s names sensor '%s', which --sensors does not load", option, def->name);
+	return -1;
+}
+
 static int check_sensors_loaded(const struct options *opts)
 {
-	for (size_t i = 0; i < opts->nrings + opts->nsettings; i++) {
-		const struct sensor_def *def = i < opts->nrings ? opts->rings[i].sensor
-								: opts->settings[i - opts->nrings].sensor;
-		bool loaded = false;
+	for (size_t i = 0; i < opts->nrings; i++)
+		if (check_sensor_loaded(opts, "ring", opts->rings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nsettings; i++)
+		if (check_sensor_loaded(opts, "set", opts->settings[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (check_sensor_loaded(opts, "route", opts->routes[i].sensor))
+			return -1;
+	for (size_t i = 0; i < opts->nrequired; i++)
+		if (check_sensor_loaded(opts, "require", opts->required[i]))
+			return -1;
+	if (opts->unloadable && check_sensor_loaded(opts, "test-unloadable", opts->unloadable))
+		return -1;
+	return 0;
+}
 
-		for (size_t j = 0; j < opts->nsensors; j++)
-			loaded |= opts->sensors[j] == def;
-		if (!loaded) {
-			diag("--%s names sensor '%s', which --sensors does not load",
-			     i < opts->nrings ? "ring" : "set", def->name);
+/* --route SENSOR=ROUTE; "auto" leaves the choice to the sensor's feature probes. */
+static int parse_route(char *arg, struct options *opts)
+{
+	const char *route;
+	const struct sensor_def *def = sensor_arg("route", "ROUTE", arg, &route);
+
+	if (!def)
+		return -1;
+	if (strcmp(route, "auto") && !sensor_route(def, route)) {
+		diag("sensor '%s' has no route '%s'; its routes: %s", arg, route,
+		     def->routes ? sensor_route_names(def) : "none (one fixed set of programs)");
+		return -1;
+	}
+	for (size_t i = 0; i < opts->nroutes; i++) {
+		if (opts->routes[i].sensor == def) {
+			diag("--route names sensor '%s' twice", arg);
 			return -1;
 		}
 	}
+	/* Cannot overflow: sensors are unique and SENSORS_MAX bounds the table. */
+	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, route };
 	return 0;
+}
+
+const char *options_route(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (opts->routes[i].sensor == def)
+			return strcmp(opts->routes[i].route, "auto") ? opts->routes[i].route : NULL;
+	return NULL;
 }
 
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def)
@@ -229,7 +316,8 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_ROUTE, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE,
+		OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -243,7 +331,10 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "route", required_argument, NULL, OPT_ROUTE },
 		{ "sink", required_argument, NULL, OPT_SINK },
+		{ "require", required_argument, NULL, OPT_REQUIRE },
+		{ "test-unloadable", required_argument, NULL, OPT_TEST_UNLOADABLE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "profile", no_argument, NULL, OPT_PROFILE },
 		{ "hz", required_argument, NULL, OPT_HZ },
@@ -272,7 +363,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 	};
 	opterr = 0; /* our own one-line messages instead of getopt's */
 	while (!bad && (opt = getopt_long(argc, argv, ":", longopts, &longindex)) != -1) {
-		if (opt >= OPT_SENSORS && opt <= OPT_SINK && !streaming_option)
+		if (opt >= OPT_SENSORS && opt <= OPT_TEST_UNLOADABLE && !streaming_option)
 			streaming_option = longopts[longindex].name;
 		if (opt > OPT_PROFILE && !profile_option)
 			profile_option = longopts[longindex].name;
@@ -289,12 +380,22 @@ int options_parse(int argc, char **argv, struct options *opts)
 		case OPT_SET:
 			bad = parse_setting(optarg, opts);
 			break;
+		case OPT_ROUTE:
+			bad = parse_route(optarg, opts);
+			break;
 		case OPT_SINK:
 			opts->sink_null = !strcmp(optarg, "null");
 			if (!opts->sink_null && strcmp(optarg, "stdout")) {
 				diag("--sink must be stdout or null, got '%s'", optarg);
 				bad = 1;
 			}
+			break;
+		case OPT_REQUIRE:
+			bad = parse_required(optarg, opts);
+			break;
+		case OPT_TEST_UNLOADABLE:
+			opts->unloadable = known_sensor("test-unloadable", optarg);
+			bad = !opts->unloadable;
 			break;
 		case OPT_AGGREGATE:
 			bad = parse_u32("aggregate-ms", optarg, 10, 3600000, &opts->aggregate_ms);

@@ -151,12 +151,12 @@ int stats_write(void)
 	if (err)
 		return err;
 	for (size_t i = 0; i < nsensors; i++) {
-		r = add_ring_stats(r, i, &sensors[i]);
+		r = add_ring_stats(r, sensors[i].id, &sensors[i]);
 		for (const struct record_def *rd = sensors[i].def->records; rd->type; rd++)
 			r = add(r, STAT_RECORDS_WRITTEN, NOT_PER_SENSOR, rd->type, NOT_PER_CPU,
 				output_records_written(rd->type));
 		if (run_stats)
-			r = add_run_stats(r, i, &sensors[i]);
+			r = add_run_stats(r, sensors[i].id, &sensors[i]);
 	}
 	err = output_frame(FRAME_STATS, r - records, records, (r - records) * sizeof(*records));
 	if (err || malformed == malformed_reported)

@@ -3,11 +3,11 @@
 // (CAP_BPF + CAP_PERFMON, and CAP_NET_ADMIN for the namespaces of the retransmit test);
 // a helper that cannot be built or loaded fails these tests, it never skips them.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordType, TcpCloseOffset, TcpOpenOffset, TcpRetransmitOffset } from '../../src/ingest/generated/events.js';
-import { StatKind as Stat } from '../../src/ingest/protocol.js';
+import { FrameKind, StatKind as Stat } from '../../src/ingest/protocol.js';
 import { freePort } from '../../test/integration/support/collector.js';
 import { HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
 import { CLIENT, SERVER, STALLING_CLIENT, VethPair, lineOf, perl } from './peers.js';
@@ -65,17 +65,16 @@ class Helper extends HelperRun {
     return this.tcp.filter((r) => r.type === type && (r.localPort === port || r.remotePort === port));
   }
 
-  /** Entries now in this helper's `conns` map (its fds name the map ids). */
+  /** Sockets the helper now tracks: entries in its `conns` and `unclaimed` maps (its fds name the map ids). */
   mapEntries(): number {
     const ids = readdirSync(`/proc/${this.proc.pid}/fdinfo`).flatMap((fd) => {
       const m = /map_id:\s*(\d+)/.exec(readFileSync(`/proc/${this.proc.pid}/fdinfo/${fd}`, 'utf8'));
       return m ? [m[1]!] : [];
     });
-    for (const id of new Set(ids)) {
-      const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'id', id], { encoding: 'utf8' }));
-      if (info.name === 'conns') return JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', id], { encoding: 'utf8' })).length;
-    }
-    throw new Error('no conns map among the helper fds');
+    const tracking = [...new Set(ids)].filter((id) =>
+      ['conns', 'unclaimed'].includes(JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'id', id], { encoding: 'utf8' })).name));
+    if (tracking.length !== 2) throw new Error('no conns and unclaimed maps among the helper fds');
+    return tracking.reduce((n, id) => n + JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', id], { encoding: 'utf8' })).length, 0);
   }
 }
 
@@ -111,7 +110,9 @@ describe('tcp sensor', () => {
     const hello = helper.hello;
     expect(hello.sensors).toEqual([{
       id: 0, name: 'tcp',
-      programs: ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit'],
+      // Every route's programs; only the chosen route's load (README "Routes").
+      programs: ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit',
+        'handle_send_fentry', 'handle_recv_fentry', 'handle_send_kprobe', 'handle_recv_kprobe'],
       record_types: [RecordType.tcp_open, RecordType.tcp_close, RecordType.tcp_retransmit],
     }]);
   });
@@ -232,7 +233,49 @@ describe('tcp sensor', () => {
     const sum = (kind: number) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
     expect(sum(Stat.RING_DROPS)).toBe(0);
     expect(sum(Stat.MAP_FULL)).toBe(0);
+    // The fixed programs and one route's send/receive pair are loaded, nothing else.
+    const loaded = last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => helper.hello.sensors[0].programs[s.index]).sort();
+    expect(Object.values(ROUTE_PROGRAMS).map((pair) => [...FIXED_PROGRAMS, ...pair].sort())).toContainEqual(loaded);
     expect(helper.errors).toEqual([]);
+  });
+});
+
+const FIXED_PROGRAMS = ['handle_set_state', 'handle_destroy', 'handle_retransmit'];
+const ROUTE_PROGRAMS: Record<string, string[]> = {
+  tp_btf: ['handle_send', 'handle_recv'],
+  fentry: ['handle_send_fentry', 'handle_recv_fentry'],
+  kprobe: ['handle_send_kprobe', 'handle_recv_kprobe'],
+};
+
+describe('tcp routes (--route)', () => {
+  it('refuses a route the sensor does not have, naming its routes', async () => {
+    const run = new HelperRun(['--sensors', 'tcp', '--route', 'tcp=raw_tp']);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr).toBe("bpfwasm-helper: sensor 'tcp' has no route 'raw_tp'; its routes: tp_btf,fentry,kprobe\n");
+  });
+
+  // Kernel-dependent by nature: without the kprobe PMU the forced route must fail with the
+  // reason; with it, the route must load exactly its own programs.
+  it('forces the kprobe route, or fails clearly where this kernel has no kprobes', async () => {
+    if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
+      const reason = "find a usable route (kprobe: no kprobe on tcp_sendmsg/tcp_recvmsg)";
+      // Not required: the sensor is off with the reason, and the helper runs on.
+      const optional = new HelperRun(['--sensors', 'tcp', '--route', 'tcp=kprobe', '--stats-ms', '50']);
+      await optional.waitFor('READY', () => optional.ready);
+      expect(optional.ready.sensors).toEqual([]);
+      expect(optional.ready.failed).toMatchObject([{ name: 'tcp', step: reason }]);
+      await optional.stop();
+      // Required: start-up stops with the same reason.
+      const required = new HelperRun(['--sensors', 'tcp', '--route', 'tcp=kprobe', '--require', 'tcp']);
+      expect((await required.exited).code).toBe(4);
+      expect(required.stderr).toContain(`required sensor 'tcp' failed to ${reason}: No such file or directory`);
+      return;
+    }
+    const run = new HelperRun(['--sensors', 'tcp', '--route', 'tcp=kprobe', '--stats-ms', '50']);
+    await run.waitFor('STATS', () => run.statsFrames.length > 0);
+    await run.stop();
+    const loaded = run.statsFrames.at(-1)!.stats.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => run.hello.sensors[0].programs[s.index]);
+    expect(loaded.sort()).toEqual([...FIXED_PROGRAMS, ...ROUTE_PROGRAMS.kprobe!].sort());
   });
 });
 

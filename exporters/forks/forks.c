@@ -25,7 +25,8 @@ BPFWASM_EXPORT(bpfwasm_init) __s32 bpfwasm_init(void)
 	return bpfwasm_subscribe(BPFWASM_RECORD_PROCESS_FORK);
 }
 
-/* Interns {comm}; a comm that is not UTF-8 is retried with non-ASCII bytes as '?' so it still counts. */
+/* Interns {comm}; a comm the host refuses as label text (not UTF-8, control bytes) is retried with
+ * every byte that is not printable ASCII as '?', so it still counts. */
 static __s32 comm_series(__s32 metric, const char *comm)
 {
 	__u32 len = bpfwasm_strnlen(comm, 16);
@@ -33,7 +34,7 @@ static __s32 comm_series(__s32 metric, const char *comm)
 	if (id == BPFWASM_EUTF8) {
 		char safe[16];
 		for (__u32 i = 0; i < len; i++)
-			safe[i] = (unsigned char)comm[i] < 0x80 ? comm[i] : '?';
+			safe[i] = (unsigned char)comm[i] >= 0x20 && (unsigned char)comm[i] < 0x7f ? comm[i] : '?';
 		id = bpfwasm_series1(metric, safe, len);
 	}
 	return id;

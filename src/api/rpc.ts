@@ -1,14 +1,12 @@
-// Every handler goes through these wrappers: the TCP token check, the request counter, and
-// BpfwasmError → gRPC status through the one table (status-codes.ts).
+// Every handler goes through these wrappers: the request counter, and BpfwasmError → gRPC status
+// through the one table (status-codes.ts). The token and request size are checked before them (guard.ts).
 import {
-  status as GrpcStatus, type Metadata, type ServerErrorResponse, type ServerUnaryCall, type ServerWritableStream,
+  status as GrpcStatus, type ServerErrorResponse, type ServerUnaryCall, type ServerWritableStream,
   type handleServerStreamingCall, type handleUnaryCall,
 } from '@grpc/grpc-js';
 import { apiError, statusName, toApiError, type ApiError } from './status-codes.js';
 
 export interface RpcContext {
-  /** undefined: allowed; otherwise the status to refuse with. */
-  authorize(metadata: Metadata): ApiError | undefined;
   count(method: string, code: string): void;
 }
 
@@ -20,12 +18,6 @@ export function unary<Req, Res>(
   ctx: RpcContext, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const denied = ctx.authorize(call.metadata);
-    if (denied) {
-      ctx.count(method, statusName(denied.code));
-      callback(serviceError(denied));
-      return;
-    }
     run(() => fn(call.request, call)).then(
       (res) => { ctx.count(method, 'OK'); callback(null, res); },
       (err: unknown) => {
@@ -42,12 +34,6 @@ export function serverStream<Req, Res>(
   ctx: RpcContext, method: string, fn: (req: Req, call: ServerWritableStream<Req, Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
-    const denied = ctx.authorize(call.metadata);
-    if (denied) {
-      ctx.count(method, statusName(denied.code));
-      call.emit('error', serviceError(denied));
-      return;
-    }
     run(() => fn(call.request, call)).then(
       () => {
         ctx.count(method, call.cancelled ? 'CANCELLED' : 'OK');

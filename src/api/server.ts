@@ -1,7 +1,8 @@
 // The collector's gRPC API server: bpfwasm.v1.Collector and grpc.health.v1.Health on a unix
 // socket (mode 0600, no token) and, when configured, on TCP with TLS and a bearer token.
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger, status as GrpcStatus } from '@grpc/grpc-js';
+import { format } from 'node:util';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../config.js';
 import { BpfwasmError } from '../errors.js';
@@ -10,6 +11,7 @@ import type { SeriesStore } from '../metrics/store.js';
 import { TokenCheck } from './auth.js';
 import type { EventTap } from './event-tap.js';
 import { ApiMetrics } from './metrics.js';
+import { MAX_LOAD_EXPORTER_BYTES, requestGuard, withRequestLimits, type GuardOptions } from './guard.js';
 import { apiProto } from './proto.js';
 import { serverStream, unary, type RpcContext } from './rpc.js';
 import { EventStreams } from './services/events.js';
@@ -37,7 +39,7 @@ export interface ApiServerOptions {
   log: Logger;
 }
 
-const MAX_MESSAGE_BYTES = 64 << 20; // a module to load, a rendered profile
+const MAX_REPLY_BYTES = 64 << 20; // a rendered profile
 
 export class ApiServer {
   private readonly servers: Server[] = [];
@@ -47,6 +49,10 @@ export class ApiServer {
   tcpPort: number | undefined;
 
   constructor(private readonly opts: ApiServerOptions) {
+    // grpc-js writes its own lines to stderr ("E No address added…"); what matters of them reaches
+    // the user as our errors, so they go to the log as debug records.
+    const debug = (...args: unknown[]) => opts.log.debug({ source: 'grpc-js' }, format(...args));
+    setLogger({ error: debug, info: debug, debug });
     this.metrics = new ApiMetrics(opts.collector.store);
     this.streams = new EventStreams({ tap: opts.collector.tap, metrics: this.metrics, queueEvents: opts.config.streamQueueEvents });
   }
@@ -77,13 +83,18 @@ export class ApiServer {
     removeSocket(this.opts.config.socket);
   }
 
-  private build(authorize: RpcContext['authorize']): Server {
+  private build(authorize: GuardOptions['authorize']): Server {
     const { collector, profiling } = this.opts;
-    const ctx: RpcContext = { authorize, count: (method, code) => this.metrics.request(method, code) };
+    const ctx: RpcContext = { count: (method, code) => this.metrics.request(method, code) };
     const proto = apiProto();
-    const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+    const server = new Server({
+      // The transport's bound is the largest request of any method; each method's is checked by the guard.
+      'grpc.max_receive_message_length': MAX_LOAD_EXPORTER_BYTES,
+      'grpc.max_send_message_length': MAX_REPLY_BYTES,
+      interceptors: [requestGuard({ authorize, count: ctx.count })],
+    });
     const exporters = exporterHandlers(this.opts.exporters);
-    server.addService(proto.collector, {
+    server.addService(withRequestLimits(proto.collector), {
       StreamEvents: serverStream(ctx, 'StreamEvents', this.streams.handle),
       Profile: serverStream(ctx, 'Profile', profileHandler(profiling)),
       ListExporters: unary(ctx, 'ListExporters', exporters.list),
@@ -97,7 +108,7 @@ export class ApiServer {
       }),
     });
     const health = healthHandlers(() => collector.readiness().ready);
-    server.addService(proto.health, {
+    server.addService(withRequestLimits(proto.health), {
       Check: unary(ctx, 'Health.Check', health.check),
       Watch: serverStream(ctx, 'Health.Watch', health.watch),
     });

@@ -8,9 +8,10 @@ import { BpfwasmError } from '../errors.js';
 /** Creates the directory and removes a socket nobody listens on; refuses a live one. */
 export async function prepareSocketPath(path: string): Promise<void> {
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    makeDirectories(dirname(path));
   } catch (err) {
-    throw new BpfwasmError('API_UNAVAILABLE', `cannot create ${dirname(path)} for api.socket: ${(err as Error).message}; set api.socket to a writable path, or api.enabled: false`);
+    const e = err as NodeJS.ErrnoException;
+    throw new BpfwasmError('API_UNAVAILABLE', `cannot create ${dirname(path)} for api.socket: ${e.code ? `${e.code} on ${e.path}` : e.message}; set api.socket to a writable path, or api.enabled: false`);
   }
   let isSocket: boolean;
   try {
@@ -21,6 +22,33 @@ export async function prepareSocketPath(path: string): Promise<void> {
   if (!isSocket) throw new BpfwasmError('API_UNAVAILABLE', `api.socket ${path} exists and is not a socket; remove it or choose another path`);
   if (await answers(path)) throw new BpfwasmError('API_UNAVAILABLE', `api.socket ${path} is in use: another collector is running`);
   unlinkSync(path);
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdirSync spins forever at 100% CPU where
+ * mkdir fails with ENOENT under an existing parent (/proc, /sys).
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !exists(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR', path: dir });
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 function answers(path: string): Promise<boolean> {

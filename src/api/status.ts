@@ -1,6 +1,5 @@
 // GetStatus: one function reads everything a status shows from the collector and its store.
 import type { Collector } from '../collector.js';
-import { SENSORS } from '../config.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo } from '../exporters/management.js';
 import { RECORD_NAME } from '../ingest/generated/events.js';
 import type { SeriesStore } from '../metrics/store.js';
@@ -8,7 +7,7 @@ import type { SeriesStore } from '../metrics/store.js';
 export const COLLECTOR_VERSION = '0.1.0';
 
 /** What GetStatus reads from the collector. */
-export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt'>;
+export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff' | 'helperUp'>;
 
 /** bpfwasm.v1.ExporterVersion / ExporterStatus as grpc-js serializes them (keepCase). */
 export interface ApiExporterVersion {
@@ -25,6 +24,7 @@ export interface ApiExporterStatus {
 export interface ApiSensorStatus {
   name: string; enabled: boolean; attached: boolean; events_submitted: number; ring_drops: number;
   map_full: number; program_runs: number; program_run_seconds: number;
+  state: string; required: boolean; route: string; reason: string; exporters_off: string[];
 }
 export interface ApiStatus {
   collector_version: string; helper_version: string; kernel: string; helper_up: boolean;
@@ -49,18 +49,24 @@ export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 
     collector_version: COLLECTOR_VERSION,
     helper_version: c.hello?.helper ?? '',
     kernel: c.hello?.kernel ?? '',
-    helper_up: c.ready !== undefined,
+    helper_up: c.helperUp(),
     helper_restarts: c.supervisor.restarts,
     uptime_seconds: (Date.now() - c.startedAt) / 1000,
-    sensors: SENSORS.map((name) => ({
-      name,
-      enabled: c.config.sensors[name].enabled,
-      attached: (attached.get(name) ?? 0) > 0,
-      events_submitted: submitted.get(name) ?? 0,
-      ring_drops: drops.get(name) ?? 0,
-      map_full: mapFull.get(name) ?? 0,
-      program_runs: runs.get(name) ?? 0,
-      program_run_seconds: runSeconds.get(name) ?? 0,
+    sensors: c.sensors().map((s) => ({
+      name: s.name,
+      enabled: c.config.sensors[s.name].enabled,
+      attached: (attached.get(s.name) ?? 0) > 0,
+      events_submitted: submitted.get(s.name) ?? 0,
+      ring_drops: drops.get(s.name) ?? 0,
+      map_full: mapFull.get(s.name) ?? 0,
+      program_runs: runs.get(s.name) ?? 0,
+      program_run_seconds: runSeconds.get(s.name) ?? 0,
+      // Attached at the last READY but not now: the helper is down or restarting.
+      state: s.state === 'attached' && !(attached.get(s.name) ?? 0) ? 'detached' : s.state,
+      required: s.required,
+      route: s.route,
+      reason: s.state === 'failed' ? `${s.step}: ${s.reason}` : '',
+      exporters_off: c.exportersOff(s.name),
     })),
     exporters: exporters ? exporters.describe().map(exporterStatus) : [],
     events_received: [...received.values()].reduce((a, b) => a + b, 0),

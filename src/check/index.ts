@@ -40,7 +40,7 @@ export interface CheckReport {
     optional: { capability: Capability; for: string; instead?: string }[];
   };
   items: CheckItem[];
-  sensors: Partial<Record<SensorName, SensorRun & { enabled: boolean }>>;
+  sensors: Partial<Record<SensorName, SensorRun & { enabled: boolean; required: boolean }>>;
 }
 
 export interface CheckOptions {
@@ -176,17 +176,27 @@ async function sensorItems(config: Config, report: CheckReport): Promise<CheckIt
     } catch (err) {
       run = { ok: false, exitCode: null, programs: [], error: (err as Error).message };
     }
-    report.sensors[s] = { ...run, enabled };
-    const need: Need = enabled ? 'required' : 'optional';
-    const title = `sensor ${s}${enabled ? '' : ' (disabled)'}`;
+    const required = enabled && config.sensors[s].required;
+    report.sensors[s] = { ...run, enabled, required };
+    // A sensor that fails is left off and the others run, unless it is required or its failure
+    // stops the helper itself (no privileges, no BTF, a refused option: no sensor would load).
+    const need: Need = enabled && (required || (!run.ok && run.exitCode !== 0)) ? 'required' : 'optional';
+    const title = `sensor ${s}${required ? ' (required)' : enabled ? '' : ' (disabled)'}`;
+    const route = run.route ? `, route ${run.route}` : '';
     items.push(run.ok
-      ? { id: `sensor_${s}`, title, ok: true, need, detail: `${run.programs.length} program${run.programs.length === 1 ? "" : "s"} loaded in ${run.loadMs?.toFixed(1)} ms, attached in ${run.attachMs?.toFixed(1)} ms` }
-      : { id: `sensor_${s}`, title, ok: false, need, detail: run.error ?? 'failed', remedy: sensorRemedy(run) });
+      ? { id: `sensor_${s}`, title, ok: true, need, detail: `${run.programs.length} program${run.programs.length === 1 ? "" : "s"} loaded in ${run.loadMs?.toFixed(1)} ms, attached in ${run.attachMs?.toFixed(1)} ms${route}` }
+      : { id: `sensor_${s}`, title, ok: false, need, detail: `${run.error ?? 'failed'}${route}`, remedy: sensorRemedy(s, run, required) });
   }
   return items;
 }
 
-function sensorRemedy(run: SensorRun): string {
+function sensorRemedy(sensor: SensorName, run: SensorRun, required: boolean): string {
+  if (run.exitCode === 0 || (run.exitCode === 4 && required)) {
+    const kernel = `see ebpf/${sensor}/README.md for the kernels and routes it supports`;
+    return required
+      ? `${kernel}; or set sensors.${sensor}.required: false to start without it`
+      : `${kernel}; bpfwasm runs without it: the other sensors are unaffected`;
+  }
   switch (run.exitCode) {
     case 2: return 'run a kernel built with CONFIG_DEBUG_INFO_BTF=y';
     case 3: return 'grant CAP_BPF and CAP_PERFMON to the helper (see the capability rows)';
@@ -256,5 +266,7 @@ export function renderTable(report: CheckReport): string {
   out.push(`capabilities needed: ${report.capabilities.required.join(' ')}`);
   const missing = report.items.filter((i) => !i.ok && i.need === 'required');
   out.push(report.ok ? 'result: everything bpfwasm needs is here' : `result: ${missing.length} required item${missing.length === 1 ? '' : 's'} missing: ${missing.map((i) => i.title).join(', ')}`);
+  const off = Object.entries(report.sensors).filter(([, r]) => r.enabled && !r.required && !r.ok).map(([s]) => s);
+  if (off.length) out.push(`sensors that will be off (bpfwasm runs without them): ${off.join(', ')}`);
   return `${out.join('\n')}\n`;
 }

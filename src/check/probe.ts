@@ -1,7 +1,7 @@
 // Runs the helper the ways `bpfwasm check` needs: `--check` for the kernel probes, and each
 // sensor on its own (stdin closed: it loads, attaches, says READY and exits) to see it run.
 import { spawn } from 'node:child_process';
-import { FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind } from '../ingest/protocol.js';
+import { FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, type SensorFailure } from '../ingest/protocol.js';
 
 export interface ProbeResult { ok: boolean; errno: number; error: string }
 
@@ -59,7 +59,7 @@ export const HELPER_EXIT: Record<number, string> = {
 };
 
 export interface SensorRun {
-  /** The helper reached READY: every program loaded and attached. */
+  /** The helper reached READY with the sensor attached. */
   ok: boolean;
   /** The helper's exit code (null if killed). */
   exitCode: number | null;
@@ -68,12 +68,22 @@ export interface SensorRun {
   attachMs?: number;
   /** The programs HELLO listed. */
   programs: string[];
-  /** Why it did not run: the helper's last stderr line, or what went wrong around it. */
+  /** Why it did not run: the step and first verifier or libbpf error line from READY, else the helper's last stderr line. */
   error?: string;
+  /** The hooks it took (or tried), when its adapter says. */
+  route?: string;
+}
+
+interface Ready {
+  load_ms: number;
+  attach_ms: number;
+  sensors?: string[];
+  failed?: SensorFailure[];
+  routes?: Record<string, string>;
 }
 
 /** The JSON payloads of the HELLO and READY frames in a helper's stdout. */
-function helloAndReady(out: Buffer): { hello?: { sensors?: { programs?: string[] }[] }; ready?: { load_ms: number; attach_ms: number } } {
+function helloAndReady(out: Buffer): { hello?: { sensors?: { programs?: string[] }[] }; ready?: Ready } {
   const found: ReturnType<typeof helloAndReady> = {};
   for (let off = 0; off + FRAME_HEADER_SIZE <= out.length;) {
     if (out.readUInt32LE(off) !== FRAME_MAGIC) break;
@@ -98,13 +108,19 @@ export async function runSensor(helperPath: string, args: string[], timeoutMs = 
     frames = {};
   }
   const programs = frames.hello?.sensors?.[0]?.programs ?? [];
-  const ok = r.code === 0 && frames.ready !== undefined;
+  // A sensor that fails is left off and reported in READY; the helper itself exits 0.
+  const failed = frames.ready?.failed?.[0];
+  const ok = r.code === 0 && frames.ready !== undefined && !failed && (frames.ready.sensors?.length ?? 0) > 0;
   const run_: SensorRun = { ok, exitCode: r.code, programs };
   if (frames.ready) {
     run_.loadMs = frames.ready.load_ms;
     run_.attachMs = frames.ready.attach_ms;
   }
-  if (!ok) {
+  const route = failed?.route ?? Object.values(frames.ready?.routes ?? {})[0];
+  if (route) run_.route = route;
+  if (failed) {
+    run_.error = `${failed.step}: ${failed.error} (errno ${failed.errno})`;
+  } else if (!ok) {
     const why = r.code === null ? `killed by ${r.signal} after ${timeoutMs} ms` : `exit ${r.code} (${HELPER_EXIT[r.code] ?? 'unknown'})`;
     const line = lastLine(r.stderr);
     run_.error = line ? `${why}: ${line}` : r.code === 0 ? `${why} without READY` : why;

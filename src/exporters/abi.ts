@@ -83,6 +83,25 @@ export const ResolveKind = {
 export const LOG_BURST = 50;
 export const LOG_PER_SECOND = 10;
 
+/**
+ * `update` operations one batch (or init) may pass: UPDATE_OPS_PER_BATCH, plus
+ * UPDATE_OPS_PER_RECORD per record of the batch; the rest are refused and counted as rejected.
+ */
+export const UPDATE_OPS_PER_BATCH = 1024;
+export const UPDATE_OPS_PER_RECORD = 4;
+
+/** `metric` calls init may make (each is answered by the main thread); past it they return ELIMIT. */
+export const METRIC_CALLS_PER_INIT = 1024;
+
+/**
+ * `resolve` calls one batch may make that the host answers ENOTFOUND; past it `resolve`
+ * returns ELIMIT for names the worker has not cached. Found names are cached in the worker.
+ */
+export const RESOLVE_MISSES_PER_BATCH = 64;
+
+/** Names the worker keeps from `resolve` answers; cleared when full. */
+export const RESOLVE_CACHE_NAMES = 16384;
+
 /** Bytes per `update` operation: `{u32 series_id; u32 op; f64 value}`. */
 export const OP_SIZE = 16;
 

@@ -1,13 +1,16 @@
 // The `bpfwasm` import module one exporter instance sees, implemented inside its worker.
 // Every pointer is checked against the module's memory; a bad argument becomes an error code
-// (exporters/ABI.md), never an exception. Series are interned here (label set → local id,
+// (exporters/ABI.md), never an exception. What a batch may ask of the main thread is bounded:
+// its `update` operations, and `resolve` calls the worker cannot answer from its cache. Series are interned here (label set → local id,
 // with the limits enforced locally so the synchronous answers are exact) and accepted
 // `update` operations are buffered; the main thread applies them to the host's store.
 import { RECORD_SIZE } from '../ingest/generated/events.js';
+import { familyOfKey, labelValueProblem, seriesKey } from '../metrics/labels.js';
 import type { MetricSpec } from '../metrics/store.js';
 import {
   Errno, Kind, KIND_NAME, LABEL_VALUE_REF_SIZE, LogLevel, MAX_BUCKETS, MAX_HELP_BYTES, MAX_LABELS_BYTES,
-  LOG_BURST, LOG_PER_SECOND, MAX_LOG_BYTES, MAX_NAME_BYTES, Op, OP_SIZE,
+  LOG_BURST, LOG_PER_SECOND, MAX_LOG_BYTES, MAX_NAME_BYTES, METRIC_CALLS_PER_INIT, Op, OP_SIZE, RESOLVE_CACHE_NAMES,
+  RESOLVE_MISSES_PER_BATCH, UPDATE_OPS_PER_BATCH, UPDATE_OPS_PER_RECORD,
 } from './abi.js';
 import type { FamilyInfo, Flush, Seed, SeriesLimits } from './protocol.js';
 
@@ -19,8 +22,6 @@ const utf8Encoder = new TextEncoder();
 export interface HostLink {
   /** Declares a metric in the host's store: its id, or an error code and why. */
   declare(spec: MetricSpec): number | { code: number; why: string };
-  /** Why `id` is not one of this exporter's metrics: ENOTFOUND or ECONFLICT, and why. */
-  foreignMetric(id: number): { code: number; why: string };
   resolve(kind: number, id: bigint): string | undefined;
   /** `fields` is set when the message was a JSON object: it is logged as structured fields. */
   log(level: number, msg: string, fields?: Record<string, unknown>): void;
@@ -51,7 +52,14 @@ export class GuestImports {
   lastError = '';
   logsDropped = 0;
   /** Sequence number of the batch running now; stamps the series it touches (see `forgettable`). */
-  batchSeq = 0;
+  private batchSeq = 0;
+  /** What the running batch (or init) may still ask the main thread: `update` operations, names it does not have. */
+  private opsLeft = UPDATE_OPS_PER_BATCH;
+  private opsLimit = UPDATE_OPS_PER_BATCH;
+  private resolveMissesLeft = RESOLVE_MISSES_PER_BATCH;
+  private metricCallsLeft = METRIC_CALLS_PER_INIT;
+  /** `kind:id` → name, of the host's `resolve` answers that found one. */
+  private readonly names = new Map<string, string>();
 
   readonly imports: WebAssembly.ModuleImports = {
     metric: this.metric.bind(this),
@@ -92,17 +100,31 @@ export class GuestImports {
   private refusedByMetric = new Map<string, number>();
   private reported = { rejectedOps: 0, rejectedCalls: 0, logsDropped: 0 };
 
-  constructor(private readonly link: HostLink, private readonly options: GuestOptions) {
+  /** `fixedBytes`: what the instance holds beside its linear memory (tables, globals, segments), counted in memoryBytes. */
+  constructor(private readonly link: HostLink, private readonly options: GuestOptions, private readonly fixedBytes = 0) {
     this.logRefilledAt = this.clock();
     for (const f of options.seed?.families ?? []) this.families.set(f.id, { info: f, count: 0 });
     for (const [familyId, values] of options.seed?.series ?? []) {
-      const id = this.allocate(familyId + '\u0000' + values.join('\u0000'));
+      this.allocate(seriesKey(familyId, values));
       this.families.get(familyId)!.count++;
     }
   }
 
   private clock(): number {
     return this.options.now ? this.options.now() : performance.now();
+  }
+
+  /** Starts batch `seq` of `records` records: its series stamp, and fresh per-batch allowances. */
+  beginBatch(seq: number, records: number): void {
+    this.batchSeq = seq;
+    this.opsLimit = UPDATE_OPS_PER_BATCH + UPDATE_OPS_PER_RECORD * records;
+    this.opsLeft = this.opsLimit;
+    this.resolveMissesLeft = RESOLVE_MISSES_PER_BATCH;
+  }
+
+  /** Accepted operations not yet taken by `takeFlush`. */
+  get pendingOps(): number {
+    return this.opCount;
   }
 
   /** Gives the imports the instance's memory; until then they answer ESTATE (a start function calling them). */
@@ -128,7 +150,7 @@ export class GuestImports {
       rejectedCalls: this.rejectedCalls - this.reported.rejectedCalls,
       logsDropped: this.logsDropped - this.reported.logsDropped,
       lastError: this.lastError,
-      memoryBytes: this.memory ? this.memory.buffer.byteLength : 0,
+      memoryBytes: this.fixedBytes + (this.memory ? this.memory.buffer.byteLength : 0),
     };
     this.newSeries = [];
     this.opCount = 0;
@@ -151,7 +173,7 @@ export class GuestImports {
       this.interned.delete(key);
       this.keyOf[id] = '';
       this.kinds[id] = 0;
-      this.families.get(Number(key.slice(0, key.indexOf('\u0000'))))!.count--;
+      this.families.get(familyOfKey(key))!.count--;
       this.freeIds.push(id);
       this.live--;
     }
@@ -181,6 +203,7 @@ export class GuestImports {
       labelNames: labels === '' ? [] : labels.split(','),
       buckets: kind === Kind.HISTOGRAM ? buckets : undefined,
     };
+    if (this.metricCallsLeft-- <= 0) return this.bad('metric', Errno.ELIMIT, `${name}: more than ${METRIC_CALLS_PER_INIT} metric calls in init`);
     const id = this.link.declare(spec);
     if (typeof id !== 'number') return this.bad('metric', id.code, id.why);
     if (!this.families.has(id)) {
@@ -199,10 +222,8 @@ export class GuestImports {
   series(metricId: number, valuesPtr: number, valuesCount: number): number {
     if (!this.memory) return this.bad('series', Errno.ESTATE, 'called before the module was instantiated');
     const family = this.families.get(metricId);
-    if (!family) {
-      const foreign = this.link.foreignMetric(metricId);
-      return this.bad('series', foreign.code, foreign.why);
-    }
+    // Answered here, without asking the main thread: whose the id is, if anyone's, is not the module's business.
+    if (!family) return this.bad('series', Errno.ENOTFOUND, `metric ${metricId} is not one of this exporter's`);
     const info = family.info;
     const n = valuesCount >>> 0;
     if (n !== info.labelCount) return this.bad('series', Errno.EINVAL, `${info.name} has ${info.labelCount} labels, got ${n}`);
@@ -220,9 +241,12 @@ export class GuestImports {
       }
       const v = this.text(ptr, len, max);
       if (typeof v === 'number') return this.bad('series', v, 'label value is not UTF-8');
+      // Not label text, like invalid UTF-8: same code, so the SDKs' ASCII fallback covers both.
+      const problem = labelValueProblem(v);
+      if (problem) return this.bad('series', Errno.EUTF8, `${info.name}: ${problem}`);
       values.push(v);
     }
-    const key = metricId + '\u0000' + values.join('\u0000');
+    const key = seriesKey(metricId, values);
     let id = this.interned.get(key);
     if (id === undefined) {
       const limits = this.options.limits;
@@ -260,11 +284,19 @@ export class GuestImports {
     return id;
   }
 
-  /** The hot path: one call per batch, no allocation; returns the number of rejected operations. */
+  /**
+   * The hot path: one call per batch, no allocation; returns the number of rejected operations.
+   * Operations past the batch's allowance are refused unread: the main thread applies every
+   * accepted one, so this bounds what a batch costs it.
+   */
   update(opsPtr: number, opsCount: number): number {
-    const n = opsCount >>> 0;
+    const asked = opsCount >>> 0;
     if (!this.memory) return this.bad('update', Errno.ESTATE, 'called before the module was instantiated');
-    if (!this.inBounds(opsPtr, n * OP_SIZE)) return this.bad('update', Errno.EBOUNDS, 'operations out of bounds');
+    if (!this.inBounds(opsPtr, asked * OP_SIZE)) return this.bad('update', Errno.EBOUNDS, 'operations out of bounds');
+    const n = Math.min(asked, this.opsLeft);
+    const excess = asked - n;
+    this.opsLeft -= n;
+    if (excess) this.lastError = `update: more than ${this.opsLimit} operations in one batch; ${excess} refused`;
     this.reserveOps(n);
     const dv = this.dv;
     const out = this.ops;
@@ -296,8 +328,8 @@ export class GuestImports {
       touched[sid] = seq;
     }
     this.opCount = w / OP_SIZE;
-    this.rejectedOps += rejected;
-    return rejected;
+    this.rejectedOps += rejected + excess;
+    return rejected + excess;
   }
 
   private reserveOps(n: number): void {
@@ -338,8 +370,20 @@ export class GuestImports {
   /** Cold path (call it when interning a series): a name for an id, from the host's resolver. */
   resolve(kind: number, lo: number, hi: number, outPtr: number, outCap: number): number {
     if (!this.memory) return this.bad('resolve', Errno.ESTATE, 'called before the module was instantiated');
-    const name = this.link.resolve(kind, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
-    if (name === undefined) return Errno.ENOTFOUND; // an expected answer, not a misuse: not counted
+    const key = `${kind}:${hi >>> 0}:${lo >>> 0}`;
+    let name = this.names.get(key);
+    if (name === undefined) {
+      if (this.resolveMissesLeft <= 0) {
+        return this.bad('resolve', Errno.ELIMIT, `more than ${RESOLVE_MISSES_PER_BATCH} names not found in one batch; ask again in a later one`);
+      }
+      name = this.link.resolve(kind, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+      if (name === undefined) {
+        this.resolveMissesLeft--;
+        return Errno.ENOTFOUND; // an expected answer, not a misuse: not counted
+      }
+      if (this.names.size >= RESOLVE_CACHE_NAMES) this.names.clear();
+      this.names.set(key, name);
+    }
     return this.writeOut('resolve', name, outPtr, outCap);
   }
 

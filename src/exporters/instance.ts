@@ -6,7 +6,7 @@ import {
   ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_FORGET, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH,
 } from './abi.js';
 import { GuestImports, type GuestOptions, type HostLink } from './guest-imports.js';
-import { capMemory } from './memory-cap.js';
+import { capModule } from './memory-cap.js';
 import { BatchStatus } from './protocol.js';
 import { validateModule } from './validate.js';
 
@@ -19,7 +19,7 @@ export interface InstanceOptions extends GuestOptions {
 }
 
 export async function instantiate(name: string, bytes: Uint8Array, link: HostLink, options: InstanceOptions): Promise<ModuleInstance> {
-  const capped = capMemory(name, bytes, options.maxMemoryPages);
+  const capped = capModule(name, bytes, options.maxMemoryPages);
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(capped.bytes as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
@@ -28,7 +28,7 @@ export async function instantiate(name: string, bytes: Uint8Array, link: HostLin
   }
   validateModule(name, module, capped.bytes);
 
-  const imports = new GuestImports(link, options);
+  const imports = new GuestImports(link, options, capped.fixedBytes);
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, { bpfwasm: imports.imports });
@@ -88,7 +88,7 @@ export class ModuleInstance {
 
   /** Runs one batch; its operations wait in `imports` for `takeFlush`. */
   runBatch(seq: number, recordType: number, payload: Uint8Array, count: number): number {
-    this.imports.batchSeq = seq;
+    this.imports.beginBatch(seq, count);
     const len = payload.byteLength;
     if (len > this.bufferBytes && !this.reserve(len)) return BatchStatus.ERROR;
     this.imports.bytes().set(payload, this.bufferPtr);

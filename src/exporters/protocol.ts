@@ -54,6 +54,9 @@ export interface WorkerInit {
   readonly control: SharedArrayBuffer;
 }
 
+/** Accepted operations after which the worker sends a flush ahead of its `done`: bounds one message's cost to the main thread. */
+export const FLUSH_OPS = 8192;
+
 /** Numbers per batch in a `batches` message's `batches`: record type, record count, payload bytes. */
 export const BATCH_FIELDS = 3;
 
@@ -67,7 +70,6 @@ export type ToWorker =
 
 export type RpcRequest =
   | { readonly op: 'declare'; readonly spec: import('../metrics/store.js').MetricSpec }
-  | { readonly op: 'foreign'; readonly id: number }
   | { readonly op: 'resolve'; readonly kind: number; readonly id: bigint };
 
 /** How a batch ended. */
@@ -78,6 +80,8 @@ export type FromWorker =
   | { readonly t: 'log'; readonly level: number; readonly msg: string; readonly fields?: Record<string, unknown> }
   | { readonly t: 'ready'; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
   | { readonly t: 'failed'; readonly code: string; readonly message: string }
+  /** Part of a `batches` message's work, sent ahead of its `done` once FLUSH_OPS operations piled up. */
+  | { readonly t: 'flush'; readonly flush: Flush }
   /**
    * A `batches` message ran: `seq` is its last batch's; one BatchStatus and one duration (s) per
    * batch, one flush for all, and the message's payload buffer handed back for reuse. Plain
@@ -98,8 +102,6 @@ export const CTL_RPC = 1;
 export const CTL_RPC_VALUE = 2;
 /** Int32 index: bytes of the RPC's text answer, -1 for none. */
 export const CTL_RPC_TEXT_LEN = 3;
-/** Int32 index: 1 while the worker waits for an RPC answer (the main thread's time, not the module's). */
-export const CTL_IN_RPC = 4;
 /** Float64 index (of a Float64Array over the block): when the current phase started, in epoch ms. */
 export const CTL_SINCE_F64 = 3;
 export const CTL_TEXT_OFFSET = 64;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
-import { SeriesStore } from '../metrics/store.js';
+import { HOST_OWNERS, SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
@@ -74,6 +74,8 @@ export class ExporterRegistry implements ExporterManager {
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
   private readonly swapSeries: { ok: number; rejected: number; seconds: number };
+  /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
+  private readonly loadsRefused: number;
 
   constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
@@ -86,6 +88,10 @@ export class ExporterRegistry implements ExporterManager {
     const seconds = host.store.declare('collector', {
       name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
       help: 'Time the last hot swap took from request to the new version taking batches (compile, instantiate, init)',
+    });
+    this.loadsRefused = host.store.declare('collector', {
+      name: 'bpfwasm_exporter_loads_refused_total', kind: 'counter', labelNames: ['code'],
+      help: 'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)',
     });
     this.swapSeries = {
       ok: host.store.series(reloads, ['ok']), rejected: host.store.series(reloads, ['rejected']), seconds: host.store.series(seconds, []),
@@ -136,6 +142,15 @@ export class ExporterRegistry implements ExporterManager {
 
   /** Loads one more module while batches flow; rejects if the name is taken or the module cannot run. */
   async load(name: string, bytes: Uint8Array, source = 'api', signedBy = ''): Promise<Exporter> {
+    try {
+      return await this.loadNew(name, bytes, source, signedBy);
+    } catch (e) {
+      this.countRefusedLoad(e);
+      throw e;
+    }
+  }
+
+  private async loadNew(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<Exporter> {
     checkName(name);
     if (this.slots.get(name)?.current) {
       throw new BpfwasmError('EXPORTER_LOAD', `${name}: an exporter of that name is already loaded`);
@@ -171,7 +186,13 @@ export class ExporterRegistry implements ExporterManager {
    */
   async install(name: string, bytes: Uint8Array, options: InstallOptions = {}): Promise<ExporterInfo> {
     const source = options.source ?? 'api';
-    const signedBy = this.verify(name, bytes, options.signature);
+    let signedBy: string;
+    try {
+      signedBy = this.verify(name, bytes, options.signature);
+    } catch (e) {
+      if (!options.shadow && !this.slots.get(name)?.current) this.countRefusedLoad(e);
+      throw e;
+    }
     if (options.shadow) {
       await this.startShadow(name, bytes, source, signedBy);
     } else if (this.slots.get(name)?.current) {
@@ -254,14 +275,25 @@ export class ExporterRegistry implements ExporterManager {
 
   private async loadFile(name: string, path: string, builtin: boolean): Promise<void> {
     try {
-      const bytes = await readFile(path);
-      const trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
-      await this.load(name, bytes, builtin ? 'builtin' : path, trust?.keyId ?? '');
+      let bytes: Uint8Array;
+      let trust: ReturnType<typeof verifyModule> | undefined;
+      try {
+        bytes = await readFile(path);
+        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
+      } catch (e) {
+        this.countRefusedLoad(e);
+        throw e;
+      }
+      await this.load(name, bytes, builtin ? 'builtin' : path, trust?.keyId ?? ''); // counts its own refusals
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
       this.metrics.of(name).state('failed');
       this.refuse(name, path, e instanceof Error ? e.message : String(e));
     }
+  }
+
+  private countRefusedLoad(e: unknown): void {
+    this.host.store.add(this.host.store.series(this.loadsRefused, [e instanceof BpfwasmError ? e.code : 'INTERNAL']), 1);
   }
 
   private async swap(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<void> {
@@ -328,13 +360,28 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   /** Starts one version in its own worker; `beside`: another version of the name runs meanwhile. */
+  /**
+   * Starts one version in its own worker; `beside`: another version of the name runs meanwhile.
+   * A version that fails keeps nothing: the metrics it declared that the running version does
+   * not have, and (unless it shares them with a running version) its self metrics, are dropped.
+   */
   private async start(name: string, bytes: Uint8Array, source: string, signedBy: string, beside: boolean, shadow = false): Promise<Version> {
     const version = moduleVersion(bytes);
     const host = shadow ? { ...this.host, store: this.shadowStore } : this.host;
     const metrics = shadow ? this.shadowMetrics : this.metrics;
-    const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const } : { silent: beside };
-    const exporter = await loadExporter(name, bytes, host, metrics, role, version);
-    return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: metrics.of(name, version) };
+    const builtin = source === 'builtin';
+    const role = shadow ? { shadow: true, extraLabel: [VERSION_LABEL, version] as const, builtin } : { silent: beside, builtin };
+    const before = host.store.familyIds(name);
+    const series = metrics.of(name, version);
+    try {
+      const exporter = await loadExporter(name, bytes, host, metrics, role, version);
+      return { exporter, bytes, version, source, signedBy, loadedAt: Date.now(), metrics: series };
+    } catch (e) {
+      if (!beside) series.release();
+      if (before.size === 0) host.store.dropOwner(name);
+      else host.store.dropFamilies(name, before);
+      throw e;
+    }
   }
 
   private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
@@ -397,6 +444,9 @@ export class ExporterRegistry implements ExporterManager {
 /** One rule for every way in (a directory, the API): names are also label values and file names. */
 function checkName(name: string): void {
   if (!NAME_RE.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} must match [a-z0-9_-]{1,64}`);
+  if (HOST_OWNERS.has(name)) {
+    throw new BpfwasmError('EXPORTER_NAME_INVALID', `exporter name ${JSON.stringify(name)} is reserved: the collector's own metrics are kept under it`);
+  }
 }
 
 function notFound(name: string, hint = ''): BpfwasmError {

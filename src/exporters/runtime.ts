@@ -2,6 +2,7 @@
 // worker thread (supervisor.ts), never on the thread that serves HTTP. Failures of a running
 // module are counted on its Exporter object, never thrown: one bad exporter must not stop
 // the collector or the others.
+import type { QuarantineEvent } from '../logs/events.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { ExporterMetrics, type ExporterState } from './self-metrics.js';
 import { IsolatedExporter, type InstanceRole } from './supervisor.js';
@@ -12,7 +13,7 @@ export interface RuntimeLimits {
   readonly batchTimeoutMs: number;
   /** Longest compiling, instantiating and `bpfwasm_init` may take. */
   readonly initTimeoutMs: number;
-  /** Most 64 KiB pages of linear memory a module may have. */
+  /** A module's budget in 64 KiB pages: its linear memory, tables, globals and segments together (memory-cap.ts). */
   readonly maxMemoryPages: number;
   /** Batches handed to a worker and not completed before further ones are dropped. */
   readonly queueBatches: number;
@@ -35,8 +36,14 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
 
 export interface ExporterHost {
   readonly store: SeriesStore;
-  /** `fields`: the message was a JSON object, to be logged as structured fields. */
-  log(exporter: string, level: number, msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * A line an exporter wrote (the `log` import) or the host wrote about it. `fields`: the
+   * exporter's message was a JSON object (untrusted: the host logs it namespaced, see
+   * src/logs/events.ts); `builtin`: the line came from the collector's own shipped module.
+   */
+  log(exporter: string, level: number, msg: string, fields?: Record<string, unknown>, builtin?: boolean): void;
+  /** The host quarantined an exporter (an `exporter_quarantined` event); a plain line to `log` without it. */
+  quarantined?(event: QuarantineEvent): void;
   /** Names behind the `resolve` import (syscalls, errnos, devices, cgroups…). */
   resolve?(kind: number, id: bigint): string | undefined;
   /** Settings behind the `config` import, per exporter name. */

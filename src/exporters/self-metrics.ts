@@ -7,7 +7,8 @@ const OWNER = 'collector';
 /** The label that tells a shadow candidate's series from the current version's. */
 export const VERSION_LABEL = 'bpfwasm_exporter_version';
 
-export const EXPORTER_STATES = ['loading', 'loaded', 'quarantined', 'shadow', 'failed'] as const;
+/** `off`: a built-in exporter not loaded because its sensor failed to load (it would get no events). */
+export const EXPORTER_STATES = ['loading', 'loaded', 'quarantined', 'shadow', 'failed', 'off'] as const;
 export type ExporterState = (typeof EXPORTER_STATES)[number];
 
 export const ERROR_KINDS = ['trap', 'timeout', 'crash', 'returned_error', 'rejected_update', 'rejected_call'] as const;
@@ -37,9 +38,9 @@ export class ExporterMetrics {
       'Exporter failures by kind: trap, timeout (batch or init deadline overrun), crash (worker died), returned_error, rejected_update, rejected_call',
       ['exporter', 'kind']);
     declare('bpfwasm_exporter_restarts_total', 'counter', 'Times an exporter was restarted after being quarantined', ['exporter']);
-    declare('bpfwasm_exporter_state', 'gauge', 'Each exporter\'s state: 1 for the current one of loading, loaded, quarantined, shadow, failed', ['exporter', 'state']);
+    declare('bpfwasm_exporter_state', 'gauge', 'Each exporter\'s state: 1 for the current one of loading, loaded, quarantined, shadow, failed, off (its sensor is off)', ['exporter', 'state']);
     declare('bpfwasm_exporter_queued_batches', 'gauge', 'Batches handed to an exporter\'s worker and not yet completed', ['exporter']);
-    declare('bpfwasm_exporter_memory_bytes', 'gauge', 'Size of each exporter\'s linear memory', ['exporter']);
+    declare('bpfwasm_exporter_memory_bytes', 'gauge', 'What each exporter\'s instance holds: its linear memory, plus its tables (at their maximum), globals and segments', ['exporter']);
     declare('bpfwasm_exporter_logs_dropped_total', 'counter', 'Exporter log lines dropped by the per-exporter rate limit', ['exporter']);
     declare('bpfwasm_exporter_series_refused_total', 'counter', 'Series an exporter asked for past a series or label limit, refused', ['exporter']);
     declare('bpfwasm_exporter_series', 'gauge', 'Series each exporter owns', ['exporter']);

@@ -43,8 +43,12 @@ export class SeriesSink {
     return { families, series };
   }
 
-  /** Applies a worker's flush: new series first, then its operations in order. */
-  apply(flush: Flush): void {
+  /**
+   * Applies a worker's flush: new series first, then its operations in order. Returns how many
+   * operations the store refused because the value would leave the finite range (a counter
+   * overflowing to +Inf): the worker cannot see that, since the values live here.
+   */
+  apply(flush: Flush): { overflowed: number; why: string } {
     const store = this.store;
     const extra = this.extraLabel;
     for (const [local, family, values] of flush.series) this.map(local, store.series(family, extra ? [...values, extra[1]] : values));
@@ -52,21 +56,36 @@ export class SeriesSink {
     for (const [metric, n] of flush.refusedByMetric) store.countRefusedByMetric(metric, n);
     const dv = new DataView(flush.ops);
     const toStore = this.toStore;
+    let overflowed = 0;
+    let last = -1;
     for (let at = 0; at < flush.ops.byteLength; at += OP_SIZE) {
       const local = dv.getUint32(at, true);
       const sid = local < toStore.length ? toStore[local]! : -1;
       if (sid < 0) continue; // the store refused the series (cannot happen while limits agree)
       const op = dv.getUint32(at + 4, true);
       const v = dv.getFloat64(at + 8, true);
+      let applied = true;
       switch (op & 0xff) {
-        case Op.ADD: store.add(sid, v); break;
+        case Op.ADD: applied = store.add(sid, v); break;
         case Op.SET: store.set(sid, v); break;
-        case Op.OBSERVE: store.observe(sid, v); break;
-        case Op.BUCKET_ADD: store.observeBucket(sid, op >>> 8, v); break;
-        case Op.SUM_ADD: store.addSum(sid, v); break;
+        case Op.OBSERVE: applied = store.observe(sid, v); break;
+        case Op.BUCKET_ADD: applied = store.observeBucket(sid, op >>> 8, v); break;
+        case Op.SUM_ADD: applied = store.addSum(sid, v); break;
         default: break;
       }
+      if (!applied) {
+        overflowed++;
+        last = sid;
+      }
     }
+    return { overflowed, why: last < 0 ? '' : `update: ${this.describe(last)} would overflow to a non-finite value; refused` };
+  }
+
+  /** `name{labels}` of a store series, for error messages. */
+  private describe(sid: number): string {
+    const family = this.store.familyOfSeries(sid);
+    const labels = this.store.seriesLabels[sid];
+    return `${family?.spec.name ?? `series ${sid}`}${labels ? `{${labels}}` : ''}`;
   }
 
   /** Local ids of these store series (those this instance knows). */

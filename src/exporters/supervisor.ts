@@ -9,9 +9,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BpfwasmError, type ErrorCode } from '../errors.js';
+import type { QuarantineEvent } from '../logs/events.js';
 import { Errno, LogLevel } from './abi.js';
 import {
-  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
   CTL_TEXT_OFFSET, Phase, epochMs, type Flush, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
 } from './protocol.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
@@ -35,6 +36,8 @@ export interface InstanceRole {
   readonly extraLabel?: readonly [string, string];
   /** Loading beside the running version: leaves the name's state series alone until adopted. */
   silent?: boolean;
+  /** The collector's own shipped module: may name its catalogued log events (src/logs/events.ts). */
+  readonly builtin?: boolean;
 }
 
 export class IsolatedExporter implements Exporter {
@@ -169,17 +172,17 @@ export class IsolatedExporter implements Exporter {
   check(now: number): void {
     if (this.worker === undefined || this.ctl.length === 0) return;
     const phase = Atomics.load(this.ctl, CTL_PHASE);
-    if (phase === Phase.IDLE || Atomics.load(this.ctl, CTL_IN_RPC) === 1) return;
+    if (phase === Phase.IDLE) return;
     const limit = phase === Phase.INIT ? this.limits.initTimeoutMs : this.limits.batchTimeoutMs;
     const elapsed = now - this.since[CTL_SINCE_F64]!;
     if (elapsed <= limit) return;
     this.timeouts++;
     this.metrics.error('timeout');
     if (phase === Phase.INIT) {
-      this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its worker was terminated`);
+      this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its worker was terminated`, 'timeout');
     } else {
       const what = phase === Phase.BATCH ? 'bpfwasm_on_batch' : 'bpfwasm_forget';
-      this.fail('EXPORTER_INIT', `${this.name}: ${what} did not return within ${this.limits.batchTimeoutMs} ms (exporters.batchTimeoutMs); its worker was terminated`);
+      this.fail('EXPORTER_INIT', `${this.name}: ${what} did not return within ${this.limits.batchTimeoutMs} ms (exporters.batchTimeoutMs); its worker was terminated`, 'timeout');
     }
   }
 
@@ -215,13 +218,13 @@ export class IsolatedExporter implements Exporter {
       if (worker !== this.worker) return;
       this.crashes++;
       this.metrics.error('crash');
-      this.fail('EXPORTER_INIT', `${this.name}: its worker died: ${e.message}`);
+      this.fail('EXPORTER_INIT', `${this.name}: its worker died: ${e.message}`, 'crash');
     });
     worker.on('exit', (code) => {
       if (worker !== this.worker) return;
       this.crashes++;
       this.metrics.error('crash');
-      this.fail('EXPORTER_INIT', `${this.name}: its worker exited with code ${code}`);
+      this.fail('EXPORTER_INIT', `${this.name}: its worker exited with code ${code}`, 'crash');
     });
     watchdog.add(this);
   }
@@ -232,7 +235,7 @@ export class IsolatedExporter implements Exporter {
         this.answer(m.req);
         break;
       case 'log':
-        this.host.log(this.name, m.level, m.msg, m.fields);
+        this.host.log(this.name, m.level, m.msg, m.fields, this.role.builtin === true);
         break;
       case 'ready':
         this.apply(m.flush);
@@ -250,7 +253,10 @@ export class IsolatedExporter implements Exporter {
         }
         break;
       case 'failed':
-        this.fail(m.code as ErrorCode, m.message);
+        this.fail(m.code as ErrorCode, m.message, 'load_failed');
+        break;
+      case 'flush':
+        this.apply(m.flush);
         break;
       case 'done':
         this.recycle(m.payload);
@@ -305,7 +311,7 @@ export class IsolatedExporter implements Exporter {
     this.queuedBatches -= statuses.length;
     this.queuedEvents -= events;
     if (trapStorm) {
-      this.fail('EXPORTER_INIT', `${this.name}: trapped in ${maxTraps} batches in a row (last: ${this.lastError})`);
+      this.fail('EXPORTER_INIT', `${this.name}: trapped in ${maxTraps} batches in a row (last: ${this.lastError})`, 'trap');
       return;
     }
     if (this.worker !== undefined) this.postPending(this.worker);
@@ -349,14 +355,16 @@ export class IsolatedExporter implements Exporter {
 
   /** Applies a worker's flush to the store and to this exporter's counters. */
   private apply(flush: Flush): void {
-    this.sink.apply(flush);
-    this.rejectedOps += flush.rejectedOps;
+    const overflow = this.sink.apply(flush);
+    const rejectedOps = flush.rejectedOps + overflow.overflowed;
+    this.rejectedOps += rejectedOps;
     this.rejectedCalls += flush.rejectedCalls;
     this.logsDropped += flush.logsDropped;
-    this.metrics.error('rejected_update', flush.rejectedOps);
+    this.metrics.error('rejected_update', rejectedOps);
     this.metrics.error('rejected_call', flush.rejectedCalls);
     this.metrics.add(this.metrics.logsDropped, flush.logsDropped);
     if (flush.lastError) this.lastError = flush.lastError;
+    if (overflow.why) this.lastError = overflow.why;
     if (flush.memoryBytes !== this.memoryBytes) {
       this.memoryBytes = flush.memoryBytes;
       this.metrics.set(this.metrics.memory, flush.memoryBytes);
@@ -376,10 +384,6 @@ export class IsolatedExporter implements Exporter {
         value = e.code === 'METRIC_CONFLICT' ? Errno.ECONFLICT : Errno.EINVAL;
         text = e.message;
       }
-    } else if (req.op === 'foreign') {
-      const family = store.family(req.id);
-      value = family ? Errno.ECONFLICT : Errno.ENOTFOUND;
-      text = family ? `${family.spec.name} belongs to ${family.owner}` : `no metric ${req.id}`;
     } else {
       text = this.host.resolve?.(req.kind, req.id);
       value = text === undefined ? Errno.ENOTFOUND : 0;
@@ -400,7 +404,7 @@ export class IsolatedExporter implements Exporter {
    * terminate it. While loading for the first time that fails the load; later it quarantines
    * the exporter and schedules a restart after an exponential backoff.
    */
-  private fail(code: ErrorCode, why: string): void {
+  private fail(code: ErrorCode, why: string, reason: QuarantineEvent['reason']): void {
     const worker = this.worker;
     this.lastError = why;
     this.detach('aborted');
@@ -418,8 +422,9 @@ export class IsolatedExporter implements Exporter {
     this.loadedAt = 0;
     this.setState('quarantined');
     // A structured event (`exporter_quarantined`), so it reaches Loki with its own label.
-    const msg = `exporter quarantined for ${delay} ms: ${why}`;
-    this.host.log(this.name, LogLevel.ERROR, msg, { event: 'exporter_quarantined', msg, reason: code, detail: why, retry_in_ms: delay });
+    const event: QuarantineEvent = { exporter: this.name, reason, detail: why, retryAt: Date.now() + delay, retryInMs: delay };
+    if (this.host.quarantined) this.host.quarantined(event);
+    else this.host.log(this.name, LogLevel.ERROR, `exporter quarantined for ${delay} ms (${reason}): ${why}`);
     this.restartTimer = setTimeout(() => {
       if (!this.closed) this.spawn();
     }, delay);

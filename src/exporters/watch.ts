@@ -2,10 +2,13 @@
 // loaded or swapped in through the registry, a removed one unloaded; `NAME.shadow.wasm` runs
 // as NAME's shadow candidate while it exists. The folder is the desired state of the modules
 // it holds; a module that fails validation is refused and logged, and what runs keeps running.
-import { readdirSync, watch, type FSWatcher } from 'node:fs';
+// A directory that goes away (removed, moved, replaced) kills its inotify watch: each is checked
+// every recheckMs and watched again once it is back, and what it then holds is loaded.
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
+import type { SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
 import type { ExporterManager } from './management.js';
 import { moduleVersion, SHADOW_SUFFIX } from './registry.js';
@@ -17,36 +20,67 @@ export interface WatchOptions {
   log(exporter: string, level: number, msg: string): void;
   /** Quiet time after the last change of a file before it is read: a copy in progress settles. */
   readonly settleMs?: number;
+  /** How often each directory is checked for having gone or come back. */
+  readonly recheckMs?: number;
+  /** Where the watch's own metrics go (bpfwasm_exporter_dir_watched, bpfwasm_exporter_dir_rewatches_total). */
+  readonly store?: SeriesStore;
+}
+
+/** One directory's live watch, and the inode it was set on (a re-created directory has another). */
+interface Armed {
+  readonly watcher: FSWatcher;
+  readonly ino: number;
 }
 
 export class ExporterDirWatcher {
-  private readonly watchers: FSWatcher[] = [];
+  private readonly armed = new Map<string, Armed>();
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private readonly series: { watched: Map<string, number>; rewatches: Map<string, number> } | undefined;
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<void>>();
   private closed = false;
 
-  constructor(private readonly opts: WatchOptions) {}
+  constructor(private readonly opts: WatchOptions) {
+    const store = opts.store;
+    if (store) {
+      const watched = store.declare('collector', {
+        name: 'bpfwasm_exporter_dir_watched', kind: 'gauge', labelNames: ['dir'],
+        help: 'Whether each exporter directory is watched (1), or gone and checked for its return (0)',
+      });
+      const rewatches = store.declare('collector', {
+        name: 'bpfwasm_exporter_dir_rewatches_total', kind: 'counter', labelNames: ['dir'],
+        help: 'Times an exporter directory came back (re-created, moved back or replaced) and was watched again',
+      });
+      this.series = {
+        watched: new Map(opts.dirs.map((d) => [d, store.series(watched, [d])])),
+        rewatches: new Map(opts.dirs.map((d) => [d, store.series(rewatches, [d])])),
+      };
+    }
+  }
 
-  /** Starts watching, and starts the candidates of the shadow files present; a directory that cannot be watched is logged and skipped. */
+  /**
+   * Starts watching, and starts the candidates of the shadow files present (the registry
+   * loaded the rest); a directory that cannot be watched yet is logged, and watched once it can be.
+   */
   start(): void {
     for (const dir of this.opts.dirs) {
-      try {
+      if (this.arm(dir)) {
         for (const f of readdirSync(dir)) if (f.endsWith(SHADOW_SUFFIX)) this.changed(dir, f);
-        const w = watch(dir, (_event, file) => {
-          if (file) this.changed(dir, file.toString());
-        });
-        w.on('error', (e) => this.opts.log('registry', LogLevel.WARN, `stopped watching ${dir}: ${e.message}`));
-        this.watchers.push(w);
-      } catch (e) {
-        this.opts.log('registry', LogLevel.WARN, `cannot watch exporter directory ${dir}: ${(e as Error).message}`);
+      } else {
+        this.opts.log('registry', LogLevel.WARN, `cannot watch exporter directory ${dir}: it does not exist; watching for it to appear`);
       }
     }
+    this.recheckTimer = setInterval(() => {
+      for (const dir of this.opts.dirs) this.recheck(dir);
+    }, this.opts.recheckMs ?? 1000).unref();
   }
 
   /** Stops watching and waits for a reload in progress. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.watchers.splice(0)) w.close();
+    clearInterval(this.recheckTimer);
+    for (const a of this.armed.values()) a.watcher.close();
+    this.armed.clear();
     for (const t of this.pending.values()) clearTimeout(t);
     this.pending.clear();
     await Promise.allSettled(this.running.values());
@@ -59,6 +93,70 @@ export class ExporterDirWatcher {
       await Promise.allSettled(this.running.values());
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Watches `dir` if it is a directory now; false if it is not (or cannot be watched). */
+  private arm(dir: string): boolean {
+    const ino = inodeOf(dir);
+    if (ino === undefined) return false;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (_event, file) => {
+        const name = file?.toString();
+        // The directory itself went away (inotify reports its own name): look now, not at the next recheck.
+        if (name === basename(dir)) this.recheck(dir);
+        if (name) this.changed(dir, name);
+      });
+    } catch (e) {
+      this.opts.log('registry', LogLevel.WARN, `cannot watch exporter directory ${dir}: ${(e as Error).message}`);
+      return false;
+    }
+    watcher.on('error', () => this.recheck(dir));
+    this.armed.set(dir, { watcher, ino });
+    this.setWatched(dir, 1);
+    return true;
+  }
+
+  /** Notices a directory that went away or came back; one that came back is watched again and its files brought in line. */
+  private recheck(dir: string): void {
+    if (this.closed) return;
+    const armed = this.armed.get(dir);
+    const ino = inodeOf(dir);
+    if (armed && armed.ino === ino) return;
+    if (armed) {
+      armed.watcher.close();
+      this.armed.delete(dir);
+      this.setWatched(dir, 0);
+      if (ino === undefined) {
+        this.opts.log('registry', LogLevel.WARN, `exporter directory ${dir} is gone: its new files are not seen until it is back; what runs keeps running`);
+        return;
+      }
+    }
+    if (!this.arm(dir)) return;
+    const store = this.opts.store;
+    if (store && this.series) store.add(this.series.rewatches.get(dir)!, 1);
+    this.opts.log('registry', LogLevel.INFO, `exporter directory ${dir} is back: watching it again, and bringing its modules in line`);
+    this.rescan(dir);
+  }
+
+  /** Looks at every module file `dir` holds and every exporter loaded from it (a missing file unloads it). */
+  private rescan(dir: string): void {
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      // Gone again: the next recheck notices.
+    }
+    for (const f of files) this.changed(dir, f);
+    for (const info of this.opts.manager.describe()) {
+      for (const source of [info.current?.source, info.shadow?.source]) {
+        if (source !== undefined && dirname(source) === dir && !files.includes(basename(source))) this.changed(dir, basename(source));
+      }
+    }
+  }
+
+  private setWatched(dir: string, value: 0 | 1): void {
+    if (this.opts.store && this.series) this.opts.store.set(this.series.watched.get(dir)!, value);
   }
 
   private changed(dir: string, file: string): void {
@@ -128,5 +226,15 @@ export class ExporterDirWatcher {
       const why = e instanceof BpfwasmError ? `${e.code}: ${e.message}` : String(e);
       this.opts.log(name, LogLevel.ERROR, `not reloaded: ${why}`);
     }
+  }
+}
+
+/** The inode of `path` if it is a directory now. */
+function inodeOf(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? st.ino : undefined;
+  } catch {
+    return undefined;
   }
 }

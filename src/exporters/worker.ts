@@ -1,15 +1,15 @@
 // Worker entry: one exporter module runs here, off the thread that serves HTTP. It marks each
 // phase in the shared control block for the main thread's watchdog, answers the module's
 // imports locally, and asks the main thread synchronously only for what it owns (metric
-// declarations, foreign metric ids, resolved names), blocking on Atomics.wait.
+// declarations, resolved names), blocking on Atomics.wait.
 import { parentPort, workerData } from 'node:worker_threads';
 import { BpfwasmError } from '../errors.js';
 import { Errno } from './abi.js';
 import type { HostLink } from './guest-imports.js';
 import { instantiate, message, type ModuleInstance } from './instance.js';
 import {
-  BATCH_FIELDS, CTL_IN_RPC, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
-  Phase, epochMs, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
+  BATCH_FIELDS, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
+  FLUSH_OPS, Phase, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
 } from './protocol.js';
 
 /** Longest the worker waits for the main thread to answer a synchronous call. */
@@ -36,15 +36,11 @@ function leave(): void {
   Atomics.store(ctl, CTL_PHASE, Phase.IDLE);
 }
 
-/** A synchronous call answered by the main thread; its wait is not charged to the module's deadline. */
+/** A synchronous call answered by the main thread; its wait counts against the module's deadline like its own work. */
 function rpc(req: RpcRequest): { value: number; text: string | undefined } {
-  const started = epochMs();
   Atomics.store(ctl, CTL_RPC, 0);
-  Atomics.store(ctl, CTL_IN_RPC, 1);
   post({ t: 'rpc', req });
   const outcome = Atomics.wait(ctl, CTL_RPC, 0, RPC_TIMEOUT_MS);
-  since[CTL_SINCE_F64] = since[CTL_SINCE_F64]! + (epochMs() - started);
-  Atomics.store(ctl, CTL_IN_RPC, 0);
   if (outcome === 'timed-out') return { value: Errno.ESTATE, text: 'the host did not answer' };
   const len = Atomics.load(ctl, CTL_RPC_TEXT_LEN);
   return { value: Atomics.load(ctl, CTL_RPC_VALUE), text: len < 0 ? undefined : decoder.decode(text.slice(0, len)) };
@@ -54,10 +50,6 @@ const link: HostLink = {
   declare(spec) {
     const r = rpc({ op: 'declare', spec });
     return r.value >= 0 ? r.value : { code: r.value, why: r.text ?? '' };
-  },
-  foreignMetric(id) {
-    const r = rpc({ op: 'foreign', id });
-    return { code: r.value, why: r.text ?? '' };
   },
   resolve(kind, id) {
     const r = rpc({ op: 'resolve', kind, id });
@@ -106,6 +98,11 @@ async function main(): Promise<void> {
         seconds.push((performance.now() - t0) / 1000);
         leave();
         at += bytes;
+        // The main thread applies a flush in one go: hand over what piled up so no one message is long to apply.
+        if (instance.imports.pendingOps >= FLUSH_OPS) {
+          const partial = flushOf(instance);
+          post({ t: 'flush', flush: partial.flush }, partial.transfer);
+        }
       }
       const { flush, transfer } = flushOf(instance);
       transfer.push(m.payload);

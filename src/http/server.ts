@@ -28,8 +28,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     loggerInstance: deps.logger,
     // Scrapes every few seconds would drown the log in request lines.
     logController: new LogController({ disableRequestLogging: true }),
-    // An idle keep-alive connection (a scraper's pool, a browser's pre-connect) must not hold up shutdown.
-    forceCloseConnections: true,
+    // An idle keep-alive connection (a scraper's pool, a browser's pre-connect) must not hold up
+    // shutdown; a request in progress gets to finish its response.
+    forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance;
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof BpfwasmError ? err.statusCode : err.statusCode ?? 500;

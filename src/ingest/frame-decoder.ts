@@ -4,7 +4,7 @@
 import { RECORD_SIZE } from './generated/events.js';
 import {
   FRAME_HEADER_SIZE, FRAME_MAGIC, FrameKind, MAX_FRAME_KIND, MAX_FRAME_PAYLOAD, PROFILE_SAMPLE_SIZE, PROTOCOL_VERSION,
-  STAT_RECORD_SIZE,
+  STAT_RECORD_SIZE, isWellFormedControl,
 } from './protocol.js';
 
 export interface FrameHandlers {
@@ -12,7 +12,7 @@ export interface FrameHandlers {
   events(recordType: number, payload: Uint8Array, count: number): void;
   /** `payload` holds `count` 16-byte stat records; only valid during the call. */
   stats(payload: Uint8Array, count: number): void;
-  /** HELLO, READY, LOG and PROFILE_DONE frames, parsed from JSON. */
+  /** HELLO, READY, LOG and PROFILE_DONE frames, parsed from JSON and checked (`isWellFormedControl`). */
   control(kind: ControlKind, message: unknown): void;
   /** PROFILE_SAMPLES, PROFILE_STACKS and PROCESS_MAPS payloads (profile mode); only valid during the call. */
   profile?(kind: number, payload: Uint8Array, count: number): void;
@@ -105,11 +105,17 @@ export class FrameDecoder {
     if (off < end) this.pending = Buffer.from(buf.subarray(off));
   }
 
-  /** Call when the stream ends: a partial frame left over is counted as truncated. */
+  /**
+   * Call when the stream ends. A partial frame left over is counted as truncated and its bytes
+   * as skipped; whole frames after its start (a corrupt length made it swallow them) are still
+   * delivered. Afterwards every byte pushed was either in a delivered frame or counted skipped.
+   */
   end(): void {
-    if (this.pending.length > 0) {
-      this.counters.truncated++;
+    while (this.pending.length > 0) {
+      const rest = this.pending;
       this.pending = Buffer.alloc(0);
+      if (rest.length >= MAGIC_BYTES.length && rest.readUInt32LE(0) === FRAME_MAGIC) this.counters.truncated++;
+      this.push(rest.subarray(this.resync(rest, 1)));
     }
     this.nextSeq = -1;
   }
@@ -147,6 +153,7 @@ export class FrameDecoder {
         } catch {
           return false;
         }
+        if (!isWellFormedControl(kind, message)) return false;
         this.handlers.control(CONTROL[kind]!, message);
         return true;
       }

@@ -5,6 +5,8 @@ import { createInterface } from 'node:readline';
 
 /** Exit codes after which a restart cannot help (ebpf/PROTOCOL.md): bad usage, no BTF, no privileges. */
 export const FATAL_EXIT_CODES = new Set([1, 2, 3]);
+/** A required sensor failed (or setup after the sensors): fatal while start-up never got to READY. */
+export const EXIT_SENSOR_FAILED = 4;
 
 export interface SupervisorOptions {
   path: string;
@@ -32,11 +34,18 @@ export class HelperSupervisor {
   /** Set when the helper exited with a fatal code; the supervisor then stops trying. */
   fatal: { code: number; message: string } | undefined;
   private lastStderr = '';
+  /** Some helper reached READY: from then on a failure is retried, not fatal to start-up. */
+  private everReady = false;
 
   constructor(private readonly opts: SupervisorOptions) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** The helper said READY. */
+  markReady(): void {
+    this.everReady = true;
   }
 
   start(): void {
@@ -69,7 +78,7 @@ export class HelperSupervisor {
         this.opts.onExit(code, signal, false);
         return;
       }
-      if (code !== null && FATAL_EXIT_CODES.has(code)) {
+      if (code !== null && (FATAL_EXIT_CODES.has(code) || (code === EXIT_SENSOR_FAILED && !this.everReady))) {
         this.fatal = { code, message: this.lastStderr || `helper exited with code ${code}` };
         this.opts.onExit(code, signal, false);
         return;

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { LokiShipper } from './loki.js';
 
-export { logExporterQuarantine, type QuarantineEvent } from './events.js';
+export { exporterLogHooks, exporterLogRecord, logExporterQuarantine, type QuarantineEvent } from './events.js';
 
 export interface Logging {
   logger: Logger;

@@ -10,7 +10,7 @@ export type SamplePart = 'value' | 'bucket' | 'sum' | 'count';
 export interface SerializeOptions {
   /**
    * Writes only the samples this accepts (federation); everything when absent. For a bucket,
-   * `le` is its bound as text 0.0.4 exposes it ("0.25", "1", "+Inf") in every format, since
+   * `le` is its bound as text 0.0.4 exposes it ("0.25", "1", "1e+06", "+Inf") in every format, since
    * each bucket is a series of its own.
    */
   include?: (seriesId: number, part: SamplePart, le?: string) => boolean;
@@ -23,6 +23,23 @@ export function formatValue(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+/**
+ * A float as the Prometheus Go client writes it (strconv 'g' with the shortest round-trip
+ * digits): exponent form below 1e-4 and from 1e6, with at least two exponent digits, e.g. `1`,
+ * `0.25`, `1e+06`, `1.024e-06`. Used for `le`, which Prometheus 2.x stores as written: text and
+ * OpenMetrics (`canonicalFloat`, which adds `.0` to integral values) must agree.
+ */
+export function formatFloat(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (v === 0) return '0'; // -0 too, as Go's writer does
+  const [mantissa, e] = v.toExponential().split('e') as [string, string];
+  const exp = Number(e);
+  if (exp < -4 || exp >= 6) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   return String(v);
 }
 
@@ -44,12 +61,15 @@ function externalSuffix(labelNames: readonly string[], external: SerializeOption
 export interface TextDialect {
   header(spec: MetricSpec): string;
   le(bound: number): string;
+  /** Whether a histogram series gets its `_sum` and `_count` lines (its lowest bound and sum given). */
+  totals(lowestBound: number, sum: number): boolean;
   trailer: string;
 }
 
 const TEXT_0_0_4: TextDialect = {
   header: ({ name, help, kind }) => `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${kind}\n`,
-  le: formatValue,
+  le: formatFloat,
+  totals: () => true,
   trailer: '',
 };
 
@@ -174,7 +194,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
       continue;
     }
     const n = family.bounds.length;
-    const leText = [...family.bounds].map(formatValue);
+    const leText = [...family.bounds].map(formatFloat);
     leText.push('+Inf');
     /** `le="…"} ` of each bucket, the +Inf one last. */
     const les = [...family.bounds].map((b) => ascii(`le="${dialect.le(b)}"} `));
@@ -217,6 +237,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
         w.value(acc);
         w.byte(NL);
       }
+      if (!dialect.totals(family.bounds[0]!, slots[base + n + 1]!)) continue;
       for (const [part, bytes, offset] of tail) {
         if (include) {
           if (!include(sid, part)) continue;

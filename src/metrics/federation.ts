@@ -1,7 +1,8 @@
 // Which samples /federate returns: those any selector matches, judged on the series as a
 // Prometheus that scraped /metrics with `honor_labels: true` stores them (name, exported labels,
 // `le` for buckets). `job`/`instance` are the scraper's, not ours, so they count as absent here.
-import type { SamplePart, SerializeOptions } from './exposition.js';
+import { BpfwasmError } from '../errors.js';
+import { formatValue, type SamplePart, type SerializeOptions } from './exposition.js';
 import type { Matcher } from './selector.js';
 import type { MetricFamily, SeriesStore } from './store.js';
 
@@ -77,4 +78,67 @@ export function federationFilter(store: SeriesStore,
     }
     return false;
   };
+}
+
+/** How long matching may run at a time and in all for one request. */
+export interface MatchBudget {
+  /** The longest stretch of matching before the event loop gets a turn. */
+  sliceMs: number;
+  /** The matching time (summed over slices) after which the request fails. */
+  totalMs: number;
+  /** The clock, in ms (tests give a deterministic one). */
+  now?: () => number;
+}
+
+export const MATCH_BUDGET: MatchBudget = { sliceMs: 5, totalMs: 1000 };
+
+/** Each regex matcher with each distinct value the serializer can ask it about (results are cached). */
+function* regexWork(store: SeriesStore, selectors: readonly (readonly Matcher[])[]): Generator<void> {
+  const regexes = selectors.flat().filter((m) => m.isRegex);
+  if (regexes.length === 0) return;
+  for (const family of store.families) {
+    const { name, kind, labelNames } = family.spec;
+    const histogram = kind === 'histogram';
+    for (const matcher of regexes) {
+      matcher.matches('');
+      yield;
+      let values: Iterable<string>;
+      if (matcher.name === '__name__') values = histogram ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
+      else if (histogram && matcher.name === 'le') values = [...family.bounds].map(formatValue);
+      else {
+        const index = labelNames.indexOf(matcher.name);
+        if (index < 0) continue;
+        values = [...family.series].map((sid) => store.seriesValues[sid]![index]!);
+      }
+      for (const value of values) {
+        matcher.matches(value);
+        yield;
+      }
+    }
+  }
+}
+
+/**
+ * Runs the selectors' regexes on the store's label values ahead of `federationFilter`, in slices
+ * between which the event loop runs, so that serializing only looks results up. Throws
+ * SELECTOR_TIMEOUT once the matching time passes the budget.
+ */
+export async function matchAhead(store: SeriesStore, selectors: readonly (readonly Matcher[])[],
+  budget: MatchBudget = MATCH_BUDGET): Promise<void> {
+  const work = regexWork(store, selectors);
+  const now = budget.now ?? (() => performance.now());
+  let spent = 0;
+  for (;;) {
+    const start = now();
+    const sliceEnd = start + Math.min(budget.sliceMs, budget.totalMs - spent);
+    let done = false;
+    while (!(done = work.next().done === true) && now() < sliceEnd);
+    spent += now() - start;
+    if (done) return;
+    if (spent >= budget.totalMs) {
+      throw new BpfwasmError('SELECTOR_TIMEOUT',
+        `matching the selectors took more than ${budget.totalMs} ms; use fewer or simpler regexes`, { retryAfterSeconds: 1 });
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }

@@ -1,26 +1,20 @@
 // OpenMetrics 1.0 text for the series store. Pure: store in, UTF-8 text out. It differs from text
 // 0.0.4 in the family names (a counter family is named without `_total`, its samples keep it),
-// HELP escaping (quotes too), canonical `le` values (`1.0`, not `1`) and the `# EOF` terminator.
+// HELP escaping (quotes too), canonical `le` values (`1.0`, not `1`), no `_sum`/`_count` for a
+// histogram with negative bounds or a negative sum (not a counter then), and the `# EOF` terminator.
 // `_created` samples are left out (allowed by the spec): the store keeps no creation times.
-import { serializeLines, type SerializeOptions, type TextDialect } from './exposition.js';
+import { formatFloat, serializeLines, type SerializeOptions, type TextDialect } from './exposition.js';
 import type { SeriesStore } from './store.js';
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
 /**
- * The spec's canonical number rendering (for `le`): Go's shortest `%g` (exponent below 1e-4 and
- * from 1e6, at least two exponent digits), with `.0` added to integral values, as client_golang
- * and client_python write it.
+ * The spec's canonical number rendering (for `le`): the Go client's `formatFloat`, with `.0`
+ * added to integral values written without an exponent, as client_golang and client_python do.
  */
 export function canonicalFloat(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  const [mantissa, e] = v.toExponential().split('e') as [string, string];
-  const exp = Number(e);
-  if (exp < -4 || exp >= 6) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  const fixed = String(v);
-  return fixed.includes('.') ? fixed : `${fixed}.0`;
+  const text = formatFloat(v);
+  return /^-?\d+$/.test(text) ? `${text}.0` : text;
 }
 
 /** HELP escaping in OpenMetrics: backslash, newline and double quote. */
@@ -34,6 +28,9 @@ const OPENMETRICS_1_0_0: TextDialect = {
     return `# TYPE ${family} ${kind}\n# HELP ${family} ${escapeOpenMetricsHelp(help)}\n`;
   },
   le: canonicalFloat,
+  // `_sum` is a counter here: it may not be negative or NaN, nor exist beside negative bounds,
+  // and `_count` comes only with it; the +Inf bucket still carries the count.
+  totals: (lowestBound, sum) => lowestBound >= 0 && sum >= 0,
   trailer: '# EOF\n',
 };
 

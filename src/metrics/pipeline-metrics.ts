@@ -12,6 +12,8 @@ export class PipelineMetrics {
   private readonly fam: Record<string, number> = {};
   /** Cumulative helper-reported values: key → [series id, base from earlier helper runs, last seen]. */
   private readonly cumulative = new Map<string, [number, number, number]>();
+  /** name + key → the series setOnly keeps. */
+  private readonly only = new Map<string, number>();
 
   constructor(private readonly store: SeriesStore) {
     const counter = (name: string, help: string, labels: string[] = []) =>
@@ -34,11 +36,13 @@ export class PipelineMetrics {
     counter('bpfwasm_frames_unknown_type_total', 'EVENTS frames of a record type this collector does not know, skipped');
     counter('bpfwasm_frame_skipped_bytes_total', 'Bytes skipped while resynchronising on the helper stream');
     counter('bpfwasm_helper_restarts_total', 'Times the helper was restarted after it exited');
-    gauge('bpfwasm_helper_up', 'Whether the helper is running and its sensors are attached (1) or not (0)');
+    gauge('bpfwasm_helper_up', 'Whether the helper is running, its sensors are attached and its frames arrive (1) or not (0)');
+    counter('bpfwasm_helper_stalls_total', 'Times a ready helper sent no frame, not even its periodic STATS, for 3 stats intervals (at least 2 s)');
     gauge('bpfwasm_helper_info', 'Helper build and kernel, as labels', ['version', 'kernel']);
     gauge('bpfwasm_helper_load_seconds', 'Time the helper took to open and load its sensors at its last start');
     gauge('bpfwasm_helper_attach_seconds', 'Time the helper took to attach its sensors at its last start');
     gauge('bpfwasm_sensor_attached', 'Whether each sensor is loaded and attached', ['sensor']);
+    gauge('bpfwasm_sensor_info', 'Each sensor, 1, with its state (starting, attached, failed, disabled), the route its hooks took, and why it failed: the step and the first verifier or libbpf error line', ['sensor', 'state', 'route', 'reason']);
     counter('bpfwasm_cgroup_resolve_lookups_total', 'cgroup ids exporters asked to resolve into paths or labels, by hierarchy (v2, or memory when the memory controller is on cgroup v1)', ['hierarchy']);
     counter('bpfwasm_cgroup_resolve_unknown_total', 'cgroup ids that resolved to no cgroup even after a rescan (or with the rescan rate-limited)', ['hierarchy']);
     counter('bpfwasm_cgroup_rescans_total', 'Walks of the cgroup tree to index cgroup ids', ['hierarchy']);
@@ -77,6 +81,16 @@ export class PipelineMetrics {
 
   set(name: string, labels: string[], value: number): void {
     this.store.set(this.series(name, labels), value);
+  }
+
+  /** Sets the one series of `name` kept for `key`: a new label set replaces (frees) the previous one. */
+  setOnly(name: string, key: string, labels: string[], value: number): void {
+    const id = this.series(name, labels);
+    const k = name + '\u0000' + key;
+    const previous = this.only.get(k);
+    if (previous !== undefined && previous !== id) this.store.free([previous]);
+    this.only.set(k, id);
+    this.store.set(id, value);
   }
 
   /** Records a value the helper reports as cumulative since it started. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../config.js';
 import { ByteWriter, type SizeHint } from './byte-writer.js';
-import { formatValue, type SerializeOptions } from './exposition.js';
+import { formatFloat, type SerializeOptions } from './exposition.js';
 import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, sparseBuckets, type NativeHistogram } from './native-histogram.js';
 import type { MetricFamily as StoreFamily, SeriesStore } from './store.js';
 
@@ -294,7 +294,7 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
 
     const bounds = family.bounds;
     const n = bounds.length;
-    const les = [...bounds].map(formatValue);
+    const les = [...bounds].map(formatFloat);
     les.push('+Inf');
     // Each bucket's upper_bound field (tag and value) is the same for every series.
     const upperBounds = [...bounds].map((b) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { compressSync } from 'snappy';
 import { PACKAGE_ROOT } from '../config.js';
-import { formatValue } from './exposition.js';
+import { formatFloat } from './exposition.js';
 import type { MetricSpec, SeriesStore } from './store.js';
 
 export interface Label {
@@ -138,7 +138,7 @@ export class Snapshotter {
     const { timeSeries } = remoteWriteTypes();
     const encode = (labels: Label[]) => ({ labels: timeSeries.encode({ labels }).finish(), seen: 0 });
     if (spec.kind !== 'histogram') return [encode(labelsOf(layout, values, spec.name))];
-    const les = (spec.buckets ?? []).map(formatValue);
+    const les = (spec.buckets ?? []).map(formatFloat);
     les.push('+Inf');
     return [
       ...les.map((le) => encode(labelsOf(layout, values, `${spec.name}_bucket`, le))),

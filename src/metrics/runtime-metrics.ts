@@ -26,6 +26,12 @@ export class RuntimeMetrics {
 
   constructor(private readonly store: SeriesStore) {
     collectDefaultMetrics({ register: this.registry });
+    // Families are declared on the first scrape (a histogram's bounds come with its values);
+    // their names are held now, so no exporter loaded before that scrape can take one.
+    for (const metric of this.registry.getMetricsAsArray()) {
+      const kind = kindOf(metric);
+      if (kind && !SKIPPED.has(metric.name)) store.reserve(OWNER, metric.name, kind);
+    }
   }
 
   /** Reads prom-client's current values into the store. Called once per scrape. */

@@ -7,14 +7,60 @@ import { RE2JS } from 're2js';
 
 export type MatchType = '=' | '!=' | '=~' | '!~';
 
+/**
+ * Bounds on the regex work one /federate request may ask for. re2js accepts programs of up to
+ * 1.4 M instructions, each costing seconds and hundreds of MB to compile, so selectors are
+ * refused past these before anything is compiled.
+ */
+export const REGEX_LIMITS = {
+  /** Estimated instructions (`regexCost`) of one regex matcher: about 20 ms to compile. */
+  perRegex: 4096,
+  /** Estimated instructions of all regex matchers of one request. */
+  perRequest: 16384,
+} as const;
+
+/** The instructions still allowed to the regexes of one request. */
+export class RegexBudget {
+  constructor(public remaining: number = REGEX_LIMITS.perRequest) {}
+}
+
+/** A selector within the syntax but past a cost limit (`REGEX_LIMITS`): refused, not compiled. */
+export class SelectorCostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SelectorCostError';
+  }
+}
+
 /** One label matcher. Regexes are compiled once, anchored at both ends as Prometheus does. */
 export class Matcher {
   readonly #re: RE2JS | undefined;
+  /** Regex results by value: a value repeated across series is matched once. */
+  readonly #results = new Map<string, boolean>();
 
-  /** Throws re2js' RE2JSSyntaxException (message as Go's regexp) for an invalid regex. */
-  constructor(readonly type: MatchType, readonly name: string, readonly value: string) {
+  /**
+   * Throws re2js' RE2JSSyntaxException (message as Go's regexp) for an invalid regex, and
+   * SelectorCostError, before compiling, for one past `REGEX_LIMITS` or what `budget` has left.
+   */
+  constructor(readonly type: MatchType, readonly name: string, readonly value: string, budget?: RegexBudget) {
+    if (type !== '=~' && type !== '!~') return;
     // Plain concatenation, as Prometheus 2.42 does: `a)|(b` therefore means `^(?:a)|(b)$` there too.
-    if (type === '=~' || type === '!~') this.#re = RE2JS.compile(`^(?:${value})$`);
+    const pattern = `^(?:${value})$`;
+    const cost = regexCost(pattern);
+    if (cost > REGEX_LIMITS.perRegex) {
+      throw new SelectorCostError(`the regex of label ${goQuote(name)} would compile to about ${cost} instructions, more than the limit of ${REGEX_LIMITS.perRegex}`);
+    }
+    if (budget) {
+      if (cost > budget.remaining) {
+        throw new SelectorCostError(`the regexes of this request would compile to more than ${REGEX_LIMITS.perRequest} instructions in all`);
+      }
+      budget.remaining -= cost;
+    }
+    this.#re = RE2JS.compile(pattern);
+  }
+
+  get isRegex(): boolean {
+    return this.#re !== undefined;
   }
 
   /** Whether a label value matches; a label a series lacks has the value "". */
@@ -25,11 +71,128 @@ export class Matcher {
       case '!=':
         return v !== this.value;
       case '=~':
-        return this.#re!.test(v);
+        return this.#test(v);
       case '!~':
-        return !this.#re!.test(v);
+        return !this.#test(v);
     }
   }
+
+  #test(v: string): boolean {
+    let result = this.#results.get(v);
+    if (result === undefined) {
+      result = this.#re!.test(v);
+      this.#results.set(v, result);
+    }
+    return result;
+  }
+}
+
+/** A counted repeat (`{n}`, `{n,}`, `{n,m}`); any other `{` is a literal. */
+const COUNTED_REPEAT = /\{(\d+)(,(\d*))?\}/y;
+
+/** The length of the escape sequence at `pattern[i]` (a backslash); `\Q…\E` is handled by the caller. */
+function escapeLength(pattern: string, i: number): number {
+  const c = pattern[i + 1];
+  if (c === 'x' || c === 'p' || c === 'P') {
+    if (pattern[i + 2] === '{') {
+      const close = pattern.indexOf('}', i + 3);
+      return close < 0 ? pattern.length - i : close - i + 1;
+    }
+    return c === 'x' ? 4 : 3;
+  }
+  return c === undefined ? 1 : 2;
+}
+
+/**
+ * An upper bound, found without compiling, of the instructions re2js compiles an RE2 `pattern`
+ * to (what RE2 calls its program size): every atom costs at least its instruction, a counted
+ * repeat multiplies what it repeats. An invalid pattern gets some estimate (compiling refuses it).
+ */
+export function regexCost(pattern: string): number {
+  // Per open group: the cost so far, and that of the last atom (what a repeat applies to).
+  const stack: { total: number; last: number }[] = [{ total: 0, last: 0 }];
+  let top = stack[0]!;
+  const atom = (cost: number) => {
+    top.total += cost;
+    top.last = cost;
+  };
+  const repeat = (times: number) => {
+    const repeated = (top.last + 1) * times;
+    top.total += repeated - top.last;
+    top.last = repeated;
+  };
+  let counted: RegExpExecArray | null;
+  let i = 0;
+  while (i < pattern.length) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      if (pattern[i + 1] === 'Q') {
+        const end = pattern.indexOf('\\E', i + 2);
+        const literal = end < 0 ? pattern.length - i - 2 : end - i - 2;
+        for (let k = 0; k < literal; k++) atom(1);
+        i = end < 0 ? pattern.length : end + 2;
+        continue;
+      }
+      atom(1);
+      i += escapeLength(pattern, i);
+    } else if (c === '[') {
+      // A class is one instruction, however many ranges it holds.
+      let j = i + 1;
+      if (pattern[j] === '^') j++;
+      if (pattern[j] === ']') j++;
+      while (j < pattern.length && pattern[j] !== ']') {
+        if (pattern[j] === '\\') j += escapeLength(pattern, j);
+        else if (pattern.startsWith('[:', j)) {
+          const close = pattern.indexOf(':]', j + 2);
+          j = close < 0 ? j + 1 : close + 2;
+        } else j++;
+      }
+      atom(1);
+      i = j + 1;
+    } else if (c === '(') {
+      if (pattern[i + 1] === '?') {
+        // (?flags) sets flags; (?flags:…), (?P<name>…) and (?<name>…) open a group.
+        let j = i + 2;
+        while (j < pattern.length && !':)>'.includes(pattern[j]!)) j++;
+        if (pattern[j] === ')') {
+          i = j + 1;
+          continue;
+        }
+        i = j + 1;
+      } else i++;
+      top = { total: 0, last: 0 };
+      stack.push(top);
+    } else if (c === ')' && stack.length > 1) {
+      const group = stack.pop()!.total + 2; // a capture's two instructions, a group's at most
+      top = stack[stack.length - 1]!;
+      atom(group);
+      i++;
+    } else if (c === '|') {
+      top.total += 1;
+      top.last = 0;
+      i++;
+    } else if (c === '*' || c === '+' || c === '?') {
+      repeat(1);
+      i++;
+      if (pattern[i] === '?') i++; // non-greedy
+    } else if (c === '{' && (COUNTED_REPEAT.lastIndex = i, (counted = COUNTED_REPEAT.exec(pattern)))) {
+      const min = Number(counted[1]);
+      const max = counted[2] === undefined ? min : counted[3] === '' ? min + 1 : Number(counted[3]);
+      repeat(Math.max(min, max, 1));
+      i = COUNTED_REPEAT.lastIndex;
+      if (pattern[i] === '?') i++;
+    } else {
+      // One instruction per UTF-16 unit: an astral character (one instruction) counts twice.
+      atom(1);
+      i++;
+    }
+  }
+  while (stack.length > 1) {
+    const group = stack.pop()!.total + 2;
+    top = stack[stack.length - 1]!;
+    atom(group);
+  }
+  return top.total + 4; // the program's fail, match and whole-match capture instructions
 }
 
 export class SelectorError extends Error {
@@ -339,8 +502,11 @@ function describe(t: Token): string {
   }
 }
 
-/** Parses one series selector; throws SelectorError with Prometheus' message. */
-export function parseSelector(text: string): Matcher[] {
+/**
+ * Parses one series selector; throws SelectorError with Prometheus' message, or
+ * SelectorCostError for a regex past `REGEX_LIMITS` (counted against `budget` when given).
+ */
+export function parseSelector(text: string, budget?: RegexBudget): Matcher[] {
   const lexer = new Lexer(text);
   const fail = (t: Token, message: string): never => {
     const before = text.slice(0, t.pos);
@@ -371,8 +537,9 @@ export function parseSelector(text: string): Matcher[] {
       const value = lexer.token();
       if (value.type !== 'STRING') unexpected(value, 'label matching', 'string');
       try {
-        matchers.push(new Matcher(op.text as MatchType, label.text, value.value!));
+        matchers.push(new Matcher(op.text as MatchType, label.text, value.value!, budget));
       } catch (err) {
+        if (err instanceof SelectorCostError) throw err;
         fail(label, err instanceof Error ? err.message : String(err));
       }
       t = lexer.token();

@@ -2,6 +2,7 @@
 // updated by id, so exporters never pass label strings on the hot path and counters
 // survive an exporter reload (the store, not the module, owns the values).
 import { BpfwasmError } from '../errors.js';
+import { labelValueProblem, seriesKey } from './labels.js';
 import { NativeHistograms } from './native-histogram.js';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
@@ -19,14 +20,44 @@ export interface MetricSpec {
 export interface MetricFamily {
   readonly id: number;
   readonly owner: string;
+  /** The collector's own family (see HOST_OWNERS): outside every series limit. */
+  readonly host: boolean;
   readonly spec: MetricSpec;
   readonly bounds: Float64Array;
   /** Live series ids of this family, in creation order. */
   readonly series: Set<number>;
 }
 
+/**
+ * Owners of the collector's own families (pipeline, exporter self metrics, API, logs, runtime).
+ * Their series are bounded by design (per exporter, sensor, CPU…), so they count against no
+ * limit; no exporter may take one of these names (see the registry).
+ */
+export const HOST_OWNERS: ReadonlySet<string> = new Set(['collector', 'runtime']);
+
+/**
+ * Every name a family is known by or writes samples under, in text 0.0.4, OpenMetrics and
+ * protobuf: a counter `x_total` is family `x` in OpenMetrics (with `x_created`), a histogram `x`
+ * writes `x_bucket`, `x_sum`, `x_count` (and `x_created`). Two families may not share any.
+ */
+export function exposedNames(name: string, kind: MetricKind): string[] {
+  if (kind === 'gauge') return [name];
+  if (kind === 'counter') {
+    const family = name.slice(0, -'_total'.length);
+    return [family, name, `${family}_created`];
+  }
+  return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`];
+}
+
+/** Who holds an exposed name: a declared family, or a reservation for one. */
+interface NameHolder {
+  readonly owner: string;
+  readonly name: string;
+  readonly kind: MetricKind;
+}
+
 export interface StoreOptions {
-  /** Series one owner (exporter) may create before further ones are refused. */
+  /** Series one owner (exporter) may create before further ones are refused; host owners are exempt. */
   readonly maxSeriesPerOwner: number;
   /** Series one metric may have before further ones are refused; defaults to no limit beyond the owner's. */
   readonly maxSeriesPerMetric?: number;
@@ -50,6 +81,8 @@ export class SeriesStore {
   /** Every family ever declared, by id (ids are never reused, so a stale id finds a dropped family). */
   private readonly byId: MetricFamily[] = [];
   private readonly byName = new Map<string, MetricFamily>();
+  /** Exposed name (see `exposedNames`) → the family or reservation that holds it. */
+  private readonly exposed = new Map<string, NameHolder>();
   /** Per series: its family id. */
   private seriesFamily: Int32Array<ArrayBuffer> = new Int32Array(1024);
   /** Per series: first slot in `slots` (value, or buckets..., sum, count). */
@@ -81,7 +114,11 @@ export class SeriesStore {
     return this.live;
   }
 
-  /** Declares a metric, or returns the existing id when `owner` declared the same shape before (reload). */
+  /**
+   * Declares a metric, or returns the existing id when `owner` declared the same shape before
+   * (reload). Refused (METRIC_CONFLICT) when another family, or a reservation, already holds
+   * one of the names it would be exposed under in any format.
+   */
   declare(owner: string, spec: MetricSpec): number {
     validateSpec(spec);
     const existing = this.byName.get(spec.name);
@@ -94,9 +131,11 @@ export class SeriesStore {
       }
       return existing.id;
     }
+    this.claimNames(owner, spec.name, spec.kind);
     const family: MetricFamily = {
       id: this.byId.length,
       owner,
+      host: HOST_OWNERS.has(owner),
       spec: { ...spec, labelNames: [...spec.labelNames], buckets: spec.buckets && [...spec.buckets] },
       bounds: Float64Array.from(spec.buckets ?? []),
       series: new Set(),
@@ -105,6 +144,25 @@ export class SeriesStore {
     this.byId.push(family);
     this.byName.set(spec.name, family);
     return family.id;
+  }
+
+  /**
+   * Holds the names a family of `owner` will be exposed under before it is declared (the
+   * collector's runtime metrics appear on the first scrape): until then no one else may take them.
+   */
+  reserve(owner: string, name: string, kind: MetricKind): void {
+    this.claimNames(owner, name, kind);
+  }
+
+  /** Takes every exposed name of a family, or throws METRIC_CONFLICT naming the holder of one. */
+  private claimNames(owner: string, name: string, kind: MetricKind): void {
+    const names = exposedNames(name, kind);
+    for (const n of names) {
+      const holder = this.exposed.get(n);
+      if (!holder || (holder.owner === owner && holder.name === name && holder.kind === kind)) continue;
+      throw new BpfwasmError('METRIC_CONFLICT', `metric ${collision(holder, name, kind, n)}`);
+    }
+    for (const n of names) this.exposed.set(n, { owner, name, kind });
   }
 
   family(id: number): MetricFamily | undefined {
@@ -121,7 +179,8 @@ export class SeriesStore {
 
   /**
    * Interns a label set into a series id. Returns -1 when the owner's series limit is reached;
-   * the refusal is counted (see `refusedSeries`) rather than silent.
+   * the refusal is counted (see `refusedSeries`) rather than silent, and updates through -1 are
+   * ignored. A label value with a control character (see labels.ts) is SERIES_INVALID.
    */
   series(familyId: number, labelValues: readonly string[]): number {
     const family = this.family(familyId);
@@ -130,7 +189,7 @@ export class SeriesStore {
       throw new BpfwasmError('SERIES_INVALID',
         `${family.spec.name} has ${family.spec.labelNames.length} labels, got ${labelValues.length} values`);
     }
-    const key = familyId + '\u0000' + labelValues.join('\u0000');
+    const key = seriesKey(familyId, labelValues);
     const known = this.seriesKey.get(key);
     if (known !== undefined) return known;
     for (const v of labelValues) {
@@ -138,13 +197,15 @@ export class SeriesStore {
         throw new BpfwasmError('SERIES_INVALID',
           `label value of ${Buffer.byteLength(v)} bytes exceeds the ${this.options.maxLabelValueBytes}-byte limit`);
       }
+      const problem = labelValueProblem(v);
+      if (problem) throw new BpfwasmError('SERIES_INVALID', `${family.spec.name}: ${problem}`);
     }
     const owned = this.ownerSeries.get(family.owner) ?? 0;
-    if (owned >= this.options.maxSeriesPerOwner) {
+    if (!family.host && owned >= this.options.maxSeriesPerOwner) {
       this.countRefused(family.owner);
       return -1;
     }
-    if (this.options.maxSeriesPerMetric !== undefined && family.series.size >= this.options.maxSeriesPerMetric) {
+    if (!family.host && this.options.maxSeriesPerMetric !== undefined && family.series.size >= this.options.maxSeriesPerMetric) {
       this.countRefused(family.owner);
       this.refusedByMetric.set(family.spec.name, (this.refusedByMetric.get(family.spec.name) ?? 0) + 1);
       return -1;
@@ -193,14 +254,25 @@ export class SeriesStore {
    * leave the exposition, and a later owner may declare the names again with another shape.
    */
   dropOwner(owner: string): void {
-    const gone = this.families.filter((f) => f.owner === owner);
+    this.dropFamilies(owner, new Set());
+    this.ownerSeries.delete(owner);
+    this.refused.delete(owner);
+  }
+
+  /** Removes the families of `owner` not in `keep`, with their series and names (a refused version's new metrics). */
+  dropFamilies(owner: string, keep: ReadonlySet<number>): void {
+    const gone = this.families.filter((f) => f.owner === owner && !keep.has(f.id));
     for (const f of gone) {
       this.free([...f.series]);
       this.byName.delete(f.spec.name);
+      for (const n of exposedNames(f.spec.name, f.spec.kind)) this.exposed.delete(n);
       this.families.splice(this.families.indexOf(f), 1);
     }
-    this.ownerSeries.delete(owner);
-    this.refused.delete(owner);
+  }
+
+  /** Ids of the live families of `owner`. */
+  familyIds(owner: string): Set<number> {
+    return new Set(this.families.filter((f) => f.owner === owner).map((f) => f.id));
   }
 
   /** Series of `owner` not updated for more than `idleSeconds` (by the store clock). */
@@ -223,7 +295,7 @@ export class SeriesStore {
       const family = this.familyOfSeries(sid);
       if (!family) continue;
       family.series.delete(sid);
-      this.seriesKey.delete(family.id + '\u0000' + this.seriesValues[sid]!.join('\u0000'));
+      this.seriesKey.delete(seriesKey(family.id, this.seriesValues[sid]!));
       const width = family.spec.kind === 'histogram' ? family.bounds.length + 3 : 1;
       let list = this.freeSlots.get(width);
       if (!list) this.freeSlots.set(width, (list = []));
@@ -236,19 +308,33 @@ export class SeriesStore {
     }
   }
 
-  /** Adds to a counter or gauge. Callers validate kind and sign (see exporters/abi). */
-  add(seriesId: number, value: number): void {
-    this.slots[this.seriesSlot[seriesId]!]! += value;
+  /**
+   * Adds to a counter or gauge. Callers validate kind and sign (see exporters/abi). False, and
+   * nothing changed, when the series was refused (-1) or the sum would not be finite (an
+   * overflow to ±Inf): callers count that.
+   */
+  add(seriesId: number, value: number): boolean {
+    if (seriesId < 0) return false;
+    const at = this.seriesSlot[seriesId]!;
+    const next = this.slots[at]! + value;
+    if (next - next !== 0) return false;
+    this.slots[at] = next;
     this.touched[seriesId] = this.now;
+    return true;
   }
 
   set(seriesId: number, value: number): void {
+    if (seriesId < 0) return;
     this.slots[this.seriesSlot[seriesId]!] = value;
     this.touched[seriesId] = this.now;
   }
 
-  /** Records one histogram observation: bucket counts are stored per bucket, cumulated when read. */
-  observe(seriesId: number, value: number): void {
+  /**
+   * Records one histogram observation: bucket counts are stored per bucket, cumulated when
+   * read. False, and nothing recorded, for a refused series or when the sum would overflow.
+   */
+  observe(seriesId: number, value: number): boolean {
+    if (seriesId < 0) return false;
     const familyId = this.seriesFamily[seriesId]!;
     const bounds = this.byId[familyId]!.bounds;
     const base = this.seriesSlot[seriesId]!;
@@ -260,14 +346,17 @@ export class SeriesStore {
       else lo = mid + 1;
     }
     const slots = this.slots;
+    const sum = slots[base + bounds.length + 1]! + value;
+    if (sum - sum !== 0) return false;
     if (this.options.nativeHistograms) {
       // A count of 0 means the slots are new (or reused and zeroed): native state under this id is stale.
       (this.nativeState ??= new NativeHistograms()).observe(familyId, seriesId, value, slots[base + bounds.length + 2] === 0);
     }
     slots[base + lo]! += 1; // index bounds.length is the +Inf bucket
-    slots[base + bounds.length + 1]! += value;
+    slots[base + bounds.length + 1] = sum;
     slots[base + bounds.length + 2]! += 1;
     this.touched[seriesId] = this.now;
+    return true;
   }
 
   /**
@@ -276,25 +365,33 @@ export class SeriesStore {
    * `nativeHistograms` on they also land in the native bucket of the classic upper bound (the
    * exact values are not known).
    */
-  observeBucket(seriesId: number, index: number, n: number): void {
+  observeBucket(seriesId: number, index: number, n: number): boolean {
+    if (seriesId < 0) return false;
     const familyId = this.seriesFamily[seriesId]!;
     const bounds = this.byId[familyId]!.bounds;
     const base = this.seriesSlot[seriesId]!;
     const slots = this.slots;
+    const count = slots[base + bounds.length + 2]! + n;
+    if (count - count !== 0) return false;
     if (this.options.nativeHistograms) {
       const at = index < bounds.length ? bounds[index]! : 2 * bounds[bounds.length - 1]!;
       (this.nativeState ??= new NativeHistograms()).observe(familyId, seriesId, at, slots[base + bounds.length + 2] === 0, n);
     }
     slots[base + index]! += n;
-    slots[base + bounds.length + 2]! += n;
+    slots[base + bounds.length + 2] = count;
     this.touched[seriesId] = this.now;
+    return true;
   }
 
-  /** Adds to a histogram's sum without an observation (the other half of `observeBucket`). */
-  addSum(seriesId: number, value: number): void {
-    const base = this.seriesSlot[seriesId]!;
-    this.slots[base + this.byId[this.seriesFamily[seriesId]!]!.bounds.length + 1]! += value;
+  /** Adds to a histogram's sum without an observation (the other half of `observeBucket`); false as `add`. */
+  addSum(seriesId: number, value: number): boolean {
+    if (seriesId < 0) return false;
+    const at = this.seriesSlot[seriesId]! + this.byId[this.seriesFamily[seriesId]!]!.bounds.length + 1;
+    const sum = this.slots[at]! + value;
+    if (sum - sum !== 0) return false;
+    this.slots[at] = sum;
     this.touched[seriesId] = this.now;
+    return true;
   }
 
   /** Number of classic bucket bounds of a histogram series (its +Inf bucket is this index). */
@@ -309,6 +406,7 @@ export class SeriesStore {
 
   /** Replaces a histogram's state from cumulative bucket counts (last is +Inf), as other libraries report it. */
   setHistogram(seriesId: number, cumulative: readonly number[], sum: number, count: number): void {
+    if (seriesId < 0) return;
     const n = this.byId[this.seriesFamily[seriesId]!]!.bounds.length;
     const base = this.seriesSlot[seriesId]!;
     let prev = 0;
@@ -374,6 +472,14 @@ export class SeriesStore {
   }
 }
 
+/** Why `kind name` may not be exposed as `n`, which `holder` holds. */
+function collision(holder: NameHolder, name: string, kind: MetricKind, n: string): string {
+  const host = HOST_OWNERS.has(holder.owner);
+  if (holder.name === name) return host ? `${name} is reserved for the collector's own metric` : `${name} is already declared by ${holder.owner}`;
+  const other = host ? `the collector's own metric ${holder.name}` : `${holder.kind} ${holder.name} of ${holder.owner}`;
+  return `${kind} ${name} would be exposed as ${n}, which ${other} already uses`;
+}
+
 /** Marks a freed series' values, so a stale id is never mistaken for a live series. */
 const FREED: readonly string[] = Object.freeze([]);
 
@@ -392,6 +498,8 @@ function sameShape(a: MetricSpec, b: MetricSpec): boolean {
 function validateSpec(spec: MetricSpec): void {
   const bad = (why: string) => new BpfwasmError('METRIC_INVALID', `metric ${JSON.stringify(spec.name)}: ${why}`);
   if (!NAME_RE.test(spec.name)) throw bad('name must match [a-zA-Z_:][a-zA-Z0-9_:]*');
+  const helpProblem = labelValueProblem(spec.help);
+  if (helpProblem) throw bad(`help ${helpProblem.slice('label value '.length)}`);
   if (spec.kind === 'counter' && !spec.name.endsWith('_total')) throw bad('a counter name must end in _total');
   if (spec.kind !== 'counter' && spec.name.endsWith('_total')) throw bad('only counters may end in _total');
   const seen = new Set<string>();

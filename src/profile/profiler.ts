@@ -45,9 +45,15 @@ interface DoneMessage {
   stack_errors: { kernel_missing: number; user_missing: number; collisions: number; other: number };
 }
 
+const MAX_CGROUP_ID = 2n ** 64n - 1n;
+
 export class Profiler {
   /** End time (ms since the epoch) of every profile running, for Retry-After. */
   private readonly running = new Set<{ endsAt: number }>();
+  /** Aborted by `close`: every running profile stops, and no new one starts. */
+  private readonly closing = new AbortController();
+  /** Resolved when the last running profile has ended. */
+  private idle: (() => void)[] = [];
   private readonly symbolize: typeof realSymbolize;
   private readonly procRoot: string;
   private readonly cgroupRoot: string;
@@ -65,7 +71,14 @@ export class Profiler {
     return Math.max(1, Math.ceil((first - Date.now()) / 1000));
   }
 
+  /** Stops every running profile (each fails with PROFILE_INTERRUPTED) and resolves once all have ended. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    if (this.running.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
   async run(req: ProfileRequest, signal: AbortSignal, onProgress?: (phase: ProfilePhase) => void): Promise<Profile> {
+    if (this.closing.signal.aborted) throw interrupted();
     if (this.running.size >= this.opts.maxConcurrent) {
       const wait = this.retryAfterSeconds();
       throw new BpfwasmError('PROFILER_BUSY', `a profile is already running; retry in ${wait} s`, { retryAfterSeconds: wait });
@@ -83,6 +96,7 @@ export class Profiler {
       return await this.symbolize(raw, { id: randomUUID(), startedAt, filters });
     } finally {
       this.running.delete(slot);
+      if (this.running.size === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
@@ -102,9 +116,15 @@ export class Profiler {
     return args;
   }
 
-  /** A cgroup v2 id is the inode number of its directory. */
+  /** A cgroup v2 id is the inode number of its directory: a u64 the helper parses as one. */
   private cgroupId(cgroup: string): string {
-    if (/^\d+$/.test(cgroup)) return cgroup;
+    if (/^\d+$/.test(cgroup)) {
+      const id = BigInt(cgroup);
+      if (id === 0n || id > MAX_CGROUP_ID) {
+        throw new BpfwasmError('PROFILE_INVALID', `a cgroup id must be from 1 to ${MAX_CGROUP_ID}, got ${cgroup}`);
+      }
+      return String(id);
+    }
     const rel = normalize(cgroup.replace(/^\/+/, ''));
     if (rel.startsWith('..') || isAbsolute(rel)) {
       throw new BpfwasmError('PROFILE_INVALID', `cgroup must be a path under ${this.cgroupRoot} or a cgroup id, got ${JSON.stringify(cgroup)}`);
@@ -156,7 +176,9 @@ export class Profiler {
         killTimer ??= setTimeout(() => child.kill('SIGKILL'), 3000);
       };
       const onAbort = () => stop(aborted());
+      const onClose = () => stop(interrupted());
       signal.addEventListener('abort', onAbort, { once: true });
+      this.closing.signal.addEventListener('abort', onClose, { once: true });
       // A helper that neither finishes nor dies must not hold the profiler slot forever.
       const watchdog = setTimeout(
         () => stop(new BpfwasmError('PROFILE_FAILED', `the helper did not finish ${req.seconds} s of sampling in time`)),
@@ -166,6 +188,7 @@ export class Profiler {
         clearTimeout(watchdog);
         clearTimeout(killTimer);
         signal.removeEventListener('abort', onAbort);
+        this.closing.signal.removeEventListener('abort', onClose);
       };
 
       child.on('error', (err) => {
@@ -194,6 +217,10 @@ export class Profiler {
 
 function aborted(): BpfwasmError {
   return new BpfwasmError('PROFILE_ABORTED', 'the client went away, so sampling was stopped');
+}
+
+function interrupted(): BpfwasmError {
+  return new BpfwasmError('PROFILE_INTERRUPTED', 'the collector is shutting down, so sampling was stopped', { retryAfterSeconds: 5 });
 }
 
 /** Accumulates PROFILE_SAMPLES, PROFILE_STACKS and PROCESS_MAPS payloads. */

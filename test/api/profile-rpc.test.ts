@@ -40,8 +40,8 @@ describe('Profile over the API', () => {
     };
     const store = new SeriesStore({ maxSeriesPerOwner: 10_000, maxLabelValueBytes: 1024 });
     const collector = {
-      config: defaultConfig(), store, tap: new EventTap(), hello: undefined, ready: undefined,
-      supervisor: { restarts: 0 } as never, startedAt: Date.now(), readiness: () => ({ ready: true }), refresh: async () => {},
+      config: defaultConfig(), store, tap: new EventTap(), hello: undefined, ready: undefined, helperUp: () => false,
+      supervisor: { restarts: 0 } as never, startedAt: Date.now(), sensors: () => [], exportersOff: () => [], readiness: () => ({ ready: true }), refresh: async () => {},
     };
     server = new ApiServer({
       config: { ...defaultConfig().api, socket }, collector, log: pino({ level: 'silent' }),

@@ -39,9 +39,23 @@ const version = (o: Partial<ApiExporterVersion>): ApiExporterVersion => ({
 const STATUS: ApiStatus = {
   collector_version: '0.1.0', helper_version: '0.1.0', kernel: '6.18.0', helper_up: true, helper_restarts: 1, uptime_seconds: 3725.5,
   sensors: [
-    { name: 'process', enabled: true, attached: true, events_submitted: 5000, ring_drops: 0, map_full: 0, program_runs: 15000, program_run_seconds: 0.0123 },
-    { name: 'syscalls', enabled: false, attached: false, events_submitted: 0, ring_drops: 0, map_full: 0, program_runs: 0, program_run_seconds: 0 },
-    { name: 'tcp', enabled: true, attached: false, events_submitted: 12, ring_drops: 7, map_full: 2, program_runs: 30, program_run_seconds: 0.5 },
+    {
+      name: 'process', enabled: true, attached: true, events_submitted: 5000, ring_drops: 0, map_full: 0, program_runs: 15000, program_run_seconds: 0.0123,
+      state: 'attached', required: true, route: 'tp_btf', reason: '', exporters_off: [],
+    },
+    {
+      name: 'syscalls', enabled: false, attached: false, events_submitted: 0, ring_drops: 0, map_full: 0, program_runs: 0, program_run_seconds: 0,
+      state: 'disabled', required: false, route: '', reason: '', exporters_off: [],
+    },
+    {
+      name: 'tcp', enabled: true, attached: false, events_submitted: 12, ring_drops: 7, map_full: 2, program_runs: 30, program_run_seconds: 0.5,
+      state: 'detached', required: false, route: 'fentry', reason: '', exporters_off: [],
+    },
+    {
+      name: 'oom', enabled: true, attached: false, events_submitted: 0, ring_drops: 0, map_full: 0, program_runs: 0, program_run_seconds: 0,
+      state: 'failed', required: false, route: '', exporters_off: ['oom'],
+      reason: "load: prog 'oom_victim': Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable",
+    },
   ],
   exporters: [
     { name: 'process', current: version({}), shadow: null, subscriptions: ['process_exec'] },
@@ -75,7 +89,7 @@ describe('event lines', () => {
 });
 
 describe('tables', () => {
-  it('status: header lines, sensors, exporters', () => {
+  it('status: header lines, sensors (a failed one with its reason), exporters', () => {
     golden('status.txt', renderStatus(STATUS));
   });
 

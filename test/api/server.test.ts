@@ -8,84 +8,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
-import { EventTap } from '../../src/api/event-tap.js';
 import { ApiServer } from '../../src/api/server.js';
 import { defaultConfig } from '../../src/config.js';
-import { BpfwasmError } from '../../src/errors.js';
-import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from '../../src/exporters/management.js';
 import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
 import { SeriesStore } from '../../src/metrics/store.js';
-import { ProfileStore } from '../../src/profile/profile-store.js';
-
-function version(v: string, state: ExporterVersionInfo['state'], source = 'api'): ExporterVersionInfo {
-  return {
-    version: v, state, source, signedBy: '', events: 0, batches: 0, traps: 0, timeouts: 0, restarts: 0,
-    droppedEvents: 0, series: 0, lastError: '', loadedAtUnixMs: 1_700_000_000_000,
-  };
-}
-
-/** Enough of a registry to check the RPCs translate faithfully, errors included. */
-class FakeManager implements ExporterManager {
-  readonly exporters = new Map<string, ExporterInfo>();
-  readonly installs: { name: string; bytes: number; options: InstallOptions | undefined }[] = [];
-
-  describe(): ExporterInfo[] {
-    return [...this.exporters.values()];
-  }
-
-  async install(name: string, bytes: Uint8Array, options?: InstallOptions): Promise<ExporterInfo> {
-    if (!/^[a-z0-9_-]{1,64}$/.test(name)) throw new BpfwasmError('EXPORTER_NAME_INVALID', `invalid exporter name ${JSON.stringify(name)}`);
-    this.installs.push({ name, bytes: bytes.length, options });
-    const existing = this.exporters.get(name);
-    const v = version(`v${bytes.length}`, options?.shadow ? 'shadow' : 'loaded', options?.source);
-    const info: ExporterInfo = options?.shadow && existing
-      ? { ...existing, shadow: v }
-      : { name, current: v, shadow: undefined, subscriptions: [RecordType.process_exec] };
-    this.exporters.set(name, info);
-    return info;
-  }
-
-  async unload(name: string): Promise<void> {
-    if (!this.exporters.delete(name)) throw new BpfwasmError('EXPORTER_NOT_FOUND', `no exporter ${JSON.stringify(name)} is loaded`);
-  }
-
-  async promote(name: string): Promise<ExporterInfo> {
-    const e = this.get(name);
-    const promoted = { ...e, current: { ...e.shadow!, state: 'loaded' as const }, shadow: undefined };
-    this.exporters.set(name, promoted);
-    return promoted;
-  }
-
-  async abort(name: string): Promise<ExporterInfo> {
-    const e = this.get(name);
-    const aborted = { ...e, shadow: undefined };
-    this.exporters.set(name, aborted);
-    return aborted;
-  }
-
-  private get(name: string): ExporterInfo {
-    const e = this.exporters.get(name);
-    if (!e) throw new BpfwasmError('EXPORTER_NOT_FOUND', `no exporter ${JSON.stringify(name)} is loaded`);
-    if (!e.shadow) throw new BpfwasmError('EXPORTER_NO_SHADOW', `exporter ${name} has no shadow candidate`);
-    return e;
-  }
-}
-
-function fakeCollector(store: SeriesStore) {
-  let ready = false;
-  return {
-    setReady: (r: boolean) => { ready = r; },
-    config: defaultConfig(),
-    store,
-    tap: new EventTap(),
-    hello: { helper: '9.9.9', kernel: '6.18.0-test', ncpus: 2, sensors: [] } as never,
-    ready: undefined,
-    supervisor: { restarts: 3 } as never,
-    startedAt: Date.now() - 5000,
-    readiness: () => ({ ready, waiting: [] }),
-    refresh: async () => {},
-  };
-}
+import { fakeCollector, FakeManager, profiling } from '../support/api-fakes.js';
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
@@ -136,6 +63,18 @@ describe('ApiServer on a unix socket', () => {
     await expect(second.start()).rejects.toThrow(`api.socket ${socket} is in use: another collector is running`);
   });
 
+  it('refuses a directory that cannot be created with the reason, at once (not a spin in Node\'s recursive mkdir under /proc)', async () => {
+    const start = (socketPath: string) =>
+      new ApiServer({ config: { ...defaultConfig().api, socket: socketPath }, collector, profiling: profiling(), log: pino({ level: 'silent' }) }).start();
+    const started = performance.now();
+    await expect(start('/proc/bpfwasm-test/run/api.sock')).rejects.toThrow(
+      'cannot create /proc/bpfwasm-test/run for api.socket: ENOENT on /proc/bpfwasm-test; set api.socket to a writable path, or api.enabled: false');
+    expect(performance.now() - started).toBeLessThan(5000);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    await expect(start(join(file, 'sub', 'api.sock'))).rejects.toThrow(`cannot create ${file}/sub for api.socket: ENOTDIR on ${file}/sub;`);
+  });
+
   it('health is NOT_SERVING before the collector is ready, SERVING after; unknown services are NOT_FOUND', async () => {
     collector.setReady(false);
     expect(await client.health('')).toEqual({ status: 'NOT_SERVING' });
@@ -179,6 +118,10 @@ describe('ApiServer on a unix socket', () => {
     expect(s.sensors.map((x) => [x.name, x.enabled])).toEqual([
       ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true], ['bench', false],
     ]);
+    // Each sensor's state; no attached gauge in this store, so an attached one reads as detached (helper down).
+    expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', required: false, reason: 'load: no BTF type for the hook', exporters_off: ['tcp'] });
+    expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'detached', route: 'tp_btf', reason: '', exporters_off: [] });
+    expect(s.sensors.find((x) => x.name === 'syscalls')).toMatchObject({ state: 'disabled' });
     expect(s.exporters.map((e) => e.name)).toEqual(['listed']);
     expect(Number(s.uptime_seconds)).toBeGreaterThanOrEqual(5);
     const requests = store.families.find((f) => f.spec.name === 'bpfwasm_api_requests_total')!;
@@ -225,14 +168,6 @@ describe('ApiServer without an exporter manager', () => {
     }
   });
 });
-
-function profiling() {
-  return {
-    profiler: { run: async () => { throw new BpfwasmError('PROFILE_FAILED', 'not in this test'); } },
-    store: new ProfileStore(2),
-    limits: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300 },
-  };
-}
 
 /** One unary call, answering its status code and details (OK as code 0). */
 async function rawCall(socket: string, method: string, req: unknown): Promise<{ code: number; details: string }> {

@@ -1,12 +1,15 @@
 // `bpfwasm check` on this machine (and CI's, the same kind): a 6.18 kernel with BTF, run as
 // root, hybrid cgroups with memory on v1, and no kprobes. Exact expectations, from the real CLI.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { CheckReport } from '../../src/check/index.js';
 import { capabilitiesInMask, capEffFromStatus, requiredCapabilities } from '../../src/check/capabilities.js';
 import { SENSORS, buildConfig, defaultConfig } from '../../src/config.js';
-import { CLI } from '../integration/support/collector.js';
+import { CLI, unloadableSensorHelper } from '../integration/support/collector.js';
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -60,7 +63,8 @@ describe('bpfwasm check', () => {
       expect(run, s).toMatchObject({ ok: true, exitCode: 0, enabled: !off(s) });
       expect(run.programs.length, s).toBeGreaterThan(0);
       expect(run.loadMs, s).toBeGreaterThan(0);
-      expect(items[`sensor_${s}`]!.need).toBe(off(s) ? 'optional' : 'required');
+      // None is required by default: one that failed would be left off and the others would run.
+      expect(items[`sensor_${s}`]!.need).toBe('optional');
     }
     expect(report.sensors.process!.programs).toEqual(['handle_fork', 'handle_exec', 'handle_exit']);
   });
@@ -105,6 +109,41 @@ describe('bpfwasm check', () => {
     expect(items.ringbuf!.ok).toBe(true); // CAP_BPF alone creates maps
     expect(report.sensors.process).toMatchObject({ ok: false, exitCode: 3 });
     expect(items.sensor_process!.detail).toMatch(/^exit 3 \(missing privileges\): sensor 'process' failed to load: needs CAP_BPF and CAP_PERFMON/);
+  });
+
+  describe('a sensor the kernel refuses (the verifier, for real: --test-unloadable)', () => {
+    // Whichever of its programs the kernel sees first (the sensor's own files may reorder them).
+    const REFUSAL = "prog '\\w+': Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable";
+    const config = (tcp: Record<string, unknown>) => {
+      const file = join(mkdtempSync(join(tmpdir(), 'bpfwasm-check-')), 'config.yaml');
+      writeFileSync(file, stringify({ helper: { path: unloadableSensorHelper('tcp') }, sensors: { tcp } }));
+      return file;
+    };
+
+    it('optional: exit 0, the row says why and that bpfwasm runs without it', async () => {
+      const r = await cli(['check', '--config', config({})]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\n');
+      const row = lines.findIndex((l) => l.startsWith('sensor tcp '));
+      expect(lines[row]).toMatch(new RegExp(`^sensor tcp\\s+missing \\(optional\\)  load: ${REFUSAL} \\(errno 22\\)(, route \\S+)?$`));
+      expect(lines[row + 1]).toMatch(/remedy: see ebpf\/tcp\/README.md for the kernels and routes it supports; bpfwasm runs without it/);
+      expect(r.stdout).toContain('result: everything bpfwasm needs is here\nsensors that will be off (bpfwasm runs without them): tcp\n');
+      // The other sensors still load (each runs alone).
+      expect(r.stdout).toMatch(/^sensor process\s+ok\s/m);
+    });
+
+    it('required: exit 2, the row is MISSING with the verifier\'s line', async () => {
+      const r = await cli(['check', '--config', config({ required: true }), '--output', 'json']);
+      expect(r.code).toBe(2);
+      const report = JSON.parse(r.stdout) as CheckReport;
+      expect(report.items.filter((i) => !i.ok && i.need === 'required').map((i) => i.id)).toEqual(['sensor_tcp']);
+      expect(byId(report).sensor_tcp).toMatchObject({
+        title: 'sensor tcp (required)',
+        detail: expect.stringMatching(new RegExp(`^exit 4 \\(failed to load or attach\\): required sensor 'tcp' failed to load: ${REFUSAL}$`)),
+        remedy: 'see ebpf/tcp/README.md for the kernels and routes it supports; or set sensors.tcp.required: false to start without it',
+      });
+      expect(report.sensors.tcp).toMatchObject({ ok: false, exitCode: 4, enabled: true, required: true });
+    });
   });
 
   it('reports a helper that cannot run as the first missing piece, with the build as remedy', async () => {

@@ -76,7 +76,6 @@ describe('import additions (the worker-side imports, applied through the host si
     const logs: string[] = [];
     const imports = new GuestImports({
       declare: () => ({ code: -1, why: 'not in this test' }),
-      foreignMetric: () => ({ code: -6, why: 'none' }),
       resolve: (kind, id) => (kind === 1 && id === 0x1_0000_0002n ? 'sixty-four' : undefined),
       log: (_l, msg) => logs.push(msg),
     }, {

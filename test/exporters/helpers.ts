@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
 import { encodeBatch, type RecordValues } from '../../src/exporters/testing.js';
+import type { QuarantineEvent } from '../../src/logs/events.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';
 import { BUILD_DIR } from '../../scripts/build-exporters.mjs';
 
@@ -52,6 +53,7 @@ export async function loadBuilt(name: string, host: TestHost): Promise<{ exporte
 
 export interface TestHost extends ExporterHost {
   readonly logs: { exporter: string; level: number; msg: string; fields?: Record<string, unknown> }[];
+  readonly quarantines: QuarantineEvent[];
 }
 
 export function testHost(opts: {
@@ -63,17 +65,20 @@ export function testHost(opts: {
   settings?: Record<string, Record<string, string>>;
 } = {}): TestHost {
   const logs: TestHost['logs'] = [];
+  const quarantines: QuarantineEvent[] = [];
   return {
     store: new SeriesStore({
       maxSeriesPerOwner: opts.maxSeries ?? 1000, maxLabelValueBytes: opts.maxLabelValueBytes ?? 128,
       maxSeriesPerMetric: opts.maxSeriesPerMetric,
     }),
     log: (exporter, level, msg, fields) => logs.push({ exporter, level, msg, ...(fields ? { fields } : {}) }),
+    quarantined: (q) => quarantines.push(q),
     resolve: (kind, id) => opts.names?.[kind]?.[String(id)],
     settings: (exporter) => opts.settings?.[exporter],
     maxBatchBytes: opts.maxBatchBytes ?? 65536,
     limits: opts.limits,
     logs,
+    quarantines,
   };
 }
 
@@ -93,4 +98,37 @@ export function valueOf(store: SeriesStore, metric: string, labels: Record<strin
 
 export function freshTmpDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `bpfwasm-${prefix}-`));
+}
+
+/**
+ * Scrapes `url` every `everyMs` until stopped, each answer checked to be 200 (the first
+ * requests, which compile the route and the serializer, are not measured). `stop` checks the
+ * scrapes answered within 100 ms: on a CI machine shared by other jobs (load average ~25 on
+ * 2 CPUs) a lone scrape can miss it by being descheduled, faults or not, so 90% within 100 ms
+ * and none near a deadline (a module blocking this thread would stall it for good).
+ */
+export async function scrapeLoop(url: string, everyMs: number): Promise<{ stop(): Promise<void> }> {
+  for (let i = 0; i < 5; i++) await (await fetch(url)).text();
+  const latencies: number[] = [];
+  let scraping = true;
+  const scraper = (async () => {
+    while (scraping) {
+      const t0 = performance.now();
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      await res.text();
+      latencies.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      scraping = false;
+      await scraper;
+      const shown = `${latencies.length} scrapes (ms): ${latencies.map((l) => l.toFixed(0)).join(' ')}`;
+      expect(latencies.length).toBeGreaterThan(3);
+      expect(latencies.filter((l) => l < 100).length / latencies.length, shown).toBeGreaterThanOrEqual(0.9);
+      expect(Math.max(...latencies), shown).toBeLessThan(250);
+    },
+  };
 }

@@ -89,7 +89,7 @@ describe('oom exporter', () => {
     expectClean(exporter);
   });
 
-  it('escapes quotes, backslashes and control bytes in comms and paths, and keeps 64-bit page counts exact', async () => {
+  it('escapes quotes, backslashes and control bytes in comms and paths (logs), counts a comm with control bytes under ?, keeps 64-bit page counts exact', async () => {
     const { exporter, host } = await load();
     const comm = new Uint8Array([0x61, 0x22, 0x5c, 0x01, 0x62]); // a"\<SOH>b
     await feed(exporter, OOM, [kill({ victim_comm: comm, comm: 'x\ty', victim_cgroup_id: 77n, rss_pages: 2n ** 52n, oom_score_adj: -1000 })]);
@@ -97,8 +97,11 @@ describe('oom exporter', () => {
     expect(ev).toMatchObject({
       comm: 'a"\\\u0001b', trigger_comm: 'x\ty', cgroup: '/odd "name"\\x\n', rss_pages: 2 ** 52, oom_score_adj: -1000,
     });
-    expect(valueOf(host.store, KILLS, { comm: 'a"\\\u0001b', memcg: '/kubepods/pod-a' })).toBe(1);
-    expectClean(exporter);
+    // The control byte is no label text (issue #16): the kill counts under the ASCII fallback.
+    expect(valueOf(host.store, KILLS, { comm: 'a"\\?b', memcg: '/kubepods/pod-a' })).toBe(1);
+    expect({ errors: exporter.errors, traps: exporter.traps, rejectedOps: exporter.rejectedOps, rejectedCalls: exporter.rejectedCalls })
+      .toEqual({ errors: 0, traps: 0, rejectedOps: 0, rejectedCalls: 1 });
+    expect(exporter.lastError).toMatch(/^series: bpfwasm_oom_kills_total: label value contains control character U\+0001/);
   });
 
   it('cuts a very long path at a character boundary and still logs valid JSON', async () => {

@@ -1,5 +1,5 @@
 // Hot reload from a watched exporter directory: the folder is the desired state.
-import { copyFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeU32 } from '../../src/exporters/memory-cap.js';
@@ -26,13 +26,12 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-async function setup() {
+async function setup(dir = freshTmpDir('watch')) {
   const host = testHost();
   const registry = new ExporterRegistry(host);
-  const dir = freshTmpDir('watch');
   const lines: string[] = [];
   const watcher = new ExporterDirWatcher({
-    dirs: [dir], manager: registry, settleMs: 50,
+    dirs: [dir], manager: registry, settleMs: 50, recheckMs: 50, store: host.store,
     log: (exporter, level, msg) => {
       lines.push(`${exporter}: ${msg}`);
       host.log(exporter, level, msg);
@@ -115,5 +114,68 @@ describe('exporter directory watch', () => {
     await t.watcher.settled();
     expect(t.current()).toMatchObject({ source: 'builtin', version: moduleVersion(process) });
     expect(t.lines).toContain(`mine: ${join(t.dir, 'mine.wasm')} ignored: exporter mine was loaded from builtin, not from this file`);
+  });
+
+  describe('a directory that goes away and comes back (issue #16, case 10: it used to stay dead, silently)', () => {
+    const watched = (t: Awaited<ReturnType<typeof setup>>) => valueOf(t.host.store, 'bpfwasm_exporter_dir_watched', { dir: t.dir });
+    const rewatches = (t: Awaited<ReturnType<typeof setup>>) => valueOf(t.host.store, 'bpfwasm_exporter_dir_rewatches_total', { dir: t.dir });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(ok(), what).toBe(true);
+    };
+
+    it('removed and re-created: the loss and the return are logged and counted, and new files load again', async () => {
+      const t = await setup();
+      expect(watched(t)).toBe(1);
+      t.put('mine.wasm', process);
+      await t.watcher.settled();
+      rmSync(t.dir, { recursive: true });
+      await until('the loss noticed', () => watched(t) === 0);
+      expect(t.lines).toContain(`registry: exporter directory ${t.dir} is gone: its new files are not seen until it is back; what runs keeps running`);
+      await t.watcher.settled();
+      expect(t.current()).toBeUndefined(); // its file was deleted before the directory
+
+      mkdirSync(t.dir);
+      await until('the return noticed', () => watched(t) === 1);
+      expect(rewatches(t)).toBe(1);
+      expect(t.lines).toContain(`registry: exporter directory ${t.dir} is back: watching it again, and bringing its modules in line`);
+      t.put('mine.wasm', process);
+      await t.watcher.settled();
+      expect(t.current()).toMatchObject({ version: moduleVersion(process), state: 'loaded', source: join(t.dir, 'mine.wasm') });
+    });
+
+    it('replaced by another directory (moved into place): what the new one holds is brought in line', async () => {
+      const t = await setup();
+      const forks = readFileSync(join(BUILD_DIR, 'forks.wasm'));
+      t.put('mine.wasm', process);
+      t.put('other.wasm', forks);
+      await t.watcher.settled();
+      expect(t.registry.describe().find((i) => i.name === 'other')?.current?.state).toBe('loaded');
+      const next = `${t.dir}.next`;
+      mkdirSync(next);
+      writeFileSync(join(next, 'mine.wasm'), variant('2'));
+      rmSync(`${t.dir}.old`, { recursive: true, force: true });
+      renameSync(t.dir, `${t.dir}.old`);
+      renameSync(next, t.dir);
+      await until('the new directory watched', () => rewatches(t) === 1 && watched(t) === 1);
+      await t.watcher.settled();
+      expect(t.current()).toMatchObject({ version: moduleVersion(variant('2')), source: join(t.dir, 'mine.wasm') });
+      expect(t.registry.describe().find((i) => i.name === 'other')).toBeUndefined(); // not in the new directory
+      t.put('third.wasm', forks); // its metrics were other's, which is gone
+      await t.watcher.settled();
+      expect(t.registry.describe().find((i) => i.name === 'third')?.current?.state).toBe('loaded');
+    });
+
+    it('missing at start: watched once it appears', async () => {
+      const dir = join(freshTmpDir('watch'), 'later');
+      const t = await setup(dir);
+      expect(watched(t)).toBe(0);
+      expect(t.lines).toContain(`registry: cannot watch exporter directory ${dir}: it does not exist; watching for it to appear`);
+      mkdirSync(dir);
+      await until('the directory watched', () => watched(t) === 1);
+      t.put('mine.wasm', process);
+      await t.watcher.settled();
+      expect(t.current()?.state).toBe('loaded');
+    });
   });
 });

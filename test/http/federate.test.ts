@@ -82,4 +82,39 @@ describe('GET /federate', () => {
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.rawPayload).toString()).toBe('# HELP g G\n# TYPE g gauge\ng 5\n');
   });
+
+  it('refuses the 13.6 KB selectors that froze it for 74 s with a 422 SELECTOR_TOO_COSTLY, compiling nothing', async () => {
+    const { server, refreshed } = app();
+    // Ten regexes of 1.3 M instructions each: within re2js' limit, seconds and 500 MB each to compile.
+    const hostile = `{comm=~"(?:${'a'.repeat(1300)}){1000}"}`;
+    const started = performance.now();
+    const res = await server.inject({ url: federate(match(...Array<string>(10).fill(hostile))) });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toEqual({
+      error: 'SELECTOR_TOO_COSTLY',
+      message: 'the regex of label "comm" would compile to about 1303008 instructions, more than the limit of 4096',
+    });
+    expect(refreshed()).toBe(0);
+  });
+
+  it.each<[string, string[], string]>([
+    ['too many selectors', Array<string>(65).fill('g'), '65 match[] selectors, more than the limit of 64'],
+    ['too many bytes', Array<string>(5).fill(`{k="${'x'.repeat(4000)}"}`), 'match[] selectors of 20030 bytes in all, more than the limit of 16384'],
+    ['regexes costlier in all than a request may have', Array<string>(5).fill('{k=~"(?:xxxxxxx){400}"}'),
+      'the regexes of this request would compile to more than 16384 instructions in all'],
+  ])('answers %s with a 422 SELECTOR_TOO_COSTLY', async (_, selectors, message) => {
+    const { server } = app();
+    // Passed as the parsed query would be: the URL of so many selectors is past Node's header limit.
+    const res = await server.inject({ url: '/federate', query: { 'match[]': selectors } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toEqual({ error: 'SELECTOR_TOO_COSTLY', message });
+  });
+
+  it('serves regexes up to the limits', async () => {
+    const { server } = app();
+    const res = await server.inject({ url: '/federate', query: { 'match[]': [`{k=~"${'z'.repeat(4000)}|x"}`, '{k=~"(?:x?){800}y"}'] } });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('# HELP a_total A\n# TYPE a_total counter\na_total{k="x"} 1\na_total{k="y"} 2\n');
+  });
 });

@@ -58,7 +58,8 @@ describe('FrameDecoder', () => {
 
   it('parses control frames and stats records', () => {
     const { decoder, control, stats } = collect();
-    decoder.push(encodeFrame(FrameKind.HELLO, Buffer.from('{"protocol":1}'), 0));
+    const hello = { protocol: 1, helper: 'h', kernel: 'k', pid: 1, ncpus: 2, sensors: [{ id: 0, name: 'process', programs: ['p'], record_types: [1] }] };
+    decoder.push(encodeFrame(FrameKind.HELLO, Buffer.from(JSON.stringify(hello)), 0));
     const stat = Buffer.alloc(16);
     stat.writeUInt16LE(StatKind.RING_DROPS, 0);
     stat.writeUInt16LE(0, 2);
@@ -66,9 +67,24 @@ describe('FrameDecoder', () => {
     stat.writeUInt16LE(1, 6);
     stat.writeBigUInt64LE(42n, 8);
     decoder.push(encodeFrame(FrameKind.STATS, stat, 1, 1));
-    decoder.push(encodeFrame(FrameKind.READY, Buffer.from('{"load_ms":1}'), 2));
-    expect(control).toEqual([['hello', { protocol: 1 }], ['ready', { load_ms: 1 }]]);
+    decoder.push(encodeFrame(FrameKind.READY, Buffer.from('{"load_ms":1,"attach_ms":0.5,"sensors":["process"]}'), 2));
+    expect(control).toEqual([['hello', hello], ['ready', { load_ms: 1, attach_ms: 0.5, sensors: ['process'] }]]);
     expect(parseStats(stats[0]!.bytes, stats[0]!.count)).toEqual([{ kind: 1, sensor: 0, index: 0, cpu: 1, value: 42 }]);
+  });
+
+  it.each<[string, number, unknown]>([
+    ['a HELLO that is not an object', FrameKind.HELLO, 1],
+    ['a HELLO without sensors', FrameKind.HELLO, { helper: 'h', kernel: 'k', ncpus: 2 }],
+    ['a HELLO with a billion CPUs (a series per CPU each)', FrameKind.HELLO, { helper: 'h', kernel: 'k', ncpus: 1e9, sensors: [] }],
+    ['a HELLO with a sensor lacking its name', FrameKind.HELLO, { helper: 'h', kernel: 'k', ncpus: 2, sensors: [{ programs: [], record_types: [] }] }],
+    ['a READY without timings', FrameKind.READY, { sensors: [] }],
+    ['a LOG with a number as message', FrameKind.LOG, { level: 'info', msg: 3 }],
+    ['a PROFILE_DONE without stack errors', FrameKind.PROFILE_DONE, { hz: 1, seconds: 1, duration_ms: 1, ncpus: 1, samples: 0 }],
+  ])('refuses %s as malformed, before any handler sees it', (_name, kind, message) => {
+    const { decoder, control } = collect();
+    decoder.push(encodeFrame(kind, Buffer.from(JSON.stringify(message)), 0));
+    expect(control).toEqual([]);
+    expect(decoder.counters.malformed).toBe(1);
   });
 
   it('reassembles frames split at every byte boundary', () => {
@@ -88,6 +104,19 @@ describe('FrameDecoder', () => {
     decoder.end();
     expect(seen).toHaveLength(0);
     expect(decoder.counters.truncated).toBe(1);
+    expect(decoder.counters.skippedBytes).toBe(frame.length - 5);
+  });
+
+  it('still delivers the frames a truncated frame swallowed with a corrupt length, when the stream ends', () => {
+    const { decoder, events: seen } = collect();
+    const bad = events(2, 0);
+    bad.writeUInt32LE(1 << 19, 8); // waits for 512 KiB that never come
+    const good = Buffer.concat([events(3, 1), events(4, 2)]);
+    decoder.push(Buffer.concat([bad, good]));
+    expect(seen).toHaveLength(0);
+    decoder.end();
+    expect(seen.map((e) => e.count)).toEqual([3, 4]);
+    expect(decoder.counters).toMatchObject({ truncated: 1, skippedBytes: bad.length, frames: 2 });
   });
 
   it.each([

@@ -1,13 +1,14 @@
 // The API's access control on a real collector: the unix socket is 0600 and needs no token; TCP
 // is TLS-only and every call needs the bearer token. Health answers SERVING once ready.
-import { status as GrpcStatus, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, status as GrpcStatus, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { apiProto } from '../../src/api/proto.js';
+import { loadExporterBytes, rawCall } from '../support/raw-grpc.js';
 import { CLI, freePort, onlySensors, startCollector, waitReady, type RunningCollector } from './support/collector.js';
 
 const TOKEN = 'test-token-4f1c9e2a';
@@ -74,6 +75,22 @@ describe('API access control', () => {
     expect(await tlsCall(port, cert, `Bearer ${TOKEN}`, 'GetStatus')).toBe(GrpcStatus.OK);
   });
 
+  it('reads no body before the token: six unauthenticated 48 MB LoadExporter calls leave the peak RSS where it was', async () => {
+    const peakRss = () => Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${c.proc.pid}/status`, 'utf8'))![1]) * 1024;
+    writeFileSync(`/proc/${c.proc.pid}/clear_refs`, '5'); // resets the peak to the current RSS
+    const before = peakRss();
+    const client = new Client(`127.0.0.1:${port}`, credentials.createSsl(readFileSync(cert)), { 'grpc.max_send_message_length': -1 });
+    try {
+      const body = loadExporterBytes(48 << 20);
+      const results = await Promise.all(Array.from({ length: 6 }, () => rawCall(client, '/bpfwasm.v1.Collector/LoadExporter', body)));
+      expect(results.map((r) => r.code)).toEqual(Array<number>(6).fill(GrpcStatus.UNAUTHENTICATED));
+    } finally {
+      client.close();
+    }
+    // Buffered bodies would be 288 MB.
+    expect(peakRss() - before).toBeLessThan(48 << 20);
+  });
+
   it('does not speak plaintext on the TCP port', async () => {
     const plain = new (apiProto().CollectorClient)(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as {
       GetStatus(r: unknown, m: Metadata, o: { deadline: number }, cb: (e: ServiceError | null) => void): void; close(): void;
@@ -90,7 +107,7 @@ describe('API access control', () => {
     const ok = spawnSync(process.execPath, [CLI, 'status', '--api', `127.0.0.1:${port}`, '--ca', cert, '--token-file', tokenFile], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^collector 0\.1\.0, up \d+s; helper \S+ up, 0 restarts; kernel \S+/);
-    expect(ok.stdout).toMatch(/^process\s+attached\s+\d+/m);
+    expect(ok.stdout).toMatch(/^process\s+attached\s+\S+\s+\d+/m);
     const bad = spawnSync(process.execPath, [CLI, 'status', '--api', `127.0.0.1:${port}`, '--ca', cert], {
       encoding: 'utf8', env: { ...process.env, BPFWASM_API_TOKEN: 'wrong' },
     });
@@ -112,7 +129,6 @@ describe('API access control', () => {
 
 /** One call over TLS with the given authorization header; answers the status code (OK = 0). */
 async function tlsCall(port: number, ca: string, authorization: string | undefined, method: 'GetStatus' | 'ListExporters' | 'Check'): Promise<number> {
-  const { readFileSync } = await import('node:fs');
   const proto = apiProto();
   const Ctor = method === 'Check' ? proto.HealthClient : proto.CollectorClient;
   const client = new Ctor(`127.0.0.1:${port}`, credentials.createSsl(readFileSync(ca))) as unknown as Record<string, (r: unknown, m: Metadata, o: object, cb: (e: ServiceError | null) => void) => void> & { close(): void };

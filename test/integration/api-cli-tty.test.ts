@@ -116,8 +116,8 @@ describe('the CLI on a real terminal', () => {
     expect(await waitFor('status to finish', async () => exitStatus('status'), 20_000)).toBe(0);
     const s = screen('status');
     expect(s).toMatch(/^collector 0\.1\.0, up \d+\S*; helper \S+ up, 0 restarts; kernel \S+$/m);
-    expect(s).toMatch(/^SENSOR\s+STATE\s+SUBMITTED\s+RING DROPS\s+MAP FULL\s+PROG RUNS\s+PROG CPU$/m);
-    expect(s).toMatch(/^process\s+attached\s+\d+\s+0\s+0\s+\d+\s+\d+\.\d{3}s$/m);
+    expect(s).toMatch(/^SENSOR\s+STATE\s+ROUTE\s+SUBMITTED\s+RING DROPS\s+MAP FULL\s+PROG RUNS\s+PROG CPU$/m);
+    expect(s).toMatch(/^process\s+attached\s+\S+\s+\d+\s+0\s+0\s+\d+\s+\d+\.\d{3}s$/m);
     expect(s).toMatch(/^tcp\s+off\s+/m);
   });
 });

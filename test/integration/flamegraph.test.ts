@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile as Pprof } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFolded, share, startBurnC, startBurnNode, type Workload } from '../profile/workloads.js';
-import { CLI, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { CLI, onlySensors, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 let collector: RunningCollector;
 let burn: Workload;
@@ -166,4 +166,38 @@ describe('/flamegraph on the real kernel', () => {
 function wellFormedXml(xml: string): boolean {
   const r = spawnSync('/usr/bin/python3', ['-c', 'import sys, xml.dom.minidom; xml.dom.minidom.parseString(sys.stdin.buffer.read())'], { input: xml });
   return r.status === 0;
+}
+
+describe('/flamegraph while the collector shuts down', () => {
+  it('ends a profile in progress with a 503 PROFILE_INTERRUPTED on SIGTERM, not a reset connection', async () => {
+    const c = await startCollector({ sensors: onlySensors({ process: {} }) });
+    try {
+      await waitReady(c);
+      const response = fetch(`${c.url}/flamegraph?seconds=20&format=json`).then(
+        async (res) => ({ status: res.status, body: await res.json() as unknown }),
+        (err: Error) => ({ status: 0, body: String((err.cause as Error | undefined)?.message ?? err.message) }),
+      );
+      await waitFor('the profile helper to start', async () => (profileHelperRunning(c.proc.pid!) ? true : undefined));
+      c.proc.kill('SIGTERM');
+      expect(await response).toEqual({
+        status: 503,
+        body: { error: 'PROFILE_INTERRUPTED', message: 'the collector is shutting down, so sampling was stopped' },
+      });
+      expect(await c.exited).toBe(0);
+    } finally {
+      await c.stop();
+    }
+  });
+});
+
+/** Whether the collector has a second helper running (the profile one, beside the sensors'). */
+function profileHelperRunning(collectorPid: number): boolean {
+  const children = readFileSync(`/proc/${collectorPid}/task/${collectorPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--profile');
+    } catch {
+      return false;
+    }
+  }).length > 0;
 }

@@ -63,6 +63,41 @@ describe('helper lifecycle', () => {
     }
   });
 
+  it('a stopped helper makes /readyz 503 with the reason and bpfwasm_helper_up 0, until its frames flow again', async () => {
+    const c = await startCollector({ helper: { statsMs: 200 } });
+    try {
+      await waitReady(c);
+      const helper = helperPidOf(c.proc.pid!)!;
+      process.kill(helper, 'SIGSTOP');
+      const stalled = Date.now();
+      try {
+        // 200 ms stats: stalled after 2 s without a frame.
+        const body = await waitFor('/readyz 503', async () => {
+          const res = await fetch(`${c.url}/readyz`);
+          return res.status === 503 ? await res.json() as { ready: boolean; waiting: string[] } : undefined;
+        }, 10_000);
+        expect(Date.now() - stalled).toBeGreaterThanOrEqual(1900);
+        expect(body.ready).toBe(false);
+        expect(body.waiting).toHaveLength(1);
+        expect(body.waiting[0]).toMatch(/^helper stalled: no frame for \d+\.\d s \(it sends STATS every 200 ms\)$/);
+        const m = await scrape(c);
+        expect(samples(m, 'bpfwasm_helper_up').get('')).toBe(0);
+        expect(samples(m, 'bpfwasm_helper_stalls_total').get('')).toBe(1);
+      } finally {
+        process.kill(helper, 'SIGCONT');
+      }
+      await waitReady(c);
+      const m = await scrape(c);
+      expect(samples(m, 'bpfwasm_helper_up').get('')).toBe(1);
+      expect(samples(m, 'bpfwasm_helper_stalls_total').get('')).toBe(1);
+      expect(samples(m, 'bpfwasm_helper_restarts_total').get('')).toBe(0);
+      expect(c.output()).toContain('helper stalled: no frame from it; events are not arriving');
+      expect(c.output()).toContain('helper frames flow again');
+    } finally {
+      expect(await c.stop()).toBe(0);
+    }
+  });
+
   it('without CAP_BPF the helper exits 3 with one line naming the remedy', () => {
     const r = spawnSync(unprivilegedHelper().binary, ['--sensors', 'process'], { uid: 65534, gid: 65534, encoding: 'utf8', input: '' });
     expect(r.status).toBe(3);

@@ -63,6 +63,8 @@ describe('logs to Loki from a real collector', () => {
   });
 
   const labels = (level: string, event: string) => ({ job: 'bpfwasm', node: NODE, team: 'infra', level, event });
+  /** What the exporter itself logged: the host namespaces it under exporter_fields. */
+  const own = (e: { fields: Record<string, unknown> }) => (e.fields.exporter_fields ?? {}) as Record<string, unknown>;
 
   it('ships a non-zero exit as a process_exit event', async () => {
     const sh = uniqueBinary('/bin/sh', 'lkx');
@@ -72,15 +74,16 @@ describe('logs to Loki from a real collector', () => {
       const r = spawnSync(sh.path, ['-c', 'sleep 0.05; exit 7']);
       expect(r.status).toBe(7);
       pids.push(r.pid!);
-      return loki.events('process_exit').find((e) => e.fields.comm === sh.comm);
+      return loki.events('process_exit').find((e) => own(e).comm === sh.comm);
     }, 20_000, 300);
     expect(event.labels).toEqual(labels('info', 'process_exit'));
     expect(event.fields).toMatchObject({
-      level: 30, service: 'bpfwasm', exporter: 'process', msg: 'process_exit', event: 'process_exit', exit_code: 7, signal: null,
+      level: 30, service: 'bpfwasm', exporter: 'process', msg: 'process_exit', event: 'process_exit',
+      exporter_fields: { event: 'process_exit', exit_code: 7, signal: null },
     });
-    expect(pids).toContain(event.fields.pid);
-    expect(event.fields.lifetime_seconds).toBeGreaterThanOrEqual(0.05);
-    expect(event.fields.lifetime_seconds).toBeLessThan(5);
+    expect(pids).toContain(own(event).pid);
+    expect(own(event).lifetime_seconds).toBeGreaterThanOrEqual(0.05);
+    expect(own(event).lifetime_seconds).toBeLessThan(5);
     expect(event.ts).toBe(BigInt(event.fields.time as number) * 1_000_000n);
   });
 
@@ -91,10 +94,10 @@ describe('logs to Loki from a real collector', () => {
       await new Promise((r) => child.once('spawn', r));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('close', r));
-      return loki.events('process_exit').find((e) => e.fields.comm === sleep.comm);
+      return loki.events('process_exit').find((e) => own(e).comm === sleep.comm);
     }, 20_000, 300);
     expect(event.labels).toEqual(labels('info', 'process_exit'));
-    expect(event.fields).toMatchObject({ exit_code: 0, signal: 'SIGKILL' });
+    expect(own(event)).toMatchObject({ exit_code: 0, signal: 'SIGKILL' });
   });
 
   it('ships an OOM kill in a memory-limited cgroup as a warn oom_kill event', async () => {
@@ -104,14 +107,14 @@ describe('logs to Loki from a real collector', () => {
       const tail = uniqueBinary(execFileSync('sh', ['-c', 'command -v tail']).toString().trim(), 'lko');
       const child = cg.spawn([tail.path, '/dev/zero'], { addressSpaceKiB: 256 << 10 });
       expect(await new Promise((r) => child.on('close', (_code, sig) => r(sig)))).toBe('SIGKILL');
-      const event = await waitFor('the oom_kill event', async () => loki.events('oom_kill').find((e) => e.fields.comm === tail.comm));
+      const event = await waitFor('the oom_kill event', async () => loki.events('oom_kill').find((e) => own(e).comm === tail.comm));
       expect(event.labels).toEqual(labels('warn', 'oom_kill'));
       expect(event.fields).toMatchObject({
-        level: 40, exporter: 'oom', event: 'oom_kill', pid: child.pid, memcg: cg.path, limit_pages: LIMIT / 4096,
+        level: 40, exporter: 'oom', event: 'oom_kill', exporter_fields: { pid: child.pid, memcg: cg.path, limit_pages: LIMIT / 4096 },
       });
       // The victim's own exit is a SIGKILL too: it is logged as such.
-      const exit = await waitFor('the victim\'s process_exit', async () => loki.events('process_exit').find((e) => e.fields.pid === child.pid));
-      expect(exit.fields).toMatchObject({ comm: tail.comm, signal: 'SIGKILL' });
+      const exit = await waitFor('the victim\'s process_exit', async () => loki.events('process_exit').find((e) => own(e).pid === child.pid));
+      expect(own(exit)).toMatchObject({ comm: tail.comm, signal: 'SIGKILL' });
     } finally {
       await cg.remove();
     }

@@ -40,13 +40,15 @@ describe('oom sensor through the collector', () => {
       .toEqual({ [label]: 1 });
 
     const event = await waitFor('the oom_kill log event', async () => c.output().split('\n')
-      .filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.exporter === 'oom' && l.event === 'oom_kill' && l.comm === tail.comm));
+      .filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { exporter?: string; event?: string; exporter_fields?: Record<string, unknown> })
+      .find((l) => l.exporter === 'oom' && l.event === 'oom_kill' && l.exporter_fields?.comm === tail.comm));
+    // What the exporter logged is namespaced under exporter_fields; level, exporter and event are the host's.
     expect(event).toMatchObject({
-      level: 40, pid: child.pid, tid: child.pid, memcg: cg.path, limit_pages: LIMIT / 4096, oom_score_adj: 0,
-      trigger_pid: child.pid, trigger_comm: tail.comm,
+      level: 40, exporter_fields: {
+        pid: child.pid, tid: child.pid, memcg: cg.path, limit_pages: LIMIT / 4096, oom_score_adj: 0, trigger_pid: child.pid, trigger_comm: tail.comm,
+      },
     });
-    expect(event.rss_pages).toBeGreaterThan(LIMIT / 4096 / 2);
-    expect(typeof event.cgroup).toBe('string');
+    expect(event.exporter_fields!.rss_pages).toBeGreaterThan(LIMIT / 4096 / 2);
+    expect(typeof event.exporter_fields!.cgroup).toBe('string');
   });
 });

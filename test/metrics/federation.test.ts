@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { serializeText } from '../../src/metrics/exposition.js';
-import { federationFilter } from '../../src/metrics/federation.js';
+import { federationFilter, matchAhead } from '../../src/metrics/federation.js';
 import { parseSelector } from '../../src/metrics/selector.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 
@@ -22,7 +22,7 @@ function store(): SeriesStore {
 /** The sample lines /federate would write for these selectors. */
 function federate(selectors: string[], externalLabels?: [string, string][]): string[] {
   const s = store();
-  const text = serializeText(s, { include: federationFilter(s, selectors.map(parseSelector)), externalLabels }).toString();
+  const text = serializeText(s, { include: federationFilter(s, selectors.map((t) => parseSelector(t))), externalLabels }).toString();
   return text.split('\n').filter((l) => l && !l.startsWith('#'));
 }
 
@@ -91,5 +91,60 @@ describe('federationFilter', () => {
     expect(federate(['up_seconds', 'execs_total{code="1"}', '{node="n1"}'], ext)).toEqual([
       'execs_total{comm="ls",code="1",node="n1"} 1', 'up_seconds{comm="ignored",node="n1"} 42',
     ]);
+  });
+});
+
+describe('matchAhead', () => {
+  /** A family with `n` series whose `comm` values are all distinct. */
+  function wideStore(n: number): SeriesStore {
+    const s = new SeriesStore({ maxSeriesPerOwner: n, maxLabelValueBytes: 64 });
+    const f = s.declare('t', { name: 'wide_total', help: 'Wide.', kind: 'counter', labelNames: ['comm'] });
+    for (let i = 0; i < n; i++) s.add(s.series(f, [`${i}`.padStart(60, 'a')]), 1);
+    return s;
+  }
+  // Near the cost limit.
+  const costly = '{comm=~"(?:a?){800}"}';
+
+  it('leaves the same samples to select, then answers from its results', async () => {
+    const s = store();
+    const selectors = ['execs_total{comm=~"s.|l."}', '{__name__=~"lat_.+",le=~"1|\\\\+Inf"}'].map((t) => parseSelector(t));
+    await matchAhead(s, selectors);
+    const text = serializeText(s, { include: federationFilter(s, selectors) }).toString();
+    expect(text.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      'execs_total{comm="sh",code="0"} 3', 'execs_total{comm="ls",code="1"} 1',
+      'lat_seconds_bucket{comm="sh",le="1"} 1', 'lat_seconds_bucket{comm="sh",le="+Inf"} 1',
+      'lat_seconds_bucket{comm="ls",le="1"} 0', 'lat_seconds_bucket{comm="ls",le="+Inf"} 1',
+    ]);
+  });
+
+  /** Runs matchAhead on a clock that advances 1 ms per reading (one per regex test), counting the event loop's turns meanwhile. */
+  async function sliced(series: number, totalMs: number) {
+    let ms = 0;
+    let turns = 0;
+    let running = true;
+    const counter = (async () => {
+      while (running) {
+        await new Promise((r) => setImmediate(r));
+        turns++;
+      }
+    })();
+    const result = await matchAhead(wideStore(series), [parseSelector(costly)], { sliceMs: 5, totalMs, now: () => ms++ })
+      .then(() => 'done', (e: unknown) => e);
+    running = false;
+    await counter;
+    return { result, turns };
+  }
+
+  it('lets the event loop run between slices of a few regex tests each', async () => {
+    // 2000 values, 5 per slice (the clock reads once per test and once per slice's ends).
+    const { result, turns } = await sliced(2000, 100_000);
+    expect(result).toBe('done');
+    expect(turns).toBeGreaterThanOrEqual(2000 / 5 - 10);
+  });
+
+  it('fails past its time budget with SELECTOR_TIMEOUT (503, retry after 1 s)', async () => {
+    const { result } = await sliced(2000, 1000);
+    expect(result).toMatchObject({ code: 'SELECTOR_TIMEOUT', statusCode: 503, retryAfterSeconds: 1,
+      message: 'matching the selectors took more than 1000 ms; use fewer or simpler regexes' });
   });
 });

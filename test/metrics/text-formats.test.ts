@@ -1,7 +1,7 @@
 // Golden tests for both text formats from one store: exact bytes, escaping, NaN/±Inf, the
 // +Inf bucket, OpenMetrics family naming and `# EOF`, and federation's include/externalLabels.
 import { describe, expect, it } from 'vitest';
-import { serializeText, type SerializeOptions } from '../../src/metrics/exposition.js';
+import { formatFloat, serializeText, type SerializeOptions } from '../../src/metrics/exposition.js';
 import { canonicalFloat, escapeOpenMetricsHelp, serializeOpenMetrics } from '../../src/metrics/openmetrics.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 
@@ -40,7 +40,7 @@ const TEXT = [
   '# TYPE demo_seconds histogram',
   'demo_seconds_bucket{op="read",le="0.1"} 2',
   'demo_seconds_bucket{op="read",le="1"} 2',
-  'demo_seconds_bucket{op="read",le="1000000"} 3',
+  'demo_seconds_bucket{op="read",le="1e+06"} 3',
   'demo_seconds_bucket{op="read",le="+Inf"} 4',
   'demo_seconds_sum{op="read"} 2000005.15',
   'demo_seconds_count{op="read"} 4',
@@ -105,6 +105,37 @@ describe('text 0.0.4 and OpenMetrics 1.0', () => {
     [1e-4, '0.0001'], [1e-5, '1e-05'], [1.5e-7, '1.5e-07'], [1e21, '1e+21'], [1e100, '1e+100'], [-3, '-3.0'],
     [Infinity, '+Inf'], [-Infinity, '-Inf'], [NaN, 'NaN'],
   ])('renders le %s canonically as %s', (v, text) => expect(canonicalFloat(v)).toBe(text));
+
+  it.each([
+    [1, '1'], [0, '0'], [-0, '0'], [0.1, '0.1'], [100000, '100000'], [1e6, '1e+06'], [1.024e-6, '1.024e-06'], [1e-4, '0.0001'],
+    [9.5367431640625e-7, '9.5367431640625e-07'], [123456.5, '123456.5'], [-2.5e-5, '-2.5e-05'], [1e21, '1e+21'],
+  ])('writes %s as the Go client does: %s', (v, text) => expect(formatFloat(v)).toBe(text));
+
+  it('gives a bucket the same le in text and OpenMetrics but for the .0 of integral bounds (case 13)', () => {
+    const s = new SeriesStore({ maxSeriesPerOwner: 10, maxLabelValueBytes: 8 });
+    const bounds = [1.024e-6, 2.5e-5, 1e-4, 0.25, 1, 10, 2 ** 34 / 1e9, 100000, 1e6];
+    s.observe(s.series(s.declare('x', { name: 'b_seconds', help: 'h', kind: 'histogram', labelNames: [], buckets: bounds }), []), 1);
+    const les = (text: string) => [...text.matchAll(/le="([^"]+)"/g)].map((m) => m[1]!);
+    const text = les(serializeText(s).toString());
+    const om = les(serializeOpenMetrics(s).toString());
+    expect(text).toEqual(['1.024e-06', '2.5e-05', '0.0001', '0.25', '1', '10', '17.179869184', '100000', '1e+06', '+Inf']);
+    expect(om).toEqual(text.map((le) => (/^\d+$/.test(le) ? `${le}.0` : le)));
+    for (const [i, b] of bounds.entries()) expect(Number(text[i])).toBe(b);
+  });
+
+  it('leaves _sum and _count out of OpenMetrics where the sum is no counter (negative bounds or sum), keeps them in text', () => {
+    const s = new SeriesStore({ maxSeriesPerOwner: 10, maxLabelValueBytes: 8 });
+    const skew = s.declare('x', { name: 'skew_seconds', help: 'h', kind: 'histogram', labelNames: [], buckets: [-1, 1] });
+    s.observe(s.series(skew, []), 0.5);
+    const lat = s.declare('x', { name: 'lat_seconds', help: 'h', kind: 'histogram', labelNames: ['k'], buckets: [1] });
+    s.observe(s.series(lat, ['neg']), -2);
+    s.observe(s.series(lat, ['pos']), 2);
+    const om = serializeOpenMetrics(s).toString();
+    expect(om).not.toMatch(/skew_seconds_(sum|count)|lat_seconds_(sum|count)\{k="neg"\}/);
+    expect(om).toContain('lat_seconds_sum{k="pos"} 2\nlat_seconds_count{k="pos"} 1\n');
+    expect(om).toContain('skew_seconds_bucket{le="+Inf"} 1\n');
+    expect(serializeText(s).toString()).toMatch(/skew_seconds_sum 0.5\nskew_seconds_count 1\n[^]*lat_seconds_sum\{k="neg"\} -2\n/);
+  });
 
   it('escapes backslash, newline and double quote in OpenMetrics HELP', () => {
     expect(escapeOpenMetricsHelp('a\\b\n"c"')).toBe('a\\\\b\\n\\"c\\"');

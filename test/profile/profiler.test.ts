@@ -40,12 +40,14 @@ function mapsRecord(tgid: number, text: string): Buffer {
   return Buffer.concat([head, Buffer.from(text)]);
 }
 
+const HELLO = JSON.stringify({ protocol: 1, helper: 'fake', kernel: 'x', pid: 1, ncpus: 2, sensors: [] });
+
 /** A well-formed profile-mode stream, as PROTOCOL.md orders it. */
 function goodStream(): Buffer {
   let seq = 0;
   const json = (kind: number, v: unknown) => encodeFrame(kind, Buffer.from(JSON.stringify(v)), seq++);
   return Buffer.concat([
-    json(FrameKind.HELLO, { protocol: 1, helper: 'fake', kernel: 'x', pid: 1, ncpus: 2, sensors: [] }),
+    encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), seq++),
     encodeFrame(FrameKind.PROCESS_MAPS, mapsRecord(42, '00400000-00401000 r-xp 00000000 08:01 12 /bin/burn\n'), seq++),
     encodeFrame(FrameKind.PROCESS_MAPS, mapsRecord(42, 'a later snapshot\n'), seq++),
     encodeFrame(FrameKind.PROFILE_STACKS, Buffer.concat([stackRecord(5, [0x401000n, 0x401100n]), stackRecord(9, [0xffffffff81000000n])]), seq++, 2),
@@ -133,6 +135,14 @@ describe('Profiler', () => {
     expect(readFileSync(fake.argsFile, 'utf8')).toContain('--cgroup 1234');
     await expect(profiler.run({ ...REQ, cgroup: 'nope.slice' }, never())).rejects.toMatchObject({ code: 'PROFILE_NO_CGROUP', statusCode: 404 });
     await expect(profiler.run({ ...REQ, cgroup: '../etc' }, never())).rejects.toMatchObject({ code: 'PROFILE_INVALID', statusCode: 400 });
+    // Ids are u64: past that (23 digits) or 0 is a 400 here, not the helper's failure (a 500).
+    for (const id of ['12345678901234567890123', '18446744073709551616', '0']) {
+      await expect(profiler.run({ ...REQ, cgroup: id }, never())).rejects.toMatchObject({
+        code: 'PROFILE_INVALID', statusCode: 400, message: `a cgroup id must be from 1 to 18446744073709551615, got ${id}`,
+      });
+    }
+    await profiler.run({ ...REQ, cgroup: '018446744073709551615' }, never());
+    expect(readFileSync(fake.argsFile, 'utf8')).toContain('--cgroup 18446744073709551615');
   });
 
   it('reports a failing helper with its last stderr line', async () => {
@@ -150,7 +160,7 @@ describe('Profiler', () => {
   });
 
   it('fails on a stream without PROFILE_DONE and on a damaged stack record', async () => {
-    const noDone = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0));
+    const noDone = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0));
     await expect(new Profiler({ helperPath: noDone.path, maxConcurrent: 1 }).run(REQ, never()))
       .rejects.toMatchObject({ code: 'PROFILE_FAILED', message: 'profile helper exited without PROFILE_DONE' });
     const bad = stackRecord(5, [1n, 2n]).subarray(0, 16); // says depth 2, holds 1
@@ -161,7 +171,7 @@ describe('Profiler', () => {
 
   it('stops the helper when the client goes away, and answers busy while one runs', async () => {
     // The helper greets, then samples "forever"; exec makes SIGTERM reach the sleeping process.
-    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from('{}'), 0), 'exec sleep 30');
+    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0), 'exec sleep 30');
     const profiler = new Profiler({ helperPath: fake.path, maxConcurrent: 1 });
     const ac = new AbortController();
     let sampling!: () => void;
@@ -180,5 +190,22 @@ describe('Profiler', () => {
     await expect(first).rejects.toMatchObject({ code: 'PROFILE_ABORTED' });
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(profiler.retryAfterSeconds()).toBe(0);
+  });
+
+  it('close stops every running profile with PROFILE_INTERRUPTED, waits for them, and refuses new ones', async () => {
+    const fake = fakeHelper(encodeFrame(FrameKind.HELLO, Buffer.from(HELLO), 0), 'exec sleep 30');
+    const profiler = new Profiler({ helperPath: fake.path, maxConcurrent: 2 });
+    let sampling!: () => void;
+    const started = new Promise<void>((r) => (sampling = r));
+    const running = profiler.run({ ...REQ, seconds: 20 }, never(), (p) => { if (p === 'sampling') sampling(); });
+    const outcome = running.then(() => undefined, (e: unknown) => e as BpfwasmError);
+    await started;
+    const t0 = Date.now();
+    await profiler.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await outcome).toMatchObject({ code: 'PROFILE_INTERRUPTED', statusCode: 503, retryAfterSeconds: 5 });
+    expect(profiler.retryAfterSeconds()).toBe(0);
+    await expect(profiler.run(REQ, never())).rejects.toMatchObject({ code: 'PROFILE_INTERRUPTED' });
+    await profiler.close(); // nothing running: at once
   });
 });

@@ -205,7 +205,6 @@ describe("through the ABI's resolve import (the exporter worker's imports)", () 
     const resolver = new Resolver();
     const imports = new GuestImports({
       declare: () => ({ code: -1, why: 'not in this test' }),
-      foreignMetric: () => ({ code: -6, why: 'none' }),
       resolve: (kind, id) => resolver.resolve(kind, id),
       log: () => {},
     }, { limits: { maxSeriesPerOwner: 10, maxLabelValueBytes: 64 }, settings: {} });

@@ -214,15 +214,15 @@ const SCRATCH_BYTES: u32 = 256;
 const SCRATCH = memory.data(<i32>SCRATCH_BYTES);
 
 /**
- * Copies at most 256 bytes to a static scratch buffer with every non-ASCII byte replaced by
- * '?', and returns the copy's address: a fallback label value when the host answered EUTF8.
- * The copy is overwritten by the next call.
+ * Copies at most 256 bytes to a static scratch buffer with every byte that is not printable
+ * ASCII (non-ASCII, control bytes) replaced by '?', and returns the copy's address: a fallback
+ * label value when the host answered EUTF8. The copy is overwritten by the next call.
  */
 export function asciiCopy(ptr: usize, len: u32): usize {
   const n = min(len, SCRATCH_BYTES);
   for (let i: u32 = 0; i < n; i++) {
     const b = load<u8>(ptr + i);
-    store<u8>(SCRATCH + i, b < 0x80 ? b : 0x3f);
+    store<u8>(SCRATCH + i, b >= 0x20 && b < 0x7f ? b : 0x3f);
   }
   return SCRATCH;
 }

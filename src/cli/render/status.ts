@@ -1,5 +1,5 @@
 // `bpfwasm status` and `bpfwasm exporters list` as tables.
-import type { ApiExporterStatus, ApiStatus } from '../../api/status.js';
+import type { ApiExporterStatus, ApiSensorStatus, ApiStatus } from '../../api/status.js';
 import { renderTable } from './table.js';
 
 export function renderStatus(s: ApiStatus, width?: number): string {
@@ -9,15 +9,16 @@ export function renderStatus(s: ApiStatus, width?: number): string {
     '',
     ...renderTable(
       [
-        { header: 'SENSOR' }, { header: 'STATE' }, { header: 'SUBMITTED', align: 'right' }, { header: 'RING DROPS', align: 'right' },
+        { header: 'SENSOR' }, { header: 'STATE' }, { header: 'ROUTE' }, { header: 'SUBMITTED', align: 'right' }, { header: 'RING DROPS', align: 'right' },
         { header: 'MAP FULL', align: 'right' }, { header: 'PROG RUNS', align: 'right' }, { header: 'PROG CPU', align: 'right' },
       ],
       s.sensors.map((x) => [
-        x.name, !x.enabled ? 'off' : x.attached ? 'attached' : 'DETACHED', String(x.events_submitted), String(x.ring_drops),
+        x.name, sensorState(x), x.route || '-', String(x.events_submitted), String(x.ring_drops),
         String(x.map_full), String(x.program_runs), `${Number(x.program_run_seconds).toFixed(3)}s`,
       ]),
       width,
     ),
+    ...failedLines(s.sensors),
     '',
     ...(s.exporters.length ? renderExporters(s.exporters, width) : ['no exporters reported']),
   ];
@@ -41,6 +42,29 @@ export function renderExporters(list: readonly ApiExporterStatus[], width?: numb
     }),
     width,
   );
+}
+
+/** Why each failed sensor is off, in full, under the table: a verifier line does not fit a cell. */
+function failedLines(sensors: readonly ApiSensorStatus[]): string[] {
+  const failed = sensors.filter((x) => x.state === 'failed');
+  return failed.length ? ['', ...failed.map((x) =>
+    `sensor ${x.name} ${x.required ? '(required) ' : ''}off: ${x.reason}${exportersOff(x.exporters_off)}`)] : [];
+}
+
+function exportersOff(names: readonly string[]): string {
+  if (!names.length) return '';
+  return `; exporter${names.length === 1 ? '' : 's'} ${names.join(', ')} not loaded`;
+}
+
+function sensorState(x: ApiSensorStatus): string {
+  switch (x.state) {
+    case 'disabled': return 'off';
+    case 'failed': return 'FAILED';
+    case 'detached': return 'DETACHED';
+    case 'attached': case 'starting': return x.state;
+    // A collector without sensor states (older): what the attached gauge says.
+    default: return !x.enabled ? 'off' : x.attached ? 'attached' : 'DETACHED';
+  }
 }
 
 function uptime(seconds: number): string {

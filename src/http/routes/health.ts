@@ -1,10 +1,16 @@
-// Liveness and readiness. Ready means every enabled sensor is attached and the exporters loaded.
+// Liveness and readiness. Ready means every enabled sensor that can load is attached and the exporters
+// loaded; the sensors left off are listed with their reason.
 import type { FastifyPluginAsync } from 'fastify';
+
+/** A sensor the helper left off: ready does not wait for it, and says why. */
+export interface SensorOff { sensor: string; step: string; errno: number; reason: string; route?: string }
 
 export interface Readiness {
   ready: boolean;
   /** What is still missing, for humans and for orchestrators' events. */
   waiting: string[];
+  /** Sensors that failed to load or attach (not required ones: a required one stops start-up). */
+  off?: SensorOff[];
 }
 
 export interface HealthRouteOptions {
@@ -13,7 +19,18 @@ export interface HealthRouteOptions {
 
 const readinessSchema = {
   type: 'object',
-  properties: { ready: { type: 'boolean' }, waiting: { type: 'array', items: { type: 'string' } } },
+  properties: {
+    ready: { type: 'boolean' },
+    waiting: { type: 'array', items: { type: 'string' } },
+    off: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { sensor: { type: 'string' }, step: { type: 'string' }, errno: { type: 'integer' }, reason: { type: 'string' }, route: { type: 'string' } },
+        required: ['sensor', 'step', 'errno', 'reason'],
+      },
+    },
+  },
   required: ['ready', 'waiting'],
 } as const;
 

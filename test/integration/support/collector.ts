@@ -114,6 +114,26 @@ export function samples(m: Map<string, number>, name: string): Map<string, numbe
   return out;
 }
 
+/**
+ * A helper.path whose helper gets --test-unloadable SENSOR whenever it loads that sensor (with
+ * `once`, only the first time): the kernel's verifier then refuses the sensor for real
+ * (ebpf/PROTOCOL.md). `--check` runs as is.
+ */
+export function unloadableSensorHelper(sensor: string, opts: { once?: boolean } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-unloadable-'));
+  const wrapper = join(dir, 'bpfwasm-helper');
+  const helper = join(ROOT, 'ebpf/build/bpfwasm-helper');
+  const used = join(dir, 'used');
+  const once = opts.once ? `[ -e ${used} ] && exec ${helper} "$@"; touch ${used}; ` : '';
+  writeFileSync(wrapper, `#!/bin/sh
+for a; do
+  case ",$a," in *,${sensor},*) [ "$1" != --check ] && { ${once}exec ${helper} "$@" --test-unloadable ${sensor}; };; esac
+done
+exec ${helper} "$@"
+`, { mode: 0o755 });
+  return wrapper;
+}
+
 /** Names of the BPF programs the collector's helper holds (its fds), whatever else runs on the host. */
 export function helperPrograms(c: RunningCollector): string[] {
   const read = (path: string) => { try { return readFileSync(path, 'utf8'); } catch { return ''; } };

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { freePort, waitFor } from './collector.js';
 
 export const PROMETHEUS = '/usr/bin/prometheus';
-export const PROMTOOL = '/usr/bin/promtool';
+export { PROMTOOL } from '../../support/exposition-check.js';
 
 export interface RunningPrometheus {
   url: string;
