@@ -23,8 +23,14 @@ export type SensorName = (typeof SENSORS)[number];
 /**
  * Settings every sensor has; `ringBytes` 0 keeps the helper's default for that sensor.
  * `required`: its failure to load stops start-up; otherwise it is left off and reported.
+ * `route`: 'auto' lets the helper's feature probes pick the hooks, else one of SENSOR_ROUTES.
  */
-interface SensorCommon { enabled: boolean; required: boolean; ringBytes: number }
+interface SensorCommon { enabled: boolean; required: boolean; ringBytes: number; route: string }
+
+/** The routes a sensor can be forced onto (ebpf/<sensor>/README.md, "Routes"). */
+export const SENSOR_ROUTES: Record<SensorName, readonly string[]> = {
+  process: [], syscalls: [], tcp: ['tp_btf', 'fentry', 'kprobe'], blockio: [], runqlat: [], oom: ['tp_btf', 'fentry', 'kprobe'], bench: [],
+};
 
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
@@ -209,13 +215,13 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, required: false, ringBytes: 0, logExits: 'nonzero' },
-      syscalls: { enabled: false, required: false, ringBytes: 0, pid: 0, comm: '', cgroup: '', subtree: false },
-      tcp: { enabled: true, required: false, ringBytes: 0, ipLabels: false, ephemeralPorts: 'collapse' },
-      blockio: { enabled: true, required: false, ringBytes: 0 },
-      runqlat: { enabled: true, required: false, ringBytes: 0, perCgroup: false },
-      oom: { enabled: true, required: false, ringBytes: 0 },
-      bench: { enabled: false, required: false, ringBytes: 0, tgid: 0 },
+      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero' },
+      syscalls: { enabled: false, required: false, ringBytes: 0, route: 'auto', pid: 0, comm: '', cgroup: '', subtree: false },
+      tcp: { enabled: true, required: false, ringBytes: 0, route: 'auto', ipLabels: false, ephemeralPorts: 'collapse' },
+      blockio: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
+      runqlat: { enabled: true, required: false, ringBytes: 0, route: 'auto', perCgroup: false },
+      oom: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
+      bench: { enabled: false, required: false, ringBytes: 0, route: 'auto', tgid: 0 },
     },
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
@@ -337,6 +343,8 @@ const stringList: Check = (v, key) => {
   v.forEach((item, i) => string(item, `${key}[${i}]`));
 };
 
+const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
+
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
 const SHAPE = {
   listen: { host: string, port: integer(0, 65535) },
@@ -350,13 +358,13 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, required: boolean, ringBytes: ringSize, logExits: oneOf(['nonzero', 'signals', 'none']) },
-    syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
-    tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
-    blockio: { enabled: boolean, required: boolean, ringBytes: ringSize },
-    runqlat: { enabled: boolean, required: boolean, ringBytes: ringSize, perCgroup: boolean },
-    oom: { enabled: boolean, required: boolean, ringBytes: ringSize },
-    bench: { enabled: boolean, required: boolean, ringBytes: ringSize, tgid: integer(0, 2 ** 31 - 1) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']) },
+    syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('syscalls'), pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
+    tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('tcp'), ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
+    blockio: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('blockio') },
+    runqlat: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('runqlat'), perCgroup: boolean },
+    oom: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('oom') },
+    bench: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('bench'), tgid: integer(0, 2 ** 31 - 1) },
   },
   exporters: {
     builtin: boolean,
@@ -574,6 +582,7 @@ export function helperArgs(config: Config): string[] {
   if (sensors.some((s) => AGGREGATING.has(s))) args.push('--aggregate-ms', String(h.aggregateMs));
   for (const s of sensors) {
     if (config.sensors[s].ringBytes) args.push('--ring', `${s}=${config.sensors[s].ringBytes}`);
+    if (config.sensors[s].route !== 'auto') args.push('--route', `${s}=${config.sensors[s].route}`);
   }
   const set = (sensor: SensorName, variable: string, value: string | number) => args.push('--set', `${sensor}.${variable}=${value}`);
   const sc = config.sensors.syscalls;
@@ -594,7 +603,7 @@ export function helperArgs(config: Config): string[] {
 const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
 
 /** Settings of every sensor section that are the collector's, not its exporter's. */
-const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes']);
+const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route']);
 
 /**
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's

@@ -21,14 +21,15 @@ describe('config', () => {
       sensors: {
         syscalls: { enabled: true, pid: 42, comm: 'nginx', cgroup: '12345', ringBytes: 8192 },
         runqlat: { enabled: true, perCgroup: true },
-        tcp: { enabled: true, ipLabels: true, required: true },
+        tcp: { enabled: true, ipLabels: true, required: true, route: 'kprobe' },
         process: { required: true },
+        oom: { route: 'auto' },
       },
       exporters: { settings: { tcp: { ephemeralPorts: 'keep' }, mine: { a: 'b' } } },
     });
     const args = helperArgs(c);
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
-    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192',
+    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
       '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
@@ -73,6 +74,8 @@ describe('config', () => {
     [{ sensors: { tcp: { required: 'yes' } } }, 'config: sensors.tcp.required must be true or false, got "yes"'],
     [{ sensors: { syscalls: { required: true } } }, 'config: sensors.syscalls.required needs sensors.syscalls.enabled'],
     [{ sensors: { tcp: { ephemeralPorts: 'drop' } } }, 'config: sensors.tcp.ephemeralPorts must be one of collapse, keep, got "drop"'],
+    [{ sensors: { tcp: { route: 'raw_tp' } } }, 'config: sensors.tcp.route must be one of auto, tp_btf, fentry, kprobe, got "raw_tp"'],
+    [{ sensors: { process: { route: 'fentry' } } }, 'config: sensors.process.route must be one of auto, got "fentry"'],
     [{ sensors: { syscalls: { cgroup: '/no/such/cgroup' } } }, 'config: sensors.syscalls.cgroup names no cgroup v2 group'],
     [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],

@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "options.h"
 #include "output.h"
+#include "probe.h"
 #include "profile.h"
 #include "sensors.h"
 #include "stats.h"
@@ -64,7 +65,7 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 	 * other than privileges (e.g. the verifier log). */
 	diag_capture_begin();
 	err = sensor_open_load(s, def, options_ring_bytes(opts, def), opts->wakeup_bytes,
-			       opts->settings, opts->nsettings);
+			       opts->settings, opts->nsettings, options_route(opts, def));
 	*load_ms += now_ms() - start;
 	if (!err) {
 		start = now_ms();
@@ -72,7 +73,9 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 		*attach_ms += now_ms() - start;
 	}
 	error[0] = '\0';
-	if (err)
+	if (err && s->route_error[0])
+		snprintf(error, size, "%s", s->route_error);
+	else if (err)
 		diag_capture_first_error(error, size);
 	diag_capture_end(err && !missing_privilege(err) && !s->bad_setting);
 	return err;
@@ -177,6 +180,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	probe_free(); /* libbpf parses the kernel BTF on its own; the probes are done */
 
 	/* With every sensor off there is no ring: the helper still reports READY and runs. */
 	rb = nattached ? sensors_ring_buffer(sensors, nattached, on_record) : NULL;

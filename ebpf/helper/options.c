@@ -15,8 +15,8 @@
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
 	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
-	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--sink stdout|null]\n"
-	"                      [--require NAME[,NAME...]]\n"
+	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--route SENSOR=ROUTE]...\n"
+	"                      [--sink stdout|null] [--require NAME[,NAME...]]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
 	"                      [--no-kernel] [--no-user] [--include-idle]\n"
 	"\n"
@@ -34,6 +34,8 @@ static const char usage[] =
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
 	"  --set SENSOR.VAR=V  set a sensor option before load (see the sensor's README)\n"
+	"  --route SENSOR=R    load that route of the sensor, or fail (default auto: the first\n"
+	"                      this kernel supports; routes in the sensor's README)\n"
 	"  --sink null         read and count records but send none (benchmarks; default stdout)\n"
 	"  --require LIST      sensors that must load: their failure exits 4; any other sensor\n"
 	"                      that fails is left off, reported in LOG and READY\n"
@@ -200,11 +202,12 @@ bool options_required(const struct options *opts, const struct sensor_def *def)
 	return false;
 }
 
-/* Every --ring, --set, --require and --test-unloadable must name a sensor --sensors loads:
- * a typo must not be ignored. */
+/* Every --ring, --set, --route, --require and --test-unloadable must name a sensor --sensors
+ * loads: a typo must not be ignored. */
 static int check_sensors_loaded(const struct options *opts)
 {
-	size_t nnamed = opts->nrings + opts->nsettings + opts->nrequired + !!opts->unloadable;
+	size_t nnamed = opts->nrings + opts->nsettings + opts->nroutes + opts->nrequired +
+			!!opts->unloadable;
 
 	for (size_t i = 0; i < nnamed; i++) {
 		const struct sensor_def *def;
@@ -215,8 +218,11 @@ static int check_sensors_loaded(const struct options *opts)
 			def = opts->rings[i].sensor, option = "ring";
 		} else if (i < opts->nrings + opts->nsettings) {
 			def = opts->settings[i - opts->nrings].sensor, option = "set";
+		} else if (i < opts->nrings + opts->nsettings + opts->nroutes) {
+			def = opts->routes[i - opts->nrings - opts->nsettings].sensor, option = "route";
 		} else if (i < nnamed - !!opts->unloadable) {
-			def = opts->required[i - opts->nrings - opts->nsettings], option = "require";
+			def = opts->required[i - opts->nrings - opts->nsettings - opts->nroutes],
+			option = "require";
 		} else {
 			def = opts->unloadable, option = "test-unloadable";
 		}
@@ -228,6 +234,44 @@ static int check_sensors_loaded(const struct options *opts)
 		}
 	}
 	return 0;
+}
+
+/* --route SENSOR=ROUTE; "auto" leaves the choice to the sensor's feature probes. */
+static int parse_route(char *arg, struct options *opts)
+{
+	char *eq = strchr(arg, '=');
+	const struct sensor_def *def;
+
+	if (!eq) {
+		diag("--route needs SENSOR=ROUTE, got '%s'", arg);
+		return -1;
+	}
+	*eq = '\0';
+	def = known_sensor("route", arg);
+	if (!def)
+		return -1;
+	if (strcmp(eq + 1, "auto") && !sensor_route(def, eq + 1)) {
+		diag("sensor '%s' has no route '%s'; its routes: %s", arg, eq + 1,
+		     def->routes ? sensor_route_names(def) : "none (one fixed set of programs)");
+		return -1;
+	}
+	for (size_t i = 0; i < opts->nroutes; i++) {
+		if (opts->routes[i].sensor == def) {
+			diag("--route names sensor '%s' twice", arg);
+			return -1;
+		}
+	}
+	/* Cannot overflow: sensors are unique and SENSORS_MAX bounds the table. */
+	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, eq + 1 };
+	return 0;
+}
+
+const char *options_route(const struct options *opts, const struct sensor_def *def)
+{
+	for (size_t i = 0; i < opts->nroutes; i++)
+		if (opts->routes[i].sensor == def)
+			return strcmp(opts->routes[i].route, "auto") ? opts->routes[i].route : NULL;
+	return NULL;
 }
 
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def)
@@ -271,7 +315,8 @@ int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
 		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
-		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE, OPT_HELP,
+		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_ROUTE, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE,
+		OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
 		OPT_INCLUDE_IDLE,
 	};
@@ -285,6 +330,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "route", required_argument, NULL, OPT_ROUTE },
 		{ "sink", required_argument, NULL, OPT_SINK },
 		{ "require", required_argument, NULL, OPT_REQUIRE },
 		{ "test-unloadable", required_argument, NULL, OPT_TEST_UNLOADABLE },
@@ -332,6 +378,9 @@ int options_parse(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_SET:
 			bad = parse_setting(optarg, opts);
+			break;
+		case OPT_ROUTE:
+			bad = parse_route(optarg, opts);
 			break;
 		case OPT_SINK:
 			opts->sink_null = !strcmp(optarg, "null");

@@ -34,6 +34,12 @@ struct sensor_ring {
 	__u32 bytes;
 };
 
+/* --route SENSOR=ROUTE: force one of the sensor's routes (or "auto"). */
+struct sensor_route_choice {
+	const struct sensor_def *sensor;
+	const char *route;
+};
+
 struct options {
 	bool profile; /* --profile: sample stacks (profile) instead of streaming (the rest) */
 	struct profile_options prof;
@@ -55,6 +61,8 @@ struct options {
 	const struct sensor_def *required[SENSORS_MAX];
 	size_t nrequired;
 	const struct sensor_def *unloadable; /* --test-unloadable (tests only) */
+	struct sensor_route_choice routes[SENSORS_MAX];
+	size_t nroutes;
 };
 
 /* Whether --require names this sensor. */
@@ -62,6 +70,9 @@ bool options_required(const struct options *opts, const struct sensor_def *def);
 
 /* The ring size for a sensor: --ring, else the sensor's own default, else --ring-bytes. */
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def);
+
+/* The route --route forces for a sensor, or NULL to let its probes choose. */
+const char *options_route(const struct options *opts, const struct sensor_def *def);
 
 /* Fill opts from argv. Returns -1 to go on, or the exit code to exit with right away
  * (after --help, or after printing one line about a bad command line). */

@@ -68,8 +68,70 @@ static int find_objects(struct sensor *s)
 	return 0;
 }
 
+const struct route_def *sensor_route(const struct sensor_def *def, const char *name)
+{
+	for (const struct route_def *r = def->routes; r && r->name; r++)
+		if (!strcmp(r->name, name))
+			return r;
+	return NULL;
+}
+
+const char *sensor_route_names(const struct sensor_def *def)
+{
+	static char names[128];
+	size_t len = 0;
+
+	names[0] = '\0';
+	for (const struct route_def *r = def->routes; r && r->name && len < sizeof(names); r++)
+		len += snprintf(names + len, sizeof(names) - len, "%s%s",
+				r == def->routes ? "" : ",", r->name);
+	return names;
+}
+
+static void set_route_autoload(struct sensor *s, const struct route_def *route, bool on)
+{
+	struct bpf_object *obj = s->def->object(s->skel);
+
+	for (const char *const *p = route->programs; *p; p++)
+		bpf_program__set_autoload(bpf_object__find_program_by_name(obj, *p), on);
+}
+
+/* The forced route if it is available, else the first available one; the programs of the
+ * others are not loaded. Without one, route_error says why each was refused. */
+static int choose_route(struct sensor *s, const char *forced)
+{
+	const struct route_def *chosen = NULL;
+	const char *sep = "";
+	size_t len = 0;
+	int err = -ENOENT;
+
+	if (!s->def->routes)
+		return 0;
+	for (const struct route_def *r = s->def->routes; r->name; r++) {
+		const char *why = "";
+
+		set_route_autoload(s, r, false);
+		if (chosen || (forced && strcmp(forced, r->name)))
+			continue;
+		err = r->available(&why);
+		if (!err)
+			chosen = r;
+		else if (len < sizeof(s->route_error))
+			len += snprintf(s->route_error + len, sizeof(s->route_error) - len, "%s%s: %s",
+					sep, r->name, why);
+		sep = "; ";
+	}
+	if (!chosen)
+		return fail(s, "find a usable route", err);
+	s->route_error[0] = '\0';
+	set_route_autoload(s, chosen, true);
+	s->route = chosen->name;
+	return 0;
+}
+
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings)
+		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings,
+		     const char *route)
 {
 	int err;
 
@@ -88,6 +150,12 @@ int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_
 		s->bad_setting = true;
 		return fail(s, "apply --set", err);
 	}
+	err = choose_route(s, route);
+	if (err)
+		return err;
+	err = def->configure ? def->configure(s->skel) : 0;
+	if (err)
+		return fail(s, "configure its programs", err);
 	/* Only fentry/fexit, LSM, iter, uprobe and struct_ops programs may sleep: the verifier
 	 * refuses the first one it loads, a real load failure for the partial-start tests. */
 	for (size_t i = 0; s->unloadable && i < s->nprograms; i++)

@@ -25,6 +25,16 @@ struct aggregate_def {
 	__u16 size;
 };
 
+/* One way to the same records: the programs only this route loads, and whether this kernel
+ * has what they attach to. A sensor's routes are tried in order; the first available wins
+ * (--route forces one). Programs of the routes not taken keep autoload off. */
+struct route_def {
+	const char *name;
+	const char *const *programs; /* NULL-terminated, each also in the sensor's programs */
+	/* 0 if usable here, else a negative errno with `why` set to the reason. */
+	int (*available)(const char **why);
+};
+
 /* What a sensor is: defined in its sensor_<name>.c and registered with SENSOR_REGISTER. */
 struct sensor_def {
 	const char *name;
@@ -36,6 +46,11 @@ struct sensor_def {
 	/* Ring size when --ring does not name this sensor; 0 means --ring-bytes. Sensors that
 	 * only aggregate keep a one-page ring, since their events map stays empty. */
 	__u32 ring_bytes;
+	/* NULL (one fixed set of programs) or its routes, terminated by { 0 }. */
+	const struct route_def *routes;
+	/* NULL or called after the route is chosen, before load: sets the rodata variables
+	 * that feature probes decide (e.g. whether a tracepoint has an argument). */
+	int (*configure)(void *skel);
 	/* Skeleton operations, usually SKELETON_OPS(<name>_bpf). */
 	void *(*open)(__u32 wakeup_bytes); /* NULL and errno on failure */
 	struct bpf_object *(*object)(void *skel);
@@ -81,6 +96,7 @@ struct sensor {
 	struct bpf_program *programs[SENSOR_MAX_PROGRAMS]; /* in def->programs order */
 	size_t nprograms;
 	const char *failed_step; /* set when a call below fails, for the diagnostic */
+	char route_error[256];	 /* when no route could be chosen: why, per route */
 	bool bad_setting;	 /* a --set value was refused (already reported): a usage error */
 };
 
@@ -106,10 +122,15 @@ const struct sensor_def *sensor_find(const char *name);
 /* Comma-separated names of every known sensor, for error messages. */
 const char *sensor_known_names(void);
 
-/* Open the skeleton, size its ring, apply the --set settings naming it, and load it.
- * 0 or a negative errno. */
+/* Open the skeleton, size its ring, apply the --set settings naming it, choose its route
+ * (`route`, or the first available when NULL) and load it. 0 or a negative errno. */
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings);
+		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings,
+		     const char *route);
+/* The route of `def` called `name`, or NULL. */
+const struct route_def *sensor_route(const struct sensor_def *def, const char *name);
+/* Comma-separated route names of `def`, for error messages. */
+const char *sensor_route_names(const struct sensor_def *def);
 int sensor_attach(struct sensor *s);
 void sensor_destroy(struct sensor *s);
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* OOM sensor: one record per task the OOM killer marks as its victim, with the memory
- * cgroup whose limit was hit and the victim's memory at the time. tp_btf only: fentry
- * on oom_kill_process would give oom_control directly, but fentry/fexit programs fail to
- * load (EPERM) on the kernels this runs on, and kprobes are not built in. */
+ * cgroup whose limit was hit and the victim's memory at the time. Route tp_btf (the
+ * mark_victim tracepoint with its task argument) where the kernel has it: fentry/fexit
+ * fail to load (EPERM) on some hosts and kprobes are not always built in. Kernels whose
+ * mark_victim carries only a pid take route fentry or kprobe on mark_oom_victim instead. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -19,6 +20,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Deeper memory cgroup trees than this are walked only this far up. */
 #define MAX_MEMCG_DEPTH 32
+
+/* thread_info flag mark_oom_victim sets first and returns early on (arch headers only). */
+#if defined(__TARGET_ARCH_arm64)
+#define TIF_MEMDIE 18
+#else
+#define TIF_MEMDIE 20
+#endif
 /* A memcg OOM fails a charge of at most 8 pages after reclaim gave up; the usage of
  * the cgroup at its limit stays within one charge batch (64 pages) of it. */
 #define AT_LIMIT_SLACK 64
@@ -61,13 +69,13 @@ static __always_inline struct mem_cgroup *parent_memcg(struct mem_cgroup *memcg)
 
 /* Whether `memcg` is the one being OOM-handled. mem_cgroup_oom_trylock sets oom_lock on
  * the whole subtree of the memcg that hit its limit while its OOM is handled (cgroup v1,
- * and v2 while CONFIG_MEMCG_V1 exists); without that field, fall back to "usage at the
- * limit". */
-static __always_inline bool memcg_in_oom(struct mem_cgroup *memcg)
+ * and v2 while CONFIG_MEMCG_V1 exists): `has_oom_lock` says the field exists. Without
+ * it, fall back to "usage at the limit". */
+static __always_inline bool memcg_in_oom(struct mem_cgroup *memcg, bool has_oom_lock)
 {
 	unsigned long max, usage;
 
-	if (bpf_core_field_exists(memcg->oom_lock))
+	if (has_oom_lock)
 		return BPF_CORE_READ(memcg, oom_lock);
 	max = BPF_CORE_READ(memcg, memory.max);
 	usage = BPF_CORE_READ(memcg, memory.usage.counter);
@@ -81,22 +89,25 @@ static __always_inline struct mem_cgroup *oom_memcg(struct task_struct *victim)
 	struct mem_cgroup *memcg = task_memcg(victim);
 	struct mem_cgroup *found = NULL;
 	bool locked_walk = bpf_core_field_exists(memcg->oom_lock);
+	bool done = false;
 
-	for (int depth = 0; depth < MAX_MEMCG_DEPTH && memcg; depth++) {
-		if (memcg_in_oom(memcg))
+	/* Unrolled, without a break (clang unrolls no loop with one here): verifiers before
+	 * Linux 6.3 refuse a back edge that follows a helper call ("back-edge from insn"), as
+	 * the ancestor read here does. */
+#pragma clang loop unroll(full)
+	for (int depth = 0; depth < MAX_MEMCG_DEPTH; depth++) {
+		if (done || !memcg)
+			continue;
+		if (memcg_in_oom(memcg, locked_walk))
 			found = memcg;
 		else if (locked_walk || found)
-			break; /* the oom_lock subtree is contiguous; at-limit takes the nearest */
+			done = true; /* the oom_lock subtree is contiguous; at-limit takes the nearest */
 		memcg = parent_memcg(memcg);
 	}
 	return found;
 }
 
-/* Fires once per task (TIF_MEMDIE), in the context of the allocating task: after
- * SIGKILL in __oom_kill_process (also for each memory.oom.group member), or when the
- * OOM killer picks a task that is already exiting instead of killing another. */
-SEC("tp_btf/mark_victim")
-int BPF_PROG(oom_victim, struct task_struct *task)
+static __always_inline void report_victim(struct task_struct *task)
 {
 	struct bpfwasm_oom_kill *rec = bpfwasm_reserve(sizeof(*rec));
 	struct mem_cgroup *memcg;
@@ -104,7 +115,7 @@ int BPF_PROG(oom_victim, struct task_struct *task)
 	long n;
 
 	if (!rec)
-		return 0;
+		return;
 	bpfwasm_fill_header(&rec->hdr, BPFWASM_RECORD_OOM_KILL, sizeof(*rec));
 	rec->victim_pid = BPF_CORE_READ(task, pid);
 	rec->victim_tgid = BPF_CORE_READ(task, tgid);
@@ -125,5 +136,36 @@ int BPF_PROG(oom_victim, struct task_struct *task)
 	rec->oom_score_adj = BPF_CORE_READ(task, signal, oom_score_adj);
 	rec->_pad0 = 0;
 	bpfwasm_submit(rec);
+}
+
+/* Route tp_btf. Fires once per task (TIF_MEMDIE), in the context of the allocating task:
+ * after SIGKILL in __oom_kill_process (also for each memory.oom.group member), or when the
+ * OOM killer picks a task that is already exiting instead of killing another. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(oom_victim, struct task_struct *task)
+{
+	report_victim(task);
+	return 0;
+}
+
+/* Routes fentry and kprobe: mark_oom_victim is where the tracepoint fires, once TIF_MEMDIE
+ * is set; a task that already has it returns before, so it is skipped here too. */
+static __always_inline void on_mark_oom_victim(struct task_struct *task)
+{
+	if (!((BPF_CORE_READ(task, thread_info.flags) >> TIF_MEMDIE) & 1))
+		report_victim(task);
+}
+
+SEC("fentry/mark_oom_victim")
+int BPF_PROG(oom_victim_fentry, struct task_struct *task)
+{
+	on_mark_oom_victim(task);
+	return 0;
+}
+
+SEC("kprobe/mark_oom_victim")
+int BPF_KPROBE(oom_victim_kprobe, struct task_struct *task)
+{
+	on_mark_oom_victim(task);
 	return 0;
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* TCP sensor: connections opened (active and passive), closed and retransmitting, each
  * attributed to the socket's process, never to whatever task a softirq interrupted.
- * BTF tracepoints only: this kernel refuses fentry/fexit/LSM trampolines and has no kprobes,
- * so accept() itself cannot be hooked (README.md explains the passive attribution). */
+ * BTF tracepoints, but for the send/receive hooks that claim a passive socket: the
+ * sock_{send,recv}_length tracepoints where the kernel has them, else fentry or a kprobe on
+ * tcp_sendmsg/tcp_recvmsg (the helper picks the route, README.md "Routes"). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -22,18 +23,23 @@ char LICENSE[] SEC("license") = "GPL";
 /* sk_shutdown bits (include/net/sock.h). */
 #define SHUTDOWN_MASK 3
 
-/* What the sensor knows about one connection, from connect() or the handshake to CLOSE. */
+/* Set by the helper from the kernel's BTF: tcp_retransmit_skb has an `err` argument (6.18
+ * does, 6.12 does not). The verifier never sees the read of a missing argument: it skips
+ * the branch this read-only value rules out. */
+const volatile bool retransmit_has_err = false;
+
+/* What the sensor knows about one connection with an owner, from connect() (active) or its
+ * owner's first use (passive) to CLOSE. */
 struct conn {
 	__u64 established_ns; /* handshake completed; 0 while an active connect is in SYN_SENT */
 	__u64 reported;	      /* 1 once tcp_open was emitted: exactly then tcp_close will be */
-	__u64 cgroup_id;      /* owner: zero until known */
+	__u64 cgroup_id;
 	__u32 pid;
 	__u32 tgid;
 	char comm[16];
 	__u16 direction;
-	__u8 has_owner;
 	__u8 fin_sent; /* close()/shutdown() queued our FIN (FIN_WAIT1 or LAST_ACK) */
-	__u32 _pad;
+	__u8 _pad[5];
 };
 
 /* Keyed by the struct sock address. Every entry is deleted at the socket's CLOSE or, at
@@ -46,6 +52,17 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* Passive connections from the handshake to their owner's first use: handshake time by
+ * struct sock address. The claim is the delete that succeeds, so two threads using a new
+ * socket at once report it once (an atomic compare-and-swap needs Linux 5.12). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u64);
+} unclaimed SEC(".maps");
+
 static __always_inline void set_owner_current(struct conn *c)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -54,11 +71,10 @@ static __always_inline void set_owner_current(struct conn *c)
 	c->pid = (__u32)pid_tgid;
 	c->tgid = pid_tgid >> 32;
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
-	c->has_owner = 1;
 }
 
 /* The common header with the connection's owner instead of the current task; an unknown
- * owner (no entry, or a passive socket not yet used) leaves pid, tgid, cgroup, comm zero. */
+ * owner (no entry: e.g. a passive socket not yet used) leaves pid, tgid, cgroup, comm zero. */
 static __always_inline void fill_owner_header(struct bpfwasm_event_header *hdr, __u16 type,
 					      __u16 size, const struct conn *c)
 {
@@ -66,7 +82,7 @@ static __always_inline void fill_owner_header(struct bpfwasm_event_header *hdr, 
 	hdr->size = size;
 	hdr->cpu = bpf_get_smp_processor_id();
 	hdr->timestamp_ns = bpf_ktime_get_ns();
-	if (c && c->has_owner) {
+	if (c) {
 		hdr->pid = c->pid;
 		hdr->tgid = c->tgid;
 		hdr->cgroup_id = c->cgroup_id;
@@ -159,9 +175,11 @@ static __always_inline void emit_close(const struct sock *sk, const struct conn 
 static __always_inline void forget(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	struct conn *found = bpf_map_lookup_elem(&conns, &key);
+	struct conn *found;
 	struct conn c;
 
+	bpf_map_delete_elem(&unclaimed, &key); /* a passive socket nobody used */
+	found = bpf_map_lookup_elem(&conns, &key);
 	if (!found)
 		return;
 	c = *found; /* before the delete: a freed element may be reused at once */
@@ -176,21 +194,21 @@ static __always_inline void forget(const struct sock *sk)
 static __always_inline void claim_passive(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	struct conn owner;
+	__u64 *established = bpf_map_lookup_elem(&unclaimed, &key);
+	struct conn c = { .direction = DIRECTION_PASSIVE, .reported = 1 };
 
-	if (!c || c->has_owner || !BPF_CORE_READ(sk, sk_socket))
+	if (!established || !BPF_CORE_READ(sk, sk_socket))
 		return;
-	set_owner_current(&owner);
-	/* Two threads may use a new socket at once: one wins, tcp_open is emitted once. */
-	if (__sync_val_compare_and_swap(&c->reported, 0, 1) != 0)
+	c.established_ns = *established; /* before the delete: a freed element may be reused */
+	/* Two threads may use a new socket at once: one delete wins, tcp_open is emitted once. */
+	if (bpf_map_delete_elem(&unclaimed, &key))
 		return;
-	c->cgroup_id = owner.cgroup_id;
-	c->pid = owner.pid;
-	c->tgid = owner.tgid;
-	__builtin_memcpy(c->comm, owner.comm, sizeof(c->comm));
-	c->has_owner = 1;
-	emit_open(sk, c);
+	set_owner_current(&c);
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_NOEXIST)) {
+		bpfwasm_count_map_full();
+		return;
+	}
+	emit_open(sk, &c);
 }
 
 /* SYN_SENT happens inside connect(): remember the caller. */
@@ -220,12 +238,8 @@ static __always_inline void on_established(const struct sock *sk, int oldstate)
 		emit_open(sk, c);
 		return;
 	}
-	if (oldstate == TCP_SYN_RECV) {
-		struct conn pending = { .established_ns = now, .direction = DIRECTION_PASSIVE };
-
-		if (bpf_map_update_elem(&conns, &key, &pending, BPF_NOEXIST))
-			bpfwasm_count_map_full();
-	}
+	if (oldstate == TCP_SYN_RECV && bpf_map_update_elem(&unclaimed, &key, &now, BPF_NOEXIST))
+		bpfwasm_count_map_full();
 }
 
 /* Transitions only close() and shutdown() make, so in the caller's context (this kernel
@@ -268,7 +282,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	return 0;
 }
 
-/* sendmsg/recvmsg on any socket, always in the caller's context. */
+/* Route tp_btf: sendmsg/recvmsg on any socket, always in the caller's context. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
@@ -285,6 +299,36 @@ int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/* Routes fentry and kprobe: TCP's own sendmsg/recvmsg (every send and receive call on a
+ * TCP socket, read() and write() included), in the caller's context. */
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(handle_send_fentry, struct sock *sk)
+{
+	claim_passive(sk);
+	return 0;
+}
+
+SEC("fentry/tcp_recvmsg")
+int BPF_PROG(handle_recv_fentry, struct sock *sk)
+{
+	claim_passive(sk);
+	return 0;
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(handle_send_kprobe, struct sock *sk)
+{
+	claim_passive(sk);
+	return 0;
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(handle_recv_kprobe, struct sock *sk)
+{
+	claim_passive(sk);
+	return 0;
+}
+
 /* Every full TCP socket ends here: drop whatever a CLOSE transition the sensor did not
  * see left behind, so the map never keeps entries of dead sockets. */
 SEC("tp_btf/tcp_destroy_sock")
@@ -296,15 +340,15 @@ int BPF_PROG(handle_destroy, struct sock *sk)
 
 /* 6.18 also fires this for attempts that sent nothing (err != 0, e.g. -EBUSY while the
  * original is still in a local queue); count only segments that went out, as the
- * kernel's own total_retrans does. */
+ * kernel's own total_retrans does. Older kernels fire it only for segments sent. */
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+int BPF_PROG(handle_retransmit, const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	struct bpfwasm_tcp_retransmit *rec;
 	struct conn *c;
 
-	if (err)
+	if (retransmit_has_err && ctx[2]) /* err, the third argument where it exists */
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &key);
 	rec = bpfwasm_reserve(sizeof(*rec));

@@ -65,17 +65,16 @@ class Helper extends HelperRun {
     return this.tcp.filter((r) => r.type === type && (r.localPort === port || r.remotePort === port));
   }
 
-  /** Entries now in this helper's `conns` map (its fds name the map ids). */
+  /** Sockets the helper now tracks: entries in its `conns` and `unclaimed` maps (its fds name the map ids). */
   mapEntries(): number {
     const ids = readdirSync(`/proc/${this.proc.pid}/fdinfo`).flatMap((fd) => {
       const m = /map_id:\s*(\d+)/.exec(readFileSync(`/proc/${this.proc.pid}/fdinfo/${fd}`, 'utf8'));
       return m ? [m[1]!] : [];
     });
-    for (const id of new Set(ids)) {
-      const info = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'id', id], { encoding: 'utf8' }));
-      if (info.name === 'conns') return JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', id], { encoding: 'utf8' })).length;
-    }
-    throw new Error('no conns map among the helper fds');
+    const tracking = [...new Set(ids)].filter((id) =>
+      ['conns', 'unclaimed'].includes(JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show', 'id', id], { encoding: 'utf8' })).name));
+    if (tracking.length !== 2) throw new Error('no conns and unclaimed maps among the helper fds');
+    return tracking.reduce((n, id) => n + JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', id], { encoding: 'utf8' })).length, 0);
   }
 }
 
@@ -111,7 +110,9 @@ describe('tcp sensor', () => {
     const hello = helper.hello;
     expect(hello.sensors).toEqual([{
       id: 0, name: 'tcp',
-      programs: ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit'],
+      // Every route's programs; only the chosen route's load (README "Routes").
+      programs: ['handle_set_state', 'handle_send', 'handle_recv', 'handle_destroy', 'handle_retransmit',
+        'handle_send_fentry', 'handle_recv_fentry', 'handle_send_kprobe', 'handle_recv_kprobe'],
       record_types: [RecordType.tcp_open, RecordType.tcp_close, RecordType.tcp_retransmit],
     }]);
   });
@@ -232,6 +233,9 @@ describe('tcp sensor', () => {
     const sum = (kind: number) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
     expect(sum(Stat.RING_DROPS)).toBe(0);
     expect(sum(Stat.MAP_FULL)).toBe(0);
+    // This kernel has the sock_*_length tracepoints: route tp_btf, the first five programs run.
+    const running = new Set(last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => s.index));
+    expect([...running].sort()).toEqual([0, 1, 2, 3, 4]);
     expect(helper.errors).toEqual([]);
   });
 });
