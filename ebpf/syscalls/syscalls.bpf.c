@@ -104,6 +104,18 @@ static __always_inline bool task_selected(__u64 pid_tgid)
 	return true;
 }
 
+/* The current thread's thread_info.status: a plain load through the BTF task pointer, or a
+ * probe read where the kernel lacks bpf_get_current_task_btf (before 5.11). */
+static __always_inline __u32 current_status(void)
+{
+	struct task_struct *task;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->thread_info.status;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status);
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -117,7 +129,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (id == NR_EXIT || id == NR_EXIT_GROUP)
 		return 0;
 	/* An int 0x80 syscall's number is in the i386 table, not the x86_64 one we name. */
-	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT)
+	if (current_status() & TS_COMPAT)
 		return 0;
 
 	start = bpf_map_lookup_elem(&starts, &tid);
