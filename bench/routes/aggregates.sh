@@ -14,7 +14,8 @@ COUNT=${2:-2000}
 BLOCK=65536
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VMRUN=${VMRUN:-/work/cache/kernels/vmrun}
-HELPER=$ROOT/ebpf/build/bpfwasm-helper
+# Cross builds: HELPER=ebpf/build/arm64/bpfwasm-helper CC=aarch64-linux-gnu-gcc for 6.1-arm64.
+HELPER=${HELPER:-$ROOT/ebpf/build/bpfwasm-helper}
 # Not under /tmp: the guest mounts a fresh tmpfs there.
 WORK=$(mktemp -d /var/tmp/bpfwasm-routes2.XXXXXX)
 OUT=$WORK/out
