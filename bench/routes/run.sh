@@ -4,7 +4,14 @@
 # checks every run's records with check.mjs. With COST_ROUNDS=N, then measures the added cost
 # per send/receive call of each tcp route next to no sensor (sendload.c, N alternating rounds,
 # medians). Usage: [COST_ROUNDS=N] bench/routes/run.sh 5.10|6.1|6.12|6.1-arm64 [CONNS]
-# Needs: npm run build (the helper and dist/), a C compiler with static libc.
+# EXPECT_tcp / EXPECT_oom (optional, e.g. EXPECT_tcp="fentry kprobe"): the routes that must
+# load on this kernel, the first being the one auto must choose; any other must be refused.
+# Verified (Debian cloud kernels):  5.10  EXPECT_tcp="fentry kprobe"        EXPECT_oom="fentry kprobe"
+#                                   6.1   EXPECT_tcp="fentry kprobe"        EXPECT_oom="tp_btf fentry kprobe"
+#                                   6.12  EXPECT_tcp="tp_btf fentry kprobe" EXPECT_oom="tp_btf fentry kprobe"
+#                             6.1-arm64   EXPECT_tcp="kprobe"               EXPECT_oom="tp_btf kprobe"
+# Needs: npm run build (the helper and dist/), a C compiler with static libc. For another
+# architecture, point HELPER at its helper and CC at its (static) cross compiler.
 set -euo pipefail
 KERNEL=${1:?kernel: 5.10, 6.1, 6.12 or 6.1-arm64}
 CONNS=${2:-200}
@@ -13,22 +20,25 @@ REPLY=70000
 OOM_MAX_PAGES=4096 # memory.max of the victim's cgroup: 16 MiB
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VMRUN=${VMRUN:-/work/cache/kernels/vmrun}
-HELPER=$ROOT/ebpf/build/bpfwasm-helper
+HELPER=${HELPER:-$ROOT/ebpf/build/bpfwasm-helper}
+CC=${CC:-cc}
 # Not under /tmp: the guest mounts a fresh tmpfs there.
 WORK=$(mktemp -d /var/tmp/bpfwasm-routes.XXXXXX)
 OUT=$WORK/out
 # KEEP=1 keeps the VM's output (frames, stderr) for a look afterwards.
 [ -n "${KEEP:-}" ] && echo "output in $WORK/out" || trap 'rm -rf "$WORK"' EXIT
 
-cc -O2 -static -Wall -o "$WORK/tcpload" "$ROOT/bench/routes/tcpload.c"
-cc -O2 -static -Wall -o "$WORK/oomload" "$ROOT/bench/routes/oomload.c"
-cc -O2 -static -Wall -o "$WORK/sendload" "$ROOT/bench/routes/sendload.c"
+"$CC" -O2 -static -Wall -o "$WORK/tcpload" "$ROOT/bench/routes/tcpload.c"
+"$CC" -O2 -static -Wall -o "$WORK/oomload" "$ROOT/bench/routes/oomload.c"
+"$CC" -O2 -static -Wall -o "$WORK/sendload" "$ROOT/bench/routes/sendload.c"
 COST_ROUNDS=${COST_ROUNDS:-0}
 COST_CALLS=${COST_CALLS:-20000}
 
+cp "$HELPER" "$WORK/bpfwasm-helper" # wherever it is built: the guest hides the host's /tmp
+
 cat > "$WORK/guest.sh" <<GUEST
 set -u
-H=$HELPER
+H=$WORK/bpfwasm-helper
 # Starts the helper in the background, its stdin a FIFO held open (EOF would stop it), and
 # waits for READY; \$1 = run name.
 mkfifo /run/helper-stdin
@@ -77,7 +87,7 @@ done
 GUEST
 
 mkdir -p "$OUT"
-VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$HELPER" --add "$WORK" \
+VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$WORK" \
 	-- "sh $WORK/guest.sh" >"$WORK/console" 2>&1 || { tail -20 "$WORK/console"; exit 1; }
 
 status=0
@@ -86,7 +96,15 @@ echo "kernel $KERNEL: memory.events after the oom runs: $(cat "$OUT/oom-memory-e
 for sensor in tcp oom; do
 	for route in auto tp_btf fentry kprobe; do
 		run=$sensor-$route
-		if [ ! -s "$OUT/$run.frames" ] || ! grep -q load_ms "$OUT/$run.frames"; then
+		expected=EXPECT_$sensor
+		expected=${!expected:-}
+		loaded=yes
+		[ -s "$OUT/$run.frames" ] && grep -q load_ms "$OUT/$run.frames" || loaded=no
+		if [ -n "$expected" ] && [ "$route" != auto ]; then
+			case " $expected " in *" $route "*) must=yes ;; *) must=no ;; esac
+			[ "$loaded" = "$must" ] || { echo "$run: loaded $loaded, expected $must (EXPECT_$sensor)"; status=1; }
+		fi
+		if [ "$loaded" = no ]; then
 			echo "$run: not loaded ($(cat "$OUT/$run.exit" 2>/dev/null)): $(tail -1 "$OUT/$run.err")"
 			[ "$route" = auto ] && status=1
 			continue
@@ -97,7 +115,13 @@ for sensor in tcp oom; do
 		else
 			args=(1 "$(cat "$OUT/oom-memcg-id")" "$OOM_MAX_PAGES")
 		fi
-		node "$ROOT/bench/routes/check.mjs" "$sensor" "$OUT/$run.frames" "$route" "${args[@]}" || status=1
+		summary=$(node "$ROOT/bench/routes/check.mjs" "$sensor" "$OUT/$run.frames" "$route" "${args[@]}") || status=1
+		echo "$summary"
+		chosen=$(node -e 'console.log(JSON.parse(process.argv[1]).route)' "$summary")
+		if [ "$route" = auto ] && [ -n "$expected" ] && [ "$chosen" != "${expected%% *}" ]; then
+			echo "$run: auto chose $chosen, expected ${expected%% *} (EXPECT_$sensor)"
+			status=1
+		fi
 	done
 done
 [ "$COST_ROUNDS" -gt 0 ] || exit $status

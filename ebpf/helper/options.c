@@ -114,18 +114,28 @@ static const struct sensor_def *known_sensor(const char *option, const char *nam
 	return def;
 }
 
+/* SENSOR=VALUE of --<option>: the sensor it names, with *value set to VALUE; NULL after
+ * printing why not. */
+static const struct sensor_def *sensor_arg(const char *option, const char *value_name, char *arg,
+					   const char **value)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq) {
+		diag("--%s needs SENSOR=%s, got '%s'", option, value_name, arg);
+		return NULL;
+	}
+	*eq = '\0';
+	*value = eq + 1;
+	return known_sensor(option, arg);
+}
+
 /* --ring SENSOR=N */
 static int parse_ring(char *arg, struct options *opts)
 {
-	char *eq = strchr(arg, '=');
-	const struct sensor_def *def;
+	const char *bytes;
+	const struct sensor_def *def = sensor_arg("ring", "BYTES", arg, &bytes);
 
-	if (!eq) {
-		diag("--ring needs SENSOR=BYTES, got '%s'", arg);
-		return -1;
-	}
-	*eq = '\0';
-	def = known_sensor("ring", arg);
 	if (!def)
 		return -1;
 	for (size_t i = 0; i < opts->nrings; i++) {
@@ -139,7 +149,7 @@ static int parse_ring(char *arg, struct options *opts)
 		return -1;
 	}
 	opts->rings[opts->nrings].sensor = def;
-	return parse_ring_bytes("ring", eq + 1, &opts->rings[opts->nrings++].bytes);
+	return parse_ring_bytes("ring", bytes, &opts->rings[opts->nrings++].bytes);
 }
 
 /* --set SENSOR.VAR=VALUE; the value is checked against the variable's type at load. */
@@ -239,19 +249,13 @@ static int check_sensors_loaded(const struct options *opts)
 /* --route SENSOR=ROUTE; "auto" leaves the choice to the sensor's feature probes. */
 static int parse_route(char *arg, struct options *opts)
 {
-	char *eq = strchr(arg, '=');
-	const struct sensor_def *def;
+	const char *route;
+	const struct sensor_def *def = sensor_arg("route", "ROUTE", arg, &route);
 
-	if (!eq) {
-		diag("--route needs SENSOR=ROUTE, got '%s'", arg);
-		return -1;
-	}
-	*eq = '\0';
-	def = known_sensor("route", arg);
 	if (!def)
 		return -1;
-	if (strcmp(eq + 1, "auto") && !sensor_route(def, eq + 1)) {
-		diag("sensor '%s' has no route '%s'; its routes: %s", arg, eq + 1,
+	if (strcmp(route, "auto") && !sensor_route(def, route)) {
+		diag("sensor '%s' has no route '%s'; its routes: %s", arg, route,
 		     def->routes ? sensor_route_names(def) : "none (one fixed set of programs)");
 		return -1;
 	}
@@ -262,7 +266,7 @@ static int parse_route(char *arg, struct options *opts)
 		}
 	}
 	/* Cannot overflow: sensors are unique and SENSORS_MAX bounds the table. */
-	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, eq + 1 };
+	opts->routes[opts->nroutes++] = (struct sensor_route_choice){ def, route };
 	return 0;
 }
 

@@ -135,7 +135,9 @@ static int load_and_attach_tracing(int id, enum bpf_attach_type attach_type)
 		err = neg_errno();
 	close_fd(link);
 	close(prog);
-	return err;
+	/* The kernel's internal ENOTSUPP (no trampolines on this arch, e.g. arm64 6.1), which
+	 * strerror cannot name. */
+	return err == -524 ? -EOPNOTSUPP : err;
 }
 
 int probe_tp_btf(const char *name)

@@ -88,12 +88,18 @@ const char *sensor_route_names(const struct sensor_def *def)
 	return names;
 }
 
-static void set_route_autoload(struct sensor *s, const struct route_def *route, bool on)
+static int set_route_autoload(struct sensor *s, const struct route_def *route, bool on)
 {
 	struct bpf_object *obj = s->def->object(s->skel);
 
-	for (const char *const *p = route->programs; *p; p++)
-		bpf_program__set_autoload(bpf_object__find_program_by_name(obj, *p), on);
+	for (const char *const *p = route->programs; *p; p++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(obj, *p);
+
+		if (!prog)
+			return fail(s, "find a program of its route", -ENOENT);
+		bpf_program__set_autoload(prog, on);
+	}
+	return 0;
 }
 
 /* The forced route if it is available, else the first available one; the programs of the
@@ -103,18 +109,20 @@ static int choose_route(struct sensor *s, const char *forced)
 	const struct route_def *chosen = NULL;
 	const char *sep = "";
 	size_t len = 0;
-	int err = -ENOENT;
+	int err, refused = -ENOENT; /* why the last route tried is not usable here */
 
 	if (!s->def->routes)
 		return 0;
 	for (const struct route_def *r = s->def->routes; r->name; r++) {
 		const char *why = "";
 
-		set_route_autoload(s, r, false);
+		err = set_route_autoload(s, r, false);
+		if (err)
+			return err;
 		if (chosen || (forced && strcmp(forced, r->name)))
 			continue;
-		err = r->available(&why);
-		if (!err)
+		refused = r->available(&why);
+		if (!refused)
 			chosen = r;
 		else if (len < sizeof(s->route_error))
 			len += snprintf(s->route_error + len, sizeof(s->route_error) - len, "%s%s: %s",
@@ -122,11 +130,10 @@ static int choose_route(struct sensor *s, const char *forced)
 		sep = "; ";
 	}
 	if (!chosen)
-		return fail(s, "find a usable route", err);
+		return fail(s, "find a usable route", refused);
 	s->route_error[0] = '\0';
-	set_route_autoload(s, chosen, true);
 	s->route = chosen->name;
-	return 0;
+	return set_route_autoload(s, chosen, true);
 }
 
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,

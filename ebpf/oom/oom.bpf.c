@@ -40,6 +40,11 @@ struct mm_struct___pre62 {
 	struct mm_rss_stat___pre62 rss_stat;
 } __attribute__((preserve_access_index));
 
+/* Since 6.2 they are percpu_counters: named here too, so this builds against either vmlinux.h. */
+struct mm_struct___post62 {
+	struct percpu_counter rss_stat[4];
+} __attribute__((preserve_access_index));
+
 /* One rss counter of `mm` in pages, read like the kernel's get_mm_counter (the
  * percpu_counter's approximate total, clamped at 0). */
 static __always_inline __u64 mm_counter(struct mm_struct *mm, int member)
@@ -49,7 +54,7 @@ static __always_inline __u64 mm_counter(struct mm_struct *mm, int member)
 	if (bpf_core_field_exists(((struct mm_struct___pre62 *)0)->rss_stat.count))
 		value = BPF_CORE_READ((struct mm_struct___pre62 *)mm, rss_stat.count[member].counter);
 	else
-		value = BPF_CORE_READ(mm, rss_stat[member].count);
+		value = BPF_CORE_READ((struct mm_struct___post62 *)mm, rss_stat[member].count);
 	return value > 0 ? value : 0;
 }
 

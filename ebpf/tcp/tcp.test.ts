@@ -3,11 +3,11 @@
 // (CAP_BPF + CAP_PERFMON, and CAP_NET_ADMIN for the namespaces of the retransmit test);
 // a helper that cannot be built or loaded fails these tests, it never skips them.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordType, TcpCloseOffset, TcpOpenOffset, TcpRetransmitOffset } from '../../src/ingest/generated/events.js';
-import { StatKind as Stat } from '../../src/ingest/protocol.js';
+import { FrameKind, StatKind as Stat } from '../../src/ingest/protocol.js';
 import { freePort } from '../../test/integration/support/collector.js';
 import { HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
 import { CLIENT, SERVER, STALLING_CLIENT, VethPair, lineOf, perl } from './peers.js';
@@ -233,10 +233,42 @@ describe('tcp sensor', () => {
     const sum = (kind: number) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
     expect(sum(Stat.RING_DROPS)).toBe(0);
     expect(sum(Stat.MAP_FULL)).toBe(0);
-    // This kernel has the sock_*_length tracepoints: route tp_btf, the first five programs run.
-    const running = new Set(last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => s.index));
-    expect([...running].sort()).toEqual([0, 1, 2, 3, 4]);
+    // The fixed programs and one route's send/receive pair are loaded, nothing else.
+    const loaded = last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => helper.hello.sensors[0].programs[s.index]).sort();
+    expect(Object.values(ROUTE_PROGRAMS).map((pair) => [...FIXED_PROGRAMS, ...pair].sort())).toContainEqual(loaded);
     expect(helper.errors).toEqual([]);
+  });
+});
+
+const FIXED_PROGRAMS = ['handle_set_state', 'handle_destroy', 'handle_retransmit'];
+const ROUTE_PROGRAMS: Record<string, string[]> = {
+  tp_btf: ['handle_send', 'handle_recv'],
+  fentry: ['handle_send_fentry', 'handle_recv_fentry'],
+  kprobe: ['handle_send_kprobe', 'handle_recv_kprobe'],
+};
+
+describe('tcp routes (--route)', () => {
+  it('refuses a route the sensor does not have, naming its routes', async () => {
+    const run = new HelperRun(['--sensors', 'tcp', '--route', 'tcp=raw_tp']);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr).toBe("bpfwasm-helper: sensor 'tcp' has no route 'raw_tp'; its routes: tp_btf,fentry,kprobe\n");
+  });
+
+  // Kernel-dependent by nature: without the kprobe PMU the forced route must fail with the
+  // reason; with it, the route must load exactly its own programs.
+  it('forces the kprobe route, or fails clearly where this kernel has no kprobes', async () => {
+    // --require: a sensor without a usable route would otherwise be left off (partial start).
+    const run = new HelperRun(['--sensors', 'tcp', '--require', 'tcp', '--route', 'tcp=kprobe', '--stats-ms', '50']);
+    if (!existsSync('/sys/bus/event_source/devices/kprobe')) {
+      expect((await run.exited).code).toBe(4);
+      expect(run.stderr).toMatch(/^bpfwasm-helper: required sensor 'tcp' failed to find a usable route: kprobe: no kprobe on tcp_sendmsg\/tcp_recvmsg$/m);
+      expect(run.kinds).toEqual([FrameKind.HELLO]);
+      return;
+    }
+    await run.waitFor('STATS', () => run.statsFrames.length > 0);
+    await run.stop();
+    const loaded = run.statsFrames.at(-1)!.stats.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => run.hello.sensors[0].programs[s.index]);
+    expect(loaded.sort()).toEqual([...FIXED_PROGRAMS, ...ROUTE_PROGRAMS.kprobe!].sort());
   });
 });
 
