@@ -7,6 +7,11 @@
 #   runqlat: ebpf/runqlat/pingpong.c, COUNT round trips in their own cgroup (per_cgroup=1)
 #   syscalls: sysload.c, COUNT getppid and COUNT failing close(-1) (x86_64 numbers only)
 # Usage: bench/routes/aggregates.sh 5.10|6.1|6.12|6.1-arm64 [COUNT]
+# EXPECT_blockio / EXPECT_runqlat (optional): the routes that must load on this kernel, the
+# first being the one auto must choose; any other must be refused.
+# Verified (Debian cloud kernels): 5.10       EXPECT_blockio="tp_btf raw_tp" EXPECT_runqlat="pid_hash"
+#                                  6.1, 6.12, 6.1-arm64  EXPECT_blockio="tp_btf raw_tp"
+#                                                        EXPECT_runqlat="task_storage pid_hash"
 # Needs: npm run build (the helper and dist/), a C compiler with static libc.
 set -euo pipefail
 KERNEL=${1:?kernel: 5.10, 6.1, 6.12 or 6.1-arm64}
@@ -92,9 +97,24 @@ for sensor in $SENSORS; do
 			status=1
 			continue
 		fi
-		node "$ROOT/bench/routes/check-aggregates.mjs" "$sensor" "$OUT/$run.frames" "$route" "$COUNT" \
+		result=$(node "$ROOT/bench/routes/check-aggregates.mjs" "$sensor" "$OUT/$run.frames" "$route" "$COUNT" \
 			"$BLOCK" "$(cat "$OUT/vdb-dev")" "$(cat "$OUT/rq-cgroup-id")" \
-			"$(cat "$OUT/$run.load" 2>/dev/null || true)" || status=1
+			"$(cat "$OUT/$run.load" 2>/dev/null || true)") || status=1
+		echo "$result"
+		expected=EXPECT_$sensor
+		expected=${!expected:-}
+		[ -n "$expected" ] || continue
+		if [ "$route" = auto ]; then
+			chosen=$(echo "$result" | grep -o '"route":"[a-z_]*"' | cut -d'"' -f4)
+			[ "$chosen" = "${expected%% *}" ] ||
+				{ echo "$run: auto chose $chosen, expected ${expected%% *} (EXPECT_$sensor)"; status=1; }
+		else
+			case " $expected " in *" $route "*) must=yes ;; *) must=no ;; esac
+			loaded=yes
+			echo "$result" | grep -q '"unavailable"' && loaded=no
+			[ "$loaded" = "$must" ] ||
+				{ echo "$run: loaded $loaded, expected $must (EXPECT_$sensor)"; status=1; }
+		fi
 	done
 done
 exit $status
