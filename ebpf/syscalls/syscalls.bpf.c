@@ -77,11 +77,13 @@ _Static_assert(BPFWASM_EVENT_HEADER_SIZE + sizeof(struct error_key) + sizeof(__u
 
 static __always_inline bool comm_matches(void)
 {
-	char comm[16];
+	/* Zeroed first: some kernels (6.1) copy the comm with strscpy, which stops at its NUL and
+	 * leaves the rest of the buffer as it was, so stack garbage would fail the compare. */
+	char comm[16] = {};
 	__u64 *have = (__u64 *)comm;
 	const volatile __u64 *want = (const volatile __u64 *)filter_comm;
 
-	bpf_get_current_comm(comm, sizeof(comm)); /* NUL-padded, like filter_comm */
+	bpf_get_current_comm(comm, sizeof(comm));
 	return have[0] == want[0] && have[1] == want[1];
 }
 
