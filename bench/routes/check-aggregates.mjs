@@ -2,15 +2,7 @@
 // the blockio, runqlat or syscalls aggregates against the workload's known counts; prints a
 // JSON summary (with each loaded program's BPF time per run) and exits 1 on a mismatch.
 //   node bench/routes/check-aggregates.mjs SENSOR FRAMES ROUTE COUNT BLOCK VDB_DEV RQ_CGROUP [LOAD]
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const load = (path) => import(pathToFileURL(join(ROOT, 'dist/src', path)).href);
-const { FrameDecoder, parseStats } = await load('ingest/frame-decoder.js');
-const { RECORDS, HEADER_FIELDS } = await load('ingest/generated/events.js');
-const { StatKind: Stat } = await load('ingest/protocol.js');
+import { Stat, decodeFrames, expectations } from './frames.mjs';
 
 /** Programs each route loads (ebpf/helper/sensor_<name>.c); syscalls has one set. */
 const ROUTES = {
@@ -31,52 +23,12 @@ const EBADF = 9;
 const [sensor, file, forced, countText, blockText, vdbDev, rqCgroup, loadOutput] = process.argv.slice(2);
 const count = Number(countText);
 const block = Number(blockText);
-const layouts = new Map(RECORDS.map((r) => [r.id, r]));
-
-function field(buf, f) {
-  switch (f.type) {
-    case 'u8': return buf.readUInt8(f.offset);
-    case 'u16': return buf.readUInt16LE(f.offset);
-    case 'u32': return buf.readUInt32LE(f.offset);
-    case 's32': return buf.readInt32LE(f.offset);
-    case 'u64': case 's64': return Number(buf.readBigUInt64LE(f.offset));
-    default: return buf.subarray(f.offset, f.offset + f.size).toString('hex');
-  }
-}
-
-const records = [];
-const statsFrames = [];
-const control = [];
-const decoder = new FrameDecoder({
-  events(type, payload, n) {
-    const layout = layouts.get(type);
-    for (let i = 0; i < n; i++) {
-      const buf = Buffer.from(payload.subarray(i * layout.size, (i + 1) * layout.size));
-      const r = { record: layout.name };
-      for (const f of [...HEADER_FIELDS, ...layout.fields]) r[f.name] = field(buf, f);
-      records.push(r);
-    }
-  },
-  stats: (payload, n) => statsFrames.push(parseStats(payload, n)),
-  control: (kind, message) => control.push({ kind, message }),
-});
-decoder.push(readFileSync(file));
-decoder.end();
-
-const failures = [];
-const expect = (what, actual, wanted) => {
-  if (JSON.stringify(actual) !== JSON.stringify(wanted)) failures.push(`${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(wanted)}`);
-};
+const { records, control, hello, last, runs } = decodeFrames(file);
+const { failures, expect } = expectations();
 const sumOf = (rs, key) => rs.reduce((a, r) => a + r[key], 0);
 
-const programs = control.find((c) => c.kind === 'hello')?.message.sensors[0]?.programs ?? [];
 const ready = control.find((c) => c.kind === 'ready')?.message;
-const last = statsFrames.at(-1) ?? [];
 const stat = (kind) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
-const runs = Object.fromEntries(last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => {
-  const ns = last.find((t) => t.kind === Stat.PROG_RUN_TIME_NS && t.index === s.index)?.value ?? 0;
-  return [programs[s.index], { runs: s.value, nsPerRun: s.value ? Math.round(ns / s.value) : null }];
-}));
 // A forced route this kernel lacks leaves the sensor off with the reason: a result, not a failure.
 const refused = ready?.failed?.find((f) => f.name === sensor && f.step === 'find a usable route');
 if (refused && forced !== 'auto') {
@@ -89,7 +41,7 @@ expect('programs loaded', Object.keys(runs).sort(), [...ROUTES[sensor][route] ??
 expect('ring drops', stat(Stat.RING_DROPS), 0);
 expect('full map inserts', stat(Stat.MAP_FULL), 0);
 
-const summary = { sensor, forced, route, kernel: control.find((c) => c.kind === 'hello')?.message.kernel, runs };
+const summary = { sensor, forced, route, kernel: hello?.kernel, runs };
 if (sensor === 'blockio') {
   const [major, minor] = vdbDev.split(':').map(Number);
   const mine = records.filter((r) => r.record === 'blockio_latency' && r.dev === ((major << 20) | minor));
