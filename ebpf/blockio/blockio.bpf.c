@@ -31,11 +31,6 @@ struct request___rq_disk {
 	struct gendisk *rq_disk;
 } __attribute__((preserve_access_index));
 
-/* Before 5.11 gendisk.part0 was this struct, not a pointer to the block_device. */
-struct hd_struct___blockio {
-	int partno;
-} __attribute__((preserve_access_index));
-
 /* A request between issue and completion. */
 struct blockio_start {
 	__u64 issue_ns;
@@ -104,8 +99,12 @@ static __always_inline __u32 blockio_dev(struct request *rq)
 		disk = ((struct request___rq_disk *)rq)->rq_disk;
 	if (!disk)
 		return 0;
-	/* Then part0's dev_t is the disk's major and first minor (add_disk sets both). */
-	if (bpf_core_type_exists(struct hd_struct___blockio))
+	/* Before 5.11 part0 was an embedded struct hd_struct, not a pointer to the block_device
+	 * (which 5.11 gave the partition's start, bd_start_sect); its dev_t is the disk's major
+	 * and first minor (add_disk sets both). Asked of block_device, which every kernel has: a
+	 * relocation against a type vmlinux lacks makes libbpf search the modules' BTF, which
+	 * needs CAP_SYS_ADMIN. */
+	if (!bpf_core_field_exists(struct block_device, bd_start_sect))
 		return (__u32)disk->major << 20 | (__u32)disk->first_minor;
 	return disk->part0->bd_dev;
 }
