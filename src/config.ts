@@ -31,7 +31,7 @@ interface SensorCommon { enabled: boolean; required: boolean; ringBytes: number;
 
 /** The routes a sensor can be forced onto (ebpf/<sensor>/README.md, "Routes"). */
 export const SENSOR_ROUTES: Record<SensorName, readonly string[]> = {
-  process: [], syscalls: [], tcp: ['tp_btf', 'fentry', 'kprobe'], blockio: [], runqlat: [], oom: ['tp_btf', 'fentry', 'kprobe'], bench: [],
+  process: [], syscalls: [], tcp: ['tp_btf', 'fentry', 'kprobe'], blockio: ['tp_btf', 'raw_tp'], runqlat: ['task_storage', 'pid_hash'], oom: ['tp_btf', 'fentry', 'kprobe'], bench: [],
 };
 
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */

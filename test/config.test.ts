@@ -20,7 +20,7 @@ describe('config', () => {
       helper: { aggregateMs: 250 },
       sensors: {
         syscalls: { enabled: true, pid: 42, comm: 'nginx', cgroup: '12345', ringBytes: 8192 },
-        runqlat: { enabled: true, perCgroup: true },
+        runqlat: { enabled: true, perCgroup: true, route: 'pid_hash' },
         tcp: { enabled: true, ipLabels: true, required: true, route: 'kprobe' },
         process: { required: true },
         oom: { route: 'auto' },
@@ -29,7 +29,7 @@ describe('config', () => {
     });
     const args = helperArgs(c);
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
-    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe',
+    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe', '--route', 'runqlat=pid_hash',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
       '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
@@ -81,6 +81,8 @@ describe('config', () => {
     [{ sensors: { tcp: { ephemeralPorts: 'drop' } } }, 'config: sensors.tcp.ephemeralPorts must be one of collapse, keep, got "drop"'],
     [{ sensors: { tcp: { route: 'raw_tp' } } }, 'config: sensors.tcp.route must be one of auto, tp_btf, fentry, kprobe, got "raw_tp"'],
     [{ sensors: { process: { route: 'fentry' } } }, 'config: sensors.process.route must be one of auto, got "fentry"'],
+    [{ sensors: { runqlat: { route: 'kprobe' } } }, 'config: sensors.runqlat.route must be one of auto, task_storage, pid_hash, got "kprobe"'],
+    [{ sensors: { blockio: { route: 'fentry' } } }, 'config: sensors.blockio.route must be one of auto, tp_btf, raw_tp, got "fentry"'],
     [{ sensors: { syscalls: { cgroup: '/no/such/cgroup' } } }, 'config: sensors.syscalls.cgroup names no cgroup v2 group'],
     [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],

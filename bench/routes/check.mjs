@@ -4,15 +4,7 @@
 //   node bench/routes/check.mjs tcp FRAMES ROUTE CONNS SEND_BYTES REPLY_BYTES
 //   node bench/routes/check.mjs oom FRAMES ROUTE KILLS MEMCG_ID LIMIT_PAGES
 //   node bench/routes/check.mjs tcp-cost FRAMES ROUTE     (run counts and times only)
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const load = (path) => import(pathToFileURL(join(ROOT, 'dist/src', path)).href);
-const { FrameDecoder, parseStats } = await load('ingest/frame-decoder.js');
-const { RECORDS, HEADER_FIELDS, RecordType } = await load('ingest/generated/events.js');
-const { StatKind: Stat } = await load('ingest/protocol.js');
+import { Stat, decodeFrames, expectations } from './frames.mjs';
 
 /** Programs each route loads besides the sensor's fixed ones (ebpf/helper/sensor_<name>.c). */
 const ROUTES = {
@@ -27,53 +19,9 @@ const ROUTES = {
 
 const [mode, file, forced, ...expected] = process.argv.slice(2);
 const sensor = mode === 'tcp-cost' ? 'tcp' : mode;
-const layouts = new Map(RECORDS.map((r) => [r.id, r]));
-
-function field(buf, f) {
-  switch (f.type) {
-    case 'u8': return buf.readUInt8(f.offset);
-    case 'u16': return buf.readUInt16LE(f.offset);
-    case 'u32': return buf.readUInt32LE(f.offset);
-    case 's32': return buf.readInt32LE(f.offset);
-    case 'u64': case 's64': return Number(buf.readBigUInt64LE(f.offset));
-    case 'chars': { const b = buf.subarray(f.offset, f.offset + f.size); const nul = b.indexOf(0); return b.subarray(0, nul < 0 ? b.length : nul).toString('latin1'); }
-    default: return buf.subarray(f.offset, f.offset + f.size).toString('hex');
-  }
-}
-
-const records = [];
-const statsFrames = [];
-const control = [];
-const decoder = new FrameDecoder({
-  events(type, payload, count) {
-    const layout = layouts.get(type);
-    for (let i = 0; i < count; i++) {
-      const buf = Buffer.from(payload.subarray(i * layout.size, (i + 1) * layout.size));
-      const r = {};
-      for (const f of [...HEADER_FIELDS, ...layout.fields]) r[f.name] = field(buf, f);
-      r.record = layout.name;
-      records.push(r);
-    }
-  },
-  stats: (payload, count) => statsFrames.push(parseStats(payload, count)),
-  control: (kind, message) => control.push({ kind, message }),
-});
-decoder.push(readFileSync(file));
-decoder.end();
-
-const failures = [];
-const expect = (what, actual, wanted) => {
-  if (JSON.stringify(actual) !== JSON.stringify(wanted)) failures.push(`${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(wanted)}`);
-};
-
-const hello = control.find((c) => c.kind === 'hello')?.message;
-const programs = hello?.sensors[0]?.programs ?? [];
-const last = statsFrames.at(-1) ?? [];
+const { records, control, hello, last, runs } = decodeFrames(file);
+const { failures, expect } = expectations();
 const sum = (kind) => last.filter((s) => s.kind === kind).reduce((a, s) => a + s.value, 0);
-const runs = Object.fromEntries(last.filter((s) => s.kind === Stat.PROG_RUN_COUNT).map((s) => {
-  const ns = last.find((t) => t.kind === Stat.PROG_RUN_TIME_NS && t.index === s.index)?.value ?? 0;
-  return [programs[s.index], { runs: s.value, ns, nsPerRun: s.value ? Math.round(ns / s.value) : null }];
-}));
 // auto: whichever route's programs loaded.
 const route = forced !== 'auto' ? forced
   : Object.keys(ROUTES[sensor]).find((r) => r !== 'fixed' && ROUTES[sensor][r].every((p) => p in runs)) ?? 'none';

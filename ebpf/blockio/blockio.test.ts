@@ -52,36 +52,47 @@ function totals(dev: number, op: number, sinceNs: bigint): { count: number; byte
   };
 }
 
-let helper: HelperRun;
-let disk: Disk;
-let dir: string;
+const PROGRAMS = ['blk_rq_issue', 'blk_rq_complete', 'blk_rq_requeue', 'blk_rq_issue_raw', 'blk_rq_complete_raw', 'blk_rq_requeue_raw'];
+/** Each route's issue and complete programs (README "Routes"); both work on this kernel. */
+const ROUTES = [
+  { route: 'tp_btf', issue: 'blk_rq_issue', complete: 'blk_rq_complete', requeue: 'blk_rq_requeue' },
+  { route: 'raw_tp', issue: 'blk_rq_issue_raw', complete: 'blk_rq_complete_raw', requeue: 'blk_rq_requeue_raw' },
+];
 
-beforeAll(async () => {
-  buildHelper();
-  // ebpf/build lies on the repository's filesystem, a real disk (not tmpfs or zram like /tmp may be).
-  dir = mkdtempSync(join(EBPF_DIR, 'build', 'blockio-test-'));
-  disk = diskOf(dir);
-  helper = new HelperRun(['--sensors', 'blockio', '--aggregate-ms', '100', '--stats-ms', '200'], { onRecord, keepRecords: false });
-  await helper.waitReady();
-});
+describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete, requeue }) => {
+  let helper: HelperRun;
+  let disk: Disk;
+  let dir: string;
 
-afterAll(async () => {
-  if (helper) await helper.stop('stdin');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+  beforeAll(async () => {
+    buildHelper();
+    aggs.length = 0;
+    malformed.length = 0;
+    // ebpf/build lies on the repository's filesystem, a real disk (not tmpfs or zram like /tmp may be).
+    dir = mkdtempSync(join(EBPF_DIR, 'build', 'blockio-test-'));
+    disk = diskOf(dir);
+    helper = new HelperRun(['--sensors', 'blockio', '--route', `blockio=${route}`, '--aggregate-ms', '100', '--stats-ms', '200'], { onRecord, keepRecords: false });
+    await helper.waitReady();
+  });
 
-describe('blockio sensor', () => {
-  it('announces its three programs and the blockio_latency record', () => {
+  afterAll(async () => {
+    if (helper) await helper.stop('stdin');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("announces every route's programs, the blockio_latency record and its route", () => {
     expect(helper.control[0]).toEqual({
       kind: 'hello',
       message: expect.objectContaining({
         sensors: [{
-          id: 0, name: 'blockio', programs: ['blk_rq_issue', 'blk_rq_complete', 'blk_rq_requeue'],
-          record_types: [RecordType.blockio_latency],
+          id: 0, name: 'blockio', programs: PROGRAMS,
+          record_types: [RecordType.blockio_latency], routes: ['tp_btf', 'raw_tp'],
         }],
       }),
     });
-    expect(helper.control.find((c) => c.kind === 'ready')?.message.sensors).toEqual(['blockio']);
+    const ready = helper.control.find((c) => c.kind === 'ready')?.message;
+    expect(ready?.sensors).toEqual(['blockio']);
+    expect(ready?.routes).toEqual({ blockio: route });
   });
 
   it(`counts ${WRITES} O_DIRECT writes of ${BLOCK} bytes on the repository's disk as writes, with bytes and consistent slots`, async () => {
@@ -145,7 +156,7 @@ describe('blockio sensor', () => {
     }
   });
 
-  it('reports every record it wrote, no full map, and runs of its issue and complete programs', async () => {
+  it("reports every record it wrote, no full map, and runs of its route's issue and complete programs", async () => {
     const seen = helper.statsFrames.length;
     await helper.waitFor('two more STATS frames', () => helper.statsFrames.length >= seen + 2);
     expect(helper.errors).toEqual([]);
@@ -156,7 +167,9 @@ describe('blockio sensor', () => {
     expect(sum(StatKind.MAP_FULL)).toBe(0);
     expect(sum(StatKind.RING_DROPS)).toBe(0);
     const runs = last.filter((s) => s.kind === StatKind.PROG_RUN_COUNT && s.sensor === 0);
-    expect(runs.find((s) => s.index === 0)?.value).toBeGreaterThan(0); // blk_rq_issue
-    expect(runs.find((s) => s.index === 1)?.value).toBeGreaterThan(0); // blk_rq_complete
+    expect(runs.find((s) => s.index === PROGRAMS.indexOf(issue))?.value).toBeGreaterThan(0);
+    expect(runs.find((s) => s.index === PROGRAMS.indexOf(complete))?.value).toBeGreaterThan(0);
+    // Only the chosen route's programs are loaded, so only they have run stats.
+    expect(runs.map((s) => PROGRAMS[s.index]).sort()).toEqual([issue, complete, requeue].sort());
   });
 });

@@ -73,7 +73,9 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 		*attach_ms += now_ms() - start;
 	}
 	error[0] = '\0';
-	if (err)
+	if (err && s->route_error[0])
+		snprintf(error, size, "%s", s->route_error);
+	else if (err)
 		diag_capture_first_error(error, size);
 	diag_capture_end(err && !missing_privilege(err) && !s->bad_setting);
 	return err;

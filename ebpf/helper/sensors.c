@@ -113,7 +113,6 @@ static int choose_route(struct sensor *s, const char *forced)
 
 	if (!s->def->routes)
 		return 0;
-	len = snprintf(s->route_error, sizeof(s->route_error), "find a usable route (");
 	for (const struct route_def *r = s->def->routes; r->name; r++) {
 		const char *why = "";
 
@@ -130,11 +129,9 @@ static int choose_route(struct sensor *s, const char *forced)
 					sep, r->name, why);
 		sep = "; ";
 	}
-	if (!chosen) {
-		if (len < sizeof(s->route_error))
-			snprintf(s->route_error + len, sizeof(s->route_error) - len, ")");
-		return fail(s, s->route_error, refused);
-	}
+	if (!chosen)
+		return fail(s, "find a usable route", refused);
+	s->route_error[0] = '\0';
 	s->route = chosen->name;
 	return set_route_autoload(s, chosen, true);
 }
@@ -160,17 +157,17 @@ int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_
 		s->bad_setting = true;
 		return fail(s, "apply --set", err);
 	}
-	/* Only fentry/fexit, LSM, iter, uprobe and struct_ops programs may sleep: the verifier
-	 * refuses the first one it loads, a real load failure for the partial-start tests. */
-	for (size_t i = 0; s->unloadable && i < s->nprograms; i++)
-		bpf_program__set_flags(s->programs[i],
-				       bpf_program__flags(s->programs[i]) | BPF_F_SLEEPABLE);
 	err = choose_route(s, route);
 	if (err)
 		return err;
 	err = def->configure ? def->configure(s->skel) : 0;
 	if (err)
 		return fail(s, "configure its programs", err);
+	/* Only fentry/fexit, LSM, iter, uprobe and struct_ops programs may sleep: the verifier
+	 * refuses the first one it loads, a real load failure for the partial-start tests. */
+	for (size_t i = 0; s->unloadable && i < s->nprograms; i++)
+		bpf_program__set_flags(s->programs[i],
+				       bpf_program__flags(s->programs[i]) | BPF_F_SLEEPABLE);
 	err = def->load(s->skel);
 	if (err)
 		return fail(s, "load", err);

@@ -96,7 +96,7 @@ struct sensor {
 	struct bpf_program *programs[SENSOR_MAX_PROGRAMS]; /* in def->programs order */
 	size_t nprograms;
 	const char *failed_step; /* set when a call below fails, for the diagnostic */
-	char route_error[256];	 /* failed_step when no route could be chosen: why, per route */
+	char route_error[256];	 /* when no route could be chosen: why, per route */
 	bool bad_setting;	 /* a --set value was refused (already reported): a usage error */
 };
 

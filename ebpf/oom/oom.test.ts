@@ -58,7 +58,7 @@ describe('oom sensor', () => {
   it('announces its one program and the oom_kill record type', () => {
     expect(helper.control[0]).toMatchObject({
       kind: 'hello',
-      message: { sensors: [{ id: 0, name: 'oom', programs: ['oom_victim', 'oom_victim_fentry', 'oom_victim_kprobe'], record_types: [RecordType.oom_kill] }] },
+      message: { sensors: [{ id: 0, name: 'oom', programs: ['oom_victim', 'oom_victim_fentry', 'oom_victim_kprobe'], record_types: [RecordType.oom_kill], routes: ['tp_btf', 'fentry', 'kprobe'] }] },
     });
   });
 

@@ -53,7 +53,7 @@ describe('process sensor', () => {
       pid: helper.proc.pid,
       sensors: [{
         id: 0, name: 'process', programs: ['handle_fork', 'handle_exec', 'handle_exit'],
-        record_types: [RecordType.process_fork, RecordType.process_exec, RecordType.process_exit],
+        record_types: [RecordType.process_fork, RecordType.process_exec, RecordType.process_exit], routes: [],
       }],
     });
     expect(ready.sensors).toEqual(['process']);

@@ -38,8 +38,12 @@ struct {
 	__type(value, struct runqlat_value);
 } runqlat_hist SEC(".maps");
 
-/* When each task was last made runnable: task-local storage, freed with the task, so it
- * needs no cleanup and cannot fill up the way a pid-keyed hash can. */
+/* Set by the helper from the kernel's BTF: sched_switch passes prev_state (since 5.18);
+ * before, the state is read from `prev` itself, which is what the tracepoint passes. */
+const volatile bool switch_has_prev_state = true;
+
+/* When each task was last made runnable (route task_storage): task-local storage, freed
+ * with the task, so it needs no cleanup and cannot fill up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -47,13 +51,34 @@ struct {
 	__type(value, __u64);
 } enqueued_at SEC(".maps");
 
-/* Remember that `task` entered the run queue now. pid 0 (idle) is never queued. */
-static __always_inline void mark_enqueued(struct task_struct *task)
-{
-	__u64 *ts;
+/* The same stamp keyed by pid (route pid_hash, where task storage is missing): an entry
+ * lives from enqueue to switch-in, so only tasks waiting on a run queue hold one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} enqueued_pid SEC(".maps");
 
-	if (task->pid == 0)
+/* task_struct.state before 5.14 renamed it __state. */
+struct task_struct___state {
+	long state;
+} __attribute__((preserve_access_index));
+
+/* Remember that `task` entered the run queue now. pid 0 (idle) is never queued. */
+static __always_inline void mark_enqueued(struct task_struct *task, bool pid_hash)
+{
+	__u64 *ts, now;
+	__u32 pid = task->pid;
+
+	if (pid == 0)
 		return;
+	if (pid_hash) {
+		now = bpf_ktime_get_ns();
+		if (bpf_map_update_elem(&enqueued_pid, &pid, &now, BPF_ANY))
+			bpfwasm_count_map_full();
+		return;
+	}
 	ts = bpf_task_storage_get(&enqueued_at, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!ts) {
 		/* Allocation failed or storage was busy (recursion): this wait goes unmeasured. */
@@ -86,38 +111,82 @@ static __always_inline void record_wait(struct task_struct *task, __u64 ns)
 	value->sum_ns += ns;
 }
 
+/* The state `prev` leaves the CPU in: the tracepoint's argument, else the task's own. */
+static __always_inline long prev_task_state(unsigned long long *ctx, struct task_struct *prev)
+{
+	if (switch_has_prev_state)
+		return (long)(unsigned int)ctx[3];
+	if (bpf_core_field_exists(prev->__state))
+		return prev->__state;
+	return ((struct task_struct___state *)prev)->state;
+}
+
+/* A preempted task stays on the run queue, so its wait starts now (as in bcc's runqlat);
+ * `next` ends its wait. */
+static __always_inline void on_switch(unsigned long long *ctx, bool preempt,
+				      struct task_struct *prev, struct task_struct *next,
+				      bool pid_hash)
+{
+	__u64 *ts, now;
+	__u32 pid;
+
+	if (preempt || prev_task_state(ctx, prev) == TASK_RUNNING)
+		mark_enqueued(prev, pid_hash);
+	pid = next->pid;
+	if (pid == 0)
+		return;
+	ts = pid_hash ? bpf_map_lookup_elem(&enqueued_pid, &pid)
+		      : bpf_task_storage_get(&enqueued_at, next, 0, 0);
+	if (!ts || *ts == 0)
+		return;
+	now = bpf_ktime_get_ns();
+	record_wait(next, now - *ts);
+	/* One wait per enqueue: a task switched in again without a new wakeup is not counted. */
+	if (pid_hash)
+		bpf_map_delete_elem(&enqueued_pid, &pid);
+	else
+		*ts = 0;
+}
+
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(handle_wakeup, struct task_struct *p)
 {
-	mark_enqueued(p);
+	mark_enqueued(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *p)
 {
-	mark_enqueued(p);
+	mark_enqueued(p, false);
 	return 0;
 }
 
-/* A preempted task stays on the run queue, so its wait starts now (as in bcc's runqlat);
- * `next` ends its wait. */
+/* prev_state, the 4th argument, is read only where the kernel has it (prev_task_state). */
 SEC("tp_btf/sched_switch")
-int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 *ts, now;
+	on_switch(ctx, preempt, prev, next, false);
+	return 0;
+}
 
-	if (preempt || prev_state == TASK_RUNNING)
-		mark_enqueued(prev);
-	if (next->pid == 0)
-		return 0;
-	ts = bpf_task_storage_get(&enqueued_at, next, 0, 0);
-	if (!ts || *ts == 0)
-		return 0;
-	now = bpf_ktime_get_ns();
-	record_wait(next, now - *ts);
-	/* One wait per enqueue: a task switched in again without a new wakeup is not counted. */
-	*ts = 0;
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_wakeup_pid, struct task_struct *p)
+{
+	mark_enqueued(p, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_wakeup_new_pid, struct task_struct *p)
+{
+	mark_enqueued(p, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch_pid, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_switch(ctx, preempt, prev, next, true);
 	return 0;
 }

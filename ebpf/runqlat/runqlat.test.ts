@@ -55,13 +55,20 @@ beforeAll(() => {
   buildHelper();
 });
 
-describe('runqlat sensor, whole node', () => {
+const PROGRAMS = ['handle_wakeup', 'handle_wakeup_new', 'handle_switch', 'handle_wakeup_pid', 'handle_wakeup_new_pid', 'handle_switch_pid'];
+/** Both routes work on this kernel (README "Routes"); each loads only its own three programs. */
+const ROUTES = [
+  { route: 'task_storage', programs: PROGRAMS.slice(0, 3) },
+  { route: 'pid_hash', programs: PROGRAMS.slice(3) },
+];
+
+describe.each(ROUTES)('runqlat sensor, whole node, route $route', ({ route, programs }) => {
   let run: HelperRun;
   let loadStartNs: bigint;
   let loadEndNs: bigint;
 
   beforeAll(async () => {
-    run = new HelperRun(['--sensors', 'runqlat', '--aggregate-ms', '100', '--stats-ms', '200']);
+    run = new HelperRun(['--sensors', 'runqlat', '--route', `runqlat=${route}`, '--aggregate-ms', '100', '--stats-ms', '200']);
     await run.waitReady();
     loadStartNs = process.hrtime.bigint();
     expect(await busy(4, 1000)).toBe(0);
@@ -79,10 +86,13 @@ describe('runqlat sensor, whole node', () => {
     if (run && run.proc.exitCode === null) run.proc.kill('SIGKILL');
   });
 
-  it('announces the three scheduler programs and the runqlat record', () => {
+  it('announces every route\'s programs, the runqlat record and its route, and loads only its own programs', () => {
     expect(run.control[0]?.message).toMatchObject({
-      sensors: [{ name: 'runqlat', programs: ['handle_wakeup', 'handle_wakeup_new', 'handle_switch'], record_types: [RecordType.runqlat] }],
+      sensors: [{ name: 'runqlat', programs: PROGRAMS, record_types: [RecordType.runqlat], routes: ['task_storage', 'pid_hash'] }],
     });
+    expect(run.control.find((c) => c.kind === 'ready')?.message.routes).toEqual({ runqlat: route });
+    const loaded = run.statsFrames.at(-1)!.stats.filter((s) => s.kind === StatKind.PROG_RUN_COUNT).map((s) => PROGRAMS[s.index]);
+    expect(loaded.sort()).toEqual([...programs].sort());
     expect(run.stderr).toBe('');
     expect(run.errors).toEqual([]);
   });

@@ -77,11 +77,13 @@ _Static_assert(BPFWASM_EVENT_HEADER_SIZE + sizeof(struct error_key) + sizeof(__u
 
 static __always_inline bool comm_matches(void)
 {
-	char comm[16];
+	/* Zeroed first: some kernels (6.1) copy the comm with strscpy, which stops at its NUL and
+	 * leaves the rest of the buffer as it was, so stack garbage would fail the compare. */
+	char comm[16] = {};
 	__u64 *have = (__u64 *)comm;
 	const volatile __u64 *want = (const volatile __u64 *)filter_comm;
 
-	bpf_get_current_comm(comm, sizeof(comm)); /* NUL-padded, like filter_comm */
+	bpf_get_current_comm(comm, sizeof(comm));
 	return have[0] == want[0] && have[1] == want[1];
 }
 
@@ -104,6 +106,18 @@ static __always_inline bool task_selected(__u64 pid_tgid)
 	return true;
 }
 
+/* The current thread's thread_info.status: a plain load through the BTF task pointer, or a
+ * probe read where the kernel lacks bpf_get_current_task_btf (before 5.11). */
+static __always_inline __u32 current_status(void)
+{
+	struct task_struct *task;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->thread_info.status;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status);
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -117,7 +131,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (id == NR_EXIT || id == NR_EXIT_GROUP)
 		return 0;
 	/* An int 0x80 syscall's number is in the i386 table, not the x86_64 one we name. */
-	if (bpf_get_current_task_btf()->thread_info.status & TS_COMPAT)
+	if (current_status() & TS_COMPAT)
 		return 0;
 
 	start = bpf_map_lookup_elem(&starts, &tid);
