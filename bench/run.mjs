@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every benchmark and rewrites BENCHMARKS.md with the medians, ratios and commands.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { machine, median } from './lib.mjs';
 import { benchPipeline } from './pipeline.mjs';
@@ -13,6 +13,7 @@ import { benchSwap, swapMarkdown } from './swap.mjs';
 import { benchThroughput, throughputMarkdown } from './throughput.mjs';
 import { benchFreshness, freshnessMarkdown } from './freshness.mjs';
 import { benchExporters, exportersMarkdown } from './exporters.mjs';
+import { soakSection } from './soak.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -116,5 +117,7 @@ ${profilerMarkdown(profiling)}
 ${sensorsMarkdown(sensors)}
 ${swapMarkdown(swap)}`;
 
-writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
+// The soak runs for an hour on its own (npm run soak): its last section is kept as it is.
+const soak = soakSection(readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8'));
+writeFileSync(join(ROOT, 'BENCHMARKS.md'), soak ? `${md.trimEnd()}\n\n${soak}` : md);
 console.log(md);
