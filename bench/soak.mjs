@@ -87,6 +87,8 @@ function counts(m) {
     framesMalformed: m.get('bpfwasm_frames_malformed_total') ?? 0,
     framesTruncated: m.get('bpfwasm_frames_truncated_total') ?? 0,
     helperRestarts: m.get('bpfwasm_helper_restarts_total') ?? 0,
+    swapsOk: totalWhere(m, 'bpfwasm_exporter_reloads_total', 'result="ok"'),
+    swapsRejected: totalWhere(m, 'bpfwasm_exporter_reloads_total', 'result="rejected"'),
     helperUp: m.get('bpfwasm_helper_up') ?? 0,
     loki: {
       written: m.get('bpfwasm_log_lines_total') ?? 0,
@@ -104,16 +106,17 @@ function counts(m) {
   };
 }
 
+const pipelineKey = (c) => [c.submitted, c.ringDrops, c.written, c.received, c.counted, c.exporterDropped].join();
 const settledPipeline = (c) => c.submitted === c.written && c.written === c.received && c.received === c.counted + c.exporterDropped;
 
-/** Reads until two readings STATS_MS×3 apart agree and `ok` holds (or the timeout); returns the last. */
-async function settle(read, ok) {
+/** Reads until two readings STATS_MS×3 apart agree on `key` and `ok` holds (or the timeout); returns the last. */
+async function settle(read, ok, key = JSON.stringify) {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   let prev = await read();
   for (;;) {
     await sleep(STATS_MS * 3);
     const cur = await read();
-    if ((JSON.stringify(cur) === JSON.stringify(prev) && ok(cur)) || Date.now() > deadline) return cur;
+    if ((key(cur) === key(prev) && ok(cur)) || Date.now() > deadline) return cur;
     prev = cur;
   }
 }
@@ -190,7 +193,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
     const settlePoint = async (kind) => {
       paused = true;
       await stepping;
-      const c = await settle(async () => counts(await metricsNow()), settledPipeline);
+      const c = await settle(async () => counts(await metricsNow()), settledPipeline, pipelineKey);
       points.push({ kind, kernel: c.submitted + c.ringDrops, calls: produced.calls, settled: settledPipeline(c) });
     };
     await settlePoint('start');
@@ -323,8 +326,8 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
       `${pr.downKernel} events: ≥ ${pr.downCalls - pr.downKernel} calls unseen while the helper was down`);
     check('helper: every kill restarted, counts settled before it', res.kills.length === plan.kills.length && res.kills.every((k) => k.settled) &&
       fin.helperRestarts === plan.kills.length, `${res.kills.length} kills, ${fin.helperRestarts} restarts, down ${res.kills.map((k) => k.downMs).join(', ')} ms`);
-    check('exporters: every swap taken', logged.swaps === res.swaps && swapMs.length === res.swaps,
-      `${res.swaps} files written, ${logged.swaps} swaps logged by the collector; file written → swapped p50 ${res.swapMs.p50} ms, max ${res.swapMs.max} ms`);
+    check('exporters: every swap taken', fin.swapsOk === res.swaps && fin.swapsRejected === 0 && swapMs.length === res.swaps,
+      `${res.swaps} files written, bpfwasm_exporter_reloads_total ok ${fin.swapsOk}, rejected ${fin.swapsRejected}; file written → swap logged p50 ${res.swapMs.p50} ms, max ${res.swapMs.max} ms`);
     res.logged = logged;
     const l = fin.loki;
     check('Loki: written = sent + dropped + buffered', l.written === l.sent + l.dropped + l.buffered,
