@@ -53,6 +53,7 @@ const SETTLE_TIMEOUT_MS = 15_000;
 const RW_INTERVAL_SECONDS = 5;
 const FLAT_PCT = 5;
 const SWAP_TIMEOUT_MS = 30_000;
+const MAX_LOG_LINES = 500;
 const FEDERATE = `/federate?match[]=${encodeURIComponent('{__name__=~"bpfwasm_.+"}')}`;
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
@@ -153,15 +154,17 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
   const collector = spawn('taskset', ['-c', String(PIPELINE_CPU), process.execPath, join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port', String(port)],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   // The collector's log (pino JSON lines on stdout): swaps taken, and warnings and errors by message.
-  const logged = { swaps: 0, levels: {} };
+  const logged = { swaps: 0, levels: {}, lines: [] };
   let logTail = '';
   collector.stdout.on('data', (d) => {
     const lines = (logTail + d).split('\n');
     logTail = lines.pop();
     for (const line of lines) {
       if (line.includes('swapped in the new version')) logged.swaps++;
-      const level = /"level":(\d+)/.exec(line)?.[1];
+      const level = Number(/"level":(\d+)/.exec(line)?.[1]);
       if (level >= 40) logged.levels[level] = (logged.levels[level] ?? 0) + 1;
+      // What the report needs to explain a failed check: warnings, errors and the bench module's fate.
+      if ((level >= 40 || line.includes('"exporter":"bench"')) && logged.lines.length < MAX_LOG_LINES) logged.lines.push(line);
     }
   });
   const failures = [];
@@ -169,7 +172,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
   const latency = { metrics: [], federate: [] };
   const swapMs = [];
   let scrapeErrors = 0, scrapesSkipped = 0;
-  const minuteSamples = { rss: [], heap: [] };
+  const minuteSamples = { rss: [], heap: [], metrics: [], federate: [] };
   let timers = [];
   try {
     await waitHttp(`${base}/readyz`, 200, 60_000);
@@ -210,6 +213,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
           const r = await fetch(base + path);
           const text = await r.text();
           latency[name].push(performance.now() - a);
+          minuteSamples[name].push(performance.now() - a);
           if (r.status !== 200) { scrapeErrors++; continue; }
           if (name === 'metrics') minuteSamples.heap.push(parseExposition(text).get('nodejs_heap_size_used_bytes') ?? NaN);
         }
@@ -227,8 +231,8 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
       minute++;
       const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
       const row = { minute, rss: mean(minuteSamples.rss), heap: mean(minuteSamples.heap.filter(Number.isFinite)),
-        metricsP99: pct(latency.metrics.slice(-60), 99), federateP99: pct(latency.federate.slice(-60), 99) };
-      minuteSamples.rss = []; minuteSamples.heap = [];
+        metricsP99: pct(minuteSamples.metrics, 99), federateP99: pct(minuteSamples.federate, 99) };
+      for (const k of Object.keys(minuteSamples)) minuteSamples[k] = [];
       res.memory.push(row);
       log(`soak: minute ${minute}${minute <= plan.warmupMinutes ? ' (warm-up)' : ''}: collector RSS ${mib(row.rss)}, heap used ${mib(row.heap)}; ` +
         `scrape p99 /metrics ${row.metricsP99.toFixed(1)} ms, /federate ${row.federateP99.toFixed(1)} ms; swaps ${res.swaps}, helper kills ${res.kills.length}, events ${produced.calls}`);
@@ -312,8 +316,8 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
       log(`soak: ${ok ? 'ok  ' : 'FAIL'} ${name}: ${detail}`);
     };
     const kernelProduced = fin.submitted + fin.ringDrops;
-    check('events: produced = counted + counted drops', kernelProduced === fin.counted + fin.exporterDropped + fin.ringDrops,
-      `produced ${kernelProduced} (submitted ${fin.submitted} + ring drops ${fin.ringDrops}) = counted ${fin.counted} + exporter drops ${fin.exporterDropped} + ring drops ${fin.ringDrops}`);
+    check('events: produced = processed + counted drops', kernelProduced === fin.counted + fin.exporterDropped + fin.ringDrops,
+      `produced ${kernelProduced} (submitted + ring drops) = processed by the exporter ${fin.counted} + exporter drops ${fin.exporterDropped} + ring drops ${fin.ringDrops}`);
     check('events: submitted = helper records written = collector received', fin.submitted === fin.written && fin.written === fin.received,
       `${fin.submitted} = ${fin.written} = ${fin.received}`);
     check('events: processed = received − exporter drops', fin.counted === fin.received - fin.exporterDropped && fin.processed === fin.received,
