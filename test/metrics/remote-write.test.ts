@@ -213,6 +213,8 @@ describe('RemoteWriter against a receiver', () => {
     expect(metric(store, 'bpfwasm_remote_write_requests_total', ['200'])).toBe(1);
     expect(metric(store, 'bpfwasm_remote_write_last_success_timestamp_seconds')).toBeCloseTo(Date.now() / 1000, -1);
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(0);
+    expect(metric(store, 'bpfwasm_remote_write_samples_queued_total')).toBe(samples);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(0);
     for (const reason of ['queue_full', 'rejected', 'shutdown']) {
       expect(metric(store, 'bpfwasm_remote_write_samples_dropped_total', [reason])).toBe(0);
     }
@@ -257,6 +259,7 @@ describe('RemoteWriter against a receiver', () => {
     const [inFlight, c2, c3, c4, c5] = counts as [number, number, number, number, number];
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(2);
     expect(queuedFull()).toBe(c2 + c3);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(inFlight + c4 + c5);
 
     await waitFor('the first failure', async () =>
       (metric(store, 'bpfwasm_remote_write_requests_total', ['error']) > 0 ? true : undefined), 5000, 10);
@@ -268,6 +271,10 @@ describe('RemoteWriter against a receiver', () => {
     expect(metric(store, 'bpfwasm_remote_write_samples_total')).toBe(0);
     expect(metric(store, 'bpfwasm_remote_write_requests_total', ['error'])).toBe(1);
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(0);
+    // Every sample taken is accounted for: queued = sent + dropped + pending, pending now 0.
+    const dropped = ['queue_full', 'rejected', 'shutdown'].reduce((n, r) => n + metric(store, 'bpfwasm_remote_write_samples_dropped_total', [r]), 0);
+    expect(metric(store, 'bpfwasm_remote_write_samples_queued_total')).toBe(dropped);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(0);
   });
 
   it('refuses a URL with credentials at construction', () => {
