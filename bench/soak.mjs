@@ -98,6 +98,8 @@ function counts(m) {
       buffered: m.get('bpfwasm_log_lines_buffered') ?? 0,
     },
     remoteWrite: {
+      queued: m.get('bpfwasm_remote_write_samples_queued_total') ?? 0,
+      pending: m.get('bpfwasm_remote_write_samples_pending') ?? 0,
       sent: m.get('bpfwasm_remote_write_samples_total') ?? 0,
       dropped: dropped('bpfwasm_remote_write_samples_dropped_total'),
       requests200: totalWhere(m, 'bpfwasm_remote_write_requests_total', 'code="200"'),
@@ -338,6 +340,8 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
       `${l.written} = ${l.sent} + ${l.dropped} + ${l.buffered}; the double accepted ${fin.lokiReceived}`);
     check('Loki: sent = lines the double accepted', l.sent === fin.lokiReceived, `${l.sent} = ${fin.lokiReceived}`);
     const r = fin.remoteWrite;
+    check('remote write: queued = sent + dropped + pending', r.queued === r.sent + r.dropped + r.pending,
+      `${r.queued} = ${r.sent} + ${r.dropped} + ${r.pending}`);
     check('remote write: sent = samples the double accepted', r.sent === fin.rwReceived && r.requests200 === (rw.counts.requests[200] ?? 0),
       `${r.sent} = ${fin.rwReceived} samples, ${r.requests200} = ${rw.counts.requests[200] ?? 0} requests; dropped ${r.dropped}`);
     check('remote write: every 503 counted and retried', r.requests503 === (rw.counts.requests[503] ?? 0) && r.requests503 > 0 && r.retries >= r.requests503,
