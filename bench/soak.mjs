@@ -9,8 +9,10 @@
 //   every second        /metrics and /federate are scraped (latency recorded).
 // Every real minute: the collector's RSS (/proc) and heap used (nodejs_heap_size_used_bytes),
 // the means of that minute's per-second readings. At the end: memory flat within ±5% after
-// warm-up, exact event reconciliation, Loki and remote write counts adding up, scrape p50/p99.
-// Exits 1 if a check fails.
+// warm-up, exact event reconciliation, every swap taken, Loki (written = sent + dropped +
+// buffered, sent = what the double accepted) and remote write (queued = sent + dropped + pending,
+// sent = what the double accepted, every 503 counted) adding up, scrape p50/p99. Exits 1 if a
+// check fails.
 //
 // Events: the bench sensor traces bench/syscall-driver.c (getppid, paced, CPU 0) as in
 // bench/throughput.mjs. Before each kill and at the end the driver pauses and the counts settle,
