@@ -32,7 +32,7 @@
 // --write (update BENCHMARKS.md). JSON result: bench/results/soak.json.
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -235,10 +235,10 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
       minute++;
       const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
       const row = { minute, rss: mean(minuteSamples.rss), heap: mean(minuteSamples.heap.filter(Number.isFinite)),
-        metricsP99: pct(minuteSamples.metrics, 99), federateP99: pct(minuteSamples.federate, 99) };
+        metricsP99: pct(minuteSamples.metrics, 99), federateP99: pct(minuteSamples.federate, 99), load: loadavg()[0] };
       for (const k of Object.keys(minuteSamples)) minuteSamples[k] = [];
       res.memory.push(row);
-      log(`soak: minute ${minute}${minute <= plan.warmupMinutes ? ' (warm-up)' : ''}: collector RSS ${mib(row.rss)}, heap used ${mib(row.heap)}; ` +
+      log(`soak: minute ${minute}${minute <= plan.warmupMinutes ? ' (warm-up)' : ''}: collector RSS ${mib(row.rss)}, heap used ${mib(row.heap)}, host load ${row.load.toFixed(1)}; ` +
         `scrape p99 /metrics ${row.metricsP99.toFixed(1)} ms, /federate ${row.federateP99.toFixed(1)} ms; swaps ${res.swaps}, helper kills ${res.kills.length}, events ${produced.calls}`);
     };
     timers.push(setInterval(recordMinute, 60_000));
@@ -381,7 +381,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
 
 export function soakMarkdown(r) {
   const sc = r.scrapes;
-  const rows = r.memory.map((x) => `| ${x.minute}${x.minute <= r.warmupMinutes ? ' (warm-up)' : ''} | ${mib(x.rss)} | ${mib(x.heap)} | ${x.metricsP99.toFixed(1)} ms | ${x.federateP99.toFixed(1)} ms |`);
+  const rows = r.memory.map((x) => `| ${x.minute}${x.minute <= r.warmupMinutes ? ' (warm-up)' : ''} | ${mib(x.rss)} | ${mib(x.heap)} | ${x.metricsP99.toFixed(1)} ms | ${x.federateP99.toFixed(1)} ms | ${x.load.toFixed(1)} |`);
   const short = r.minutes < 60 ? `\n**A ${r.minutes}-minute run, not the 1-hour soak**: the schedule is scaled down and the memory figures say little.\n` : '';
   return `${BEGIN}
 ## Soak: ${r.minutes} minutes under load and faults
@@ -411,8 +411,8 @@ ${sc.federate.p50.toFixed(1)} ms, p99 ${sc.federate.p99.toFixed(1)} ms, max ${sc
 Memory, means of the per-second readings of each minute (warm-up: the first ${r.warmupMinutes}); after warm-up
 RSS stays within ±${r.rssFlatPct.toFixed(1)}% and heap used within ±${r.heapFlatPct.toFixed(1)}% of their mean (goal ±${FLAT_PCT}%):
 
-| minute | collector RSS | heap used | /metrics p99 | /federate p99 |
-|---|---|---|---|---|
+| minute | collector RSS | heap used | /metrics p99 | /federate p99 | host load average (1 min, ${cpus().length} CPUs) |
+|---|---|---|---|---|---|
 ${rows.join('\n')}
 ${END}
 `;
