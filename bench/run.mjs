@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every benchmark and rewrites BENCHMARKS.md with the medians, ratios and commands.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { machine, median } from './lib.mjs';
 import { benchPipeline } from './pipeline.mjs';
@@ -14,6 +14,7 @@ import { benchThroughput, throughputMarkdown } from './throughput.mjs';
 import { benchFreshness, freshnessMarkdown } from './freshness.mjs';
 import { benchExporters, exportersMarkdown } from './exporters.mjs';
 
+const KEPT_MARKER = '<!-- kept: ';
 const ROOT = resolve(import.meta.dirname, '..');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const x = (a, b) => `${(a / b).toFixed(2)}×`;
@@ -116,5 +117,9 @@ ${profilerMarkdown(profiling)}
 ${sensorsMarkdown(sensors)}
 ${swapMarkdown(swap)}`;
 
-writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
+// Sections other commands write (fallback routes, the kernel matrix, the soak) follow the
+// `kept` marker and are carried over as they are.
+const previous = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
+const kept = previous.indexOf(KEPT_MARKER);
+writeFileSync(join(ROOT, 'BENCHMARKS.md'), kept >= 0 ? `${md.trimEnd()}\n\n${previous.slice(kept)}` : md);
 console.log(md);

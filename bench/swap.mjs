@@ -29,7 +29,7 @@ function batch() {
 }
 
 /** The module with a custom section appended: another version, the same behaviour. */
-function variant(bytes, i) {
+export function variant(bytes, i) {
   const name = Buffer.from('bench');
   const tag = Buffer.from(String(i));
   const body = Buffer.concat([Buffer.from([name.length]), name, tag]);

@@ -39,10 +39,10 @@ const PROFILE_SECONDS = 4;
 const PROFILE_SVG = 'bench/results/collector-at-fixed-rate.svg';
 const STATS_MS = 100;
 const QUIET_TIMEOUT_MS = 4000;
-const DRIVER_CPU = 0;
+export const DRIVER_CPU = 0;
 // The consumers run on the other CPU: woken by the producer's irq_work, the helper would
 // otherwise often be placed on the driver's CPU (wake-affine), where a nice −20 loop starves it.
-const PIPELINE_CPU = 1;
+export const PIPELINE_CPU = 1;
 const HELPER = join(ROOT, 'ebpf/build/bpfwasm-helper');
 const BPFTRACE = '/usr/bin/bpftrace';
 const TRACEFS = '/sys/kernel/tracing';
@@ -51,8 +51,15 @@ const dist = (p) => import(pathToFileURL(join(ROOT, 'dist/src', p)).href);
 
 const STAT = { RING_DROPS: 1, RING_SUBMITTED: 2, RECORDS_WRITTEN: 3 };
 
+/** Compiles bench/syscall-driver.c into `dir`; returns the binary's path. */
+export function buildDriver(dir) {
+  const bin = join(dir, 'syscall-driver');
+  execFileSync('cc', ['-O2', '-o', bin, join(ROOT, 'bench/syscall-driver.c')]);
+  return bin;
+}
+
 /** The driver: one long-lived process, so its pid (the sensor's target) never changes. */
-async function startDriver(bin) {
+export async function startDriver(bin) {
   const proc = spawn(bin, [String(DRIVER_CPU)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout });
   const waiting = [];
@@ -289,8 +296,7 @@ export async function benchThroughput(log = console.error) {
   if (!existsSync(BPFTRACE)) throw new Error(`${BPFTRACE} is missing: run scripts/setup.sh`);
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-bench-throughput-'));
-  const bin = join(dir, 'syscall-driver');
-  execFileSync('cc', ['-O2', '-o', bin, join(ROOT, 'bench/syscall-driver.c')]);
+  const bin = buildDriver(dir);
   const mounted = !tracefsMounted();
   if (mounted) execFileSync('mount', ['-t', 'tracefs', 'tracefs', TRACEFS]);
   const driver = await startDriver(bin);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the blockio, runqlat and syscalls sensors on one of Debian's kernels under QEMU (the
-# vmrun dev tool), once per route (auto, then each forced with --route), under workloads with
+# test/kernels/vmrun.sh), once per route (auto, then each forced with --route), under workloads with
 # known counts, and checks every run's records with check-aggregates.mjs, which also prints
 # each loaded program's BPF time per run (the route's added cost per event on that kernel).
 #   blockio: directio.c, COUNT O_DIRECT writes then reads of 64 KiB on the scratch disk vdb
@@ -18,7 +18,7 @@ KERNEL=${1:?kernel: 5.10, 6.1, 6.12 or 6.1-arm64}
 COUNT=${2:-2000}
 BLOCK=65536
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-VMRUN=${VMRUN:-/work/cache/kernels/vmrun}
+VMRUN=${VMRUN:-$ROOT/test/kernels/vmrun.sh}
 # Cross builds: HELPER=ebpf/build/arm64/bpfwasm-helper CC=aarch64-linux-gnu-gcc for 6.1-arm64.
 HELPER=${HELPER:-$ROOT/ebpf/build/bpfwasm-helper}
 # Not under /tmp: the guest mounts a fresh tmpfs there.
@@ -85,7 +85,7 @@ for sensor in $SENSORS; do
 done
 
 mkdir -p "$OUT"
-VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 400 --add "$HELPER" --add "$WORK" \
+"$VMRUN" --out "$OUT" --kernel "$KERNEL" --mem 512 --timeout 400 --add "$HELPER" --add "$WORK" \
 	-- "sh $WORK/guest.sh" >"$WORK/console" 2>&1 || { tail -20 "$WORK/console"; exit 1; }
 
 status=0

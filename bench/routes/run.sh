@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs the tcp and oom sensors on one of Debian's kernels under QEMU (the vmrun dev tool), once
+# Runs the tcp and oom sensors on one of Debian's kernels under QEMU (test/kernels/vmrun.sh), once
 # per route (auto, then each forced with --route), under workloads with known counts, and
 # checks every run's records with check.mjs. With COST_ROUNDS=N, then measures the added cost
 # per send/receive call of each tcp route next to no sensor (sendload.c, N alternating rounds,
@@ -19,7 +19,7 @@ SEND=3000
 REPLY=70000
 OOM_MAX_PAGES=4096 # memory.max of the victim's cgroup: 16 MiB
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-VMRUN=${VMRUN:-/work/cache/kernels/vmrun}
+VMRUN=${VMRUN:-$ROOT/test/kernels/vmrun.sh}
 HELPER=${HELPER:-$ROOT/ebpf/build/bpfwasm-helper}
 CC=${CC:-cc}
 # Not under /tmp: the guest mounts a fresh tmpfs there.
@@ -87,7 +87,7 @@ done
 GUEST
 
 mkdir -p "$OUT"
-VMRUN_OUT=$OUT "$VMRUN" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$WORK" \
+"$VMRUN" --out "$OUT" --kernel "$KERNEL" --mem 512 --timeout 300 --add "$WORK" \
 	-- "sh $WORK/guest.sh" >"$WORK/console" 2>&1 || { tail -20 "$WORK/console"; exit 1; }
 
 status=0

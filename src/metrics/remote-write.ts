@@ -66,7 +66,11 @@ export class RemoteWriter {
   private sending: Promise<void> | undefined;
   private stopped = false;
   private warnedFull = false;
+  /** Samples queued or in flight: queued_total = sent + dropped + pending at every moment. */
+  private pendingSamples = 0;
   private readonly ids: {
+    queuedTotal: number;
+    pending: number;
     sent: number;
     dropped: Record<DropReason, number>;
     requests: number;
@@ -87,6 +91,9 @@ export class RemoteWriter {
     const dropped = declare('bpfwasm_remote_write_samples_dropped_total', 'counter',
       'Samples never delivered: queue_full (oldest request dropped), rejected (4xx other than 429), shutdown', ['reason']);
     this.ids = {
+      queuedTotal: store.series(declare('bpfwasm_remote_write_samples_queued_total', 'counter',
+        'Samples taken into the send queue, one snapshot per interval: always sent + dropped + pending'), []),
+      pending: store.series(declare('bpfwasm_remote_write_samples_pending', 'gauge', 'Samples queued or in flight, not yet sent or dropped'), []),
       sent: store.series(declare('bpfwasm_remote_write_samples_total', 'counter', 'Samples the remote write receiver accepted'), []),
       dropped: {
         queue_full: store.series(dropped, ['queue_full']),
@@ -136,6 +143,7 @@ export class RemoteWriter {
     const left = this.queue.splice(0).reduce((n, r) => n + r.samples, 0);
     this.store.set(this.ids.queued, 0);
     if (left > 0) {
+      this.settle(left);
       this.store.add(this.ids.dropped.shutdown, left);
       this.log.warn({ samples: left }, 'remote write: samples still queued at shutdown were dropped');
     }
@@ -158,12 +166,23 @@ export class RemoteWriter {
 
   private enqueue(request: EncodedRequest): void {
     if (this.queue.length >= this.opts.maxQueuedRequests) {
-      this.store.add(this.ids.dropped.queue_full, this.queue.shift()!.samples);
+      const oldest = this.queue.shift()!.samples;
+      this.settle(oldest);
+      this.store.add(this.ids.dropped.queue_full, oldest);
       if (!this.warnedFull) this.log.warn({ receiver: this.receiver }, 'remote write: queue full, dropping the oldest requests');
       this.warnedFull = true;
     }
     this.queue.push(request);
     this.store.set(this.ids.queued, this.queue.length);
+    this.store.add(this.ids.queuedTotal, request.samples);
+    this.pendingSamples += request.samples;
+    this.store.set(this.ids.pending, this.pendingSamples);
+  }
+
+  /** `samples` leave the queue for good, sent or dropped (the caller counts which). */
+  private settle(samples: number): void {
+    this.pendingSamples -= samples;
+    this.store.set(this.ids.pending, this.pendingSamples);
   }
 
   /** Starts the sender loop unless it runs; it restarts itself if a request arrived as it ended. */
@@ -198,6 +217,7 @@ export class RemoteWriter {
       this.store.add(this.store.series(this.ids.requests, [code]), 1);
       const outcome = 'status' in result ? outcomeOf(result.status) : 'retry';
       if (outcome === 'sent') {
+        this.settle(request.samples);
         this.store.add(this.ids.sent, request.samples);
         this.store.set(this.ids.lastSuccess, Date.now() / 1000);
         if (attempt > 0) this.log.info({ attempts: attempt + 1 }, 'remote write: delivered after retries');
@@ -205,6 +225,7 @@ export class RemoteWriter {
         return true;
       }
       if (outcome === 'reject') {
+        this.settle(request.samples);
         this.store.add(this.ids.dropped.rejected, request.samples);
         this.log.warn({ result, samples: request.samples }, 'remote write: receiver rejected a request; its samples are dropped');
         return true;

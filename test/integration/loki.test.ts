@@ -9,7 +9,7 @@ import { createMemoryCgroup } from './support/cgroups.js';
 import {
   onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector,
 } from './support/collector.js';
-import { startLokiReceiver, type LokiReceiver } from './support/loki.js';
+import { startLokiReceiver, type LokiReceiver } from '../../bench/doubles/loki.mjs';
 import { runTimes, uniqueBinary } from './support/processes.js';
 
 const NODE = 'it-loki-node';

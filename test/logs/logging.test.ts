@@ -6,7 +6,7 @@ import { buildConfig } from '../../src/config.js';
 import { createLogging, logExporterQuarantine, lokiLabels, type Logging } from '../../src/logs/index.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 import { waitFor } from '../integration/support/collector.js';
-import { startLokiReceiver, type LokiReceiver } from '../integration/support/loki.js';
+import { startLokiReceiver, type LokiReceiver } from '../../bench/doubles/loki.mjs';
 
 let receiver: LokiReceiver | undefined;
 let logging: Logging | undefined;

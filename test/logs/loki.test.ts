@@ -5,7 +5,7 @@ import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LineRing, LokiShipper, pushUrl, toEntry, type LokiShipperOptions } from '../../src/logs/loki.js';
 import { SeriesStore } from '../../src/metrics/store.js';
-import { decodeProtobuf, startLokiReceiver, type LokiReceiver } from '../integration/support/loki.js';
+import { decodeProtobuf, startLokiReceiver, type LokiReceiver } from '../../bench/doubles/loki.mjs';
 import { waitFor } from '../integration/support/collector.js';
 
 const LABELS = { job: 'bpfwasm', node: 'n1' };

@@ -1,27 +1,14 @@
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { uncompressSync } from 'snappy';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  encodeWriteRequests, remoteWriteTypes, Snapshotter, STALE_NAN, type Label,
+  encodeWriteRequests, Snapshotter, STALE_NAN, type Label,
 } from '../../src/metrics/remote-write-encode.js';
 import { backoffMs, outcomeOf, parseRetryAfter } from '../../src/metrics/remote-write-retry.js';
 import { RemoteWriter, type RemoteWriterOptions } from '../../src/metrics/remote-write.js';
 import { SeriesStore } from '../../src/metrics/store.js';
+import { decodeWriteRequest as decode, startRemoteWriteReceiver as startReceiver, type Answer, type Received } from '../../bench/doubles/remote-write.mjs';
 import { freePort, waitFor } from '../integration/support/collector.js';
-
-interface TimeSeries {
-  labels: Label[];
-  samples: { value: number; timestamp: number }[];
-}
-
-/** Snappy block + protobuf decoding, as a receiver does it. */
-function decode(body: Buffer): TimeSeries[] {
-  const type = remoteWriteTypes().writeRequest;
-  const raw = uncompressSync(body) as Buffer;
-  return (type.toObject(type.decode(raw), { longs: Number, arrays: true }) as { timeseries: TimeSeries[] }).timeseries;
-}
 
 const L = (labels: Record<string, string>): Label[] => Object.entries(labels).map(([name, value]) => ({ name, value }));
 
@@ -148,38 +135,6 @@ describe('remote write retry policy', () => {
   });
 });
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  at: number;
-  timeseries: TimeSeries[];
-}
-
-type Answer = { status: number; headers?: Record<string, string> };
-
-/** A remote write receiver double: records each request decoded, answers as scripted by request number. */
-async function startReceiver(answer: (n: number) => Answer) {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, at: performance.now(), timeseries: decode(Buffer.concat(chunks)) });
-      const a = answer(received.length);
-      res.writeHead(a.status, a.headers).end(a.status >= 400 ? 'scripted failure' : '');
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/api/v1/write`,
-    received,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((ok) => server.close(() => ok()));
-    },
-  };
-}
-
 describe('RemoteWriter against a receiver', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -258,6 +213,8 @@ describe('RemoteWriter against a receiver', () => {
     expect(metric(store, 'bpfwasm_remote_write_requests_total', ['200'])).toBe(1);
     expect(metric(store, 'bpfwasm_remote_write_last_success_timestamp_seconds')).toBeCloseTo(Date.now() / 1000, -1);
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(0);
+    expect(metric(store, 'bpfwasm_remote_write_samples_queued_total')).toBe(samples);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(0);
     for (const reason of ['queue_full', 'rejected', 'shutdown']) {
       expect(metric(store, 'bpfwasm_remote_write_samples_dropped_total', [reason])).toBe(0);
     }
@@ -302,6 +259,7 @@ describe('RemoteWriter against a receiver', () => {
     const [inFlight, c2, c3, c4, c5] = counts as [number, number, number, number, number];
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(2);
     expect(queuedFull()).toBe(c2 + c3);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(inFlight + c4 + c5);
 
     await waitFor('the first failure', async () =>
       (metric(store, 'bpfwasm_remote_write_requests_total', ['error']) > 0 ? true : undefined), 5000, 10);
@@ -313,6 +271,10 @@ describe('RemoteWriter against a receiver', () => {
     expect(metric(store, 'bpfwasm_remote_write_samples_total')).toBe(0);
     expect(metric(store, 'bpfwasm_remote_write_requests_total', ['error'])).toBe(1);
     expect(metric(store, 'bpfwasm_remote_write_queue_requests')).toBe(0);
+    // Every sample taken is accounted for: queued = sent + dropped + pending, pending now 0.
+    const dropped = ['queue_full', 'rejected', 'shutdown'].reduce((n, r) => n + metric(store, 'bpfwasm_remote_write_samples_dropped_total', [r]), 0);
+    expect(metric(store, 'bpfwasm_remote_write_samples_queued_total')).toBe(dropped);
+    expect(metric(store, 'bpfwasm_remote_write_samples_pending')).toBe(0);
   });
 
   it('refuses a URL with credentials at construction', () => {
