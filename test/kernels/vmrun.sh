@@ -5,7 +5,8 @@
 # nothing is shared with the host: the initramfs holds busybox and every --add PATH at the same
 # absolute path (x86_64 ELF executables and native addons with their ldd libraries; arm64 payloads
 # must be static).
-# Inside: /proc /sys tracefs debugfs bpffs cgroup2 /tmp, lo up, /dev/vdb a blank 256 MiB disk for
+# Inside: /proc /sys tracefs debugfs bpffs cgroup2, the initramfs itself (RAM, so a payload
+# under /tmp or /run stays where it is) for /tmp, lo up, /dev/vdb a blank 256 MiB disk for
 # block I/O, and /out, which comes back to --out DIR as a tar on a second disk. The exit code is
 # CMD's (125 when the VM did not finish); the console goes to stdout.
 set -euo pipefail
@@ -66,7 +67,7 @@ add() {
 }
 for p in "${ADDS[@]}"; do
   p=$(readlink -f "$p")
-  case "$p" in /tmp/*|/run/*|/proc/*|/sys/*|/dev/*|/out/*) echo "vmrun: --add $p: the VM mounts over that directory; use another path" >&2; exit 2 ;; esac
+  case "$p" in /proc/*|/sys/*|/dev/*|/out/*) echo "vmrun: --add $p: the VM mounts over that directory; use another path" >&2; exit 2 ;; esac
   add "$p"
 done
 ln -sf ../../bin/busybox "$ROOT/usr/bin/env"
@@ -76,7 +77,6 @@ cat > "$ROOT/init" <<'INIT'
 #!/bin/sh
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp; mount -t tmpfs run /run
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
