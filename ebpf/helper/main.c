@@ -205,8 +205,12 @@ int main(int argc, char **argv)
 	if (!err)
 		err = loop_run(rb, ring_fds, nattached, signal_fd, opts.poll_ms, opts.stats_ms,
 			       opts.aggregate_ms);
-	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. */
+	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. The
+	 * programs are detached first, so nothing is submitted after the last read and the
+	 * report adds up exactly (written = submitted). */
 	if (!err) {
+		for (size_t i = 0; i < nattached; i++)
+			sensor_detach(&sensors[i]);
 		err = rb ? ring_buffer__consume(rb) : 0;
 		err = err < 0 ? err : aggregate_drain();
 		err = err < 0 ? err : stats_write();

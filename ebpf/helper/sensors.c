@@ -181,6 +181,12 @@ int sensor_attach(struct sensor *s)
 	return err ? fail(s, "attach", err) : 0;
 }
 
+void sensor_detach(struct sensor *s)
+{
+	if (s->skel)
+		s->def->detach(s->skel);
+}
+
 void sensor_destroy(struct sensor *s)
 {
 	if (s->skel)

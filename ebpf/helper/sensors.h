@@ -56,6 +56,7 @@ struct sensor_def {
 	struct bpf_object *(*object)(void *skel);
 	int (*load)(void *skel);
 	int (*attach)(void *skel);
+	void (*detach)(void *skel);
 	void (*destroy)(void *skel);
 };
 
@@ -74,12 +75,13 @@ struct sensor_def {
 	}                                                                      \
 	static int skel##_load_sensor(void *s) { return skel##__load(s); }     \
 	static int skel##_attach_sensor(void *s) { return skel##__attach(s); } \
+	static void skel##_detach_sensor(void *s) { skel##__detach(s); }       \
 	static void skel##_destroy_sensor(void *s) { skel##__destroy(s); }
 
 #define SKELETON_OPS(skel)                                                      \
 	.open = skel##_open_sensor, .object = skel##_object,                    \
 	.load = skel##_load_sensor, .attach = skel##_attach_sensor,             \
-	.destroy = skel##_destroy_sensor
+	.detach = skel##_detach_sensor, .destroy = skel##_destroy_sensor
 
 /* A loaded sensor. */
 struct sensor {
@@ -132,6 +134,8 @@ const struct route_def *sensor_route(const struct sensor_def *def, const char *n
 /* Comma-separated route names of `def`, for error messages. */
 const char *sensor_route_names(const struct sensor_def *def);
 int sensor_attach(struct sensor *s);
+/* Stops its programs; maps and rings stay readable. */
+void sensor_detach(struct sensor *s);
 void sensor_destroy(struct sensor *s);
 
 /* One libbpf ring_buffer over the `events` maps of n >= 1 sensors. NULL and errno on failure. */
