@@ -23,7 +23,7 @@ const clean = (t: LoadedForTest) => expect(t.exporter.errors + t.exporter.traps 
 describe('Rust example exporter rust-exits', () => {
   it('is a stripped module of at most 50 KB', () => {
     expect(wasm.byteLength).toBeLessThanOrEqual(50 * 1024);
-    const sections = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'name');
+    const sections = WebAssembly.Module.customSections(new WebAssembly.Module(new Uint8Array(wasm)), 'name');
     expect(sections).toEqual([]); // stripped: no name section
   });
 
