@@ -243,7 +243,7 @@ Examples:
     .action(newExporter);
 
   cmd.command('build')
-    .description('compile an exporter directory (index.ts, *.c or a Rust crate\'s src/lib.rs) to a .wasm module, or check a prebuilt .wasm as a load would and copy it')
+    .description('compile an exporter directory (index.ts, *.c or a Rust crate\'s src/lib.rs) to a .wasm module, or check a prebuilt .wasm by loading it (its init runs, without settings) and copy it')
     .argument('<dir>', 'the exporter project, or a .wasm file')
     .option('-o, --out <file>', 'output (default <dir>/build/<dir name>.wasm; for a .wasm, build/<its name> beside it)')
     .addHelpText('after', `
