@@ -99,5 +99,8 @@ describe('bpfwasm exporters build', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^bpfwasm: rustc failed for .*broken\/src\/lib\.rs:\n/);
     expect(r.stderr).toContain('the trait bound `Nothing: Exporter` is not satisfied');
+    process.env.RUSTC = join(project, 'no-rustc'); // the CLI inherits it
+    expect(fails(['build', project])).toBe(`bpfwasm: ${join(project, 'no-rustc')} not found: Rust exporters need rustc with the wasm32 target, e.g. apt-get install rustc libstd-rust-dev-wasm32; or set RUSTC`);
+    useDebianRustc();
   });
 });
