@@ -5,7 +5,8 @@
 // An output newer than its sources (and the SDK it uses) is kept, so a no-op build is instant;
 // `--force` rebuilds everything.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -16,6 +17,7 @@ export const BUILD_DIR = join(ROOT, 'exporters', 'build');
 const EXPORTERS_DIR = join(ROOT, 'exporters');
 const AS_SDK = join(EXPORTERS_DIR, 'sdk', 'assemblyscript');
 const C_SDK = join(EXPORTERS_DIR, 'sdk', 'c');
+export const RUST_SDK = join(EXPORTERS_DIR, 'sdk', 'rust');
 // examples/: user exporters to copy from, built only on demand (not loaded by default).
 const NOT_EXPORTERS = new Set(['sdk', 'build', 'examples']);
 
@@ -62,6 +64,45 @@ export async function buildC(sources, out) {
       throw new Error(`${clang} not found: C exporters need clang and lld (wasm-ld), e.g. apt-get install clang lld; or set CLANG`);
     }
     throw new Error(`clang failed for ${sources.map((s) => relative(ROOT, s)).join(' ')}:\n${e.stderr ?? e.message}`);
+  }
+}
+
+/**
+ * Rust flags, for the SDK (an rlib) and the exporter (a cdylib) alike. opt-level=s with LTO and
+ * one codegen unit: the smallest module, the SDK inlined into it. panic=abort: a panic is the
+ * SDK's handler (log, then trap), no unwinding tables. strip=symbols drops names and debug info.
+ */
+export const RUST_FLAGS = ['--edition', '2021', '--target', 'wasm32-unknown-unknown', '-C', 'opt-level=s', '-C', 'panic=abort'];
+export const RUST_CDYLIB_FLAGS = ['--crate-type', 'cdylib', '-C', 'lto', '-C', 'codegen-units=1', '-C', 'strip=symbols'];
+
+/**
+ * Compiles a Rust exporter crate (its root file, `src/lib.rs`) against the SDK in `sdkDir`:
+ * the SDK into an rlib beside the output, then the crate into the module. Debian 12's rustc
+ * (1.63) with libstd-rust-dev-wasm32 is enough; RUSTC picks another compiler. Throws with
+ * rustc's diagnostics, or says what to install when the wasm32 target is missing.
+ */
+export async function buildRust(crateRoot, out, { sdkDir = RUST_SDK } = {}) {
+  const rustc = process.env.RUSTC ?? 'rustc';
+  const sdkOut = mkdtempSync(join(tmpdir(), 'bpfwasm-rust-sdk-'));
+  const run = async (args, what) => {
+    try {
+      await promisify(execFile)(rustc, [...RUST_FLAGS, ...args]);
+    } catch (e) {
+      if (e.code === 'ENOENT') {
+        throw new Error(`${rustc} not found: Rust exporters need rustc with the wasm32 target, e.g. apt-get install rustc libstd-rust-dev-wasm32; or set RUSTC`);
+      }
+      const stderr = e.stderr ?? e.message;
+      if (/can't find crate for `core`/.test(stderr)) {
+        throw new Error(`${rustc} has no wasm32-unknown-unknown target: apt-get install libstd-rust-dev-wasm32 (Debian's rustc), or rustup target add wasm32-unknown-unknown; or set RUSTC to a rustc that has it`);
+      }
+      throw new Error(`rustc failed for ${what}:\n${stderr}`);
+    }
+  };
+  try {
+    await run(['--crate-type', 'rlib', '--crate-name', 'bpfwasm', '--out-dir', sdkOut, join(sdkDir, 'lib.rs')], 'the bpfwasm SDK');
+    await run([...RUST_CDYLIB_FLAGS, '--extern', `bpfwasm=${join(sdkOut, 'libbpfwasm.rlib')}`, '-o', out, crateRoot], relative(ROOT, crateRoot));
+  } finally {
+    rmSync(sdkOut, { recursive: true, force: true });
   }
 }
 

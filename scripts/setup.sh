@@ -15,6 +15,8 @@ PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config mak
 # cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64).
 TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl python3-prometheus-client qemu-system-x86 qemu-system-arm busybox-static cpio
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
+# rustc and its wasm32 standard library (Debian 12: 1.63): the Rust exporter SDK is built and run.
+TEST_PACKAGES+=(rustc libstd-rust-dev-wasm32)
 [ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()

@@ -44,7 +44,7 @@ static void hello_begin(FILE *f)
 
 	if (uname(&uts))
 		uts.release[0] = '\0';
-	fprintf(f, "{\"protocol\":1,\"helper\":\"%s\",\"kernel\":", HELPER_VERSION);
+	fprintf(f, "{\"protocol\":%d,\"helper\":\"%s\",\"kernel\":", BPFWASM_PROTOCOL_VERSION, HELPER_VERSION);
 	json_string(f, uts.release);
 	fprintf(f, ",\"pid\":%d,\"ncpus\":%d", (int)getpid(), libbpf_num_possible_cpus());
 }

@@ -18,9 +18,6 @@
 #error "the wire protocol is little-endian and the helper writes host-order structs"
 #endif
 
-#define FRAME_MAGIC 0x31465742u /* "BWF1" */
-#define PROTOCOL_VERSION 1
-
 struct frame_header {
 	__u32 magic;
 	__u16 version;
@@ -141,8 +138,8 @@ static int write_fully(struct iovec *iov, int iovcnt)
 static int write_frame(__u16 kind, __u16 record_type, __u32 count, const void *payload, __u32 len)
 {
 	struct frame_header header = {
-		.magic = FRAME_MAGIC,
-		.version = PROTOCOL_VERSION,
+		.magic = BPFWASM_FRAME_MAGIC,
+		.version = BPFWASM_PROTOCOL_VERSION,
 		.kind = kind,
 		.length = len,
 		.count = count,

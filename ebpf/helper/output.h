@@ -5,20 +5,10 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "bpfwasm_protocol.h" /* enum frame_kind, the magic and version (ebpf/schema/abi.yaml) */
+
 #define FRAME_MAX_PAYLOAD (1u << 20)
 #define OUTPUT_MAX_RECORD_TYPE 63 /* highest record type id the batch table holds */
-
-enum frame_kind {
-	FRAME_HELLO = 1,
-	FRAME_EVENTS = 2,
-	FRAME_STATS = 3,
-	FRAME_READY = 4,
-	FRAME_LOG = 5,
-	FRAME_PROFILE_SAMPLES = 6,
-	FRAME_PROFILE_STACKS = 7,
-	FRAME_PROCESS_MAPS = 8,
-	FRAME_PROFILE_DONE = 9,
-};
 
 /* interrupt_fd: while a write waits for the reader, this fd becoming readable (a
  * pending SIGTERM on the signalfd) abandons the write with -ECANCELED. -1 for none. */

@@ -16,15 +16,6 @@
 #define NOT_PER_SENSOR 0xffff
 #define NOT_PER_CPU 0xffff
 
-enum stat_kind {
-	STAT_RING_DROPS = 1,
-	STAT_RING_SUBMITTED = 2,
-	STAT_RECORDS_WRITTEN = 3,
-	STAT_PROG_RUN_COUNT = 4,
-	STAT_PROG_RUN_TIME_NS = 5,
-	STAT_MAP_FULL = 6,
-};
-
 struct stat_record {
 	__u16 kind;
 	__u16 sensor;

@@ -233,22 +233,25 @@ Examples:
   cmd.command('new')
     .description('scaffold a working exporter project with a test (vitest)')
     .argument('<name>', 'exporter name: the module becomes <name>.wasm', exporterName)
-    .addOption(new Option('-l, --lang <lang>', 'source language: as (AssemblyScript) or c').choices(['as', 'c']).default('as'))
+    .addOption(new Option('-l, --lang <lang>', 'source language: as (AssemblyScript), c or rust').choices(['as', 'c', 'rust']).default('as'))
     .option('-d, --dir <dir>', 'parent directory; the project is <dir>/<name>', '.')
     .addHelpText('after', `
 Examples:
   $ bpfwasm exporters new myexp && cd myexp && npm install && npm test
-  $ bpfwasm exporters new slow-io --lang c --dir ~/src`)
+  $ bpfwasm exporters new slow-io --lang c --dir ~/src
+  $ bpfwasm exporters new exits-rs --lang rust`)
     .action(newExporter);
 
   cmd.command('build')
-    .description('compile an exporter directory (index.ts or *.c) to a .wasm module')
-    .argument('<dir>', 'the exporter project')
-    .option('-o, --out <file>', 'output (default <dir>/build/<dir name>.wasm)')
+    .description('compile an exporter directory (index.ts, *.c or a Rust crate\'s src/lib.rs) to a .wasm module, or check a prebuilt .wasm by loading it (its init runs, without settings) and copy it')
+    .argument('<dir>', 'the exporter project, or a .wasm file')
+    .option('-o, --out <file>', 'output (default <dir>/build/<dir name>.wasm; for a .wasm, build/<its name> beside it)')
     .addHelpText('after', `
 Examples:
   $ bpfwasm exporters build .
-  $ bpfwasm exporters build ~/src/slow-io --out /srv/exporters/slow-io.wasm`)
+  $ bpfwasm exporters build ~/src/slow-io --out /srv/exporters/slow-io.wasm
+  $ RUSTC=/usr/bin/rustc bpfwasm exporters build ~/src/exits-rs
+  $ bpfwasm exporters build target/wasm32-unknown-unknown/release/exits.wasm --out /srv/exporters/exits.wasm`)
     .action(build);
 
   withApiOptions(cmd.command('list'))

@@ -5,8 +5,14 @@ import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config.js';
 import { SDK_DIRS } from '../exporters/testing.js';
+import { rustSource } from './scaffold-rust.js';
 
-export type Language = 'as' | 'c';
+export type Language = 'as' | 'c' | 'rust';
+
+const LANGUAGE_NAME: Record<Language, string> = { as: 'AssemblyScript', c: 'C', rust: 'Rust' };
+
+/** The exporter's source file in the project. */
+const sourceFile = (name: string, lang: Language) => (lang === 'as' ? 'index.ts' : lang === 'c' ? `${name}.c` : 'src/lib.rs');
 
 /** Exporter names become file names and metric name parts: keep them to one safe alphabet. */
 export const NAME_RE = /^[a-z][a-z0-9_-]{0,47}$/;
@@ -25,16 +31,18 @@ export function scaffold(name: string, lang: Language, parent: string): Scaffold
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir} already exists and is not empty`);
   mkdirSync(dir, { recursive: true });
   const metric = `bpfwasm_${name.replace(/-/g, '_')}`;
+  const source = lang === 'as' ? asSource(name, metric) : lang === 'c' ? cSource(name, metric) : rustSource(name, metric);
   const files: Record<string, string> = {
-    [lang === 'as' ? 'index.ts' : `${name}.c`]: lang === 'as' ? asSource(name, metric) : cSource(name, metric),
+    [sourceFile(name, lang)]: source,
     [`${name}.test.ts`]: testSource(name, metric, lang),
     'package.json': packageJson(name, lang),
     'README.md': readme(name, metric, lang),
     '.gitignore': 'build/\nnode_modules/\n',
   };
+  if (lang === 'rust') mkdirSync(join(dir, 'src'));
   for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
   // A copy of the SDK, so the project builds anywhere and pins the ABI it was written against.
-  const sdk = lang === 'as' ? SDK_DIRS.assemblyscript : SDK_DIRS.c;
+  const sdk = lang === 'as' ? SDK_DIRS.assemblyscript : lang === 'c' ? SDK_DIRS.c : SDK_DIRS.rust;
   cpSync(sdk, join(dir, 'sdk'), { recursive: true, filter: (src) => !src.endsWith('README.md') });
   return { dir, files: [...Object.keys(files), 'sdk/'] };
 }
@@ -154,7 +162,7 @@ beforeAll(async () => {
   wasm = readFileSync(await buildExporter(import.meta.dirname));
 }, 60_000);
 
-describe("${name} (${lang === 'as' ? 'AssemblyScript' : 'C'})", () => {
+describe("${name} (${LANGUAGE_NAME[lang]})", () => {
   it("counts exits by command name and observes lifetimes", async () => {
     const t = await loadForTest("${name}", wasm);
     await t.feed(RecordType.process_exit, [
@@ -196,10 +204,12 @@ function packageJson(name: string, lang: Language): string {
 }
 
 function readme(name: string, metric: string, lang: Language): string {
-  const source = lang === 'as' ? 'index.ts' : `${name}.c`;
+  const source = sourceFile(name, lang);
+  const language = lang === 'as' ? 'AssemblyScript' : lang === 'c' ? 'C (freestanding, clang + wasm-ld)'
+    : 'Rust (no_std; rustc ≥ 1.63 with the wasm32-unknown-unknown target: on Debian 12 `apt-get install rustc libstd-rust-dev-wasm32`, or set RUSTC)';
   return `# ${name}
 
-A bpfwasm exporter in ${lang === 'as' ? 'AssemblyScript' : 'C (freestanding, clang + wasm-ld)'}: it counts process exits by
+A bpfwasm exporter in ${language}: it counts process exits by
 command name (\`${metric}_exits_total\`) and observes their lifetimes
 (\`${metric}_lifetime_seconds\`). Edit \`${source}\`; \`sdk/\` is a copy of the SDK it
 was scaffolded with (ABI: ${join(PACKAGE_ROOT, 'exporters', 'ABI.md')}).

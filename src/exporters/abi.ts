@@ -1,7 +1,8 @@
 // Exporter ABI v1 constants (exporters/ABI.md): the one source the runtime, the validator
 // and the tests share, so a number in the spec is written down exactly once in TypeScript.
 
-export const ABI_VERSION = 1;
+// The numbers are generated from ebpf/schema/abi.yaml, like the SDKs' and the helper's copies.
+export { ABI_VERSION, Errno, Kind, LogLevel, Op, ResolveKind } from './generated/abi.js';
 
 /** The only import module a v1 exporter may use. */
 export const IMPORT_MODULE = 'bpfwasm';
@@ -46,38 +47,7 @@ export const OPTIONAL_FUNCTION_EXPORTS: Readonly<Record<string, Signature>> = {
   [EXPORT_FORGET]: sig(2, 0),
 };
 
-/** Error codes returned by host imports. */
-export const Errno = {
-  EINVAL: -1,
-  EBOUNDS: -2,
-  ESTATE: -3,
-  ELIMIT: -4,
-  EUTF8: -5,
-  ENOTFOUND: -6,
-  ECONFLICT: -7,
-} as const;
-
-/** Metric kinds of `metric`; also the per-series kind the runtime keeps (0 = not this exporter's). */
-export const Kind = { COUNTER: 1, GAUGE: 2, HISTOGRAM: 3 } as const;
-
 export const KIND_NAME = ['', 'counter', 'gauge', 'histogram'] as const;
-
-/**
- * Operation codes of `update` (the low 8 bits of `op`). BUCKET_ADD carries the bucket index in
- * the bits above: `op = 4 | index << 8`.
- */
-export const Op = { ADD: 1, SET: 2, OBSERVE: 3, BUCKET_ADD: 4, SUM_ADD: 5 } as const;
-
-/** What `resolve` turns into a name; `lo`/`hi` are the id's low and high 32 bits. */
-export const ResolveKind = {
-  SYSCALL: 1,
-  ERRNO: 2,
-  BLOCK_DEVICE: 3,
-  CGROUP_PATH: 4,
-  CGROUP_WORKLOAD: 5,
-  MEMCG_PATH: 6,
-  SIGNAL: 7,
-} as const;
 
 /** Log lines an exporter may write in a burst, and per second after it; the rest are counted as dropped. */
 export const LOG_BURST = 50;
@@ -107,9 +77,6 @@ export const OP_SIZE = 16;
 
 /** Bytes per `series` label value: `{u32 ptr; u32 len}`. */
 export const LABEL_VALUE_REF_SIZE = 8;
-
-/** Log levels of `log`. */
-export const LogLevel = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 } as const;
 
 /** Longest metric name, help text and label-name list `metric` accepts, in bytes. */
 export const MAX_NAME_BYTES = 256;

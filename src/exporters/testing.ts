@@ -3,7 +3,7 @@
 // synthetic batches laid out with the generated record offsets, and read series back.
 // Used by the projects `bpfwasm exporters new` scaffolds (their test imports this file from
 // the installed bpfwasm) and by `bpfwasm exporters build`.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../config.js';
@@ -14,15 +14,17 @@ import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 
 export { RecordType };
 
-/** The AssemblyScript and C SDKs shipped with this installation. */
+/** The AssemblyScript, C and Rust SDKs shipped with this installation. */
 export const SDK_DIRS = {
   assemblyscript: join(PACKAGE_ROOT, 'exporters', 'sdk', 'assemblyscript'),
   c: join(PACKAGE_ROOT, 'exporters', 'sdk', 'c'),
+  rust: join(PACKAGE_ROOT, 'exporters', 'sdk', 'rust'),
 } as const;
 
 interface Builders {
   buildAssemblyScript(entry: string, out: string, opts: { baseDir: string; sdkDir: string }): Promise<void>;
   buildC(sources: string[], out: string): Promise<void>;
+  buildRust(crateRoot: string, out: string, opts: { sdkDir: string }): Promise<void>;
 }
 
 /** The compilers' drivers, shared with `npm run build:exporters` (scripts/ is not compiled by tsc). */
@@ -32,13 +34,16 @@ async function builders(): Promise<Builders> {
 
 /**
  * Builds the exporter in `dir` into `out` (default `<dir>/build/<dir name>.wasm`) and returns
- * the output path. `dir` holds either `index.ts` (AssemblyScript) or `*.c` (C). An
+ * the output path. `dir` holds `index.ts` (AssemblyScript), `*.c` (C) or a Rust crate
+ * (`src/lib.rs`, built against its `sdk/` copy or this installation's SDK); `dir` may also be
+ * a prebuilt `.wasm`, which is checked as the collector would and copied to `out`. An
  * AssemblyScript exporter imports the SDK either from a copy in `<dir>/sdk/` (as scaffolded by
  * `bpfwasm exporters new`) or, inside this repository, from `exporters/sdk/assemblyscript`.
  * C sources include the SDK by a path of their own ("sdk/bpfwasm.h") or find it on the include
  * path, which has this installation's SDK. Throws with the compiler's diagnostics.
  */
 export async function buildExporter(dir: string, out?: string): Promise<string> {
+  if (dir.endsWith('.wasm')) return checkPrebuilt(dir, out);
   const src = resolve(dir);
   const output = resolve(out ?? join(src, 'build', `${basename(src)}.wasm`));
   let files: string[];
@@ -49,8 +54,11 @@ export async function buildExporter(dir: string, out?: string): Promise<string> 
   }
   const cSources = files.filter((f) => f.endsWith('.c')).map((f) => join(src, f));
   mkdirSync(dirname(output), { recursive: true });
-  const { buildAssemblyScript, buildC } = await builders();
-  if (files.includes('index.ts')) {
+  const { buildAssemblyScript, buildC, buildRust } = await builders();
+  if (existsSync(join(src, 'src', 'lib.rs'))) {
+    const vendored = existsSync(join(src, 'sdk', 'lib.rs'));
+    await buildRust(join(src, 'src', 'lib.rs'), output, { sdkDir: vendored ? join(src, 'sdk') : SDK_DIRS.rust });
+  } else if (files.includes('index.ts')) {
     const vendored = existsSync(join(src, 'sdk', 'index.ts'));
     const sdkDir = vendored ? join(src, 'sdk') : SDK_DIRS.assemblyscript;
     // asc resolves the entry, the SDK and the output relative to one base directory.
@@ -62,7 +70,30 @@ export async function buildExporter(dir: string, out?: string): Promise<string> 
   } else if (cSources.length) {
     await buildC(cSources, output);
   } else {
-    throw new Error(`${dir}: neither an index.ts (AssemblyScript) nor .c sources (C)`);
+    throw new Error(`${dir}: neither an index.ts (AssemblyScript), .c sources (C) nor src/lib.rs (Rust)`);
+  }
+  return output;
+}
+
+/**
+ * A module built elsewhere: read it, refuse what the collector would refuse before running it
+ * (not WebAssembly, imports or exports off the ABI, over the memory budget), copy it to `out`
+ * (default `build/<file name>` beside it).
+ */
+async function checkPrebuilt(file: string, out?: string): Promise<string> {
+  const src = resolve(file);
+  const output = resolve(out ?? join(dirname(src), 'build', basename(src)));
+  let wasm: Uint8Array;
+  try {
+    wasm = readFileSync(src);
+  } catch (e) {
+    throw new Error(`cannot read module ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const name = basename(src, '.wasm');
+  await (await loadForTest(name, wasm)).exporter.close(); // validated, instantiated and initialised: what a load does
+  if (output !== src) {
+    mkdirSync(dirname(output), { recursive: true });
+    copyFileSync(src, output);
   }
   return output;
 }

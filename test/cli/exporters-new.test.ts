@@ -1,10 +1,11 @@
 // `bpfwasm exporters new` and `build` through the real CLI (dist/): a scaffolded project builds
 // and its own generated test passes under vitest, as after `npm install && npm test`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshTmpDir } from '../exporters/helpers.js';
+import { useDebianRustc } from '../exporters/rust.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -36,9 +37,10 @@ describe('bpfwasm exporters new', () => {
     symlinkSync(join(ROOT, 'node_modules', 'vitest'), join(project, 'node_modules', 'vitest'));
   }
 
-  it.each([['as', 'index.ts'], ['c', 'hello-c.c']])('--lang %s scaffolds a project that builds and passes its own test', (lang, source) => {
+  it.each([['as', 'index.ts'], ['c', 'hello-c.c'], ['rust', 'src/lib.rs']])('--lang %s scaffolds a project that builds and passes its own test', (lang, source) => {
+    useDebianRustc(); // the CLI and the project's vitest inherit RUSTC
     const parent = freshTmpDir(`new-${lang}`);
-    const name = lang === 'as' ? 'hello-as' : 'hello-c';
+    const name = `hello-${lang}`;
     const out = ok(['new', name, '--lang', lang, '--dir', parent]);
     const project = join(parent, name);
     expect(out).toContain(`created ${project}: ${source}, ${name}.test.ts, package.json, README.md, .gitignore, sdk/`);
@@ -47,7 +49,8 @@ describe('bpfwasm exporters new', () => {
     expect(pkg.scripts).toEqual({ build: 'bpfwasm exporters build .', test: 'vitest run' });
 
     // The CLI build once (C compiles fastest); the generated test builds with the same function.
-    if (lang === 'c') expect(ok(['build', project])).toBe(`built ${join(project, 'build', `${name}.wasm`)}\n`);
+    if (lang !== 'as') expect(ok(['build', project])).toBe(`built ${join(project, 'build', `${name}.wasm`)}\n`);
+    if (lang === 'rust') expect(readFileSync(join(project, 'sdk', 'events.rs'), 'utf8')).toContain('pub struct ProcessExit {');
     install(project);
     const test = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run'], {
       cwd: project, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' },
@@ -61,7 +64,43 @@ describe('bpfwasm exporters new', () => {
     ok(['new', 'taken', '--dir', parent]);
     expect(fails(['new', 'taken', '--dir', parent])).toBe(`bpfwasm: ${join(parent, 'taken')} already exists and is not empty`);
     expect(fails(['new', 'Bad Name'])).toMatch(/^error: command-argument value 'Bad Name' is invalid for argument 'name'\./);
-    expect(fails(['new', 'x', '--lang', 'rust'])).toMatch(/^error: option '-l, --lang <lang>' argument 'rust' is invalid/);
-    expect(fails(['build', parent])).toBe(`bpfwasm: ${parent}: neither an index.ts (AssemblyScript) nor .c sources (C)`);
+    expect(fails(['new', 'x', '--lang', 'go'])).toMatch(/^error: option '-l, --lang <lang>' argument 'go' is invalid/);
+    expect(fails(['build', parent])).toBe(`bpfwasm: ${parent}: neither an index.ts (AssemblyScript), .c sources (C) nor src/lib.rs (Rust)`);
+  });
+});
+
+describe('bpfwasm exporters build', () => {
+  const forks = join(ROOT, 'exporters', 'build', 'forks.wasm');
+
+  it('checks a prebuilt .wasm as a load would and copies it to --out, or beside it into build/', () => {
+    const dir = freshTmpDir('build-wasm');
+    copyFileSync(forks, join(dir, 'forks.wasm'));
+    const out = join(dir, 'deploy', 'forks.wasm');
+    expect(ok(['build', join(dir, 'forks.wasm'), '--out', out])).toBe(`built ${out}\n`);
+    expect(readFileSync(out)).toEqual(readFileSync(forks));
+    expect(ok(['build', join(dir, 'forks.wasm')])).toBe(`built ${join(dir, 'build', 'forks.wasm')}\n`);
+  });
+
+  it('refuses a .wasm that is not WebAssembly, or not an exporter, naming the problem', () => {
+    const dir = freshTmpDir('build-wasm-bad');
+    writeFileSync(join(dir, 'junk.wasm'), 'not wasm');
+    expect(fails(['build', join(dir, 'junk.wasm')])).toMatch(/^bpfwasm: .*junk/);
+    writeFileSync(join(dir, 'empty.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+    expect(fails(['build', join(dir, 'empty.wasm')])).toMatch(/^bpfwasm: .*empty: missing export/);
+    expect(fails(['build', join(dir, 'absent.wasm')])).toBe(`bpfwasm: cannot read module ${join(dir, 'absent.wasm')}: ENOENT`);
+  });
+
+  it("gives rustc's diagnostics for a Rust crate that does not compile", () => {
+    useDebianRustc();
+    const project = join(freshTmpDir('build-rust-bad'), 'broken');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    writeFileSync(join(project, 'src', 'lib.rs'), '#![no_std]\nstruct Nothing;\nbpfwasm::export!(Nothing);\n');
+    const r = bpfwasm(['build', project]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^bpfwasm: rustc failed for .*broken\/src\/lib\.rs:\n/);
+    expect(r.stderr).toContain('the trait bound `Nothing: Exporter` is not satisfied');
+    process.env.RUSTC = join(project, 'no-rustc'); // the CLI inherits it
+    expect(fails(['build', project])).toBe(`bpfwasm: ${join(project, 'no-rustc')} not found: Rust exporters need rustc with the wasm32 target, e.g. apt-get install rustc libstd-rust-dev-wasm32; or set RUSTC`);
+    useDebianRustc();
   });
 });

@@ -3,15 +3,16 @@
 // results. A new block without a tag, or a tag without a check below, fails the suite.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Exporter } from '../../src/exporters/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { ROOT, buildAssemblyScript, buildC } from '../../scripts/build-exporters.mjs';
+import { ROOT, buildAssemblyScript, buildC, buildRust } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, run, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
+import { DEBIAN_RUSTC, useDebianRustc } from './rust.js';
 
 const EXPORTERS = join(ROOT, 'exporters');
-const DOCS = ['ABI.md', 'sdk/assemblyscript/README.md', 'sdk/c/README.md'];
+const DOCS = ['ABI.md', 'sdk/assemblyscript/README.md', 'sdk/c/README.md', 'sdk/rust/README.md'];
 
 interface Block { doc: string; kind: string; name: string; lang: string; code: string }
 
@@ -80,6 +81,26 @@ const CHECKS: Record<string, Check> = {
       noFailures(e);
     },
   },
+  'rs-exits': {
+    module: 'exits',
+    run: async (e, host) => CHECKS.exits!.run(e, host), // the C exits, in Rust
+  },
+  exit_codes: {
+    module: 'exit_codes',
+    host: { settings: { exit_codes: { min: '2' } } },
+    async run(e, host) {
+      const t = RecordType.process_exit;
+      await run(e, t, encodeBatch(t, [{ exit_code: 0 }, { exit_code: 1 }, { exit_code: 2 }, { exit_code: 3 }]), 4);
+      expect(valueOf(host.store, 'example_failed_exit_total', {})).toBe(2);
+      // A panic: logged with its message, the batch traps, updates it queued are not sent, the module goes on.
+      await run(e, t, encodeBatch(t, [{ exit_code: 9 }, { tgid: 4242, exit_code: 255 }]), 2);
+      expect(e.traps).toBe(1);
+      expect(host.logs.at(-1)).toMatchObject({ level: 3, msg: expect.stringMatching(/^panicked at 'exit code 255 from pid 4242', .*exit_codes\.rs:\d+:\d+$/) });
+      await run(e, t, encodeBatch(t, [{ exit_code: 7 }]), 1);
+      expect(valueOf(host.store, 'example_failed_exit_total', {})).toBe(3);
+      noFailures({ ...e, traps: 0 } as Exporter);
+    },
+  },
   'raw-execs': {
     module: 'raw_execs',
     async run(e, host) {
@@ -128,6 +149,7 @@ const CHECKS: Record<string, Check> = {
 const SHELL: Record<string, { source: Block['name']; file: string; module: string }> = {
   'as-build': { source: 'execs', file: 'exporters/execs/index.ts', module: 'execs' },
   'c-build': { source: 'exits', file: 'exits.c', module: 'exits' },
+  'rust-build': { source: 'rs-exits', file: 'exits.rs', module: 'exits' },
 };
 
 async function loadAndCheck(wasm: Uint8Array, check: Check): Promise<void> {
@@ -141,7 +163,7 @@ const builtByShell = new Set(Object.values(SHELL).map((x) => x.source));
 
 describe('documentation examples', () => {
   it('every code block is tagged with a test that exists', () => {
-    expect(all.length).toBe(8); // a new block needs a tag and a check, then a new count here
+    expect(all.length).toBe(12); // a new block needs a tag and a check, then a new count here
     for (const b of all) {
       const where = `${b.doc}: \`\`\`${b.lang} block ${JSON.stringify(b.code.slice(0, 40))}`;
       expect(b.kind, `${where} has no <!-- test: … --> tag`).not.toBe('');
@@ -173,6 +195,16 @@ describe('documentation examples', () => {
     });
   }
 
+  for (const b of all.filter((x) => x.kind === 'rust' && !builtByShell.has(x.name))) {
+    it(`${b.doc}: Rust ${b.name} compiles with rustc 1.63 and runs`, async () => {
+      useDebianRustc();
+      const dir = freshTmpDir(`rust-${b.name}`);
+      writeFileSync(join(dir, `${b.name}.rs`), b.code);
+      await buildRust(join(dir, `${b.name}.rs`), join(dir, `${b.name}.wasm`));
+      await loadAndCheck(readFileSync(join(dir, `${b.name}.wasm`)), CHECKS[b.name]!);
+    }, 60_000);
+  }
+
   for (const b of all.filter((x) => x.kind === 'sh')) {
     it(`${b.doc}: the ${b.name} command line builds ${SHELL[b.name]?.source}, which runs`, async () => {
       const spec = SHELL[b.name]!;
@@ -183,7 +215,9 @@ describe('documentation examples', () => {
       symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
       mkdirSync(join(base, spec.file, '..'), { recursive: true });
       writeFileSync(join(base, spec.file), source.code);
-      execFileSync('sh', ['-ec', b.code], { cwd: base, stdio: 'pipe' });
+      // `rustc` on PATH is Debian's (1.63) here, whatever else is installed.
+      const env = { ...process.env, PATH: `${dirname(DEBIAN_RUSTC)}:${process.env.PATH}` };
+      execFileSync('sh', ['-ec', b.code], { cwd: base, stdio: 'pipe', env });
       await loadAndCheck(readFileSync(join(base, `${spec.module}.wasm`)), CHECKS[spec.source]!);
     });
   }

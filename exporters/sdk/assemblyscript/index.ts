@@ -33,41 +33,13 @@ declare function hostResolve(kind: i32, lo: u32, hi: u32, outPtr: usize, outCap:
 @external("bpfwasm", "config")
 declare function hostConfig(keyPtr: usize, keyLen: u32, outPtr: usize, outCap: u32): i32;
 
-export const ABI_VERSION: i32 = 1;
-
-/** Error codes the host returns (negative), see ABI.md. */
-export const EINVAL: i32 = -1;
-export const EBOUNDS: i32 = -2;
-export const ESTATE: i32 = -3;
-export const ELIMIT: i32 = -4;
-export const EUTF8: i32 = -5;
-export const ENOTFOUND: i32 = -6;
-export const ECONFLICT: i32 = -7;
-
-export const LOG_DEBUG: i32 = 0;
-export const LOG_INFO: i32 = 1;
-export const LOG_WARN: i32 = 2;
-export const LOG_ERROR: i32 = 3;
-
-const KIND_COUNTER: i32 = 1;
-const KIND_GAUGE: i32 = 2;
-const KIND_HISTOGRAM: i32 = 3;
-const OP_ADD: u32 = 1;
-const OP_SET: u32 = 2;
-const OP_OBSERVE: u32 = 3;
-const OP_BUCKET_ADD: u32 = 4;
-const OP_SUM_ADD: u32 = 5;
-
-/** What `resolveName` turns into a name (ABI.md, `resolve`). */
-export namespace Resolve {
-  export const SYSCALL: i32 = 1;
-  export const ERRNO: i32 = 2;
-  export const BLOCK_DEVICE: i32 = 3;
-  export const CGROUP_PATH: i32 = 4;
-  export const CGROUP_WORKLOAD: i32 = 5;
-  export const MEMCG_PATH: i32 = 6;
-  export const SIGNAL: i32 = 7;
-}
+// The ABI's numbers, generated from ebpf/schema/abi.yaml like the other SDKs' copies.
+export { ABI_VERSION, EINVAL, EBOUNDS, ESTATE, ELIMIT, EUTF8, ENOTFOUND, ECONFLICT } from "./abi";
+export { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, Resolve } from "./abi";
+import {
+  ABI_VERSION, LOG_ERROR, KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM,
+  OP_ADD, OP_SET, OP_OBSERVE, OP_BUCKET_ADD, OP_SUM_ADD,
+} from "./abi";
 
 // ---- standard exports: re-export both from your exporter's entry file ----
 

@@ -15,36 +15,11 @@ typedef int __s32;
 typedef long long __s64;
 
 #include "bpfwasm_events.h"
-
-#define BPFWASM_ABI_VERSION 1
+/* BPFWASM_ABI_VERSION, error codes, kinds, ops, resolve kinds, log levels (ebpf/schema/abi.yaml). */
+#include "bpfwasm_abi.h"
 
 #define BPFWASM_EXPORT(name) __attribute__((export_name(#name)))
 #define BPFWASM_IMPORT(name) __attribute__((import_module("bpfwasm"), import_name(#name)))
-
-/* Error codes the host returns (negative). */
-enum {
-	BPFWASM_EINVAL = -1,
-	BPFWASM_EBOUNDS = -2,
-	BPFWASM_ESTATE = -3,
-	BPFWASM_ELIMIT = -4,
-	BPFWASM_EUTF8 = -5,
-	BPFWASM_ENOTFOUND = -6,
-	BPFWASM_ECONFLICT = -7,
-};
-
-enum { BPFWASM_COUNTER = 1, BPFWASM_GAUGE = 2, BPFWASM_HISTOGRAM = 3 };
-enum { BPFWASM_OP_ADD = 1, BPFWASM_OP_SET = 2, BPFWASM_OP_OBSERVE = 3, BPFWASM_OP_BUCKET_ADD = 4, BPFWASM_OP_SUM_ADD = 5 };
-/* Kinds of bpfwasm_resolve. */
-enum {
-	BPFWASM_RESOLVE_SYSCALL = 1,
-	BPFWASM_RESOLVE_ERRNO = 2,
-	BPFWASM_RESOLVE_BLOCK_DEVICE = 3,
-	BPFWASM_RESOLVE_CGROUP_PATH = 4,
-	BPFWASM_RESOLVE_CGROUP_WORKLOAD = 5,
-	BPFWASM_RESOLVE_MEMCG_PATH = 6,
-	BPFWASM_RESOLVE_SIGNAL = 7,
-};
-enum { BPFWASM_LOG_DEBUG = 0, BPFWASM_LOG_INFO = 1, BPFWASM_LOG_WARN = 2, BPFWASM_LOG_ERROR = 3 };
 
 /* ---- host imports ---- */
 
