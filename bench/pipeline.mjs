@@ -1,100 +1,22 @@
-// Pipeline benchmark (issue: end-to-end pipeline): start-up, footprint, and a fork/exec storm,
-// each printed as a ratio to a baseline measured in the same run.
+// Pipeline benchmark (issue: end-to-end pipeline): fork/exec and thread storms, each printed as a
+// ratio to a baseline measured in the same run. Start-up and footprint are bench/startup.mjs.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import {
-  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, run, sleep, smapsBreakdown, total, waitHttp,
-} from './lib.mjs';
+import { childPidByComm, cpuSeconds, median, parseExposition, run, sleep, total } from './lib.mjs';
+import { benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STORM_SECONDS = Number(process.env.BENCH_STORM_SECONDS ?? 5);
 const WORKERS = 2;
 
-async function timeToReady(args, readyPath) {
-  const port = await freePort();
-  const t0 = process.hrtime.bigint();
-  const proc = spawn(process.execPath, [...args, String(port)], { stdio: 'ignore' });
-  await waitHttp(`http://127.0.0.1:${port}${readyPath}`);
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { proc, port, ms };
-}
-
-async function stop(proc) {
-  const done = new Promise((r) => proc.on('exit', r));
-  proc.kill('SIGTERM');
-  await done;
-}
-
-/**
- * The helper alone with the default config's command line (and `extra` options), its RSS by
- * mapping once it has been ready for a second: what its memory is made of.
- */
-export async function helperFootprint(extra = []) {
-  const { defaultConfig, helperArgs } = await import(pathToFileURL(join(ROOT, 'dist/src/config.js')).href);
-  const { FrameDecoder } = await import(pathToFileURL(join(ROOT, 'dist/src/ingest/frame-decoder.js')).href);
-  const args = [...helperArgs(defaultConfig()), ...extra];
-  const proc = spawn(join(ROOT, 'ebpf/build/bpfwasm-helper'), args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  try {
-    await new Promise((ok, fail) => {
-      const decoder = new FrameDecoder({ events: () => {}, stats: () => {}, control: (kind) => kind === 'ready' && ok() });
-      proc.stdout.on('data', (d) => decoder.push(d));
-      proc.once('exit', (code) => fail(new Error(`bpfwasm-helper ${args.join(' ')} exited ${code}`)));
-    });
-    await sleep(1000);
-    const { groups, rollup } = smapsBreakdown(proc.pid);
-    const rings = groups['BPF maps (ring buffers)'] ?? 0;
-    const own = (groups.heap ?? 0) + (groups.anonymous ?? 0) + (groups['[stack]'] ?? 0);
-    return { args: extra, rss: rollup.Rss, rings, own, anonymous: rollup.Anonymous, libraries: rollup.Rss - rings - own };
-  } finally {
-    const done = new Promise((r) => proc.once('exit', r));
-    proc.stdin.end();
-    await done;
-  }
-}
-
 export async function benchPipeline(log = console.error) {
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-bench-'));
   const storm = join(dir, 'storm');
   execFileSync('cc', ['-O2', '-pthread', '-o', storm, join(ROOT, 'bench/storm.c')]);
-  const config = join(dir, 'config.yaml');
-  writeFileSync(config, 'listen: { host: 127.0.0.1 }\nlog: { level: warn }\n');
-
-  // Baselines: a bare Fastify "hello" on the same Node, and an idle Node.
-  const hello = `const f=(await import(${JSON.stringify(join(ROOT, 'node_modules/fastify/fastify.js'))})).default();` +
-    `f.get('/',async()=>'hello');await f.listen({port:Number(process.argv[1]),host:'127.0.0.1'});`;
-  const base = { readyMs: [], rss: [] };
-  for (let i = 0; i < RUNS; i++) {
-    const r = await timeToReady(['--input-type=module', '-e', hello], '/');
-    base.readyMs.push(r.ms);
-    await sleep(1000);
-    base.rss.push(rssBytes(r.proc.pid));
-    await stop(r.proc);
-  }
-  log(`fastify hello: ready ${median(base.readyMs).toFixed(0)} ms, rss ${(median(base.rss) / 2 ** 20).toFixed(1)} MiB`);
-
-  const col = { readyMs: [], rss: [], helperRss: [], loadMs: [], attachMs: [] };
-  for (let i = 0; i < RUNS; i++) {
-    const r = await timeToReady([join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port'], '/readyz');
-    col.readyMs.push(r.ms);
-    await sleep(2000);
-    col.rss.push(rssBytes(r.proc.pid));
-    col.helperRss.push(rssBytes(childPidByComm(r.proc.pid, 'bpfwasm-helper')));
-    const m = parseExposition(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
-    col.loadMs.push(m.get('bpfwasm_helper_load_seconds') * 1000);
-    col.attachMs.push(m.get('bpfwasm_helper_attach_seconds') * 1000);
-    await stop(r.proc);
-  }
-  // What the helper's RSS is made of, with the default rings and with 4 MiB process and tcp rings.
-  const footprint = { defaults: [], large: [] };
-  for (let i = 0; i < RUNS; i++) {
-    footprint.defaults.push(await helperFootprint());
-    footprint.large.push(await helperFootprint(['--ring', 'process=4194304', '--ring', 'tcp=4194304']));
-  }
-  log(`collector: ready ${median(col.readyMs).toFixed(0)} ms, rss ${(median(col.rss) / 2 ** 20).toFixed(1)} MiB, helper rss ${(median(col.helperRss) / 2 ** 20).toFixed(1)} MiB`);
+  const config = benchConfig(dir);
 
   // Storms without, then with, the collector; collector CPU is net of its idle CPU in the same run.
   const kinds = { exec: ['exec', '/bin/true'], threads: ['threads'] };
@@ -108,7 +30,7 @@ export async function benchPipeline(log = console.error) {
 
   // Control: a Node process that only wakes every 5 ms, the collector's cadence at full load.
   const control = spawn(process.execPath, ['-e', 'setInterval(() => {}, 5)'], { stdio: 'ignore' });
-  const r = await timeToReady([join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port'], '/readyz');
+  const r = await timeToReady(collectorArgs(config), '/readyz');
   const helperPid = childPidByComm(r.proc.pid, 'bpfwasm-helper');
   const scrape = async () => parseExposition(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
   await sleep(1000);
@@ -149,5 +71,5 @@ export async function benchPipeline(log = console.error) {
   await stop(r.proc);
   await stop(control);
 
-  return { runs: RUNS, stormSeconds: STORM_SECONDS, workers: WORKERS, base, col, footprint, bare, idleCpuPerSecond, loaded };
+  return { runs: RUNS, stormSeconds: STORM_SECONDS, workers: WORKERS, bare, idleCpuPerSecond, loaded };
 }

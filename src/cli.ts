@@ -1,18 +1,12 @@
 #!/usr/bin/env node
 // The `bpfwasm` command line.
 import { Command, InvalidArgumentError } from 'commander';
-import { registerCheck } from './check/command.js';
-import { eventsCommand } from './cli/events.js';
-import { exportersCommand } from './cli/exporters.js';
-import { profileCommand } from './cli/profile.js';
-import { statusCommand } from './cli/status.js';
+import type { ApiServer } from './api/server.js';
 import { Collector } from './collector.js';
 import { isHost, loadConfig } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { createLogging } from './logs/index.js';
-import { ApiServer } from './api/server.js';
 import { buildServer } from './http/server.js';
-import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
 import { Profiler } from './profile/profiler.js';
 
@@ -55,30 +49,44 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     store: new ProfileStore(config.profile.keep),
     limits: config.profile,
   };
+  // The gRPC API (grpc-js, protobufjs) loads while the helper loads its sensors, not before;
+  // /readyz waits for it too, so a client that saw ready can connect.
+  let api: ApiServer | undefined;
+  let apiStarting = config.api.enabled;
   const server = buildServer({
     logger: log,
     store: collector.store,
     shadow: () => collector.exporters.shadowStore,
     refresh: () => collector.refresh(),
-    readiness: () => collector.readiness(),
+    readiness: () => {
+      const r = collector.readiness();
+      return apiStarting ? { ...r, ready: false, waiting: [...r.waiting, 'API not listening yet'] } : r;
+    },
     externalLabels: config.federate.externalLabels,
     profiling,
   });
-  const api = config.api.enabled
-    ? new ApiServer({ config: config.api, collector, profiling, exporters: collector.exporters, log })
-    : undefined;
   const writer = config.remoteWrite.url
-    ? new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log)
+    ? await import('./metrics/remote-write.js').then(({ RemoteWriter, remoteWriterOptions }) =>
+      new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log))
     : undefined;
   // Listen first so /healthz and /readyz answer while the sensors load.
   await server.listen({ port: config.listen.port, host: config.listen.host }).catch((err: NodeJS.ErrnoException) => {
     const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message;
     throw new BpfwasmError('LISTEN_FAILED', `cannot listen on ${config.listen.host} port ${config.listen.port} (listen.host, listen.port): ${why}`);
   });
+  const collectorStarted = collector.start();
+  collectorStarted.catch(() => { /* awaited below, after the API */ });
   try {
-    await api?.start();
+    if (config.api.enabled) {
+      const { ApiServer } = await import('./api/server.js');
+      api = new ApiServer({ config: config.api, collector, profiling, exporters: collector.exporters, log });
+      await api.start();
+    }
+    apiStarting = false;
   } catch (err) {
     await api?.stop();
+    await collectorStarted.catch(() => undefined);
+    await collector.stop();
     await server.close();
     throw err;
   }
@@ -101,7 +109,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   try {
-    await collector.start();
+    await collectorStarted;
   } catch (err) {
     await api?.stop();
     await collector.stop();
@@ -128,11 +136,18 @@ Examples:
   $ curl -s localhost:9745/metrics | grep bpfwasm_process_exec_total`)
   .action(run);
 
-program.addCommand(statusCommand());
-program.addCommand(eventsCommand());
-program.addCommand(profileCommand());
-registerCheck(program);
-program.addCommand(exportersCommand());
+// `run` is what a host starts at boot: the other commands' modules (the gRPC client among
+// them) load only when the command line is not `run`.
+if (process.argv[2] !== 'run') {
+  const [{ statusCommand }, { eventsCommand }, { profileCommand }, { registerCheck }, { exportersCommand }] = await Promise.all([
+    import('./cli/status.js'), import('./cli/events.js'), import('./cli/profile.js'), import('./check/command.js'), import('./cli/exporters.js'),
+  ]);
+  program.addCommand(statusCommand());
+  program.addCommand(eventsCommand());
+  program.addCommand(profileCommand());
+  registerCheck(program);
+  program.addCommand(exportersCommand());
+}
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`bpfwasm: ${err.message}\n`);

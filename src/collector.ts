@@ -132,7 +132,7 @@ export class Collector {
     });
   }
 
-  /** Loads exporters, starts the helper and resolves once its sensors are attached. */
+  /** Starts the helper, loads the exporters meanwhile, and resolves once its sensors are attached. */
   async start(timeoutMs = 30_000): Promise<void> {
     if (!existsSync(this.config.helper.path)) {
       throw new BpfwasmError('HELPER_MISSING', `helper not found at ${this.config.helper.path}; build it with \`npm run build\``);
@@ -140,6 +140,11 @@ export class Collector {
     const dirs = [...(this.config.exporters.builtin ? [BUILTIN_EXPORTERS_DIR] : []), ...this.config.exporters.dirs];
     // A disabled sensor's built-in exporter would only show empty metrics: it is not loaded.
     const skip = new Set<string>(this.config.exporters.builtin ? SENSORS.filter((s) => !this.config.sensors[s].enabled) : []);
+    const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+    attached.catch(() => { /* awaited below */ });
+    // The helper loads its sensors in its own process while the exporters load here; its
+    // frames wait in its socket until the exporters can take them.
+    this.supervisor.start(true);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
       this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
@@ -150,8 +155,7 @@ export class Collector {
     this.clock.unref();
     this.exportersLoaded = true;
     for (const s of this.sensors()) this.exportSensorInfo(s);
-    const attached = new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
-    this.supervisor.start();
+    this.supervisor.releaseFrames();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BpfwasmError('NOT_READY', `helper did not attach its sensors within ${timeoutMs} ms`)), timeoutMs);

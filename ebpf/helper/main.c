@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	probe_free(); /* libbpf parses the kernel BTF on its own; the probes are done */
+	probe_free(); /* the probes and every sensor's load are done with the kernel BTF */
 
 	/* With every sensor off there is no ring: the helper still reports READY and runs. */
 	rb = nattached ? sensors_ring_buffer(sensors, nattached, on_record) : NULL;

@@ -41,10 +41,14 @@ static long perf_event_open(struct perf_event_attr *attr, int cpu)
 	return syscall(SYS_perf_event_open, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+/* The helper links with --wrap for both (ebpf/Makefile): __real_ are libbpf's own. */
+struct btf *__real_btf__load_vmlinux_btf(void);
+void __real_btf__free(struct btf *btf);
+
 struct btf *probe_kernel_btf(void)
 {
 	if (!kernel_btf && !kernel_btf_err) {
-		kernel_btf = access(KERNEL_BTF_PATH, R_OK) ? NULL : btf__load_vmlinux_btf();
+		kernel_btf = access(KERNEL_BTF_PATH, R_OK) ? NULL : __real_btf__load_vmlinux_btf();
 		if (!kernel_btf)
 			kernel_btf_err = neg_errno();
 	}
@@ -52,9 +56,22 @@ struct btf *probe_kernel_btf(void)
 	return kernel_btf;
 }
 
+/* libbpf parses the kernel BTF for each object it loads and frees it after: with these, every
+ * sensor's load uses the probes' one parse (libbpf only reads it) until probe_free. */
+struct btf *__wrap_btf__load_vmlinux_btf(void)
+{
+	return probe_kernel_btf();
+}
+
+void __wrap_btf__free(struct btf *btf)
+{
+	if (btf != kernel_btf)
+		__real_btf__free(btf);
+}
+
 void probe_free(void)
 {
-	btf__free(kernel_btf);
+	__real_btf__free(kernel_btf);
 	kernel_btf = NULL;
 	kernel_btf_err = 0;
 }

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <bpf/btf.h>
 
-/* The kernel's BTF, parsed once (14-20 ms) and shared by every probe; NULL and errno if
- * unreadable. Freed by probe_free. */
+/* The kernel's BTF, parsed once (14-20 ms) and shared by every probe and by libbpf's loads of
+ * every sensor; NULL and errno if unreadable. Freed by probe_free. */
 struct btf *probe_kernel_btf(void);
 void probe_free(void);
 

@@ -18,14 +18,25 @@ export interface InstanceOptions extends GuestOptions {
   readonly maxMemoryPages: number;
 }
 
-export async function instantiate(name: string, bytes: Uint8Array, link: HostLink, options: InstanceOptions): Promise<ModuleInstance> {
-  const capped = capModule(name, bytes, options.maxMemoryPages);
-  let module: WebAssembly.Module;
+/** The module as `instantiate` compiles it (memory capped): compiled once, it can be handed to any worker. */
+export async function compileExporter(name: string, bytes: Uint8Array, maxMemoryPages: number): Promise<WebAssembly.Module> {
+  return compileCapped(name, capModule(name, bytes, maxMemoryPages).bytes);
+}
+
+async function compileCapped(name: string, capped: Uint8Array): Promise<WebAssembly.Module> {
   try {
-    module = await WebAssembly.compile(capped.bytes as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
+    return await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
   } catch (e) {
     throw new BpfwasmError('EXPORTER_LOAD', `${name}: not a valid WebAssembly module: ${message(e)}`, { cause: e });
   }
+}
+
+/** `compiled`: what compileExporter made of the same bytes and cap, so this worker need not compile them again. */
+export async function instantiate(
+  name: string, bytes: Uint8Array, link: HostLink, options: InstanceOptions, compiled?: WebAssembly.Module,
+): Promise<ModuleInstance> {
+  const capped = capModule(name, bytes, options.maxMemoryPages);
+  const module = compiled ?? await compileCapped(name, capped.bytes);
   validateModule(name, module, capped.bytes);
 
   const imports = new GuestImports(link, options, capped.fixedBytes);

@@ -46,6 +46,8 @@ export interface Flush {
 export interface WorkerInit {
   readonly name: string;
   readonly bytes: Uint8Array;
+  /** `bytes` compiled once by the main thread (compileExporter); absent if that failed: the worker compiles and reports why. */
+  readonly module?: WebAssembly.Module;
   readonly limits: SeriesLimits;
   readonly settings: Readonly<Record<string, string>>;
   readonly seed: Seed;

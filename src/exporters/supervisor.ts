@@ -17,6 +17,7 @@ import {
 } from './protocol.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
 import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';
+import { compileExporter } from './instance.js';
 import { SeriesSink } from './sink.js';
 
 const encoder = new TextEncoder();
@@ -83,6 +84,8 @@ export class IsolatedExporter implements Exporter {
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly sink: SeriesSink;
+  /** The module compiled once for all of this version's workers; undefined: each worker compiles it. */
+  private module: WebAssembly.Module | undefined;
 
   constructor(
     readonly name: string,
@@ -106,7 +109,19 @@ export class IsolatedExporter implements Exporter {
   start(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.starting = { resolve, reject };
-      this.spawn();
+      // Compiled once (by V8, off this thread) for every worker this version gets: each worker
+      // compiling it again cost 20-80 ms per start and restart. Within the init deadline, else
+      // (or on a compile error) the worker compiles it and reports as it always has.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<undefined>((done) => {
+        timer = setTimeout(() => done(undefined), this.limits.initTimeoutMs);
+      });
+      void Promise.race([compileExporter(this.name, this.bytes, this.limits.maxMemoryPages).catch(() => undefined), deadline])
+        .then((module) => {
+          clearTimeout(timer);
+          this.module = module;
+          if (!this.closed) this.spawn();
+        });
     });
   }
 
@@ -195,6 +210,7 @@ export class IsolatedExporter implements Exporter {
     const init: WorkerInit = {
       name: this.name,
       bytes: this.bytes,
+      ...(this.module && { module: this.module }),
       limits: {
         maxSeriesPerOwner: options.maxSeriesPerOwner, maxSeriesPerMetric: options.maxSeriesPerMetric,
         maxLabelValueBytes: options.maxLabelValueBytes,

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     instance = await instantiate(init.name, init.bytes, link, {
       limits: init.limits, settings: init.settings, seed: init.seed,
       maxBatchBytes: init.maxBatchBytes, maxMemoryPages: init.maxMemoryPages,
-    });
+    }, init.module);
   } catch (e) {
     leave();
     post({ t: 'failed', code: e instanceof BpfwasmError ? e.code : 'EXPORTER_INIT', message: message(e) });

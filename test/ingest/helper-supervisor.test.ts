@@ -15,17 +15,26 @@ function script(body: string): string {
 function supervise(path: string) {
   const exits: { code: number | null; willRestart: boolean }[] = [];
   const stderr: string[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  /** How much output had been handed on when each exit was reported. */
+  const bytesAtExit: number[] = [];
   let data = '';
   const sup = new HelperSupervisor({
     path, args: [],
-    onData: (c) => (data += c.toString()),
+    onData: (c) => {
+      buffers.add(c.buffer);
+      data += c.toString();
+    },
     onStreamEnd: () => {},
     onStderr: (l) => stderr.push(l),
-    onExit: (code, _s, willRestart) => exits.push({ code, willRestart }),
+    onExit: (code, _s, willRestart) => {
+      exits.push({ code, willRestart });
+      bytesAtExit.push(data.length);
+    },
     onSpawn: () => {},
     minBackoffMs: 20, maxBackoffMs: 40,
   });
-  return { sup, exits, stderr, data: () => data };
+  return { sup, exits, stderr, buffers, bytesAtExit, data: () => data };
 }
 
 const until = async (cond: () => boolean, ms = 5000) => {
@@ -70,6 +79,31 @@ describe('HelperSupervisor', () => {
     const { sup, exits } = supervise(script('cat >/dev/null; exit 0'));
     sup.start();
     await new Promise((r) => setTimeout(r, 100));
+    await sup.stop();
+    expect(exits).toEqual([{ code: 0, willRestart: false }]);
+  });
+
+  it('reads every byte of a large output, in order, into one reused buffer, and reports the exit after the last byte', async () => {
+    // 4 MiB of numbered lines: many reads, each into the same memory.
+    const { sup, exits, buffers, bytesAtExit, data } = supervise(script('seq 1 600000'));
+    sup.start();
+    await until(() => exits.length >= 1);
+    await sup.stop();
+    const lines = data().split('\n');
+    expect(lines.length).toBe(600001);
+    expect(lines[0]).toBe('1');
+    expect(lines[599999]).toBe('600000');
+    expect(bytesAtExit[0]).toBe(data().length);
+    expect(buffers.size).toBe(1);
+  });
+
+  it('holdFrames leaves the output unread until releaseFrames', async () => {
+    const { sup, exits, data } = supervise(script('echo early; cat >/dev/null'));
+    sup.start(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(data()).toBe('');
+    sup.releaseFrames();
+    await until(() => data() === 'early\n');
     await sup.stop();
     expect(exits).toEqual([{ code: 0, willRestart: false }]);
   });
