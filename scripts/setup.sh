@@ -15,6 +15,8 @@ PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config mak
 # cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64).
 TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl python3-prometheus-client qemu-system-x86 qemu-system-arm busybox-static cpio
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
+# docker-registry, apache2-utils (htpasswd): exporters are pulled from a real OCI registry, with and without auth.
+TEST_PACKAGES+=(docker-registry apache2-utils)
 [ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
