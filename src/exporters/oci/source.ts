@@ -38,6 +38,11 @@ export const POLL_RESULTS = [
 ] as const;
 type PollResult = (typeof POLL_RESULTS)[number];
 
+/** Refusals that the same bytes will always get: the digest is not tried again until the reference moves. */
+const LASTING_REFUSALS: ReadonlySet<string> = new Set([
+  'EXPORTER_UNSIGNED', 'EXPORTER_SIGNATURE_BAD', 'EXPORTER_KEY_UNKNOWN', 'EXPORTER_LOAD', 'EXPORTER_ABI', 'EXPORTER_BUDGET', 'EXPORTER_NAME_INVALID',
+]);
+
 /** Failures in a row stretch the poll interval up to this factor. */
 const MAX_BACKOFF_FACTOR = 16;
 
@@ -131,8 +136,9 @@ export class OciExporterSource {
         }
         const { module, signature } = pulled;
         const outcome = await this.apply(entry, `oci:${where}@${digest}`, module, signature);
-        f.seen = digest;
-        result = outcome;
+        // A module refused for what it is stays refused; one refused for the moment (busy, init timeout) is tried again.
+        if (outcome !== 'retry') f.seen = digest;
+        result = outcome === 'retry' ? 'refused' : outcome;
         if (outcome === 'updated' && this.series) this.opts.store!.set(this.series.seconds, (performance.now() - started) / 1000);
       }
       f.failures = 0;
@@ -146,7 +152,7 @@ export class OciExporterSource {
   }
 
   /** Brings the exporter in line with the pulled module: swap, shadow, promote, or nothing. */
-  private async apply(entry: OciEntry, source: string, module: Buffer, signature: Buffer | undefined): Promise<PollResult> {
+  private async apply(entry: OciEntry, source: string, module: Buffer, signature: Buffer | undefined): Promise<PollResult | 'retry'> {
     const { manager, log } = this.opts;
     const version = moduleVersion(module);
     const info = manager.describe().find((i) => i.name === entry.name);
@@ -169,8 +175,9 @@ export class OciExporterSource {
       return 'updated';
     } catch (e) {
       const why = e instanceof BpfwasmError ? `${e.code}: ${e.message}` : String(e);
-      log(entry.name, LogLevel.ERROR, `${source} refused: ${why}; what runs keeps running`);
-      return 'refused';
+      const lasting = e instanceof BpfwasmError && LASTING_REFUSALS.has(e.code);
+      log(entry.name, LogLevel.ERROR, `${source} refused: ${why}; what runs keeps running${lasting ? '' : '; tried again at the next poll'}`);
+      return lasting ? 'refused' : 'retry';
     }
   }
 
