@@ -32,13 +32,10 @@ export function parseChallenges(header: string): Challenge[] {
     // Parameters until the next scheme (a token not followed by '=') or the end.
     for (;;) {
       skip(/^[\s,]*/);
+      // A token68 credential hint (`Negotiate abc==`) stands alone right after its scheme.
+      if (challenge.params.size === 0 && skip(/^[A-Za-z0-9._~+/-]+=*\s*(?=,|$)/)) break;
       const name = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*/.exec(s);
-      if (!name) {
-        // A token68 credential hint (`Negotiate abc==`) stands alone after its scheme; anything else starts the next challenge.
-        const t68 = challenge.params.size === 0 ? /^[A-Za-z0-9._~+/-]+=*\s*(?=,|$)/.exec(s) : null;
-        if (t68) s = s.slice(t68[0].length);
-        break;
-      }
+      if (!name) break; // the next challenge
       s = s.slice(name[0].length);
       let value: string;
       if (s.startsWith('"')) {
