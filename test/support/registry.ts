@@ -12,7 +12,10 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(opts: { htpasswd?: { user: string; password: string } } = {}): Promise<Registry> {
+/** The registry's token mode: it trusts JWTs signed by the certificate in rootCertBundle (distribution's token spec). */
+export interface TokenAuth { realm: string; service: string; issuer: string; rootCertBundle: string }
+
+export async function startRegistry(opts: { htpasswd?: { user: string; password: string }; token?: TokenAuth } = {}): Promise<Registry> {
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -20,7 +23,9 @@ export async function startRegistry(opts: { htpasswd?: { user: string; password:
   const auth = opts.htpasswd
     ? (writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-nbB', opts.htpasswd.user, opts.htpasswd.password])),
       `auth:\n  htpasswd:\n    realm: bpfwasm-test\n    path: ${join(dir, 'htpasswd')}\n`)
-    : '';
+    : opts.token
+      ? `auth:\n  token:\n    realm: ${opts.token.realm}\n    service: ${opts.token.service}\n    issuer: ${opts.token.issuer}\n    rootcertbundle: ${opts.token.rootCertBundle}\n`
+      : '';
   writeFileSync(join(dir, 'config.yml'), `version: 0.1
 log: { level: warn }
 storage:

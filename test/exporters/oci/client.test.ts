@@ -1,8 +1,12 @@
 // The OCI client against a real registry (Debian's docker-registry on loopback): push and pull
 // an exporter artifact anonymously, with Basic auth (htpasswd), and with Bearer tokens (the
 // registry's token mode, tokens issued by a token server in the test that speaks the spec).
-import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, randomUUID, sign, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULE_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE, sha256Digest } from '../../../src/exporters/oci/artifact.js';
@@ -76,3 +80,82 @@ describe('OCI client against docker-registry with htpasswd (Basic challenge)', (
     expect((await pullExporter(client, ref, 1 << 20)).digest).toBe(digest);
   });
 });
+
+describe('OCI client against docker-registry in token mode (Bearer challenge)', () => {
+  let registry: Awaited<ReturnType<typeof startRegistry>>;
+  let tokens: TokenServer;
+  beforeAll(async () => {
+    tokens = await startTokenServer({ user: 'robot', password: 's3cret' });
+    registry = await startRegistry({ token: { realm: `${tokens.url}/token`, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certFile } });
+  }, 30_000);
+  afterAll(async () => {
+    await registry?.stop();
+    await tokens?.stop();
+  });
+
+  it('asks the realm for a token with service and scope, sends it as Bearer, and reuses it', async () => {
+    const ref = parseReference(`${registry.host}/bpfwasm/process:v1`);
+    const client = new OciClient(registry.host, options({ username: 'robot', password: 's3cret' }));
+    const digest = await pushExporter(client, ref, { name: 'process', module });
+    expect((await pullExporter(client, ref, 1 << 20)).digest).toBe(digest);
+    expect(tokens.requests.map((r) => r.scope)).toEqual(expect.arrayContaining([
+      'repository:bpfwasm/process:pull,push', 'repository:bpfwasm/process:pull',
+    ]));
+    for (const r of tokens.requests) expect(r.service).toBe(tokens.service);
+    const issued = tokens.requests.length;
+    await pullExporter(client, ref, 1 << 20);
+    expect(tokens.requests.length).toBe(issued); // cached until expires_in
+  });
+
+  it('credentials the token service refuses: auth, and nothing is pulled', async () => {
+    const client = new OciClient(registry.host, options({ username: 'robot', password: 'wrong' }));
+    await expect(pullExporter(client, parseReference(`${registry.host}/bpfwasm/process:v1`), 1 << 20)).rejects.toMatchObject({ reason: 'auth' });
+  });
+});
+
+interface TokenServer { url: string; service: string; issuer: string; certFile: string; requests: { service: string | null; scope: string | null }[]; stop(): Promise<void> }
+
+/**
+ * A token service as distribution's "Token Authentication Specification" describes: GET
+ * realm?service=…&scope=… with Basic credentials answers {token, expires_in}, the token a JWT
+ * (RS256, its certificate in x5c) granting the scope's actions, which the real registry verifies.
+ */
+async function startTokenServer(user: { user: string; password: string }): Promise<TokenServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-token-'));
+  const certFile = join(dir, 'token.crt');
+  const keyFile = join(dir, 'token.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=bpfwasm-test-token'], { stdio: 'ignore' });
+  const key = createPrivateKey(readFileSync(keyFile));
+  const der = new X509Certificate(readFileSync(certFile)).raw;
+  const service = 'bpfwasm-test-registry';
+  const issuer = 'bpfwasm-test-issuer';
+  const requests: TokenServer['requests'] = [];
+  const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    requests.push({ service: url.searchParams.get('service'), scope: url.searchParams.get('scope') });
+    const expected = `Basic ${Buffer.from(`${user.user}:${user.password}`).toString('base64')}`;
+    if (url.pathname !== '/token' || req.headers.authorization !== expected) {
+      res.writeHead(401).end();
+      return;
+    }
+    const [type, name, actions] = (url.searchParams.get('scope') ?? '').split(':');
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [der.toString('base64')] }));
+    const claims = b64url(JSON.stringify({
+      iss: issuer, sub: user.user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(),
+      access: [{ type, name, actions: (actions ?? '').split(',') }],
+    }));
+    const signature = b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${header}.${claims}.${signature}`, expires_in: 300 }));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`, service, issuer, certFile, requests,
+    stop: async () => {
+      await new Promise((ok) => server.close(ok));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
