@@ -160,7 +160,8 @@ export class OciClient {
     } catch {
       throw new OciError('auth', `${this.registry}'s Bearer challenge has no usable realm (${JSON.stringify(realm)})`);
     }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.opts.plainHttp)) {
+    // Credentials in the clear only to loopback, where plainHttp is meant for.
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.opts.plainHttp && isLoopback(url.hostname))) {
       throw new OciError('auth', `${this.registry}'s token realm ${url.origin} is not https: credentials are not sent in the clear`);
     }
     const service = params.get('service');
@@ -211,6 +212,10 @@ interface SendOptions {
   /** Bytes of body accepted; more fails the request (too_large). */
   readonly maxBytes: number;
   readonly follow?: boolean;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
