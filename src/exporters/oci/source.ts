@@ -137,8 +137,8 @@ export class OciExporterSource {
         const { module, signature } = pulled;
         const outcome = await this.apply(entry, `oci:${where}@${digest}`, module, signature);
         // A module refused for what it is stays refused; one refused for the moment (busy, init timeout) is tried again.
-        if (outcome !== 'retry') f.seen = digest;
-        result = outcome === 'retry' ? 'refused' : outcome;
+        if (outcome !== 'retry' && outcome !== 'waiting') f.seen = digest;
+        result = outcome === 'retry' ? 'refused' : outcome === 'waiting' ? 'unchanged' : outcome;
         if (outcome === 'updated' && this.series) this.opts.store!.set(this.series.seconds, (performance.now() - started) / 1000);
       }
       f.failures = 0;
@@ -152,12 +152,14 @@ export class OciExporterSource {
   }
 
   /** Brings the exporter in line with the pulled module: swap, shadow, promote, or nothing. */
-  private async apply(entry: OciEntry, source: string, module: Buffer, signature: Buffer | undefined): Promise<PollResult | 'retry'> {
+  private async apply(entry: OciEntry, source: string, module: Buffer, signature: Buffer | undefined): Promise<PollResult | 'retry' | 'waiting'> {
     const { manager, log } = this.opts;
     const version = moduleVersion(module);
     const info = manager.describe().find((i) => i.name === entry.name);
     try {
       if (entry.shadow) {
+        // A candidate runs beside a current version: until there is one, the entry waits (no error).
+        if (!info?.current) return 'waiting';
         // A candidate is the difference from what runs: the same version needs none.
         if (info?.current?.version === version || info?.shadow?.version === version) return 'unchanged';
         await manager.install(entry.name, module, { signature, source, shadow: true });
