@@ -1,6 +1,6 @@
 // `bpfwasm exporters push|pull|inspect`: exporters as signed OCI artifacts (exporters/OCI.md).
 // Each action throws an Error with a one-line message; cli.ts prints it and exits 1.
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { OciClient } from '../exporters/oci/client.js';
@@ -10,7 +10,7 @@ import { moduleVersion } from '../exporters/registry.js';
 import { parsePrivateKey, signModule, SIGNATURE_SUFFIX } from '../exporters/signing.js';
 import { buildExporter } from '../exporters/testing.js';
 
-interface RegistryOptions { username?: string; passwordFile?: string; caFile?: string; plainHttp?: boolean; timeout: string; maxBytes: string }
+interface RegistryOptions { username?: string; passwordFile?: string; caFile?: string; plainHttp?: boolean; timeout: number; maxBytes: number }
 
 function withRegistryOptions(c: Command): Command {
   return c
@@ -18,8 +18,14 @@ function withRegistryOptions(c: Command): Command {
     .option('--password-file <file>', 'file holding the password or token (default: $BPFWASM_REGISTRY_PASSWORD)')
     .option('--ca-file <pem>', 'CA certificates to trust for the registry')
     .option('--plain-http', 'http:// instead of https:// (a registry on loopback)')
-    .addOption(new Option('--timeout <seconds>', 'deadline of each request').default('30'))
-    .addOption(new Option('--max-bytes <n>', 'largest module accepted').default(String(16 << 20)));
+    .addOption(new Option('--timeout <seconds>', 'deadline of each request').default(30).argParser(positiveInteger))
+    .addOption(new Option('--max-bytes <n>', 'largest module accepted').default(16 << 20).argParser(positiveInteger));
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
 }
 
 function reference(text: string): OciReference {
@@ -34,7 +40,7 @@ function clientFor(ref: OciReference, o: RegistryOptions): OciClient {
   const password = o.passwordFile ? readFileSync(o.passwordFile, 'utf8').trimEnd() : process.env.BPFWASM_REGISTRY_PASSWORD;
   return new OciClient(ref.registry, {
     plainHttp: o.plainHttp, ca: o.caFile ? readFileSync(o.caFile, 'utf8') : undefined, username: o.username, password,
-    timeoutMs: Number(o.timeout) * 1000, maxBlobBytes: Number(o.maxBytes),
+    timeoutMs: o.timeout * 1000, maxBlobBytes: o.maxBytes,
   });
 }
 
@@ -60,7 +66,7 @@ async function push(source: string, refText: string, o: RegistryOptions & { key?
 
 async function pull(refText: string, o: RegistryOptions & { out: string }): Promise<void> {
   const ref = reference(refText);
-  const p = await pullExporter(clientFor(ref, o), ref, Number(o.maxBytes));
+  const p = await pullExporter(clientFor(ref, o), ref, o.maxBytes);
   const file = join(resolve(o.out), `${p.artifact.name}.wasm`);
   writeFileSync(file, p.module);
   if (p.signature) writeFileSync(file + SIGNATURE_SUFFIX, p.signature);
@@ -69,7 +75,7 @@ async function pull(refText: string, o: RegistryOptions & { out: string }): Prom
 
 async function inspect(refText: string, o: RegistryOptions & { output: 'text' | 'json' }): Promise<void> {
   const ref = reference(refText);
-  const p = await pullExporter(clientFor(ref, o), ref, Number(o.maxBytes));
+  const p = await pullExporter(clientFor(ref, o), ref, o.maxBytes);
   const summary = {
     reference: formatReference(ref), digest: p.digest, name: p.artifact.name, abiVersion: p.artifact.abiVersion,
     version: moduleVersion(p.module), module: p.artifact.module, signature: p.artifact.signature ?? null,
