@@ -441,6 +441,18 @@ function exporterRollout() {
     [`(sum(${metric(CANDIDATE)}) - sum(${metric(CURRENT)})) / sum(${metric(CURRENT)})`, 'difference'],
   ], { unit: 'percentunit' }), 12);
 
+  // The same comparison as deploy/prometheus/rollout-rules.yml, over every selected node running a candidate.
+  l.row('Fleet: every node running a candidate of $exporter');
+  const fleet = (metric, versionMatcher) => `rate(${metric}{node=~"$node", ${ex}, ${versionMatcher}}[$__rate_interval])`;
+  const withCandidate = `on (instance, exporter) (bpfwasm_exporter_state{node=~"$node", ${ex}, state="shadow", ${CANDIDATE}} == 1)`;
+  l.add(timeseries('Fleet: candidate / current events, by version', 'Events each candidate ran, over the events the current version ran on the same nodes (deploy/prometheus/rollout-rules.yml; the BpfwasmShadowCandidateDiverges alert fires past 2% off 1). 1 when the candidate keeps up everywhere: then promote by moving the stable tag onto its digest.', [
+    [`sum by (bpfwasm_exporter_version) (${fleet('bpfwasm_exporter_events_total', CANDIDATE)}) / on () group_left () sum(${fleet('bpfwasm_exporter_events_total', CURRENT)} and ${withCandidate})`,
+      'candidate {{bpfwasm_exporter_version}}'],
+  ], { unit: 'percentunit' }), 16);
+  l.add(timeseries('Fleet: nodes running each candidate', 'Collectors (of the selected nodes) running each candidate version as a shadow: how far a canary tag has reached.', [
+    [`count by (bpfwasm_exporter_version) (bpfwasm_exporter_state{node=~"$node", ${ex}, state="shadow", ${CANDIDATE}} == 1)`, 'candidate {{bpfwasm_exporter_version}}'],
+  ]), 8);
+
   return dashboard({
     uid: 'bpfwasm-exporter-rollout',
     title: 'bpfwasm / Exporter rollout',

@@ -17,6 +17,8 @@ TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl python3-prometheus-clie
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
 # rustc and its wasm32 standard library (Debian 12: 1.63): the Rust exporter SDK is built and run.
 TEST_PACKAGES+=(rustc libstd-rust-dev-wasm32)
+# docker-registry, apache2-utils (htpasswd): exporters are pulled from a real OCI registry, with and without auth.
+TEST_PACKAGES+=(docker-registry apache2-utils)
 [ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()

@@ -10,6 +10,8 @@ import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
 import { loadTrustPolicy } from './exporters/signing.js';
 import { ExporterDirWatcher } from './exporters/watch.js';
+import { registryClients } from './exporters/oci/clients.js';
+import { OciExporterSource } from './exporters/oci/source.js';
 import { FrameDecoder, parseStats, type ControlKind } from './ingest/frame-decoder.js';
 import { HelperLiveness, stallThresholdMs } from './ingest/helper-liveness.js';
 import { HelperSupervisor } from './ingest/helper-supervisor.js';
@@ -74,6 +76,8 @@ export class Collector {
 
   /** Hot reload of the user exporter directories (exporters.watch). */
   watcher: ExporterDirWatcher | undefined;
+  /** Exporters followed in OCI registries (exporters.oci). */
+  oci: OciExporterSource | undefined;
 
   /** Exporter and registry log lines and quarantines, as records the host builds (src/logs/events.ts). */
   private readonly exporterLog: ReturnType<typeof exporterLogHooks>;
@@ -150,6 +154,13 @@ export class Collector {
       this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
       this.watcher.start();
     }
+    if (this.config.exporters.oci.length) {
+      this.oci = new OciExporterSource({
+        entries: this.config.exporters.oci, manager: this.exporters, client: registryClients(this.config.exporters),
+        maxModuleBytes: this.config.exporters.ociMaxModuleBytes, log: this.exporterLog.log, store: this.store,
+      });
+      this.oci.start();
+    }
     const startedAt = Date.now();
     this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
     this.clock.unref();
@@ -170,6 +181,7 @@ export class Collector {
   async stop(): Promise<void> {
     clearInterval(this.clock);
     await this.watcher?.close();
+    await this.oci?.close();
     await this.supervisor.stop();
     await this.exporters.close();
   }

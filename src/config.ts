@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
+import { parseReference } from './exporters/oci/reference.js';
 import { labelValueProblem } from './metrics/labels.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */
@@ -70,6 +71,10 @@ export interface SensorConfigs {
   };
 }
 
+/** One `exporters.oci` entry: at most one following the current version and one the shadow candidate, per name. */
+export interface OciExporterConfig { name: string; ref: string; pollSeconds: number; shadow: boolean }
+export interface OciRegistryConfig { username: string; passwordFile: string; caFile: string; plainHttp: boolean }
+
 export interface Config {
   listen: { host: string; port: number };
   helper: {
@@ -111,6 +116,14 @@ export interface Config {
     requireSignatures: boolean;
     /** Ed25519 public keys: PEM (SPKI) file paths, or inline keys (PEM text or its one-line base64 body). */
     trustedKeys: string[];
+    /** Exporters followed in OCI registries (deploy/exporters.md): pulled, verified and swapped in when the reference moves. */
+    oci: OciExporterConfig[];
+    /** Per registry (host[:port]): credentials, a CA bundle, or plain HTTP for a registry on loopback. */
+    registries: Record<string, OciRegistryConfig>;
+    /** Deadline of one request to a registry. */
+    ociTimeoutSeconds: number;
+    /** The largest module (blob) pulled from a registry. */
+    ociMaxModuleBytes: number;
   };
   metrics: {
     /** Series one metric may have before further ones are refused and counted. */
@@ -230,6 +243,7 @@ export function defaultConfig(): Config {
       batchTimeoutMs: 250, initTimeoutMs: 2000, maxMemoryPages: 256, queueBatches: 64,
       quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, settings: {},
       requireSignatures: false, trustedKeys: [],
+      oci: [], registries: {}, ociTimeoutSeconds: 30, ociMaxModuleBytes: 16 << 20,
     },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
     // In a pod the hostname is the pod's name: the DaemonSet passes the node's name as NODE_NAME.
@@ -362,6 +376,58 @@ const stringList: Check = (v, key) => {
   v.forEach((item, i) => string(item, `${key}[${i}]`));
 };
 
+/** exporters.oci: a list of { name, ref, pollSeconds, shadow }; defaults filled in. */
+const ociList: Check = (v, key) => {
+  if (!Array.isArray(v)) throw invalid(key, 'must be a list of { name, ref, pollSeconds, shadow }');
+  const roles = new Set<string>();
+  v.forEach((entry, i) => {
+    const at = `${key}[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid(at, 'must be a mapping with name and ref');
+    const known = ['name', 'ref', 'pollSeconds', 'shadow'];
+    for (const k of Object.keys(entry)) if (!known.includes(k)) throw invalid(`${at}.${k}`, `is not a known setting (known: ${known.join(', ')})`);
+    const e = entry as Partial<OciExporterConfig>;
+    if (typeof e.name !== 'string' || !/^[a-z0-9_-]{1,64}$/.test(e.name)) throw invalid(`${at}.name`, 'must be an exporter name ([a-z0-9_-]{1,64})');
+    string(e.ref, `${at}.ref`);
+    try {
+      parseReference(e.ref as string);
+    } catch (err) {
+      throw invalid(`${at}.ref`, `is not an OCI reference: it ${(err as Error).message}`);
+    }
+    e.pollSeconds ??= 60;
+    integer(1, 86_400)(e.pollSeconds, `${at}.pollSeconds`);
+    e.shadow ??= false;
+    boolean(e.shadow, `${at}.shadow`);
+    const role = `${e.name} ${e.shadow ? 'shadow' : 'current'}`;
+    if (roles.has(role)) throw invalid(at, `is a second entry for ${e.name}'s ${e.shadow ? 'shadow candidate' : 'current version'}: one of each per name`);
+    roles.add(role);
+  });
+};
+/** exporters.registries: host[:port] → { username, passwordFile, caFile, plainHttp }; defaults filled in. */
+const registryMap: Check = (v, key) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of registry host[:port] to settings');
+  for (const [host, settings] of Object.entries(v)) {
+    const at = `${key}.${JSON.stringify(host)}`;
+    try {
+      parseReference(`${host}/x`);
+    } catch {
+      throw invalid(at, 'is not a registry host[:port]');
+    }
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw invalid(at, 'must be a mapping');
+    const known = ['username', 'passwordFile', 'caFile', 'plainHttp'];
+    for (const k of Object.keys(settings)) if (!known.includes(k)) throw invalid(`${at}.${k}`, `is not a known setting (known: ${known.join(', ')})`);
+    const r = settings as Partial<OciRegistryConfig>;
+    r.username ??= '';
+    r.passwordFile ??= '';
+    r.caFile ??= '';
+    r.plainHttp ??= false;
+    anyString(r.username, `${at}.username`);
+    anyString(r.passwordFile, `${at}.passwordFile`);
+    anyString(r.caFile, `${at}.caFile`);
+    boolean(r.plainHttp, `${at}.plainHttp`);
+    if ((r.username === '') !== (r.passwordFile === '')) throw invalid(at, 'needs both username and passwordFile, or neither');
+  }
+};
+
 const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
 
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
@@ -401,6 +467,10 @@ const SHAPE = {
     settings: settingsMap,
     requireSignatures: boolean,
     trustedKeys: stringList,
+    oci: ociList,
+    registries: registryMap,
+    ociTimeoutSeconds: integer(1, 600),
+    ociMaxModuleBytes: integer(1024, 256 << 20),
   },
   metrics: {
     maxSeriesPerMetric: integer(1, 10_000_000),
@@ -535,7 +605,21 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   // Signatures: key files are read now, so a bad key fails the config load, not the first module.
   config.exporters.trustedKeys = config.exporters.trustedKeys.map((k) => (isInlineKey(k) ? k : abs(k)));
   loadTrustPolicy(config.exporters);
+  for (const [host, r] of Object.entries(config.exporters.registries)) {
+    if (r.passwordFile !== '') r.passwordFile = readableFile(abs(r.passwordFile), `exporters.registries.${JSON.stringify(host)}.passwordFile`);
+    if (r.caFile !== '') r.caFile = readableFile(abs(r.caFile), `exporters.registries.${JSON.stringify(host)}.caFile`);
+  }
   return config;
+}
+
+/** `path` if it can be read now: a missing secret fails the config load, not the first poll. */
+function readableFile(path: string, key: string): string {
+  try {
+    readFileSync(path);
+  } catch (e) {
+    throw invalid(key, `cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (${path})`);
+  }
+  return path;
 }
 
 export function loadConfig(file?: string): Config {

@@ -16,6 +16,7 @@ export const ERRORS = {
   EXPORTER_NOT_FOUND: { status: 404, summary: 'no exporter of that name is loaded' },
   EXPORTER_NO_SHADOW: { status: 409, summary: 'the exporter has no shadow candidate to promote or abort' },
   EXPORTER_BUSY: { status: 409, summary: 'another load, swap or rollout of that exporter is in progress' },
+  OCI_FAILED: { status: 502, summary: 'an exporter artifact cannot be pulled from or pushed to an OCI registry (unreachable, refused, too large, or not what it claims)' },
   EXPORTER_NAME_INVALID: { status: 400, summary: 'an exporter name must match [a-z0-9_-]{1,64} and not be one the collector keeps its own metrics under (collector, runtime)' },
   HELPER_MISSING: { status: 500, summary: 'the eBPF helper binary is missing' },
   NOT_READY: { status: 503, summary: 'the collector is not ready' },

@@ -183,3 +183,37 @@ describe('node label', () => {
     }
   });
 });
+
+describe('config: exporters.oci and exporters.registries', () => {
+  it('follows nothing by default; entries get pollSeconds 60 and shadow false; files resolve against the config', () => {
+    expect(defaultConfig().exporters).toMatchObject({ oci: [], registries: {}, ociTimeoutSeconds: 30, ociMaxModuleBytes: 16 << 20 });
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-oci-config-'));
+    writeFileSync(join(dir, 'pw'), 'secret\n');
+    const c = buildConfig({
+      exporters: {
+        oci: [{ name: 'process', ref: 'r.example.com/b/process:stable' }, { name: 'process', ref: 'r.example.com/b/process:canary', shadow: true, pollSeconds: 5 }],
+        registries: { 'r.example.com': { username: 'u', passwordFile: 'pw' } },
+      },
+    }, dir);
+    expect(c.exporters.oci).toEqual([
+      { name: 'process', ref: 'r.example.com/b/process:stable', pollSeconds: 60, shadow: false },
+      { name: 'process', ref: 'r.example.com/b/process:canary', pollSeconds: 5, shadow: true },
+    ]);
+    expect(c.exporters.registries['r.example.com']).toEqual({ username: 'u', passwordFile: join(dir, 'pw'), caFile: '', plainHttp: false });
+  });
+
+  it.each<[string, unknown, string]>([
+    ['not a list', { oci: {} }, 'config: exporters.oci must be a list'],
+    ['a bad name', { oci: [{ name: 'Bad', ref: 'r.io/a:b' }] }, 'config: exporters.oci[0].name must be an exporter name'],
+    ['no registry in the ref', { oci: [{ name: 'a', ref: 'a:b' }] }, 'config: exporters.oci[0].ref is not an OCI reference: it has no registry'],
+    ['an unknown key', { oci: [{ name: 'a', ref: 'r.io/a:b', tag: 'x' }] }, 'config: exporters.oci[0].tag is not a known setting'],
+    ['pollSeconds 0', { oci: [{ name: 'a', ref: 'r.io/a:b', pollSeconds: 0 }] }, 'config: exporters.oci[0].pollSeconds must be an integer from 1'],
+    ['two current entries for one name', { oci: [{ name: 'a', ref: 'r.io/a:b' }, { name: 'a', ref: 'r.io/a:c' }] },
+      "config: exporters.oci[1] is a second entry for a's current version"],
+    ['a registry that is no host', { registries: { 'a b': {} } }, 'config: exporters.registries."a b" is not a registry host[:port]'],
+    ['a user without a password file', { registries: { 'r.io': { username: 'u' } } }, 'needs both username and passwordFile'],
+    ['an unreadable CA file', { registries: { 'r.io': { caFile: '/nonexistent/ca.pem' } } }, 'config: exporters.registries."r.io".caFile cannot be read: ENOENT'],
+  ])('refuses %s, naming the key', (_what, exporters, message) => {
+    expect(() => buildConfig({ exporters })).toThrow(message);
+  });
+});

@@ -13,6 +13,7 @@ import type { ApiTarget } from '../api/client.js';
 import type { ApiExporterStatus } from '../api/status.js';
 import { connect, withApiOptions } from './api-options.js';
 import { renderExporters } from './render/status.js';
+import { addOciCommands } from './oci.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
 
@@ -299,5 +300,6 @@ Examples:
   $ sudo bpfwasm exporters abort process`)
     .action(abort);
 
+  addOciCommands(cmd);
   return cmd;
 }

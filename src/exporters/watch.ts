@@ -4,15 +4,16 @@
 // it holds; a module that fails validation is refused and logged, and what runs keeps running.
 // A directory that goes away (removed, moved, replaced) kills its inotify watch: each is checked
 // every recheckMs and watched again once it is back, and what it then holds is loaded.
+// A mounted Kubernetes ConfigMap is such a directory too: see configmap.ts.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
+import { DATA_LINK, readModuleSnapshot, type ModuleFiles } from './configmap.js';
 import type { ExporterManager } from './management.js';
 import { moduleVersion, SHADOW_SUFFIX } from './registry.js';
-import { readSignature, SIGNATURE_SUFFIX } from './signing.js';
+import { SIGNATURE_SUFFIX } from './signing.js';
 
 export interface WatchOptions {
   readonly dirs: readonly string[];
@@ -105,7 +106,9 @@ export class ExporterDirWatcher {
         const name = file?.toString();
         // The directory itself went away (inotify reports its own name): look now, not at the next recheck.
         if (name === basename(dir)) this.recheck(dir);
-        if (name) this.changed(dir, name);
+        // A ConfigMap update swaps `..data` only: every module behind it may have changed.
+        if (name === DATA_LINK) this.rescan(dir);
+        else if (name) this.changed(dir, name);
       });
     } catch (e) {
       this.opts.log('registry', LogLevel.WARN, `cannot watch exporter directory ${dir}: ${(e as Error).message}`);
@@ -186,16 +189,14 @@ export class ExporterDirWatcher {
       log(name, LogLevel.WARN, `${path} ignored: exporter ${name} was loaded from ${source}, not from this file`);
       return;
     }
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const files = await this.read(name, path);
+    if (files === 'unreadable') return;
+    if (!files) {
       if (info?.current) await this.act(name, () => manager.unload(name), `unloaded: ${path} was removed`);
       return;
     }
+    const { bytes, signature } = files;
     if (info?.current?.version === moduleVersion(bytes)) return; // touched, or only its .sig changed
-    const signature = await readSignature(path).catch(() => undefined);
     const what = info?.current ? `swapped in the new version from ${path}` : `loaded from ${path}`;
     await this.act(name, () => manager.install(name, bytes, { signature, source: path }), what);
   }
@@ -205,17 +206,25 @@ export class ExporterDirWatcher {
     const name = basename(path, SHADOW_SUFFIX);
     const { manager } = this.opts;
     const shadow = manager.describe().find((i) => i.name === name)?.shadow;
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const files = await this.read(name, path);
+    if (files === 'unreadable') return;
+    if (!files) {
       if (shadow?.source === path) await this.act(name, () => manager.abort(name), `shadow aborted: ${path} was removed`);
       return;
     }
+    const { bytes, signature } = files;
     if (shadow?.version === moduleVersion(bytes)) return;
-    const signature = await readSignature(path).catch(() => undefined);
     await this.act(name, () => manager.install(name, bytes, { signature, source: path, shadow: true }), `shadow candidate started from ${path}`);
+  }
+
+  /** The module at `path` and its signature, undefined if it is gone; 'unreadable' (logged) leaves things as they are. */
+  private async read(name: string, path: string): Promise<ModuleFiles | undefined | 'unreadable'> {
+    try {
+      return await readModuleSnapshot(path);
+    } catch (e) {
+      this.opts.log(name, LogLevel.ERROR, `not reloaded: cannot read ${path}: ${(e as Error).message}`);
+      return 'unreadable';
+    }
   }
 
   private async act(name: string, run: () => Promise<unknown>, done: string): Promise<void> {

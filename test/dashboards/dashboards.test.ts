@@ -67,7 +67,9 @@ describe('dashboards', () => {
           const raw = substitute(q.expr, { ...VARS, node: '$node', instance: '$instance' });
           const sels = selectors(raw);
           expect(sels.length, q.where).toBeGreaterThan(0);
-          for (const s of sels) expect(s, q.where).toContain('node=~"$node", instance="$instance"');
+          // "Fleet:" panels compare across every selected node, so they are scoped by node only.
+          const scope = q.where.includes('› Fleet: ') ? 'node=~"$node"' : 'node=~"$node", instance="$instance"';
+          for (const s of sels) expect(s, q.where).toContain(scope);
         }
       });
 

@@ -98,6 +98,7 @@ describe('Kubernetes manifests', () => {
     expect(all.map((m) => `${m.file}: ${key(m)}`)).toEqual([
       'configmap.yaml: v1/ConfigMap',
       'daemonset.yaml: apps/v1/DaemonSet',
+      'exporters-configmap.yaml: v1/ConfigMap',
       'namespace.yaml: v1/Namespace',
       'podmonitor.yaml: monitoring.coreos.com/v1/PodMonitor',
       'service.yaml: v1/Service',
