@@ -31,10 +31,10 @@ for tool in mmdebstrap cpio; do
 done
 [ -x ebpf/build/bpfwasm-helper ] && [ -f dist/src/cli.js ] || { echo "image: build the tree first (npm run build)" >&2; exit 1; }
 
-helper_for() { # the strip tool and helper binary of one Debian arch, built if missing (make does only what changed)
+helper_for() { # the strip tool and helper binary of one Debian arch
   case $1 in
     amd64) echo "strip ebpf/build/bpfwasm-helper" ;;
-    arm64) make -s -C ebpf ARCH=arm64 >&2; echo "aarch64-linux-gnu-strip ebpf/build/arm64/bpfwasm-helper" ;;
+    arm64) echo "aarch64-linux-gnu-strip ebpf/build/arm64/bpfwasm-helper" ;;
   esac
 }
 
@@ -44,30 +44,36 @@ blob() { # moves file $1 into the layout's blobs; prints "digest size"
   echo "sha256:$d $(stat -c %s "$OUT/blobs/sha256/$d")"
 }
 
-rm -rf "$OUT"; mkdir -p "$OUT/blobs/sha256" "$CACHE/debs"
+# The arm64 helper is cross-built (make does only what changed).
+if printf '%s\n' "${ARCHES[@]}" | grep -qx arm64; then make -s -C ebpf ARCH=arm64 >&2; fi
+rm -rf "$OUT"; mkdir -p "$OUT/blobs/sha256"
 printf '{"imageLayoutVersion":"1.0.0"}' > "$OUT/oci-layout"
-manifests=()
-for arch in "${ARCHES[@]}"; do
-  case $arch in amd64) npm_cpu=x64 ;; arm64) npm_cpu=arm64 ;; *) echo "image: no arch $arch" >&2; exit 2 ;; esac
+build_arch() { # one arch's image into the layout; its manifest descriptor into $CACHE/descriptor-ARCH
+  local arch=$1 npm_cpu start strip helper W R A deps diff_id usize layer lsize created config csize manifest msize
+  case $arch in amd64) npm_cpu=x64 ;; arm64) npm_cpu=arm64 ;; *) echo "image: no arch $arch" >&2; return 2 ;; esac
   start=$SECONDS
   read -r strip helper < <(helper_for "$arch")
   W=$CACHE/work-$arch; rm -rf "$W"; mkdir -p "$W"
   R=$W/root
 
-  # 1. Debian's packages, unpacked; downloaded .debs are kept in $CACHE/debs for the next run.
+  # 1. Debian's packages, unpacked; downloaded .debs are kept in $CACHE/debs-ARCH for the next run.
+  mkdir -p "$CACHE/debs-$arch"
   mmdebstrap --quiet --variant=extract --architectures="$arch" --include="$DEBS" --skip=download/empty \
     --setup-hook='mkdir -p "$1"/var/cache/apt/archives' \
-    --setup-hook="sync-in $CACHE/debs /var/cache/apt/archives" \
-    --customize-hook="sync-out /var/cache/apt/archives $CACHE/debs" \
+    --setup-hook="sync-in $CACHE/debs-$arch /var/cache/apt/archives" \
+    --customize-hook="sync-out /var/cache/apt/archives $CACHE/debs-$arch" \
     trixie "$R" "$MIRROR"
   # What extract leaves undone: the merged-/usr links, users, env and sh from busybox; then drop
-  # what a runtime never reads (docs, locales, Debian's own Node modules, iconv modules, apt state).
+  # what a runtime never reads (docs, locales, Debian's other Node modules, iconv modules, apt state).
   for d in bin sbin lib; do ln -sfn usr/$d "$R/$d"; done
   [ -d "$R/usr/lib64" ] && ln -sfn usr/lib64 "$R/lib64"
   ln -sf busybox "$R/usr/bin/env"; ln -sf busybox "$R/usr/bin/sh"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$R/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
-  rm -rf "$R"/usr/share/{doc,man,locale,lintian,info,bash-completion,gdb,nodejs} "$R"/usr/lib/*-linux-gnu/gconv \
+  # Debian's libnode loads a few builtins from /usr/share/nodejs (its build's NODE_SHARED_BUILTIN_*): keep those.
+  find "$R/usr/share/nodejs" -mindepth 1 -maxdepth 1 \
+    -not \( -name cjs-module-lexer -o -name undici -o -name acorn -o -name acorn-walk -o -name minimatch \) -exec rm -rf {} +
+  rm -rf "$R"/usr/share/{doc,man,locale,lintian,info,bash-completion,gdb} "$R"/usr/lib/*-linux-gnu/gconv \
     "$R"/var/cache/apt "$R"/var/lib/apt "$R"/var/log/* "$R"/dev/*
   mkdir -p "$R"/{root,run/bpfwasm,etc/bpfwasm,usr/local/bin} && chmod 1777 "$R/tmp"
 
@@ -80,7 +86,7 @@ for arch in "${ARCHES[@]}"; do
   cp -r exporters/build "$A/exporters/"
   "$strip" --strip-debug -o "$A/ebpf/build/bpfwasm-helper" "$helper"
   # Production node_modules for the target's cpu (snappy's native part), kept per lockfile for reruns.
-  deps=$CACHE/node_modules-$arch-$(cat package.json package-lock.json | sha256sum | cut -c1-16)
+  deps=$CACHE/node_modules-$arch-$(sha256sum < package-lock.json | cut -c1-16)
   if [ ! -d "$deps" ]; then
     rm -rf "$CACHE"/node_modules-"$arch"-* "$deps.tmp"; mkdir -p "$deps.tmp"
     cp package.json package-lock.json "$deps.tmp/"
@@ -108,13 +114,19 @@ EOF
 {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"$config","size":$csize},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"$layer","size":$lsize}],"annotations":{"org.opencontainers.image.version":"$VERSION"}}
 EOF
   read -r manifest msize < <(blob "$W/manifest.json")
-  manifests+=("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$manifest\",\"size\":$msize,\"platform\":{\"architecture\":\"$arch\",\"os\":\"linux\"}}")
+  printf '{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"%s","os":"linux"}}' \
+    "$manifest" "$msize" "$arch" > "$CACHE/descriptor-$arch"
   echo "image: linux/$arch $manifest: $((usize / 1000000)) MB uncompressed, $((lsize / 1000000)) MB compressed, $((SECONDS - start)) s" >&2
   rm -rf "$W"
-done
+}
+
+# The arches build side by side (most of the time is waiting on downloads and gzip on one core).
+pids=()
+for arch in "${ARCHES[@]}"; do build_arch "$arch" & pids+=($!); done
+for pid in "${pids[@]}"; do wait "$pid"; done
 
 # The multi-arch index, tagged with the version in the layout's own index.
-list=$(IFS=,; echo "${manifests[*]}")
+list=$(for arch in "${ARCHES[@]}"; do cat "$CACHE/descriptor-$arch"; echo; done | paste -sd,)
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s]}' "$list" > "$CACHE/index.json"
 read -r index isize < <(blob "$CACHE/index.json")
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
