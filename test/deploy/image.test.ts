@@ -134,11 +134,18 @@ describe('the image through a real registry and under podman', () => {
       const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-podman-'));
       writeFileSync(join(dir, 'config.yaml'), configYaml);
       // containerd 1.6+'s and CRI-O 1.22+'s default profiles allow bpf(2) and perf_event_open(2) to
-      // a holder of CAP_BPF / CAP_PERFMON; podman 4.3's own asks for CAP_SYS_ADMIN. Test under
-      // podman's profile plus exactly those two rules: what RuntimeDefault means on the named runtimes.
-      const seccomp = JSON.parse(readFileSync('/usr/share/containers/seccomp.json', 'utf8')) as { syscalls: unknown[] };
-      seccomp.syscalls.push({ names: ['bpf'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_BPF'] } },
-        { names: ['perf_event_open'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_PERFMON'] } });
+      // a holder of CAP_BPF / CAP_PERFMON; podman 4.3's own asks for CAP_SYS_ADMIN (and denies them
+      // explicitly without it). Test under podman's profile with those two rules in its place:
+      // what RuntimeDefault means on the runtimes the DaemonSet names.
+      type Rule = { names: string[]; action: string; excludes?: { caps?: string[] } };
+      const seccomp = JSON.parse(readFileSync('/usr/share/containers/seccomp.json', 'utf8')) as { syscalls: Rule[] };
+      for (const rule of seccomp.syscalls) {
+        if (rule.action === 'SCMP_ACT_ERRNO' && rule.excludes?.caps?.includes('CAP_SYS_ADMIN')) {
+          rule.names = rule.names.filter((n) => n !== 'bpf' && n !== 'perf_event_open');
+        }
+      }
+      seccomp.syscalls.push({ names: ['bpf'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_BPF'] } } as Rule,
+        { names: ['perf_event_open'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_PERFMON'] } } as Rule);
       writeFileSync(join(dir, 'seccomp.json'), JSON.stringify(seccomp));
       const mounts = (container.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[]).flatMap((m) => {
         const v = (pod.volumes as Record<string, any>[]).find((x) => x.name === m.name)!;
@@ -170,6 +177,7 @@ describe('the image through a real registry and under podman', () => {
     afterAll(async () => {
       burn?.stop();
       spawnSync('podman', [...PODMAN, 'rm', '-f', name], { stdio: 'ignore' });
+      if (ref) spawnSync('podman', ['rmi', ref], { stdio: 'ignore' }); // each run pulls under a new port
     });
 
     it("counts a host workload's execs exactly", async () => {
@@ -193,7 +201,7 @@ describe('the image through a real registry and under podman', () => {
       const res = await fetch(`${url}/flamegraph?pid=${burn.pid}&hz=99&seconds=3&format=folded`);
       expect(res.status, await res.clone().text()).toBe(200);
       const stacks = parseFolded(await res.text());
-      expect(stacks.reduce((n, s) => n + s.count, 0)).toBeGreaterThan(100);
+      expect(stacks.reduce((n, s) => n + s.count, 0)).toBeGreaterThan(30); // 297 at 99 Hz on an idle CPU 0
       expect(stacks.some((s) => s.frames.join(';').includes('main;burn_a'))).toBe(true);
     });
 
