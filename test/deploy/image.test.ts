@@ -92,15 +92,30 @@ describe('npm run image', () => {
     }
   });
 
-  it("runs the arm64 image's helper (--help) under qemu-aarch64-static", () => {
+  /** The arm64 image's helper, written out of its layer. */
+  function arm64Helper(): string {
     const a = arches.get('arm64')!;
     const e = a.entries.get('opt/bpfwasm/ebpf/build/bpfwasm-helper')!;
     const exe = join(mkdtempSync(join(tmpdir(), 'bpfwasm-arm64-')), 'bpfwasm-helper');
     writeFileSync(exe, a.tar.subarray(e.offset, e.offset + e.size), { mode: 0o755 });
-    const r = spawnSync('qemu-aarch64-static', [exe, '--help'], { encoding: 'utf8' });
+    return exe;
+  }
+
+  it("runs the arm64 image's helper (--help) under qemu-aarch64-static", () => {
+    const r = spawnSync('qemu-aarch64-static', [arm64Helper(), '--help'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/^usage: bpfwasm-helper /m);
   });
+
+  it("runs the arm64 image's helper in the kernel matrix's arm64 VM: --check on Debian's arm64 kernel", () => {
+    const exe = arm64Helper();
+    const r = spawnSync('bash', [join(ROOT, 'test/kernels/vmrun.sh'), '--kernel', '6.1-arm64', '--add', exe,
+      '--out', join(exe, '..', 'out'), '--', `${exe} --check`], { encoding: 'utf8', timeout: 14 * 60_000 });
+    expect(r.status, r.stdout.slice(-3000) + r.stderr.slice(-2000)).toBe(0);
+    expect(r.stdout).toMatch(/"kernel":"[^"]*-arm64"/);
+    expect(r.stdout).toMatch(/"btf":\{"ok":true/);
+    expect(r.stdout).toMatch(/"ringbuf":\{"ok":true/);
+  }, 15 * 60_000);
 });
 
 describe('the image through a real registry and under podman', () => {
