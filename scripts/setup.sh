@@ -12,13 +12,14 @@ PACKAGES=(clang lld llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config mak
 # flamegraph page is tested in a real browser; tmux: the CLI is tested on a real terminal; openssl:
 # the API's TLS listener is tested with a self-signed certificate; python3-prometheus-client:
 # OpenMetrics output is checked with the spec's reference parser; qemu, busybox, cpio, the arm64
-# cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64).
+# cross compiler, xz, zstd, file: the kernel matrix boots Debian's kernels, x86_64 and arm64;
+# mmdebstrap, podman, runc, skopeo, docker-registry, qemu-user-static, apache2-utils: the image is
+# built from Debian packages, run under podman, pushed through a real registry, its arm64 helper run).
 TEST_PACKAGES=(prometheus chromium bpftrace tmux openssl python3-prometheus-client qemu-system-x86 qemu-system-arm busybox-static cpio
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross xz-utils zstd file debian-archive-keyring
+  mmdebstrap podman runc skopeo docker-registry qemu-user-static apache2-utils)
 # rustc and its wasm32 standard library (Debian 12: 1.63): the Rust exporter SDK is built and run.
 TEST_PACKAGES+=(rustc libstd-rust-dev-wasm32)
-# docker-registry, apache2-utils (htpasswd): exporters are pulled from a real OCI registry, with and without auth.
-TEST_PACKAGES+=(docker-registry apache2-utils)
 [ "${1:-}" = --test ] && PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
@@ -40,4 +41,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-npm run --silent build
+# Running needs the helper, exporters and JS; tests add the drift checks and the tests' type check.
+if [ "${1:-}" = --test ]; then npm run --silent build; else npm run --silent build:run; fi

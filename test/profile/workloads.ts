@@ -62,12 +62,13 @@ function start(cmd: string, args: string[], cwd: string): Workload {
 }
 
 /** Compiles and starts the C workload (taskset execs it, so the pid is the workload's). */
-export function startBurnC(): Workload {
+/** `prefix` runs it through a wrapper (e.g. setpriv to start it with fewer capabilities). */
+export function startBurnC(prefix: string[] = []): Workload {
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-burn-'));
   writeFileSync(join(dir, 'burn.c'), BURN_C);
   const exe = join(dir, 'burn');
   execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', exe, join(dir, 'burn.c')]);
-  return start(exe, [], dir);
+  return prefix.length ? start(prefix[0]!, [...prefix.slice(1), exe], dir) : start(exe, [], dir);
 }
 
 /** Starts the Node.js workload with a perf map, so its JS frames can be named. */
