@@ -39,6 +39,8 @@ export interface SensorConfigs {
   process: SensorCommon & {
     /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"). */
     logExits: 'nonzero' | 'signals' | 'none';
+    /** Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. */
+    maxArgs: number;
   };
   /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (BENCHMARKS.md, eBPF sensors). */
   syscalls: SensorCommon & {
@@ -217,7 +219,7 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero' },
+      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero', maxArgs: 20 },
       syscalls: { enabled: false, required: false, ringBytes: 0, route: 'auto', pid: 0, comm: '', cgroup: '', subtree: false },
       tcp: { enabled: true, required: false, ringBytes: 0, route: 'auto', ipLabels: false, ephemeralPorts: 'collapse' },
       blockio: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
@@ -377,7 +379,7 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']), maxArgs: integer(0, 128) },
     syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('syscalls'), pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
     tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('tcp'), ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
     blockio: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('blockio') },
@@ -624,6 +626,7 @@ export function helperArgs(config: Config): string[] {
     if (sc.cgroup && !(sc.subtree && level === 0)) set('syscalls', 'filter_cgroup', String(cgroupId(sc.cgroup, 'sensors.syscalls.cgroup')));
     if (level > 0) set('syscalls', 'filter_cgroup_level', level);
   }
+  if (config.sensors.process.enabled) set('process', 'max_args', config.sensors.process.maxArgs);
   if (config.sensors.runqlat.enabled && config.sensors.runqlat.perCgroup) set('runqlat', 'per_cgroup', 1);
   if (config.sensors.bench.enabled && config.sensors.bench.tgid) set('bench', 'tgid', config.sensors.bench.tgid);
   return args;

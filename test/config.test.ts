@@ -12,7 +12,7 @@ describe('config', () => {
     expect(c.exporters.builtin).toBe(true);
     expect(c.sensors.syscalls.enabled).toBe(false); // opt-in: it costs every syscall on the host
     expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
-      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000']);
+      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
   });
 
   it('maps sensor options to helper flags and exporter settings', () => {
@@ -31,7 +31,7 @@ describe('config', () => {
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
     expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe', '--route', 'runqlat=pid_hash',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
-      '--set', 'runqlat.per_cgroup=1']);
+      '--set', 'process.max_args=20', '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
     expect(exporterSettings(c, 'runqlat')).toEqual({ perCgroup: 'true' });
     expect(exporterSettings(c, 'mine')).toEqual({ a: 'b' });
