@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `bpfwasm` command line.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerCheck } from './check/command.js';
 import { eventsCommand } from './cli/events.js';
 import { exportersCommand } from './cli/exporters.js';
@@ -134,7 +134,18 @@ program.addCommand(profileCommand());
 registerCheck(program);
 program.addCommand(exportersCommand());
 
+// Commander's own errors (an unknown option, a bad value) in the same one-line form as ours,
+// with exit status 2 for a usage error; help and --version still exit as commander says.
+const USAGE_ERROR = 2;
+function speakOneLanguage(cmd: Command): void {
+  cmd.exitOverride().configureOutput({ outputError: () => {} });
+  for (const sub of cmd.commands) speakOneLanguage(sub);
+}
+speakOneLanguage(program);
+
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`bpfwasm: ${err.message}\n`);
-  process.exit(1);
+  // Help asked for exits 0; help shown because a command was missing is a usage error.
+  if (err instanceof CommanderError && ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code)) process.exit(err.exitCode === 0 ? 0 : USAGE_ERROR);
+  process.stderr.write(`bpfwasm: ${err.message.replace(/^error: /, '')}\n`);
+  process.exit(err instanceof CommanderError ? USAGE_ERROR : 1);
 });
