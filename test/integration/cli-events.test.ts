@@ -76,8 +76,10 @@ describe('bpfwasm events -o json', () => {
     p.run();
     const { code, stdout, stderr } = await run.done;
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    const [exec, exit] = jsonLines(stdout);
-    expect(stdout.split('\n').filter(Boolean)).toHaveLength(2); // no header, no other line
+    const events = jsonLines(stdout);
+    expect(stdout.split('\n').filter(Boolean), stdout).toHaveLength(2); // no header, no other line
+    const exec = events.find((e) => e.type === 'process_exec');
+    const exit = events.find((e) => e.type === 'process_exit');
     expectExec40(exec!, p.argv);
     expectDocumented(exit!);
     expect(exit).toMatchObject({ type: 'process_exit', comm: p.comm, tgid: exec!.tgid, exit_code: 1, exit_signal: 0 });
