@@ -7,7 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
-import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
+import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, SIGNAL_NAMES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
 import { labelValueProblem } from './metrics/labels.js';
 
@@ -37,8 +37,13 @@ export const SENSOR_ROUTES: Record<SensorName, readonly string[]> = {
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
   process: SensorCommon & {
-    /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"). */
-    logExits: 'nonzero' | 'signals' | 'none';
+    /**
+     * Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"):
+     * 'listed' those with an exit code in logExitCodes or a signal in logExitSignals.
+     */
+    logExits: 'listed' | 'nonzero' | 'signals' | 'none';
+    logExitCodes: number[];
+    logExitSignals: string[];
     /** Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. */
     maxArgs: number;
   };
@@ -219,7 +224,9 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero', maxArgs: 20 },
+      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'listed', maxArgs: 20,
+        // Not found / not executable (a broken deploy), and crashes and kills: not grep finding nothing.
+        logExitCodes: [126, 127], logExitSignals: ['SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGKILL', 'SIGSEGV', 'SIGSYS'] },
       syscalls: { enabled: false, required: false, ringBytes: 0, route: 'auto', pid: 0, comm: '', cgroup: '', subtree: false },
       tcp: { enabled: true, required: false, ringBytes: 0, route: 'auto', ipLabels: false, ephemeralPorts: 'collapse' },
       blockio: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
@@ -364,6 +371,11 @@ const stringList: Check = (v, key) => {
   v.forEach((item, i) => string(item, `${key}[${i}]`));
 };
 
+const listOf = (item: Check): Check => (v, key) => {
+  if (!Array.isArray(v)) throw invalid(key, 'must be a list');
+  v.forEach((x, i) => item(x, `${key}[${i}]`));
+};
+
 const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
 
 /** The shape of a config file: nested objects of checks. Unknown keys are errors. */
@@ -379,7 +391,8 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']), maxArgs: integer(0, 128) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['listed', 'nonzero', 'signals', 'none']), maxArgs: integer(0, 128),
+      logExitCodes: listOf(integer(1, 255)), logExitSignals: listOf(oneOf([...SIGNAL_NAMES].filter(([n]) => n < 32).map(([, name]) => name))) },
     syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('syscalls'), pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
     tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('tcp'), ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
     blockio: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('blockio') },
@@ -635,8 +648,8 @@ export function helperArgs(config: Config): string[] {
 /** Sensors that send aggregate records (PROTOCOL.md). */
 const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
 
-/** Settings of every sensor section that are the collector's, not its exporter's. */
-const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route']);
+/** Settings of sensor sections that are the collector's or the helper's, not its exporter's. */
+const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route', 'maxArgs']);
 
 /**
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's

@@ -113,14 +113,14 @@ describe('config', () => {
 });
 
 describe('config: log.loki and process exit logging', () => {
-  it('ships nothing by default, and logs non-zero exits through the process exporter', () => {
+  it('ships nothing by default, and logs the listed exits (not found, crashes, kills) through the process exporter', () => {
     const c = defaultConfig();
     expect(c.log.loki).toEqual({
       url: '', labels: {}, batchIntervalMs: 1000, maxBufferedLines: 10_000, timeoutMs: 5000,
       basicAuth: { username: '', password: '' }, bearerToken: '', headers: {},
     });
-    expect(exporterSettings(c, 'process')).toEqual({ logExits: 'nonzero' });
-    expect(exporterSettings(buildConfig({ sensors: { process: { logExits: 'signals' } } }), 'process')).toEqual({ logExits: 'signals' });
+    expect(exporterSettings(c, 'process')).toEqual({ logExits: 'listed', logExitCodes: '126,127', logExitSignals: 'SIGABRT,SIGBUS,SIGFPE,SIGILL,SIGKILL,SIGSEGV,SIGSYS' });
+    expect(exporterSettings(buildConfig({ sensors: { process: { logExits: 'signals', logExitCodes: [1, 2] } } }), 'process')).toMatchObject({ logExits: 'signals', logExitCodes: '1,2' });
   });
 
   it('takes a Loki URL, labels, bounds and credentials', () => {
@@ -149,7 +149,9 @@ describe('config: log.loki and process exit logging', () => {
     expect(loki({ headers: { 'X Org': 'a' } })).toThrow('config: log.loki.headers.X Org is not a valid HTTP header name');
     expect(loki({ tenant: 'x' })).toThrow('config: log.loki.tenant is not a known setting');
     expect(() => buildConfig({ sensors: { process: { logExits: 'all' } } }))
-      .toThrow('config: sensors.process.logExits must be one of nonzero, signals, none, got "all"');
+      .toThrow('config: sensors.process.logExits must be one of listed, nonzero, signals, none, got "all"');
+    expect(() => buildConfig({ sensors: { process: { logExitCodes: [0] } } })).toThrow(/sensors\.process\.logExitCodes\[0\] must be/);
+    expect(() => buildConfig({ sensors: { process: { logExitSignals: ['SIGNOPE'] } } })).toThrow(/sensors\.process\.logExitSignals\[0\] must be one of SIGHUP/);
   });
 
   it('serves the API on /run/bpfwasm/api.sock by default, and TCP only with TLS and a token', () => {
