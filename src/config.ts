@@ -163,6 +163,10 @@ export interface Config {
   };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    /** stdout's form: 'auto' readable lines on a terminal and JSON lines otherwise, or always one. */
+    format: 'auto' | 'json' | 'pretty';
+    /** 'epoch' milliseconds (pino's default) or 'iso' 8601 text in each line's `time`. */
+    time: 'epoch' | 'iso';
     loki: LokiConfig;
   };
   /** The gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to. */
@@ -256,6 +260,8 @@ export function defaultConfig(): Config {
     cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
     log: {
       level: 'info',
+      format: 'auto',
+      time: 'epoch',
       loki: {
         url: '',
         labels: {},
@@ -444,6 +450,8 @@ const SHAPE = {
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: {
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    format: oneOf(['auto', 'json', 'pretty']),
+    time: oneOf(['epoch', 'iso']),
     loki: {
       url: httpUrl,
       // `level` and `event` come from each line; Loki reserves names starting with "__".
