@@ -7,7 +7,7 @@ import { exportersCommand } from './cli/exporters.js';
 import { profileCommand } from './cli/profile.js';
 import { statusCommand } from './cli/status.js';
 import { Collector } from './collector.js';
-import { isHost, loadConfig } from './config.js';
+import { SENSORS, isHost, loadConfig } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { createLogging } from './logs/index.js';
 import { ApiServer } from './api/server.js';
@@ -63,6 +63,18 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     readiness: () => collector.readiness(),
     externalLabels: config.federate.externalLabels,
     profiling,
+    landing: {
+      version: program.version() ?? '',
+      startedAt: collector.startedAt,
+      sensors: () => {
+        const readiness = collector.readiness();
+        const off = new Map((readiness.off ?? []).map((o) => [o.sensor, o]));
+        return SENSORS.filter((s) => config.sensors[s].enabled).map((name) => {
+          const o = off.get(name);
+          return { name, state: o ? `off: ${o.step}: ${o.reason}` : readiness.ready ? 'attached' : 'starting' };
+        });
+      },
+    },
   });
   const api = config.api.enabled
     ? new ApiServer({ config: config.api, collector, profiling, exporters: collector.exporters, log })
