@@ -67,8 +67,10 @@ describe('dashboards', () => {
           const raw = substitute(q.expr, { ...VARS, node: '$node', instance: '$instance' });
           const sels = selectors(raw);
           expect(sels.length, q.where).toBeGreaterThan(0);
-          for (const s of sels) expect(s, q.where).toContain('node=~"$node", instance="$instance"');
+          for (const s of sels) expect(s, q.where).toContain('node=~"$node", instance=~"$instance"');
         }
+        // Several collectors at once, or All of them: a fleet view.
+        expect(dash.templating.list.find((v) => v.name === 'instance')).toMatchObject({ multi: true, includeAll: true, allValue: '.*' });
       });
 
       it('parses every PromQL expression with lezer-promql after substituting the variables', () => {
