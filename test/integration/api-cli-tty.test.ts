@@ -85,8 +85,9 @@ describe('the CLI on a real terminal', () => {
     const lines = shown.split('\n').filter(Boolean);
     expect(lines[0]).toMatch(/^TIME\(UTC\)\s+TYPE\s+PID\s+COMM\s+DETAILS$/);
     for (const row of lines.filter((l) => l.includes(bin.comm))) {
-      // The cgroup follows when the process is not in the root one, cut with "…" if it is long.
-      expect(row).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} process_exec\\s+\\d+ ${bin.comm}\\s+ppid=\\d+(?: cgroup=\\S+)?$`));
+      // uid, ppid and the arguments (here argv[0], the path); the cgroup follows when the process
+      // is not in the root one, or gives way if the line is too long.
+      expect(row).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} process_exec\\s+\\d+ ${bin.comm}\\s+uid=0 ppid=\\d+ ${bin.path}(?: cgroup=\\S+)?$`));
     }
     for (const line of lines) expect(line.length).toBeLessThan(WIDTH);
 
