@@ -1,28 +1,18 @@
 // GET / in a real browser (Debian's Chromium) with JavaScript off: version, uptime, the sensors,
 // and links to every endpoint that a person can follow.
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HAVE_CHROMIUM, launchChromium } from './support/browser.js';
 import { onlySensors, startCollector, waitReady, type RunningCollector } from './support/collector.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 let collector: RunningCollector;
 let browser: BrowserContext;
 
-describe.skipIf(!existsSync(CHROMIUM))('landing page in Chromium without JavaScript', () => {
+describe.skipIf(!HAVE_CHROMIUM)('landing page in Chromium without JavaScript', () => {
   beforeAll(async () => {
     collector = await startCollector({ sensors: onlySensors({ process: {}, tcp: {} }) });
     await waitReady(collector);
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'bpfwasm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      javaScriptEnabled: false,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium({ javaScriptEnabled: false });
   });
 
   afterAll(async () => {
