@@ -14,8 +14,8 @@ export const SCHEMA_VERSION = 42;
 
 const DS = { type: 'prometheus', uid: '${datasource}' };
 
-/** Every series a dashboard shows belongs to the selected node and collector instance. */
-const SCOPE = 'node=~"$node", instance="$instance"';
+/** Every series a dashboard shows belongs to the selected nodes and collector instances (All: the fleet). */
+const SCOPE = 'node=~"$node", instance=~"$instance"';
 
 /** `name{scope, extra}`. */
 const sel = (name, extra = '') => `${name}{${SCOPE}${extra ? `, ${extra}` : ''}}`;
@@ -146,7 +146,7 @@ const VARIABLES = [
   {
     name: 'instance', label: 'Collector', type: 'query', datasource: DS,
     query: 'label_values(bpfwasm_helper_up{node=~"$node"}, instance)', definition: 'label_values(bpfwasm_helper_up{node=~"$node"}, instance)',
-    refresh: 2, sort: 1, regex: '', hide: 0, current: {}, options: [], includeAll: false, multi: false,
+    refresh: 2, sort: 1, regex: '', hide: 0, current: {}, options: [], includeAll: true, allValue: '.*', multi: true,
   },
 ];
 
@@ -234,6 +234,9 @@ function nodeOverview() {
   l.add(timeseries('Connections by command (top 10)', 'Connections opened per second, by process.', [
     [`topk(10, sum by (comm) (${rate('bpfwasm_tcp_connections_opened_total')}))`, '{{comm}}'],
   ], { unit: 'ops' }), 12);
+  l.add(timeseries('Top talkers (top 10)', 'Payload bytes per second sent plus received, by process and remote port.', [
+    [`topk(10, sum by (comm, remote_port) (${rate('bpfwasm_tcp_sent_bytes_total')}) + sum by (comm, remote_port) (${rate('bpfwasm_tcp_received_bytes_total')}))`, '{{comm}} → :{{remote_port}}'],
+  ], { unit: 'Bps' }), 24);
 
   l.row('Block I/O');
   l.add(heatmap('Block I/O latency', 'Issue to completion, all devices and operations.', 'bpfwasm_block_io_latency_seconds'), 12);
@@ -257,10 +260,11 @@ function nodeOverview() {
   ], { unit: 's', links: fg }), 12);
 
   l.row('OOM kills');
-  // The count itself, not increase(): a command's first kill creates its series at 1, which
-  // increase() cannot see, and most kills are the first of their command and cgroup.
-  l.add(timeseries('OOM kills', 'Processes the OOM killer killed since the collector started, by command and memory cgroup: each step is a kill.', [
-    [`sum by (comm, memcg) (${sel('bpfwasm_oom_kills_total')})`, '{{comm}} in {{memcg}}'],
+  // Kills per interval: increase(), plus a series new in the interval counted whole (a command's
+  // first kill creates its series at 1, which increase() cannot see), and 0 rather than "No data"
+  // before the first kill.
+  l.add(timeseries('OOM kills', 'Processes the OOM killer killed in each interval, by command and memory cgroup.', [
+    [`sum by (comm, memcg) (increase(${sel('bpfwasm_oom_kills_total')}[$__rate_interval]) > 0 or (${sel('bpfwasm_oom_kills_total')} unless ${sel('bpfwasm_oom_kills_total')} offset $__rate_interval)) or vector(0)`, '{{comm}} in {{memcg}}'],
   ], { steps: true }), 12);
   l.add(table('OOM kills since the collector started', 'Every command and memory cgroup the OOM killer struck; each kill is also a structured log event.', [
     [`sum by (comm, memcg) (${sel('bpfwasm_oom_kills_total')})`, ''],
@@ -461,15 +465,15 @@ function exporterRollout() {
     variables: [
       {
         name: 'exporter', label: 'Exporter', type: 'query', datasource: DS,
-        query: `label_values(bpfwasm_exporter_state{node=~"$node", instance="$instance", state="shadow", ${CANDIDATE}}, exporter)`,
-        definition: `label_values(bpfwasm_exporter_state{node=~"$node", instance="$instance", state="shadow", ${CANDIDATE}}, exporter)`,
+        query: `label_values(bpfwasm_exporter_state{node=~"$node", instance=~"$instance", state="shadow", ${CANDIDATE}}, exporter)`,
+        definition: `label_values(bpfwasm_exporter_state{node=~"$node", instance=~"$instance", state="shadow", ${CANDIDATE}}, exporter)`,
         refresh: 2, sort: 1, regex: '', hide: 0, current: {}, options: [], includeAll: false, multi: false,
       },
       {
         // Counters a candidate of this collector exports: the outputs there are to compare.
         name: 'metric', label: 'Counter', type: 'query', datasource: DS,
-        query: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance="$instance", ${CANDIDATE}}, __name__)`,
-        definition: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance="$instance", ${CANDIDATE}}, __name__)`,
+        query: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance=~"$instance", ${CANDIDATE}}, __name__)`,
+        definition: `label_values({__name__=~"bpfwasm_.+_total", node=~"$node", instance=~"$instance", ${CANDIDATE}}, __name__)`,
         refresh: 2, sort: 1, regex: '/^(?!bpfwasm_exporter_)/', hide: 0, current: {}, options: [], includeAll: false, multi: false,
       },
     ],

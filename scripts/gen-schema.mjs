@@ -119,6 +119,8 @@ function genTs(s) {
   out.push('export interface RecordLayout {');
   out.push('  readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;');
   out.push('  readonly fields: readonly FieldLayout[];');
+  out.push('  /** A layout kept so old recordings decode; the helper no longer sends it. */');
+  out.push('  readonly retired?: boolean;');
   out.push('}', '');
   const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'scalar' ? f.typeName : f.kind}', offset: ${f.offset}, size: ${f.size} }`;
   out.push(`/** Byte offsets of the common header fields. */`);
@@ -135,7 +137,7 @@ function genTs(s) {
   for (const r of s.records) {
     out.push(`  { id: ${r.id}, name: '${r.name}', sensor: '${r.sensor}', size: ${r.size}, fields: [`);
     for (const f of named(r.fields)) out.push(`    ${fl(f)},`);
-    out.push('  ] },');
+    out.push(r.retired ? '  ], retired: true },' : '  ] },');
   }
   out.push('];', '');
   const maxId = Math.max(...s.records.map((r) => r.id));

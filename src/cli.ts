@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `bpfwasm` command line.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { ApiServer } from './api/server.js';
 import { Collector } from './collector.js';
-import { isHost, loadConfig } from './config.js';
+import { SENSORS, isHost, loadConfig } from './config.js';
 import { BpfwasmError } from './errors.js';
 import { createLogging } from './logs/index.js';
 import { buildServer } from './http/server.js';
@@ -64,6 +64,18 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     },
     externalLabels: config.federate.externalLabels,
     profiling,
+    landing: {
+      version: program.version() ?? '',
+      startedAt: collector.startedAt,
+      sensors: () => {
+        const readiness = collector.readiness();
+        const off = new Map((readiness.off ?? []).map((o) => [o.sensor, o]));
+        return SENSORS.filter((s) => config.sensors[s].enabled).map((name) => {
+          const o = off.get(name);
+          return { name, state: o ? `off: ${o.step}: ${o.reason}` : readiness.ready ? 'attached' : 'starting' };
+        });
+      },
+    },
   });
   const writer = config.remoteWrite.url
     ? await import('./metrics/remote-write.js').then(({ RemoteWriter, remoteWriterOptions }) =>
@@ -149,7 +161,18 @@ if (process.argv[2] !== 'run') {
   program.addCommand(exportersCommand());
 }
 
+// Commander's own errors (an unknown option, a bad value) in the same one-line form as ours,
+// with exit status 2 for a usage error; help and --version still exit as commander says.
+const USAGE_ERROR = 2;
+function speakOneLanguage(cmd: Command): void {
+  cmd.exitOverride().configureOutput({ outputError: () => {} });
+  for (const sub of cmd.commands) speakOneLanguage(sub);
+}
+speakOneLanguage(program);
+
 program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`bpfwasm: ${err.message}\n`);
-  process.exit(1);
+  // Help asked for exits 0; help shown because a command was missing is a usage error.
+  if (err instanceof CommanderError && ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code)) process.exit(err.exitCode === 0 ? 0 : USAGE_ERROR);
+  process.stderr.write(`bpfwasm: ${err.message.replace(/^error: /, '')}\n`);
+  process.exit(err instanceof CommanderError ? USAGE_ERROR : 1);
 });

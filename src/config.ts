@@ -7,7 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
-import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
+import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, SIGNAL_NAMES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
 import { parseReference } from './exporters/oci/reference.js';
 import { labelValueProblem } from './metrics/labels.js';
@@ -38,8 +38,15 @@ export const SENSOR_ROUTES: Record<SensorName, readonly string[]> = {
 /** Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost). */
 export interface SensorConfigs {
   process: SensorCommon & {
-    /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"). */
-    logExits: 'nonzero' | 'signals' | 'none';
+    /**
+     * Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"):
+     * 'listed' those with an exit code in logExitCodes or a signal in logExitSignals.
+     */
+    logExits: 'listed' | 'nonzero' | 'signals' | 'none';
+    logExitCodes: number[];
+    logExitSignals: string[];
+    /** Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. */
+    maxArgs: number;
   };
   /** Opt-in: an attached sys_enter/sys_exit costs every syscall on the host (BENCHMARKS.md, eBPF sensors). */
   syscalls: SensorCommon & {
@@ -169,6 +176,10 @@ export interface Config {
   };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    /** stdout's form: 'auto' readable lines on a terminal and JSON lines otherwise, or always one. */
+    format: 'auto' | 'json' | 'pretty';
+    /** 'epoch' milliseconds (pino's default) or 'iso' 8601 text in each line's `time`. */
+    time: 'epoch' | 'iso';
     loki: LokiConfig;
   };
   /** The gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to. */
@@ -230,7 +241,9 @@ export function defaultConfig(): Config {
       aggregateMs: 1000,
     },
     sensors: {
-      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'nonzero' },
+      process: { enabled: true, required: false, ringBytes: 0, route: 'auto', logExits: 'listed', maxArgs: 20,
+        // Not found / not executable (a broken deploy), and crashes and kills: not grep finding nothing.
+        logExitCodes: [126, 127], logExitSignals: ['SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGKILL', 'SIGSEGV', 'SIGSYS'] },
       syscalls: { enabled: false, required: false, ringBytes: 0, route: 'auto', pid: 0, comm: '', cgroup: '', subtree: false },
       tcp: { enabled: true, required: false, ringBytes: 0, route: 'auto', ipLabels: false, ephemeralPorts: 'collapse' },
       blockio: { enabled: true, required: false, ringBytes: 0, route: 'auto' },
@@ -261,6 +274,8 @@ export function defaultConfig(): Config {
     cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
     log: {
       level: 'info',
+      format: 'auto',
+      time: 'epoch',
       loki: {
         url: '',
         labels: {},
@@ -426,6 +441,9 @@ const registryMap: Check = (v, key) => {
     boolean(r.plainHttp, `${at}.plainHttp`);
     if ((r.username === '') !== (r.passwordFile === '')) throw invalid(at, 'needs both username and passwordFile, or neither');
   }
+const listOf = (item: Check): Check => (v, key) => {
+  if (!Array.isArray(v)) throw invalid(key, 'must be a list');
+  v.forEach((x, i) => item(x, `${key}[${i}]`));
 };
 
 const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
@@ -443,7 +461,8 @@ const SHAPE = {
     aggregateMs: integer(10, 3_600_000),
   },
   sensors: {
-    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['nonzero', 'signals', 'none']) },
+    process: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('process'), logExits: oneOf(['listed', 'nonzero', 'signals', 'none']), maxArgs: integer(0, 128),
+      logExitCodes: listOf(integer(1, 255)), logExitSignals: listOf(oneOf([...SIGNAL_NAMES].filter(([n]) => n < 32).map(([, name]) => name))) },
     syscalls: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('syscalls'), pid: integer(0, 2 ** 31 - 1), comm: shortString(15), cgroup: anyString, subtree: boolean },
     tcp: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('tcp'), ipLabels: boolean, ephemeralPorts: oneOf(['collapse', 'keep']) },
     blockio: { enabled: boolean, required: boolean, ringBytes: ringSize, route: route('blockio') },
@@ -499,6 +518,8 @@ const SHAPE = {
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: {
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    format: oneOf(['auto', 'json', 'pretty']),
+    time: oneOf(['epoch', 'iso']),
     loki: {
       url: httpUrl,
       // `level` and `event` come from each line; Loki reserves names starting with "__".
@@ -708,6 +729,7 @@ export function helperArgs(config: Config): string[] {
     if (sc.cgroup && !(sc.subtree && level === 0)) set('syscalls', 'filter_cgroup', String(cgroupId(sc.cgroup, 'sensors.syscalls.cgroup')));
     if (level > 0) set('syscalls', 'filter_cgroup_level', level);
   }
+  if (config.sensors.process.enabled) set('process', 'max_args', config.sensors.process.maxArgs);
   if (config.sensors.runqlat.enabled && config.sensors.runqlat.perCgroup) set('runqlat', 'per_cgroup', 1);
   if (config.sensors.bench.enabled && config.sensors.bench.tgid) set('bench', 'tgid', config.sensors.bench.tgid);
   return args;
@@ -716,8 +738,8 @@ export function helperArgs(config: Config): string[] {
 /** Sensors that send aggregate records (PROTOCOL.md). */
 const AGGREGATING: ReadonlySet<SensorName> = new Set(['syscalls', 'blockio', 'runqlat']);
 
-/** Settings of every sensor section that are the collector's, not its exporter's. */
-const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route']);
+/** Settings of sensor sections that are the collector's or the helper's, not its exporter's. */
+const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 'ringBytes', 'route', 'maxArgs']);
 
 /**
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's

@@ -12,7 +12,7 @@ describe('config', () => {
     expect(c.exporters.builtin).toBe(true);
     expect(c.sensors.syscalls.enabled).toBe(false); // opt-in: it costs every syscall on the host
     expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
-      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000']);
+      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
   });
 
   it('maps sensor options to helper flags and exporter settings', () => {
@@ -31,7 +31,7 @@ describe('config', () => {
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
     expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe', '--route', 'runqlat=pid_hash',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
-      '--set', 'runqlat.per_cgroup=1']);
+      '--set', 'process.max_args=20', '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });
     expect(exporterSettings(c, 'runqlat')).toEqual({ perCgroup: 'true' });
     expect(exporterSettings(c, 'mine')).toEqual({ a: 'b' });
@@ -113,14 +113,14 @@ describe('config', () => {
 });
 
 describe('config: log.loki and process exit logging', () => {
-  it('ships nothing by default, and logs non-zero exits through the process exporter', () => {
+  it('ships nothing by default, and logs the listed exits (not found, crashes, kills) through the process exporter', () => {
     const c = defaultConfig();
     expect(c.log.loki).toEqual({
       url: '', labels: {}, batchIntervalMs: 1000, maxBufferedLines: 10_000, timeoutMs: 5000,
       basicAuth: { username: '', password: '' }, bearerToken: '', headers: {},
     });
-    expect(exporterSettings(c, 'process')).toEqual({ logExits: 'nonzero' });
-    expect(exporterSettings(buildConfig({ sensors: { process: { logExits: 'signals' } } }), 'process')).toEqual({ logExits: 'signals' });
+    expect(exporterSettings(c, 'process')).toEqual({ logExits: 'listed', logExitCodes: '126,127', logExitSignals: 'SIGABRT,SIGBUS,SIGFPE,SIGILL,SIGKILL,SIGSEGV,SIGSYS' });
+    expect(exporterSettings(buildConfig({ sensors: { process: { logExits: 'signals', logExitCodes: [1, 2] } } }), 'process')).toMatchObject({ logExits: 'signals', logExitCodes: '1,2' });
   });
 
   it('takes a Loki URL, labels, bounds and credentials', () => {
@@ -149,7 +149,9 @@ describe('config: log.loki and process exit logging', () => {
     expect(loki({ headers: { 'X Org': 'a' } })).toThrow('config: log.loki.headers.X Org is not a valid HTTP header name');
     expect(loki({ tenant: 'x' })).toThrow('config: log.loki.tenant is not a known setting');
     expect(() => buildConfig({ sensors: { process: { logExits: 'all' } } }))
-      .toThrow('config: sensors.process.logExits must be one of nonzero, signals, none, got "all"');
+      .toThrow('config: sensors.process.logExits must be one of listed, nonzero, signals, none, got "all"');
+    expect(() => buildConfig({ sensors: { process: { logExitCodes: [0] } } })).toThrow(/sensors\.process\.logExitCodes\[0\] must be/);
+    expect(() => buildConfig({ sensors: { process: { logExitSignals: ['SIGNOPE'] } } })).toThrow(/sensors\.process\.logExitSignals\[0\] must be one of SIGHUP/);
   });
 
   it('serves the API on /run/bpfwasm/api.sock by default, and TCP only with TLS and a token', () => {

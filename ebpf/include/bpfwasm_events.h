@@ -8,7 +8,8 @@
 
 enum bpfwasm_record_type {
 	BPFWASM_RECORD_PROCESS_FORK = 1,
-	BPFWASM_RECORD_PROCESS_EXEC = 2,
+	BPFWASM_RECORD_PROCESS_EXEC_V1 = 2,
+	BPFWASM_RECORD_PROCESS_EXEC = 19,
 	BPFWASM_RECORD_PROCESS_EXIT = 3,
 	BPFWASM_RECORD_SYSCALL_LATENCY = 10,
 	BPFWASM_RECORD_SYSCALL_ERROR = 11,
@@ -41,13 +42,27 @@ struct bpfwasm_process_fork {
 };
 #define BPFWASM_PROCESS_FORK_SIZE 56
 
-/* A process called execve successfully. The header comm is the new image's. */
-struct bpfwasm_process_exec {
+/* Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+struct bpfwasm_process_exec_v1 {
 	struct bpfwasm_event_header hdr;
 	__u32 ppid; /* parent process id */
 	__u32 _pad0;
 };
-#define BPFWASM_PROCESS_EXEC_SIZE 56
+#define BPFWASM_PROCESS_EXEC_V1_SIZE 56
+
+/* A process called execve successfully. The header comm is the new image's, uid its real uid. */
+struct bpfwasm_process_exec {
+	struct bpfwasm_event_header hdr;
+	__u32 ppid; /* parent process id */
+	__u32 uid; /* real user id after the exec */
+	__u32 argc; /* arguments the process was given, argv[0] included */
+	__u32 args_count; /* complete arguments kept in args (at most the sensor's max_args) */
+	__u32 args_size; /* bytes of args used: the kept arguments, each NUL-terminated, then any cut-off part of the next */
+	__u32 flags; /* bit 0: arguments lost (args_count < argc); bit 1: filename may be cut (it filled the field) */
+	char filename[128]; /* path the process executed, as passed to execve (NUL-padded) */
+	char args[256]; /* the first arguments, argv[0] first, NUL-separated */
+};
+#define BPFWASM_PROCESS_EXEC_SIZE 456
 
 /* A process (thread-group leader) exited. */
 struct bpfwasm_process_exit {
@@ -168,7 +183,8 @@ struct bpfwasm_bench_syscall {
 
 _Static_assert(sizeof(struct bpfwasm_event_header) == 48, "event_header layout");
 _Static_assert(sizeof(struct bpfwasm_process_fork) == 56, "process_fork layout");
-_Static_assert(sizeof(struct bpfwasm_process_exec) == 56, "process_exec layout");
+_Static_assert(sizeof(struct bpfwasm_process_exec_v1) == 56, "process_exec_v1 layout");
+_Static_assert(sizeof(struct bpfwasm_process_exec) == 456, "process_exec layout");
 _Static_assert(sizeof(struct bpfwasm_process_exit) == 72, "process_exit layout");
 _Static_assert(sizeof(struct bpfwasm_syscall_latency) == 72, "syscall_latency layout");
 _Static_assert(sizeof(struct bpfwasm_syscall_error) == 64, "syscall_error layout");

@@ -7,11 +7,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessExecOffset, ProcessExitOffset, ProcessForkOffset, RecordType } from '../../src/ingest/generated/events.js';
+import { argsLine, execArgs, EXEC_ARGS_LOST } from '../../src/ingest/exec-args.js';
 import { FrameKind as Kind, StatKind as Stat } from '../../src/ingest/protocol.js';
 import { HelperRun, buildHelper, type EventRecord as Rec, type Exit } from '../../test/support/helper-run.js';
 
 function u32(r: Rec, offset: number): number {
   return r.buf.readUInt32LE(offset);
+}
+
+function execOf(r: Rec) {
+  const view = new DataView(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength);
+  return {
+    filename: r.fields.filename as string,
+    uid: u32(r, ProcessExecOffset.uid),
+    argc: u32(r, ProcessExecOffset.argc),
+    argsCount: u32(r, ProcessExecOffset.args_count),
+    flags: u32(r, ProcessExecOffset.flags),
+    ...execArgs(r.buf, view, 0),
+  };
 }
 
 /** Run a uniquely named copy of /bin/sh so its comm identifies it in the record stream. */
@@ -77,6 +90,10 @@ describe('process sensor', () => {
 
     expect(exec.pid).toBe(pid);
     expect(u32(exec, ProcessExecOffset.ppid)).toBe(process.pid);
+    expect(execOf(exec)).toMatchObject({
+      filename: join(tmp, name), uid: process.getuid!(), argc: 3, argsCount: 3, flags: 0,
+      args: [join(tmp, name), '-c', 'sleep 0.05; exit 7'], lost: 0,
+    });
 
     expect(exit.pid).toBe(pid);
     expect(u32(exit, ProcessExitOffset.ppid)).toBe(process.pid);
@@ -91,6 +108,34 @@ describe('process sensor', () => {
     expect(fork.tgid).toBe(process.pid);
     expect(u32(fork, ProcessForkOffset.child_pid)).toBe(pid);
     expect(fork.timestampNs).toBeLessThan(exec.timestampNs);
+  });
+
+  it('keeps the first 20 of 40 arguments and marks the lost tail', async () => {
+    const name = uniqueName();
+    const path = join(tmp, name);
+    copyFileSync('/bin/true', path);
+    const argv = Array.from({ length: 39 }, (_, i) => `arg${i + 1}`);
+    const child = spawn(path, argv, { stdio: 'ignore' });
+    await new Promise((res) => child.on('close', res));
+    const exec = execOf(await helper.waitFor('process_exec with 40 arguments', () => helper.records.find(
+      (r) => r.type === RecordType.process_exec && r.tgid === child.pid && r.comm === name)));
+    expect(exec).toMatchObject({ filename: path, argc: 40, argsCount: 20, flags: EXEC_ARGS_LOST, lost: 20 });
+    expect(exec.args).toEqual([path, ...argv.slice(0, 19)]);
+    expect(argsLine(exec)).toBe(`${path} ${argv.slice(0, 19).join(' ')} …`);
+  });
+
+  it('cuts an argument the 256-byte field cannot hold and marks it', async () => {
+    const name = uniqueName();
+    const path = join(tmp, name);
+    copyFileSync('/bin/true', path);
+    const long = 'x'.repeat(400);
+    const child = spawn(path, ['short', long, 'after'], { stdio: 'ignore' });
+    await new Promise((res) => child.on('close', res));
+    const exec = execOf(await helper.waitFor('process_exec with a long argument', () => helper.records.find(
+      (r) => r.type === RecordType.process_exec && r.tgid === child.pid && r.comm === name)));
+    const room = 256 - (path.length + 1) - 'short'.length - 1;
+    expect(exec).toMatchObject({ argc: 4, argsCount: 2, flags: EXEC_ARGS_LOST, lost: 2 });
+    expect(exec.args).toEqual([path, 'short', `${'x'.repeat(room)}…`]);
   });
 
   it('reports the signal of a process killed by SIGKILL', async () => {
@@ -134,6 +179,31 @@ describe('process sensor', () => {
     for (const r of runs) expect(r.value).toBeGreaterThan(0);
     expect(last.filter((s) => s.kind === Stat.PROG_RUN_TIME_NS && s.sensor === 0)).toHaveLength(3);
   });
+});
+
+describe('process sensor with --set process.max_args', () => {
+  for (const [maxArgs, kept] of [[3, 3], [0, 0]] as const) {
+    it(`keeps ${kept} arguments with max_args=${maxArgs}, the rest of the field zero`, async () => {
+      const run = new HelperRun(['--sensors', 'process', '--poll-ms', '5', '--set', `process.max_args=${maxArgs}`], { timeoutMs: 5000 });
+      try {
+        await run.waitReady();
+        const name = uniqueName();
+        const path = join(tmp, name);
+        copyFileSync('/bin/true', path);
+        const child = spawn(path, ['one', 'two', 'three', 'four'], { stdio: 'ignore' });
+        await new Promise((res) => child.on('close', res));
+        const rec = await run.waitFor('process_exec', () => run.records.find(
+          (r) => r.type === RecordType.process_exec && r.tgid === child.pid && r.comm === name));
+        const exec = execOf(rec);
+        expect(exec).toMatchObject({ argc: 5, argsCount: kept, flags: EXEC_ARGS_LOST, lost: 5 - kept });
+        expect(exec.args).toEqual([path, 'one', 'two'].slice(0, kept));
+        const used = u32(rec, ProcessExecOffset.args_size);
+        expect(rec.buf.subarray(ProcessExecOffset.args + used, ProcessExecOffset.args + 256).every((b) => b === 0)).toBe(true);
+      } finally {
+        await run.stop('SIGTERM');
+      }
+    });
+  }
 });
 
 describe('helper lifecycle', () => {

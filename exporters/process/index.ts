@@ -38,19 +38,33 @@ const execIds = new SeriesCache(1024);
 const exitIds = new SeriesCache(4096);
 const lifetimeIds = new SeriesCache(1024);
 
-// Which exits are logged (config `logExits`): none, those killed by a signal, or every
-// non-zero exit (a signal included). The host rate-limits the lines and counts the drops.
+// Which exits are logged (config `logExits`): "listed" (the default) those whose exit code is in
+// `logExitCodes` or whose signal is in `logExitSignals` (crashes and kills, not `grep` finding
+// nothing), or none, those killed by a signal, or every non-zero exit (a signal included). The
+// host rate-limits the lines and counts the drops.
 const LOG_NONE: i32 = 0;
 const LOG_SIGNALS: i32 = 1;
 const LOG_NONZERO: i32 = 2;
-let logExits: i32 = LOG_NONZERO;
+const LOG_LISTED: i32 = 3;
+let logExits: i32 = LOG_LISTED;
+// The collector passes its config's lists; these are its defaults, for a host that passes none.
+const DEFAULT_CODES = "126,127";
+const DEFAULT_SIGNALS = "SIGABRT,SIGBUS,SIGFPE,SIGILL,SIGKILL,SIGSEGV,SIGSYS";
+const MAX_SIGNAL: u32 = 64;
+const listedCodes = new StaticArray<bool>(256);
+const listedSignals = new StaticArray<bool>(MAX_SIGNAL + 1);
 
 export function bpfwasm_init(): i32 {
   const mode = configValue("logExits");
-  if (mode === null || mode == "nonzero") logExits = LOG_NONZERO;
+  if (mode === null || mode == "listed") logExits = LOG_LISTED;
+  else if (mode == "nonzero") logExits = LOG_NONZERO;
   else if (mode == "signals") logExits = LOG_SIGNALS;
   else if (mode == "none") logExits = LOG_NONE;
-  else fail("logExits must be nonzero, signals or none, got \"" + mode + "\"");
+  else fail("logExits must be listed, nonzero, signals or none, got \"" + mode + "\"");
+  const codes = configValue("logExitCodes");
+  const signals = configValue("logExitSignals");
+  listCodes(codes === null ? DEFAULT_CODES : codes);
+  listSignals(signals === null ? DEFAULT_SIGNALS : signals);
   execTotal = declareCounter("bpfwasm_process_exec_total", "Processes that called execve, by command name", "comm");
   exitTotal = declareCounter("bpfwasm_process_exit_total",
     "Processes that exited, by command name and exit code or killing signal", "comm,exit_code");
@@ -111,7 +125,37 @@ function onExit(rec: usize): void {
   }
   observe(hid, <f64>ProcessExit.lifetimeNs(rec) / NS_PER_SECOND);
   const signal = ProcessExit.exitSignal(rec);
-  if (signal != 0 ? logExits >= LOG_SIGNALS : logExits == LOG_NONZERO && ProcessExit.exitCode(rec) != 0) logExit(rec);
+  if (worthLogging(ProcessExit.exitCode(rec), signal)) logExit(rec);
+}
+
+function worthLogging(code: u32, signal: u32): bool {
+  if (logExits == LOG_LISTED) return signal != 0 ? signal <= MAX_SIGNAL && unchecked(listedSignals[signal]) : unchecked(listedCodes[code & 0xff]);
+  return signal != 0 ? logExits >= LOG_SIGNALS : logExits == LOG_NONZERO && code != 0;
+}
+
+/** "126,127": exit codes 1-255 to log. */
+function listCodes(text: string): void {
+  const parts = text.split(",");
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i].trim();
+    if (part.length == 0) continue;
+    const n = parseInt(part, 10);
+    if (isNaN(n) || n < 1 || n > 255 || n != Math.floor(n)) fail("logExitCodes must be exit codes 1-255, got \"" + part + "\"");
+    unchecked(listedCodes[<i32>n] = true);
+  }
+}
+
+/** "SIGKILL,SIGSEGV": signal names to log. */
+function listSignals(text: string): void {
+  const parts = text.split(",");
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i].trim();
+    if (part.length == 0) continue;
+    let found = -1;
+    for (let s = 1; s < SIGNALS.length; s++) if (unchecked(SIGNALS[s]) == part) found = s;
+    if (found < 0) fail("logExitSignals must be signal names like SIGKILL, got \"" + part + "\"");
+    unchecked(listedSignals[found] = true);
+  }
 }
 
 /** Index into exitLabels for a normal exit code or a killing signal. */

@@ -5,7 +5,7 @@ import {
   credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type Client, type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { apiProto } from './proto.js';
+import { apiProto, exactNumbers, replyTypeName } from './proto.js';
 import type { ApiExporterStatus, ApiStatus } from './status.js';
 import type { StreamEventsRequest, StreamEventsReply } from './services/events.js';
 import type { ProfileRequestMessage } from './services/profile.js';
@@ -109,8 +109,9 @@ export class ApiClient {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  private unary<Res>(method: string, req: unknown): Promise<Res> {
-    return this.call(this.collector, method, req);
+  private async unary<Res>(method: string, req: unknown): Promise<Res> {
+    const reply = await this.call<Res>(this.collector, method, req);
+    return exactNumbers(reply, replyTypeName(method));
   }
 
   private call<Res>(client: Record<string, unknown>, method: string, req: unknown): Promise<Res> {

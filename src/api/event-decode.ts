@@ -1,6 +1,7 @@
 // Turns one raw record into the API's Event message (proto field names, uint64 as decimal text),
 // using the generated layouts: a schema change needs no edit here.
 import { HeaderOffset, RECORDS, type FieldLayout, type RecordLayout } from '../ingest/generated/events.js';
+import { argsLine, execArgs } from '../ingest/exec-args.js';
 import { signalName } from '../resolve/index.js';
 
 /** bpfwasm.v1.Event as grpc-js serializes it (keepCase, uint64 as strings). */
@@ -39,7 +40,7 @@ export function decodeEvent(
   const cgroupId = view.getBigUint64(offset + HeaderOffset.cgroup_id, true);
   const fields: Record<string, string> = {};
   for (const f of layout.fields) fields[f.name] = fieldText(f, payload, view, offset);
-  addResolvedNames(layout.name, fields, payload, offset);
+  addResolvedNames(layout.name, fields, payload, view, offset);
   return {
     type: layout.name,
     timestamp_ns: ts.toString(),
@@ -74,8 +75,13 @@ function chars(payload: Uint8Array, at: number, size: number): string {
   return Buffer.from(payload.buffer, payload.byteOffset + at, end - at).toString('utf8');
 }
 
-function addResolvedNames(type: string, fields: Record<string, string>, payload: Uint8Array, offset: number): void {
-  if (type === 'process_exit') {
+function addResolvedNames(type: string, fields: Record<string, string>, payload: Uint8Array, view: DataView, offset: number): void {
+  if (type === 'process_exec') {
+    // The raw field stops at the first NUL; the API gives every kept argument, a lost tail as "…".
+    const decoded = execArgs(payload, view, offset);
+    fields.args = argsLine(decoded);
+    fields.args_lost = String(decoded.lost);
+  } else if (type === 'process_exit') {
     const sig = Number(fields.exit_signal);
     if (sig !== 0) fields.exit_signal_name = signalName(sig) ?? `signal ${sig}`;
   } else if (fields.family !== undefined && fields.local_addr !== undefined) {

@@ -6,7 +6,7 @@ import { HeaderOffset, RECORDS, type RecordLayout } from '../ingest/generated/ev
 /** Records the kernel aggregates per interval (counts per key, no task): not events to stream. */
 export const AGGREGATE_RECORDS: ReadonlySet<string> = new Set(['syscall_latency', 'syscall_error', 'runqlat', 'blockio_latency']);
 
-export const STREAMABLE_RECORDS: readonly RecordLayout[] = RECORDS.filter((r) => !AGGREGATE_RECORDS.has(r.name));
+export const STREAMABLE_RECORDS: readonly RecordLayout[] = RECORDS.filter((r) => !AGGREGATE_RECORDS.has(r.name) && !r.retired);
 
 export interface EventFilterSpec {
   types?: readonly string[];

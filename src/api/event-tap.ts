@@ -1,6 +1,8 @@
 // The pipeline's tap for StreamEvents. The collector calls onBatch only while `active`, so with
 // no stream open the tap costs one branch per batch; records are decoded once per batch and
 // only for streams that want their type.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ResolveKind, type Resolver } from '../resolve/index.js';
 import { EventFilter } from './event-filter.js';
 import { LAYOUT_BY_ID, decodeEvent, type ApiEvent } from './event-decode.js';
@@ -17,9 +19,13 @@ export class EventTap {
   private readonly byType: TapSubscription[][] = [];
   private count = 0;
   readonly cgroupPathOf: (id: number) => string | undefined;
+  /** Whether a cgroup v2 path (relative to the root) exists; undefined when there is no cgroup2 mount to look in. */
+  readonly cgroupExists: (path: string) => boolean | undefined;
 
-  constructor(resolver?: Pick<Resolver, 'resolve'>) {
+  constructor(resolver?: Pick<Resolver, 'resolve'> & { mounts?: Resolver['mounts'] }) {
     this.cgroupPathOf = resolver ? (id) => resolver.resolve(ResolveKind.CGROUP_PATH, id) : () => undefined;
+    const v2 = resolver?.mounts?.v2?.mountPoint;
+    this.cgroupExists = v2 ? (path) => existsSync(join(v2, path)) : () => undefined;
   }
 
   get subscribers(): number {

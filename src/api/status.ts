@@ -52,7 +52,8 @@ export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 
     helper_up: c.helperUp(),
     helper_restarts: c.supervisor.restarts,
     uptime_seconds: (Date.now() - c.startedAt) / 1000,
-    sensors: c.sensors().map((s) => ({
+    // The benchmark sensor is not for production: listed only when someone turned it on.
+    sensors: c.sensors().filter((s) => s.name !== 'bench' || c.config.sensors.bench.enabled).map((s) => ({
       name: s.name,
       enabled: c.config.sensors[s.name].enabled,
       attached: (attached.get(s.name) ?? 0) > 0,

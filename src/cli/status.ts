@@ -21,7 +21,10 @@ export function statusCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ sudo bpfwasm status
-  $ sudo bpfwasm status --output json | jq '.sensors[] | select(.ring_drops != "0")'
+  $ sudo bpfwasm status --output json | jq '.sensors[] | select(.ring_drops > 0)'
+
+In JSON, counts are numbers; a 64-bit count past 2^53 (never reached in practice) would be
+a decimal string so that it is not rounded.
   $ bpfwasm status --api node7:9746 --ca ca.pem --token-file ~/.bpfwasm/token`)
     .action(status);
 }

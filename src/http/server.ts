@@ -7,6 +7,7 @@ import { federateRoute } from './routes/federate.js';
 import { flamegraphAssets } from './routes/flamegraph-assets.js';
 import { flamegraphRoute, type FlamegraphRouteOptions } from './routes/flamegraph.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { landingRoute, type LandingRouteOptions } from './routes/landing.js';
 import { metricsRoute } from './routes/metrics.js';
 
 export interface ServerDeps {
@@ -21,6 +22,8 @@ export interface ServerDeps {
   externalLabels?: Readonly<Record<string, string>>;
   /** On-demand CPU profiles (/flamegraph); not served when absent. */
   profiling?: FlamegraphRouteOptions;
+  /** GET /, the landing page; not served when absent. */
+  landing?: Omit<LandingRouteOptions, 'flamegraph'>;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -41,6 +44,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(metricsRoute, { store: deps.store, shadow: deps.shadow, refresh: deps.refresh });
   app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.landing) app.register(landingRoute, { ...deps.landing, flamegraph: deps.profiling !== undefined });
   if (deps.profiling) {
     app.register(flamegraphRoute, deps.profiling);
     app.register(flamegraphAssets);

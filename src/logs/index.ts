@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { LokiShipper } from './loki.js';
+import { prettyDestination } from './pretty.js';
 
 export { exporterLogHooks, exporterLogRecord, logExporterQuarantine, type QuarantineEvent } from './events.js';
 
@@ -32,13 +33,22 @@ function requestHeaders(loki: Config['log']['loki']): Record<string, string> {
   return { ...loki.headers };
 }
 
-/** `stdout` is where the JSON lines go, as pino's default (asynchronous fd 1); tests pass their own. */
-export function createLogging(config: Config, stdout: pino.DestinationStream = pino.destination({ dest: 1, sync: false })): Logging {
+/** Pretty lines for a person (log.format pretty, or auto on a terminal), JSON lines otherwise. */
+export function stdoutDestination(config: Config, isTTY = process.stdout.isTTY === true): pino.DestinationStream {
+  const fd1 = pino.destination({ dest: 1, sync: false });
+  const pretty = config.log.format === 'pretty' || (config.log.format === 'auto' && isTTY);
+  return pretty ? prettyDestination(fd1) : fd1;
+}
+
+/** `stdout` is where the lines go (stdoutDestination); tests pass their own. */
+export function createLogging(config: Config, stdout: pino.DestinationStream = stdoutDestination(config)): Logging {
   const level = config.log.level;
   const base = { service: 'bpfwasm' };
+  // log.time iso: "time":"2026-12-04T15:04:05.123Z" instead of epoch milliseconds.
+  const options = { level, base, ...(config.log.time === 'iso' && { timestamp: pino.stdTimeFunctions.isoTime }) };
   const loki = config.log.loki;
   if (!loki.url || level === 'silent') {
-    return { logger: pino({ level, base }, stdout), loki: undefined, bindMetrics: () => {}, close: async () => {} };
+    return { logger: pino(options, stdout), loki: undefined, bindMetrics: () => {}, close: async () => {} };
   }
   const shipper = new LokiShipper({
     url: loki.url,
@@ -49,7 +59,7 @@ export function createLogging(config: Config, stdout: pino.DestinationStream = p
     headers: requestHeaders(loki),
   });
   // Both get the same serialized line: stdout stays exactly as without Loki.
-  const logger = pino({ level, base }, pino.multistream([
+  const logger = pino(options, pino.multistream([
     { level, stream: stdout },
     { level, stream: shipper },
   ]));

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { AGGREGATE_RECORDS, EventFilter, STREAMABLE_RECORDS } from '../../src/api/event-filter.js';
 import { PACKAGE_ROOT } from '../../src/config.js';
 import { encodeBatch, RecordType, type RecordValues } from '../../src/exporters/testing.js';
+import { RECORD_SIZE } from '../../src/ingest/generated/events.js';
 import { BpfwasmError } from '../../src/errors.js';
 
 const PATHS = new Map<number, string>([
@@ -18,13 +19,13 @@ const PATHS = new Map<number, string>([
 function passing(filter: EventFilter, records: RecordValues[]): number[] {
   const bytes = encodeBatch(RecordType.process_exec, records);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return records.flatMap((_, i) => (filter.matches(bytes, view, i * 56) ? [i] : []));
+  return records.flatMap((_, i) => (filter.matches(bytes, view, i * RECORD_SIZE[RecordType.process_exec]!) ? [i] : []));
 }
 
 describe('EventFilter', () => {
   it('streams every per-event record type by default, never the aggregates', () => {
     const f = new EventFilter({});
-    expect(f.typeIds).toEqual([1, 2, 3, 14, 15, 16, 17, 18]);
+    expect(f.typeIds).toEqual([1, 19, 3, 14, 15, 16, 17, 18]);
     expect(STREAMABLE_RECORDS.map((r) => r.name)).toEqual(['process_fork', 'process_exec', 'process_exit', 'tcp_open', 'tcp_close', 'tcp_retransmit', 'oom_kill', 'bench_syscall']);
   });
 
@@ -35,7 +36,7 @@ describe('EventFilter', () => {
   });
 
   it('takes types by schema name and refuses unknown names and aggregates with the valid ones', () => {
-    expect(new EventFilter({ types: ['process_exit', 'process_exec', 'process_exit'] }).typeIds).toEqual([2, 3]);
+    expect(new EventFilter({ types: ['process_exit', 'process_exec', 'process_exit'] }).typeIds).toEqual([3, 19]);
     expect(() => new EventFilter({ types: ['process_exek'] })).toThrow(/unknown event type "process_exek"; known: process_fork, process_exec/);
     expect(() => new EventFilter({ types: ['runqlat'] })).toThrow(/runqlat is an aggregate record/);
     try {

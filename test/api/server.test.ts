@@ -114,10 +114,13 @@ describe('ApiServer on a unix socket', () => {
   it('status carries the helper, sensors from the config, exporters from the manager, and counts requests', async () => {
     await client.loadExporter('listed', Buffer.alloc(4), {});
     const s = await client.status();
-    expect(s).toMatchObject({ collector_version: '0.1.0', helper_version: '9.9.9', kernel: '6.18.0-test', helper_up: false, helper_restarts: '3' });
+    expect(s).toMatchObject({ collector_version: '0.1.0', helper_version: '9.9.9', kernel: '6.18.0-test', helper_up: false, helper_restarts: 3 });
+    // The benchmark sensor is listed only when enabled.
     expect(s.sensors.map((x) => [x.name, x.enabled])).toEqual([
-      ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true], ['bench', false],
+      ['process', true], ['syscalls', false], ['tcp', true], ['blockio', true], ['runqlat', true], ['oom', true],
     ]);
+    // Counts are JSON numbers, not the decimal strings grpc-js gives 64-bit fields.
+    for (const x of s.sensors) for (const k of ['events_submitted', 'ring_drops', 'map_full', 'program_runs'] as const) expect(typeof x[k]).toBe('number');
     // Each sensor's state; no attached gauge in this store, so an attached one reads as detached (helper down).
     expect(s.sensors.find((x) => x.name === 'tcp')).toMatchObject({ state: 'failed', required: false, reason: 'load: no BTF type for the hook', exporters_off: ['tcp'] });
     expect(s.sensors.find((x) => x.name === 'process')).toMatchObject({ state: 'detached', route: 'tp_btf', reason: '', exporters_off: [] });

@@ -22,9 +22,10 @@ function ok(args: string[]): string {
 }
 
 /** A failure: exit 1 and exactly one line on stderr, which is returned. */
-function fails(args: string[]): string {
+/** Exit status 1 for a failure, 2 for a usage error (commander's, in the same one-line form). */
+function fails(args: string[], status = 1): string {
   const r = bpfwasm(args);
-  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.code, r.stdout + r.stderr).toBe(status);
   expect(r.stderr.endsWith('\n') && r.stderr.split('\n').length === 2, `not one line: ${JSON.stringify(r.stderr)}`).toBe(true);
   return r.stderr.trimEnd();
 }
@@ -63,8 +64,8 @@ describe('bpfwasm exporters new', () => {
     const parent = freshTmpDir('new-bad');
     ok(['new', 'taken', '--dir', parent]);
     expect(fails(['new', 'taken', '--dir', parent])).toBe(`bpfwasm: ${join(parent, 'taken')} already exists and is not empty`);
-    expect(fails(['new', 'Bad Name'])).toMatch(/^error: command-argument value 'Bad Name' is invalid for argument 'name'\./);
-    expect(fails(['new', 'x', '--lang', 'go'])).toMatch(/^error: option '-l, --lang <lang>' argument 'go' is invalid/);
+    expect(fails(['new', 'Bad Name'], 2)).toMatch(/^bpfwasm: command-argument value 'Bad Name' is invalid for argument 'name'\./);
+    expect(fails(['new', 'x', '--lang', 'go'], 2)).toMatch(/^bpfwasm: option '-l, --lang <lang>' argument 'go' is invalid/);
     expect(fails(['build', parent])).toBe(`bpfwasm: ${parent}: neither an index.ts (AssemblyScript), .c sources (C) nor src/lib.rs (Rust)`);
   });
 });

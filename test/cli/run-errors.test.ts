@@ -23,9 +23,10 @@ describe('bpfwasm run refusing to start', () => {
     const r = run('listen:\n  host: "not a host!"\n');
     expect(r.status).toBe(1);
     expect(r.stderr).toBe('bpfwasm: config: listen.host must be an IP address or a host name, got "not a host!"\n');
+    // A bad flag is a usage error: the same one-line form, exit status 2.
     const flag = run('', '--host', 'not a host!');
-    expect(flag.status).toBe(1);
-    expect(flag.stderr).toBe("error: option '--host <address>' argument 'not a host!' is invalid. must be an IP address or a host name\n");
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toBe("bpfwasm: option '--host <address>' argument 'not a host!' is invalid. must be an IP address or a host name\n");
   });
 
   it('names listen.host and says why when it cannot listen there', () => {

@@ -68,9 +68,11 @@ describe('dashboards', () => {
           const sels = selectors(raw);
           expect(sels.length, q.where).toBeGreaterThan(0);
           // "Fleet:" panels compare across every selected node, so they are scoped by node only.
-          const scope = q.where.includes('› Fleet: ') ? 'node=~"$node"' : 'node=~"$node", instance="$instance"';
+          const scope = q.where.includes('› Fleet: ') ? 'node=~"$node"' : 'node=~"$node", instance=~"$instance"';
           for (const s of sels) expect(s, q.where).toContain(scope);
         }
+        // Several collectors at once, or All of them: a fleet view.
+        expect(dash.templating.list.find((v) => v.name === 'instance')).toMatchObject({ multi: true, includeAll: true, allValue: '.*' });
       });
 
       it('parses every PromQL expression with lezer-promql after substituting the variables', () => {

@@ -14,6 +14,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import type { CheckReport } from '../../src/check/index.js';
 import { kubernetesName, requiredCapabilities } from '../../src/check/capabilities.js';
 import { buildConfig } from '../../src/config.js';
@@ -45,6 +46,9 @@ const MODELS: Record<string, { model: new (d: never) => { validate(): void }; ty
   'apps/v1/DaemonSet': { model: DaemonSet, type: ['kubernetes-models/apps/v1/DaemonSet', 'IDaemonSet'] },
   'monitoring.coreos.com/v1/PodMonitor': {
     model: PodMonitor, type: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor', 'IPodMonitor'],
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': {
+    model: PrometheusRule, type: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', 'IPrometheusRule'],
   },
   'monitoring.coreos.com/v1/ServiceMonitor': {
     model: ServiceMonitor, type: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
@@ -101,6 +105,7 @@ describe('Kubernetes manifests', () => {
       'exporters-configmap.yaml: v1/ConfigMap',
       'namespace.yaml: v1/Namespace',
       'podmonitor.yaml: monitoring.coreos.com/v1/PodMonitor',
+      'prometheusrule.yaml: monitoring.coreos.com/v1/PrometheusRule',
       'service.yaml: v1/Service',
       'servicemonitor.yaml: monitoring.coreos.com/v1/ServiceMonitor',
     ]);

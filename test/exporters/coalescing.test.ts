@@ -10,6 +10,8 @@ import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
 
+// process_fork: 56-byte records, the smallest the helper writes, which the 1 MiB split below counts on.
+const FORK = RecordType.process_fork;
 const EXEC = RecordType.process_exec;
 const out = freshTmpDir('coalescing');
 let wasm: Uint8Array;
@@ -25,7 +27,7 @@ afterEach(() => {
 
 /** `count` records with consecutive pids from `firstPid`; `comm` picks the fixture's behaviour. */
 function records(firstPid: number, count: number, comm = 'ok'): Uint8Array {
-  return encodeBatch(EXEC, Array.from({ length: count }, (_, i) => ({ comm, pid: firstPid + i })));
+  return encodeBatch(FORK, Array.from({ length: count }, (_, i) => ({ comm, pid: firstPid + i })));
 }
 
 /** Counts the batch messages posted to workers from now on, and the batches they held. */
@@ -66,7 +68,7 @@ describe('batch coalescing', () => {
     const { host, e } = await load();
     const seen = countMessages();
     for (let i = 0; i < 3; i++) {
-      e.onBatch(EXEC, records(1 + i * 4, 4), 4);
+      e.onBatch(FORK, records(1 + i * 4, 4), 4);
       await e.flush();
     }
     expect(seen).toEqual({ messages: 3, batches: 3 });
@@ -77,12 +79,12 @@ describe('batch coalescing', () => {
   it('sends the batches handed over while one is in flight as one message, each run in order and counted', async () => {
     const { host, e } = await load({ queueBatches: 1000 });
     const seen = countMessages();
-    e.onBatch(EXEC, records(1, 1, 'S'), 1); // slow: the rest arrive while it runs
+    e.onBatch(FORK, records(1, 1, 'S'), 1); // slow: the rest arrive while it runs
     let pid = 2;
     let events = 1;
     for (let i = 0; i < 199; i++) {
       const n = 1 + (i % 7);
-      e.onBatch(EXEC, records(pid, n), n);
+      e.onBatch(FORK, records(pid, n), n);
       pid += n;
       events += n;
     }
@@ -105,9 +107,9 @@ describe('batch coalescing', () => {
   it('splits pending batches into messages of at most 1 MiB', async () => {
     const { host, e } = await load({ queueBatches: 1000 });
     const seen = countMessages();
-    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    e.onBatch(FORK, records(1, 1, 'S'), 1);
     const per = 1000; // 56 000 bytes: 18 fit in 1 MiB
-    for (let i = 0; i < 40; i++) e.onBatch(EXEC, records(2 + i * per, per), per);
+    for (let i = 0; i < 40; i++) e.onBatch(FORK, records(2 + i * per, per), per);
     await e.flush();
     expect(seen).toEqual({ messages: 4, batches: 41 }); // 1, then 18 + 18 + 4
     expect(e.events).toBe(1 + 40 * per);
@@ -116,8 +118,8 @@ describe('batch coalescing', () => {
 
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {
     const { host, e } = await load({ queueBatches: 10 });
-    e.onBatch(EXEC, records(1, 1, 'S'), 1);
-    for (let i = 0; i < 30; i++) e.onBatch(EXEC, records(2 + i * 3, 3), 3);
+    e.onBatch(FORK, records(1, 1, 'S'), 1);
+    for (let i = 0; i < 30; i++) e.onBatch(FORK, records(2 + i * 3, 3), 3);
     // 1 in flight + 9 pending fill the queue; the 21 others are dropped at once.
     expect(e.dropped.queue_full).toBe(21 * 3);
     expect(value(host, 'bpfwasm_exporter_queued_batches', { exporter: 'batches' })).toBe(10);
@@ -126,7 +128,7 @@ describe('batch coalescing', () => {
     expect(value(host, 'batches_events_total')).toBe(1 + 9 * 3);
     expect(value(host, 'bpfwasm_exporter_dropped_events_total', { exporter: 'batches', reason: 'queue_full' })).toBe(63);
     // Room again once the worker caught up.
-    e.onBatch(EXEC, records(29, 2), 2);
+    e.onBatch(FORK, records(29, 2), 2);
     await e.flush();
     expect(e.events).toBe(30);
     expect(value(host, 'batches_disorder_total')).toBe(0);
@@ -134,8 +136,8 @@ describe('batch coalescing', () => {
 
   it('counts every event in flight or pending as aborted when the worker is terminated', async () => {
     const { host, e } = await load({ batchTimeoutMs: 200, quarantineBaseMs: 60_000 });
-    e.onBatch(EXEC, records(1, 2, 'L'), 2); // never returns
-    for (let i = 0; i < 20; i++) e.onBatch(EXEC, records(3 + i * 5, 5), 5);
+    e.onBatch(FORK, records(1, 2, 'L'), 2); // never returns
+    for (let i = 0; i < 20; i++) e.onBatch(FORK, records(3 + i * 5, 5), 5);
     await until('the deadline', () => e.timeouts === 1);
     await e.flush(); // released by the abort
     expect(e.state).toBe('quarantined');
@@ -144,7 +146,7 @@ describe('batch coalescing', () => {
     });
     expect(value(host, 'bpfwasm_exporter_dropped_events_total', { exporter: 'batches', reason: 'aborted' })).toBe(102);
     expect(value(host, 'bpfwasm_exporter_queued_batches', { exporter: 'batches' })).toBe(0);
-    e.onBatch(EXEC, records(1, 1), 1);
+    e.onBatch(FORK, records(1, 1), 1);
     expect(e.dropped.not_running).toBe(1);
   });
 
@@ -152,7 +154,7 @@ describe('batch coalescing', () => {
     const { e } = await load({ batchTimeoutMs: 60_000 });
     // How long one slow call takes on this machine, now.
     const t0 = performance.now();
-    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    e.onBatch(FORK, records(1, 1, 'S'), 1);
     await e.flush();
     const one = performance.now() - t0;
     await e.close();
@@ -161,8 +163,8 @@ describe('batch coalescing', () => {
     const calls = Math.ceil((3 * deadline) / one) + 1;
     const { host: h2, e: e2 } = await load({ batchTimeoutMs: deadline });
     const seen = countMessages();
-    e2.onBatch(EXEC, records(1, 1), 1);
-    for (let i = 0; i < calls; i++) e2.onBatch(EXEC, records(2 + i, 1, 'S'), 1);
+    e2.onBatch(FORK, records(1, 1), 1);
+    for (let i = 0; i < calls; i++) e2.onBatch(FORK, records(2 + i, 1, 'S'), 1);
     await e2.flush();
     expect(seen.messages).toBe(2);
     expect({ timeouts: e2.timeouts, state: e2.state, batches: e2.batches, aborted: e2.dropped.aborted }).toEqual({
@@ -174,9 +176,9 @@ describe('batch coalescing', () => {
 
   it('counts traps and errors per batch, and judges a trap storm batch by batch', async () => {
     const { host, e } = await load({ maxConsecutiveTraps: 3, quarantineBaseMs: 60_000 });
-    e.onBatch(EXEC, records(1, 1, 'S'), 1);
+    e.onBatch(FORK, records(1, 1, 'S'), 1);
     const mixed = ['T', 'ok', 'T', 'T', 'E', 'ok', 'T'];
-    mixed.forEach((comm, i) => e.onBatch(EXEC, records(2 + i, 1, comm), 1));
+    mixed.forEach((comm, i) => e.onBatch(FORK, records(2 + i, 1, comm), 1));
     await e.flush();
     expect({ traps: e.traps, errors: e.errors, batches: e.batches, events: e.events, state: e.state }).toEqual({
       traps: 4, errors: 1, batches: 8, events: 8, state: 'loaded',
@@ -186,8 +188,8 @@ describe('batch coalescing', () => {
 
     // A good slow batch, then six traps in one message: the storm is called at the third trap;
     // all six ran, so all are counted.
-    e.onBatch(EXEC, records(10, 1, 'S'), 1);
-    for (let i = 0; i < 6; i++) e.onBatch(EXEC, records(11 + i, 1, 'T'), 1);
+    e.onBatch(FORK, records(10, 1, 'S'), 1);
+    for (let i = 0; i < 6; i++) e.onBatch(FORK, records(11 + i, 1, 'T'), 1);
     await until('the trap storm', () => e.state === 'quarantined');
     expect(e.lastError).toBe('batches: trapped in 3 batches in a row (last: bpfwasm_on_batch trapped: unreachable)');
     expect(e.traps).toBe(10);

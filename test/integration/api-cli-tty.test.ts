@@ -78,15 +78,18 @@ describe('the CLI on a real terminal', () => {
     await waitForStreams(c, 1);
     const bin = uniqueBinary('/bin/true', 'bwtty');
     runTimes(bin.path, 5);
+    // Its own rows, by the COMM column: the chmod and the shell loop that ran it name it in their arguments.
+    const isRow = (l: string) => new RegExp(` process_exec\\s+\\d+ ${bin.comm}\\s`).test(l);
     const shown = await waitFor('5 rows', async () => {
       const s = screen('events');
-      return s.split('\n').filter((l) => l.includes(bin.comm)).length === 5 ? s : undefined;
+      return s.split('\n').filter(isRow).length === 5 ? s : undefined;
     });
     const lines = shown.split('\n').filter(Boolean);
     expect(lines[0]).toMatch(/^TIME\(UTC\)\s+TYPE\s+PID\s+COMM\s+DETAILS$/);
-    for (const row of lines.filter((l) => l.includes(bin.comm))) {
-      // The cgroup follows when the process is not in the root one, cut with "…" if it is long.
-      expect(row).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} process_exec\\s+\\d+ ${bin.comm}\\s+ppid=\\d+(?: cgroup=\\S+)?$`));
+    for (const row of lines.filter(isRow)) {
+      // uid, ppid and the arguments (here argv[0], the path); the cgroup follows when the process
+      // is not in the root one, or gives way if the line is too long.
+      expect(row).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} process_exec\\s+\\d+ ${bin.comm}\\s+uid=0 ppid=\\d+ ${bin.path}(?: cgroup=\\S+)?$`));
     }
     for (const line of lines) expect(line.length).toBeLessThan(WIDTH);
 

@@ -1,14 +1,10 @@
 // The interactive flamegraph in a real browser (Debian's Chromium): it loads only from the
 // collector, draws the frames of a real profile, and its search highlights a function.
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBurnC, type Workload } from '../profile/workloads.js';
+import { HAVE_CHROMIUM, launchChromium } from './support/browser.js';
 import { startCollector, waitReady, type RunningCollector } from './support/collector.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 /** d3-flame-graph's fill for a frame that matches the search. */
 const SEARCH_FILL = '#E600E6';
 
@@ -16,17 +12,12 @@ let collector: RunningCollector;
 let burn: Workload;
 let browser: BrowserContext;
 
-describe.skipIf(!existsSync(CHROMIUM))('interactive flamegraph in Chromium', () => {
+describe.skipIf(!HAVE_CHROMIUM)('interactive flamegraph in Chromium', () => {
   beforeAll(async () => {
     burn = startBurnC();
     collector = await startCollector();
     await waitReady(collector);
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'bpfwasm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

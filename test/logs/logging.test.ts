@@ -3,7 +3,8 @@
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
-import { createLogging, logExporterQuarantine, lokiLabels, type Logging } from '../../src/logs/index.js';
+import { createLogging, logExporterQuarantine, lokiLabels, stdoutDestination, type Logging } from '../../src/logs/index.js';
+import { prettyDestination, prettyLine } from '../../src/logs/pretty.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 import { waitFor } from '../integration/support/collector.js';
 import { startLokiReceiver, type LokiReceiver } from '../../bench/doubles/loki.mjs';
@@ -37,6 +38,30 @@ describe('createLogging', () => {
     logging.logger.info({ a: 1 }, 'hello');
     expect(logging.loki).toBeUndefined();
     expect(JSON.parse(out.lines[0]!)).toMatchObject({ level: 30, service: 'bpfwasm', a: 1, msg: 'hello' });
+  });
+
+  it('log.time iso writes ISO 8601 times instead of epoch milliseconds', () => {
+    const out = capture();
+    logging = createLogging(buildConfig({ log: { time: 'iso' } }), out);
+    logging.logger.info('hello');
+    expect(JSON.parse(out.lines[0]!).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('pretty lines for a terminal: time, level name, message, then the fields', () => {
+    const out = capture();
+    logging = createLogging(buildConfig({}), prettyDestination(out));
+    logging.logger.warn({ exporter: 'tcp', why: 'trap storm', n: 3 }, 'exporter quarantined');
+    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN  exporter quarantined exporter=tcp why="trap storm" n=3\n$/);
+    expect(prettyLine('not json')).toBe('not json');
+    expect(prettyLine(JSON.stringify({ level: 30, time: '2026-12-04T15:04:05.123Z', msg: 'm' }))).toBe('15:04:05.123 INFO  m\n');
+  });
+
+  it('chooses pretty on a terminal and JSON off one unless log.format says', () => {
+    const isPretty = (d: unknown) => !('fd' in (d as object));
+    expect(isPretty(stdoutDestination(buildConfig({}), true))).toBe(true);
+    expect(isPretty(stdoutDestination(buildConfig({}), false))).toBe(false);
+    expect(isPretty(stdoutDestination(buildConfig({ log: { format: 'json' } }), true))).toBe(false);
+    expect(isPretty(stdoutDestination(buildConfig({ log: { format: 'pretty' } }), false))).toBe(true);
   });
 
   it('labels streams job and node (federate.externalLabels.node, else the hostname), configured labels on top', () => {

@@ -13,8 +13,8 @@ beforeAll(async () => {
   await buildAll();
 });
 
-async function load(logExits?: string): Promise<{ exporter: Exporter; host: TestHost }> {
-  const host = testHost({ settings: logExits === undefined ? {} : { process: { logExits } } });
+async function load(logExits?: string, more: Record<string, string> = {}): Promise<{ exporter: Exporter; host: TestHost }> {
+  const host = testHost({ settings: logExits === undefined ? {} : { process: { logExits, ...more } } });
   return loadBuilt('process', host);
 }
 
@@ -38,8 +38,32 @@ function events(host: TestHost): Record<string, unknown>[] {
 }
 
 describe('process exporter exit events', () => {
-  it('logs every non-zero exit by default, with exact fields, and still counts every exit', async () => {
+  it('by default logs only the listed exits: crashes and kills, and exit codes 126 and 127, not grep finding nothing', async () => {
     const { exporter, host } = await load();
+    await feed(exporter, EXIT, [...BATCH, exit({ tgid: 4005, exit_code: 1, comm: 'grep' }), exit({ tgid: 4006, exit_code: 127 }), exit({ tgid: 4007, exit_signal: 13 })]);
+    expect(events(host).map((e) => e.pid)).toEqual([4002, 4003, 4006]);
+    expect(valueOf(host.store, 'bpfwasm_process_exit_total', { comm: 'grep', exit_code: '1' })).toBe(1); // still counted
+  });
+
+  it('with logExits "listed" takes its own codes and signals', async () => {
+    const { exporter, host } = await load('listed', { logExitCodes: '3, 1', logExitSignals: 'SIGPIPE' });
+    await feed(exporter, EXIT, [...BATCH, exit({ tgid: 4005, exit_code: 1 }), exit({ tgid: 4007, exit_signal: 13 })]);
+    expect(events(host).map((e) => e.pid)).toEqual([4001, 4005, 4007]);
+  });
+
+  it('refuses a listed code or signal it does not know, naming it', async () => {
+    for (const [key, value, msg] of [
+      ['logExitCodes', '1,x', 'logExitCodes must be exit codes 1-255, got "x"'],
+      ['logExitSignals', 'SIGNOPE', 'logExitSignals must be signal names like SIGKILL, got "SIGNOPE"'],
+    ] as const) {
+      const host = testHost({ settings: { process: { [key]: value } } });
+      await expect(loadBuilt('process', host)).rejects.toThrow(/bpfwasm_init trapped/);
+      expect(host.logs).toContainEqual({ exporter: 'process', level: 3, msg });
+    }
+  });
+
+  it('with logExits "nonzero" logs every non-zero exit, with exact fields, and still counts every exit', async () => {
+    const { exporter, host } = await load('nonzero');
     await feed(exporter, EXIT, BATCH);
     expect(events(host)).toEqual([
       { event: 'process_exit', pid: 4001, comm: 'worker', exit_code: 3, signal: null, lifetime_seconds: 1.234567 },
@@ -69,11 +93,11 @@ describe('process exporter exit events', () => {
   it('refuses an unknown logExits value at load', async () => {
     const host = testHost({ settings: { process: { logExits: 'all' } } });
     await expect(loadBuilt('process', host)).rejects.toThrow(/bpfwasm_init trapped/);
-    expect(host.logs).toContainEqual({ exporter: 'process', level: 3, msg: 'logExits must be nonzero, signals or none, got "all"' });
+    expect(host.logs).toContainEqual({ exporter: 'process', level: 3, msg: 'logExits must be listed, nonzero, signals or none, got "all"' });
   });
 
   it('is rate-limited by the host like any exporter log line, the drops counted', async () => {
-    const { exporter, host } = await load();
+    const { exporter, host } = await load('nonzero');
     const many = Array.from({ length: 200 }, (_, i) => exit({ tgid: 10_000 + i, exit_code: 1 }));
     await feed(exporter, EXIT, many);
     const logged = events(host).length;

@@ -6,7 +6,8 @@ export const HEADER_SIZE: u32 = 48;
 
 export namespace RecordType {
   export const PROCESS_FORK: u32 = 1;
-  export const PROCESS_EXEC: u32 = 2;
+  export const PROCESS_EXEC_V1: u32 = 2;
+  export const PROCESS_EXEC: u32 = 19;
   export const PROCESS_EXIT: u32 = 3;
   export const SYSCALL_LATENCY: u32 = 10;
   export const SYSCALL_ERROR: u32 = 11;
@@ -58,12 +59,41 @@ export namespace ProcessFork {
   @inline export function childTgid(rec: usize): u32 { return load<u32>(rec, 52); }
 }
 
-/** A process called execve successfully. The header comm is the new image's. */
-export namespace ProcessExec {
+/** Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+export namespace ProcessExecV1 {
   export const SIZE: u32 = 56;
   /** parent process id */
   // @ts-ignore: decorator
   @inline export function ppid(rec: usize): u32 { return load<u32>(rec, 48); }
+}
+
+/** A process called execve successfully. The header comm is the new image's, uid its real uid. */
+export namespace ProcessExec {
+  export const SIZE: u32 = 456;
+  /** parent process id */
+  // @ts-ignore: decorator
+  @inline export function ppid(rec: usize): u32 { return load<u32>(rec, 48); }
+  /** real user id after the exec */
+  // @ts-ignore: decorator
+  @inline export function uid(rec: usize): u32 { return load<u32>(rec, 52); }
+  /** arguments the process was given, argv[0] included */
+  // @ts-ignore: decorator
+  @inline export function argc(rec: usize): u32 { return load<u32>(rec, 56); }
+  /** complete arguments kept in args (at most the sensor's max_args) */
+  // @ts-ignore: decorator
+  @inline export function argsCount(rec: usize): u32 { return load<u32>(rec, 60); }
+  /** bytes of args used: the kept arguments, each NUL-terminated, then any cut-off part of the next */
+  // @ts-ignore: decorator
+  @inline export function argsSize(rec: usize): u32 { return load<u32>(rec, 64); }
+  /** bit 0: arguments lost (args_count < argc); bit 1: filename may be cut (it filled the field) */
+  // @ts-ignore: decorator
+  @inline export function flags(rec: usize): u32 { return load<u32>(rec, 68); }
+  /** Address of the 128-byte, NUL-padded `filename`. */
+  // @ts-ignore: decorator
+  @inline export function filename(rec: usize): usize { return rec + 72; }
+  /** Address of the 256-byte, NUL-padded `args`. */
+  // @ts-ignore: decorator
+  @inline export function args(rec: usize): usize { return rec + 200; }
 }
 
 /** A process (thread-group leader) exited. */

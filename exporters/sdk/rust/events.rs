@@ -9,7 +9,8 @@ pub const HEADER_SIZE: usize = 48;
 /// Record type ids, as `subscribe` and `bpfwasm_on_batch` take them.
 pub mod record_type {
     pub const PROCESS_FORK: u32 = 1;
-    pub const PROCESS_EXEC: u32 = 2;
+    pub const PROCESS_EXEC_V1: u32 = 2;
+    pub const PROCESS_EXEC: u32 = 19;
     pub const PROCESS_EXIT: u32 = 3;
     pub const SYSCALL_LATENCY: u32 = 10;
     pub const SYSCALL_ERROR: u32 = 11;
@@ -76,7 +77,26 @@ unsafe impl Record for ProcessFork {
 }
 const _: () = assert!(core::mem::size_of::<ProcessFork>() == 56);
 
-/// A process called execve successfully. The header comm is the new image's.
+/// Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessExecV1 {
+    /// The common header.
+    pub hdr: EventHeader,
+    /// parent process id
+    pub ppid: u32,
+    _pad0: u32,
+}
+unsafe impl Record for ProcessExecV1 {
+    const TYPE: u32 = 2;
+    const SIZE: usize = 56;
+    fn header(&self) -> &EventHeader {
+        &self.hdr
+    }
+}
+const _: () = assert!(core::mem::size_of::<ProcessExecV1>() == 56);
+
+/// A process called execve successfully. The header comm is the new image's, uid its real uid.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessExec {
@@ -84,16 +104,29 @@ pub struct ProcessExec {
     pub hdr: EventHeader,
     /// parent process id
     pub ppid: u32,
-    _pad0: u32,
+    /// real user id after the exec
+    pub uid: u32,
+    /// arguments the process was given, argv[0] included
+    pub argc: u32,
+    /// complete arguments kept in args (at most the sensor's max_args)
+    pub args_count: u32,
+    /// bytes of args used: the kept arguments, each NUL-terminated, then any cut-off part of the next
+    pub args_size: u32,
+    /// bit 0: arguments lost (args_count < argc); bit 1: filename may be cut (it filled the field)
+    pub flags: u32,
+    /// path the process executed, as passed to execve (NUL-padded)
+    pub filename: [u8; 128],
+    /// the first arguments, argv[0] first, NUL-separated
+    pub args: [u8; 256],
 }
 unsafe impl Record for ProcessExec {
-    const TYPE: u32 = 2;
-    const SIZE: usize = 56;
+    const TYPE: u32 = 19;
+    const SIZE: usize = 456;
     fn header(&self) -> &EventHeader {
         &self.hdr
     }
 }
-const _: () = assert!(core::mem::size_of::<ProcessExec>() == 56);
+const _: () = assert!(core::mem::size_of::<ProcessExec>() == 456);
 
 /// A process (thread-group leader) exited.
 #[repr(C)]

@@ -1,6 +1,7 @@
 // StreamEvents: a tap subscription feeding a bounded queue per call (stream-queue.ts), so a
 // reader that falls behind loses events, counted and reported, instead of slowing the pipeline.
 import type { ServerWritableStream } from '@grpc/grpc-js';
+import { BpfwasmError } from '../../errors.js';
 import { EventFilter } from '../event-filter.js';
 import type { EventTap } from '../event-tap.js';
 import type { ApiEvent } from '../event-decode.js';
@@ -32,6 +33,10 @@ export class EventStreams {
   readonly handle = (req: StreamEventsRequest, call: ServerWritableStream<StreamEventsRequest, StreamEventsReply>): Promise<void> => {
     // A numeric `cgroup` is an id, as on the CLI's --cgroup.
     const numeric = /^\d+$/.test(req.cgroup);
+    // A path that names no cgroup would stream nothing, silently: say so instead.
+    if (req.cgroup && !numeric && this.opts.tap.cgroupExists(req.cgroup.replace(/^\/+/, '')) === false) {
+      throw new BpfwasmError('REQUEST_INVALID', `cgroup ${JSON.stringify(req.cgroup)} does not exist (a path under the cgroup v2 mount, e.g. system.slice/nginx.service, or an id), so nothing would match`);
+    }
     const filter = new EventFilter({
       types: req.types,
       pid: req.pid,

@@ -8,6 +8,8 @@ export interface FieldLayout { readonly name: string; readonly type: FieldType; 
 export interface RecordLayout {
   readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;
   readonly fields: readonly FieldLayout[];
+  /** A layout kept so old recordings decode; the helper no longer sends it. */
+  readonly retired?: boolean;
 }
 
 /** Byte offsets of the common header fields. */
@@ -35,7 +37,8 @@ export const HEADER_FIELDS: readonly FieldLayout[] = [
 
 export const RecordType = {
   process_fork: 1,
-  process_exec: 2,
+  process_exec_v1: 2,
+  process_exec: 19,
   process_exit: 3,
   syscall_latency: 10,
   syscall_error: 11,
@@ -54,9 +57,21 @@ export const ProcessForkOffset = {
   child_tgid: 52,
 } as const;
 
-/** A process called execve successfully. The header comm is the new image's. */
+/** Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+export const ProcessExecV1Offset = {
+  ppid: 48,
+} as const;
+
+/** A process called execve successfully. The header comm is the new image's, uid its real uid. */
 export const ProcessExecOffset = {
   ppid: 48,
+  uid: 52,
+  argc: 56,
+  args_count: 60,
+  args_size: 64,
+  flags: 68,
+  filename: 72,
+  args: 200,
 } as const;
 
 /** A process (thread-group leader) exited. */
@@ -156,8 +171,18 @@ export const RECORDS: readonly RecordLayout[] = [
     { name: 'child_pid', type: 'u32', offset: 48, size: 4 },
     { name: 'child_tgid', type: 'u32', offset: 52, size: 4 },
   ] },
-  { id: 2, name: 'process_exec', sensor: 'process', size: 56, fields: [
+  { id: 2, name: 'process_exec_v1', sensor: 'process', size: 56, fields: [
     { name: 'ppid', type: 'u32', offset: 48, size: 4 },
+  ], retired: true },
+  { id: 19, name: 'process_exec', sensor: 'process', size: 456, fields: [
+    { name: 'ppid', type: 'u32', offset: 48, size: 4 },
+    { name: 'uid', type: 'u32', offset: 52, size: 4 },
+    { name: 'argc', type: 'u32', offset: 56, size: 4 },
+    { name: 'args_count', type: 'u32', offset: 60, size: 4 },
+    { name: 'args_size', type: 'u32', offset: 64, size: 4 },
+    { name: 'flags', type: 'u32', offset: 68, size: 4 },
+    { name: 'filename', type: 'chars', offset: 72, size: 128 },
+    { name: 'args', type: 'chars', offset: 200, size: 256 },
   ] },
   { id: 3, name: 'process_exit', sensor: 'process', size: 72, fields: [
     { name: 'ppid', type: 'u32', offset: 48, size: 4 },
@@ -234,7 +259,7 @@ export const RECORDS: readonly RecordLayout[] = [
 ];
 
 /** Record size by type id (0 for an id this build does not know), for O(1) frame checks. */
-export const RECORD_SIZE: Uint16Array = new Uint16Array(19);
+export const RECORD_SIZE: Uint16Array = new Uint16Array(20);
 /** Record name by type id. */
-export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(19);
+export const RECORD_NAME: readonly (string | undefined)[] = new Array<string | undefined>(20);
 for (const r of RECORDS) { RECORD_SIZE[r.id] = r.size; (RECORD_NAME as (string | undefined)[])[r.id] = r.name; }
