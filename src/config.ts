@@ -441,6 +441,7 @@ const registryMap: Check = (v, key) => {
     boolean(r.plainHttp, `${at}.plainHttp`);
     if ((r.username === '') !== (r.passwordFile === '')) throw invalid(at, 'needs both username and passwordFile, or neither');
   }
+};
 const listOf = (item: Check): Check => (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list');
   v.forEach((x, i) => item(x, `${key}[${i}]`));
