@@ -11,10 +11,18 @@ export interface TapSubscription {
   deliver(event: ApiEvent): void;
 }
 
+/** A recording's subscription: whole batches, cut down to the records its filter passes. */
+export interface BatchSubscription {
+  readonly filter: EventFilter;
+  /** `records` is a copy the subscriber keeps; must not block. */
+  deliverBatch(recordType: number, records: Uint8Array, count: number): void;
+}
+
 export class EventTap {
   /** True while any stream listens; the collector checks it before calling onBatch. */
   active = false;
   private readonly byType: TapSubscription[][] = [];
+  private readonly batchesByType: BatchSubscription[][] = [];
   private count = 0;
   readonly cgroupPathOf: (id: number) => string | undefined;
 
@@ -42,7 +50,24 @@ export class EventTap {
     };
   }
 
+  /** Adds a recording; the returned function removes it. */
+  subscribeBatches(sub: BatchSubscription): () => void {
+    for (const t of sub.filter.typeIds) this.batchesByType[t] = [...(this.batchesByType[t] ?? []), sub];
+    this.count++;
+    this.active = true;
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      for (const t of sub.filter.typeIds) this.batchesByType[t] = this.batchesByType[t]!.filter((x) => x !== sub);
+      this.count--;
+      this.active = this.count > 0;
+    };
+  }
+
   onBatch(recordType: number, payload: Uint8Array, count: number): void {
+    const recordings = this.batchesByType[recordType];
+    if (recordings && recordings.length > 0) this.record(recordings, recordType, payload, count);
     const subs = this.byType[recordType];
     if (!subs || subs.length === 0) return;
     const layout = LAYOUT_BY_ID[recordType];
@@ -58,6 +83,23 @@ export class EventTap {
         event ??= decodeEvent(layout, payload, view, offset, wallOffsetNs, this.cgroupPathOf);
         sub.deliver(event);
       }
+    }
+  }
+
+  /** Work per batch: one copy of the records each recording's filter passes (the batch as it came when all do). */
+  private record(recordings: readonly BatchSubscription[], recordType: number, payload: Uint8Array, count: number): void {
+    const layout = LAYOUT_BY_ID[recordType];
+    if (!layout) return;
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    for (const sub of recordings) {
+      const kept = new Uint8Array(payload.length);
+      let n = 0;
+      for (let i = 0, offset = 0; i < count; i++, offset += layout.size) {
+        if (!sub.filter.matches(payload, view, offset)) continue;
+        kept.set(payload.subarray(offset, offset + layout.size), n * layout.size);
+        n++;
+      }
+      if (n > 0) sub.deliverBatch(recordType, n === count ? kept : kept.slice(0, n * layout.size), n);
     }
   }
 }

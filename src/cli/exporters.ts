@@ -13,6 +13,7 @@ import type { ApiTarget } from '../api/client.js';
 import type { ApiExporterStatus } from '../api/status.js';
 import { connect, withApiOptions } from './api-options.js';
 import { renderExporters } from './render/status.js';
+import { addTestCommand } from './exporters-test.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
 
@@ -182,6 +183,7 @@ export function exportersCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ bpfwasm exporters new myexp && cd myexp && npm install && npm test
+  $ bpfwasm exporters test build/myexp.wasm --replay events.bwrec --expect myexp.prom
   $ sudo bpfwasm exporters load myexp build/myexp.wasm --sig build/myexp.wasm.sig --shadow
   $ sudo bpfwasm exporters promote myexp
   $ bpfwasm exporters keygen --out ~/.bpfwasm
@@ -250,6 +252,8 @@ Examples:
   $ bpfwasm exporters build .
   $ bpfwasm exporters build ~/src/slow-io --out /srv/exporters/slow-io.wasm`)
     .action(build);
+
+  addTestCommand(cmd);
 
   withApiOptions(cmd.command('list'))
     .description('list the exporters a running collector runs, with their versions and counters')

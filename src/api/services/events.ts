@@ -1,7 +1,7 @@
 // StreamEvents: a tap subscription feeding a bounded queue per call (stream-queue.ts), so a
 // reader that falls behind loses events, counted and reported, instead of slowing the pipeline.
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { EventFilter } from '../event-filter.js';
+import { EventFilter, type CgroupPathOf } from '../event-filter.js';
 import type { EventTap } from '../event-tap.js';
 import type { ApiEvent } from '../event-decode.js';
 import type { ApiMetrics } from '../metrics.js';
@@ -13,6 +13,20 @@ export interface StreamEventsRequest {
   comm: string;
   cgroup_id: string;
   cgroup: string;
+}
+
+/** The filter a StreamEvents or RecordEvents request asks for; recordings may take aggregate records. */
+export function requestFilter(req: StreamEventsRequest, cgroupPathOf: CgroupPathOf, aggregates = false): EventFilter {
+  // A numeric `cgroup` is an id, as on the CLI's --cgroup.
+  const numeric = /^\d+$/.test(req.cgroup);
+  return new EventFilter({
+    types: req.types,
+    pid: req.pid,
+    comm: req.comm,
+    cgroupId: BigInt(numeric ? req.cgroup : req.cgroup_id || '0'),
+    cgroup: numeric ? '' : req.cgroup,
+    aggregates,
+  }, cgroupPathOf);
 }
 
 export type StreamEventsReply = { event: ApiEvent } | { lost: { count: number } };
@@ -30,15 +44,7 @@ export class EventStreams {
   constructor(private readonly opts: EventStreamsOptions) {}
 
   readonly handle = (req: StreamEventsRequest, call: ServerWritableStream<StreamEventsRequest, StreamEventsReply>): Promise<void> => {
-    // A numeric `cgroup` is an id, as on the CLI's --cgroup.
-    const numeric = /^\d+$/.test(req.cgroup);
-    const filter = new EventFilter({
-      types: req.types,
-      pid: req.pid,
-      comm: req.comm,
-      cgroupId: BigInt(numeric ? req.cgroup : req.cgroup_id || '0'),
-      cgroup: numeric ? '' : req.cgroup,
-    }, this.opts.tap.cgroupPathOf);
+    const filter = requestFilter(req, this.opts.tap.cgroupPathOf);
     const { metrics } = this.opts;
     return new Promise((resolve) => {
       const queue = new StreamQueue<ApiEvent>({
