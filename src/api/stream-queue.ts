@@ -44,8 +44,9 @@ export class StreamQueue<E> {
       this.send({ event });
       return;
     }
-    if (this.queuedEvents >= this.opts.capacity) {
-      const n = this.weightOf(event);
+    const n = this.weightOf(event);
+    // An item heavier than the whole bound still goes into an empty queue, so it is not always lost.
+    if (this.queuedEvents > 0 && this.queuedEvents + n > this.opts.capacity) {
       this.dropped += n;
       this.unreported += n;
       this.opts.onDrop?.(n);

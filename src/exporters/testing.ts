@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../config.js';
-import { BpfwasmError } from '../errors.js';
 import { HEADER_FIELDS, RECORDS, RecordType, type FieldLayout } from '../ingest/generated/events.js';
 import { escapeLabelValue, SeriesStore } from '../metrics/store.js';
+import { withModuleExplanation } from '../recording/replay.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 
 export { RecordType };
@@ -133,10 +133,7 @@ export async function loadForTest(name: string, wasm: Uint8Array, opts: TestOpti
   try {
     exporter = await loadExporter(name, wasm, host);
   } catch (e) {
-    // The collector logs the module's own explanation beside the refusal: keep them together here.
-    const said = logs.filter((l) => l.level >= 3).map((l) => l.msg).join('; ');
-    if (!said || !(e instanceof BpfwasmError)) throw e;
-    throw new BpfwasmError(e.code, `${e.message} (it logged: ${said})`, { cause: e });
+    throw withModuleExplanation(e, logs);
   }
   const seriesOf = (metric: string, labels: Record<string, string>) => {
     const family = store.families.find((f) => f.spec.name === metric);

@@ -5,6 +5,7 @@
 // and the exposition is rendered from a store nothing else writes to.
 import { defaultConfig, exporterSettings, type Config } from '../config.js';
 import { BpfwasmError } from '../errors.js';
+import { LogLevel } from '../exporters/abi.js';
 import { ExporterRegistry } from '../exporters/registry.js';
 import type { ExporterHost } from '../exporters/runtime.js';
 import { serializeText } from '../metrics/exposition.js';
@@ -37,6 +38,13 @@ export interface ReplayResult {
   logs: { level: number; msg: string }[];
   /** `resolve` calls the recording had no answer for. */
   unanswered: number;
+}
+
+/** A refused load with what the module logged about it, as the collector logs them side by side. */
+export function withModuleExplanation(e: unknown, logs: readonly { level: number; msg: string }[]): unknown {
+  const said = logs.filter((l) => l.level >= LogLevel.ERROR).map((l) => l.msg).join('; ');
+  if (!said || !(e instanceof BpfwasmError)) return e;
+  return new BpfwasmError(e.code, `${e.message} (it logged: ${said})`, { cause: e });
 }
 
 export async function replay(name: string, wasm: Uint8Array, recording: Uint8Array, opts: ReplayOptions = {}): Promise<ReplayResult> {
@@ -77,7 +85,7 @@ export async function replay(name: string, wasm: Uint8Array, recording: Uint8Arr
   };
   const registry = new ExporterRegistry(host);
   try {
-    const exporter = await registry.load(name, wasm, 'replay');
+    const exporter = await registry.load(name, wasm, 'replay').catch((e: unknown) => { throw withModuleExplanation(e, logs); });
     // Half the worker's queue between flushes: nothing is dropped for arriving faster than live.
     const perFlush = Math.max(1, Math.floor(limits.queueBatches / 2));
     let events = 0, batches = 0, lostInRecording = 0, pending = 0;

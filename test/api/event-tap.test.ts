@@ -77,4 +77,27 @@ describe('EventTap', () => {
     tap.onBatch(RecordType.process_exec, encodeBatch(RecordType.process_exec, [{}, {}]), 2);
     expect(seen).toEqual(['a', 'b', 'a', 'b']);
   });
+
+  it('hands a recording whole batches cut to the records its filter passes, aggregates included', () => {
+    const tap = new EventTap(resolver);
+    const got: [number, Uint8Array, number][] = [];
+    const stop = tap.subscribeBatches({ filter: new EventFilter({ comm: 'sh', aggregates: true }), deliverBatch: (t, r, n) => got.push([t, r, n]) });
+    expect(tap.active).toBe(true);
+    const batch = encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 1 }, { comm: 'ls', tgid: 2 }, { comm: 'sh', tgid: 3 }]);
+    tap.onBatch(RecordType.process_exec, batch, 3);
+    tap.onBatch(RecordType.process_exec, encodeBatch(RecordType.process_exec, [{ comm: 'ls' }]), 1);
+    const all: [number, Uint8Array, number][] = [];
+    const stopAll = tap.subscribeBatches({ filter: new EventFilter({ aggregates: true }), deliverBatch: (t, r, n) => all.push([t, r, n]) });
+    const latency = encodeBatch(RecordType.syscall_latency, [{ nr: 1, count: 5 }]);
+    tap.onBatch(RecordType.syscall_latency, latency, 1);
+    tap.onBatch(RecordType.process_exec, batch, 3);
+    expect(got.map(([t, , n]) => [t, n])).toEqual([[RecordType.process_exec, 2], [RecordType.process_exec, 2]]);
+    expect(Buffer.from(got[0]![1])).toEqual(Buffer.concat([Buffer.from(encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 1 }])), Buffer.from(encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 3 }]))]));
+    expect(all.map(([t, , n]) => [t, n])).toEqual([[RecordType.syscall_latency, 1], [RecordType.process_exec, 3]]);
+    expect(Buffer.from(all[1]![1])).toEqual(Buffer.from(batch));
+    expect(all[1]![1]).not.toBe(batch); // a copy: the pipeline's buffer is reused after the call
+    stop();
+    stopAll();
+    expect(tap.active).toBe(false);
+  });
 });

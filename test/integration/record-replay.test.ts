@@ -77,4 +77,31 @@ describe('record and replay on the real kernel', () => {
     const checked = cli(['exporters', 'test', join(ROOT, 'exporters/build/process.wasm'), '--replay', file, '--expect', golden]);
     expect(checked.status, checked.stdout + checked.stderr).toBe(0);
   }, 120_000);
+
+  it('stops at the byte and time limits with a whole, decodable file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-rec-'));
+    const sh = uniqueBinary('/bin/sh', 'bwb');
+    const small = join(dir, 'small.bwrec');
+    const bounded = spawn(process.execPath, [CLI, 'events', '--api', `unix:${c.apiSocket}`, '--record', small, '--comm', sh.comm, '--max-bytes', '4096'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    bounded.stderr!.on('data', (d) => (said += d));
+    const done = new Promise<number | null>((ok) => bounded.on('exit', ok));
+    await waitForStreams(c, 1);
+    // Far more than 4 KiB of records (each exec and exit is one).
+    spawnSync('/bin/sh', ['-c', 'i=0; while [ $i -lt 100 ]; do "$0" -c true; i=$((i+1)); done', sh.path]);
+    expect(await done, said).toBe(0);
+    expect(said).toContain('stopped by bytes');
+    const bytes = readFileSync(small);
+    expect(bytes.length).toBeLessThanOrEqual(4096);
+    const frames = [...decodeRecording(bytes)];
+    expect(frames.at(-1)).toMatchObject({ kind: 'end', end: { stopped: 'bytes' } });
+    expect(frames.filter((f) => f.kind === 'events').length).toBeGreaterThan(0);
+
+    const quiet = join(dir, 'quiet.bwrec');
+    const started = Date.now();
+    const timed = cli(['events', '--api', `unix:${c.apiSocket}`, '--record', quiet, '--comm', 'bwnever', '--max-seconds', '1']);
+    expect(timed.status, timed.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect([...decodeRecording(readFileSync(quiet))].map((f) => f.kind)).toEqual(['header', 'end']);
+  }, 60_000);
 });
