@@ -639,6 +639,20 @@ const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's
  * options as strings (e.g. tcp `ipLabels` "false"), then `exporters.settings.<name>` on top.
  */
+/** The exporter runtime's limits (RuntimeLimits) from `exporters.*`, for the collector and replays alike. */
+export function exporterLimits(config: Config) {
+  const e = config.exporters;
+  return {
+    batchTimeoutMs: e.batchTimeoutMs,
+    initTimeoutMs: e.initTimeoutMs,
+    maxMemoryPages: e.maxMemoryPages,
+    queueBatches: e.queueBatches,
+    quarantineBaseMs: e.quarantineBaseMs,
+    quarantineMaxMs: e.quarantineMaxMs,
+    maxConsecutiveTraps: e.maxConsecutiveTraps,
+  };
+}
+
 export function exporterSettings(config: Config, exporter: string): Record<string, string> {
   const out: Record<string, string> = {};
   const section = (SENSORS as readonly string[]).includes(exporter) ? config.sensors[exporter as SensorName] : undefined;

@@ -36,30 +36,24 @@ export class EventTap {
 
   /** Adds a stream; the returned function removes it. */
   subscribe(sub: TapSubscription): () => void {
-    // Copy on write: a batch being delivered keeps iterating the list it started with.
-    for (const t of sub.filter.typeIds) this.byType[t] = [...(this.byType[t] ?? []), sub];
-    this.count++;
-    this.active = true;
-    let removed = false;
-    return () => {
-      if (removed) return;
-      removed = true;
-      for (const t of sub.filter.typeIds) this.byType[t] = this.byType[t]!.filter((x) => x !== sub);
-      this.count--;
-      this.active = this.count > 0;
-    };
+    return this.add(this.byType, sub);
   }
 
   /** Adds a recording; the returned function removes it. */
   subscribeBatches(sub: BatchSubscription): () => void {
-    for (const t of sub.filter.typeIds) this.batchesByType[t] = [...(this.batchesByType[t] ?? []), sub];
+    return this.add(this.batchesByType, sub);
+  }
+
+  private add<S extends { readonly filter: EventFilter }>(lists: S[][], sub: S): () => void {
+    // Copy on write: a batch being delivered keeps iterating the list it started with.
+    for (const t of sub.filter.typeIds) lists[t] = [...(lists[t] ?? []), sub];
     this.count++;
     this.active = true;
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      for (const t of sub.filter.typeIds) this.batchesByType[t] = this.batchesByType[t]!.filter((x) => x !== sub);
+      for (const t of sub.filter.typeIds) lists[t] = lists[t]!.filter((x) => x !== sub);
       this.count--;
       this.active = this.count > 0;
     };

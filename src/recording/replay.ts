@@ -3,7 +3,7 @@
 // point live frames take, with the recording's resolver answers and batch size. No kernel,
 // no root. Deterministic: batches are applied in order, the queue is never allowed to overflow,
 // and the exposition is rendered from a store nothing else writes to.
-import { defaultConfig, exporterSettings, type Config } from '../config.js';
+import { defaultConfig, exporterLimits, exporterSettings, type Config } from '../config.js';
 import { BpfwasmError } from '../errors.js';
 import { LogLevel } from '../exporters/abi.js';
 import { ExporterRegistry } from '../exporters/registry.js';
@@ -62,15 +62,7 @@ export async function replay(name: string, wasm: Uint8Array, recording: Uint8Arr
     maxSeriesPerMetric: config.metrics.maxSeriesPerMetric,
   });
   const settings = { ...exporterSettings(config, name), ...opts.settings };
-  const limits = {
-    batchTimeoutMs: config.exporters.batchTimeoutMs,
-    initTimeoutMs: config.exporters.initTimeoutMs,
-    maxMemoryPages: config.exporters.maxMemoryPages,
-    queueBatches: config.exporters.queueBatches,
-    quarantineBaseMs: config.exporters.quarantineBaseMs,
-    quarantineMaxMs: config.exporters.quarantineMaxMs,
-    maxConsecutiveTraps: config.exporters.maxConsecutiveTraps,
-  };
+  const limits = exporterLimits(config);
   const host: ExporterHost = {
     store,
     maxBatchBytes: header.max_batch_bytes,

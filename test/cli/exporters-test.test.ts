@@ -33,7 +33,7 @@ function recordingFile(dir: string, execs: number): string {
 
 describe('bpfwasm exporters test', () => {
   it('prints the exposition, passes a matching golden file and exits 1 with the difference on another', () => {
-    const dir = freshTmpDir();
+    const dir = freshTmpDir('replay');
     const three = recordingFile(dir, 3);
     const printed = bpfwasm(['exporters', 'test', PROCESS, '--replay', three]);
     expect(printed.code, printed.stderr).toBe(0);
@@ -51,7 +51,7 @@ describe('bpfwasm exporters test', () => {
   });
 
   it('refuses a file that is not a recording, and a bad setting, with one line', () => {
-    const dir = freshTmpDir();
+    const dir = freshTmpDir('replay');
     const bad = bpfwasm(['exporters', 'test', PROCESS, '--replay', PROCESS]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^bpfwasm: recording is invalid at byte 0: no frame magic "BWF1" \(not a recording\)\n$/);

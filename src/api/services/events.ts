@@ -5,7 +5,7 @@ import { EventFilter, type CgroupPathOf } from '../event-filter.js';
 import type { EventTap } from '../event-tap.js';
 import type { ApiEvent } from '../event-decode.js';
 import type { ApiMetrics } from '../metrics.js';
-import { StreamQueue } from '../stream-queue.js';
+import { StreamQueue, type StreamQueueOptions } from '../stream-queue.js';
 
 export interface StreamEventsRequest {
   types: string[];
@@ -37,6 +37,35 @@ export interface EventStreamsOptions {
   queueEvents: number;
 }
 
+/**
+ * Serves one streaming call from a tap subscription through a bounded queue until the call
+ * ends; its finisher is in `open` meanwhile, for a server shutdown to end it.
+ */
+export function serveQueued<E>(
+  call: ServerWritableStream<unknown, unknown>, open: Set<() => void>, metrics: ApiMetrics,
+  queueOptions: Omit<StreamQueueOptions<E>, 'onDrop'>, subscribe: (push: (event: E) => void) => () => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const queue = new StreamQueue<E>({ ...queueOptions, onDrop: (n) => metrics.dropped(n) });
+    call.on('drain', () => queue.drain());
+    let closed = false;
+    // A batch already being delivered may still reach a stream that just closed.
+    const unsubscribe = subscribe((event) => { if (!closed) queue.push(event); });
+    metrics.streamOpened();
+    const finish = () => {
+      if (!open.delete(finish)) return;
+      closed = true;
+      unsubscribe();
+      metrics.streamClosed();
+      resolve();
+    };
+    open.add(finish);
+    call.on('cancelled', finish);
+    call.on('error', finish);
+    call.on('close', finish);
+  });
+}
+
 export class EventStreams {
   /** Open calls, ended when the server stops. */
   private readonly open = new Set<() => void>();
@@ -46,29 +75,10 @@ export class EventStreams {
   readonly handle = (req: StreamEventsRequest, call: ServerWritableStream<StreamEventsRequest, StreamEventsReply>): Promise<void> => {
     const filter = requestFilter(req, this.opts.tap.cgroupPathOf);
     const { metrics } = this.opts;
-    return new Promise((resolve) => {
-      const queue = new StreamQueue<ApiEvent>({
-        capacity: this.opts.queueEvents,
-        write: (item) => call.write('event' in item ? { event: item.event } : { lost: { count: item.lost } }),
-        onDrop: (n) => metrics.dropped(n),
-      });
-      call.on('drain', () => queue.drain());
-      let closed = false;
-      // A batch already being delivered may still reach a stream that just closed.
-      const unsubscribe = this.opts.tap.subscribe({ filter, deliver: (event) => { if (!closed) queue.push(event); } });
-      metrics.streamOpened();
-      const finish = () => {
-        if (!this.open.delete(finish)) return;
-        closed = true;
-        unsubscribe();
-        metrics.streamClosed();
-        resolve();
-      };
-      this.open.add(finish);
-      call.on('cancelled', finish);
-      call.on('error', finish);
-      call.on('close', finish);
-    });
+    return serveQueued<ApiEvent>(call, this.open, metrics, {
+      capacity: this.opts.queueEvents,
+      write: (item) => call.write('event' in item ? { event: item.event } : { lost: { count: item.lost } }),
+    }, (push) => this.opts.tap.subscribe({ filter, deliver: push }));
   };
 
   /** Ends every open stream (server shutdown): clients see the stream complete. */

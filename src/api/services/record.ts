@@ -7,8 +7,7 @@ import { RECORD_SIZE, SCHEMA_VERSION } from '../../ingest/generated/events.js';
 import { namesForBatch } from '../../recording/names.js';
 import type { EventTap } from '../event-tap.js';
 import type { ApiMetrics } from '../metrics.js';
-import { StreamQueue } from '../stream-queue.js';
-import { requestFilter, type StreamEventsRequest } from './events.js';
+import { requestFilter, serveQueued, type StreamEventsRequest } from './events.js';
 
 /** RecordEventsReply as grpc-js serializes it (keepCase, uint64 as strings). */
 export type RecordEventsReply =
@@ -40,35 +39,15 @@ export class EventRecordings {
       start: { schema_version: SCHEMA_VERSION, collector: this.opts.version, max_batch_bytes: this.opts.maxBatchBytes, kernel: release(), arch: arch() },
     });
     const answered = new Set<string>();
-    return new Promise((done) => {
-      const queue = new StreamQueue<Batch>({
-        capacity: this.opts.queueEvents,
-        // Names are looked up when a batch is sent, so a dropped batch costs no lookups.
-        write: (item) => call.write('lost' in item ? { lost: { count: item.lost } } : { batch: this.message(item.event, answered, resolve) }),
-        onDrop: (n) => metrics.dropped(n),
-        weight: (b) => b.count,
-      });
-      call.on('drain', () => queue.drain());
-      let closed = false;
-      const unsubscribe = this.opts.tap.subscribeBatches({
-        filter,
-        deliverBatch: (recordType, records, count) => {
-          if (!closed) queue.push({ recordType, records, count, monotonicNs: process.hrtime.bigint() });
-        },
-      });
-      metrics.streamOpened();
-      const finish = () => {
-        if (!this.open.delete(finish)) return;
-        closed = true;
-        unsubscribe();
-        metrics.streamClosed();
-        done();
-      };
-      this.open.add(finish);
-      call.on('cancelled', finish);
-      call.on('error', finish);
-      call.on('close', finish);
-    });
+    return serveQueued<Batch>(call, this.open, metrics, {
+      capacity: this.opts.queueEvents,
+      // Names are looked up when a batch is sent, so a dropped batch costs no lookups.
+      write: (item) => call.write('lost' in item ? { lost: { count: item.lost } } : { batch: this.message(item.event, answered, resolve) }),
+      weight: (b) => b.count,
+    }, (push) => this.opts.tap.subscribeBatches({
+      filter,
+      deliverBatch: (recordType, records, count) => push({ recordType, records, count, monotonicNs: process.hrtime.bigint() }),
+    }));
   };
 
   private message(b: Batch, answered: Set<string>, resolve: EventRecordingsOptions['resolve']): Extract<RecordEventsReply, { batch: unknown }>['batch'] {
