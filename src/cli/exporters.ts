@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import {
   SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
 } from '../exporters/signing.js';
-import { buildExporter } from '../exporters/testing.js';
+import { buildExporter } from '../exporters/build.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
 import type { ApiTarget } from '../api/client.js';
 import type { ApiExporterStatus } from '../api/status.js';

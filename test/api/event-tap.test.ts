@@ -5,7 +5,7 @@ import { EventFilter } from '../../src/api/event-filter.js';
 import { EventTap } from '../../src/api/event-tap.js';
 import type { ApiEvent } from '../../src/api/event-decode.js';
 import { ResolveKind } from '../../src/resolve/index.js';
-import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType } from '../../src/testing/index.js';
 
 const resolver = { resolve: (kind: number, id: bigint | number) => (kind === ResolveKind.CGROUP_PATH && Number(id) === 42 ? '/system.slice/x.service' : undefined) };
 

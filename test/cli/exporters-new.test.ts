@@ -1,7 +1,7 @@
 // `bpfwasm exporters new` and `build` through the real CLI (dist/): a scaffolded project builds
 // and its own generated test passes under vitest, as after `npm install && npm test`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshTmpDir } from '../exporters/helpers.js';
@@ -38,10 +38,12 @@ describe('bpfwasm exporters new', () => {
 
   it.each([['as', 'index.ts'], ['c', 'hello-c.c']])('--lang %s scaffolds a project that builds and passes its own test', (lang, source) => {
     const parent = freshTmpDir(`new-${lang}`);
+    // Created inside another project whose vitest config finds nothing here: the scaffold's own config must win.
+    writeFileSync(join(parent, 'vitest.config.ts'), 'export default { test: { include: ["elsewhere/**/*.test.ts"] } };\n');
     const name = lang === 'as' ? 'hello-as' : 'hello-c';
     const out = ok(['new', name, '--lang', lang, '--dir', parent]);
     const project = join(parent, name);
-    expect(out).toContain(`created ${project}: ${source}, ${name}.test.ts, package.json, README.md, .gitignore, sdk/`);
+    expect(out).toContain(`created ${project}: ${source}, ${name}.test.ts, vitest.config.ts, package.json, README.md, .gitignore, sdk/`);
     const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8'));
     expect(pkg.devDependencies.bpfwasm).toBe(`file:${ROOT}`);
     expect(pkg.scripts).toEqual({ build: 'bpfwasm exporters build .', test: 'vitest run' });
@@ -54,7 +56,7 @@ describe('bpfwasm exporters new', () => {
     });
     expect(test.status, test.stdout + test.stderr).toBe(0);
     expect(test.stdout).toMatch(/Tests +2 passed \(2\)/);
-  });
+  }, 240_000); // two compiles and a nested vitest: minutes on a loaded machine
 
   it('refuses an existing project, a bad name and an unknown language', () => {
     const parent = freshTmpDir('new-bad');

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType } from '../../src/testing/index.js';
 import { SCHEMA_VERSION } from '../../src/ingest/generated/events.js';
 import { RECORDING_FORMAT, RecordingEncoder } from '../../src/recording/format.js';
 import { freshTmpDir } from '../exporters/helpers.js';

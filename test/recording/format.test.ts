@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BpfwasmError } from '../../src/errors.js';
-import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType } from '../../src/testing/index.js';
 import { encodeFrame } from '../../src/ingest/frame-encoder.js';
 import { RECORD_SIZE, SCHEMA_VERSION } from '../../src/ingest/generated/events.js';
 import {

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diffExposition, runtimeProblems } from '../../src/cli/exporters-test.js';
-import { encodeBatch, RecordType, type RecordValues } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType, type RecordValues } from '../../src/testing/index.js';
 import { ResolveKind } from '../../src/exporters/abi.js';
 import { SCHEMA_VERSION } from '../../src/ingest/generated/events.js';
 import { RECORDING_FORMAT, RECORDING_VERSION, RecordingEncoder, type RecordedName } from '../../src/recording/format.js';

@@ -1,71 +1,16 @@
-// A kit for testing an exporter outside the collector: build it as `npm run build:exporters`
-// would, load it into the real exporter runtime with an in-memory series store, feed it
-// synthetic batches laid out with the generated record offsets, and read series back.
-// Used by the projects `bpfwasm exporters new` scaffolds (their test imports this file from
-// the installed bpfwasm) and by `bpfwasm exporters build`.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { PACKAGE_ROOT } from '../config.js';
+// `bpfwasm/testing`: a kit for testing an exporter outside the collector, in any language
+// (exporters/ABI.md, "Testing"): build it as `bpfwasm exporters build` does, load it into the
+// real exporter runtime with an in-memory series store, feed it synthetic batches laid out with
+// the generated record offsets or replay a recording, and read series back. For tests only:
+// nothing the collector runs imports it (test/testing/exports.test.ts checks).
 import { HEADER_FIELDS, RECORDS, RecordType, type FieldLayout } from '../ingest/generated/events.js';
 import { escapeLabelValue, SeriesStore } from '../metrics/store.js';
 import { withModuleExplanation } from '../recording/replay.js';
-import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
+import { loadExporter, type Exporter, type ExporterHost } from '../exporters/runtime.js';
 
 export { RecordType };
-
-/** The AssemblyScript and C SDKs shipped with this installation. */
-export const SDK_DIRS = {
-  assemblyscript: join(PACKAGE_ROOT, 'exporters', 'sdk', 'assemblyscript'),
-  c: join(PACKAGE_ROOT, 'exporters', 'sdk', 'c'),
-} as const;
-
-interface Builders {
-  buildAssemblyScript(entry: string, out: string, opts: { baseDir: string; sdkDir: string }): Promise<void>;
-  buildC(sources: string[], out: string): Promise<void>;
-}
-
-/** The compilers' drivers, shared with `npm run build:exporters` (scripts/ is not compiled by tsc). */
-async function builders(): Promise<Builders> {
-  return (await import(pathToFileURL(join(PACKAGE_ROOT, 'scripts', 'build-exporters.mjs')).href)) as Builders;
-}
-
-/**
- * Builds the exporter in `dir` into `out` (default `<dir>/build/<dir name>.wasm`) and returns
- * the output path. `dir` holds either `index.ts` (AssemblyScript) or `*.c` (C). An
- * AssemblyScript exporter imports the SDK either from a copy in `<dir>/sdk/` (as scaffolded by
- * `bpfwasm exporters new`) or, inside this repository, from `exporters/sdk/assemblyscript`.
- * C sources include the SDK by a path of their own ("sdk/bpfwasm.h") or find it on the include
- * path, which has this installation's SDK. Throws with the compiler's diagnostics.
- */
-export async function buildExporter(dir: string, out?: string): Promise<string> {
-  const src = resolve(dir);
-  const output = resolve(out ?? join(src, 'build', `${basename(src)}.wasm`));
-  let files: string[];
-  try {
-    files = readdirSync(src);
-  } catch (e) {
-    throw new Error(`cannot read exporter directory ${dir}: ${(e as Error).message}`);
-  }
-  const cSources = files.filter((f) => f.endsWith('.c')).map((f) => join(src, f));
-  mkdirSync(dirname(output), { recursive: true });
-  const { buildAssemblyScript, buildC } = await builders();
-  if (files.includes('index.ts')) {
-    const vendored = existsSync(join(src, 'sdk', 'index.ts'));
-    const sdkDir = vendored ? join(src, 'sdk') : SDK_DIRS.assemblyscript;
-    // asc resolves the entry, the SDK and the output relative to one base directory.
-    const baseDir = vendored ? src : PACKAGE_ROOT;
-    if (!vendored && !src.startsWith(PACKAGE_ROOT + '/')) {
-      throw new Error(`${dir}: an AssemblyScript exporter outside ${PACKAGE_ROOT} needs its SDK copy in ${join(dir, 'sdk')} (bpfwasm exporters new makes one)`);
-    }
-    await buildAssemblyScript(join(src, 'index.ts'), output, { baseDir, sdkDir });
-  } else if (cSources.length) {
-    await buildC(cSources, output);
-  } else {
-    throw new Error(`${dir}: neither an index.ts (AssemblyScript) nor .c sources (C)`);
-  }
-  return output;
-}
+export { buildExporter, SDK_DIRS } from '../exporters/build.js';
+export { replay, type ReplayOptions, type ReplayResult } from '../recording/replay.js';
 
 export type RecordValues = { comm?: string | Uint8Array } & Record<string, number | bigint | string | Uint8Array | undefined>;
 
@@ -109,8 +54,7 @@ export interface LoadedForTest {
   readonly store: SeriesStore;
   /** Every log line the module wrote; `fields` when it was a JSON object. */
   readonly logs: { level: number; msg: string; fields?: Record<string, unknown> }[];
-  /** Encodes `records` of `recordType` and runs them as one batch. */
-  /** Hands the records to the exporter as one batch and resolves once its updates are applied. */
+  /** Encodes `records` of `recordType`, hands them to the exporter as one batch and resolves once its updates are applied. */
   feed(recordType: number, records: readonly RecordValues[]): Promise<void>;
   /** A counter's or gauge's value by labels (0 when the series was never created). */
   value(metric: string, labels?: Record<string, string>): number;
@@ -159,4 +103,19 @@ export async function loadForTest(name: string, wasm: Uint8Array, opts: TestOpti
       return store.histogram(id);
     },
   };
+}
+
+/** `t.feed(...)` as a function: runs `records` of `recordType` through `t` as one batch. */
+export function feed(t: LoadedForTest, recordType: number, records: readonly RecordValues[]): Promise<void> {
+  return t.feed(recordType, records);
+}
+
+/** `t.value(...)` as a function: a counter's or gauge's value by labels (0 when never created). */
+export function value(t: LoadedForTest, metric: string, labels?: Record<string, string>): number {
+  return t.value(metric, labels);
+}
+
+/** `t.histogram(...)` as a function: cumulative bucket counts (last is +Inf), sum and count by labels. */
+export function histogram(t: LoadedForTest, metric: string, labels?: Record<string, string>): { cumulative: number[]; sum: number; count: number } {
+  return t.histogram(metric, labels);
 }
