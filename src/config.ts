@@ -345,7 +345,15 @@ const shortString = (max: number): Check => (v, key) => {
 /** exporters.settings: exporter name → (setting → string). */
 const settingsMap: Check = (v, key) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of exporter names to settings');
-  for (const [name, settings] of Object.entries(v)) stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
+  for (const [name, settings] of Object.entries(v)) {
+    // `depth: 3` and `verbose: true` mean "3" and "true": the module reads every setting as text.
+    if (typeof settings === 'object' && settings !== null && !Array.isArray(settings)) {
+      for (const [k, val] of Object.entries(settings)) {
+        if ((typeof val === 'number' && Number.isFinite(val)) || typeof val === 'boolean') (settings as Record<string, unknown>)[k] = String(val);
+      }
+    }
+    stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
+  }
 };
 /** cgroups.rules: a list of { match, label }; the regexes are checked in buildConfig. */
 const ruleList: Check = (v, key) => {
