@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { basename, join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import {
-  SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
+  REQUEST_SIGNATURE, SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
 } from '../exporters/signing.js';
 import { buildExporter } from '../exporters/build.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
@@ -108,7 +108,7 @@ function verify(module: string, opts: { key?: string[]; config?: string; sig?: s
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read signature ${sigPath}: ${(e as Error).message}`);
   }
-  const result = verifyModule(moduleName(module), bytes, sig, policy);
+  const result = verifyModule(moduleName(module), bytes, sig, policy, sigPath);
   process.stdout.write(`${module}: ${result.note}\n`);
 }
 
@@ -152,7 +152,12 @@ async function load(name: string, file: string, opts: ApiTarget & { sig?: string
   // Like the collector's directories: FILE.sig beside the module is its signature unless --sig says otherwise.
   const sigPath = opts.sig ?? (existsSync(file + SIGNATURE_SUFFIX) ? file + SIGNATURE_SUFFIX : undefined);
   const signature = sigPath !== undefined ? read(sigPath, 'signature') : undefined;
-  const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }));
+  const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }))
+    .catch((err: Error) => {
+      // The collector only knows whether a signature came with the request: name the file this command used or looked for.
+      const where = sigPath ?? `${file}${SIGNATURE_SUFFIX} beside the module, and no --sig`;
+      throw err.message.includes(REQUEST_SIGNATURE) ? new Error(err.message.replace(REQUEST_SIGNATURE, where), { cause: err }) : err;
+    });
   process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n`);
 }
 

@@ -11,7 +11,7 @@ import { HOST_OWNERS, SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
-import { NO_TRUSTED_KEYS, readSignature, verifyModule, type TrustPolicy } from './signing.js';
+import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
 import { ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
 import type { IsolatedExporter } from './supervisor.js';
 
@@ -188,7 +188,7 @@ export class ExporterRegistry implements ExporterManager {
     const source = options.source ?? 'api';
     let signedBy: string;
     try {
-      signedBy = this.verify(name, bytes, options.signature);
+      signedBy = this.verify(name, bytes, options.signature, source === 'api' ? REQUEST_SIGNATURE : `${source}${SIGNATURE_SUFFIX}`);
     } catch (e) {
       if (!options.shadow && !this.slots.get(name)?.current) this.countRefusedLoad(e);
       throw e;
@@ -279,7 +279,7 @@ export class ExporterRegistry implements ExporterManager {
       let trust: ReturnType<typeof verifyModule> | undefined;
       try {
         bytes = await readFile(path);
-        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
+        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust, `${path}${SIGNATURE_SUFFIX}`);
       } catch (e) {
         this.countRefusedLoad(e);
         throw e;
@@ -384,9 +384,9 @@ export class ExporterRegistry implements ExporterManager {
     }
   }
 
-  private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
+  private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined, sigFile: string): string {
     checkName(name);
-    return verifyModule(name, bytes, signature, this.trust).keyId ?? '';
+    return verifyModule(name, bytes, signature, this.trust, sigFile).keyId ?? '';
   }
 
   private claim(name: string): Slot {
