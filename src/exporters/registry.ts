@@ -73,7 +73,7 @@ export class ExporterRegistry implements ExporterManager {
   private readonly slots = new Map<string, Slot>();
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
-  private readonly swapSeries: { ok: number; rejected: number; seconds: number };
+  private readonly swapSeries: { reloads: number; seconds: number };
   /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
   private readonly loadsRefused: number;
 
@@ -82,8 +82,8 @@ export class ExporterRegistry implements ExporterManager {
     this.shadowStore = new SeriesStore(host.store.options);
     this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
     const reloads = host.store.declare('collector', {
-      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['result'],
-      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected)',
+      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['exporter', 'result'],
+      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected), per exporter',
     });
     const seconds = host.store.declare('collector', {
       name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
@@ -94,7 +94,7 @@ export class ExporterRegistry implements ExporterManager {
       help: 'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)',
     });
     this.swapSeries = {
-      ok: host.store.series(reloads, ['ok']), rejected: host.store.series(reloads, ['rejected']), seconds: host.store.series(seconds, []),
+      reloads, seconds: host.store.series(seconds, []),
     };
   }
 
@@ -304,7 +304,7 @@ export class ExporterRegistry implements ExporterManager {
       try {
         next = await this.start(name, bytes, source, signedBy, true);
       } catch (e) {
-        this.host.store.add(this.swapSeries.rejected, 1);
+        this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'rejected']), 1);
         const why = e instanceof Error ? e.message : String(e);
         this.host.log(name, LogLevel.ERROR, `new version refused, version ${slot.current?.version} keeps running: ${why}`);
         throw e instanceof BpfwasmError ? e : new BpfwasmError('EXPORTER_LOAD', why);
@@ -318,7 +318,7 @@ export class ExporterRegistry implements ExporterManager {
       await old.exporter.flush();
       await old.exporter.close();
       this.lastSwap.set(name, { prepareMs, drainMs: performance.now() - t0 - prepareMs });
-      this.host.store.add(this.swapSeries.ok, 1);
+      this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'ok']), 1);
       this.host.store.set(this.swapSeries.seconds, prepareMs / 1000);
       this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms`);
     } finally {
