@@ -130,6 +130,7 @@ static __s32 series_for(struct bpfwasm_cache *cache, __s32 metric, const char *c
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	if (type != BPFWASM_RECORD_PROCESS_EXIT || len != count * BPFWASM_PROCESS_EXIT_SIZE)
 		return 1;
 	const struct bpfwasm_process_exit *rec = ptr;
