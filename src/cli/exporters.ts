@@ -13,6 +13,7 @@ import type { ApiTarget } from '../api/client.js';
 import type { ApiExporterStatus } from '../api/status.js';
 import { connect, withApiOptions } from './api-options.js';
 import { renderExporters } from './render/status.js';
+import { SHADOW_SUFFIX } from '../exporters/registry.js';
 import { addTestCommand } from './exporters-test.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
@@ -158,7 +159,7 @@ async function load(name: string, file: string, opts: ApiTarget & { sig?: string
       const where = sigPath ?? `${file}${SIGNATURE_SUFFIX} beside the module, and no --sig`;
       throw err.message.includes(REQUEST_SIGNATURE) ? new Error(err.message.replace(REQUEST_SIGNATURE, where), { cause: err }) : err;
     });
-  process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n`);
+  process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n${opts.shadow ? '' : restartNote(e)}`);
 }
 
 async function unload(name: string, opts: ApiTarget): Promise<void> {
@@ -168,7 +169,21 @@ async function unload(name: string, opts: ApiTarget): Promise<void> {
 
 async function promote(name: string, opts: ApiTarget): Promise<void> {
   const e = await withClient(opts, (c) => c.promoteExporter(name));
-  process.stdout.write(`promoted ${describeVersion(e)}\n`);
+  process.stdout.write(`promoted ${describeVersion(e)}\n${restartNote(e)}`);
+}
+
+/**
+ * What a restart would load instead of the version just made current: the collector keeps
+ * no state on disk, so it loads what the directories hold (API loads are not kept at all).
+ */
+export function restartNote(e: Pick<ApiExporterStatus, 'name' | 'current'>): string {
+  const source = e.current?.source ?? '';
+  if (source.endsWith(SHADOW_SUFFIX)) {
+    const file = source.slice(0, -SHADOW_SUFFIX.length) + '.wasm';
+    return `note: a restart loads ${file} again; to keep this version, rename the shadow over it: mv ${source} ${file}\n`;
+  }
+  if (source === 'api') return `note: loaded through the API, so a restart does not load it again; put the file in a directory of exporters.dirs to keep it\n`;
+  return '';
 }
 
 async function abort(name: string, opts: ApiTarget): Promise<void> {

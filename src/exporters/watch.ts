@@ -182,7 +182,9 @@ export class ExporterDirWatcher {
     const { manager, log } = this.opts;
     const info = manager.describe().find((i) => i.name === name);
     const source = info?.current?.source;
-    if (source !== undefined && source !== path) {
+    // A promoted directory shadow stays in charge of NAME.wasm: renaming it over the file is how it is kept.
+    const promotedShadow = join(dirname(path), `${name}${SHADOW_SUFFIX}`);
+    if (source !== undefined && source !== path && source !== promotedShadow) {
       log(name, LogLevel.WARN, `${path} ignored: exporter ${name} was loaded from ${source}, not from this file`);
       return;
     }

@@ -107,6 +107,27 @@ describe('exporter directory watch', () => {
     expect(t.lines).toContain(`mine: shadow aborted: ${join(t.dir, 'mine.shadow.wasm')} was removed`);
   });
 
+  it('a promoted directory shadow is kept by renaming it over NAME.wasm: quietly, and a restart loads it', async () => {
+    const t = await setup();
+    t.put('mine.wasm', process);
+    await t.watcher.settled();
+    const candidate = variant('promoted');
+    t.put('mine.shadow.wasm', candidate);
+    await t.watcher.settled();
+    await t.registry.promote('mine');
+    expect(t.current()).toMatchObject({ version: moduleVersion(candidate), source: join(t.dir, 'mine.shadow.wasm') });
+    // What `bpfwasm exporters promote` tells the user to do.
+    renameSync(join(t.dir, 'mine.shadow.wasm'), join(t.dir, 'mine.wasm'));
+    await t.watcher.settled();
+    expect(t.current()).toMatchObject({ version: moduleVersion(candidate) });
+    expect(t.lines.filter((l) => /ignored|not reloaded|aborted/.test(l))).toEqual([]);
+    // A restart: a fresh registry loads the directory, which now holds the promoted version.
+    const restarted = new ExporterRegistry(testHost());
+    cleanup.push(() => restarted.close());
+    await restarted.loadFrom([t.dir]);
+    expect(restarted.describe().find((i) => i.name === 'mine')!.current).toMatchObject({ version: moduleVersion(candidate) });
+  });
+
   it('does not replace an exporter loaded from elsewhere (a built-in, the API)', async () => {
     const t = await setup();
     await t.registry.load('mine', process, 'builtin');
