@@ -288,7 +288,8 @@ export class ExporterRegistry implements ExporterManager {
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
       this.metrics.of(name).state('failed');
-      this.refuse(name, path, e instanceof Error ? e.message : String(e));
+      // The code in the log line too, so a search for EXPORTER_UNSIGNED finds every refusal.
+      this.refuse(name, path, e instanceof BpfwasmError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -320,7 +321,8 @@ export class ExporterRegistry implements ExporterManager {
       this.lastSwap.set(name, { prepareMs, drainMs: performance.now() - t0 - prepareMs });
       this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'ok']), 1);
       this.host.store.set(this.swapSeries.seconds, prepareMs / 1000);
-      this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms`);
+      const signed = signedBy ? ` (signature verified, key ${signedBy})` : '';
+      this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms${signed}`);
     } finally {
       this.release(name, slot);
     }

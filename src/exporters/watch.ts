@@ -198,8 +198,11 @@ export class ExporterDirWatcher {
     }
     if (info?.current?.version === moduleVersion(bytes)) return; // touched, or only its .sig changed
     const signature = await readSignature(path).catch(() => undefined);
-    const what = info?.current ? `swapped in the new version from ${path}` : `loaded from ${path}`;
-    await this.act(name, () => manager.install(name, bytes, { signature, source: path }), what);
+    // A swap is logged once, by the registry (versions, time, signature); a first load here.
+    await this.act(name, () => manager.install(name, bytes, { signature, source: path }), info?.current ? undefined : (done) => {
+      const key = done.current?.signedBy;
+      return `loaded from ${path}${key ? ` (signature verified, key ${key})` : ''}`;
+    });
   }
 
   /** Runs `NAME.shadow.wasm` as NAME's candidate while the file exists. */
@@ -220,10 +223,10 @@ export class ExporterDirWatcher {
     await this.act(name, () => manager.install(name, bytes, { signature, source: path, shadow: true }), `shadow candidate started from ${path}`);
   }
 
-  private async act(name: string, run: () => Promise<unknown>, done: string): Promise<void> {
+  private async act<T>(name: string, run: () => Promise<T>, done: string | ((result: T) => string) | undefined): Promise<void> {
     try {
-      await run();
-      this.opts.log(name, LogLevel.INFO, done);
+      const result = await run();
+      if (done !== undefined) this.opts.log(name, LogLevel.INFO, typeof done === 'string' ? done : done(result));
     } catch (e) {
       const why = e instanceof BpfwasmError ? `${e.code}: ${e.message}` : String(e);
       this.opts.log(name, LogLevel.ERROR, `not reloaded: ${why}`);

@@ -55,7 +55,7 @@ describe('signed exporters in a running collector', () => {
     });
     const out = c.output();
     expect(out).toMatch(/good[^\n]*signature verified/);
-    expect(out).toMatch(/unsigned: unsigned \(no \S*\/exporters\/unsigned\.wasm\.sig\)/);
+    expect(out).toMatch(/EXPORTER_UNSIGNED: unsigned: unsigned \(no \S*\/exporters\/unsigned\.wasm\.sig\)/);
     expect(out).toMatch(/tampered: tampered: the module does not match its signature by trusted key/);
     expect(out).toMatch(/stranger: signed by unknown key/);
   });
