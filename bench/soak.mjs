@@ -164,7 +164,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
     const lines = (logTail + d).split('\n');
     logTail = lines.pop();
     for (const line of lines) {
-      if (line.includes('swapped in the new version')) logged.swaps++;
+      if (line.includes('swapped version ')) logged.swaps++; // the registry's one line per swap
       const level = Number(/"level":(\d+)/.exec(line)?.[1]);
       if (level >= 40) logged.levels[level] = (logged.levels[level] ?? 0) + 1;
       // What the report needs to explain a failed check: warnings, errors and the bench module's fate.

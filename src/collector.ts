@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterSettings, helperArgs, type Config, type SensorName } from './config.js';
+import { PACKAGE_ROOT, SENSORS, cgroupRules, exporterLimits, exporterSettings, helperArgs, type Config, type SensorName } from './config.js';
 import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/registry.js';
@@ -101,15 +101,7 @@ export class Collector {
       quarantined: this.exporterLog.quarantined,
       resolve: (kind, id) => this.resolver.resolve(kind, id),
       settings: (exporter) => exporterSettings(config, exporter),
-      limits: {
-        batchTimeoutMs: config.exporters.batchTimeoutMs,
-        initTimeoutMs: config.exporters.initTimeoutMs,
-        maxMemoryPages: config.exporters.maxMemoryPages,
-        queueBatches: config.exporters.queueBatches,
-        quarantineBaseMs: config.exporters.quarantineBaseMs,
-        quarantineMaxMs: config.exporters.quarantineMaxMs,
-        maxConsecutiveTraps: config.exporters.maxConsecutiveTraps,
-      },
+      limits: exporterLimits(config),
     }, loadTrustPolicy(config.exporters));
     this.decoder = new FrameDecoder({
       events: (recordType, payload, count) => {

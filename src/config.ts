@@ -374,7 +374,15 @@ const shortString = (max: number): Check => (v, key) => {
 /** exporters.settings: exporter name → (setting → string). */
 const settingsMap: Check = (v, key) => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(key, 'must be a mapping of exporter names to settings');
-  for (const [name, settings] of Object.entries(v)) stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
+  for (const [name, settings] of Object.entries(v)) {
+    // `depth: 3` and `verbose: true` mean "3" and "true": the module reads every setting as text.
+    if (typeof settings === 'object' && settings !== null && !Array.isArray(settings)) {
+      for (const [k, val] of Object.entries(settings)) {
+        if ((typeof val === 'number' && Number.isFinite(val)) || typeof val === 'boolean') (settings as Record<string, unknown>)[k] = String(val);
+      }
+    }
+    stringMap(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'setting name')(settings, `${key}.${name}`);
+  }
 };
 /** cgroups.rules: a list of { match, label }; the regexes are checked in buildConfig. */
 const ruleList: Check = (v, key) => {
@@ -746,6 +754,20 @@ const SENSOR_COMMON_KEYS: ReadonlySet<string> = new Set(['enabled', 'required', 
  * What an exporter reads through the `config` import: a built-in exporter gets its sensor's
  * options as strings (e.g. tcp `ipLabels` "false"), then `exporters.settings.<name>` on top.
  */
+/** The exporter runtime's limits (RuntimeLimits) from `exporters.*`, for the collector and replays alike. */
+export function exporterLimits(config: Config) {
+  const e = config.exporters;
+  return {
+    batchTimeoutMs: e.batchTimeoutMs,
+    initTimeoutMs: e.initTimeoutMs,
+    maxMemoryPages: e.maxMemoryPages,
+    queueBatches: e.queueBatches,
+    quarantineBaseMs: e.quarantineBaseMs,
+    quarantineMaxMs: e.quarantineMaxMs,
+    maxConsecutiveTraps: e.maxConsecutiveTraps,
+  };
+}
+
 export function exporterSettings(config: Config, exporter: string): Record<string, string> {
   const out: Record<string, string> = {};
   const section = (SENSORS as readonly string[]).includes(exporter) ? config.sensors[exporter as SensorName] : undefined;

@@ -34,6 +34,7 @@ export const ERRORS = {
   PROFILE_ABORTED: { status: 499, summary: 'the client went away, so sampling was stopped' },
   PROFILE_INTERRUPTED: { status: 503, summary: 'the collector is shutting down, so sampling was stopped' },
   PROFILE_FAILED: { status: 500, summary: 'the helper failed to take a profile' },
+  RECORDING_INVALID: { status: 400, summary: 'an event recording is malformed, cut short, or of another format or event schema version' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -37,6 +37,14 @@ describe('config', () => {
     expect(exporterSettings(c, 'mine')).toEqual({ a: 'b' });
   });
 
+  it('takes exporter settings written as YAML numbers or booleans as their text', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-cfg-'));
+    const file = join(dir, 'settings.yaml');
+    writeFileSync(file, 'exporters:\n  settings:\n    mine: { depth: 3, ratio: 0.5, verbose: true, exact: "1.0", unquoted: 1.0 }\n');
+    // Quoting keeps the exact text: YAML reads an unquoted 1.0 as the number 1.
+    expect(exporterSettings(loadConfig(file), 'mine')).toEqual({ depth: '3', ratio: '0.5', verbose: 'true', exact: '1.0', unquoted: '1' });
+  });
+
   it('resolves a syscalls cgroup path to its cgroup v2 id (the directory inode)', () => {
     const mount = cgroup2Mount();
     expect(mount, 'this host has a cgroup2 mount').toBeDefined();
@@ -84,7 +92,8 @@ describe('config', () => {
     [{ sensors: { runqlat: { route: 'kprobe' } } }, 'config: sensors.runqlat.route must be one of auto, task_storage, pid_hash, got "kprobe"'],
     [{ sensors: { blockio: { route: 'fentry' } } }, 'config: sensors.blockio.route must be one of auto, tp_btf, raw_tp, got "fentry"'],
     [{ sensors: { syscalls: { cgroup: '/no/such/cgroup' } } }, 'config: sensors.syscalls.cgroup names no cgroup v2 group'],
-    [{ exporters: { settings: { tcp: { ipLabels: true } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got true'],
+    [{ exporters: { settings: { tcp: { ipLabels: [true] } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got [true]'],
+    [{ exporters: { settings: { tcp: { ipLabels: null } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got null'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
     [{ federate: { externalLabels: { node: 'a\u0000b' } } },

@@ -23,6 +23,7 @@ BPFWASM_EXPORT(bpfwasm_init) __s32 bpfwasm_init(void)
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	(void)ptr;
 	if (type != BPFWASM_RECORD_BENCH_SYSCALL || len != count * BPFWASM_BENCH_SYSCALL_SIZE)
 		return 1;

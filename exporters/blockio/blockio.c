@@ -86,6 +86,7 @@ static __s32 series_of(struct bpfwasm_cache *cache, __s32 metric, __u32 dev, __u
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	if (type != BPFWASM_RECORD_BLOCKIO_LATENCY || len != count * BPFWASM_BLOCKIO_LATENCY_SIZE)
 		return 1;
 	const struct bpfwasm_blockio_latency *rec = ptr;

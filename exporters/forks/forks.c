@@ -42,6 +42,7 @@ static __s32 comm_series(__s32 metric, const char *comm)
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	if (type != BPFWASM_RECORD_PROCESS_FORK || len != count * BPFWASM_PROCESS_FORK_SIZE)
 		return 1;
 	const struct bpfwasm_process_fork *rec = ptr;

@@ -104,6 +104,7 @@ static void on_error(const struct bpfwasm_syscall_error *rec, __u32 count)
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	if (type == BPFWASM_RECORD_SYSCALL_LATENCY && len == count * BPFWASM_SYSCALL_LATENCY_SIZE)
 		on_latency(ptr, count);
 	else if (type == BPFWASM_RECORD_SYSCALL_ERROR && len == count * BPFWASM_SYSCALL_ERROR_SIZE)

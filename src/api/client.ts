@@ -9,6 +9,7 @@ import { apiProto, exactNumbers, replyTypeName } from './proto.js';
 import type { ApiExporterStatus, ApiStatus } from './status.js';
 import type { StreamEventsRequest, StreamEventsReply } from './services/events.js';
 import type { ProfileRequestMessage } from './services/profile.js';
+import type { RecordEventsReply } from './services/record.js';
 
 export const DEFAULT_API = 'unix:/run/bpfwasm/api.sock';
 export const TOKEN_ENV = 'BPFWASM_API_TOKEN';
@@ -27,6 +28,7 @@ export type ProfileReply =
   | { item: 'progress'; progress: { phase: string; elapsed_seconds: number; total_seconds: number } }
   | { item: 'result'; result: { data: Buffer; samples: string; format: string; id: string } };
 export type EventsReply = StreamEventsReply & { item: 'event' | 'lost' };
+export type RecordReply = RecordEventsReply & { item: 'start' | 'batch' | 'lost' };
 
 /** The wire form of the profile request's format enum for a renderer format. */
 export const PROFILE_FORMAT_ENUM = {
@@ -85,6 +87,10 @@ export class ApiClient {
 
   streamEvents(req: Partial<StreamEventsRequest>): ClientReadableStream<EventsReply> {
     return (this.collector.StreamEvents as (r: unknown) => ClientReadableStream<EventsReply>).call(this.collector, req);
+  }
+
+  recordEvents(req: Partial<StreamEventsRequest>): ClientReadableStream<RecordReply> {
+    return (this.collector.RecordEvents as (r: unknown) => ClientReadableStream<RecordReply>).call(this.collector, req);
   }
 
   profile(req: Partial<ProfileRequestMessage>): ClientReadableStream<ProfileReply> {

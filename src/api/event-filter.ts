@@ -15,6 +15,8 @@ export interface EventFilterSpec {
   cgroupId?: bigint | number;
   /** A cgroup v2 path relative to the root; also matches the cgroups below it. */
   cgroup?: string;
+  /** Aggregate records may be asked for, and empty `types` means every record (recordings). */
+  aggregates?: boolean;
 }
 
 /** cgroup id → its path ("/system.slice/x.service"), undefined while unknown. */
@@ -33,7 +35,7 @@ export class EventFilter {
   private readonly cgroupCache = new Map<number, boolean>();
 
   constructor(spec: EventFilterSpec, private readonly cgroupPathOf: CgroupPathOf = () => undefined) {
-    this.typeIds = resolveTypes(spec.types ?? []);
+    this.typeIds = resolveTypes(spec.types ?? [], spec.aggregates ?? false);
     this.pid = spec.pid ?? 0;
     if (spec.comm) {
       const comm = Buffer.from(spec.comm, 'utf8');
@@ -77,15 +79,15 @@ function commEquals(payload: Uint8Array, at: number, want: Buffer): boolean {
   return want.length === 16 || payload[at + want.length] === 0;
 }
 
-function resolveTypes(names: readonly string[]): number[] {
-  if (names.length === 0) return STREAMABLE_RECORDS.map((r) => r.id);
+function resolveTypes(names: readonly string[], aggregates: boolean): number[] {
+  if (names.length === 0) return (aggregates ? RECORDS : STREAMABLE_RECORDS).map((r) => r.id);
   const ids = new Set<number>();
   for (const name of names) {
     const record = RECORDS.find((r) => r.name === name);
     if (!record) {
       throw new BpfwasmError('REQUEST_INVALID', `unknown event type ${JSON.stringify(name)}; known: ${STREAMABLE_RECORDS.map((r) => r.name).join(', ')}`);
     }
-    if (AGGREGATE_RECORDS.has(name)) {
+    if (AGGREGATE_RECORDS.has(name) && !aggregates) {
       throw new BpfwasmError('REQUEST_INVALID', `${name} is an aggregate record (counts per interval), not streamed; streamable: ${STREAMABLE_RECORDS.map((r) => r.name).join(', ')}`);
     }
     ids.add(record.id);

@@ -13,10 +13,18 @@ export interface TapSubscription {
   deliver(event: ApiEvent): void;
 }
 
+/** A recording's subscription: whole batches, cut down to the records its filter passes. */
+export interface BatchSubscription {
+  readonly filter: EventFilter;
+  /** `records` is a copy the subscriber keeps; must not block. */
+  deliverBatch(recordType: number, records: Uint8Array, count: number): void;
+}
+
 export class EventTap {
   /** True while any stream listens; the collector checks it before calling onBatch. */
   active = false;
   private readonly byType: TapSubscription[][] = [];
+  private readonly batchesByType: BatchSubscription[][] = [];
   private count = 0;
   readonly cgroupPathOf: (id: number) => string | undefined;
   /** Whether a cgroup v2 path (relative to the root) exists; undefined when there is no cgroup2 mount to look in. */
@@ -34,21 +42,32 @@ export class EventTap {
 
   /** Adds a stream; the returned function removes it. */
   subscribe(sub: TapSubscription): () => void {
+    return this.add(this.byType, sub);
+  }
+
+  /** Adds a recording; the returned function removes it. */
+  subscribeBatches(sub: BatchSubscription): () => void {
+    return this.add(this.batchesByType, sub);
+  }
+
+  private add<S extends { readonly filter: EventFilter }>(lists: S[][], sub: S): () => void {
     // Copy on write: a batch being delivered keeps iterating the list it started with.
-    for (const t of sub.filter.typeIds) this.byType[t] = [...(this.byType[t] ?? []), sub];
+    for (const t of sub.filter.typeIds) lists[t] = [...(lists[t] ?? []), sub];
     this.count++;
     this.active = true;
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      for (const t of sub.filter.typeIds) this.byType[t] = this.byType[t]!.filter((x) => x !== sub);
+      for (const t of sub.filter.typeIds) lists[t] = lists[t]!.filter((x) => x !== sub);
       this.count--;
       this.active = this.count > 0;
     };
   }
 
   onBatch(recordType: number, payload: Uint8Array, count: number): void {
+    const recordings = this.batchesByType[recordType];
+    if (recordings && recordings.length > 0) this.record(recordings, recordType, payload, count);
     const subs = this.byType[recordType];
     if (!subs || subs.length === 0) return;
     const layout = LAYOUT_BY_ID[recordType];
@@ -64,6 +83,23 @@ export class EventTap {
         event ??= decodeEvent(layout, payload, view, offset, wallOffsetNs, this.cgroupPathOf);
         sub.deliver(event);
       }
+    }
+  }
+
+  /** Work per batch: one copy of the records each recording's filter passes (the batch as it came when all do). */
+  private record(recordings: readonly BatchSubscription[], recordType: number, payload: Uint8Array, count: number): void {
+    const layout = LAYOUT_BY_ID[recordType];
+    if (!layout) return;
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    for (const sub of recordings) {
+      const kept = new Uint8Array(payload.length);
+      let n = 0;
+      for (let i = 0, offset = 0; i < count; i++, offset += layout.size) {
+        if (!sub.filter.matches(payload, view, offset)) continue;
+        kept.set(payload.subarray(offset, offset + layout.size), n * layout.size);
+        n++;
+      }
+      if (n > 0) sub.deliverBatch(recordType, n === count ? kept : kept.slice(0, n * layout.size), n);
     }
   }
 }

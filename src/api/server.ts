@@ -15,17 +15,20 @@ import { MAX_LOAD_EXPORTER_BYTES, requestGuard, withRequestLimits, type GuardOpt
 import { apiProto } from './proto.js';
 import { serverStream, unary, type RpcContext } from './rpc.js';
 import { EventStreams } from './services/events.js';
+import { EventRecordings } from './services/record.js';
 import { exporterHandlers } from './services/exporters.js';
 import { healthHandlers } from './services/health.js';
 import { profileHandler, type ProfilingOptions } from './services/profile.js';
 import { bindPrivate, prepareSocketPath, removeSocket } from './socket.js';
 import { apiError } from './status-codes.js';
-import { collectStatus, type StatusSource } from './status.js';
+import { COLLECTOR_VERSION, collectStatus, type StatusSource } from './status.js';
 
 /** What the API reads from the running collector. */
 export type ApiCollector = StatusSource & {
   readonly tap: EventTap;
   readonly store: SeriesStore;
+  /** Names for recordings (RecordEvents); without it they carry none. */
+  readonly resolver?: { resolve(kind: number, id: bigint): string | undefined };
   readiness(): { ready: boolean };
   refresh(): Promise<void>;
 };
@@ -44,6 +47,7 @@ const MAX_REPLY_BYTES = 64 << 20; // a rendered profile
 export class ApiServer {
   private readonly servers: Server[] = [];
   private readonly streams: EventStreams;
+  private readonly recordings: EventRecordings;
   readonly metrics: ApiMetrics;
   /** The TCP port actually bound (useful with port 0), once listening. */
   tcpPort: number | undefined;
@@ -55,6 +59,12 @@ export class ApiServer {
     setLogger({ error: debug, info: debug, debug });
     this.metrics = new ApiMetrics(opts.collector.store);
     this.streams = new EventStreams({ tap: opts.collector.tap, metrics: this.metrics, queueEvents: opts.config.streamQueueEvents });
+    const resolver = opts.collector.resolver;
+    this.recordings = new EventRecordings({
+      tap: opts.collector.tap, metrics: this.metrics, queueEvents: opts.config.streamQueueEvents,
+      ...(resolver && { resolve: (kind: number, id: bigint) => resolver.resolve(kind, id) }),
+      maxBatchBytes: opts.collector.config.helper.batchBytes, version: COLLECTOR_VERSION,
+    });
   }
 
   async start(): Promise<void> {
@@ -74,6 +84,7 @@ export class ApiServer {
 
   async stop(): Promise<void> {
     this.streams.closeAll();
+    this.recordings.closeAll();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
       // Streams were ended above; anything still open after a second is cut.
       const force = setTimeout(() => s.forceShutdown(), 1000);
@@ -96,6 +107,7 @@ export class ApiServer {
     const exporters = exporterHandlers(this.opts.exporters);
     server.addService(withRequestLimits(proto.collector), {
       StreamEvents: serverStream(ctx, 'StreamEvents', this.streams.handle),
+      RecordEvents: serverStream(ctx, 'RecordEvents', this.recordings.handle),
       Profile: serverStream(ctx, 'Profile', profileHandler(profiling)),
       ListExporters: unary(ctx, 'ListExporters', exporters.list),
       LoadExporter: unary(ctx, 'LoadExporter', exporters.load),

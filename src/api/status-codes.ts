@@ -36,6 +36,7 @@ export const GRPC_STATUS: Record<ErrorCode, GrpcStatus> = {
   PROFILE_ABORTED: GrpcStatus.CANCELLED,
   PROFILE_INTERRUPTED: GrpcStatus.UNAVAILABLE,
   PROFILE_FAILED: GrpcStatus.INTERNAL,
+  RECORDING_INVALID: GrpcStatus.INVALID_ARGUMENT,
 };
 
 /** A status a handler can fail with: code, message, and the BpfwasmError code as metadata-free text. */

@@ -10,6 +10,8 @@ export interface StreamQueueOptions<E> {
   write(item: QueueItem<E>): boolean;
   /** Called once per dropped event batch with how many were dropped now. */
   onDrop?(count: number): void;
+  /** Events one item stands for (a recording's item is a batch); default 1. */
+  weight?(event: E): number;
 }
 
 export class StreamQueue<E> {
@@ -42,10 +44,12 @@ export class StreamQueue<E> {
       this.send({ event });
       return;
     }
-    if (this.queuedEvents >= this.opts.capacity) {
-      this.dropped++;
-      this.unreported++;
-      this.opts.onDrop?.(1);
+    const n = this.weightOf(event);
+    // An item heavier than the whole bound still goes into an empty queue, so it is not always lost.
+    if (this.queuedEvents > 0 && this.queuedEvents + n > this.opts.capacity) {
+      this.dropped += n;
+      this.unreported += n;
+      this.opts.onDrop?.(n);
       return;
     }
     // The loss happened before this event, so its report goes first.
@@ -59,7 +63,7 @@ export class StreamQueue<E> {
     while (this.head < this.items.length) {
       const item = this.items[this.head]!;
       this.items[this.head++] = undefined as unknown as QueueItem<E>;
-      if ('event' in item) this.queuedEvents--;
+      if ('event' in item) this.queuedEvents -= this.weightOf(item.event);
       if (!this.send(item)) break;
     }
     if (this.head === this.items.length) {
@@ -73,9 +77,13 @@ export class StreamQueue<E> {
     }
   }
 
-  private enqueue(item: QueueItem<E>): void {
+  private enqueue(item: QueueItem<E> & { event: E }): void {
     this.items.push(item);
-    this.queuedEvents++;
+    this.queuedEvents += this.weightOf(item.event);
+  }
+
+  private weightOf(event: E): number {
+    return this.opts.weight ? this.opts.weight(event) : 1;
   }
 
   private send(item: QueueItem<E>): boolean {

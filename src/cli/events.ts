@@ -5,8 +5,9 @@ import type { ApiTarget } from '../api/client.js';
 import { EventFilter, STREAMABLE_RECORDS } from '../api/event-filter.js';
 import { connect, withApiOptions } from './api-options.js';
 import { eventHeader, eventJson, eventLayout, formatEvent, lostLine } from './render/events.js';
+import { checkRecordOptions, recordEvents, withRecordOptions, type RecordOptions } from './events-record.js';
 
-interface EventsOptions extends ApiTarget {
+interface EventsOptions extends ApiTarget, RecordOptions {
   type?: string[];
   pid?: number;
   comm?: string;
@@ -35,6 +36,11 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 async function events(opts: EventsOptions): Promise<void> {
+  checkRecordOptions(opts);
+  if (opts.record) {
+    await recordEvents({ ...opts, record: opts.record });
+    return;
+  }
   // The collector checks these too; checking first keeps a typo from printing a header.
   new EventFilter({ types: opts.type ?? [], comm: opts.comm ?? '' });
   const client = connect(opts);
@@ -102,7 +108,7 @@ async function events(opts: EventsOptions): Promise<void> {
 }
 
 export function eventsCommand(): Command {
-  return withApiOptions(new Command('events'))
+  return withRecordOptions(withApiOptions(new Command('events')))
     .description('print kernel events live as the collector decodes them (Ctrl-C to stop)')
     .option('-t, --type <types>', `record types, comma-separated or repeated (default all: ${STREAMABLE_RECORDS.filter((r) => r.sensor !== 'bench').map((r) => r.name).join(', ')})`, collect)
     .option('--pid <pid>', 'only this process id (tgid)', positiveInt)
@@ -131,6 +137,7 @@ Examples:
   $ sudo bpfwasm events --type tcp_open,tcp_close --cgroup system.slice/nginx.service
   $ sudo bpfwasm events --pid 1234 | head -20
   $ sudo bpfwasm events -o json --type process_exit --duration 1m | jq 'select(.exit_code != 0)'
-  $ sudo bpfwasm events -o json --count 1 --type tcp_close`)
+  $ sudo bpfwasm events -o json --count 1 --type tcp_close
+  $ sudo bpfwasm events --record nginx.bwrec --comm nginx --max-seconds 60`)
     .action(events);
 }

@@ -5,15 +5,17 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSy
 import { basename, join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import {
-  SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
+  REQUEST_SIGNATURE, SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
 } from '../exporters/signing.js';
-import { buildExporter } from '../exporters/testing.js';
+import { buildExporter } from '../exporters/build.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
 import type { ApiTarget } from '../api/client.js';
 import type { ApiExporterStatus } from '../api/status.js';
 import { connect, withApiOptions } from './api-options.js';
 import { renderExporters } from './render/status.js';
 import { addOciCommands } from './oci.js';
+import { SHADOW_SUFFIX } from '../exporters/registry.js';
+import { addTestCommand } from './exporters-test.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
 
@@ -108,7 +110,7 @@ function verify(module: string, opts: { key?: string[]; config?: string; sig?: s
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read signature ${sigPath}: ${(e as Error).message}`);
   }
-  const result = verifyModule(moduleName(module), bytes, sig, policy);
+  const result = verifyModule(moduleName(module), bytes, sig, policy, sigPath);
   process.stdout.write(`${module}: ${result.note}\n`);
 }
 
@@ -152,8 +154,13 @@ async function load(name: string, file: string, opts: ApiTarget & { sig?: string
   // Like the collector's directories: FILE.sig beside the module is its signature unless --sig says otherwise.
   const sigPath = opts.sig ?? (existsSync(file + SIGNATURE_SUFFIX) ? file + SIGNATURE_SUFFIX : undefined);
   const signature = sigPath !== undefined ? read(sigPath, 'signature') : undefined;
-  const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }));
-  process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n`);
+  const e = await withClient(opts, (c) => c.loadExporter(name, wasm, { ...(signature && { signature }), shadow: opts.shadow ?? false }))
+    .catch((err: Error) => {
+      // The collector only knows whether a signature came with the request: name the file this command used or looked for.
+      const where = sigPath ?? `${file}${SIGNATURE_SUFFIX} beside the module, and no --sig`;
+      throw err.message.includes(REQUEST_SIGNATURE) ? new Error(err.message.replace(REQUEST_SIGNATURE, where), { cause: err }) : err;
+    });
+  process.stdout.write(`${opts.shadow ? 'started shadow' : 'loaded'} ${describeVersion(e)}\n${opts.shadow ? '' : restartNote(e)}`);
 }
 
 async function unload(name: string, opts: ApiTarget): Promise<void> {
@@ -163,7 +170,21 @@ async function unload(name: string, opts: ApiTarget): Promise<void> {
 
 async function promote(name: string, opts: ApiTarget): Promise<void> {
   const e = await withClient(opts, (c) => c.promoteExporter(name));
-  process.stdout.write(`promoted ${describeVersion(e)}\n`);
+  process.stdout.write(`promoted ${describeVersion(e)}\n${restartNote(e)}`);
+}
+
+/**
+ * What a restart would load instead of the version just made current: the collector keeps
+ * no state on disk, so it loads what the directories hold (API loads are not kept at all).
+ */
+export function restartNote(e: Pick<ApiExporterStatus, 'name' | 'current'>): string {
+  const source = e.current?.source ?? '';
+  if (source.endsWith(SHADOW_SUFFIX)) {
+    const file = source.slice(0, -SHADOW_SUFFIX.length) + '.wasm';
+    return `note: a restart loads ${file} again; to keep this version, rename the shadow over it: mv ${source} ${file}\n`;
+  }
+  if (source === 'api') return `note: loaded through the API, so a restart does not load it again; put the file in a directory of exporters.dirs to keep it\n`;
+  return '';
 }
 
 async function abort(name: string, opts: ApiTarget): Promise<void> {
@@ -183,6 +204,7 @@ export function exportersCommand(): Command {
     .addHelpText('after', `
 Examples:
   $ bpfwasm exporters new myexp && cd myexp && npm install && npm test
+  $ bpfwasm exporters test build/myexp.wasm --replay events.bwrec --expect myexp.prom
   $ sudo bpfwasm exporters load myexp build/myexp.wasm --sig build/myexp.wasm.sig --shadow
   $ sudo bpfwasm exporters promote myexp
   $ bpfwasm exporters keygen --out ~/.bpfwasm
@@ -254,6 +276,8 @@ Examples:
   $ RUSTC=/usr/bin/rustc bpfwasm exporters build ~/src/exits-rs
   $ bpfwasm exporters build target/wasm32-unknown-unknown/release/exits.wasm --out /srv/exporters/exits.wasm`)
     .action(build);
+
+  addTestCommand(cmd);
 
   withApiOptions(cmd.command('list'))
     .description('list the exporters a running collector runs, with their versions and counters')

@@ -8,7 +8,7 @@ import { formatReference, parseReference, type OciReference } from '../exporters
 import { pullExporter, pushExporter } from '../exporters/oci/transfer.js';
 import { moduleVersion } from '../exporters/registry.js';
 import { parsePrivateKey, signModule, SIGNATURE_SUFFIX } from '../exporters/signing.js';
-import { buildExporter } from '../exporters/testing.js';
+import { buildExporter } from '../exporters/build.js';
 
 interface RegistryOptions { username?: string; passwordFile?: string; caFile?: string; plainHttp?: boolean; timeout: number; maxBytes: number }
 

@@ -4,7 +4,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config.js';
-import { SDK_DIRS } from '../exporters/testing.js';
+import { SDK_DIRS } from '../exporters/build.js';
 import { rustSource } from './scaffold-rust.js';
 
 export type Language = 'as' | 'c' | 'rust';
@@ -35,6 +35,7 @@ export function scaffold(name: string, lang: Language, parent: string): Scaffold
   const files: Record<string, string> = {
     [sourceFile(name, lang)]: source,
     [`${name}.test.ts`]: testSource(name, metric, lang),
+    'vitest.config.ts': VITEST_CONFIG,
     'package.json': packageJson(name, lang),
     'README.md': readme(name, metric, lang),
     '.gitignore': 'build/\nnode_modules/\n',
@@ -137,6 +138,7 @@ static __s32 series_for(struct bpfwasm_cache *cache, __s32 metric, const char *c
 
 BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *ptr, __u32 len, __u32 count)
 {
+	bpfwasm_batch_begin();
 	if (type != BPFWASM_RECORD_PROCESS_EXIT || len != count * BPFWASM_PROCESS_EXIT_SIZE)
 		return 1;
 	const struct bpfwasm_process_exit *rec = ptr;
@@ -150,11 +152,21 @@ BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *
 `;
 }
 
+// vitest looks for its config in the parent directories too: a project created inside another
+// one would run under that one's config (its include patterns) and find no test here.
+const VITEST_CONFIG = `// This project's own vitest config, so one in a parent directory is not used instead.
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: { root: import.meta.dirname, include: ["*.test.ts"] },
+});
+`;
+
 function testSource(name: string, metric: string, lang: Language): string {
   return `// Builds the exporter, loads it into bpfwasm's exporter runtime and feeds it synthetic records.
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildExporter, loadForTest, RecordType } from "bpfwasm/dist/src/exporters/testing.js";
+import { buildExporter, loadForTest, RecordType } from "bpfwasm/testing";
 
 let wasm: Uint8Array;
 

@@ -11,7 +11,7 @@ import { HOST_OWNERS, SeriesStore } from '../metrics/store.js';
 import { LogLevel } from './abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
-import { NO_TRUSTED_KEYS, readSignature, verifyModule, type TrustPolicy } from './signing.js';
+import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
 import { ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
 import type { IsolatedExporter } from './supervisor.js';
 
@@ -73,7 +73,7 @@ export class ExporterRegistry implements ExporterManager {
   private readonly slots = new Map<string, Slot>();
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
-  private readonly swapSeries: { ok: number; rejected: number; seconds: number };
+  private readonly swapSeries: { reloads: number; seconds: number };
   /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
   private readonly loadsRefused: number;
 
@@ -82,8 +82,8 @@ export class ExporterRegistry implements ExporterManager {
     this.shadowStore = new SeriesStore(host.store.options);
     this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
     const reloads = host.store.declare('collector', {
-      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['result'],
-      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected)',
+      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['exporter', 'result'],
+      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected), per exporter',
     });
     const seconds = host.store.declare('collector', {
       name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
@@ -94,7 +94,7 @@ export class ExporterRegistry implements ExporterManager {
       help: 'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)',
     });
     this.swapSeries = {
-      ok: host.store.series(reloads, ['ok']), rejected: host.store.series(reloads, ['rejected']), seconds: host.store.series(seconds, []),
+      reloads, seconds: host.store.series(seconds, []),
     };
   }
 
@@ -188,7 +188,7 @@ export class ExporterRegistry implements ExporterManager {
     const source = options.source ?? 'api';
     let signedBy: string;
     try {
-      signedBy = this.verify(name, bytes, options.signature);
+      signedBy = this.verify(name, bytes, options.signature, source === 'api' ? REQUEST_SIGNATURE : `${source}${SIGNATURE_SUFFIX}`);
     } catch (e) {
       if (!options.shadow && !this.slots.get(name)?.current) this.countRefusedLoad(e);
       throw e;
@@ -279,7 +279,7 @@ export class ExporterRegistry implements ExporterManager {
       let trust: ReturnType<typeof verifyModule> | undefined;
       try {
         bytes = await readFile(path);
-        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust);
+        trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust, `${path}${SIGNATURE_SUFFIX}`);
       } catch (e) {
         this.countRefusedLoad(e);
         throw e;
@@ -288,7 +288,8 @@ export class ExporterRegistry implements ExporterManager {
       this.host.log(name, LogLevel.INFO, `loaded exporter from ${path}${trust ? ` (${trust.note})` : ''}`);
     } catch (e) {
       this.metrics.of(name).state('failed');
-      this.refuse(name, path, e instanceof Error ? e.message : String(e));
+      // The code in the log line too, so a search for EXPORTER_UNSIGNED finds every refusal.
+      this.refuse(name, path, e instanceof BpfwasmError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -304,7 +305,7 @@ export class ExporterRegistry implements ExporterManager {
       try {
         next = await this.start(name, bytes, source, signedBy, true);
       } catch (e) {
-        this.host.store.add(this.swapSeries.rejected, 1);
+        this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'rejected']), 1);
         const why = e instanceof Error ? e.message : String(e);
         this.host.log(name, LogLevel.ERROR, `new version refused, version ${slot.current?.version} keeps running: ${why}`);
         throw e instanceof BpfwasmError ? e : new BpfwasmError('EXPORTER_LOAD', why);
@@ -318,9 +319,10 @@ export class ExporterRegistry implements ExporterManager {
       await old.exporter.flush();
       await old.exporter.close();
       this.lastSwap.set(name, { prepareMs, drainMs: performance.now() - t0 - prepareMs });
-      this.host.store.add(this.swapSeries.ok, 1);
+      this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'ok']), 1);
       this.host.store.set(this.swapSeries.seconds, prepareMs / 1000);
-      this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms`);
+      const signed = signedBy ? ` (signature verified, key ${signedBy})` : '';
+      this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms${signed}`);
     } finally {
       this.release(name, slot);
     }
@@ -384,9 +386,9 @@ export class ExporterRegistry implements ExporterManager {
     }
   }
 
-  private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined): string {
+  private verify(name: string, bytes: Uint8Array, signature: Uint8Array | undefined, sigFile: string): string {
     checkName(name);
-    return verifyModule(name, bytes, signature, this.trust).keyId ?? '';
+    return verifyModule(name, bytes, signature, this.trust, sigFile).keyId ?? '';
   }
 
   private claim(name: string): Slot {

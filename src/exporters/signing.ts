@@ -168,7 +168,7 @@ export function parseSignature(file: Uint8Array): { keyId: string; signature: Bu
 
 /**
  * Decides whether module `name` (its `bytes` and the content of its `.sig` file, undefined if
- * there is none) may load. Throws a BpfwasmError that says which check failed:
+ * there is none) may load. `sigFile` is where the signature was looked for, as messages name it. Throws a BpfwasmError that says which check failed:
  * - EXPORTER_SIGNATURE_BAD: the signature file is malformed, or the module does not match the
  *   signature of a trusted key (tampered or corrupt). Refused even without requireSignatures:
  *   a signature that verifiably fails means the bytes are not what the signer shipped.
@@ -178,11 +178,14 @@ export function parseSignature(file: Uint8Array): { keyId: string; signature: Bu
  *   said about it either way.
  * Pure: no I/O, so any thread that has the bytes can call it.
  */
-export function verifyModule(name: string, bytes: Uint8Array, sig: Uint8Array | undefined, policy: TrustPolicy): TrustResult {
-  const file = `${name}.wasm${SIGNATURE_SUFFIX}`;
+/** How messages name the signature of an API load, which has no file (the CLI puts its file name in). */
+export const REQUEST_SIGNATURE = 'signature in the request';
+
+export function verifyModule(name: string, bytes: Uint8Array, sig: Uint8Array | undefined, policy: TrustPolicy, sigFile = `${name}.wasm${SIGNATURE_SUFFIX}`): TrustResult {
+  const file = sigFile;
   if (sig === undefined) {
     if (policy.requireSignatures) {
-      throw new BpfwasmError('EXPORTER_UNSIGNED', `${name}: unsigned (no ${file} beside the module) and exporters.requireSignatures is on`);
+      throw new BpfwasmError('EXPORTER_UNSIGNED', `${name}: unsigned (no ${file}) and exporters.requireSignatures is on`);
     }
     return { state: 'unsigned', note: 'unsigned' };
   }

@@ -185,7 +185,9 @@ export class ExporterDirWatcher {
     const { manager, log } = this.opts;
     const info = manager.describe().find((i) => i.name === name);
     const source = info?.current?.source;
-    if (source !== undefined && source !== path) {
+    // A promoted directory shadow stays in charge of NAME.wasm: renaming it over the file is how it is kept.
+    const promotedShadow = join(dirname(path), `${name}${SHADOW_SUFFIX}`);
+    if (source !== undefined && source !== path && source !== promotedShadow) {
       log(name, LogLevel.WARN, `${path} ignored: exporter ${name} was loaded from ${source}, not from this file`);
       return;
     }
@@ -197,8 +199,11 @@ export class ExporterDirWatcher {
     }
     const { bytes, signature } = files;
     if (info?.current?.version === moduleVersion(bytes)) return; // touched, or only its .sig changed
-    const what = info?.current ? `swapped in the new version from ${path}` : `loaded from ${path}`;
-    await this.act(name, () => manager.install(name, bytes, { signature, source: path }), what);
+    // A swap is logged once, by the registry (versions, time, signature); a first load here.
+    await this.act(name, () => manager.install(name, bytes, { signature, source: path }), info?.current ? undefined : (done) => {
+      const key = done.current?.signedBy;
+      return `loaded from ${path}${key ? ` (signature verified, key ${key})` : ''}`;
+    });
   }
 
   /** Runs `NAME.shadow.wasm` as NAME's candidate while the file exists. */
@@ -227,10 +232,10 @@ export class ExporterDirWatcher {
     }
   }
 
-  private async act(name: string, run: () => Promise<unknown>, done: string): Promise<void> {
+  private async act<T>(name: string, run: () => Promise<T>, done: string | ((result: T) => string) | undefined): Promise<void> {
     try {
-      await run();
-      this.opts.log(name, LogLevel.INFO, done);
+      const result = await run();
+      if (done !== undefined) this.opts.log(name, LogLevel.INFO, typeof done === 'string' ? done : done(result));
     } catch (e) {
       const why = e instanceof BpfwasmError ? `${e.code}: ${e.message}` : String(e);
       this.opts.log(name, LogLevel.ERROR, `not reloaded: ${why}`);

@@ -5,7 +5,7 @@ import { EventFilter } from '../../src/api/event-filter.js';
 import { EventTap } from '../../src/api/event-tap.js';
 import type { ApiEvent } from '../../src/api/event-decode.js';
 import { ResolveKind } from '../../src/resolve/index.js';
-import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType } from '../../src/testing/index.js';
 
 const resolver = { resolve: (kind: number, id: bigint | number) => (kind === ResolveKind.CGROUP_PATH && Number(id) === 42 ? '/system.slice/x.service' : undefined) };
 
@@ -76,5 +76,28 @@ describe('EventTap', () => {
     tap.subscribe({ filter: new EventFilter({}), deliver: () => seen.push('b') });
     tap.onBatch(RecordType.process_exec, encodeBatch(RecordType.process_exec, [{}, {}]), 2);
     expect(seen).toEqual(['a', 'b', 'a', 'b']);
+  });
+
+  it('hands a recording whole batches cut to the records its filter passes, aggregates included', () => {
+    const tap = new EventTap(resolver);
+    const got: [number, Uint8Array, number][] = [];
+    const stop = tap.subscribeBatches({ filter: new EventFilter({ comm: 'sh', aggregates: true }), deliverBatch: (t, r, n) => got.push([t, r, n]) });
+    expect(tap.active).toBe(true);
+    const batch = encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 1 }, { comm: 'ls', tgid: 2 }, { comm: 'sh', tgid: 3 }]);
+    tap.onBatch(RecordType.process_exec, batch, 3);
+    tap.onBatch(RecordType.process_exec, encodeBatch(RecordType.process_exec, [{ comm: 'ls' }]), 1);
+    const all: [number, Uint8Array, number][] = [];
+    const stopAll = tap.subscribeBatches({ filter: new EventFilter({ aggregates: true }), deliverBatch: (t, r, n) => all.push([t, r, n]) });
+    const latency = encodeBatch(RecordType.syscall_latency, [{ nr: 1, count: 5 }]);
+    tap.onBatch(RecordType.syscall_latency, latency, 1);
+    tap.onBatch(RecordType.process_exec, batch, 3);
+    expect(got.map(([t, , n]) => [t, n])).toEqual([[RecordType.process_exec, 2], [RecordType.process_exec, 2]]);
+    expect(Buffer.from(got[0]![1])).toEqual(Buffer.concat([Buffer.from(encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 1 }])), Buffer.from(encodeBatch(RecordType.process_exec, [{ comm: 'sh', tgid: 3 }]))]));
+    expect(all.map(([t, , n]) => [t, n])).toEqual([[RecordType.syscall_latency, 1], [RecordType.process_exec, 3]]);
+    expect(Buffer.from(all[1]![1])).toEqual(Buffer.from(batch));
+    expect(all[1]![1]).not.toBe(batch); // a copy: the pipeline's buffer is reused after the call
+    stop();
+    stopAll();
+    expect(tap.active).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { ApiServer } from '../../src/api/server.js';
 import { defaultConfig } from '../../src/config.js';
-import { encodeBatch, RecordType } from '../../src/exporters/testing.js';
+import { encodeBatch, RecordType } from '../../src/testing/index.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 import { fakeCollector, FakeManager, profiling } from '../support/api-fakes.js';
 

@@ -88,4 +88,22 @@ describe('StreamQueue', () => {
     expect(q.queued).toBe(4096);
     expect(q.dropped).toBe(100_000 - 1 - 4096);
   });
+
+  it('bounds and counts by weight: a recording queues batches and loses events', () => {
+    const t = transport(1);
+    const drops: number[] = [];
+    const q = new StreamQueue<number>({ capacity: 10, write: t.write, onDrop: (n) => drops.push(n), weight: (batch) => batch });
+    q.push(3); // written; the transport is now full
+    q.push(4);
+    q.push(5); // 9 queued events
+    q.push(6); // would be 15: dropped, 6 events
+    q.push(1); // 10: fits
+    expect(q.queued).toBe(10);
+    expect(drops).toEqual([6]);
+    expect(q.dropped).toBe(6);
+    t.room = 100;
+    q.drain();
+    expect(t.sent).toEqual([{ event: 3 }, { event: 4 }, { event: 5 }, { lost: 6 }, { event: 1 }]);
+    expect(q.queued).toBe(0);
+  });
 });

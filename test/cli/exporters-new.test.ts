@@ -41,10 +41,12 @@ describe('bpfwasm exporters new', () => {
   it.each([['as', 'index.ts'], ['c', 'hello-c.c'], ['rust', 'src/lib.rs']])('--lang %s scaffolds a project that builds and passes its own test', (lang, source) => {
     useDebianRustc(); // the CLI and the project's vitest inherit RUSTC
     const parent = freshTmpDir(`new-${lang}`);
+    // Created inside another project whose vitest config finds nothing here: the scaffold's own config must win.
+    writeFileSync(join(parent, 'vitest.config.ts'), 'export default { test: { include: ["elsewhere/**/*.test.ts"] } };\n');
     const name = `hello-${lang}`;
     const out = ok(['new', name, '--lang', lang, '--dir', parent]);
     const project = join(parent, name);
-    expect(out).toContain(`created ${project}: ${source}, ${name}.test.ts, package.json, README.md, .gitignore, sdk/`);
+    expect(out).toContain(`created ${project}: ${source}, ${name}.test.ts, vitest.config.ts, package.json, README.md, .gitignore, sdk/`);
     const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8'));
     expect(pkg.devDependencies.bpfwasm).toBe(`file:${ROOT}`);
     expect(pkg.scripts).toEqual({ build: 'bpfwasm exporters build .', test: 'vitest run' });
@@ -58,7 +60,7 @@ describe('bpfwasm exporters new', () => {
     });
     expect(test.status, test.stdout + test.stderr).toBe(0);
     expect(test.stdout).toMatch(/Tests +2 passed \(2\)/);
-  });
+  }, 240_000); // two compiles and a nested vitest: minutes on a loaded machine
 
   it('refuses an existing project, a bad name and an unknown language', () => {
     const parent = freshTmpDir('new-bad');

@@ -101,11 +101,11 @@ describe('bpfwasm exporters keygen, sign, verify', () => {
     const unsigned = join(dir, 'unsigned.wasm');
     copyFileSync(module, unsigned);
     expect(fails(['verify', unsigned, '--key', pub]))
-      .toBe('bpfwasm: unsigned: unsigned (no unsigned.wasm.sig beside the module) and exporters.requireSignatures is on');
+      .toBe(`bpfwasm: unsigned: unsigned (no ${unsigned}.sig) and exporters.requireSignatures is on`);
 
     writeFileSync(`${unsigned}.sig`, 'garbage\n');
     expect(fails(['verify', unsigned, '--key', pub]))
-      .toBe('bpfwasm: unsigned: unsigned.wasm.sig is not a bpfwasm signature: its first line is not "bpfwasm-signature-v1 ed25519"');
+      .toBe(`bpfwasm: unsigned: ${unsigned}.sig is not a bpfwasm signature: its first line is not "bpfwasm-signature-v1 ed25519"`);
   });
 
   it('refuses bad input with one line', () => {

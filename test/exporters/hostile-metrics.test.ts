@@ -154,10 +154,25 @@ describe('refused loads keep nothing (case 2)', () => {
     c.settings.sw = { kind: 'g', name: 'sw_new', fail_after_declare: '1' };
     await expect(c.registry.install('sw', declares)).rejects.toMatchObject({ code: 'EXPORTER_INIT' });
     expect(c.host.store.families.some((f) => f.spec.name === 'sw_new')).toBe(false);
-    expect(c.host.store.seriesCount).toBe(series);
+    // The one new series is the collector's count of this rejection.
+    expect(c.host.store.seriesCount).toBe(series + 1);
+    expect(valueOf(c.host.store, 'bpfwasm_exporter_reloads_total', { exporter: 'sw', result: 'rejected' })).toBe(1);
     await c.execs(1);
     expect(valueOf(c.host.store, 'sw_total', {})).toBe(3);
     expect(valueOf(c.host.store, 'bpfwasm_exporter_up', { exporter: 'sw' })).toBe(1);
+  });
+});
+
+describe('a new version that changes a kept metric (exporters/ABI.md)', () => {
+  it('is refused as EXPORTER_INIT: declare answered -7 (ECONFLICT), and the message names the metric', async () => {
+    const c = await collector(100);
+    c.settings.shape = { kind: 'c', name: 'shape_total', labels: 'a' };
+    await c.registry.install('shape', declares);
+    c.settings.shape = { kind: 'c', name: 'shape_total', labels: 'a,b' };
+    const refused = c.registry.install('shape', declares);
+    await expect(refused).rejects.toMatchObject({ code: 'EXPORTER_INIT' });
+    await expect(refused).rejects.toThrow(/^shape: bpfwasm_init returned -7 \(last refused call: .*shape_total/);
+    expect(valueOf(c.host.store, 'bpfwasm_exporter_reloads_total', { exporter: 'shape', result: 'rejected' })).toBe(1);
   });
 });
 

@@ -85,7 +85,7 @@ describe('hot reload', () => {
     expect(execs(r)).toBe(r.sent);
     const [info] = r.registry.describe();
     expect(info!.current!.droppedEvents).toBe(0);
-    expect(valueOf(r.host.store, 'bpfwasm_exporter_reloads_total', { result: 'ok' })).toBe(20);
+    expect(valueOf(r.host.store, 'bpfwasm_exporter_reloads_total', { exporter: 'process', result: 'ok' })).toBe(20);
     expect(valueOf(r.host.store, 'bpfwasm_exporter_state', { exporter: 'process', state: 'loaded' })).toBe(1);
     expect(valueOf(r.host.store, 'bpfwasm_exporter_dropped_events_total', { exporter: 'process', reason: 'aborted' })).toBe(0);
     expect(r.registry.lastSwap.get('process')!.prepareMs).toBeGreaterThan(0);
@@ -102,7 +102,7 @@ describe('hot reload', () => {
     await r.registry.flush();
     expect(execs(r)).toBe(r.sent);
     expect(r.registry.describe()[0]!.current).toMatchObject({ version: before, state: 'loaded' });
-    expect(valueOf(r.host.store, 'bpfwasm_exporter_reloads_total', { result: 'rejected' })).toBe(1);
+    expect(valueOf(r.host.store, 'bpfwasm_exporter_reloads_total', { exporter: 'process', result: 'rejected' })).toBe(1);
     expect(valueOf(r.host.store, 'bpfwasm_exporter_state', { exporter: 'process', state: 'loaded' })).toBe(1);
     expect(r.host.logs.some((l) => l.exporter === 'process' && /^new version refused, version [0-9a-f]{12} keeps running: /.test(l.msg))).toBe(true);
   });

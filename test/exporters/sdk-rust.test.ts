@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RecordType } from '../../src/ingest/generated/events.js';
-import { loadForTest } from '../../src/exporters/testing.js';
+import { loadForTest } from '../../src/testing/index.js';
 import { ROOT, RUST_FLAGS, RUST_SDK, buildRust } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, run, testHost, valueOf } from './helpers.js';
 import { DEBIAN_RUSTC, useDebianRustc } from './rust.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildExporter, loadForTest, RecordType, type LoadedForTest, type RecordValues } from '../../src/exporters/testing.js';
+import { buildExporter, loadForTest, RecordType, type LoadedForTest, type RecordValues } from '../../src/testing/index.js';
 import { ROOT } from '../../scripts/build-exporters.mjs';
 import { freshTmpDir } from './helpers.js';
 

@@ -73,7 +73,10 @@ describe('verifyModule: the signature matrix', () => {
 
   it('unsigned: refused when required, loaded otherwise', () => {
     const r = refusal(() => verifyModule('forks', MODULE, undefined, policy(true)));
-    expect(r).toEqual({ code: 'EXPORTER_UNSIGNED', message: 'forks: unsigned (no forks.wasm.sig beside the module) and exporters.requireSignatures is on' });
+    expect(r).toEqual({ code: 'EXPORTER_UNSIGNED', message: 'forks: unsigned (no forks.wasm.sig) and exporters.requireSignatures is on' });
+    // The caller names where it looked: a directory's file, or an API request.
+    expect(refusal(() => verifyModule('forks', MODULE, undefined, policy(true), 'signature in the request')).message)
+      .toBe('forks: unsigned (no signature in the request) and exporters.requireSignatures is on');
     expect(verifyModule('forks', MODULE, undefined, policy(false))).toEqual({ state: 'unsigned', note: 'unsigned' });
   });
 

@@ -1,9 +1,11 @@
 // Hot reload from a watched exporter directory: the folder is the desired state.
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { basename, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeU32 } from '../../src/exporters/memory-cap.js';
 import { ExporterRegistry, moduleVersion } from '../../src/exporters/registry.js';
+import { readTrustedKey, signModule, trustPolicy } from '../../src/exporters/signing.js';
 import { ExporterDirWatcher } from '../../src/exporters/watch.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
@@ -66,6 +68,10 @@ describe('exporter directory watch', () => {
     t.put('mine.wasm', next);
     await t.watcher.settled();
     expect(t.current()!.version).toBe(moduleVersion(next));
+    // One line per swap, the registry's (it has the versions and the time), not a second from the watcher.
+    expect(t.host.logs.filter((l) => /swap/.test(l.msg)).map((l) => l.msg)).toEqual([
+      expect.stringMatching(new RegExp(`^swapped version ${moduleVersion(process)} for ${moduleVersion(next)} from ${join(t.dir, 'mine.wasm')} in [\\d.]+ ms$`)),
+    ]);
     t.registry.dispatch(RecordType.process_exec, exec, 1);
     await t.registry.flush();
     expect(valueOf(t.host.store, 'bpfwasm_process_exec_total', { comm: 'w' })).toBe(2);
@@ -105,6 +111,49 @@ describe('exporter directory watch', () => {
     await t.watcher.settled();
     expect(info().shadow).toBeUndefined();
     expect(t.lines).toContain(`mine: shadow aborted: ${join(t.dir, 'mine.shadow.wasm')} was removed`);
+  });
+
+  it('a promoted directory shadow is kept by renaming it over NAME.wasm: quietly, and a restart loads it', async () => {
+    const t = await setup();
+    t.put('mine.wasm', process);
+    await t.watcher.settled();
+    const candidate = variant('promoted');
+    t.put('mine.shadow.wasm', candidate);
+    await t.watcher.settled();
+    await t.registry.promote('mine');
+    expect(t.current()).toMatchObject({ version: moduleVersion(candidate), source: join(t.dir, 'mine.shadow.wasm') });
+    // What `bpfwasm exporters promote` tells the user to do.
+    renameSync(join(t.dir, 'mine.shadow.wasm'), join(t.dir, 'mine.wasm'));
+    await t.watcher.settled();
+    expect(t.current()).toMatchObject({ version: moduleVersion(candidate) });
+    expect(t.lines.filter((l) => /ignored|not reloaded|aborted/.test(l))).toEqual([]);
+    // A restart: a fresh registry loads the directory, which now holds the promoted version.
+    const restarted = new ExporterRegistry(testHost());
+    cleanup.push(() => restarted.close());
+    await restarted.loadFrom([t.dir]);
+    expect(restarted.describe().find((i) => i.name === 'mine')!.current).toMatchObject({ version: moduleVersion(candidate) });
+  });
+
+  it('says a signed module was verified, on a first load and on a swap', async () => {
+    const dir = freshTmpDir('watch-signed');
+    const keys = generateKeyPairSync('ed25519');
+    writeFileSync(join(dir, '..', `${basename(dir)}.pub`), keys.publicKey.export({ type: 'spki', format: 'pem' }));
+    const trusted = readTrustedKey(join(dir, '..', `${basename(dir)}.pub`), 0);
+    const host = testHost();
+    const registry = new ExporterRegistry(host, trustPolicy([trusted], true));
+    const lines: string[] = [];
+    const watcher = new ExporterDirWatcher({ dirs: [dir], manager: registry, settleMs: 50, recheckMs: 50, store: host.store, log: (e, l, m) => { lines.push(m); host.log(e, l, m); } });
+    watcher.start();
+    cleanup.push(async () => { await watcher.close(); await registry.close(); });
+    writeFileSync(join(dir, 'mine.wasm.sig'), signModule(process, keys.privateKey));
+    writeFileSync(join(dir, 'mine.wasm'), process);
+    await watcher.settled();
+    expect(lines).toContain(`loaded from ${join(dir, 'mine.wasm')} (signature verified, key ${trusted.id})`);
+    const next = variant('signed');
+    writeFileSync(join(dir, 'mine.wasm.sig'), signModule(next, keys.privateKey));
+    writeFileSync(join(dir, 'mine.wasm'), next);
+    await watcher.settled();
+    expect(host.logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^swapped version .* ms \\(signature verified, key ${trusted.id}\\)$`)));
   });
 
   it('does not replace an exporter loaded from elsewhere (a built-in, the API)', async () => {

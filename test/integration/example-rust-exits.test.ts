@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildExporter } from '../../src/exporters/testing.js';
+import { buildExporter } from '../../src/testing/index.js';
 import {
   ROOT, onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector,
 } from './support/collector.js';

@@ -10,7 +10,7 @@ import {
   CLI, ROOT, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
   type RunningCollector,
 } from './support/collector.js';
-import { buildExporter } from '../../src/exporters/testing.js';
+import { buildExporter } from '../../src/testing/index.js';
 import { apiClient } from './support/api.js';
 
 // Whichever of its programs the kernel sees first (the sensor's own files may reorder them).

@@ -1,14 +1,14 @@
 // A running collector with exporters.requireSignatures refuses unsigned, tampered and
 // unknown-key modules from its exporter directories (exporter_up 0, the reason logged), loads
 // the validly signed one, and keeps its built-ins.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signModule } from '../../src/exporters/signing.js';
-import { ROOT, onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
+import { CLI, ROOT, onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 describe('signed exporters in a running collector', () => {
   let c: RunningCollector;
@@ -55,8 +55,17 @@ describe('signed exporters in a running collector', () => {
     });
     const out = c.output();
     expect(out).toMatch(/good[^\n]*signature verified/);
-    expect(out).toMatch(/unsigned: unsigned \(no unsigned\.wasm\.sig beside the module\)/);
+    expect(out).toMatch(/EXPORTER_UNSIGNED: unsigned: unsigned \(no \S*\/exporters\/unsigned\.wasm\.sig\)/);
     expect(out).toMatch(/tampered: tampered: the module does not match its signature by trusted key/);
     expect(out).toMatch(/stranger: signed by unknown key/);
+  });
+
+  it('refuses an unsigned API load too, naming the file the CLI looked for', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-apiload-'));
+    const module = join(dir, 'wx.wasm');
+    copyFileSync(join(ROOT, 'exporters', 'build', 'forks.wasm'), module);
+    const r = spawnSync(process.execPath, [CLI, 'exporters', 'load', 'watexec', module, '--api', `unix:${c.apiSocket}`], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`bpfwasm: watexec: unsigned (no ${module}.sig beside the module, and no --sig) and exporters.requireSignatures is on\n`);
   });
 });

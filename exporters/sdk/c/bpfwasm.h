@@ -95,6 +95,13 @@ static inline __s32 bpfwasm_flush(void)
 	return rejected;
 }
 
+/* Drops operations still queued from a batch that trapped before its flush, so they never land
+ * with the next batch: call it first in every bpfwasm_on_batch. */
+static inline void bpfwasm_batch_begin(void)
+{
+	bpfwasm_ops_count = 0;
+}
+
 /* Queues one operation; a negative series (refused by the host, already counted there) is skipped. */
 static inline void bpfwasm_push(__s32 series, __u32 op, double value)
 {
