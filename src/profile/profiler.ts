@@ -42,7 +42,7 @@ interface DoneMessage {
   duration_ms: number;
   ncpus: number;
   samples: number;
-  stack_errors: { kernel_missing: number; user_missing: number; collisions: number; other: number };
+  stack_errors: { kernel_missing: number; user_missing: number; lost: number; other: number };
 }
 
 const MAX_CGROUP_ID = 2n ** 64n - 1n;
@@ -285,7 +285,7 @@ export class RawCollector {
       samples: this.samples,
       stacks: this.stacks,
       maps: this.maps,
-      stackErrors: { kernelMissing: e.kernel_missing, userMissing: e.user_missing, collisions: e.collisions, other: e.other },
+      stackErrors: { kernelMissing: e.kernel_missing, userMissing: e.user_missing, lost: e.lost, other: e.other },
     };
   }
 }

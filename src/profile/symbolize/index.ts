@@ -93,7 +93,7 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
   const e = raw.stackErrors;
   if (e.userMissing > 0) warnings.push(`${samples(e.userMissing)} no user stack`);
   // No kernel stack is the normal case for a sample taken in user mode: not worth a warning.
-  if (e.collisions > 0) warnings.push(`${samples(e.collisions)} a stack dropped because the stack map was full (collisions)`);
+  if (e.lost > 0) warnings.push(`${e.lost === 1 ? '1 sample was' : `${e.lost} samples were`} lost: the sample ring was full (the helper fell behind)`);
   if (e.other > 0) warnings.push(`${samples(e.other)} other stack errors`);
 
   return {
