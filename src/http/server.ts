@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { federateRoute } from './routes/federate.js';
-import { flamegraphAssets } from './routes/flamegraph-assets.js';
 import { flamegraphRoute, type FlamegraphRouteOptions } from './routes/flamegraph.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
@@ -41,9 +40,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(metricsRoute, { store: deps.store, shadow: deps.shadow, refresh: deps.refresh });
   app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
-  if (deps.profiling) {
-    app.register(flamegraphRoute, deps.profiling);
-    app.register(flamegraphAssets);
-  }
+  if (deps.profiling) app.register(flamegraphRoute, deps.profiling);
   return app;
 }
