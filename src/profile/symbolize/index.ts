@@ -90,6 +90,7 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
         'were most likely built without frame pointers (-fno-omit-frame-pointer), so their callers are missing',
     );
   }
+  if (raw.stoppedEarly) warnings.push(`sampling was stopped early, after ${(raw.durationMs / 1000).toFixed(1)} s of ${raw.seconds} s`);
   const e = raw.stackErrors;
   if (e.userMissing > 0) warnings.push(`${samples(e.userMissing)} no user stack`);
   // No kernel stack is the normal case for a sample taken in user mode: not worth a warning.
