@@ -14,6 +14,7 @@ import { ApiServer } from './api/server.js';
 import { buildServer } from './http/server.js';
 import { RemoteWriter, remoteWriterOptions } from './metrics/remote-write.js';
 import { ProfileStore } from './profile/profile-store.js';
+import { profileAccess } from './http/profile-access.js';
 import { Profiler } from './profile/profiler.js';
 
 // Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
@@ -54,6 +55,7 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     profiler: new Profiler({ helperPath: config.helper.path, maxConcurrent: config.profile.maxConcurrent }),
     store: new ProfileStore(config.profile.keep),
     limits: config.profile,
+    access: profileAccess(config.http),
   };
   const server = buildServer({
     logger: log,

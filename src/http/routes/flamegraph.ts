@@ -6,11 +6,14 @@ import type { Profile } from '../../profile/model.js';
 import type { ProfileStore } from '../../profile/profile-store.js';
 import type { Profiler } from '../../profile/profiler.js';
 import { render, renderDiff, type DiffFormat, type ProfileFormat, type Rendered } from '../../profile/render/index.js';
+import { checkProfileAccess, type ProfileAccess } from '../profile-access.js';
 
 export interface FlamegraphRouteOptions {
   profiler: Pick<Profiler, 'run'>;
   store: ProfileStore;
   limits: { defaultHz: number; maxHz: number; defaultSeconds: number; maxSeconds: number };
+  /** http.profile; loopback clients only when absent. */
+  access?: ProfileAccess;
 }
 
 const FORMATS: readonly ProfileFormat[] = ['html', 'svg', 'json', 'folded', 'pprof'];
@@ -69,6 +72,9 @@ function send(reply: FastifyReply, out: Rendered, format: ProfileFormat, profile
 
 export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async (app, opts) => {
   const { limits } = opts;
+  const access = opts.access ?? { mode: 'local' };
+  // Every route of this plugin (they are all /flamegraph…), before the query is even parsed.
+  app.addHook('onRequest', async (req) => checkProfileAccess(access, req));
   const query: Record<string, PropertySchema> = {
     seconds: { type: 'integer', minimum: 1, maximum: limits.maxSeconds, default: limits.defaultSeconds },
     hz: { type: 'integer', minimum: 1, maximum: limits.maxHz, default: limits.defaultHz },
