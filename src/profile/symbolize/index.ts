@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Frame, Profile, ProfileFilters, RawProfile, StackSample } from '../model.js';
+import { demangle } from './demangle.js';
 import { type ElfFile, loadBias, loadElf, parseElf } from './elf.js';
 import { KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
 import { type Mapping, fileOffset, findMapping, isFileMapping, parseMaps } from './maps.js';
@@ -217,7 +218,7 @@ function elfFrame(elf: ElfFile | undefined, map: Mapping, pc: bigint, module: st
   if (bias === undefined) return undefined;
   const vaddr = Number(pc) - bias;
   const hit = elf.lookup(vaddr);
-  return { name: hit?.name ?? `${module}+0x${vaddr.toString(16)}`, kind: 'user', module };
+  return { name: hit ? demangle(hit.name) : `${module}+0x${vaddr.toString(16)}`, kind: 'user', module };
 }
 
 let vdso: Promise<ElfFile | undefined> | undefined;
