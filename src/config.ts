@@ -150,6 +150,8 @@ export interface Config {
     maxConcurrent: number;
     /** Recent profiles kept for /flamegraph/:id and diffs. */
     keep: number;
+    /** Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept between profiles. */
+    cacheBytes: number;
   };
   /** How exporters turn cgroup ids into labels (the `resolve` import, kinds 4–6). */
   cgroups: {
@@ -250,7 +252,7 @@ export function defaultConfig(): Config {
       bearerToken: '',
     },
     http: { profile: 'local', profileTokenFile: '' },
-    profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20 },
+    profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20, cacheBytes: 64 << 20 },
     cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
     log: {
       level: 'info',
@@ -433,6 +435,7 @@ const SHAPE = {
     maxSeconds: integer(1, 300),
     maxConcurrent: integer(1, 16),
     keep: integer(1, 1000),
+    cacheBytes: integer(0, 4 << 30),
   },
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: {
