@@ -435,7 +435,7 @@ const SHAPE = {
     maxSeconds: integer(1, 300),
     maxConcurrent: integer(1, 16),
     keep: integer(1, 1000),
-    cacheBytes: integer(0, 4 << 30),
+    cacheBytes: integer(0, 4 * 1024 ** 3),
   },
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: {
