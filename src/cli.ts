@@ -8,6 +8,8 @@ import { BpfwasmError } from './errors.js';
 import { createLogging } from './logs/index.js';
 import { buildServer } from './http/server.js';
 import { ProfileStore } from './profile/profile-store.js';
+import { profileAccess } from './http/profile-access.js';
+import { setElfCacheBytes } from './profile/symbolize/elf.js';
 import { Profiler } from './profile/profiler.js';
 
 // Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
@@ -44,10 +46,12 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   const collector = new Collector(config, log);
   logging.bindMetrics(collector.store);
   // One profiler for HTTP and gRPC, so profile.maxConcurrent holds across both.
+  setElfCacheBytes(config.profile.cacheBytes);
   const profiling = {
     profiler: new Profiler({ helperPath: config.helper.path, maxConcurrent: config.profile.maxConcurrent }),
     store: new ProfileStore(config.profile.keep),
     limits: config.profile,
+    access: profileAccess(config.http),
   };
   // The gRPC API (grpc-js, protobufjs) loads while the helper loads its sensors, not before;
   // /readyz waits for it too, so a client that saw ready can connect.

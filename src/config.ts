@@ -155,6 +155,12 @@ export interface Config {
     headers: Record<string, string>;
     bearerToken: string;
   };
+  /** Who may take profiles over HTTP (/flamegraph); /metrics and /federate stay open. */
+  http: {
+    /** off: no /flamegraph; local: loopback clients only; token: `Authorization: Bearer` from profileTokenFile. */
+    profile: 'off' | 'local' | 'token';
+    profileTokenFile: string;
+  };
   profile: {
     defaultHz: number;
     maxHz: number;
@@ -164,6 +170,8 @@ export interface Config {
     maxConcurrent: number;
     /** Recent profiles kept for /flamegraph/:id and diffs. */
     keep: number;
+    /** Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept between profiles. */
+    cacheBytes: number;
   };
   /** How exporters turn cgroup ids into labels (the `resolve` import, kinds 4–6). */
   cgroups: {
@@ -270,7 +278,8 @@ export function defaultConfig(): Config {
       headers: {},
       bearerToken: '',
     },
-    profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20 },
+    http: { profile: 'local', profileTokenFile: '' },
+    profile: { defaultHz: 99, maxHz: 1000, defaultSeconds: 10, maxSeconds: 300, maxConcurrent: 1, keep: 20, cacheBytes: 64 << 20 },
     cgroups: { rules: [], defaultRules: true, rescanIntervalMs: 1000 },
     log: {
       level: 'info',
@@ -515,6 +524,7 @@ const SHAPE = {
     headers: stringMap(/^[A-Za-z0-9-]+$/, 'HTTP header name'),
     bearerToken: anyString,
   },
+  http: { profile: oneOf(['off', 'local', 'token']), profileTokenFile: anyString },
   // The helper accepts 1–1000 Hz and 1–300 s (ebpf/PROTOCOL.md), so those are the outer bounds.
   profile: {
     defaultHz: integer(1, 1000),
@@ -523,6 +533,7 @@ const SHAPE = {
     maxSeconds: integer(1, 300),
     maxConcurrent: integer(1, 16),
     keep: integer(1, 1000),
+    cacheBytes: integer(0, 4 * 1024 ** 3),
   },
   cgroups: { rules: ruleList, defaultRules: boolean, rescanIntervalMs: integer(0, 3_600_000) },
   log: {
@@ -624,6 +635,10 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
     tcp.tlsCert = abs(tcp.tlsCert);
     tcp.tlsKey = abs(tcp.tlsKey);
     tcp.tokenFile = abs(tcp.tokenFile);
+  }
+  if (config.http.profile === 'token') {
+    if (config.http.profileTokenFile === '') throw invalid('http.profileTokenFile', 'is needed by http.profile: token');
+    config.http.profileTokenFile = abs(config.http.profileTokenFile);
   }
   config.api.socket = abs(config.api.socket);
   // sockaddr_un holds 108 bytes with the terminating NUL; a longer path cannot be bound.

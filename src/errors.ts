@@ -35,6 +35,9 @@ export const ERRORS = {
   PROFILE_INTERRUPTED: { status: 503, summary: 'the collector is shutting down, so sampling was stopped' },
   PROFILE_FAILED: { status: 500, summary: 'the helper failed to take a profile' },
   RECORDING_INVALID: { status: 400, summary: 'an event recording is malformed, cut short, or of another format or event schema version' },
+  PROFILE_HTTP_OFF: { status: 404, summary: 'profiles over HTTP are turned off (http.profile: off); the gRPC API still serves them' },
+  PROFILE_NOT_LOCAL: { status: 403, summary: 'profiles over HTTP are served only to loopback clients (http.profile: local)' },
+  PROFILE_UNAUTHORIZED: { status: 401, summary: 'profiles over HTTP need the bearer token of http.profileTokenFile (http.profile: token)' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

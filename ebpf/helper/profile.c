@@ -1,16 +1,19 @@
 /* Profile mode: a software CPU-clock perf event per online CPU runs profile.bpf.c, which
- * counts stacks in maps. While it samples, this file only sends the maps of processes it
- * has not seen yet (every 50 ms); at the end it reads the maps once into PROFILE_STACKS,
- * PROFILE_SAMPLES and PROFILE_DONE frames. */
+ * sends every sample with its stacks through a ring buffer. While it samples, this file
+ * drains the ring every DRAIN_INTERVAL_MS, interns the stacks, counts the samples per key and
+ * sends the maps of each process the first time it is seen; at the end it writes
+ * PROFILE_STACKS, PROFILE_SAMPLES and PROFILE_DONE frames. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <linux/perf_event.h>
 #include <bpf/bpf.h>
@@ -24,11 +27,15 @@
 #include "profile.h"
 #include "profile.skel.h"
 
-#define SCAN_INTERVAL_MS 50
+#define DRAIN_INTERVAL_MS 20	/* 2 CPUs at 999 Hz fill ~80 KiB of the 8 MiB ring in this time */
 #define MAPS_HEADER 8		/* u32 tgid, u32 0 before the text of /proc/TGID/maps */
-#define STOPPED_EARLY 1		/* sample(): SIGTERM, SIGINT or stdin EOF */
+#define STOPPED_EARLY 1		/* sample(): SIGTERM, SIGINT or stdin EOF: no result */
+#define FINISH_EARLY 2		/* sample(): SIGUSR1: stop and write what was sampled */
+#define MAX_KEYS (1u << 20)	/* distinct (task, stacks, comm) keys kept */
+#define MAX_STACKS (1u << 20)	/* distinct stacks kept */
+#define EFAULT_ID (-14)		/* stack id of an empty stack, as bpf_get_stackid gave it */
 
-/* A PROFILE_SAMPLES record. */
+/* A PROFILE_SAMPLES record; also the key the helper counts by. */
 struct sample_record {
 	__u32 tgid;
 	__u32 pid;
@@ -39,14 +46,32 @@ struct sample_record {
 };
 _Static_assert(sizeof(struct sample_record) == 40, "PROFILE_SAMPLES record layout");
 
+/* Distinct stacks, numbered in order of first sight: ids index offsets/depths. */
+struct stack_table {
+	__u64 *ips;		/* every stack's ips, back to back */
+	size_t ips_len, ips_cap;
+	struct { __u32 offset, depth; } *refs; /* by id */
+	__u32 count, refs_cap;
+	__u32 *slots;		/* open addressing: id + 1, 0 = empty */
+	__u32 nslots;
+};
+
+/* Sample counts per key (samples 0 = empty slot), open addressing. */
+struct count_table {
+	struct sample_record *slots;
+	__u32 len, nslots;
+};
+
 struct profiler {
 	struct profile_bpf *skel;
 	struct bpf_link **links; /* one per online CPU; each owns its perf event fd */
 	int nlinks;
-	/* The counts map read in one piece: the 50 ms scan and the final read share it. */
-	struct profile_key *keys;
-	__u64 *values;
-	size_t nentries;
+	struct ring_buffer *ring;
+	struct stack_table stacks;
+	struct count_table counts;
+	__u64 samples;
+	__u64 table_full; /* samples lost because a table reached its cap or malloc failed */
+	int error;	  /* first error inside the ring callback, which cannot return it usefully */
 	__u32 *maps_sent; /* open-addressing set of tgids whose maps were sent; 0 = empty */
 	size_t maps_sent_cap, maps_sent_len;
 	char *maps_buf;	  /* MAPS_HEADER + text, at most one frame */
@@ -183,47 +208,212 @@ static int send_process_maps(struct profiler *p, __u32 tgid)
 	return output_frame(FRAME_PROCESS_MAPS, 0, p->maps_buf, len);
 }
 
-/* Read every (key, count) of the counts map into p->keys/values with batch lookups. */
-static int read_counts(struct profiler *p)
+/* ---- interning stacks and counting samples ---- */
+
+static __u64 hash_bytes(const void *data, size_t len)
 {
-	int fd = bpf_map__fd(p->skel->maps.counts);
-	struct profile_key token_in, token_out; /* hash batch tokens fit in a key */
-	void *in = NULL;
-	int err;
+	const unsigned char *b = data;
+	__u64 h = 14695981039346656037ull; /* FNV-1a */
 
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	p->nentries = 0;
-	while (p->nentries < PROFILE_COUNT_ENTRIES) {
-		__u32 count = PROFILE_COUNT_ENTRIES - p->nentries;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
 
-		err = bpf_map_lookup_batch(fd, in, &token_out, p->keys + p->nentries,
-					   p->values + p->nentries, &count, &opts);
-		if (err && err != -ENOENT)
-			return err;
-		p->nentries += count;
-		if (err == -ENOENT)
-			break; /* the last batch */
-		token_in = token_out;
-		in = &token_in;
-	}
+static int grow(void **array, size_t elem, __u32 *cap, __u32 need)
+{
+	__u32 n = *cap ? *cap : 1024;
+	void *bigger;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return 0;
+	bigger = realloc(*array, (size_t)n * elem);
+	if (!bigger)
+		return -ENOMEM;
+	*array = bigger;
+	*cap = n;
 	return 0;
 }
 
-/* Send PROCESS_MAPS for every tgid in the counts map not sent yet. */
-static int send_new_maps(struct profiler *p)
+static __u32 *stack_slot(struct stack_table *t, const __u64 *ips, __u32 depth, __u64 hash)
 {
-	int err = read_counts(p);
+	__u32 mask = t->nslots - 1, i = hash & mask;
 
-	for (size_t i = 0; !err && i < p->nentries; i++) {
-		__u32 tgid = p->keys[i].tgid;
+	for (;; i = (i + 1) & mask) {
+		__u32 id = t->slots[i] - 1;
 
-		if (!tgid)
-			continue; /* the idle task has no /proc entry */
-		err = tgid_set_add(p, tgid);
-		if (err == 1)
-			err = send_process_maps(p, tgid);
+		if (!t->slots[i] || (t->refs[id].depth == depth &&
+				     !memcmp(t->ips + t->refs[id].offset, ips, depth * sizeof(*ips))))
+			return &t->slots[i];
 	}
-	return err < 0 ? err : 0;
+}
+
+/* Double the slots when half full, re-inserting every stack. */
+static int stack_rehash(struct stack_table *t)
+{
+	__u32 nslots = t->nslots ? t->nslots * 2 : 4096;
+	__u32 *old = t->slots;
+
+	if ((t->count + 1) * 2 <= t->nslots)
+		return 0;
+	t->slots = calloc(nslots, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->nslots = nslots;
+	for (__u32 id = 0; id < t->count; id++) {
+		const __u64 *ips = t->ips + t->refs[id].offset;
+		__u32 depth = t->refs[id].depth;
+
+		*stack_slot(t, ips, depth, hash_bytes(ips, depth * sizeof(*ips))) = id + 1;
+	}
+	free(old);
+	return 0;
+}
+
+/* The id of this stack, added if new; -ENOSPC when the table is at its cap. */
+static __s32 stack_intern(struct stack_table *t, const __u64 *ips, __u32 depth)
+{
+	__u64 hash = hash_bytes(ips, depth * sizeof(*ips));
+	__u32 *slot;
+
+	if (t->nslots) {
+		slot = stack_slot(t, ips, depth, hash);
+		if (*slot)
+			return *slot - 1;
+	}
+	if (t->count >= MAX_STACKS)
+		return -ENOSPC;
+	if (stack_rehash(t) || grow((void **)&t->refs, sizeof(*t->refs), &t->refs_cap, t->count + 1))
+		return -ENOMEM;
+	if (t->ips_len + depth > t->ips_cap) {
+		size_t cap = t->ips_cap ? t->ips_cap : 65536;
+		__u64 *bigger;
+
+		while (cap < t->ips_len + depth)
+			cap *= 2;
+		bigger = realloc(t->ips, cap * sizeof(*bigger));
+		if (!bigger)
+			return -ENOMEM;
+		t->ips = bigger;
+		t->ips_cap = cap;
+	}
+	memcpy(t->ips + t->ips_len, ips, depth * sizeof(*ips));
+	t->refs[t->count].offset = t->ips_len;
+	t->refs[t->count].depth = depth;
+	t->ips_len += depth;
+	*stack_slot(t, ips, depth, hash) = t->count + 1;
+	return t->count++;
+}
+
+static void stack_table_free(struct stack_table *t)
+{
+	free(t->ips);
+	free(t->refs);
+	free(t->slots);
+}
+
+static __u64 key_hash(const struct sample_record *key)
+{
+	return hash_bytes(key, offsetof(struct sample_record, samples)) ^
+	       hash_bytes(key->comm, sizeof(key->comm));
+}
+
+static struct sample_record *count_probe(struct count_table *t, const struct sample_record *key)
+{
+	__u32 mask = t->nslots - 1, i;
+
+	for (i = key_hash(key) & mask;; i = (i + 1) & mask) {
+		struct sample_record *r = &t->slots[i];
+
+		if (!r->samples || (!memcmp(r, key, offsetof(struct sample_record, samples)) &&
+				    !memcmp(r->comm, key->comm, sizeof(r->comm))))
+			return r;
+	}
+}
+
+/* The record counting this key (samples 0 when new); NULL when full or out of memory. */
+static struct sample_record *count_slot(struct count_table *t, const struct sample_record *key)
+{
+	if ((t->len + 1) * 2 > t->nslots) {
+		__u32 old_n = t->nslots, nslots = old_n ? old_n * 2 : 4096;
+		struct sample_record *old = t->slots;
+
+		if (t->len >= MAX_KEYS)
+			return NULL;
+		t->slots = calloc(nslots, sizeof(*t->slots));
+		if (!t->slots) {
+			t->slots = old;
+			return NULL;
+		}
+		t->nslots = nslots;
+		for (__u32 j = 0; j < old_n; j++)
+			if (old[j].samples)
+				*count_probe(t, &old[j]) = old[j];
+		free(old);
+	}
+	return count_probe(t, key);
+}
+
+/* A stack id for the record: interned, EFAULT_ID for none, or the negative errno. */
+static __s32 stack_id(struct profiler *p, const __u64 *ips, __s32 bytes)
+{
+	__u32 depth = bytes > 0 ? (__u32)bytes / sizeof(*ips) : 0;
+
+	if (bytes < 0 && bytes != EFAULT_ID)
+		return bytes; /* -ENOENT (not wanted) or another error, counted in BPF */
+	while (depth && !ips[depth - 1])
+		depth--; /* trailing zero ips */
+	return depth ? stack_intern(&p->stacks, ips, depth > PROFILE_MAX_DEPTH ? PROFILE_MAX_DEPTH : depth)
+		     : EFAULT_ID;
+}
+
+/* ring_buffer callback: count one sample; a new tgid gets its maps sent right away, so
+ * short-lived processes keep their symbols. */
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct profiler *p = ctx;
+	const struct profile_sample *s = data;
+	struct sample_record key = { .tgid = s->tgid, .pid = s->pid }, *r;
+	int err;
+
+	if (size < sizeof(*s))
+		return 0;
+	key.kernel_stack_id = stack_id(p, s->kernel, s->kernel_bytes);
+	key.user_stack_id = stack_id(p, s->user, s->user_bytes);
+	/* Older kernels leave the bytes after the NUL as they were: zero them for the key. */
+	memcpy(key.comm, s->comm, strnlen(s->comm, sizeof(s->comm)));
+	r = key.kernel_stack_id == -ENOSPC || key.kernel_stack_id == -ENOMEM ||
+	    key.user_stack_id == -ENOSPC || key.user_stack_id == -ENOMEM ? NULL : count_slot(&p->counts, &key);
+	if (!r) {
+		p->table_full++;
+		return 0;
+	}
+	if (!r->samples) {
+		*r = key;
+		p->counts.len++;
+	}
+	r->samples++;
+	p->samples++;
+	if (!s->tgid)
+		return 0; /* the idle task has no /proc entry */
+	err = tgid_set_add(p, s->tgid);
+	if (err == 1)
+		err = send_process_maps(p, s->tgid);
+	if (err < 0 && !p->error)
+		p->error = err;
+	return 0;
+}
+
+/* Count every sample waiting in the ring. */
+static int drain(struct profiler *p)
+{
+	int n = ring_buffer__consume(p->ring);
+
+	return n < 0 ? n : p->error;
 }
 
 /* ---- setup and sampling ---- */
@@ -300,18 +490,23 @@ static int watch(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-/* Sample for `seconds`, sending new maps every SCAN_INTERVAL_MS. 0 when the time is up,
- * STOPPED_EARLY on SIGTERM/SIGINT/stdin EOF, or a negative errno. */
-static int sample(struct profiler *p, int signal_fd, __u32 seconds)
+/* Sample for `seconds`, draining the ring every DRAIN_INTERVAL_MS (or sooner when it wakes
+ * us). 0 when the time is up, FINISH_EARLY on SIGUSR1, STOPPED_EARLY on SIGTERM/SIGINT/stdin
+ * EOF, or a negative errno. */
+static int sample(struct profiler *p, int signal_fd, int finish_fd, __u32 seconds)
 {
-	double now = now_ms(), deadline = now + seconds * 1e3, next_scan = now + SCAN_INTERVAL_MS;
-	struct epoll_event events[2];
+	double now = now_ms(), deadline = now + seconds * 1e3;
+	struct epoll_event events[4];
 	int epfd, err;
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		return -errno;
 	err = watch(epfd, signal_fd);
+	if (!err)
+		err = watch(epfd, finish_fd);
+	if (!err)
+		err = watch(epfd, ring_buffer__epoll_fd(p->ring));
 	if (!err) {
 		err = watch(epfd, STDIN_FILENO);
 		/* /dev/null, a regular file or a closed fd cannot be polled: that is EOF. */
@@ -319,51 +514,30 @@ static int sample(struct profiler *p, int signal_fd, __u32 seconds)
 			err = STOPPED_EARLY;
 	}
 	while (!err && (now = now_ms()) < deadline) {
-		int n, timeout;
+		int timeout = (int)(deadline - now) + 1;
+		int n = epoll_wait(epfd, events, ARRAY_SIZE(events),
+				   timeout < DRAIN_INTERVAL_MS ? timeout : DRAIN_INTERVAL_MS);
 
-		if (now >= next_scan) {
-			err = send_new_maps(p);
-			next_scan = now + SCAN_INTERVAL_MS;
-			continue;
-		}
-		timeout = (int)((next_scan < deadline ? next_scan : deadline) - now) + 1;
-		n = epoll_wait(epfd, events, ARRAY_SIZE(events), timeout);
 		if (n < 0 && errno != EINTR)
 			err = -errno;
-		for (int i = 0; i < n; i++)
-			if (events[i].data.fd == signal_fd || loop_stdin_closed())
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.fd == finish_fd)
+				err = FINISH_EARLY;
+			else if (events[i].data.fd == signal_fd || (events[i].data.fd == STDIN_FILENO &&
+								     loop_stdin_closed()))
 				err = STOPPED_EARLY;
+		}
+		if (!err || err == FINISH_EARLY) {
+			int drained = drain(p);
+
+			err = drained < 0 ? drained : err;
+		}
 	}
 	close(epfd);
 	return err;
 }
 
 /* ---- the result ---- */
-
-static int compare_ids(const void *a, const void *b)
-{
-	__s32 x = *(const __s32 *)a, y = *(const __s32 *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Every stack id the samples refer to, sorted and unique, into ids; their number. */
-static size_t referenced_stack_ids(const struct profiler *p, __s32 *ids)
-{
-	size_t n = 0, unique = 0;
-
-	for (size_t i = 0; i < p->nentries; i++) {
-		if (p->keys[i].kernel_stack_id >= 0)
-			ids[n++] = p->keys[i].kernel_stack_id;
-		if (p->keys[i].user_stack_id >= 0)
-			ids[n++] = p->keys[i].user_stack_id;
-	}
-	qsort(ids, n, sizeof(*ids), compare_ids);
-	for (size_t i = 0; i < n; i++)
-		if (!unique || ids[unique - 1] != ids[i])
-			ids[unique++] = ids[i];
-	return unique;
-}
 
 /* Appends records to one frame payload and writes it when the next would not fit. */
 struct frame_buf {
@@ -394,57 +568,31 @@ static int frame_append(struct frame_buf *f, const void *a, __u32 alen, const vo
 	return err;
 }
 
-/* PROFILE_STACKS: every referenced stack, trailing zero ips trimmed. Always one frame at
- * least, so the reader sees the section even when it is empty. */
+/* PROFILE_STACKS: every interned stack (each is referenced by a sample). Always one frame
+ * at least, so the reader sees the section even when it is empty. */
 static int write_stacks(struct profiler *p, struct frame_buf *f)
 {
-	int fd = bpf_map__fd(p->skel->maps.stacks);
-	__s32 *ids = malloc(2 * p->nentries * sizeof(*ids) + 1);
-	__u64 ips[PROFILE_MAX_DEPTH];
-	size_t nids;
+	const struct stack_table *t = &p->stacks;
 	int err = 0;
 
-	if (!ids)
-		return -ENOMEM;
-	nids = referenced_stack_ids(p, ids);
 	f->kind = FRAME_PROFILE_STACKS;
-	for (size_t i = 0; !err && i < nids; i++) {
-		struct { __s32 id; __u32 depth; } head = { ids[i], PROFILE_MAX_DEPTH };
+	for (__u32 id = 0; !err && id < t->count; id++) {
+		struct { __s32 id; __u32 depth; } head = { id, t->refs[id].depth };
 
-		err = bpf_map_lookup_elem(fd, &ids[i], ips);
-		if (err == -ENOENT) {
-			head.depth = 0; /* cannot happen without BPF_F_REUSE_STACKID; keep the id */
-			err = 0;
-		}
-		while (head.depth && !ips[head.depth - 1])
-			head.depth--;
-		if (!err)
-			err = frame_append(f, &head, sizeof(head), ips, head.depth * sizeof(__u64));
+		err = frame_append(f, &head, sizeof(head), t->ips + t->refs[id].offset,
+				   head.depth * sizeof(__u64));
 	}
-	free(ids);
 	return err ? err : frame_flush(f);
 }
 
-static int write_samples(struct profiler *p, struct frame_buf *f, __u64 *total)
+static int write_samples(struct profiler *p, struct frame_buf *f)
 {
 	int err = 0;
 
 	f->kind = FRAME_PROFILE_SAMPLES;
-	*total = 0;
-	for (size_t i = 0; !err && i < p->nentries; i++) {
-		const struct profile_key *k = &p->keys[i];
-		struct sample_record rec = {
-			.tgid = k->tgid,
-			.pid = k->pid,
-			.kernel_stack_id = k->kernel_stack_id,
-			.user_stack_id = k->user_stack_id,
-			.samples = p->values[i],
-		};
-
-		memcpy(rec.comm, k->comm, sizeof(rec.comm));
-		*total += rec.samples;
-		err = frame_append(f, &rec, sizeof(rec), NULL, 0);
-	}
+	for (__u32 i = 0; !err && i < p->counts.nslots; i++)
+		if (p->counts.slots[i].samples)
+			err = frame_append(f, &p->counts.slots[i], sizeof(p->counts.slots[i]), NULL, 0);
 	return err ? err : frame_flush(f);
 }
 
@@ -470,18 +618,19 @@ static int read_errors(struct profiler *p, __u64 *errors)
 	return err;
 }
 
-static int write_done(const struct profile_options *opts, double duration_ms, int ncpus,
-		      __u64 samples, const __u64 *errors)
+static int write_done(const struct profiler *p, const struct profile_options *opts,
+		      double duration_ms, int ncpus, bool early, const __u64 *errors)
 {
 	char json[512];
 	int len = snprintf(json, sizeof(json),
 			   "{\"hz\":%u,\"seconds\":%u,\"duration_ms\":%.0f,\"ncpus\":%d,"
-			   "\"samples\":%llu,\"stack_errors\":{\"kernel_missing\":%llu,"
-			   "\"user_missing\":%llu,\"collisions\":%llu,\"other\":%llu}}",
-			   opts->hz, opts->seconds, duration_ms, ncpus, (unsigned long long)samples,
+			   "\"samples\":%llu,\"stopped_early\":%s,\"stack_errors\":{\"kernel_missing\":%llu,"
+			   "\"user_missing\":%llu,\"lost\":%llu,\"other\":%llu}}",
+			   opts->hz, opts->seconds, duration_ms, ncpus, (unsigned long long)p->samples,
+			   early ? "true" : "false",
 			   (unsigned long long)errors[PROFILE_ERR_KERNEL_MISSING],
 			   (unsigned long long)errors[PROFILE_ERR_USER_MISSING],
-			   (unsigned long long)errors[PROFILE_ERR_COLLISIONS],
+			   (unsigned long long)(errors[PROFILE_ERR_LOST] + p->table_full),
 			   (unsigned long long)errors[PROFILE_ERR_OTHER]);
 
 	return output_frame(FRAME_PROFILE_DONE, 0, json, len);
@@ -507,44 +656,61 @@ static int log_maps_problems(const struct profiler *p)
 }
 
 static int write_result(struct profiler *p, const struct profile_options *opts,
-			double duration_ms, int ncpus)
+			double duration_ms, int ncpus, bool early)
 {
 	struct frame_buf f = { .data = malloc(FRAME_MAX_PAYLOAD) };
-	__u64 errors[PROFILE_ERR_SLOTS], samples;
+	__u64 errors[PROFILE_ERR_SLOTS];
 	int err;
 
 	if (!f.data)
 		return -ENOMEM;
-	/* Detached already: this read sees every sample, and new tgids get their maps. */
-	err = send_new_maps(p);
+	/* Detached already: this drain sees every sample, and new tgids get their maps. */
+	err = drain(p);
 	if (!err)
 		err = log_maps_problems(p);
 	if (!err)
 		err = write_stacks(p, &f);
 	if (!err)
-		err = write_samples(p, &f, &samples);
+		err = write_samples(p, &f);
 	if (!err)
 		err = read_errors(p, errors);
 	if (!err)
-		err = write_done(opts, duration_ms, ncpus, samples, errors);
+		err = write_done(p, opts, duration_ms, ncpus, early, errors);
 	free(f.data);
 	return err;
+}
+
+/* SIGUSR1 asks for the result now (an interrupted `bpfwasm profile` keeps its samples). */
+static int finish_signal_fd(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
 }
 
 int profile_main(const struct profile_options *opts)
 {
 	struct profiler p = {};
 	double start, duration_ms;
-	int signal_fd, exit_code, ncpus, err;
+	int signal_fd, finish_fd, exit_code, ncpus, err;
 
 	/* Blocked from here on, so a signal during load is seen once sampling starts. */
 	signal_fd = loop_signal_fd();
 	if (signal_fd < 0)
 		return runtime_failure("signal setup", signal_fd);
-	p.keys = calloc(PROFILE_COUNT_ENTRIES, sizeof(*p.keys));
-	p.values = calloc(PROFILE_COUNT_ENTRIES, sizeof(*p.values));
+	finish_fd = finish_signal_fd();
+	if (finish_fd < 0) {
+		close(signal_fd);
+		return runtime_failure("signal setup", finish_fd);
+	}
 	p.maps_buf = malloc(FRAME_MAX_PAYLOAD);
-	err = p.keys && p.values && p.maps_buf ? 0 : -ENOMEM;
+	err = p.maps_buf ? 0 : -ENOMEM;
 	if (!err)
 		err = output_init(FRAME_MAX_PAYLOAD, signal_fd);
 	if (!err)
@@ -562,12 +728,17 @@ int profile_main(const struct profile_options *opts)
 		exit_code = setup_failure("load", err);
 		goto cleanup;
 	}
+	p.ring = ring_buffer__new(bpf_map__fd(p.skel->maps.samples), on_sample, &p, NULL);
+	if (!p.ring) {
+		exit_code = setup_failure("open the sample ring", -errno);
+		goto cleanup;
+	}
 	exit_code = attach_all(&p, opts->hz);
 	if (exit_code >= 0)
 		goto cleanup;
 
 	start = now_ms();
-	err = sample(&p, signal_fd, opts->seconds);
+	err = sample(&p, signal_fd, finish_fd, opts->seconds);
 	ncpus = p.nlinks;
 	detach_all(&p);
 	duration_ms = now_ms() - start;
@@ -575,19 +746,21 @@ int profile_main(const struct profile_options *opts)
 		exit_code = EXIT_CLEAN; /* the client is gone: no result */
 		goto cleanup;
 	}
-	if (!err)
-		err = write_result(&p, opts, duration_ms, ncpus);
+	if (!err || err == FINISH_EARLY)
+		err = write_result(&p, opts, duration_ms, ncpus, err == FINISH_EARLY);
 	exit_code = err ? runtime_failure("sampling", err) : EXIT_CLEAN;
 
 cleanup:
 	detach_all(&p);
 	free(p.links);
+	ring_buffer__free(p.ring);
 	profile_bpf__destroy(p.skel);
-	free(p.keys);
-	free(p.values);
+	stack_table_free(&p.stacks);
+	free(p.counts.slots);
 	free(p.maps_sent);
 	free(p.maps_buf);
 	output_free();
+	close(finish_fd);
 	close(signal_fd);
 	return exit_code;
 }

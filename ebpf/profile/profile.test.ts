@@ -116,8 +116,9 @@ describe('profile mode', () => {
     const done = run.done;
     const total = run.profile.samples.reduce((a, s) => a + s.count, 0);
     expect(done).toMatchObject({ hz: HZ, seconds: SECONDS, samples: total });
-    expect(Object.keys(done.stack_errors).sort()).toEqual(['collisions', 'kernel_missing', 'other', 'user_missing']);
-    expect(done.stack_errors.collisions).toBe(0);
+    expect(Object.keys(done.stack_errors).sort()).toEqual(['kernel_missing', 'lost', 'other', 'user_missing']);
+    expect(done.stack_errors.lost).toBe(0);
+    expect(done.stopped_early).toBe(false);
     expect(done.stack_errors.other).toBe(0);
     expect(done.duration_ms).toBeGreaterThanOrEqual(SECONDS * 1000);
     expect(done.duration_ms).toBeLessThan(SECONDS * 1000 + 500);
@@ -135,7 +136,7 @@ describe('profile mode', () => {
     for (const s of run.profile.samples) {
       for (const id of [s.kernelStackId, s.userStackId]) {
         if (id < 0) {
-          expect([-14, -17]).toContain(id); // -EFAULT (no stack), -EEXIST (collision)
+          expect(id).toBe(-14); // -EFAULT: no stack
           continue;
         }
         referenced.add(id);
@@ -213,6 +214,22 @@ describe('profile mode lifecycle', () => {
     const badHz = new HelperRun(['--profile', '--hz', '1001']);
     expect((await badHz.exited).code).toBe(1);
     expect(badHz.stderr).toBe("bpfwasm-helper: --hz must be a number from 1 to 1000, got '1001'\n");
+  });
+
+  it('finishes early on SIGUSR1: exit 0 with what was sampled, marked stopped_early', async () => {
+    const early = new HelperRun(['--profile', '--seconds', '30', '--hz', '999']);
+    const deadline = Date.now() + 5000;
+    while (!early.kinds.includes(Kind.HELLO) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 500)); // loaded, attached and sampling
+    const started = Date.now();
+    early.proc.kill('SIGUSR1');
+    expect(await early.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(early.stderr).toBe('');
+    expect(early.kinds.at(-1)).toBe(Kind.PROFILE_DONE);
+    expect(early.done).toMatchObject({ seconds: 30, stopped_early: true });
+    expect(early.done.duration_ms).toBeLessThan(5000);
+    expect(early.done.samples).toBe(early.profile.samples.reduce((a, s) => a + s.count, 0));
   });
 
   for (const how of ['SIGTERM', 'stdin'] as const) {

@@ -1,4 +1,5 @@
-// Bearer-token check for the TCP listener; the unix socket relies on its file mode instead.
+// Bearer-token check for the TCP listener (and HTTP profiles under http.profile: token); the
+// unix socket relies on its file mode instead.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
@@ -12,15 +13,15 @@ export class TokenCheck {
     this.expected = digest(token);
   }
 
-  static fromFile(path: string): TokenCheck {
+  static fromFile(path: string, key = 'api.tcp.tokenFile'): TokenCheck {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new Error(`cannot read api.tcp.tokenFile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new Error(`cannot read ${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     const token = text.trim();
-    if (token === '') throw new Error(`api.tcp.tokenFile ${path} is empty`);
+    if (token === '') throw new Error(`${key} ${path} is empty`);
     return new TokenCheck(token);
   }
 
@@ -28,7 +29,12 @@ export class TokenCheck {
   allows(metadata: Metadata): boolean {
     const values = metadata.get('authorization');
     if (values.length !== 1 || typeof values[0] !== 'string') return false;
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(values[0]);
+    return this.allowsHeader(values[0]);
+  }
+
+  /** True when an Authorization header value is `Bearer <the token>`. */
+  allowsHeader(value: string | undefined): boolean {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(value ?? '');
     if (!m) return false;
     return timingSafeEqual(digest(m[1]!), this.expected);
   }

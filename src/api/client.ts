@@ -25,7 +25,7 @@ export interface ApiTarget {
 
 /** Profile replies as the client receives them (uint64 as strings). */
 export type ProfileReply =
-  | { item: 'progress'; progress: { phase: string; elapsed_seconds: number; total_seconds: number } }
+  | { item: 'progress'; progress: { phase: string; elapsed_seconds: number; total_seconds: number; id: string } }
   | { item: 'result'; result: { data: Buffer; samples: string; format: string; id: string } };
 export type EventsReply = StreamEventsReply & { item: 'event' | 'lost' };
 export type RecordReply = RecordEventsReply & { item: 'start' | 'batch' | 'lost' };
@@ -95,6 +95,11 @@ export class ApiClient {
 
   profile(req: Partial<ProfileRequestMessage>): ClientReadableStream<ProfileReply> {
     return (this.collector.Profile as (r: unknown) => ClientReadableStream<ProfileReply>).call(this.collector, req);
+  }
+
+  /** Ends a running profile's sampling; its Profile call then answers with what was sampled. */
+  finishProfile(id: string): Promise<Record<string, never>> {
+    return this.call(this.collector, 'FinishProfile', { id });
   }
 
   close(): void {

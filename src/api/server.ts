@@ -18,7 +18,7 @@ import { EventStreams } from './services/events.js';
 import { EventRecordings } from './services/record.js';
 import { exporterHandlers } from './services/exporters.js';
 import { healthHandlers } from './services/health.js';
-import { profileHandler, type ProfilingOptions } from './services/profile.js';
+import { profileHandlers, type ProfilingOptions } from './services/profile.js';
 import { bindPrivate, prepareSocketPath, removeSocket } from './socket.js';
 import { apiError } from './status-codes.js';
 import { COLLECTOR_VERSION, collectStatus, type StatusSource } from './status.js';
@@ -105,10 +105,12 @@ export class ApiServer {
       interceptors: [requestGuard({ authorize, count: ctx.count })],
     });
     const exporters = exporterHandlers(this.opts.exporters);
+    const profiles = profileHandlers(profiling);
     server.addService(withRequestLimits(proto.collector), {
       StreamEvents: serverStream(ctx, 'StreamEvents', this.streams.handle),
       RecordEvents: serverStream(ctx, 'RecordEvents', this.recordings.handle),
-      Profile: serverStream(ctx, 'Profile', profileHandler(profiling)),
+      Profile: serverStream(ctx, 'Profile', profiles.profile),
+      FinishProfile: unary(ctx, 'FinishProfile', profiles.finish),
       ListExporters: unary(ctx, 'ListExporters', exporters.list),
       LoadExporter: unary(ctx, 'LoadExporter', exporters.load),
       UnloadExporter: unary(ctx, 'UnloadExporter', exporters.unload),

@@ -37,6 +37,10 @@ export const GRPC_STATUS: Record<ErrorCode, GrpcStatus> = {
   PROFILE_INTERRUPTED: GrpcStatus.UNAVAILABLE,
   PROFILE_FAILED: GrpcStatus.INTERNAL,
   RECORDING_INVALID: GrpcStatus.INVALID_ARGUMENT,
+  // HTTP-only refusals: the gRPC API has its own access control (socket mode, TLS and token).
+  PROFILE_HTTP_OFF: GrpcStatus.NOT_FOUND,
+  PROFILE_NOT_LOCAL: GrpcStatus.PERMISSION_DENIED,
+  PROFILE_UNAUTHORIZED: GrpcStatus.UNAUTHENTICATED,
 };
 
 /** A status a handler can fail with: code, message, and the BpfwasmError code as metadata-free text. */

@@ -22,7 +22,9 @@ const { SingleBar } = createRequire(import.meta.url)('cli-progress') as {
   SingleBar: new (opts: { format: string; hideCursor: boolean; clearOnComplete: boolean }) => ProgressBar;
 };
 
-interface ProfileOptions extends ApiTarget { pid?: number; cgroup?: string; seconds: number; hz?: number; output: string }
+interface ProfileOptions extends ApiTarget { pid?: number; cgroup?: string; seconds: number; hz?: number; output: string; format?: ProfileFormat }
+
+const FORMATS = PROFILE_EXTENSIONS.map(([, f]) => f);
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -30,14 +32,22 @@ function positiveInt(value: string): number {
   return n;
 }
 
-export function formatOf(output: string): ProfileFormat {
+/** --format when given, else the output file's extension; stdout (`-`) needs --format or gets folded stacks. */
+export function formatOf(output: string, explicit?: ProfileFormat): ProfileFormat {
+  if (explicit) return explicit;
+  if (output === '-') return 'folded';
   const format = PROFILE_EXTENSIONS.find(([ext]) => output.endsWith(ext))?.[1];
-  if (!format) throw new Error(`cannot tell the format from ${output}: use ${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')}`);
+  if (!format) throw new Error(`cannot tell the format from ${output}: use --format or ${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')}`);
   return format;
 }
 
+function profileFormat(value: string): ProfileFormat {
+  if (!(FORMATS as string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${FORMATS.join(', ')}`);
+  return value as ProfileFormat;
+}
+
 async function profile(opts: ProfileOptions): Promise<void> {
-  const format = formatOf(opts.output);
+  const format = formatOf(opts.output, opts.format);
   const client = connect(opts);
   const stream = client.profile({
     pid: opts.pid ?? 0,
@@ -49,25 +59,42 @@ async function profile(opts: ProfileOptions): Promise<void> {
   // The bar draws only on a TTY (cli-progress), so scripts get a clean stderr.
   const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} s', hideCursor: true, clearOnComplete: true });
   bar.start(opts.seconds, 0, { phase: 'starting' });
+  // First Ctrl-C: the collector stops sampling and still sends what it sampled (perf record's
+  // way); a second one gives up on the result.
   let interrupted = false;
+  let profileId: string | undefined;
+  let finishing = false;
   const onSigint = () => {
-    interrupted = true;
-    stream.cancel(); // the collector stops sampling
+    if (finishing || profileId === undefined) {
+      interrupted = true;
+      stream.cancel();
+      return;
+    }
+    finishing = true;
+    bar.stop(); // the message would be drawn over
+    process.stderr.write('stopping: writing what was sampled (Ctrl-C again to discard it)\n');
+    client.finishProfile(profileId).catch(() => { /* the profile ended meanwhile: its result comes anyway */ });
   };
-  process.once('SIGINT', onSigint);
+  process.on('SIGINT', onSigint);
   try {
     const result = await new Promise<Extract<ProfileReply, { item: 'result' }>['result']>((resolve, reject) => {
       let got: Extract<ProfileReply, { item: 'result' }>['result'] | undefined;
       stream.on('data', (reply: ProfileReply) => {
-        if (reply.item === 'progress') bar.update(Math.floor(reply.progress.elapsed_seconds), { phase: reply.progress.phase });
+        if (reply.item === 'progress') {
+          profileId ||= reply.progress.id || undefined;
+          if (!finishing) bar.update(Math.floor(reply.progress.elapsed_seconds), { phase: reply.progress.phase });
+        }
         else got = reply.result;
       });
       stream.on('error', (err) => reject(interrupted ? new Error('interrupted; sampling stopped') : client.describe(err)));
       stream.on('end', () => (got ? resolve(got) : reject(new Error('the collector ended the profile without a result'))));
     });
     bar.stop();
-    writeFileSync(opts.output, result.data);
-    process.stderr.write(`wrote ${opts.output} (${result.data.length} bytes, ${result.samples} samples, profile ${result.id})\n`);
+    if (opts.output === '-') await new Promise<void>((resolve, reject) => process.stdout.write(result.data, (err) => (err ? reject(err) : resolve())));
+    else writeFileSync(opts.output, result.data);
+    const where = opts.output === '-' ? 'stdout' : opts.output;
+    const early = finishing ? ', stopped early' : '';
+    process.stderr.write(`wrote ${where} (${format}, ${result.data.length} bytes, ${result.samples} samples${early}, profile ${result.id})\n`);
   } finally {
     bar.stop();
     process.off('SIGINT', onSigint);
@@ -82,12 +109,14 @@ export function profileCommand(): Command {
     .option('--cgroup <path|id>', 'only this cgroup v2 (path under /sys/fs/cgroup, or its id)')
     .option('-s, --seconds <seconds>', 'how long to sample', positiveInt, 10)
     .option('--hz <hz>', 'samples per second per CPU (collector default 99)', positiveInt)
-    .requiredOption('-o, --output <file>', `where to write; the format follows the extension (${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')})`)
+    .requiredOption('-o, --output <file>', `where to write, - for stdout; the format follows the extension (${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')})`)
+    .option('-f, --format <format>', `${FORMATS.join(', ')} (default: from the extension; folded for -o -)`, profileFormat)
     .addHelpText('after', `
 Examples:
   $ sudo bpfwasm profile --pid 1234 --seconds 30 -o flame.html    # interactive flamegraph
   $ sudo bpfwasm profile --seconds 10 --hz 49 -o cpu.svg          # every process, static SVG
   $ sudo bpfwasm profile --pid 1234 -o cpu.pb.gz && go tool pprof -top cpu.pb.gz
+  $ sudo bpfwasm profile -s 30 -o - | flamegraph.pl > cpu.svg        # Ctrl-C stops early and keeps the samples
   $ bpfwasm profile --cgroup system.slice/nginx.service -o nginx.folded --api node7:9746 --ca ca.pem --token-file token`)
     .action(profile);
 }

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { federateRoute } from './routes/federate.js';
-import { flamegraphAssets } from './routes/flamegraph-assets.js';
 import { flamegraphRoute, type FlamegraphRouteOptions } from './routes/flamegraph.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { landingRoute, type LandingRouteOptions } from './routes/landing.js';
@@ -45,9 +44,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(federateRoute, { store: deps.store, refresh: deps.refresh, externalLabels: deps.externalLabels ?? {} });
   app.register(healthRoutes, { readiness: deps.readiness });
   if (deps.landing) app.register(landingRoute, { ...deps.landing, flamegraph: deps.profiling !== undefined });
-  if (deps.profiling) {
-    app.register(flamegraphRoute, deps.profiling);
-    app.register(flamegraphAssets);
-  }
+  if (deps.profiling) app.register(flamegraphRoute, deps.profiling);
   return app;
 }

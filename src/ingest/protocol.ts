@@ -76,7 +76,7 @@ export function isWellFormedControl(kind: number, m: unknown): boolean {
       return typeof m.level === 'string' && typeof m.msg === 'string';
     case FrameKind.PROFILE_DONE:
       return ['hz', 'seconds', 'duration_ms', 'ncpus', 'samples'].every((k) => isNumber(m[k])) && isObject(m.stack_errors)
-        && ['kernel_missing', 'user_missing', 'collisions', 'other'].every((k) => isNumber((m.stack_errors as Record<string, unknown>)[k]));
+        && ['kernel_missing', 'user_missing', 'lost', 'other'].every((k) => isNumber((m.stack_errors as Record<string, unknown>)[k]));
     default:
       return false;
   }

@@ -12,7 +12,9 @@ export interface RawProfile {
   stacks: Map<number, bigint[]>;
   /** tgid → text of /proc/TGID/maps as captured while sampling. */
   maps: Map<number, string>;
-  stackErrors: { kernelMissing: number; userMissing: number; collisions: number; other: number };
+  stackErrors: { kernelMissing: number; userMissing: number; lost: number; other: number };
+  /** Sampling was ended early on request (SIGUSR1): the result covers durationMs only. */
+  stoppedEarly?: boolean;
 }
 
 export type FrameKind = 'kernel' | 'user' | 'jit' | 'process';

@@ -42,7 +42,16 @@ interface DoneMessage {
   duration_ms: number;
   ncpus: number;
   samples: number;
-  stack_errors: { kernel_missing: number; user_missing: number; collisions: number; other: number };
+  stack_errors: { kernel_missing: number; user_missing: number; lost: number; other: number };
+  stopped_early?: boolean;
+}
+
+export interface RunOptions {
+  onProgress?: (phase: ProfilePhase) => void;
+  /** The profile's id; a new UUID when absent. */
+  id?: string;
+  /** Aborted: stop sampling now and keep what was sampled (Ctrl-C in `bpfwasm profile`). */
+  finish?: AbortSignal;
 }
 
 const MAX_CGROUP_ID = 2n ** 64n - 1n;
@@ -77,7 +86,7 @@ export class Profiler {
     if (this.running.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
-  async run(req: ProfileRequest, signal: AbortSignal, onProgress?: (phase: ProfilePhase) => void): Promise<Profile> {
+  async run(req: ProfileRequest, signal: AbortSignal, onProgress?: (phase: ProfilePhase) => void, opts: Omit<RunOptions, 'onProgress'> = {}): Promise<Profile> {
     if (this.closing.signal.aborted) throw interrupted();
     if (this.running.size >= this.opts.maxConcurrent) {
       const wait = this.retryAfterSeconds();
@@ -88,12 +97,12 @@ export class Profiler {
     this.running.add(slot);
     try {
       const startedAt = Date.now();
-      const raw = await this.sample(args, req, signal, onProgress);
+      const raw = await this.sample(args, req, signal, onProgress, opts.finish);
       onProgress?.('symbolizing');
       const filters: ProfileFilters = { kernel: req.kernel, user: req.user, idle: req.idle };
       if (req.pid !== undefined) filters.pid = req.pid;
       if (req.cgroup !== undefined) filters.cgroup = req.cgroup;
-      return await this.symbolize(raw, { id: randomUUID(), startedAt, filters });
+      return await this.symbolize(raw, { id: opts.id ?? randomUUID(), startedAt, filters });
     } finally {
       this.running.delete(slot);
       if (this.running.size === 0) for (const resolve of this.idle.splice(0)) resolve();
@@ -139,7 +148,7 @@ export class Profiler {
     }
   }
 
-  private sample(args: string[], req: ProfileRequest, signal: AbortSignal, onProgress?: (phase: ProfilePhase) => void): Promise<RawProfile> {
+  private sample(args: string[], req: ProfileRequest, signal: AbortSignal, onProgress?: (phase: ProfilePhase) => void, finish?: AbortSignal): Promise<RawProfile> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) {
         reject(aborted());
@@ -177,7 +186,10 @@ export class Profiler {
       };
       const onAbort = () => stop(aborted());
       const onClose = () => stop(interrupted());
+      // SIGUSR1: the helper stops sampling and still writes its result (PROTOCOL.md).
+      const onFinish = () => child.kill('SIGUSR1');
       signal.addEventListener('abort', onAbort, { once: true });
+      finish?.addEventListener('abort', onFinish, { once: true });
       this.closing.signal.addEventListener('abort', onClose, { once: true });
       // A helper that neither finishes nor dies must not hold the profiler slot forever.
       const watchdog = setTimeout(
@@ -188,6 +200,7 @@ export class Profiler {
         clearTimeout(watchdog);
         clearTimeout(killTimer);
         signal.removeEventListener('abort', onAbort);
+        finish?.removeEventListener('abort', onFinish);
         this.closing.signal.removeEventListener('abort', onClose);
       };
 
@@ -285,7 +298,8 @@ export class RawCollector {
       samples: this.samples,
       stacks: this.stacks,
       maps: this.maps,
-      stackErrors: { kernelMissing: e.kernel_missing, userMissing: e.user_missing, collisions: e.collisions, other: e.other },
+      stackErrors: { kernelMissing: e.kernel_missing, userMissing: e.user_missing, lost: e.lost, other: e.other },
+      ...(done.stopped_early && { stoppedEarly: true }),
     };
   }
 }

@@ -18,7 +18,7 @@ import type { ProfilePhase, ProfileRequest } from '../../src/profile/profiler.js
 const PROFILE: Profile = {
   id: 'p-1', startedAt: 0, hz: 49, seconds: 1, filters: { kernel: true, user: true, idle: false }, totalSamples: 3,
   samples: [{ pid: 7, comm: 'burn', count: 3, frames: [{ name: 'burn', kind: 'process' }, { name: 'main', kind: 'user' }, { name: 'spin', kind: 'user' }] }] as never,
-  stackErrors: { kernelMissing: 0, userMissing: 0, collisions: 0, other: 0 }, warnings: [],
+  stackErrors: { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 }, warnings: [],
 };
 
 describe('Profile over the API', () => {

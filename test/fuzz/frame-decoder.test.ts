@@ -49,7 +49,7 @@ const frame = fc.oneof(
     [FrameKind.HELLO, { protocol: 1, helper: 'h', kernel: 'k', pid: 1, ncpus: 2, sensors: [{ id: 0, name: 'process', programs: ['p'], record_types: [1] }] }],
     [FrameKind.READY, { load_ms: 1, attach_ms: 1, sensors: ['process'] }],
     [FrameKind.LOG, { level: 'info', msg: 'x' }],
-    [FrameKind.PROFILE_DONE, { hz: 99, seconds: 1, duration_ms: 1000, ncpus: 2, samples: 3, stack_errors: { kernel_missing: 0, user_missing: 0, collisions: 0, other: 0 } }],
+    [FrameKind.PROFILE_DONE, { hz: 99, seconds: 1, duration_ms: 1000, ncpus: 2, samples: 3, stack_errors: { kernel_missing: 0, user_missing: 0, lost: 0, other: 0 } }],
   ).map(([kind, message]) => (seq: number) => encodeFrame(kind, Buffer.from(JSON.stringify(message)), seq)),
   fc.integer({ min: 0, max: 3 }).map((n) => (seq: number) => encodeFrame(FrameKind.PROFILE_SAMPLES, Buffer.alloc(n * PROFILE_SAMPLE_SIZE), seq, n)),
   fc.uint8Array({ maxLength: 64 }).map((b) => (seq: number) => encodeFrame(FrameKind.PROFILE_STACKS, b, seq, 1)),

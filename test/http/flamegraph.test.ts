@@ -26,7 +26,7 @@ function profileOf(req: ProfileRequest, burnA = 75): Profile {
       { pid: 42, comm: 'burn', frames: frames('burn_b'), count: 100 - burnA },
     ],
     totalSamples: 100,
-    stackErrors: { kernelMissing: 0, userMissing: 0, collisions: 0, other: 0 },
+    stackErrors: { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 },
     warnings: [],
   };
 }

@@ -109,9 +109,29 @@ describe('the CLI on a real terminal', () => {
     // cli-progress draws with block characters on a UTF-8 terminal, '=' and '-' otherwise.
     expect(bar).toMatch(/^sampling \[[█░=-]{40}\] [0-3]\/3 s$/);
     expect(await waitFor('profile to finish', async () => exitStatus('profile'), 60_000)).toBe(0);
-    expect(screen('profile').replace(/\n/g, '')).toMatch(/wrote .*x\.folded \(\d+ bytes, \d+ samples, profile [0-9a-f-]{36}\)/);
+    expect(screen('profile').replace(/\n/g, '')).toMatch(/wrote .*x\.folded \(folded, \d+ bytes, \d+ samples, profile [0-9a-f-]{36}\)/);
     expect(existsSync(out) && statSync(out).size).toBeGreaterThan(0);
     expect(readFileSync(out, 'utf8').split('\n')[0]).toMatch(/^\S.* \d+$/); // folded: "frame;frame count"
+  });
+
+  it('profile: Ctrl-C stops the sampling, keeps what was sampled, writes it (-o - with --format) and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-tty-'));
+    const out = join(dir, 'early.svg');
+    // -o - to stdout, redirected by the shell: the format comes from --format.
+    startInTerminal('early', ['/bin/bash', '-c', `exec "$@" > ${out}`, 'bash', process.execPath, CLI, 'profile', '--seconds', '60', '--hz', '199', '-o', '-', '--format', 'svg', '--api', api]);
+    await waitFor('sampling to start', async () => (/sampling \[/.test(screen('early')) ? true : undefined), 10_000, 100);
+    await new Promise((r) => setTimeout(r, 1500));
+    const started = Date.now();
+    tmux('send-keys', '-t', 'early', 'C-c');
+    const status = await waitFor('profile to finish', async () => exitStatus('early'), 30_000).catch((e) => { console.log(screen('early')); throw e; });
+    expect(status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000); // not the 60 s asked for
+    const shown = screen('early').replace(/\n/g, '');
+    expect(shown).toContain('stopping: writing what was sampled');
+    expect(shown).toMatch(/wrote stdout \(svg, \d+ bytes, [1-9]\d* samples, stopped early, profile [0-9a-f-]{36}\)/);
+    const svg = readFileSync(out, 'utf8');
+    expect(svg).toMatch(/^<\?xml/);
+    expect(svg).toMatch(/sampling was stopped early, after \d+\.\d s of 60 s/);
   });
 
   it('status: renders the sensors table', async () => {

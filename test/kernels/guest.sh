@@ -3,6 +3,7 @@
 # helper with that one sensor, waits for its READY frame, runs WORKLOAD (with $W the workload
 # binary), then closes the helper's stdin so it flushes and exits. Leaves in /out, per sensor:
 # SENSOR.frames (stdout), SENSOR.err (stderr), SENSOR.rc (exit code), SENSOR.workload (output + rc).
+# Then profile mode for 2 s at 999 Hz over a busy shell loop: profile.frames, profile.err, profile.rc.
 #   guest.sh HELPER W PLAN
 HELPER=$1 W=$2 PLAN=$3
 export W
@@ -29,3 +30,8 @@ while IFS="$tab" read -r s cmd; do
   echo $? >/out/$s.rc
   echo "guest: $s exit $(cat /out/$s.rc)"
 done <"$PLAN"
+# stdin stays open (sleep) so the helper samples its full 2 s; a shell loop keeps the CPU busy.
+sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done' &
+sleep 4 | "$HELPER" --profile --seconds 2 --hz 999 >/out/profile.frames 2>/out/profile.err
+echo $? >/out/profile.rc
+echo "guest: profile exit $(cat /out/profile.rc)"

@@ -55,6 +55,18 @@ for (const kernel of KERNELS) {
       expect(vm.code, `kernel ${kernel.id}: the VM did not finish:\n${vm.console.slice(-2000)}`).toBe(0);
     });
 
+    it('profile mode: loads, samples and loses nothing', () => {
+      const file = (name: string) => (existsSync(join(out, name)) ? readFileSync(join(out, name)) : Buffer.alloc(0));
+      const frames = new HelperFrames([]);
+      frames.push(file('profile.frames'));
+      frames.end();
+      const stderr = file('profile.err').toString();
+      expect(file('profile.rc').toString().trim(), `kernel ${kernel.id}, profile: ${firstError(stderr)}`).toBe('0');
+      expect(frames.done.samples).toBeGreaterThan(0);
+      expect(frames.done.stack_errors.lost).toBe(0);
+      expect(frames.profile.stacks.size).toBeGreaterThan(0);
+    });
+
     for (const c of SENSOR_CASES) {
       it(`${c.sensor}: loads and sees the workload exactly`, () => {
         const file = (name: string) => (existsSync(join(out, name)) ? readFileSync(join(out, name)) : Buffer.alloc(0));

@@ -4,7 +4,7 @@ import { ProfileStore } from '../../src/profile/profile-store.js';
 
 const profile = (id: string): Profile => ({
   id, startedAt: 0, hz: 99, seconds: 1, filters: { kernel: true, user: true, idle: false },
-  samples: [], totalSamples: 0, stackErrors: { kernelMissing: 0, userMissing: 0, collisions: 0, other: 0 }, warnings: [],
+  samples: [], totalSamples: 0, stackErrors: { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 }, warnings: [],
 });
 
 describe('ProfileStore', () => {

@@ -12,7 +12,7 @@ import { Profiler, type ProfileRequest } from '../../src/profile/profiler.js';
 
 const DONE = {
   hz: 99, seconds: 1, duration_ms: 1002, ncpus: 2, samples: 7,
-  stack_errors: { kernel_missing: 1, user_missing: 2, collisions: 3, other: 4 },
+  stack_errors: { kernel_missing: 1, user_missing: 2, lost: 3, other: 4 },
 };
 
 function sampleRecord(tgid: number, pid: number, kid: number, uid: number, count: number, comm: string): Buffer {
@@ -103,7 +103,7 @@ describe('Profiler', () => {
     expect(profile.totalSamples).toBe(7);
     const raw = seen[0]!;
     expect(raw).toMatchObject({ hz: 99, seconds: 1, durationMs: 1002, ncpus: 2 });
-    expect(raw.stackErrors).toEqual({ kernelMissing: 1, userMissing: 2, collisions: 3, other: 4 });
+    expect(raw.stackErrors).toEqual({ kernelMissing: 1, userMissing: 2, lost: 3, other: 4 });
     expect(raw.samples).toEqual([
       { tgid: 42, pid: 43, kernelStackId: 9, userStackId: 5, count: 6, comm: 'burn' },
       { tgid: 42, pid: 42, kernelStackId: -14, userStackId: 5, count: 1, comm: 'fifteen-chars-x' },

@@ -88,7 +88,7 @@ const PROFILE_KINDS: ReadonlySet<number> = new Set([
 /** Deepest stack the helper sends (PERF_MAX_STACK_DEPTH). */
 const MAX_STACK_DEPTH = 127;
 
-const NO_DONE = { hz: 0, seconds: 0, duration_ms: 0, ncpus: 0, samples: 0, stack_errors: { kernel_missing: 0, user_missing: 0, collisions: 0, other: 0 } };
+const NO_DONE = { hz: 0, seconds: 0, duration_ms: 0, ncpus: 0, samples: 0, stack_errors: { kernel_missing: 0, user_missing: 0, lost: 0, other: 0 } };
 
 export interface HelperRunOptions {
   /** Called with each record as it is decoded. */

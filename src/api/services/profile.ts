@@ -1,5 +1,6 @@
 // Profile: the shared Profiler and limits of GET /flamegraph, with progress while it samples.
 import type { ServerWritableStream } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
 import { BpfwasmError } from '../../errors.js';
 import type { Profile } from '../../profile/model.js';
 import type { ProfileStore } from '../../profile/profile-store.js';
@@ -15,7 +16,7 @@ export interface ProfileRequestMessage {
 }
 
 export type ProfileReplyMessage =
-  | { progress: { phase: string; elapsed_seconds: number; total_seconds: number } }
+  | { progress: { phase: string; elapsed_seconds: number; total_seconds: number; id: string } }
   | { result: { data: Buffer; samples: number; format: string; id: string } };
 
 export interface ProfilingOptions {
@@ -30,9 +31,18 @@ const FORMATS: Record<string, ProfileFormat> = {
   FORMAT_PPROF: 'pprof', FORMAT_FOLDED: 'folded', FORMAT_HTML: 'html', FORMAT_SVG: 'svg', FORMAT_JSON: 'json',
 };
 
-export function profileHandler(opts: ProfilingOptions) {
+/** Profile and FinishProfile: the second ends the sampling of a running first by its id. */
+export function profileHandlers(opts: ProfilingOptions) {
   const { limits } = opts;
-  return async (req: ProfileRequestMessage, call: ServerWritableStream<ProfileRequestMessage, ProfileReplyMessage>): Promise<void> => {
+  /** Running profiles by id: aborting one stops its sampling and keeps the samples. */
+  const finishers = new Map<string, AbortController>();
+  const finish = async (req: { id: string }): Promise<Record<string, never>> => {
+    const finisher = finishers.get(req.id);
+    if (!finisher) throw new BpfwasmError('PROFILE_NOT_FOUND', `no running profile ${JSON.stringify(req.id)}`);
+    finisher.abort();
+    return {};
+  };
+  const profile = async (req: ProfileRequestMessage, call: ServerWritableStream<ProfileRequestMessage, ProfileReplyMessage>): Promise<void> => {
     const seconds = req.seconds || limits.defaultSeconds;
     const hz = req.hz || limits.defaultHz;
     if (seconds < 1 || seconds > limits.maxSeconds) throw new BpfwasmError('PROFILE_INVALID', `seconds must be from 1 to ${limits.maxSeconds}`);
@@ -46,9 +56,12 @@ export function profileHandler(opts: ProfilingOptions) {
     call.on('cancelled', onCancel);
     let phase: ProfilePhase = 'sampling';
     const started = Date.now();
+    const id = randomUUID();
+    const finisher = new AbortController();
+    finishers.set(id, finisher);
     const progress = () => {
       if (call.cancelled) return;
-      call.write({ progress: { phase, elapsed_seconds: Math.min(seconds, (Date.now() - started) / 1000), total_seconds: seconds } });
+      call.write({ progress: { phase, elapsed_seconds: Math.min(seconds, (Date.now() - started) / 1000), total_seconds: seconds, id } });
     };
     progress();
     const timer = setInterval(progress, opts.progressIntervalMs ?? 250);
@@ -58,8 +71,10 @@ export function profileHandler(opts: ProfilingOptions) {
         { hz, seconds, kernel: true, user: true, idle: false, ...(req.pid && { pid: req.pid }), ...(req.cgroup && { cgroup: req.cgroup }) },
         ac.signal,
         (p) => { phase = p; progress(); },
+        { id, finish: finisher.signal },
       );
     } finally {
+      finishers.delete(id);
       clearInterval(timer);
       call.off('cancelled', onCancel);
     }
@@ -67,4 +82,5 @@ export function profileHandler(opts: ProfilingOptions) {
     const out = render(format, profile);
     call.write({ result: { data: out.body, samples: profile.totalSamples, format, id: profile.id } });
   };
+  return { profile, finish };
 }

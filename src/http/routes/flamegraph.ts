@@ -6,11 +6,14 @@ import type { Profile } from '../../profile/model.js';
 import type { ProfileStore } from '../../profile/profile-store.js';
 import type { Profiler } from '../../profile/profiler.js';
 import { render, renderDiff, type DiffFormat, type ProfileFormat, type Rendered } from '../../profile/render/index.js';
+import { checkProfileAccess, type ProfileAccess } from '../profile-access.js';
 
 export interface FlamegraphRouteOptions {
   profiler: Pick<Profiler, 'run'>;
   store: ProfileStore;
   limits: { defaultHz: number; maxHz: number; defaultSeconds: number; maxSeconds: number };
+  /** http.profile; loopback clients only when absent. */
+  access?: ProfileAccess;
 }
 
 const FORMATS: readonly ProfileFormat[] = ['html', 'svg', 'json', 'folded', 'pprof'];
@@ -27,6 +30,7 @@ interface ProfileQuery {
   user: boolean;
   idle: boolean;
   format: ProfileFormat;
+  minShare?: number;
 }
 
 interface PropertySchema {
@@ -43,6 +47,7 @@ function expectation(p: PropertySchema): string {
   if (p.enum) return `must be one of ${p.enum.join(', ')}`;
   if (p.type === 'boolean') return 'must be true or false';
   if (p.type === 'integer' && p.maximum !== undefined) return `must be from ${p.minimum} to ${p.maximum}`;
+  if (p.type === 'number') return `must be a number from ${p.minimum} to ${p.maximum}`;
   if (p.type === 'integer') return `must be an integer of at least ${p.minimum}`;
   return 'must be a non-empty string';
 }
@@ -67,6 +72,9 @@ function send(reply: FastifyReply, out: Rendered, format: ProfileFormat, profile
 
 export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async (app, opts) => {
   const { limits } = opts;
+  const access = opts.access ?? { mode: 'local' };
+  // Every route of this plugin (they are all /flamegraph…), before the query is even parsed.
+  app.addHook('onRequest', async (req) => checkProfileAccess(access, req));
   const query: Record<string, PropertySchema> = {
     seconds: { type: 'integer', minimum: 1, maximum: limits.maxSeconds, default: limits.defaultSeconds },
     hz: { type: 'integer', minimum: 1, maximum: limits.maxHz, default: limits.defaultHz },
@@ -76,8 +84,11 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     user: { type: 'boolean', default: true },
     idle: { type: 'boolean', default: false },
     format: { type: 'string', enum: FORMATS, default: 'html' },
+    // Percent of all samples under which the SVG leaves a frame out (0: every frame).
+    minShare: { type: 'number', minimum: 0, maximum: 100 },
   };
-  const stored: Record<string, PropertySchema> = { format: query.format! };
+  const stored: Record<string, PropertySchema> = { format: query.format!, minShare: query.minShare! };
+  const renderOptions = (q: { minShare?: number }) => (q.minShare === undefined ? {} : { minShare: q.minShare / 100 });
   const diff: Record<string, PropertySchema> = {
     before: { type: 'string', minLength: 1 },
     after: { type: 'string', minLength: 1 },
@@ -88,7 +99,7 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     schema: { querystring: { type: 'object', properties: query } },
     schemaErrorFormatter: schemaErrors(query),
   }, async (req, reply) => {
-    const { format, ...request } = req.query;
+    const { format, minShare, ...request } = req.query;
     if (!request.kernel && !request.user) throw new BpfwasmError('PROFILE_INVALID', 'kernel and user cannot both be false');
     // The client going away (closed tab, Ctrl-C) stops the sampling instead of finishing unseen.
     const ac = new AbortController();
@@ -101,7 +112,7 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
       reply.raw.off('close', onClose);
     }
     opts.store.add(profile);
-    return send(reply, render(format, profile), format, profile.id);
+    return send(reply, render(format, profile, renderOptions({ minShare })), format, profile.id);
   });
 
   app.get<{ Querystring: { before: string; after: string; format: DiffFormat } }>('/flamegraph/diff', {
@@ -112,11 +123,11 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     return send(reply, renderDiff(format, opts.store.get(before), opts.store.get(after)), format);
   });
 
-  app.get<{ Params: { id: string }; Querystring: { format: ProfileFormat } }>('/flamegraph/:id', {
+  app.get<{ Params: { id: string }; Querystring: { format: ProfileFormat; minShare?: number } }>('/flamegraph/:id', {
     schema: { querystring: { type: 'object', properties: stored } },
     schemaErrorFormatter: schemaErrors(stored),
   }, async (req, reply) => {
     const profile = opts.store.get(req.params.id);
-    return send(reply, render(req.query.format, profile), req.query.format, profile.id);
+    return send(reply, render(req.query.format, profile, renderOptions(req.query)), req.query.format, profile.id);
   });
 };

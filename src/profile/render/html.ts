@@ -1,18 +1,12 @@
-// The interactive flamegraph page: d3 v7 and d3-flame-graph 5 served by us
-// (/flamegraph/assets/, see src/http/routes/flamegraph-assets.ts), never a CDN, with the tree
-// embedded as inert JSON. Frame names are untrusted (any process can name its functions), so
-// they only ever reach the DOM as text.
+// The interactive flamegraph page: d3 v7 and d3-flame-graph 5 inlined from our node_modules
+// (assets.ts), so a saved page opens from disk with no network, with the tree embedded as inert
+// JSON. Frame names are untrusted (any process can name its functions), so they only ever reach
+// the DOM as text.
 import type { Profile } from '../model.js';
+import { inlineAssets } from './assets.js';
 import { escapeXml } from './escape.js';
 import { buildTree, type FlameNode } from './tree.js';
 import { profileSummary } from './svg.js';
-
-/** Same-origin paths: the assets come from this collector, not a CDN. */
-export const ASSET_URLS = {
-  d3: '/flamegraph/assets/d3.min.js',
-  flamegraph: '/flamegraph/assets/d3-flamegraph.min.js',
-  css: '/flamegraph/assets/d3-flamegraph.css',
-} as const;
 
 /** JSON that cannot end its `<script>` element early, nor break older JS parsers on U+2028/9. */
 export function jsonForScript(value: unknown): string {
@@ -59,10 +53,38 @@ const SCRIPT = `
   document.getElementById('search-button').addEventListener('click', doSearch);
   search.addEventListener('keydown', function (e) { if (e.key === 'Enter') doSearch(); });
   document.getElementById('reset').addEventListener('click', function () { search.value = ''; chart.clear(); chart.resetZoom(); });
+  // Top functions: self samples (leaf time) and total samples (on the stack, once per stack).
+  var self = {}, inclusive = {}, onPath = {};
+  function walk(node) {
+    var childSum = 0;
+    var name = node.name;
+    (node.children || []).forEach(function (c) { childSum += c.value; });
+    self[name] = (self[name] || 0) + node.value - childSum;
+    if (!onPath[name]) inclusive[name] = (inclusive[name] || 0) + node.value;
+    onPath[name] = (onPath[name] || 0) + 1;
+    (node.children || []).forEach(walk);
+    onPath[name] -= 1;
+  }
+  (tree.children || []).forEach(walk);
+  var names = Object.keys(self).filter(function (n) { return self[n] > 0; });
+  names.sort(function (a, b) { return self[b] - self[a] || inclusive[b] - inclusive[a]; });
+  var body = document.querySelector('#top tbody');
+  function share(v) { return total > 0 ? (100 * v / total).toFixed(2) + '%' : '0.00%'; }
+  names.slice(0, 30).forEach(function (name) {
+    var row = document.createElement('tr');
+    [share(self[name]), share(inclusive[name]), name].forEach(function (text) {
+      var cell = document.createElement('td');
+      cell.textContent = text;
+      row.appendChild(cell);
+    });
+    row.addEventListener('click', function () { search.value = name; doSearch(); });
+    body.appendChild(row);
+  });
 })();
 `;
 
 export function renderPage(opts: PageOptions): Buffer {
+  const assets = inlineAssets();
   const warnings = opts.warnings.length
     ? `<ul id="warnings">${opts.warnings.map((w) => `<li>${escapeXml(w)}</li>`).join('')}</ul>\n`
     : '';
@@ -72,7 +94,7 @@ export function renderPage(opts: PageOptions): Buffer {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeXml(opts.title)}</title>
-<link rel="stylesheet" href="${ASSET_URLS.css}">
+<style>${assets.css}</style>
 <style>
 body { font-family: Verdana, sans-serif; margin: 1em 2em; }
 header { display: flex; flex-wrap: wrap; gap: 1em; align-items: center; }
@@ -80,6 +102,11 @@ h1 { font-size: 1.3em; margin: 0; }
 #summary { color: #555; }
 #warnings { color: #a00000; }
 #details { min-height: 1.5em; margin: 0.5em 0; font-size: 0.9em; }
+#top { border-collapse: collapse; font-size: 0.85em; margin-top: 1em; }
+#top td, #top th { padding: 0.1em 0.6em; text-align: right; }
+#top td:last-child, #top th:last-child { text-align: left; font-family: monospace; }
+#top tbody tr { cursor: pointer; }
+#top tbody tr:hover { background: #eef; }
 </style>
 </head>
 <body>
@@ -93,8 +120,10 @@ h1 { font-size: 1.3em; margin: 0; }
 ${warnings}<div id="details"></div>
 <div id="chart" data-differential="${opts.differential}"></div>
 <script type="application/json" id="profile-data">${jsonForScript(opts.tree)}</script>
-<script src="${ASSET_URLS.d3}"></script>
-<script src="${ASSET_URLS.flamegraph}"></script>
+<table id="top"><caption>Top functions (click to search)</caption>
+<thead><tr><th>Self</th><th>Total</th><th>Function</th></tr></thead><tbody></tbody></table>
+<script>${assets.d3}</script>
+<script>${assets.flamegraph}</script>
 <script>${SCRIPT}</script>
 </body>
 </html>

@@ -38,10 +38,15 @@ function safeId(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-export function render(format: ProfileFormat, profile: Profile): Rendered {
+export interface RenderOptions {
+  /** Frames under this share of all samples (0–1) are left out of the SVG. */
+  minShare?: number;
+}
+
+export function render(format: ProfileFormat, profile: Profile, opts: RenderOptions = {}): Rendered {
   const body = {
     html: renderHtml,
-    svg: renderSvg,
+    svg: (p: Profile) => renderSvg(p, opts.minShare),
     json: (p: Profile) => renderTreeJson(p.samples),
     folded: (p: Profile) => renderFolded(p.samples),
     pprof: renderPprof,

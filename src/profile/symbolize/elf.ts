@@ -42,6 +42,8 @@ export interface ElfFile {
   buildId?: string;
   /** Function symbols kept (.symtab and .dynsym merged). */
   symbolCount: number;
+  /** About what the symbol table holds in memory (what the cache budget counts); the file's bytes are not kept. */
+  retainedBytes: number;
   /** The function containing a file-relative virtual address. */
   lookup(vaddr: number): ElfSymbolHit | undefined;
 }
@@ -263,7 +265,7 @@ class SymbolBuilder {
     this.names.push(name);
     this.ranks.push(rank);
   }
-  build(): { symbolCount: number; lookup(vaddr: number): ElfSymbolHit | undefined } {
+  build(): { symbolCount: number; retainedBytes: number; lookup(vaddr: number): ElfSymbolHit | undefined } {
     const { addrs, sizes, names, ranks } = this;
     const order = Array.from({ length: addrs.length }, (_, i) => i);
     order.sort((a, b) => addrs[a]! - addrs[b]! || ranks[a]! - ranks[b]!);
@@ -284,8 +286,12 @@ class SymbolBuilder {
     // The last one has no next symbol to end it: an unsized `_fini` must not claim every address
     // after it (code without symbols there, such as node's, shows as module+offset instead).
     if (n > 0 && end[n - 1] === Infinity) end[n - 1] = start[n - 1]! + 1;
+    let nameBytes = 0;
+    for (let i = 0; i < n; i++) nameBytes += name[i]!.length;
     return {
       symbolCount: n,
+      // Two Float64Arrays, a pointer and a string header per name, and the names (one-byte strings).
+      retainedBytes: 1024 + n * (8 + 8 + 8 + 16) + nameBytes,
       lookup(vaddr: number): ElfSymbolHit | undefined {
         let a = 0;
         let b = n - 1;
@@ -308,14 +314,17 @@ class SymbolBuilder {
 
 /** Files above this are refused rather than read: a 4 GiB debug binary must not blow the heap. */
 export const MAX_ELF_BYTES = 512 * 1024 * 1024;
-const CACHE_ENTRIES = 256;
 const HEAD_BYTES = 64 * 1024;
+/** profile.cacheBytes' default. */
+export const DEFAULT_ELF_CACHE_BYTES = 64 << 20;
 
-/** A small LRU on Map's insertion order. */
-class Lru<V> {
-  private map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(k: string): V | undefined {
+/** An LRU on Map's insertion order, bounded by the symbol tables' retained bytes. */
+class SymbolTableCache {
+  private readonly map = new Map<string, ElfFile>();
+  private bytes = 0;
+  constructor(public budget: number) {}
+  get size(): number { return this.bytes; }
+  get(k: string): ElfFile | undefined {
     const v = this.map.get(k);
     if (v !== undefined) {
       this.map.delete(k);
@@ -323,15 +332,35 @@ class Lru<V> {
     }
     return v;
   }
-  set(k: string, v: V): void {
-    this.map.delete(k);
+  set(k: string, v: ElfFile): void {
+    this.delete(k);
     this.map.set(k, v);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+    this.bytes += v.retainedBytes;
+    // The newest entry stays even alone over the budget: the profile being symbolized needs it.
+    while (this.bytes > this.budget && this.map.size > 1) this.delete(this.map.keys().next().value!);
+  }
+  private delete(k: string): void {
+    const old = this.map.get(k);
+    if (old === undefined) return;
+    this.map.delete(k);
+    this.bytes -= old.retainedBytes;
   }
 }
 
-const byInode = new Lru<ElfFile>(CACHE_ENTRIES);
-const byBuildId = new Lru<ElfFile>(CACHE_ENTRIES);
+/** Symbol tables per (dev, inode, mtime, size); build-ids point at those keys, so each table is counted once. */
+const byInode = new SymbolTableCache(DEFAULT_ELF_CACHE_BYTES);
+const byBuildId = new Map<string, string>();
+const MAX_BUILD_IDS = 4096;
+
+/** Sets the byte budget of the symbol-table cache (profile.cacheBytes). */
+export function setElfCacheBytes(bytes: number): void {
+  byInode.budget = bytes;
+}
+
+/** Bytes the symbol-table cache holds now (tests, self-metrics). */
+export function elfCacheBytes(): number {
+  return byInode.size;
+}
 
 /**
  * Reads and parses an ELF file, cached across calls per (dev, inode, mtime, size) and per (build-id,
@@ -352,11 +381,9 @@ export async function loadElf(path: string): Promise<ElfFile> {
   // The build-id note sits in the first pages: check it before reading the whole file. The size is
   // part of the key because a stripped copy keeps the build-id but must not borrow the full symbols.
   const headId = buildIdFromHead(path);
-  const sameBuild = headId === undefined ? undefined : byBuildId.get(`${headId}:${st.size}`);
-  if (sameBuild !== undefined) {
-    byInode.set(key, sameBuild);
-    return sameBuild;
-  }
+  const sameKey = headId === undefined ? undefined : byBuildId.get(`${headId}:${st.size}`);
+  const sameBuild = sameKey === undefined ? undefined : byInode.get(sameKey);
+  if (sameBuild !== undefined) return sameBuild;
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -365,7 +392,10 @@ export async function loadElf(path: string): Promise<ElfFile> {
   }
   const elf = parseElf(bytes);
   byInode.set(key, elf);
-  if (elf.buildId !== undefined) byBuildId.set(`${elf.buildId}:${st.size}`, elf);
+  if (elf.buildId !== undefined) {
+    if (byBuildId.size >= MAX_BUILD_IDS) byBuildId.clear();
+    byBuildId.set(`${elf.buildId}:${st.size}`, key);
+  }
   return elf;
 }
 

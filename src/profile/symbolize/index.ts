@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Frame, Profile, ProfileFilters, RawProfile, StackSample } from '../model.js';
+import { demangle } from './demangle.js';
 import { type ElfFile, loadBias, loadElf, parseElf } from './elf.js';
 import { KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
 import { type Mapping, fileOffset, findMapping, isFileMapping, parseMaps } from './maps.js';
@@ -90,10 +91,11 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
         'were most likely built without frame pointers (-fno-omit-frame-pointer), so their callers are missing',
     );
   }
+  if (raw.stoppedEarly) warnings.push(`sampling was stopped early, after ${(raw.durationMs / 1000).toFixed(1)} s of ${raw.seconds} s`);
   const e = raw.stackErrors;
   if (e.userMissing > 0) warnings.push(`${samples(e.userMissing)} no user stack`);
   // No kernel stack is the normal case for a sample taken in user mode: not worth a warning.
-  if (e.collisions > 0) warnings.push(`${samples(e.collisions)} a stack dropped because the stack map was full (collisions)`);
+  if (e.lost > 0) warnings.push(`${e.lost === 1 ? '1 sample was' : `${e.lost} samples were`} lost: the sample ring was full (the helper fell behind)`);
   if (e.other > 0) warnings.push(`${samples(e.other)} other stack errors`);
 
   return {
@@ -216,7 +218,7 @@ function elfFrame(elf: ElfFile | undefined, map: Mapping, pc: bigint, module: st
   if (bias === undefined) return undefined;
   const vaddr = Number(pc) - bias;
   const hit = elf.lookup(vaddr);
-  return { name: hit?.name ?? `${module}+0x${vaddr.toString(16)}`, kind: 'user', module };
+  return { name: hit ? demangle(hit.name) : `${module}+0x${vaddr.toString(16)}`, kind: 'user', module };
 }
 
 let vdso: Promise<ElfFile | undefined> | undefined;

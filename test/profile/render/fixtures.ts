@@ -10,7 +10,7 @@ export function profile(samples: StackSample[], over: Partial<Profile> = {}): Pr
     filters: { kernel: true, user: true, idle: false },
     samples,
     totalSamples: samples.reduce((n, s) => n + s.count, 0),
-    stackErrors: { kernelMissing: 0, userMissing: 0, collisions: 0, other: 0 },
+    stackErrors: { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 },
     warnings: [],
     ...over,
   };

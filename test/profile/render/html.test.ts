@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { inlineAssets } from '../../../src/profile/render/assets.js';
 import { renderHtml } from '../../../src/profile/render/html.js';
 import { buildTree } from '../../../src/profile/render/tree.js';
 import { embeddedTree, proc, profile, small, user } from './fixtures.js';
@@ -6,16 +7,16 @@ import { embeddedTree, proc, profile, small, user } from './fixtures.js';
 describe('html', () => {
   const html = renderHtml(small).toString();
 
-  test('loads d3 and d3-flame-graph from our own server, nothing from elsewhere', () => {
-    expect(html).toContain('<script src="/flamegraph/assets/d3.min.js"></script>');
-    expect(html).toContain('<script src="/flamegraph/assets/d3-flamegraph.min.js"></script>');
-    expect(html).toContain('<link rel="stylesheet" href="/flamegraph/assets/d3-flamegraph.css">');
-    expect(html).not.toMatch(/https?:\/\//);
-    expect(html).not.toMatch(/(src|href)="\/\//); // nor protocol-relative URLs
+  test('inlines d3, d3-flame-graph and its CSS: the page loads nothing (opens from disk)', () => {
+    const assets = inlineAssets();
+    expect(html).toContain(`<script>${assets.d3}</script>`);
+    expect(html).toContain(`<script>${assets.flamegraph}</script>`);
+    expect(html).toContain(`<style>${assets.css}</style>`);
+    expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
   });
 
   test('has the controls, the summary and the warnings', () => {
-    for (const id of ['chart', 'search', 'search-button', 'reset', 'details']) expect(html).toContain(`id="${id}"`);
+    for (const id of ['chart', 'search', 'search-button', 'reset', 'details', 'top']) expect(html).toContain(`id="${id}"`);
     expect(html).toContain('11 samples at 99 Hz over 10 s');
     expect(html).toContain('<li>user stacks are short: binaries lack frame pointers</li>');
     expect(html).toContain('.minFrameSize(');
@@ -26,8 +27,8 @@ describe('html', () => {
 
   test('the page script is valid JavaScript', () => {
     const scripts = [...html.matchAll(/<script>([^]*?)<\/script>/g)];
-    expect(scripts).toHaveLength(1);
-    expect(() => new Function(scripts[0]![1]!)).not.toThrow();
+    expect(scripts).toHaveLength(3); // d3, d3-flame-graph, the page's own
+    expect(() => new Function(scripts[2]![1]!)).not.toThrow();
   });
 
   test('hostile frame names cannot end the script element or inject markup', () => {

@@ -1,4 +1,4 @@
-// A small strict XML well-formedness check (elements, attributes, references, characters), so
+// A small strict XML well-formedness check (elements, attributes, references, characters, CDATA), so
 // the SVG tests need no XML parser dependency. Throws on the first error.
 const NAME = /^[A-Za-z_:][\w:.-]*/;
 const BAD_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
@@ -25,6 +25,14 @@ export function assertWellFormedXml(xml: string): void {
     if (open.length === 0 && text.trim() !== '') throw new Error(`text outside the root element near ${pos}`);
     if (lt === -1) break;
     pos = lt + 1;
+    if (xml.startsWith('![CDATA[', pos)) {
+      if (open.length === 0) throw new Error(`CDATA outside the root element near ${pos}`);
+      const end = xml.indexOf(']]>', pos);
+      if (end === -1) throw new Error(`unterminated CDATA near ${pos}`);
+      if (BAD_CHAR.test(xml.slice(pos, end))) throw new Error(`invalid XML character in CDATA near ${pos}`);
+      pos = end + 3;
+      continue;
+    }
     if (xml[pos] === '/') {
       const name = NAME.exec(xml.slice(pos + 1))?.[0];
       if (!name || name !== open.pop()) throw new Error(`mismatched end tag ${name} near ${pos}`);

@@ -17,7 +17,7 @@ afterAll(() => {
 });
 
 const filters = { kernel: true, user: true, idle: false };
-const noErrors = { kernelMissing: 0, userMissing: 0, collisions: 0, other: 0 };
+const noErrors = { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 };
 
 function raw(r: Running, stacks: [number, bigint[]][], samples: Partial<RawProfile['samples'][number]>[], extra: Partial<RawProfile> = {}): RawProfile {
   return {
@@ -93,7 +93,7 @@ describe('symbolize', () => {
           { kernelStackId: 2, count: 4, pid: r.pid + 1 },
           { userStackId: 3, count: 2 },
         ],
-        { stackErrors: { kernelMissing: 0, userMissing: 12, collisions: 1, other: 0 } },
+        { stackErrors: { kernelMissing: 0, userMissing: 12, lost: 1, other: 0 } },
       ),
       { id: 'p1', startedAt: 5, filters },
     );
@@ -102,7 +102,7 @@ describe('symbolize', () => {
       [r.pid, 7, ['process:prog', 'user:outer_fn', 'user:middle_fn', 'user:leaf_fn', 'kernel:entry_SYSCALL_64', 'kernel:do_syscall_64']],
       [r.pid, 2, ['process:prog', 'user:[unknown]']],
     ]);
-    expect(p.warnings).toEqual(['12 samples had no user stack', '1 sample had a stack dropped because the stack map was full (collisions)']);
+    expect(p.warnings).toEqual(['12 samples had no user stack', '1 sample was lost: the sample ring was full (the helper fell behind)']);
   });
 
   it('warns about missing frame pointers, zero kallsyms, and names JIT frames from a perf map', async () => {
