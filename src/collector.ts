@@ -105,6 +105,7 @@ export class Collector {
         quarantineBaseMs: config.exporters.quarantineBaseMs,
         quarantineMaxMs: config.exporters.quarantineMaxMs,
         maxConsecutiveTraps: config.exporters.maxConsecutiveTraps,
+        threads: config.exporters.threads,
       },
     }, loadTrustPolicy(config.exporters));
     this.decoder = new FrameDecoder({

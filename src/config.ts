@@ -105,6 +105,8 @@ export interface Config {
     quarantineMaxMs: number;
     /** Batches trapping in a row before the exporter is restarted from a fresh instance. */
     maxConsecutiveTraps: number;
+    /** Worker threads the exporters share, each exporter in its own WebAssembly instance (src/exporters/README.md). */
+    threads: number;
     /** Settings per exporter name, read by the module through the `config` import. */
     settings: Record<string, Record<string, string>>;
     /** Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key. */
@@ -228,7 +230,7 @@ export function defaultConfig(): Config {
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
       batchTimeoutMs: 250, initTimeoutMs: 2000, maxMemoryPages: 256, queueBatches: 64,
-      quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, settings: {},
+      quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, threads: 1, settings: {},
       requireSignatures: false, trustedKeys: [],
     },
     metrics: { maxSeriesPerMetric: 10_000, seriesTtlSeconds: 3600, nativeHistograms: false },
@@ -398,6 +400,7 @@ const SHAPE = {
     quarantineBaseMs: integer(1, 3_600_000),
     quarantineMaxMs: integer(1, 86_400_000),
     maxConsecutiveTraps: integer(1, 1_000_000),
+    threads: integer(1, 64),
     settings: settingsMap,
     requireSignatures: boolean,
     trustedKeys: stringList,

@@ -1,110 +1,15 @@
-// What the collector sees of an exporter, and how one is loaded: each module runs in its own
-// worker thread (supervisor.ts), never on the thread that serves HTTP. Failures of a running
+// How an exporter is loaded: each module runs in its own WebAssembly instance on a shared
+// exporter thread (thread.ts), never on the thread that serves HTTP. Failures of a running
 // module are counted on its Exporter object, never thrown: one bad exporter must not stop
 // the collector or the others.
-import type { QuarantineEvent } from '../logs/events.js';
-import type { SeriesStore } from '../metrics/store.js';
-import { ExporterMetrics, type ExporterState } from './self-metrics.js';
+import { limitsOf, type ExporterHost } from './limits.js';
+import { ExporterMetrics } from './self-metrics.js';
 import { IsolatedExporter, type InstanceRole } from './supervisor.js';
 
-/** Deadlines, memory and queue limits of every exporter (config `exporters.*`). */
-export interface RuntimeLimits {
-  /** Longest one `bpfwasm_on_batch` (or `bpfwasm_forget`) call may run before the worker is terminated. */
-  readonly batchTimeoutMs: number;
-  /** Longest compiling, instantiating and `bpfwasm_init` may take. */
-  readonly initTimeoutMs: number;
-  /** A module's budget in 64 KiB pages: its linear memory, tables, globals and segments together (memory-cap.ts). */
-  readonly maxMemoryPages: number;
-  /** Batches handed to a worker and not completed before further ones are dropped. */
-  readonly queueBatches: number;
-  /** First quarantine delay before a restart; doubled on each failure in a row, up to quarantineMaxMs. */
-  readonly quarantineBaseMs: number;
-  readonly quarantineMaxMs: number;
-  /** Batches trapping in a row before the module is restarted from a fresh instance. */
-  readonly maxConsecutiveTraps: number;
-}
-
-export const DEFAULT_LIMITS: RuntimeLimits = {
-  batchTimeoutMs: 250,
-  initTimeoutMs: 2000,
-  maxMemoryPages: 256,
-  queueBatches: 64,
-  quarantineBaseMs: 1000,
-  quarantineMaxMs: 60_000,
-  maxConsecutiveTraps: 16,
-};
-
-export interface ExporterHost {
-  readonly store: SeriesStore;
-  /**
-   * A line an exporter wrote (the `log` import) or the host wrote about it. `fields`: the
-   * exporter's message was a JSON object (untrusted: the host logs it namespaced, see
-   * src/logs/events.ts); `builtin`: the line came from the collector's own shipped module.
-   */
-  log(exporter: string, level: number, msg: string, fields?: Record<string, unknown>, builtin?: boolean): void;
-  /** The host quarantined an exporter (an `exporter_quarantined` event); a plain line to `log` without it. */
-  quarantined?(event: QuarantineEvent): void;
-  /** Names behind the `resolve` import (syscalls, errnos, devices, cgroups…). */
-  resolve?(kind: number, id: bigint): string | undefined;
-  /** Settings behind the `config` import, per exporter name. */
-  settings?(exporter: string): Readonly<Record<string, string>> | undefined;
-  /** Largest batch payload the host will pass; the module's buffer is requested at this size. */
-  readonly maxBatchBytes: number;
-  /** Overrides of DEFAULT_LIMITS. */
-  readonly limits?: Partial<RuntimeLimits>;
-}
-
-export interface Exporter {
-  readonly name: string;
-  readonly state: ExporterState;
-  /** Record types the module subscribed to in init, ascending. */
-  readonly subscriptions: readonly number[];
-  /** Whether the module exports `bpfwasm_forget`, so its idle series may expire. */
-  readonly canForget: boolean;
-  /**
-   * Removes these idle series: the module drops them from its caches (bpfwasm_forget), then
-   * the store frees them. False if the module cannot forget or trapped doing it (they stay).
-   */
-  forget(ids: readonly number[]): Promise<boolean>;
-  /** Hands over one batch of `count` records of `recordType` (copied); never throws, never blocks. */
-  onBatch(recordType: number, payload: Uint8Array, count: number): void;
-  /** Resolves once every batch handed over so far has been applied to the store (or dropped). */
-  flush(): Promise<void>;
-  close(): Promise<void>;
-  /** Completed batches and their events. */
-  readonly batches: number;
-  readonly events: number;
-  /** Events never run, by reason (queue full, not running, aborted by a terminated worker). */
-  readonly dropped: Readonly<Record<'queue_full' | 'not_running' | 'aborted', number>>;
-  /** Batches that failed without trapping: a non-zero return, or no buffer large enough. */
-  readonly errors: number;
-  /** Batches aborted by a trap (disjoint from `errors`); the module keeps its state and gets the next batch. */
-  readonly traps: number;
-  /** Calls that overran their deadline (the worker was terminated). */
-  readonly timeouts: number;
-  /** Workers that died on their own. */
-  readonly crashes: number;
-  /** Restarts after a quarantine. */
-  readonly restarts: number;
-  /** `update` operations refused (foreign series, wrong kind, non-finite or negative counter add). */
-  readonly rejectedOps: number;
-  /** Import calls answered with an error code (bad pointer, bad UTF-8, limit, wrong phase…). */
-  readonly rejectedCalls: number;
-  /** Log lines dropped by the per-exporter rate limit. */
-  readonly logsDropped: number;
-  /** The latest problem of any of the above, '' if none. */
-  readonly lastError: string;
-  /** Current size of the module's linear memory: steady once warm, since exporters do not allocate per event. */
-  readonly memoryBytes: number;
-}
-
-/** The runtime limits of a host, defaults filled in. */
-export function limitsOf(host: ExporterHost): RuntimeLimits {
-  return { ...DEFAULT_LIMITS, ...host.limits };
-}
+export { DEFAULT_LIMITS, limitsOf, type Exporter, type ExporterHost, type RuntimeLimits } from './limits.js';
 
 /**
- * Loads one module into its own worker and resolves once it is running; rejects with a
+ * Loads one module into a slot of an exporter thread and resolves once it is running; rejects with a
  * BpfwasmError naming the module (EXPORTER_LOAD, EXPORTER_ABI, EXPORTER_INIT) otherwise.
  */
 export async function loadExporter(

@@ -1,32 +1,21 @@
-// Main-thread handle of one exporter: its worker, a bounded queue of batches in flight, the
-// answers to the worker's synchronous calls, the watchdog deadline, and quarantine with
-// exponential backoff followed by a restart. Nothing here waits on the worker: a slow or
-// stuck module costs its own events (counted), never the pipeline's or the HTTP server's time.
-// A message round trip costs the main thread tens of µs whatever its size, so batches that
-// arrive while a message is in flight wait in one buffer and go together in the next message
-// (Nagle-style: a batch that finds the worker idle is posted at once).
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+// Main-thread handle of one exporter: its slot on a shared exporter thread (thread.ts), a
+// bounded count of batches handed over and not completed, the answers to the module's
+// synchronous calls, its deadlines, and quarantine with exponential backoff followed by a
+// restart. Nothing here waits on the thread: a slow or stuck module costs its own events
+// (counted), never the pipeline's or the HTTP server's time, and is stopped alone at its deadline.
 import { BpfwasmError, type ErrorCode } from '../errors.js';
 import type { QuarantineEvent } from '../logs/events.js';
 import { Errno, LogLevel } from './abi.js';
+import type { Exporter, ExporterHost, RuntimeLimits } from './limits.js';
 import {
-  BATCH_FIELDS, BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
-  CTL_TEXT_OFFSET, Phase, epochMs, type Flush, type FromWorker, type RpcRequest, type ToWorker, type WorkerInit,
+  BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  CTL_TEXT_OFFSET, Phase, type Flush, type FromWorker, type RpcRequest, type SlotInit,
 } from './protocol.js';
-import type { Exporter, ExporterHost, RuntimeLimits } from './runtime.js';
 import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';
 import { SeriesSink } from './sink.js';
+import { ExporterThread, type SlotOwner } from './thread.js';
 
 const encoder = new TextEncoder();
-/** Pending batches are posted once they hold this much, even with a message in flight, to bound a message's size and run time. */
-const MESSAGE_BYTES = 1 << 20;
-/** Smallest message buffer allocated: one helper frame (helper.batchBytes, 64 KiB by default) fits. */
-const BUFFER_MIN_BYTES = 64 << 10;
-/** Message buffers the worker handed back, kept for reuse: a fresh one costs page faults (~1 µs per KiB on a VM). */
-const SPARE_BUFFERS = 2;
-const NO_BYTES: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
 /** How an instance stands beside others of its name. */
 export interface InstanceRole {
@@ -40,7 +29,7 @@ export interface InstanceRole {
   readonly builtin?: boolean;
 }
 
-export class IsolatedExporter implements Exporter {
+export class IsolatedExporter implements Exporter, SlotOwner {
   subscriptions: readonly number[] = [];
   canForget = false;
   state: ExporterState = 'loading';
@@ -58,20 +47,16 @@ export class IsolatedExporter implements Exporter {
   memoryBytes = 0;
   readonly dropped: Record<DropReason, number> = { queue_full: 0, not_running: 0, aborted: 0 };
 
-  private worker: Worker | undefined;
-  private ctl = new Int32Array(new SharedArrayBuffer(0));
-  private since = new Float64Array(new SharedArrayBuffer(0));
+  ctl = new Int32Array(new SharedArrayBuffer(0));
+  since = new Float64Array(new SharedArrayBuffer(0));
   private text = new Uint8Array(new SharedArrayBuffer(0));
-  private seq = 0;
+  private thread: ExporterThread | undefined;
+  private slot = 0;
   private appliedSeq = 0;
-  /** Messages posted and not answered, oldest first: BATCH_FIELDS numbers per batch (type, count, bytes). */
-  private inflight: number[][] = [];
-  /** Batches waiting for the message in flight: their payloads back to back, and their fields. */
-  private pending = NO_BYTES;
-  private pendingBytes = 0;
-  private pendingBatches: number[] = [];
-  private spare: ArrayBuffer[] = [];
-  /** Batches and events handed over and not completed, in flight or pending: the queue bound and the abort count. */
+  /** Events of each batch handed over and not completed, oldest first from `head`: results come back in order. */
+  private queuedCounts: number[] = [];
+  private head = 0;
+  /** Batches and events handed over and not completed: the queue bound and the abort count. */
   private queuedBatches = 0;
   private queuedEvents = 0;
   private idleWaiters: (() => void)[] = [];
@@ -82,6 +67,8 @@ export class IsolatedExporter implements Exporter {
   private loadedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Loading again after its thread was lost through no fault of its own: not a restart. */
+  private reloading = false;
   private readonly sink: SeriesSink;
 
   constructor(
@@ -96,13 +83,21 @@ export class IsolatedExporter implements Exporter {
     if (!role.silent) metrics.state('loading');
   }
 
+  get batchTimeoutMs(): number {
+    return this.limits.batchTimeoutMs;
+  }
+
+  get initTimeoutMs(): number {
+    return this.limits.initTimeoutMs;
+  }
+
   /** A version loaded beside the running one takes over its name's state series (see InstanceRole.silent). */
   adopt(): void {
     this.role.silent = false;
     this.metrics.state(this.state);
   }
 
-  /** Loads the module in a fresh worker; rejects with a BpfwasmError naming the module if it cannot run. */
+  /** Loads the module in a slot of an exporter thread; rejects with a BpfwasmError naming the module if it cannot run. */
   start(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.starting = { resolve, reject };
@@ -110,10 +105,10 @@ export class IsolatedExporter implements Exporter {
     });
   }
 
-  /** Hands one batch to the worker (a copy), or drops it and counts why. Never blocks. */
+  /** Hands one batch to the thread (a copy into its ring), or drops it and counts why. Never blocks. */
   onBatch(recordType: number, payload: Uint8Array, count: number): void {
-    const worker = this.worker;
-    if (worker === undefined || (this.state !== 'loaded' && this.state !== 'shadow')) {
+    const thread = this.thread;
+    if (thread === undefined || (this.state !== 'loaded' && this.state !== 'shadow')) {
       this.drop('not_running', count);
       return;
     }
@@ -121,17 +116,8 @@ export class IsolatedExporter implements Exporter {
       this.drop('queue_full', count);
       return;
     }
-    const bytes = payload.byteLength;
-    if (this.inflight.length === 0) {
-      // A copy the worker may own (payload may be a Buffer view into the decoder's memory, whose
-      // slice() would not copy).
-      const copy = this.buffer(bytes);
-      copy.set(payload);
-      this.postBatches(worker, copy.buffer, [recordType, count, bytes]);
-    } else {
-      if (this.pendingBytes + bytes > MESSAGE_BYTES) this.postPending(worker);
-      this.append(recordType, payload, count);
-    }
+    thread.batch(this.slot, recordType, payload, count);
+    this.queuedCounts.push(count);
     this.queuedBatches++;
     this.queuedEvents += count;
     this.metrics.set(this.metrics.queued, this.queuedBatches);
@@ -148,36 +134,28 @@ export class IsolatedExporter implements Exporter {
    * A series a batch touched since the host looked stays. False if the module cannot forget.
    */
   async forget(storeIds: readonly number[]): Promise<boolean> {
-    const worker = this.worker;
-    if (!this.canForget || worker === undefined || this.state !== 'loaded' || this.forgetWaiter) return false;
+    const thread = this.thread;
+    if (!this.canForget || thread === undefined || this.state !== 'loaded' || this.forgetWaiter) return false;
     const ids = this.sink.localIds(storeIds);
     if (ids.length === 0) return true;
     const done = new Promise<boolean>((resolve) => (this.forgetWaiter = resolve));
-    // Batches handed over before this call run before the forget, as they would one message each.
-    this.postPending(worker);
-    this.post(worker, { t: 'forget', ids, appliedSeq: this.appliedSeq });
+    // Batches handed over before this call run before the forget (the thread drains its ring first).
+    thread.forget(this.slot, ids, this.appliedSeq);
     return done;
   }
 
-  /** Stops the worker for good. */
+  /** Stops the exporter for good. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.restartTimer);
-    const worker = this.worker;
     this.detach('aborted');
-    if (worker) await worker.terminate();
   }
 
-  /** Watchdog: terminates the worker if its current phase overran its deadline. */
-  check(now: number): void {
-    if (this.worker === undefined || this.ctl.length === 0) return;
-    const phase = Atomics.load(this.ctl, CTL_PHASE);
-    if (phase === Phase.IDLE) return;
-    const limit = phase === Phase.INIT ? this.limits.initTimeoutMs : this.limits.batchTimeoutMs;
-    const elapsed = now - this.since[CTL_SINCE_F64]!;
-    if (elapsed <= limit) return;
+  /** Its current phase overran its deadline: stop it alone (its thread carries on with the others). */
+  overran(phase: number): void {
     this.timeouts++;
     this.metrics.error('timeout');
+    // The messages predate shared threads: the module's call is what is terminated now.
     if (phase === Phase.INIT) {
       this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its worker was terminated`, 'timeout');
     } else {
@@ -186,13 +164,28 @@ export class IsolatedExporter implements Exporter {
     }
   }
 
+  /** Its thread is gone: the culprit is quarantined as a crash; the others load again at once, having lost only their batches in flight. */
+  threadLost(culprit: boolean, why: string): void {
+    this.thread = undefined;
+    if (culprit || this.starting) {
+      this.crashes++;
+      this.metrics.error('crash');
+      this.fail('EXPORTER_INIT', `${this.name}: ${why}`, 'crash');
+      return;
+    }
+    this.detach('aborted');
+    this.host.log(this.name, LogLevel.WARN, `exporter reloaded: ${why}`);
+    this.reloading = true;
+    if (!this.closed) this.spawn();
+  }
+
   private spawn(): void {
     const control = new SharedArrayBuffer(CTL_BYTES);
     this.ctl = new Int32Array(control, 0, 8);
     this.since = new Float64Array(control, 0, 8);
     this.text = new Uint8Array(control, CTL_TEXT_OFFSET, CTL_TEXT_BYTES);
     const options = this.host.store.options;
-    const init: WorkerInit = {
+    const init: SlotInit = {
       name: this.name,
       bytes: this.bytes,
       limits: {
@@ -203,33 +196,18 @@ export class IsolatedExporter implements Exporter {
       seed: this.sink.seed(),
       maxBatchBytes: this.host.maxBatchBytes,
       maxMemoryPages: this.limits.maxMemoryPages,
+      batchTimeoutMs: this.limits.batchTimeoutMs,
+      initTimeoutMs: this.limits.initTimeoutMs,
       control,
     };
-    const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
-    worker.unref();
-    this.worker = worker;
-    this.seq = 0;
     this.appliedSeq = 0;
     this.setState('loading');
-    worker.on('message', (m: FromWorker) => {
-      if (worker === this.worker) this.onMessage(m);
-    });
-    worker.on('error', (e) => {
-      if (worker !== this.worker) return;
-      this.crashes++;
-      this.metrics.error('crash');
-      this.fail('EXPORTER_INIT', `${this.name}: its worker died: ${e.message}`, 'crash');
-    });
-    worker.on('exit', (code) => {
-      if (worker !== this.worker) return;
-      this.crashes++;
-      this.metrics.error('crash');
-      this.fail('EXPORTER_INIT', `${this.name}: its worker exited with code ${code}`, 'crash');
-    });
-    watchdog.add(this);
+    const thread = ExporterThread.acquire(this.limits.threads);
+    this.thread = thread;
+    this.slot = thread.load(this, init);
   }
 
-  private onMessage(m: FromWorker): void {
+  onMessage(m: FromWorker): void {
     switch (m.t) {
       case 'rpc':
         this.answer(m.req);
@@ -246,6 +224,8 @@ export class IsolatedExporter implements Exporter {
         if (this.starting) {
           this.starting.resolve();
           this.starting = undefined;
+        } else if (this.reloading) {
+          this.reloading = false;
         } else {
           this.restarts++;
           this.metrics.add(this.metrics.restarts, 1);
@@ -253,17 +233,18 @@ export class IsolatedExporter implements Exporter {
         }
         break;
       case 'failed':
-        this.fail(m.code as ErrorCode, m.message, 'load_failed');
+        if (m.timeout) this.overran(Phase.INIT);
+        else this.fail(m.code as ErrorCode, m.message, 'load_failed');
         break;
       case 'flush':
         this.apply(m.flush);
         break;
-      case 'done':
-        this.recycle(m.payload);
-        this.onDone(m.seq, m.statuses, m.seconds, m.flush);
-        break;
       case 'forgotten': {
         this.apply(m.flush);
+        if (m.timeout) {
+          this.overran(Phase.FORGET);
+          break;
+        }
         if (m.trapped) {
           this.traps++;
           this.metrics.error('trap');
@@ -279,19 +260,24 @@ export class IsolatedExporter implements Exporter {
     }
   }
 
-  private onDone(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Flush): void {
-    const batches = this.inflight.shift();
-    if (batches === undefined) return;
+  onResults(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Flush): void {
     this.appliedSeq = seq;
     this.apply(flush);
     const maxTraps = this.limits.maxConsecutiveTraps;
     let events = 0;
+    let done = 0;
     let trapStorm = false;
+    let timedOut = false;
     for (let b = 0; b < statuses.length; b++) {
-      const count = batches[b * BATCH_FIELDS + 1]!;
-      events += count;
-      this.metrics.batch(count, seconds[b]!);
       const status = statuses[b];
+      if (status === BatchStatus.TIMEOUT) {
+        timedOut = true;
+        break;
+      }
+      const count = this.queuedCounts[this.head++]!;
+      events += count;
+      done++;
+      this.metrics.batch(count, seconds[b]!);
       if (status === BatchStatus.TRAP) {
         this.traps++;
         this.consecutiveTraps++;
@@ -306,51 +292,25 @@ export class IsolatedExporter implements Exporter {
         }
       }
     }
-    this.batches += statuses.length;
+    // Reclaim the consumed front of the queue now and then, not per batch.
+    if (this.head > 1024 && this.head * 2 > this.queuedCounts.length) {
+      this.queuedCounts.splice(0, this.head);
+      this.head = 0;
+    }
+    this.batches += done;
     this.events += events;
-    this.queuedBatches -= statuses.length;
+    this.queuedBatches -= done;
     this.queuedEvents -= events;
+    if (timedOut) {
+      this.overran(Phase.BATCH);
+      return;
+    }
     if (trapStorm) {
       this.fail('EXPORTER_INIT', `${this.name}: trapped in ${maxTraps} batches in a row (last: ${this.lastError})`, 'trap');
       return;
     }
-    if (this.worker !== undefined) this.postPending(this.worker);
     this.metrics.set(this.metrics.queued, this.queuedBatches);
     if (this.queuedBatches === 0) this.wakeIdle();
-  }
-
-  /** Posts one message of batches; `batches` holds BATCH_FIELDS numbers per batch, kept to account for them when answered. */
-  private postBatches(worker: Worker, payload: ArrayBuffer, batches: number[]): void {
-    this.inflight.push(batches);
-    const seq = this.seq + 1;
-    this.seq += batches.length / BATCH_FIELDS;
-    this.post(worker, { t: 'batches', seq, batches, payload }, [payload]);
-  }
-
-  /** Posts the pending batches, if any, as one message. */
-  private postPending(worker: Worker): void {
-    if (this.pendingBatches.length === 0) return;
-    const payload = this.pending.buffer;
-    const batches = this.pendingBatches;
-    this.pending = NO_BYTES;
-    this.pendingBytes = 0;
-    this.pendingBatches = [];
-    this.postBatches(worker, payload, batches);
-  }
-
-  /** Copies a batch behind the pending ones, growing their buffer by doubling. */
-  private append(recordType: number, payload: Uint8Array, count: number): void {
-    const bytes = payload.byteLength;
-    const needed = this.pendingBytes + bytes;
-    if (needed > this.pending.byteLength) {
-      const grown = this.buffer(Math.max(needed, Math.min(2 * this.pending.byteLength, MESSAGE_BYTES)));
-      grown.set(this.pending.subarray(0, this.pendingBytes));
-      if (this.pending.byteLength > 0) this.recycle(this.pending.buffer);
-      this.pending = grown;
-    }
-    this.pending.set(payload, this.pendingBytes);
-    this.pendingBytes = needed;
-    this.pendingBatches.push(recordType, count, bytes);
   }
 
   /** Applies a worker's flush to the store and to this exporter's counters. */
@@ -400,15 +360,13 @@ export class IsolatedExporter implements Exporter {
   }
 
   /**
-   * The worker can no longer be trusted (load failure, deadline overrun, crash, trap storm):
-   * terminate it. While loading for the first time that fails the load; later it quarantines
+   * The instance can no longer be trusted (load failure, deadline overrun, crash, trap storm):
+   * stop and drop it. While loading for the first time that fails the load; later it quarantines
    * the exporter and schedules a restart after an exponential backoff.
    */
   private fail(code: ErrorCode, why: string, reason: QuarantineEvent['reason']): void {
-    const worker = this.worker;
     this.lastError = why;
     this.detach('aborted');
-    void worker?.terminate();
     if (this.starting) {
       this.setState('failed');
       this.starting.reject(new BpfwasmError(code, why));
@@ -431,42 +389,14 @@ export class IsolatedExporter implements Exporter {
     this.restartTimer.unref();
   }
 
-  /** A message buffer of at least `min` bytes: a spare one if one is large enough. */
-  private buffer(min: number): Uint8Array<ArrayBuffer> {
-    const spare = this.spare;
-    for (let i = 0; i < spare.length; i++) {
-      const b = spare[i]!;
-      if (b.byteLength < min) continue;
-      spare[i] = spare[spare.length - 1]!;
-      spare.pop();
-      return new Uint8Array(b);
-    }
-    return new Uint8Array(Math.max(min, BUFFER_MIN_BYTES));
-  }
-
-  /** Keeps a message buffer for reuse, the largest SPARE_BUFFERS of them. */
-  private recycle(b: ArrayBuffer): void {
-    const spare = this.spare;
-    if (spare.length < SPARE_BUFFERS) {
-      spare.push(b);
-      return;
-    }
-    let smallest = 0;
-    for (let i = 1; i < spare.length; i++) if (spare[i]!.byteLength < spare[smallest]!.byteLength) smallest = i;
-    if (spare[smallest]!.byteLength < b.byteLength) spare[smallest] = b;
-  }
-
-  /** Forgets the current worker: batches in flight or pending are lost and counted, waiters released. */
+  /** Leaves the current slot: batches handed over and not completed are lost and counted, waiters released. */
   private detach(reason: DropReason): void {
-    watchdog.delete(this);
-    this.worker = undefined;
+    this.thread?.unload(this.slot);
+    this.thread = undefined;
     this.consecutiveTraps = 0;
     const lost = this.queuedEvents;
-    this.inflight = [];
-    this.pending = NO_BYTES;
-    this.pendingBytes = 0;
-    this.pendingBatches = [];
-    this.spare = [];
+    this.queuedCounts = [];
+    this.head = 0;
     this.queuedBatches = 0;
     this.queuedEvents = 0;
     if (lost) this.drop(reason, lost);
@@ -490,48 +420,4 @@ export class IsolatedExporter implements Exporter {
   private wakeIdle(): void {
     for (const w of this.idleWaiters.splice(0)) w();
   }
-
-  private post(worker: Worker, m: ToWorker, transfer: ArrayBuffer[] = []): void {
-    worker.postMessage(m, transfer);
-  }
-}
-
-/** One timer checks every running exporter's deadline. */
-class Watchdog {
-  private readonly exporters = new Set<IsolatedExporter>();
-  private timer: NodeJS.Timeout | undefined;
-
-  add(e: IsolatedExporter): void {
-    this.exporters.add(e);
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      const now = epochMs();
-      for (const x of this.exporters) x.check(now);
-    }, WATCHDOG_INTERVAL_MS);
-    this.timer.unref();
-  }
-
-  delete(e: IsolatedExporter): void {
-    this.exporters.delete(e);
-    if (this.exporters.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-}
-
-/** How often deadlines are checked: an overrun is caught within this much of its deadline. */
-const WATCHDOG_INTERVAL_MS = 10;
-const watchdog = new Watchdog();
-
-/**
- * The worker script: worker.js beside this file in the built tree; from sources (the test
- * runner) the bundle named by BPFWASM_EXPORTER_WORKER.
- */
-function workerUrl(): URL {
-  const own = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(own))) return own;
-  const bundled = process.env.BPFWASM_EXPORTER_WORKER;
-  if (bundled) return pathToFileURL(bundled);
-  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(own)}; run \`npm run build\``);
 }
