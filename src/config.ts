@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
-import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
+import { isInlineKey, loadTrustPolicy } from './exporters/host/signing.js';
 import { labelValueProblem } from './metrics/labels.js';
 
 /** The package root, found from this file whether it runs from src/ or from dist/src/. */

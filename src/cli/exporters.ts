@@ -6,7 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import {
   SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
-} from '../exporters/signing.js';
+} from '../exporters/host/signing.js';
 import { buildExporter } from '../exporters/testing.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
 import type { ApiTarget } from '../api/client.js';

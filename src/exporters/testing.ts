@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from '../config.js';
 import { BpfwasmError } from '../errors.js';
 import { HEADER_FIELDS, RECORDS, RecordType, type FieldLayout } from '../ingest/generated/events.js';
 import { escapeLabelValue, SeriesStore } from '../metrics/store.js';
-import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
+import { loadExporter, type Exporter, type ExporterHost } from './host/runtime.js';
 
 export { RecordType };
 

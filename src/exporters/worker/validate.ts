@@ -1,8 +1,8 @@
 // Checks a compiled module against ABI v1 before it is instantiated, so a mismatched module is
 // refused with one clear message and never runs any of its code.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 import { FUEL_MODULE } from './fuel.js';
-import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE, OPTIONAL_FUNCTION_EXPORTS } from './abi.js';
+import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE, OPTIONAL_FUNCTION_EXPORTS } from '../abi.js';
 import { readSignatures } from './signatures.js';
 
 export function validateModule(name: string, module: WebAssembly.Module, bytes: Uint8Array): void {

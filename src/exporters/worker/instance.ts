@@ -1,14 +1,14 @@
 // One exporter module instance: cap its memory → compile → validate → instantiate → version →
 // init → batch buffer, then run its batches. Runs on an exporter thread, with fuel checks injected; a failure while
 // loading throws a BpfwasmError, a failure while running is reported, never thrown.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 import {
   ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_FORGET, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH,
-} from './abi.js';
+} from '../abi.js';
 import { FUEL_CHECK, FUEL_MODULE, injectFuel } from './fuel.js';
 import { GuestImports, type GuestOptions, type HostLink } from './guest-imports.js';
 import { capModule } from './memory-cap.js';
-import { BatchStatus } from './protocol.js';
+import { BatchStatus } from '../protocol.js';
 import { validateModule } from './validate.js';
 
 type I32Fn = (...args: number[]) => number;

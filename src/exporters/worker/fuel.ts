@@ -5,7 +5,7 @@
 // exporter be stopped alone. Decoding every instruction also refuses what the runtime cannot
 // stop safely: exception handling (a module could catch the deadline's throw) and opcodes this
 // decoder does not know.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 import { Reader, sectionsOf, writeU32, type Section } from './memory-cap.js';
 
 /** Import module and name of the injected check; ABI v1 modules may not import from it themselves. */

@@ -1,7 +1,7 @@
 // What the collector sees of an exporter and what it hands one: shared by the runtime's entry
 // (runtime.ts) and the per-exporter handle (supervisor.ts), which would otherwise import each other.
-import type { QuarantineEvent } from '../logs/events.js';
-import type { SeriesStore } from '../metrics/store.js';
+import type { QuarantineEvent } from '../../logs/events.js';
+import type { SeriesStore } from '../../metrics/store.js';
 import type { ExporterState } from './self-metrics.js';
 
 /** Deadlines, memory and queue limits of every exporter (config `exporters.*`). */

@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BpfwasmError } from '../errors.js';
-import { CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, epochMs, type FromWorker, type SlotInit, type ThreadInit, type ToWorker } from './protocol.js';
-import { ringBuffer, ringMaxPayload, RingWriter } from './ring.js';
+import { BpfwasmError } from '../../errors.js';
+import { CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, epochMs, type FromWorker, type SlotInit, type ThreadInit, type ToWorker } from '../protocol.js';
+import { ringBuffer, ringMaxPayload, RingWriter } from '../ring.js';
 
 /** What a thread needs of the exporter in one of its slots. */
 export interface SlotOwner {
@@ -205,11 +205,11 @@ class Watchdog {
 const watchdog = new Watchdog();
 
 /**
- * The worker script: worker.js beside this file in the built tree; from sources (the test
+ * The worker script: worker/worker.js in the built tree; from sources (the test
  * runner) the bundle named by BPFWASM_EXPORTER_WORKER.
  */
 function workerUrl(): URL {
-  const own = new URL('./worker.js', import.meta.url);
+  const own = new URL('../worker/worker.js', import.meta.url);
   if (existsSync(fileURLToPath(own))) return own;
   const bundled = process.env.BPFWASM_EXPORTER_WORKER;
   if (bundled) return pathToFileURL(bundled);

@@ -7,9 +7,9 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { BpfwasmError } from '../errors.js';
-import type { SeriesStore } from '../metrics/store.js';
-import { LogLevel } from './abi.js';
+import { BpfwasmError } from '../../errors.js';
+import type { SeriesStore } from '../../metrics/store.js';
+import { LogLevel } from '../abi.js';
 import type { ExporterManager } from './management.js';
 import { moduleVersion, SHADOW_SUFFIX } from './registry.js';
 import { readSignature, SIGNATURE_SUFFIX } from './signing.js';

@@ -5,16 +5,16 @@
 // throws at the next fuel check (fuel.ts) once past its deadline or stopped by the host, so a
 // hung module is stopped alone and the others carry on.
 import { parentPort, workerData } from 'node:worker_threads';
-import { BpfwasmError } from '../errors.js';
-import { Errno } from './abi.js';
+import { BpfwasmError } from '../../errors.js';
+import { Errno } from '../abi.js';
 import { FUEL_TICKS } from './fuel.js';
 import type { HostLink } from './guest-imports.js';
 import { DeadlineExceeded, instantiate, message, type ModuleInstance } from './instance.js';
 import {
   BatchStatus, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_STOP, CTL_TEXT_BYTES, CTL_TEXT_OFFSET,
   FLUSH_OPS, Phase, type FromWorker, type RpcRequest, type SlotInit, type SlotResults, type ThreadInit, type ToWorker,
-} from './protocol.js';
-import { RingReader } from './ring.js';
+} from '../protocol.js';
+import { RingReader } from '../ring.js';
 
 /** Longest the worker waits for the main thread to answer a synchronous call. */
 const RPC_TIMEOUT_MS = 10_000;

@@ -3,14 +3,14 @@
 // synchronous calls, its deadlines, and quarantine with exponential backoff followed by a
 // restart. Nothing here waits on the thread: a slow or stuck module costs its own events
 // (counted), never the pipeline's or the HTTP server's time, and is stopped alone at its deadline.
-import { BpfwasmError, type ErrorCode } from '../errors.js';
-import type { QuarantineEvent } from '../logs/events.js';
-import { Errno, LogLevel } from './abi.js';
+import { BpfwasmError, type ErrorCode } from '../../errors.js';
+import type { QuarantineEvent } from '../../logs/events.js';
+import { Errno, LogLevel } from '../abi.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './limits.js';
 import {
   BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
   CTL_TEXT_OFFSET, Phase, type Flush, type FromWorker, type RpcRequest, type SlotInit,
-} from './protocol.js';
+} from '../protocol.js';
 import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';
 import { SeriesSink } from './sink.js';
 import { ExporterThread, type SlotOwner } from './thread.js';

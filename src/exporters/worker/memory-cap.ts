@@ -3,7 +3,7 @@
 // segments all draw on one budget of `exporters.maxMemoryPages` × 64 KiB. The engine then
 // enforces the limits itself (`memory.grow` and `table.grow` past them return -1), with no
 // check on any hot path; a module that declares more than the budget is refused.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 
 const MAGIC = 0x6d736100; // "\0asm"
 const SECTION_TABLE = 4;
