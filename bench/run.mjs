@@ -13,6 +13,7 @@ import { benchSwap, swapMarkdown } from './swap.mjs';
 import { benchThroughput, throughputMarkdown } from './throughput.mjs';
 import { benchFreshness, freshnessMarkdown } from './freshness.mjs';
 import { benchExporters, exportersMarkdown } from './exporters.mjs';
+import { benchExporterThreads, exporterThreadsMarkdown } from './exporter-threads.mjs';
 
 const KEPT_MARKER = '<!-- kept: ';
 const ROOT = resolve(import.meta.dirname, '..');
@@ -31,6 +32,7 @@ const swap = await benchSwap();
 const throughput = await benchThroughput();
 const freshness = await benchFreshness();
 const exporters = await benchExporters();
+const exporterThreads = await benchExporterThreads();
 const { base, col, bare, loaded, footprint } = p;
 const fp = (runs, key) => median(runs.map((r) => r[key]));
 const helperGoal = (rss) => (rss <= 6e6 ? 'goal ≤ 6 MB met' : '**goal ≤ 6 MB not met**');
@@ -110,6 +112,7 @@ thousands of events per second, shows the per-event cost. The pipeline's ceiling
 ${throughputMarkdown(throughput)}
 ${freshnessMarkdown(freshness)}
 ${exportersMarkdown(exporters)}
+${exporterThreadsMarkdown(exporterThreads)}
 ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}
