@@ -105,7 +105,7 @@ export interface Config {
     quarantineMaxMs: number;
     /** Batches trapping in a row before the exporter is restarted from a fresh instance. */
     maxConsecutiveTraps: number;
-    /** Worker threads the exporters share, each exporter in its own WebAssembly instance (src/exporters/README.md). */
+    /** Worker threads the built-in exporters share, and as many the user modules share; each exporter in its own instance (src/exporters/README.md). */
     threads: number;
     /** Settings per exporter name, read by the module through the `config` import. */
     settings: Record<string, Record<string, string>>;

@@ -63,7 +63,7 @@ export interface ThreadInit {
   readonly ring: SharedArrayBuffer;
 }
 
-/** Accepted operations after which the worker sends a flush ahead of its `done`: bounds one message's cost to the main thread. */
+/** Accepted operations after which the worker sends a slot's results ahead of the wake-up's `done`: bounds one message's cost to the main thread. */
 export const FLUSH_OPS = 8192;
 
 /** Batches reach the thread through the ring (ring.ts); everything else is a message. */
@@ -98,9 +98,7 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly slot: number; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
   /** `timeout`: loading overran initTimeoutMs. */
   | { readonly t: 'failed'; readonly slot: number; readonly code: string; readonly message: string; readonly timeout?: boolean }
-  /** Part of a slot's work, sent ahead of its results once FLUSH_OPS operations piled up. */
-  | { readonly t: 'flush'; readonly slot: number; readonly flush: Flush }
-  /** Everything one wake-up ran, every slot's results in one message. */
+  /** Everything one wake-up ran, every slot's results in one message; a slot's FLUSH_OPS operations go ahead in one of their own. */
   | { readonly t: 'done'; readonly results: readonly SlotResults[] }
   | {
     readonly t: 'forgotten'; readonly slot: number; readonly ids: readonly number[]; readonly trapped: boolean;

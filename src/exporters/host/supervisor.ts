@@ -202,7 +202,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     };
     this.appliedSeq = 0;
     this.setState('loading');
-    const thread = ExporterThread.acquire(this.limits.threads);
+    const thread = ExporterThread.acquire(this.role.builtin ? 'builtin' : 'user', this.limits.threads);
     this.thread = thread;
     this.slot = thread.load(this, init);
   }
@@ -235,9 +235,6 @@ export class IsolatedExporter implements Exporter, SlotOwner {
       case 'failed':
         if (m.timeout) this.overran(Phase.INIT);
         else this.fail(m.code as ErrorCode, m.message, 'load_failed');
-        break;
-      case 'flush':
-        this.apply(m.flush);
         break;
       case 'forgotten': {
         this.apply(m.flush);

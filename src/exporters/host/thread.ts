@@ -35,8 +35,8 @@ const HARD_GRACE_MS = 1000;
 const RING_BYTES = 4 << 20;
 
 let nextSlot = 1;
-/** Threads the pool holds; a thread ends with its last slot. */
-const pool: ExporterThread[] = [];
+/** Threads of each pool; a thread ends with its last slot. */
+const pools = new Map<string, ExporterThread[]>();
 /** Threads terminated by the watchdog since start (each loses its slots' in-flight batches and reloads them). */
 export let threadsTerminated = 0;
 
@@ -49,18 +49,23 @@ export class ExporterThread {
   private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
   private ended = false;
 
-  /** A thread from the pool of `size` with the fewest slots, started if the pool is not full. */
-  static acquire(size: number): ExporterThread {
-    const live = pool.filter((t) => !t.ended);
-    if (live.length < Math.max(1, size)) {
-      const t = new ExporterThread();
+  /**
+   * A thread of pool `group` (of `size` threads) with the fewest slots, started if the pool is
+   * not full. The built-in exporters have a pool of their own: a slow user module delays only
+   * the user modules beside it.
+   */
+  static acquire(group: string, size: number): ExporterThread {
+    let pool = pools.get(group);
+    if (pool === undefined) pools.set(group, (pool = []));
+    if (pool.length < Math.max(1, size)) {
+      const t = new ExporterThread(pool);
       pool.push(t);
       return t;
     }
-    return live.reduce((a, b) => (b.slots.size < a.slots.size ? b : a));
+    return pool.reduce((a, b) => (b.slots.size < a.slots.size ? b : a));
   }
 
-  private constructor() {
+  private constructor(private readonly pool: ExporterThread[]) {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.maxPayload = ringMaxPayload(ring);
@@ -164,8 +169,8 @@ export class ExporterThread {
   private end(): void {
     this.ended = true;
     watchdog.delete(this);
-    const at = pool.indexOf(this);
-    if (at >= 0) pool.splice(at, 1);
+    const at = this.pool.indexOf(this);
+    if (at >= 0) this.pool.splice(at, 1);
   }
 
   /** The thread is gone: every slot on it hears why; the one whose code was running is the culprit. */

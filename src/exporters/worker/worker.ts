@@ -153,10 +153,14 @@ function runEntry(id: number, recordType: number, count: number, payload: Uint8A
     slot.dead = true;
     return;
   }
-  // The main thread applies a flush in one go: hand over what piled up so no one message is long to apply.
+  // The main thread applies a flush in one go: hand over what piled up so no one message is long
+  // to apply, with the batches it came from, so the store never shows operations of uncounted batches.
   if (instance.imports.pendingOps >= FLUSH_OPS) {
+    slot.results = undefined;
+    touched.splice(touched.indexOf(slot), 1);
     const partial = slot.takeFlush();
-    post({ t: 'flush', slot: id, flush: partial.flush }, partial.transfer);
+    results.flush = partial.flush;
+    post({ t: 'done', results: [results] }, partial.transfer);
   }
 }
 
