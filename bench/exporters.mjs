@@ -53,6 +53,7 @@ async function inThread(name, bytes, per, api) {
   const sink = new SeriesSink(name, store);
   const inst = await instantiate(name, bytes, link, {
     limits: store.options, settings: {}, seed: sink.seed(), maxBatchBytes: 1 << 20, maxMemoryPages: 256,
+    fuelCheck: () => 10_000, enter: () => {},
   });
   sink.apply(inst.imports.takeFlush());
   const payload = execBatch(encodeBatch, per);
@@ -262,10 +263,10 @@ async function replay(name, wasm, file, times, records, fifo, api) {
 }
 
 export async function benchExporters(log = console.error) {
-  const { loadExporter, DEFAULT_LIMITS } = await dist('exporters/runtime.js');
-  const { instantiate } = await dist('exporters/instance.js');
-  const { SeriesSink } = await dist('exporters/sink.js');
-  const { ExporterRegistry } = await dist('exporters/registry.js');
+  const { loadExporter, DEFAULT_LIMITS } = await dist('exporters/host/runtime.js');
+  const { instantiate } = await dist('exporters/worker/instance.js');
+  const { SeriesSink } = await dist('exporters/host/sink.js');
+  const { ExporterRegistry } = await dist('exporters/host/registry.js');
   const { encodeBatch } = await dist('testing/index.js');
   const { SeriesStore } = await dist('metrics/store.js');
   const { FrameDecoder } = await dist('ingest/frame-decoder.js');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { OciClient } from '../dist/src/exporters/oci/client.js';
 import { parseReference } from '../dist/src/exporters/oci/reference.js';
 import { pullExporter, pushExporter } from '../dist/src/exporters/oci/transfer.js';
-import { keyId, signModule, trustPolicy, verifyModule } from '../dist/src/exporters/signing.js';
+import { keyId, signModule, trustPolicy, verifyModule } from '../dist/src/exporters/host/signing.js';
 import { freePort, machine, median } from './lib.mjs';
 
 const RUNS = 20;

@@ -14,6 +14,7 @@ import { benchSwap, swapMarkdown } from './swap.mjs';
 import { benchThroughput, throughputMarkdown } from './throughput.mjs';
 import { benchFreshness, freshnessMarkdown } from './freshness.mjs';
 import { benchExporters, exportersMarkdown } from './exporters.mjs';
+import { benchExporterThreads, exporterThreadsMarkdown } from './exporter-threads.mjs';
 
 const KEPT_MARKER = '<!-- kept: ';
 const ROOT = resolve(import.meta.dirname, '..');
@@ -34,6 +35,7 @@ const throughput = await benchThroughput();
 const freshness = await benchFreshness();
 const exporters = await benchExporters();
 const { bare, loaded } = p;
+const exporterThreads = await benchExporterThreads();
 
 const md = `# Benchmarks
 
@@ -78,6 +80,7 @@ thousands of events per second, shows the per-event cost. The pipeline's ceiling
 ${throughputMarkdown(throughput)}
 ${freshnessMarkdown(freshness)}
 ${exportersMarkdown(exporters)}
+${exporterThreadsMarkdown(exporterThreads)}
 ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}

@@ -7,7 +7,7 @@
 // Run after `npm run build`: node bench/swap.mjs
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExporterRegistry } from '../dist/src/exporters/registry.js';
+import { ExporterRegistry } from '../dist/src/exporters/host/registry.js';
 import { SeriesStore } from '../dist/src/metrics/store.js';
 import { BUILD_DIR } from '../scripts/build-exporters.mjs';
 import { machine, median } from './lib.mjs';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { BpfwasmError } from './errors.js';
 import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, SIGNAL_NAMES, findCgroupMounts, type CgroupRule } from './resolve/index.js';
-import { isInlineKey, loadTrustPolicy } from './exporters/signing.js';
+import { isInlineKey, loadTrustPolicy } from './exporters/host/signing.js';
 import { parseReference } from './exporters/oci/reference.js';
 import { labelValueProblem } from './metrics/labels.js';
 
@@ -117,6 +117,8 @@ export interface Config {
     quarantineMaxMs: number;
     /** Batches trapping in a row before the exporter is restarted from a fresh instance. */
     maxConsecutiveTraps: number;
+    /** Worker threads the built-in exporters share, and as many the user modules share; each exporter in its own instance (src/exporters/README.md). */
+    threads: number;
     /** Settings per exporter name, read by the module through the `config` import. */
     settings: Record<string, Record<string, string>>;
     /** Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key. */
@@ -262,7 +264,7 @@ export function defaultConfig(): Config {
     exporters: {
       builtin: true, dirs: [], watch: true, maxSeriesPerExporter: 10_000, maxLabelValueBytes: 1024,
       batchTimeoutMs: 250, initTimeoutMs: 2000, maxMemoryPages: 256, queueBatches: 64,
-      quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, settings: {},
+      quarantineBaseMs: 1000, quarantineMaxMs: 60_000, maxConsecutiveTraps: 16, threads: 1, settings: {},
       requireSignatures: false, trustedKeys: [],
       oci: [], registries: {}, ociTimeoutSeconds: 30, ociMaxModuleBytes: 16 << 20,
     },
@@ -501,6 +503,7 @@ const SHAPE = {
     quarantineBaseMs: integer(1, 3_600_000),
     quarantineMaxMs: integer(1, 86_400_000),
     maxConsecutiveTraps: integer(1, 1_000_000),
+    threads: integer(1, 64),
     settings: settingsMap,
     requireSignatures: boolean,
     trustedKeys: stringList,
@@ -780,6 +783,7 @@ export function exporterLimits(config: Config) {
     quarantineBaseMs: e.quarantineBaseMs,
     quarantineMaxMs: e.quarantineMaxMs,
     maxConsecutiveTraps: e.maxConsecutiveTraps,
+    threads: e.threads,
   };
 }
 

@@ -6,7 +6,7 @@ import { format } from 'node:util';
 import type { Logger } from 'pino';
 import type { ApiConfig } from '../config.js';
 import { BpfwasmError } from '../errors.js';
-import type { ExporterManager } from '../exporters/management.js';
+import type { ExporterManager } from '../exporters/host/management.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { TokenCheck } from './auth.js';
 import type { EventTap } from './event-tap.js';

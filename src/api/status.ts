@@ -1,6 +1,6 @@
 // GetStatus: one function reads everything a status shows from the collector and its store.
 import type { Collector } from '../collector.js';
-import type { ExporterInfo, ExporterManager, ExporterVersionInfo } from '../exporters/management.js';
+import type { ExporterInfo, ExporterManager, ExporterVersionInfo } from '../exporters/host/management.js';
 import { RECORD_NAME } from '../ingest/generated/events.js';
 import type { SeriesStore } from '../metrics/store.js';
 

@@ -6,7 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import {
   REQUEST_SIGNATURE, SIGNATURE_SUFFIX, isInlineKey, keyId, parsePrivateKey, readTrustedKey, signModule, trustPolicy, verifyModule,
-} from '../exporters/signing.js';
+} from '../exporters/host/signing.js';
 import { buildExporter } from '../exporters/build.js';
 import { NAME_RE, scaffold, type Language } from './scaffold.js';
 import type { ApiTarget } from '../api/client.js';
@@ -14,7 +14,7 @@ import type { ApiExporterStatus } from '../api/status.js';
 import { connect, withApiOptions } from './api-options.js';
 import { renderExporters } from './render/status.js';
 import { addOciCommands } from './oci.js';
-import { SHADOW_SUFFIX } from '../exporters/registry.js';
+import { SHADOW_SUFFIX } from '../exporters/host/registry.js';
 import { addTestCommand } from './exporters-test.js';
 
 const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);

@@ -6,8 +6,8 @@ import { basename, join, resolve } from 'node:path';
 import { OciClient } from '../exporters/oci/client.js';
 import { formatReference, parseReference, type OciReference } from '../exporters/oci/reference.js';
 import { pullExporter, pushExporter } from '../exporters/oci/transfer.js';
-import { moduleVersion } from '../exporters/registry.js';
-import { parsePrivateKey, signModule, SIGNATURE_SUFFIX } from '../exporters/signing.js';
+import { moduleVersion } from '../exporters/host/registry.js';
+import { parsePrivateKey, signModule, SIGNATURE_SUFFIX } from '../exporters/host/signing.js';
 import { buildExporter } from '../exporters/build.js';
 
 interface RegistryOptions { username?: string; passwordFile?: string; caFile?: string; plainHttp?: boolean; timeout: number; maxBytes: number }

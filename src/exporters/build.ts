@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../config.js';
 import { SeriesStore } from '../metrics/store.js';
-import { loadExporter, type ExporterHost } from './runtime.js';
+import { loadExporter, type ExporterHost } from './host/runtime.js';
 
 /** The AssemblyScript, C and Rust SDKs shipped with this installation. */
 export const SDK_DIRS = {

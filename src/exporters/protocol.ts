@@ -1,5 +1,5 @@
-// Messages between the main thread and an exporter's worker, and the shared control block
-// the watchdog and the synchronous calls (metric declarations, resolve) use.
+// Messages between the main thread and an exporter thread, and the shared control block per
+// exporter (slot) that the watchdog and the synchronous calls (metric declarations, resolve) use.
 
 /** Series limits the worker enforces locally (same semantics as the store's). */
 export interface SeriesLimits {
@@ -43,57 +43,67 @@ export interface Flush {
   readonly memoryBytes: number;
 }
 
-export interface WorkerInit {
+/** What a thread needs to run one exporter (a slot): sent with `load`. */
+export interface SlotInit {
   readonly name: string;
   readonly bytes: Uint8Array;
-  /** `bytes` compiled once by the main thread (compileExporter); absent if that failed: the worker compiles and reports why. */
-  readonly module?: WebAssembly.Module;
   readonly limits: SeriesLimits;
   readonly settings: Readonly<Record<string, string>>;
   readonly seed: Seed;
   readonly maxBatchBytes: number;
   readonly maxMemoryPages: number;
+  /** Deadlines the thread enforces itself through the injected fuel checks (fuel.ts). */
+  readonly batchTimeoutMs: number;
+  readonly initTimeoutMs: number;
   readonly control: SharedArrayBuffer;
 }
 
-/** Accepted operations after which the worker sends a flush ahead of its `done`: bounds one message's cost to the main thread. */
+/** workerData of an exporter thread: the ring its batches arrive through (ring.ts). */
+export interface ThreadInit {
+  readonly ring: SharedArrayBuffer;
+}
+
+/** Accepted operations after which the worker sends a slot's results ahead of the wake-up's `done`: bounds one message's cost to the main thread. */
 export const FLUSH_OPS = 8192;
 
-/** Numbers per batch in a `batches` message's `batches`: record type, record count, payload bytes. */
-export const BATCH_FIELDS = 3;
-
+/** Batches reach the thread through the ring (ring.ts); everything else is a message. */
 export type ToWorker =
-  /**
-   * Batches run in order, numbered seq, seq + 1…; `batches` holds BATCH_FIELDS per batch and
-   * their payloads lie back to back in `payload` (which may be longer than their sum).
-   */
-  | { readonly t: 'batches'; readonly seq: number; readonly batches: readonly number[]; readonly payload: ArrayBuffer }
-  | { readonly t: 'forget'; readonly ids: readonly number[]; readonly appliedSeq: number };
+  | { readonly t: 'load'; readonly slot: number; readonly init: SlotInit }
+  /** Runs after every batch written to the ring before it was posted. */
+  | { readonly t: 'forget'; readonly slot: number; readonly ids: readonly number[]; readonly appliedSeq: number }
+  | { readonly t: 'unload'; readonly slot: number };
 
 export type RpcRequest =
   | { readonly op: 'declare'; readonly spec: import('../metrics/store.js').MetricSpec }
   | { readonly op: 'resolve'; readonly kind: number; readonly id: bigint };
 
-/** How a batch ended. */
-export const BatchStatus = { OK: 0, ERROR: 1, TRAP: 2 } as const;
+/** How a batch ended; TIMEOUT: stopped at its deadline, the slot runs nothing more. */
+export const BatchStatus = { OK: 0, ERROR: 1, TRAP: 2, TIMEOUT: 3 } as const;
+
+/**
+ * One slot's part of a wake-up: its batches numbered up to `seq`, one BatchStatus and one
+ * duration (s) per batch, one flush for all. Plain arrays: typed ones add µs to every message.
+ */
+export interface SlotResults {
+  readonly slot: number;
+  readonly seq: number;
+  readonly statuses: number[];
+  readonly seconds: number[];
+  flush: Flush;
+}
 
 export type FromWorker =
-  | { readonly t: 'rpc'; readonly req: RpcRequest }
-  | { readonly t: 'log'; readonly level: number; readonly msg: string; readonly fields?: Record<string, unknown> }
-  | { readonly t: 'ready'; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
-  | { readonly t: 'failed'; readonly code: string; readonly message: string }
-  /** Part of a `batches` message's work, sent ahead of its `done` once FLUSH_OPS operations piled up. */
-  | { readonly t: 'flush'; readonly flush: Flush }
-  /**
-   * A `batches` message ran: `seq` is its last batch's; one BatchStatus and one duration (s) per
-   * batch, one flush for all, and the message's payload buffer handed back for reuse. Plain
-   * arrays: typed ones add µs to every round trip.
-   */
+  | { readonly t: 'rpc'; readonly slot: number; readonly req: RpcRequest }
+  | { readonly t: 'log'; readonly slot: number; readonly level: number; readonly msg: string; readonly fields?: Record<string, unknown> }
+  | { readonly t: 'ready'; readonly slot: number; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
+  /** `timeout`: loading overran initTimeoutMs. */
+  | { readonly t: 'failed'; readonly slot: number; readonly code: string; readonly message: string; readonly timeout?: boolean }
+  /** Everything one wake-up ran, every slot's results in one message; a slot's FLUSH_OPS operations go ahead in one of their own. */
+  | { readonly t: 'done'; readonly results: readonly SlotResults[] }
   | {
-    readonly t: 'done'; readonly seq: number; readonly statuses: readonly number[]; readonly seconds: readonly number[];
-    readonly flush: Flush; readonly payload: ArrayBuffer;
-  }
-  | { readonly t: 'forgotten'; readonly ids: readonly number[]; readonly trapped: boolean; readonly flush: Flush };
+    readonly t: 'forgotten'; readonly slot: number; readonly ids: readonly number[]; readonly trapped: boolean;
+    readonly timeout: boolean; readonly flush: Flush;
+  };
 
 // Control block layout: Int32 slots, then one Float64, then the RPC answer bytes.
 /** Int32 index: what the worker is doing (Phase). */
@@ -104,6 +114,8 @@ export const CTL_RPC = 1;
 export const CTL_RPC_VALUE = 2;
 /** Int32 index: bytes of the RPC's text answer, -1 for none. */
 export const CTL_RPC_TEXT_LEN = 3;
+/** Int32 index: set to 1 by the host once the slot is stopped (quarantined, closed): its code throws at the next fuel check. */
+export const CTL_STOP = 4;
 /** Float64 index (of a Float64Array over the block): when the current phase started, in epoch ms. */
 export const CTL_SINCE_F64 = 3;
 export const CTL_TEXT_OFFSET = 64;

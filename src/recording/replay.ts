@@ -6,8 +6,8 @@
 import { defaultConfig, exporterLimits, exporterSettings, type Config } from '../config.js';
 import { BpfwasmError } from '../errors.js';
 import { LogLevel } from '../exporters/abi.js';
-import { ExporterRegistry } from '../exporters/registry.js';
-import type { ExporterHost } from '../exporters/runtime.js';
+import { ExporterRegistry } from '../exporters/host/registry.js';
+import type { ExporterHost } from '../exporters/host/runtime.js';
 import { serializeText } from '../metrics/exposition.js';
 import { SeriesStore } from '../metrics/store.js';
 import { decodeRecording, type RecordingEnd, type RecordingHeader } from './format.js';

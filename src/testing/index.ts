@@ -6,7 +6,7 @@
 import { HEADER_FIELDS, RECORDS, RecordType, type FieldLayout } from '../ingest/generated/events.js';
 import { escapeLabelValue, SeriesStore } from '../metrics/store.js';
 import { withModuleExplanation } from '../recording/replay.js';
-import { loadExporter, type Exporter, type ExporterHost } from '../exporters/runtime.js';
+import { loadExporter, type Exporter, type ExporterHost } from '../exporters/host/runtime.js';
 
 export { RecordType };
 export { buildExporter, SDK_DIRS } from '../exporters/build.js';

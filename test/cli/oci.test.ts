@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moduleVersion } from '../../src/exporters/registry.js';
+import { moduleVersion } from '../../src/exporters/host/registry.js';
 import { freshTmpDir } from '../exporters/helpers.js';
 import { startRegistry } from '../support/registry.js';
 

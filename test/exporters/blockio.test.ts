@@ -1,7 +1,7 @@
 // The blockio exporter (C), fed synthetic blockio_latency aggregate records: exact bucket
 // placement of log2 slots, sums in seconds, bytes, and device names with their fallback.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';

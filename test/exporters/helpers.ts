@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
-import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/runtime.js';
+import { loadExporter as load, type Exporter, type ExporterHost } from '../../src/exporters/host/runtime.js';
 import { encodeBatch, type RecordValues } from '../../src/testing/index.js';
 import type { QuarantineEvent } from '../../src/logs/events.js';
 import { escapeLabelValue, SeriesStore } from '../../src/metrics/store.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ExporterRegistry } from '../../src/exporters/registry.js';
+import { ExporterRegistry } from '../../src/exporters/host/registry.js';
 import { buildServer } from '../../src/http/server.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { PipelineMetrics } from '../../src/metrics/pipeline-metrics.js';

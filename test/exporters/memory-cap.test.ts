@@ -3,7 +3,7 @@
 // 0.3 to 5.8 GB while bpfwasm_exporter_memory_bytes showed 128 KiB is refused before compiling.
 import { describe, expect, it } from 'vitest';
 import { BpfwasmError } from '../../src/errors.js';
-import { capModule, GLOBAL_BYTES, PAGE_BYTES, TABLE_ENTRY_BYTES } from '../../src/exporters/memory-cap.js';
+import { capModule, GLOBAL_BYTES, PAGE_BYTES, TABLE_ENTRY_BYTES } from '../../src/exporters/worker/memory-cap.js';
 import { loadExporter, testHost } from './helpers.js';
 import { abiModule, i32, OP, u32 } from './wasm-module.js';
 

@@ -1,7 +1,7 @@
 // The built-in oom exporter fed synthetic oom_kill batches: the kill counter's labels and
 // values, and the structured log event of each kill.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, testHost, valueOf, type RecordValues, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';

@@ -1,6 +1,6 @@
 // The built-in exporters, built by scripts/build-exporters.mjs, fed synthetic batches.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';

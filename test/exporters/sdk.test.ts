@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { ROOT, buildAssemblyScript, buildC, buildRust } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, run, seriesId, testHost, valueOf, type TestHost } from './helpers.js';

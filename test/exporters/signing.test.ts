@@ -9,7 +9,7 @@ import { buildConfig } from '../../src/config.js';
 import { BpfwasmError } from '../../src/errors.js';
 import {
   keyId, loadTrustPolicy, parsePrivateKey, parsePublicKey, readSignature, signModule, verifyModule, type TrustPolicy,
-} from '../../src/exporters/signing.js';
+} from '../../src/exporters/host/signing.js';
 import { ROOT } from '../../scripts/build-exporters.mjs';
 import { freshTmpDir } from './helpers.js';
 

@@ -1,7 +1,7 @@
 // The syscalls exporter (C) fed synthetic aggregate records: bucket placement of log2 slots,
 // sums, names resolved by the host with their fallbacks, and the series-id caches.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, seriesId, testHost, valueOf, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';

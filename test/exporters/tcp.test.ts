@@ -1,7 +1,7 @@
 // The built-in tcp exporter fed synthetic tcp_open/tcp_close/tcp_retransmit batches: exact
 // values, label sets fixed by config, ephemeral ports collapsed, addresses formatted.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, seriesId, testHost, valueOf, type RecordValues, type TestHost, run, feed, expectClean, loadBuilt } from './helpers.js';

@@ -1,7 +1,7 @@
 // A tiny WebAssembly binary writer for hostile test modules (no wabt): an ABI v1 skeleton
 // whose init and batch bodies, tables, globals and segments a test chooses byte by byte.
 import { FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE } from '../../src/exporters/abi.js';
-import { writeU32 as u32 } from '../../src/exporters/memory-cap.js';
+import { writeU32 as u32 } from '../../src/exporters/worker/memory-cap.js';
 
 export { u32 };
 

@@ -3,10 +3,10 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { generateKeyPairSync } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { writeU32 } from '../../src/exporters/memory-cap.js';
-import { ExporterRegistry, moduleVersion } from '../../src/exporters/registry.js';
-import { readTrustedKey, signModule, trustPolicy } from '../../src/exporters/signing.js';
-import { ExporterDirWatcher } from '../../src/exporters/watch.js';
+import { writeU32 } from '../../src/exporters/worker/memory-cap.js';
+import { ExporterRegistry, moduleVersion } from '../../src/exporters/host/registry.js';
+import { readTrustedKey, signModule, trustPolicy } from '../../src/exporters/host/signing.js';
+import { ExporterDirWatcher } from '../../src/exporters/host/watch.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, testHost, valueOf } from './helpers.js';

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moduleVersion } from '../../src/exporters/registry.js';
+import { moduleVersion } from '../../src/exporters/host/registry.js';
 import { CLI, ROOT, onlySensors, parseExposition, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 import { uniqueBinary } from './support/processes.js';
 

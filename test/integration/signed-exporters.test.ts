@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signModule } from '../../src/exporters/signing.js';
+import { signModule } from '../../src/exporters/host/signing.js';
 import { CLI, ROOT, onlySensors, samples, scrape, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 describe('signed exporters in a running collector', () => {

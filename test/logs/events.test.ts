@@ -3,7 +3,7 @@
 // and letting any exporter emit a fake `event:"oom_kill"`; the quarantine event repeated `msg`.
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
-import { ExporterRegistry } from '../../src/exporters/registry.js';
+import { ExporterRegistry } from '../../src/exporters/host/registry.js';
 import { createLogging, exporterLogHooks, exporterLogRecord, logExporterQuarantine, type Logging } from '../../src/logs/index.js';
 import { testHost } from '../exporters/helpers.js';
 import { abiModule, callImport, i32, OP } from '../exporters/wasm-module.js';

@@ -1,7 +1,7 @@
 // The process exporter's `process_exit` log events, fed synthetic exits: which exits are
 // logged under each `logExits` setting, and the exact JSON fields the host receives.
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Exporter } from '../../src/exporters/runtime.js';
+import type { Exporter } from '../../src/exporters/host/runtime.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { buildAll } from '../../scripts/build-exporters.mjs';
 import { feed, loadBuilt, testHost, valueOf, type RecordValues, type TestHost } from '../exporters/helpers.js';

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } fr
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GuestImports } from '../../src/exporters/guest-imports.js';
+import { GuestImports } from '../../src/exporters/worker/guest-imports.js';
 import { CgroupRuleError, DEFAULT_CGROUP_RULES, idFromHalves, idKey, isResolveKind, ResolveKind, Resolver } from '../../src/resolve/index.js';
 
 const ino = (dir: string): bigint => statSync(dir, { bigint: true }).ino;

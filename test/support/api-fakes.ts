@@ -2,7 +2,7 @@
 import { BpfwasmError } from '../../src/errors.js';
 import { EventTap } from '../../src/api/event-tap.js';
 import { SENSORS, defaultConfig } from '../../src/config.js';
-import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from '../../src/exporters/management.js';
+import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from '../../src/exporters/host/management.js';
 import { RecordType } from '../../src/testing/index.js';
 import type { SeriesStore } from '../../src/metrics/store.js';
 import { ProfileStore } from '../../src/profile/profile-store.js';

@@ -1,6 +1,6 @@
 // Vitest global setup: tests import the collector from its TypeScript sources, but a worker
 // thread needs JavaScript. Bundle the exporter worker entry once per run and point the
-// runtime at it (src/exporters/supervisor.ts reads BPFWASM_EXPORTER_WORKER).
+// runtime at it (src/exporters/host/thread.ts reads BPFWASM_EXPORTER_WORKER).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { build } from 'rolldown';
 export async function setup(): Promise<() => void> {
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-worker-'));
   await build({
-    input: join(import.meta.dirname, '../../src/exporters/worker.ts'),
+    input: join(import.meta.dirname, '../../src/exporters/worker/worker.ts'),
     platform: 'node',
     logLevel: 'warn',
     output: { file: join(dir, 'worker.mjs'), format: 'esm' },

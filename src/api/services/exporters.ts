@@ -1,6 +1,6 @@
 // The exporter RPCs: thin translations onto ExporterManager (the registry implements it).
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { ExporterManager } from '../../exporters/management.js';
+import type { ExporterManager } from '../../exporters/host/management.js';
 import { exporterStatus, type ApiExporterStatus } from '../status.js';
 import { apiError } from '../status-codes.js';
 

@@ -6,8 +6,8 @@
 // Nothing a registry does stops what runs: failures are counted by reason, logged, and retried
 // with backoff; a refused digest is not pulled again until the reference moves.
 import { ABI_VERSION, LogLevel } from '../abi.js';
-import type { ExporterManager } from '../management.js';
-import { moduleVersion } from '../registry.js';
+import type { ExporterManager } from '../host/management.js';
+import { moduleVersion } from '../host/registry.js';
 import type { SeriesStore } from '../../metrics/store.js';
 import { BpfwasmError } from '../../errors.js';
 import { OciError, type OciClient } from './client.js';

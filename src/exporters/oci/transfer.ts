@@ -1,8 +1,8 @@
 // Pushing and pulling one exporter artifact (exporters/OCI.md): shared by the collector's
 // registry source and the `bpfwasm exporters push|pull|inspect` commands.
 import { ABI_VERSION } from '../abi.js';
-import { moduleVersion } from '../registry.js';
-import { parseSignature } from '../signing.js';
+import { moduleVersion } from '../host/registry.js';
+import { parseSignature } from '../host/signing.js';
 import { buildManifest, EMPTY_CONFIG, parseManifest, type ExporterArtifact } from './artifact.js';
 import { OciError, type OciClient } from './client.js';
 import { formatReference, type OciReference } from './reference.js';

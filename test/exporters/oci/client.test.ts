@@ -13,7 +13,7 @@ import { buildManifest, MODULE_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE, sha256Digest } 
 import { OciClient, type OciClientOptions } from '../../../src/exporters/oci/client.js';
 import { parseReference } from '../../../src/exporters/oci/reference.js';
 import { pullExporter, pushExporter } from '../../../src/exporters/oci/transfer.js';
-import { keyId, signModule } from '../../../src/exporters/signing.js';
+import { keyId, signModule } from '../../../src/exporters/host/signing.js';
 import { BUILD_DIR, buildAll } from '../../../scripts/build-exporters.mjs';
 import { startRegistry } from '../../support/registry.js';
 

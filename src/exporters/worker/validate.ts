@@ -1,7 +1,8 @@
 // Checks a compiled module against ABI v1 before it is instantiated, so a mismatched module is
 // refused with one clear message and never runs any of its code.
-import { BpfwasmError } from '../errors.js';
-import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE, OPTIONAL_FUNCTION_EXPORTS } from './abi.js';
+import { BpfwasmError } from '../../errors.js';
+import { FUEL_MODULE } from './fuel.js';
+import { EXPORT_MEMORY, FUNCTION_EXPORTS, IMPORTS, IMPORT_MODULE, OPTIONAL_FUNCTION_EXPORTS } from '../abi.js';
 import { readSignatures } from './signatures.js';
 
 export function validateModule(name: string, module: WebAssembly.Module, bytes: Uint8Array): void {
@@ -11,6 +12,8 @@ export function validateModule(name: string, module: WebAssembly.Module, bytes: 
   const signatures = readSignatures(bytes);
 
   for (const imp of WebAssembly.Module.imports(module)) {
+    // Injected by the host (fuel.ts), which refuses modules importing from it themselves.
+    if (imp.module === FUEL_MODULE) continue;
     const key = `${imp.module}.${imp.name}`;
     const expected = imp.module === IMPORT_MODULE && Object.hasOwn(IMPORTS, imp.name) ? IMPORTS[imp.name] : undefined;
     if (expected === undefined) refuse(`imports ${key}, which ABI v1 does not provide`);

@@ -7,9 +7,9 @@
 // A mounted Kubernetes ConfigMap is such a directory too: see configmap.ts.
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { BpfwasmError } from '../errors.js';
-import type { SeriesStore } from '../metrics/store.js';
-import { LogLevel } from './abi.js';
+import { BpfwasmError } from '../../errors.js';
+import type { SeriesStore } from '../../metrics/store.js';
+import { LogLevel } from '../abi.js';
 import { DATA_LINK, readModuleSnapshot, type ModuleFiles } from './configmap.js';
 import type { ExporterManager } from './management.js';
 import { moduleVersion, SHADOW_SUFFIX } from './registry.js';

@@ -1,13 +1,14 @@
 // One exporter module instance: cap its memory → compile → validate → instantiate → version →
-// init → batch buffer, then run its batches. Runs inside the exporter's worker; a failure while
+// init → batch buffer, then run its batches. Runs on an exporter thread, with fuel checks injected; a failure while
 // loading throws a BpfwasmError, a failure while running is reported, never thrown.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 import {
   ABI_VERSION, EXPORT_ABI_VERSION, EXPORT_BATCH_BUFFER, EXPORT_FORGET, EXPORT_INIT, EXPORT_MEMORY, EXPORT_ON_BATCH,
-} from './abi.js';
+} from '../abi.js';
+import { FUEL_CHECK, FUEL_MODULE, injectFuel } from './fuel.js';
 import { GuestImports, type GuestOptions, type HostLink } from './guest-imports.js';
 import { capModule } from './memory-cap.js';
-import { BatchStatus } from './protocol.js';
+import { BatchStatus } from '../protocol.js';
 import { validateModule } from './validate.js';
 
 type I32Fn = (...args: number[]) => number;
@@ -16,34 +17,38 @@ export interface InstanceOptions extends GuestOptions {
   /** Largest batch payload the host will pass; the module's buffer is requested at this size. */
   readonly maxBatchBytes: number;
   readonly maxMemoryPages: number;
+  /** The injected fuel import (fuel.ts): the next allowance, or a DeadlineExceeded throw. */
+  readonly fuelCheck: () => number;
+  /** Called before the module's own code first runs (start function, init), so the fuel check judges this module. */
+  readonly enter: () => void;
 }
 
-/** The module as `instantiate` compiles it (memory capped): compiled once, it can be handed to any worker. */
-export async function compileExporter(name: string, bytes: Uint8Array, maxMemoryPages: number): Promise<WebAssembly.Module> {
-  return compileCapped(name, capModule(name, bytes, maxMemoryPages).bytes);
-}
-
-async function compileCapped(name: string, capped: Uint8Array): Promise<WebAssembly.Module> {
-  try {
-    return await WebAssembly.compile(capped as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
-  } catch (e) {
-    throw new BpfwasmError('EXPORTER_LOAD', `${name}: not a valid WebAssembly module: ${message(e)}`, { cause: e });
+/** Thrown by the fuel check into a module past its deadline; never caught by the module (fuel.ts refuses exception handling). */
+export class DeadlineExceeded extends Error {
+  constructor() {
+    super('stopped at its deadline');
   }
 }
 
-/** `compiled`: what compileExporter made of the same bytes and cap, so this worker need not compile them again. */
-export async function instantiate(
-  name: string, bytes: Uint8Array, link: HostLink, options: InstanceOptions, compiled?: WebAssembly.Module,
-): Promise<ModuleInstance> {
+export async function instantiate(name: string, bytes: Uint8Array, link: HostLink, options: InstanceOptions): Promise<ModuleInstance> {
   const capped = capModule(name, bytes, options.maxMemoryPages);
-  const module = compiled ?? await compileCapped(name, capped.bytes);
-  validateModule(name, module, capped.bytes);
+  const fueled = injectFuel(name, capped.bytes);
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(fueled as Uint8Array<ArrayBuffer>); // lib typing only: any view compiles
+  } catch (e) {
+    throw new BpfwasmError('EXPORTER_LOAD', `${name}: not a valid WebAssembly module: ${message(e)}`, { cause: e });
+  }
+  validateModule(name, module, fueled);
 
   const imports = new GuestImports(link, options, capped.fixedBytes);
   let instance: WebAssembly.Instance;
+  // Synchronous from here: no other module's code runs on this thread until init returned.
+  options.enter();
   try {
-    instance = await WebAssembly.instantiate(module, { bpfwasm: imports.imports });
+    instance = new WebAssembly.Instance(module, { bpfwasm: imports.imports, [FUEL_MODULE]: { [FUEL_CHECK]: options.fuelCheck } });
   } catch (e) {
+    if (e instanceof DeadlineExceeded) throw e;
     throw new BpfwasmError('EXPORTER_INIT', `${name}: its start function failed: ${message(e)}`, { cause: e });
   }
   // validateModule guaranteed these exist with these kinds and signatures.
@@ -75,6 +80,7 @@ function call(name: string, code: 'EXPORTER_ABI' | 'EXPORTER_INIT', exportName: 
   try {
     return f();
   } catch (e) {
+    if (e instanceof DeadlineExceeded) throw e;
     throw new BpfwasmError(code, `${name}: ${exportName} trapped: ${message(e)}`, { cause: e });
   }
 }
@@ -107,6 +113,7 @@ export class ModuleInstance {
     try {
       rc = this.onBatchFn(recordType, this.bufferPtr, len, count);
     } catch (e) {
+      if (e instanceof DeadlineExceeded) return BatchStatus.TIMEOUT;
       // A wasm trap, or a stack overflow (RangeError): either way the batch was aborted.
       this.imports.lastError = `${EXPORT_ON_BATCH} trapped: ${message(e)}`;
       return BatchStatus.TRAP;
@@ -121,6 +128,7 @@ export class ModuleInstance {
   /**
    * Tells the module these local series ids are about to be removed (it drops them from its
    * caches) and releases them. False if it cannot forget or trapped doing it: the ids stay.
+   * Throws DeadlineExceeded past its deadline.
    */
   forget(ids: readonly number[]): boolean {
     if (!this.forgetFn) return false;
@@ -133,6 +141,7 @@ export class ModuleInstance {
       try {
         this.forgetFn(this.bufferPtr, chunk.length);
       } catch (e) {
+        if (e instanceof DeadlineExceeded) throw e;
         this.imports.lastError = `${EXPORT_FORGET} trapped: ${message(e)}`;
         return false;
       }
@@ -147,6 +156,7 @@ export class ModuleInstance {
     try {
       ptr = this.batchBuffer(min) >>> 0;
     } catch (e) {
+      if (e instanceof DeadlineExceeded) throw e;
       this.imports.lastError = `${EXPORT_BATCH_BUFFER}(${min}) trapped: ${message(e)}`;
       return false;
     }

@@ -1,9 +1,9 @@
 // Main-thread side of one exporter instance's series: maps the worker's local series ids to
 // the store's and applies the operations the worker already validated. The store stays
 // host-owned, so values survive a restart or a reload of the module.
-import type { MetricSpec, SeriesStore } from '../metrics/store.js';
-import { KIND_NAME, Op, OP_SIZE } from './abi.js';
-import type { FamilyInfo, Flush, Seed } from './protocol.js';
+import type { MetricSpec, SeriesStore } from '../../metrics/store.js';
+import { KIND_NAME, Op, OP_SIZE } from '../abi.js';
+import type { FamilyInfo, Flush, Seed } from '../protocol.js';
 
 export class SeriesSink {
   /** Local id → store id (-1: none). */

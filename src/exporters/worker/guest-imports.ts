@@ -4,15 +4,15 @@
 // its `update` operations, and `resolve` calls the worker cannot answer from its cache. Series are interned here (label set → local id,
 // with the limits enforced locally so the synchronous answers are exact) and accepted
 // `update` operations are buffered; the main thread applies them to the host's store.
-import { RECORD_SIZE } from '../ingest/generated/events.js';
-import { familyOfKey, labelValueProblem, seriesKey } from '../metrics/labels.js';
-import type { MetricSpec } from '../metrics/store.js';
+import { RECORD_SIZE } from '../../ingest/generated/events.js';
+import { familyOfKey, labelValueProblem, seriesKey } from '../../metrics/labels.js';
+import type { MetricSpec } from '../../metrics/store.js';
 import {
   Errno, Kind, KIND_NAME, LABEL_VALUE_REF_SIZE, LogLevel, MAX_BUCKETS, MAX_HELP_BYTES, MAX_LABELS_BYTES,
   LOG_BURST, LOG_PER_SECOND, MAX_LOG_BYTES, MAX_NAME_BYTES, METRIC_CALLS_PER_INIT, Op, OP_SIZE, RESOLVE_CACHE_NAMES,
   RESOLVE_MISSES_PER_BATCH, UPDATE_OPS_PER_BATCH, UPDATE_OPS_PER_RECORD,
-} from './abi.js';
-import type { FamilyInfo, Flush, Seed, SeriesLimits } from './protocol.js';
+} from '../abi.js';
+import type { FamilyInfo, Flush, Seed, SeriesLimits } from '../protocol.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const lenientUtf8 = new TextDecoder('utf-8');

@@ -1,6 +1,6 @@
 // Per-exporter self metrics, kept in the host's store (owner "collector") and updated as
 // batches complete, so a scrape reads them without asking any worker.
-import type { SeriesStore } from '../metrics/store.js';
+import type { SeriesStore } from '../../metrics/store.js';
 
 const OWNER = 'collector';
 

@@ -1,27 +1,26 @@
-// What the collector sees of an exporter, and how one is loaded: each module runs in its own
-// worker thread (supervisor.ts), never on the thread that serves HTTP. Failures of a running
-// module are counted on its Exporter object, never thrown: one bad exporter must not stop
-// the collector or the others.
-import type { QuarantineEvent } from '../logs/events.js';
-import type { SeriesStore } from '../metrics/store.js';
-import { ExporterMetrics, type ExporterState } from './self-metrics.js';
-import { IsolatedExporter, type InstanceRole } from './supervisor.js';
+// What the collector sees of an exporter and what it hands one: shared by the runtime's entry
+// (runtime.ts) and the per-exporter handle (supervisor.ts), which would otherwise import each other.
+import type { QuarantineEvent } from '../../logs/events.js';
+import type { SeriesStore } from '../../metrics/store.js';
+import type { ExporterState } from './self-metrics.js';
 
 /** Deadlines, memory and queue limits of every exporter (config `exporters.*`). */
 export interface RuntimeLimits {
-  /** Longest one `bpfwasm_on_batch` (or `bpfwasm_forget`) call may run before the worker is terminated. */
+  /** Longest one `bpfwasm_on_batch` (or `bpfwasm_forget`) call may run before it is stopped and the exporter quarantined. */
   readonly batchTimeoutMs: number;
   /** Longest compiling, instantiating and `bpfwasm_init` may take. */
   readonly initTimeoutMs: number;
   /** A module's budget in 64 KiB pages: its linear memory, tables, globals and segments together (memory-cap.ts). */
   readonly maxMemoryPages: number;
-  /** Batches handed to a worker and not completed before further ones are dropped. */
+  /** Batches handed to an exporter and not completed before further ones are dropped. */
   readonly queueBatches: number;
   /** First quarantine delay before a restart; doubled on each failure in a row, up to quarantineMaxMs. */
   readonly quarantineBaseMs: number;
   readonly quarantineMaxMs: number;
   /** Batches trapping in a row before the module is restarted from a fresh instance. */
   readonly maxConsecutiveTraps: number;
+  /** Worker threads the exporters share (each exporter in its own instance); one hung module stalls its thread's others up to its deadline. */
+  readonly threads: number;
 }
 
 export const DEFAULT_LIMITS: RuntimeLimits = {
@@ -32,6 +31,7 @@ export const DEFAULT_LIMITS: RuntimeLimits = {
   quarantineBaseMs: 1000,
   quarantineMaxMs: 60_000,
   maxConsecutiveTraps: 16,
+  threads: 1,
 };
 
 export interface ExporterHost {
@@ -101,16 +101,4 @@ export interface Exporter {
 /** The runtime limits of a host, defaults filled in. */
 export function limitsOf(host: ExporterHost): RuntimeLimits {
   return { ...DEFAULT_LIMITS, ...host.limits };
-}
-
-/**
- * Loads one module into its own worker and resolves once it is running; rejects with a
- * BpfwasmError naming the module (EXPORTER_LOAD, EXPORTER_ABI, EXPORTER_INIT) otherwise.
- */
-export async function loadExporter(
-  name: string, bytes: Uint8Array, host: ExporterHost, metrics = new ExporterMetrics(host.store), role: InstanceRole = {}, version = '',
-): Promise<IsolatedExporter> {
-  const exporter = new IsolatedExporter(name, bytes, host, limitsOf(host), metrics.of(name, version), role);
-  await exporter.start();
-  return exporter;
 }

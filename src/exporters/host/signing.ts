@@ -12,7 +12,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 
 /** A module's signature lives in `<module file><SIGNATURE_SUFFIX>`. */
 export const SIGNATURE_SUFFIX = '.sig';

@@ -3,7 +3,7 @@
 // segments all draw on one budget of `exporters.maxMemoryPages` × 64 KiB. The engine then
 // enforces the limits itself (`memory.grow` and `table.grow` past them return -1), with no
 // check on any hot path; a module that declares more than the budget is refused.
-import { BpfwasmError } from '../errors.js';
+import { BpfwasmError } from '../../errors.js';
 
 const MAGIC = 0x6d736100; // "\0asm"
 const SECTION_TABLE = 4;
@@ -28,7 +28,7 @@ export interface CappedModule {
   readonly fixedBytes: number;
 }
 
-interface Section {
+export interface Section {
   readonly id: number;
   readonly start: number;
   readonly body: number;
@@ -54,17 +54,7 @@ export function capModule(name: string, bytes: Uint8Array, capPages: number): Ca
   }
   if (bytes.length > budget) over(`the module is ${size(bytes.length)}`);
   const reader = new Reader(bytes, invalid);
-  const sections: Section[] = [];
-  for (let at = 8; at < bytes.length;) {
-    const id = bytes[at]!;
-    reader.at = at + 1;
-    const len = reader.u32(`section header at byte ${at} is cut`);
-    const body = reader.at;
-    const end = body + len;
-    if (end > bytes.length) invalid(`section ${id} at byte ${at} runs past the end (${end} > ${bytes.length} bytes)`);
-    sections.push({ id, start: at, body, end });
-    at = end;
-  }
+  const sections = sectionsOf(reader);
   const find = (id: number) => sections.find((s) => s.id === id);
 
   const tables = readTables(reader, find(SECTION_TABLE), invalid);
@@ -100,8 +90,25 @@ export function capModule(name: string, bytes: Uint8Array, capPages: number): Ca
   return { bytes: replaced.size ? rewrite(bytes, sections, replaced) : bytes, initialPages: memory?.initial, maxPages, fixedBytes };
 }
 
+/** The module's sections in order; a section running past the end is refused through the reader's `invalid`. */
+export function sectionsOf(reader: Reader): Section[] {
+  const bytes = reader.bytes;
+  const sections: Section[] = [];
+  for (let at = 8; at < bytes.length;) {
+    const id = bytes[at]!;
+    reader.at = at + 1;
+    const len = reader.u32(`section header at byte ${at} is cut`);
+    const body = reader.at;
+    const end = body + len;
+    if (end > bytes.length) reader.invalid(`section ${id} at byte ${at} runs past the end (${end} > ${bytes.length} bytes)`);
+    sections.push({ id, start: at, body, end });
+    at = end;
+  }
+  return sections;
+}
+
 /** The bytes with each section in `replaced` given a new body. */
-function rewrite(bytes: Uint8Array, sections: readonly Section[], replaced: ReadonlyMap<Section, number[]>): Uint8Array {
+export function rewrite(bytes: Uint8Array, sections: readonly Section[], replaced: ReadonlyMap<Section, number[]>): Uint8Array {
   const parts: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of sections) {
     const body = replaced.get(s);
@@ -213,10 +220,10 @@ function dataBytes(r: Reader, s: Section | undefined, invalid: (why: string) => 
 }
 
 /** A cursor over the module's bytes; every read past the end is refused as not WebAssembly. */
-class Reader {
+export class Reader {
   at = 0;
 
-  constructor(private readonly bytes: Uint8Array, private readonly invalid: (why: string) => never) {}
+  constructor(readonly bytes: Uint8Array, readonly invalid: (why: string) => never) {}
 
   byte(cut: string): number {
     const b = this.bytes[this.at];
@@ -246,9 +253,15 @@ class Reader {
   }
 
   /** Skips a LEB128 number of up to 10 bytes. */
-  private leb(): void {
+  leb(): void {
     for (let i = 0; i < 10; i++) if ((this.byte('constant expression is cut') & 0x80) === 0) return;
     this.invalid('a constant is longer than 10 bytes');
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number, cut: string): void {
+    if (this.at + n > this.bytes.length) this.invalid(cut);
+    this.at += n;
   }
 }
 

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { BpfwasmError } from '../errors.js';
-import { HOST_OWNERS, SeriesStore } from '../metrics/store.js';
-import { LogLevel } from './abi.js';
+import { BpfwasmError } from '../../errors.js';
+import { HOST_OWNERS, SeriesStore } from '../../metrics/store.js';
+import { LogLevel } from '../abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';

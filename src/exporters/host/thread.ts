@@ -1,0 +1,222 @@
+// Main-thread side of the exporter threads: a small pool of workers (exporters.threads), each
+// running several exporters (slots), each slot in its own WebAssembly instance. Batches go
+// through a shared-memory ring (ring.ts), never a message per batch. One watchdog timer checks
+// every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
+// fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
+// terminated and the other slots on it are loaded again on a fresh one.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BpfwasmError } from '../../errors.js';
+import { CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, epochMs, type FromWorker, type SlotInit, type ThreadInit, type ToWorker } from '../protocol.js';
+import { ringBuffer, ringMaxPayload, RingWriter } from '../ring.js';
+
+/** What a thread needs of the exporter in one of its slots. */
+export interface SlotOwner {
+  readonly ctl: Int32Array;
+  readonly since: Float64Array;
+  /** Deadlines of the slot's phases. */
+  readonly batchTimeoutMs: number;
+  readonly initTimeoutMs: number;
+  /** Everything the thread said about this slot (results come through `done`). */
+  onMessage(m: FromWorker): void;
+  onResults(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Extract<FromWorker, { t: 'done' }>['results'][number]['flush']): void;
+  /** Its current phase overran its deadline (first seen by the watchdog). */
+  overran(phase: number): void;
+  /** The thread died or was terminated: `culprit` when this slot's code was running. */
+  threadLost(culprit: boolean, why: string): void;
+}
+
+/** How often deadlines are checked: an overrun is caught within this much of its deadline. */
+const WATCHDOG_INTERVAL_MS = 10;
+/** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
+const HARD_GRACE_MS = 1000;
+/** Ring data bytes: several helper frames (64 KiB each by default) per wake-up; bigger batches wait in `overflow`. */
+const RING_BYTES = 4 << 20;
+
+let nextSlot = 1;
+/** Threads of each pool; a thread ends with its last slot. */
+const pools = new Map<string, ExporterThread[]>();
+/** Threads terminated by the watchdog since start (each loses its slots' in-flight batches and reloads them). */
+export let threadsTerminated = 0;
+
+export class ExporterThread {
+  readonly slots = new Map<number, SlotOwner>();
+  private readonly worker: Worker;
+  private readonly ring: RingWriter;
+  private readonly maxPayload: number;
+  /** Batches the ring had no room for, and messages behind them, in order: sent as the thread frees room. */
+  private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
+  private ended = false;
+
+  /**
+   * A thread of pool `group` (of `size` threads) with the fewest slots, started if the pool is
+   * not full. The built-in exporters have a pool of their own: a slow user module delays only
+   * the user modules beside it.
+   */
+  static acquire(group: string, size: number): ExporterThread {
+    let pool = pools.get(group);
+    if (pool === undefined) pools.set(group, (pool = []));
+    if (pool.length < Math.max(1, size)) {
+      const t = new ExporterThread(pool);
+      pool.push(t);
+      return t;
+    }
+    return pool.reduce((a, b) => (b.slots.size < a.slots.size ? b : a));
+  }
+
+  private constructor(private readonly pool: ExporterThread[]) {
+    const ring = ringBuffer(RING_BYTES);
+    this.ring = new RingWriter(ring);
+    this.maxPayload = ringMaxPayload(ring);
+    const init: ThreadInit = { ring };
+    const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
+    worker.unref();
+    this.worker = worker;
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (e) => this.lost(`its worker died: ${e.message}`));
+    worker.on('exit', (code) => this.lost(`its worker exited with code ${code}`));
+  }
+
+  /** Starts loading a module in a new slot; its answers go to `owner`. */
+  load(owner: SlotOwner, init: SlotInit): number {
+    const slot = nextSlot++;
+    this.slots.set(slot, owner);
+    watchdog.add(this);
+    this.post({ t: 'load', slot, init });
+    return slot;
+  }
+
+  /** Hands a batch to a slot (a copy); never blocks. */
+  batch(slot: number, recordType: number, payload: Uint8Array, count: number): void {
+    if (payload.byteLength > this.maxPayload) throw new BpfwasmError('EXPORTER_LOAD', `a batch of ${payload.byteLength} bytes is larger than the exporter ring takes (${this.maxPayload})`);
+    if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
+    this.overflow.push([slot, recordType, count, payload.slice()]);
+  }
+
+  /** The slot forgets these ids once every batch handed to it before has run. */
+  forget(slot: number, ids: readonly number[], appliedSeq: number): void {
+    const m: ToWorker = { t: 'forget', slot, ids, appliedSeq };
+    if (this.overflow.length === 0) this.post(m);
+    else this.overflow.push(m);
+  }
+
+  /** Stops a slot for good: its code throws at its next fuel check and its instance is dropped. */
+  unload(slot: number): void {
+    const owner = this.slots.get(slot);
+    if (owner === undefined) return;
+    Atomics.store(owner.ctl, CTL_STOP, 1);
+    this.slots.delete(slot);
+    // Its code must now stop on its own at its next fuel check, or the thread goes.
+    if (Atomics.load(owner.ctl, CTL_PHASE) !== Phase.IDLE) this.stopping.set(owner, epochMs());
+    if (this.ended) return;
+    if (this.slots.size > 0) {
+      this.post({ t: 'unload', slot });
+      return;
+    }
+    this.end();
+    void this.worker.terminate();
+  }
+
+  /** Watchdog: stops a slot past its deadline; terminates the thread if one still runs HARD_GRACE_MS later. */
+  check(now: number): void {
+    for (const owner of this.slots.values()) {
+      const phase = Atomics.load(owner.ctl, CTL_PHASE);
+      if (phase === Phase.IDLE) continue;
+      const limit = phase === Phase.INIT ? owner.initTimeoutMs : owner.batchTimeoutMs;
+      // The owner quarantines itself, which unloads the slot.
+      if (now - owner.since[CTL_SINCE_F64]! > limit) owner.overran(phase);
+    }
+    for (const [owner, at] of this.stopping) {
+      if (Atomics.load(owner.ctl, CTL_PHASE) === Phase.IDLE) this.stopping.delete(owner);
+      else if (now - at > HARD_GRACE_MS) {
+        threadsTerminated++;
+        this.stopping.clear();
+        void this.worker.terminate();
+        this.lost(`its thread did not stop a module ${HARD_GRACE_MS} ms past its deadline and was terminated`);
+        return;
+      }
+    }
+  }
+
+  /** Slots stopped by the watchdog whose code has not yet returned, and when they were stopped. */
+  private readonly stopping = new Map<SlotOwner, number>();
+
+  private onMessage(m: FromWorker): void {
+    if (m.t === 'done') {
+      for (const r of m.results) this.slots.get(r.slot)?.onResults(r.seq, r.statuses, r.seconds, r.flush);
+      this.flushOverflow();
+      return;
+    }
+    this.slots.get(m.slot)?.onMessage(m);
+  }
+
+  /** Moves overflowed batches into the ring while it has room, posting the messages behind them in turn. */
+  private flushOverflow(): void {
+    let i = 0;
+    for (; i < this.overflow.length; i++) {
+      const item = this.overflow[i]!;
+      if (!Array.isArray(item)) this.post(item);
+      else if (!this.ring.put(item[0], item[1], item[2], item[3])) break;
+    }
+    this.overflow.splice(0, i);
+  }
+
+  private post(m: ToWorker): void {
+    this.worker.postMessage(m);
+  }
+
+  private end(): void {
+    this.ended = true;
+    watchdog.delete(this);
+    const at = this.pool.indexOf(this);
+    if (at >= 0) this.pool.splice(at, 1);
+  }
+
+  /** The thread is gone: every slot on it hears why; the one whose code was running is the culprit. */
+  private lost(why: string): void {
+    if (this.ended) return;
+    this.end();
+    const owners = [...this.slots.values()];
+    this.slots.clear();
+    for (const owner of owners) owner.threadLost(Atomics.load(owner.ctl, CTL_PHASE) !== Phase.IDLE, why);
+  }
+}
+
+/** One timer checks every thread's slots. */
+class Watchdog {
+  private readonly threads = new Set<ExporterThread>();
+  private timer: NodeJS.Timeout | undefined;
+
+  add(t: ExporterThread): void {
+    this.threads.add(t);
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      const now = epochMs();
+      for (const t of this.threads) t.check(now);
+    }, WATCHDOG_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  delete(t: ExporterThread): void {
+    this.threads.delete(t);
+    if (this.threads.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const watchdog = new Watchdog();
+
+/**
+ * The worker script: worker/worker.js in the built tree; from sources (the test
+ * runner) the bundle named by BPFWASM_EXPORTER_WORKER.
+ */
+function workerUrl(): URL {
+  const own = new URL('../worker/worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(own))) return own;
+  const bundled = process.env.BPFWASM_EXPORTER_WORKER;
+  if (bundled) return pathToFileURL(bundled);
+  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(own)}; run \`npm run build\``);
+}

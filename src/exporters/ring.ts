@@ -1,0 +1,119 @@
+// The single-producer, single-consumer ring that carries batches from the main thread to an
+// exporter thread in shared memory: one copy per batch and no message, the thread woken with
+// Atomics.notify only when it sleeps, and every batch that piled up run in one wake-up.
+// Layout: a 64-byte header of Int32 words, then the data area; each entry is a 16-byte header
+// {slot, record type, count, payload bytes} and its payload, 8-byte aligned. An entry never
+// wraps: one that does not fit before the end leaves a WRAP mark and starts at offset 0.
+
+/** Int32 word: data offset the producer writes next (the consumer waits on it). */
+const WRITE = 0;
+/** Int32 word: data offset the consumer reads next. */
+const READ = 1;
+/** Int32 word: 1 while the consumer waits for WRITE to move. */
+const SLEEPING = 2;
+const HEADER_BYTES = 64;
+const ENTRY_HEADER = 16;
+const WRAP = 0xffffffff;
+
+/** Bytes an entry of a `payload`-byte batch takes. */
+const entryBytes = (payload: number) => ENTRY_HEADER + ((payload + 7) & ~7);
+
+export function ringBuffer(dataBytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER_BYTES + (dataBytes & ~7));
+}
+
+/** The largest batch a ring of this buffer always takes (half of it: an entry may have to wait for a wrap). */
+export function ringMaxPayload(ring: SharedArrayBuffer): number {
+  return ((ring.byteLength - HEADER_BYTES) >> 1) - ENTRY_HEADER;
+}
+
+export class RingWriter {
+  private readonly ctl: Int32Array;
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly cap: number;
+  private write = 0;
+
+  constructor(ring: SharedArrayBuffer) {
+    this.ctl = new Int32Array(ring, 0, HEADER_BYTES / 4);
+    this.cap = ring.byteLength - HEADER_BYTES;
+    this.u8 = new Uint8Array(ring, HEADER_BYTES, this.cap);
+    this.u32 = new Uint32Array(ring, HEADER_BYTES, this.cap / 4);
+  }
+
+  /** Copies one batch in and publishes it; false if the consumer has not yet freed room for it. */
+  put(slot: number, recordType: number, count: number, payload: Uint8Array): boolean {
+    const need = entryBytes(payload.byteLength);
+    const read = Atomics.load(this.ctl, READ);
+    let at = this.write;
+    // The write offset never catches up with the read offset from behind: equal means empty.
+    if (at >= read) {
+      if (this.cap - at < need || (at + need === this.cap && read === 0)) {
+        if (need >= read) return false;
+        if (this.cap - at >= 4) this.u32[at >> 2] = WRAP;
+        at = 0;
+      }
+    } else if (read - at <= need) return false;
+    const word = at >> 2;
+    this.u32[word] = slot;
+    this.u32[word + 1] = recordType;
+    this.u32[word + 2] = count;
+    this.u32[word + 3] = payload.byteLength;
+    this.u8.set(payload, at + ENTRY_HEADER);
+    this.write = at + need === this.cap ? 0 : at + need;
+    Atomics.store(this.ctl, WRITE, this.write);
+    if (Atomics.load(this.ctl, SLEEPING) !== 0) Atomics.notify(this.ctl, WRITE);
+    return true;
+  }
+}
+
+/** Atomics.waitAsync (Node 16+; the es2024 lib typing is not in this project's target). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync.bind(Atomics);
+
+/** What the consumer does with each entry; the payload view is valid only during the call. */
+export type RingEntry = (slot: number, recordType: number, count: number, payload: Uint8Array) => void;
+
+export class RingReader {
+  private readonly ctl: Int32Array;
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly cap: number;
+  private read = 0;
+
+  constructor(ring: SharedArrayBuffer) {
+    this.ctl = new Int32Array(ring, 0, HEADER_BYTES / 4);
+    this.cap = ring.byteLength - HEADER_BYTES;
+    this.u8 = new Uint8Array(ring, HEADER_BYTES, this.cap);
+    this.u32 = new Uint32Array(ring, HEADER_BYTES, this.cap / 4);
+  }
+
+  /** Runs every published entry in order, freeing each one's room once it ran; the number run. */
+  drain(each: RingEntry): number {
+    let n = 0;
+    for (let write = Atomics.load(this.ctl, WRITE); this.read !== write; write = Atomics.load(this.ctl, WRITE)) {
+      let at = this.read;
+      if (this.cap - at < ENTRY_HEADER || this.u32[at >> 2] === WRAP) at = 0;
+      const word = at >> 2;
+      const bytes = this.u32[word + 3]!;
+      each(this.u32[word]!, this.u32[word + 1]!, this.u32[word + 2]!, this.u8.subarray(at + ENTRY_HEADER, at + ENTRY_HEADER + bytes));
+      const next = at + entryBytes(bytes);
+      this.read = next === this.cap ? 0 : next;
+      Atomics.store(this.ctl, READ, this.read);
+      n++;
+    }
+    return n;
+  }
+
+  /** Resolves once an entry is published (at once if one is). */
+  wait(): Promise<unknown> {
+    Atomics.store(this.ctl, SLEEPING, 1);
+    const r = waitAsync(this.ctl, WRITE, this.read);
+    if (!r.async) {
+      Atomics.store(this.ctl, SLEEPING, 0);
+      return Promise.resolve();
+    }
+    return r.value.then(() => Atomics.store(this.ctl, SLEEPING, 0));
+  }
+}
