@@ -14,7 +14,10 @@ const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
 const dist = (p) => import(pathToFileURL(resolve(ROOT, 'dist/src', p)).href);
 
-const EXEC = 2; // process_exec, 56 bytes: the smallest record type the helper writes
+// process_exit, 72 bytes: the record every process ends with, counted by comm and outcome with a
+// lifetime histogram by the process exporter (process_exec is 456 bytes since it carries argv).
+const EXEC = 3;
+const RECORD = 72;
 const SIZES = [1, 64, 1024];
 /** Bytes one pipe read hands the decoder, as the collector reads the helper's stdout. */
 const READ_BYTES = 65536;
@@ -22,7 +25,7 @@ const FRAME_HEADER = 24;
 /** Events per streamed measurement, by batch size: enough for ~1 s before coalescing, no more. */
 const STREAM_EVENTS = { 1: 40_000, 64: 400_000, 1024: 1_000_000 };
 const ROUND_TRIPS = { 1: 2000, 64: 1000, 1024: 300 };
-/** Records replayed per ceiling run (56 B each: 224 MB through the pipe). */
+/** Records replayed per ceiling run (72 B each: 288 MB through the pipe). */
 const REPLAY_RECORDS = 4_000_000;
 const COMMS = 50;
 /** \`BENCH_EXPORTERS=overhead\` or \`ceiling\` runs one part alone. */
@@ -37,7 +40,7 @@ const processNs = () => {
 const immediate = () => new Promise((r) => setImmediate(r));
 
 function execBatch(encodeBatch, n) {
-  return encodeBatch(EXEC, Array.from({ length: n }, (_, i) => ({ comm: `comm${i % COMMS}`, pid: 1000 + i, tgid: 1000 + i, ppid: 1 })));
+  return encodeBatch(EXEC, Array.from({ length: n }, (_, i) => ({ comm: `comm${i % COMMS}`, pid: 1000 + i, tgid: 1000 + i, ppid: 1, exit_code: i % 3, lifetime_ns: BigInt(1000 * i) })));
 }
 
 function queuedSid(store, name) {
@@ -83,7 +86,7 @@ async function overhead(name, bytes, per, api) {
   });
   const queued = queuedSid(store, name);
   const payload = execBatch(encodeBatch, per);
-  const perTurn = Math.max(1, Math.ceil(READ_BYTES / (56 * per + FRAME_HEADER)));
+  const perTurn = Math.max(1, Math.ceil(READ_BYTES / (RECORD * per + FRAME_HEADER)));
 
   const roundTrips = async (n) => {
     for (let i = 0; i < n; i++) {
@@ -131,12 +134,12 @@ async function overhead(name, bytes, per, api) {
 /** Frames as the helper writes them: up to 64 KiB of records each, sequence numbers from 0. */
 function capture(api, file) {
   const { encodeBatch, encodeFrame, FrameKind } = api;
-  const perFrame = Math.floor(65536 / 56);
+  const perFrame = Math.floor(65536 / RECORD);
   const frames = [];
   let records = 0;
   for (let seq = 0; records < 200_000; seq++) {
     const payload = encodeBatch(EXEC, Array.from({ length: perFrame }, (_, i) => ({
-      comm: `comm${(records + i) % COMMS}`, pid: records + i, tgid: records + i, ppid: 1, timestamp_ns: BigInt(records + i),
+      comm: `comm${(records + i) % COMMS}`, pid: records + i, tgid: records + i, ppid: 1, exit_code: (records + i) % 3, lifetime_ns: BigInt(records + i), timestamp_ns: BigInt(records + i),
     })));
     frames.push(encodeFrame(FrameKind.EVENTS, payload, seq, perFrame, EXEC));
     records += perFrame;
@@ -195,7 +198,7 @@ stream.on('end', () => {
 
 async function rawCeiling(file, times, records, fifo) {
   const out = await new Promise((ok, fail) => {
-    const p = spawn(process.execPath, ['-e', RAW_READER, file, String(times), WRITER, '56', fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['-e', RAW_READER, file, String(times), WRITER, String(RECORD), fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     p.on('exit', (code) => (code === 0 ? ok(JSON.parse(text)) : fail(new Error(`raw reader exited ${code}`))));
@@ -347,7 +350,7 @@ path); \`noop\` (\`bench/exporters/noop.c\`) returns at once, so its rows are th
 (\`/proc/self/task/PID/schedstat\`): what the decoder and the HTTP server have to share; process CPU
 (\`process.cpuUsage()\`) adds the exporter's worker.
 
-**Batch call overhead.** Synthetic \`process_exec\` batches (56-byte records, 50 commands).
+**Batch call overhead.** Synthetic \`process_exit\` batches (72-byte records, 50 commands).
 "Round trip": one batch handed over, then wait until it is applied; per batch. "Streamed": batches
 handed over as the decoder does, one 64 KiB pipe read's worth per event-loop turn; per event.
 "No worker": the same module instance and the store on one thread (the design before workers,
@@ -357,8 +360,8 @@ the baseline of what isolation costs), in the same run.
 |---|---|---|---|---|---|---|---|
 ${over.join('\n')}
 
-**Ceiling.** A capture of ${replayRecords.toLocaleString('en')} \`process_exec\` records (56 bytes: the smallest record
-type, none is 32 bytes) in frames as the helper writes them (up to 64 KiB, 1170 records per frame),
+**Ceiling.** A capture of ${replayRecords.toLocaleString('en')} \`process_exit\` records (72 bytes: what every process
+ends with) in frames as the helper writes them (up to 64 KiB, ${Math.floor(65536 / RECORD)} records per frame),
 replayed by a child process through a pipe (a FIFO) into \`FrameDecoder\` → \`ExporterRegistry.dispatch\`
 → the exporter's worker → the series store, with the default queue (${queueBatches} batches). The pipe is
 paused while the exporter's queue is half full (the kernel's ring buffer would hold the burst), so

@@ -9,11 +9,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExporterRegistry } from '../dist/src/exporters/host/registry.js';
 import { SeriesStore } from '../dist/src/metrics/store.js';
+import { RECORD_SIZE, RecordType } from '../dist/src/ingest/generated/events.js';
 import { BUILD_DIR } from '../scripts/build-exporters.mjs';
 import { machine, median } from './lib.mjs';
 
-const EXEC = 2;
-const RECORD = 56;
+// process_exec (id 19): the process exporter's exec counter is what the swap must keep exact.
+const EXEC = RecordType.process_exec;
+const RECORD = RECORD_SIZE[EXEC];
 const PER_BATCH = 64;
 const SWAPS = 15;
 
