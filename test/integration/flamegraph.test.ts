@@ -1,7 +1,7 @@
 // /flamegraph end to end on the real kernel: the real collector, helper, symbolizer and renderers
 // profile workloads whose time split is known, and every format is checked against it.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile as Pprof } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFolded, share, startBurnC, startBurnNode, type Workload } from '../profile/workloads.js';
+import { parseFolded, share, startBurnC, startBurnNode, startPerfTrampoline, type Workload } from '../profile/workloads.js';
 import { CLI, onlySensors, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 let collector: RunningCollector;
@@ -109,6 +109,23 @@ describe('/flamegraph on the real kernel', () => {
       expect(Math.abs(pct - 75), `hotAlphaWork ${pct.toFixed(1)}% of the two`).toBeLessThanOrEqual(7);
     } finally {
       node.stop();
+    }
+  });
+
+  it('names code from a Python 3.12 -X perf style perf map (synthetic: Debian 12 has Python 3.11)', async () => {
+    const py = startPerfTrampoline();
+    try {
+      await waitFor('the perf map', async () => (existsSync(`/tmp/perf-${py.pid}.map`) ? true : undefined), 5000);
+      const res = await get(`/flamegraph?pid=${py.pid}&hz=49&seconds=2&format=folded`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      const stacks = parseFolded(await res.text());
+      const named = stacks.filter((s) => s.frames.at(-1) === 'py::hot_loop:/srv/app/worker.py').reduce((n, s) => n + s.count, 0);
+      const total = stacks.reduce((n, s) => n + s.count, 0);
+      expect(named / total, JSON.stringify(stacks.slice(0, 5))).toBeGreaterThan(0.8);
+      // The trampoline keeps the frame-pointer chain, so main is found above it.
+      expect(stacks.some((s) => s.frames.join(';').includes('main;py::hot_loop:/srv/app/worker.py'))).toBe(true);
+    } finally {
+      py.stop();
     }
   });
 
