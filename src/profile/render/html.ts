@@ -148,16 +148,11 @@ h1 { font-size: 1.3em; margin: 0; }
 #summary { color: #555; }
 #warnings { color: #a00000; }
 #details { min-height: 1.5em; margin: 0.5em 0; font-size: 0.9em; }
-#top { border-collapse: collapse; font-size: 0.85em; margin-top: 1em; }
-#top td, #top th { padding: 0.1em 0.6em; text-align: right; }
-#top td:last-child, #top th:last-child { text-align: left; font-family: monospace; }
-#top tbody tr { cursor: pointer; }
-#top tbody tr:hover { background: #eef; }
-#sandwich table { border-collapse: collapse; font-size: 0.85em; margin-top: 0.5em; }
-#sandwich td, #sandwich th { padding: 0.1em 0.6em; text-align: right; }
-#sandwich td:last-child, #sandwich th:last-child { text-align: left; font-family: monospace; }
-#sandwich tbody tr { cursor: pointer; }
-#sandwich tbody tr:hover { background: #eef; }
+table { border-collapse: collapse; font-size: 0.85em; margin-top: 1em; }
+td, th { padding: 0.1em 0.6em; text-align: right; }
+td:last-child, th:last-child { text-align: left; font-family: monospace; }
+tbody tr { cursor: pointer; }
+tbody tr:hover { background: #eef; }
 #sandwich h2 { font-size: 1.1em; margin: 1em 0 0; }
 </style>
 </head>
