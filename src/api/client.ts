@@ -26,7 +26,7 @@ export interface ApiTarget {
 /** Profile replies as the client receives them (uint64 as strings). */
 export type ProfileReply =
   | { item: 'progress'; progress: { phase: string; elapsed_seconds: number; total_seconds: number; id: string } }
-  | { item: 'result'; result: { data: Buffer; samples: string; format: string; id: string } };
+  | { item: 'result'; result: { data: Buffer; samples: string; format: string; id: string; warnings: string[] } };
 export type EventsReply = StreamEventsReply & { item: 'event' | 'lost' };
 export type RecordReply = RecordEventsReply & { item: 'start' | 'batch' | 'lost' };
 
@@ -34,6 +34,9 @@ export type RecordReply = RecordEventsReply & { item: 'start' | 'batch' | 'lost'
 export const PROFILE_FORMAT_ENUM = {
   pprof: 'FORMAT_PPROF', folded: 'FORMAT_FOLDED', html: 'FORMAT_HTML', svg: 'FORMAT_SVG', json: 'FORMAT_JSON',
 } as const;
+
+/** The wire form of the profile request's group_by enum. */
+export const PROFILE_GROUP_BY_ENUM = { comm: 'GROUP_BY_COMM', pid: 'GROUP_BY_PID' } as const;
 
 type Callback<T> = (err: ServiceError | null, value?: T) => void;
 type Unary<Req, Res> = (req: Req, metadata: Metadata, options: { deadline: number }, cb: Callback<Res>) => void;

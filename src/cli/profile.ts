@@ -3,7 +3,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { PROFILE_FORMAT_ENUM, type ApiTarget, type ProfileReply } from '../api/client.js';
+import { PROFILE_FORMAT_ENUM, PROFILE_GROUP_BY_ENUM, type ApiTarget, type ProfileReply } from '../api/client.js';
+import { GROUP_BY, type GroupBy } from '../profile/render/group.js';
 import type { ProfileFormat } from '../profile/render/index.js';
 import { connect, withApiOptions } from './api-options.js';
 
@@ -22,7 +23,7 @@ const { SingleBar } = createRequire(import.meta.url)('cli-progress') as {
   SingleBar: new (opts: { format: string; hideCursor: boolean; clearOnComplete: boolean }) => ProgressBar;
 };
 
-interface ProfileOptions extends ApiTarget { pid?: number; cgroup?: string; seconds: number; hz?: number; output: string; format?: ProfileFormat }
+interface ProfileOptions extends ApiTarget { pid?: number; cgroup?: string; seconds: number; hz?: number; output: string; format?: ProfileFormat; groupBy: GroupBy }
 
 const FORMATS = PROFILE_EXTENSIONS.map(([, f]) => f);
 
@@ -46,6 +47,11 @@ function profileFormat(value: string): ProfileFormat {
   return value as ProfileFormat;
 }
 
+function groupBy(value: string): GroupBy {
+  if (!(GROUP_BY as string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${GROUP_BY.join(', ')}`);
+  return value as GroupBy;
+}
+
 async function profile(opts: ProfileOptions): Promise<void> {
   const format = formatOf(opts.output, opts.format);
   const client = connect(opts);
@@ -55,6 +61,7 @@ async function profile(opts: ProfileOptions): Promise<void> {
     seconds: opts.seconds,
     hz: opts.hz ?? 0,
     format: PROFILE_FORMAT_ENUM[format],
+    group_by: PROFILE_GROUP_BY_ENUM[opts.groupBy],
   });
   // The bar draws only on a TTY (cli-progress), so scripts get a clean stderr.
   const bar = new SingleBar({ format: '{phase} [{bar}] {value}/{total} s', hideCursor: true, clearOnComplete: true });
@@ -95,6 +102,7 @@ async function profile(opts: ProfileOptions): Promise<void> {
     const where = opts.output === '-' ? 'stdout' : opts.output;
     const early = finishing ? ', stopped early' : '';
     process.stderr.write(`wrote ${where} (${format}, ${result.data.length} bytes, ${result.samples} samples${early}, profile ${result.id})\n`);
+    for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
   } finally {
     bar.stop();
     process.off('SIGINT', onSigint);
@@ -111,6 +119,7 @@ export function profileCommand(): Command {
     .option('--hz <hz>', 'samples per second per CPU (collector default 99)', positiveInt)
     .requiredOption('-o, --output <file>', `where to write, - for stdout; the format follows the extension (${PROFILE_EXTENSIONS.map(([e]) => e).join(', ')})`)
     .option('-f, --format <format>', `${FORMATS.join(', ')} (default: from the extension; folded for -o -)`, profileFormat)
+    .option('--group-by <comm|pid>', 'frames under one root per program name (comm) or per process (pid)', groupBy, 'comm')
     .addHelpText('after', `
 Examples:
   $ sudo bpfwasm profile --pid 1234 --seconds 30 -o flame.html    # interactive flamegraph

@@ -18,7 +18,8 @@ import type { ProfilePhase, ProfileRequest } from '../../src/profile/profiler.js
 const PROFILE: Profile = {
   id: 'p-1', startedAt: 0, hz: 49, seconds: 1, filters: { kernel: true, user: true, idle: false }, totalSamples: 3,
   samples: [{ pid: 7, comm: 'burn', count: 3, frames: [{ name: 'burn', kind: 'process' }, { name: 'main', kind: 'user' }, { name: 'spin', kind: 'user' }] }] as never,
-  stackErrors: { kernelMissing: 0, userMissing: 0, lost: 0, other: 0 }, warnings: [],
+  stackErrors: { kernelMissing: 0, userMissing: 0, lost: 2, other: 0 },
+  warnings: ['2 samples were lost: the sample ring was full (the helper fell behind)'],
 };
 
 describe('Profile over the API', () => {
@@ -82,6 +83,19 @@ describe('Profile over the API', () => {
     expect(Buffer.from(last.result.data).toString('utf8')).toBe('burn;main;spin 3\n');
     expect(calls.at(-1)!.req).toEqual({ hz: 49, seconds: 1, pid: 7, kernel: true, user: true, idle: false });
     expect(profiles.get('p-1')).toBe(PROFILE);
+  });
+
+  it('splits frames per pid with GROUP_BY_PID and answers the warnings as their own field', async () => {
+    const { replies, error } = await collect({ seconds: 1, format: 'FORMAT_FOLDED', group_by: 'GROUP_BY_PID' });
+    expect(error).toBeUndefined();
+    const last = replies.at(-1)!;
+    if (last.item !== 'result') throw new Error('no result');
+    expect(Buffer.from(last.result.data).toString('utf8')).toBe('burn;pid 7;main;spin 3\n');
+    expect(last.result.warnings).toEqual(['2 samples were lost: the sample ring was full (the helper fell behind)']);
+    const json = await collect({ seconds: 1, format: 'FORMAT_JSON' });
+    const result = json.replies.at(-1)!;
+    if (result.item !== 'result') throw new Error('no result');
+    expect(JSON.parse(Buffer.from(result.result.data).toString('utf8')).warnings).toEqual(result.result.warnings);
   });
 
   it('fills in the defaults and refuses what GET /flamegraph refuses, with the same words', async () => {

@@ -77,6 +77,7 @@ describe('/flamegraph', () => {
     ['kernel=maybe', 'kernel must be true or false'],
     ['cgroup=', 'cgroup must be a non-empty string'],
     ['kernel=false&user=false', 'kernel and user cannot both be false'],
+    ['groupBy=tid', 'groupBy must be one of comm, pid'],
   ])('answers 400 with the allowed range for %s', async (query, message) => {
     let runs = 0;
     const { server } = app(async (req) => { runs++; return profileOf(req); });
@@ -84,6 +85,27 @@ describe('/flamegraph', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json()).toEqual({ error: 'PROFILE_INVALID', message });
     expect(runs).toBe(0);
+  });
+
+  it('splits two processes of one comm with groupBy=pid, now and from the store; comm stays the default', async () => {
+    const twoBurns = (req: ProfileRequest): Profile => {
+      const p = profileOf(req);
+      return { ...p, samples: [p.samples[0]!, { ...p.samples[1]!, pid: 43 }], warnings: ['sampling was stopped early, after 1.0 s of 10 s'] };
+    };
+    const { server } = app(async (req) => twoBurns(req));
+    const byPid = await server.inject({ url: '/flamegraph?format=json&groupBy=pid' });
+    expect(byPid.statusCode).toBe(200);
+    const root = byPid.json();
+    expect(root.warnings).toEqual(['sampling was stopped early, after 1.0 s of 10 s']);
+    const burn = root.children[0];
+    expect(burn.name).toBe('burn');
+    expect(burn.children.map((c: { name: string; value: number }) => [c.name, c.value])).toEqual([['pid 42', 75], ['pid 43', 25]]);
+
+    const id = byPid.headers['x-profile-id'] as string;
+    const byComm = (await server.inject({ url: `/flamegraph/${id}?format=json` })).json();
+    expect(byComm.children[0].children.map((c: { name: string }) => c.name)).toEqual(['main']);
+    const folded = await server.inject({ url: `/flamegraph/${id}?format=folded&groupBy=pid` });
+    expect(folded.body).toBe('burn;pid 42;main;burn_a 75\nburn;pid 43;main;burn_b 25\n');
   });
 
   it('answers 429 with Retry-After when the profiler is busy, 404 for an unknown pid', async () => {

@@ -1,6 +1,7 @@
 // The interactive flamegraph in a real browser (Debian's Chromium): pages saved from the
 // collector open from file:// with no network at all, draw the frames of a real profile, zoom
-// on a click, and their search highlights a function (and says its share).
+// on a click, and their search highlights a function (and says its share); the HTML page's
+// sandwich shows the callers and callees of the selected function.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ describe.skipIf(!HAVE_CHROMIUM)('interactive flamegraph in Chromium', () => {
     await collector?.stop();
   });
 
-  it('a saved HTML page opens from file:// with no network, draws the frames, searches and zooms', async () => {
+  it('a saved HTML page opens from file:// with no network, draws the frames, searches, zooms and shows callers and callees', async () => {
     const res = await fetch(`${collector.url}/flamegraph?pid=${burn.pid}&hz=99&seconds=3&format=json`);
     expect(res.status, await res.clone().text()).toBe(200);
     const id = res.headers.get('x-profile-id')!;
@@ -83,6 +84,30 @@ describe.skipIf(!HAVE_CHROMIUM)('interactive flamegraph in Chromium', () => {
     const rows = await page.locator('#top tbody tr').allTextContents();
     expect(rows.some((r) => r.endsWith('burn_a'))).toBe(true);
     expect(rows.some((r) => r.endsWith('burn_b'))).toBe(true);
+
+    // The click on burn_a also opened its sandwich: main calls it every time.
+    const cells = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    await expect.poll(() => page.locator('#sandwich').isVisible()).toBe(true);
+    expect(await page.locator('#sandwich-name').textContent()).toBe('burn_a');
+    const callers = await cells('callers');
+    expect(callers.map((r) => [r[1], r[2]])).toEqual([['100.00%', 'main']]);
+    const callees = await cells('callees');
+    expect(callees[0]![2], JSON.stringify(callees)).toBe('(self)');
+    expect(callees.reduce((n, r) => n + Number(r[0]), 0)).toBe(Number((await page.locator('#sandwich-total').textContent())!.split(' ')[0]));
+
+    // Following a caller: main's callees are burn_a and burn_b near their 75/25 split.
+    await page.locator('#callers tbody tr', { hasText: 'main' }).click();
+    await expect.poll(() => page.locator('#sandwich-name').textContent()).toBe('main');
+    const split = Object.fromEntries((await cells('callees')).map((r) => [r[2], parseFloat(r[1]!)]));
+    expect(split.burn_a, JSON.stringify(split)).toBeGreaterThan(60);
+    expect(split.burn_b, JSON.stringify(split)).toBeGreaterThan(12);
+    // main has one caller (libc's start code), which holds all of main's samples.
+    expect((await cells('callers')).map((r) => r[1])).toEqual(['100.00%']);
+
+    // A top-functions row opens the sandwich of that function too.
+    await page.locator('#top tbody tr', { hasText: 'burn_b' }).first().click();
+    await expect.poll(() => page.locator('#sandwich-name').textContent()).toBe('burn_b');
     await page.close();
   });
 

@@ -1,7 +1,7 @@
 // /flamegraph end to end on the real kernel: the real collector, helper, symbolizer and renderers
 // profile workloads whose time split is known, and every format is checked against it.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Profile as Pprof } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFolded, share, startBurnC, startBurnNode, type Workload } from '../profile/workloads.js';
+import { parseFolded, share, startBurnC, startBurnNode, startPerfTrampoline, type Workload } from '../profile/workloads.js';
 import { CLI, onlySensors, startCollector, waitFor, waitReady, type RunningCollector } from './support/collector.js';
 
 let collector: RunningCollector;
@@ -112,6 +112,41 @@ describe('/flamegraph on the real kernel', () => {
     }
   });
 
+  it('names code from a Python 3.12 -X perf style perf map (synthetic: Debian 12 has Python 3.11)', async () => {
+    const py = startPerfTrampoline();
+    try {
+      await waitFor('the perf map', async () => (existsSync(`/tmp/perf-${py.pid}.map`) ? true : undefined), 5000);
+      const res = await get(`/flamegraph?pid=${py.pid}&hz=49&seconds=2&format=folded`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      const stacks = parseFolded(await res.text());
+      const named = stacks.filter((s) => s.frames.at(-1) === 'py::hot_loop:/srv/app/worker.py').reduce((n, s) => n + s.count, 0);
+      const total = stacks.reduce((n, s) => n + s.count, 0);
+      expect(named / total, JSON.stringify(stacks.slice(0, 5))).toBeGreaterThan(0.8);
+      // The trampoline keeps the frame-pointer chain, so main is found above it.
+      expect(stacks.some((s) => s.frames.join(';').includes('main;py::hot_loop:/srv/app/worker.py'))).toBe(true);
+    } finally {
+      py.stop();
+    }
+  });
+
+  it('splits two processes of one comm per pid with groupBy=pid, and folds them together by default', async () => {
+    const twin = startBurnC();
+    try {
+      const res = await get('/flamegraph?hz=49&seconds=3&format=folded&groupBy=pid');
+      expect(res.status, await res.clone().text()).toBe(200);
+      const burns = parseFolded(await res.text()).filter((s) => s.frames[0] === 'burn' && s.frames.includes('burn_a'));
+      const perPid = new Map<string, number>();
+      for (const s of burns) perPid.set(s.frames[1]!, (perPid.get(s.frames[1]!) ?? 0) + s.count);
+      expect(perPid.get(`pid ${burn.pid}`), `burn_a samples per pid: ${JSON.stringify([...perPid])}`).toBeGreaterThan(0);
+      expect(perPid.get(`pid ${twin.pid}`), `burn_a samples per pid: ${JSON.stringify([...perPid])}`).toBeGreaterThan(0);
+      // The same stored profile by comm: one burn root with main directly under it.
+      const byComm = parseFolded(await (await get(`/flamegraph/${res.headers.get('x-profile-id')}?format=folded`)).text());
+      expect(byComm.filter((s) => s.frames[0] === 'burn').every((s) => !s.frames[1]!.startsWith('pid '))).toBe(true);
+    } finally {
+      twin.stop();
+    }
+  });
+
   it('answers 400 for out-of-range parameters and 404 for an unknown pid', async () => {
     const bad = await get('/flamegraph?hz=5000');
     expect(bad.status).toBe(400);
@@ -153,12 +188,17 @@ describe('/flamegraph on the real kernel', () => {
 
   it('bpfwasm profile saves a flamegraph in the format of the file name, and says why when it cannot', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'bpfwasm-cli-')), 'cpu.folded');
-    await promisify(execFile)(process.execPath, [CLI, 'profile', '--pid', String(burn.pid), '--seconds', '2', '--api', `unix:${collector.apiSocket}`, '-o', out]);
-    expect(parseFolded(readFileSync(out, 'utf8')).some((s) => s.frames.includes('burn_a'))).toBe(true);
+    await promisify(execFile)(process.execPath, [CLI, 'profile', '--pid', String(burn.pid), '--seconds', '2', '--group-by', 'pid', '--api', `unix:${collector.apiSocket}`, '-o', out]);
+    const stacks = parseFolded(readFileSync(out, 'utf8'));
+    expect(stacks.some((s) => s.frames.includes('burn_a'))).toBe(true);
+    expect(stacks.filter((s) => s.frames[0] === 'burn').every((s) => s.frames[1] === `pid ${burn.pid}`)).toBe(true);
 
     const failed = spawnSync(process.execPath, [CLI, 'profile', '--pid', String(burn.pid), '--hz', '5000', '--api', `unix:${collector.apiSocket}`, '-o', out]);
     expect(failed.status).toBe(1);
     expect(failed.stderr.toString()).toBe('bpfwasm: hz must be from 1 to 1000\n');
+    const badGroup = spawnSync(process.execPath, [CLI, 'profile', '--group-by', 'tid', '--api', `unix:${collector.apiSocket}`, '-o', out]);
+    expect(badGroup.status).not.toBe(0);
+    expect(badGroup.stderr.toString()).toContain("option '--group-by <comm|pid>' argument 'tid' is invalid. must be one of comm, pid");
   });
 });
 

@@ -93,3 +93,44 @@ export function share(stacks: { frames: string[]; count: number }[], match: (fra
   const hits = stacks.filter((s) => s.frames.some(match)).reduce((n, s) => n + s.count, 0);
   return (100 * hits) / total;
 }
+
+// What `python3 -X perf` (3.12+) does, without a 3.12 here (Debian 12 ships 3.11): code in
+// anonymous executable memory, named in /tmp/perf-PID.map by the line CPython's
+// PyUnstable_WritePerfMapEntry prints ("%" PRIxPTR " %x %s\n", names "py::FUNC:FILE"). The
+// trampoline keeps the frame-pointer chain, as CPython's does, and spins.
+const PERF_TRAMPOLINE_C = String.raw`
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+static const unsigned char code[] = { 0x55, 0x48, 0x89, 0xe5, 0xeb, 0xfe }; /* push rbp; mov rbp,rsp; jmp . */
+#elif defined(__aarch64__)
+static const unsigned int code[] = { 0xa9bf7bfd, 0x910003fd, 0x14000000 }; /* stp x29,x30,[sp,-16]!; mov x29,sp; b . */
+#endif
+int main(void) {
+  unsigned char *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 1;
+  memcpy(mem + 64, code, sizeof code);
+  __builtin___clear_cache((char *)mem, (char *)mem + 4096);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/perf-%d.map", getpid());
+  FILE *map = fopen(path, "w");
+  if (!map) return 2;
+  fprintf(map, "%" PRIxPTR " %x %s\n", (uintptr_t)mem, 64u, "py::trampoline_cold:/srv/app/worker.py");
+  fprintf(map, "%" PRIxPTR " %x %s\n", (uintptr_t)(mem + 64), (unsigned)sizeof code, "py::hot_loop:/srv/app/worker.py");
+  fflush(map);
+  ((void (*)(void))(mem + 64))();
+  return 0;
+}
+`;
+
+/** A process running JIT code named the way `python3 -X perf` names it (see PERF_TRAMPOLINE_C). */
+export function startPerfTrampoline(): Workload {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-pyperf-'));
+  writeFileSync(join(dir, 'trampoline.c'), PERF_TRAMPOLINE_C);
+  const exe = join(dir, 'trampoline');
+  execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', exe, join(dir, 'trampoline.c')]);
+  return start(exe, [], dir);
+}

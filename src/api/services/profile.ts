@@ -5,6 +5,7 @@ import { BpfwasmError } from '../../errors.js';
 import type { Profile } from '../../profile/model.js';
 import type { ProfileStore } from '../../profile/profile-store.js';
 import type { ProfilePhase, Profiler } from '../../profile/profiler.js';
+import type { GroupBy } from '../../profile/render/group.js';
 import { render, type ProfileFormat } from '../../profile/render/index.js';
 
 export interface ProfileRequestMessage {
@@ -13,11 +14,12 @@ export interface ProfileRequestMessage {
   seconds: number;
   hz: number;
   format: string;
+  group_by: string;
 }
 
 export type ProfileReplyMessage =
   | { progress: { phase: string; elapsed_seconds: number; total_seconds: number; id: string } }
-  | { result: { data: Buffer; samples: number; format: string; id: string } };
+  | { result: { data: Buffer; samples: number; format: string; id: string; warnings: string[] } };
 
 export interface ProfilingOptions {
   profiler: Pick<Profiler, 'run'>;
@@ -30,6 +32,7 @@ export interface ProfilingOptions {
 const FORMATS: Record<string, ProfileFormat> = {
   FORMAT_PPROF: 'pprof', FORMAT_FOLDED: 'folded', FORMAT_HTML: 'html', FORMAT_SVG: 'svg', FORMAT_JSON: 'json',
 };
+const GROUPINGS: Record<string, GroupBy> = { GROUP_BY_COMM: 'comm', GROUP_BY_PID: 'pid' };
 
 /** Profile and FinishProfile: the second ends the sampling of a running first by its id. */
 export function profileHandlers(opts: ProfilingOptions) {
@@ -49,6 +52,9 @@ export function profileHandlers(opts: ProfilingOptions) {
     if (hz < 1 || hz > limits.maxHz) throw new BpfwasmError('PROFILE_INVALID', `hz must be from 1 to ${limits.maxHz}`);
     const format = FORMATS[req.format];
     if (!format) throw new BpfwasmError('PROFILE_INVALID', `format must be one of ${Object.keys(FORMATS).join(', ')}`);
+    // An absent field is the enum's zero (comm); a number from a newer client is not a known name.
+    const groupBy = GROUPINGS[req.group_by || 'GROUP_BY_COMM'];
+    if (!groupBy) throw new BpfwasmError('PROFILE_INVALID', `group_by must be one of ${Object.keys(GROUPINGS).join(', ')}`);
 
     // The client cancelling (Ctrl-C) stops the sampling instead of finishing unseen.
     const ac = new AbortController();
@@ -79,8 +85,8 @@ export function profileHandlers(opts: ProfilingOptions) {
       call.off('cancelled', onCancel);
     }
     opts.store.add(profile);
-    const out = render(format, profile);
-    call.write({ result: { data: out.body, samples: profile.totalSamples, format, id: profile.id } });
+    const out = render(format, profile, { groupBy });
+    call.write({ result: { data: out.body, samples: profile.totalSamples, format, id: profile.id, warnings: profile.warnings } });
   };
   return { profile, finish };
 }

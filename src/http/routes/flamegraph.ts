@@ -5,6 +5,7 @@ import { BpfwasmError } from '../../errors.js';
 import type { Profile } from '../../profile/model.js';
 import type { ProfileStore } from '../../profile/profile-store.js';
 import type { Profiler } from '../../profile/profiler.js';
+import { GROUP_BY, type GroupBy } from '../../profile/render/group.js';
 import { render, renderDiff, type DiffFormat, type ProfileFormat, type Rendered } from '../../profile/render/index.js';
 import { checkProfileAccess, type ProfileAccess } from '../profile-access.js';
 
@@ -31,6 +32,7 @@ interface ProfileQuery {
   idle: boolean;
   format: ProfileFormat;
   minShare?: number;
+  groupBy: GroupBy;
 }
 
 interface PropertySchema {
@@ -86,9 +88,11 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     format: { type: 'string', enum: FORMATS, default: 'html' },
     // Percent of all samples under which the SVG leaves a frame out (0: every frame).
     minShare: { type: 'number', minimum: 0, maximum: 100 },
+    // comm: one tower per program name; pid: each process split out under its comm.
+    groupBy: { type: 'string', enum: GROUP_BY, default: 'comm' },
   };
-  const stored: Record<string, PropertySchema> = { format: query.format!, minShare: query.minShare! };
-  const renderOptions = (q: { minShare?: number }) => (q.minShare === undefined ? {} : { minShare: q.minShare / 100 });
+  const stored: Record<string, PropertySchema> = { format: query.format!, minShare: query.minShare!, groupBy: query.groupBy! };
+  const renderOptions = (q: { minShare?: number; groupBy: GroupBy }) => ({ groupBy: q.groupBy, ...(q.minShare !== undefined && { minShare: q.minShare / 100 }) });
   const diff: Record<string, PropertySchema> = {
     before: { type: 'string', minLength: 1 },
     after: { type: 'string', minLength: 1 },
@@ -99,7 +103,7 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     schema: { querystring: { type: 'object', properties: query } },
     schemaErrorFormatter: schemaErrors(query),
   }, async (req, reply) => {
-    const { format, minShare, ...request } = req.query;
+    const { format, minShare, groupBy, ...request } = req.query;
     if (!request.kernel && !request.user) throw new BpfwasmError('PROFILE_INVALID', 'kernel and user cannot both be false');
     // The client going away (closed tab, Ctrl-C) stops the sampling instead of finishing unseen.
     const ac = new AbortController();
@@ -112,7 +116,7 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
       reply.raw.off('close', onClose);
     }
     opts.store.add(profile);
-    return send(reply, render(format, profile, renderOptions({ minShare })), format, profile.id);
+    return send(reply, render(format, profile, renderOptions({ minShare, groupBy })), format, profile.id);
   });
 
   app.get<{ Querystring: { before: string; after: string; format: DiffFormat } }>('/flamegraph/diff', {
@@ -123,7 +127,7 @@ export const flamegraphRoute: FastifyPluginAsync<FlamegraphRouteOptions> = async
     return send(reply, renderDiff(format, opts.store.get(before), opts.store.get(after)), format);
   });
 
-  app.get<{ Params: { id: string }; Querystring: { format: ProfileFormat; minShare?: number } }>('/flamegraph/:id', {
+  app.get<{ Params: { id: string }; Querystring: { format: ProfileFormat; minShare?: number; groupBy: GroupBy } }>('/flamegraph/:id', {
     schema: { querystring: { type: 'object', properties: stored } },
     schemaErrorFormatter: schemaErrors(stored),
   }, async (req, reply) => {

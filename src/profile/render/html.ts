@@ -77,9 +77,55 @@ const SCRIPT = `
       cell.textContent = text;
       row.appendChild(cell);
     });
-    row.addEventListener('click', function () { search.value = name; doSearch(); });
+    row.addEventListener('click', function () { search.value = name; doSearch(); showSandwich(name); });
     body.appendChild(row);
   });
+  // Sandwich: every call of one function merged, its direct callers above and callees below, as
+  // shares of its total. Recursive calls count once (the outermost), like the Total column.
+  function sandwich(name) {
+    var callers = {}, callees = {}, all = 0, depth = 0;
+    function add(table, key, v) { table[key] = (table[key] || 0) + v; }
+    function visit(node, parent) {
+      var outermost = node.name === name && depth === 0;
+      if (outermost) {
+        all += node.value;
+        add(callers, parent === null ? '(root)' : parent.name, node.value);
+        var childSum = 0;
+        (node.children || []).forEach(function (c) { childSum += c.value; add(callees, c.name, c.value); });
+        if (node.value > childSum) add(callees, '(self)', node.value - childSum);
+      }
+      if (node.name === name) depth += 1;
+      (node.children || []).forEach(function (c) { visit(c, node); });
+      if (node.name === name) depth -= 1;
+    }
+    (tree.children || []).forEach(function (c) { visit(c, null); });
+    return { total: all, callers: callers, callees: callees };
+  }
+  var sandwichEl = document.getElementById('sandwich');
+  function fillTable(id, entries, all) {
+    var tbody = document.querySelector('#' + id + ' tbody');
+    tbody.textContent = '';
+    Object.keys(entries).sort(function (a, b) { return entries[b] - entries[a] || (a < b ? -1 : 1); }).forEach(function (key) {
+      var row = document.createElement('tr');
+      [String(entries[key]), (100 * entries[key] / all).toFixed(2) + '%', key].forEach(function (text) {
+        var cell = document.createElement('td');
+        cell.textContent = text;
+        row.appendChild(cell);
+      });
+      if (key !== '(root)' && key !== '(self)') row.addEventListener('click', function () { showSandwich(key); });
+      tbody.appendChild(row);
+    });
+  }
+  function showSandwich(name) {
+    var s = sandwich(name);
+    if (s.total === 0) return;
+    document.getElementById('sandwich-name').textContent = name;
+    document.getElementById('sandwich-total').textContent = s.total + ' samples, ' + share(s.total) + ' of all';
+    fillTable('callers', s.callers, s.total);
+    fillTable('callees', s.callees, s.total);
+    sandwichEl.hidden = false;
+  }
+  chart.onClick(function (d) { if (d && d.data && d.depth > 0) showSandwich(d.data.name); });
 })();
 `;
 
@@ -102,11 +148,12 @@ h1 { font-size: 1.3em; margin: 0; }
 #summary { color: #555; }
 #warnings { color: #a00000; }
 #details { min-height: 1.5em; margin: 0.5em 0; font-size: 0.9em; }
-#top { border-collapse: collapse; font-size: 0.85em; margin-top: 1em; }
-#top td, #top th { padding: 0.1em 0.6em; text-align: right; }
-#top td:last-child, #top th:last-child { text-align: left; font-family: monospace; }
-#top tbody tr { cursor: pointer; }
-#top tbody tr:hover { background: #eef; }
+table { border-collapse: collapse; font-size: 0.85em; margin-top: 1em; }
+td, th { padding: 0.1em 0.6em; text-align: right; }
+td:last-child, th:last-child { text-align: left; font-family: monospace; }
+tbody tr { cursor: pointer; }
+tbody tr:hover { background: #eef; }
+#sandwich h2 { font-size: 1.1em; margin: 1em 0 0; }
 </style>
 </head>
 <body>
@@ -120,7 +167,12 @@ h1 { font-size: 1.3em; margin: 0; }
 ${warnings}<div id="details"></div>
 <div id="chart" data-differential="${opts.differential}"></div>
 <script type="application/json" id="profile-data">${jsonForScript(opts.tree)}</script>
-<table id="top"><caption>Top functions (click to search)</caption>
+<section id="sandwich" hidden><h2>Callers and callees of <code id="sandwich-name"></code> (<span id="sandwich-total"></span>)</h2>
+<table id="callers"><caption>Callers (click to follow)</caption>
+<thead><tr><th>Samples</th><th>Share</th><th>Caller</th></tr></thead><tbody></tbody></table>
+<table id="callees"><caption>Callees (click to follow)</caption>
+<thead><tr><th>Samples</th><th>Share</th><th>Callee</th></tr></thead><tbody></tbody></table></section>
+<table id="top"><caption>Top functions (click to search and see callers and callees)</caption>
 <thead><tr><th>Self</th><th>Total</th><th>Function</th></tr></thead><tbody></tbody></table>
 <script>${assets.d3}</script>
 <script>${assets.flamegraph}</script>

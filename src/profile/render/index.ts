@@ -2,6 +2,7 @@
 import type { Profile } from '../model.js';
 import { renderDiffHtml, renderDiffJson, renderDiffSvg } from './diff.js';
 import { renderFolded } from './folded.js';
+import { type GroupBy, groupSamples } from './group.js';
 import { renderHtml } from './html.js';
 import { renderPprof } from './pprof.js';
 import { renderSvg } from './svg.js';
@@ -41,13 +42,16 @@ function safeId(id: string): string {
 export interface RenderOptions {
   /** Frames under this share of all samples (0–1) are left out of the SVG. */
   minShare?: number;
+  /** Split each comm's frames per pid (`pid N` under the process root); comm when absent. */
+  groupBy?: GroupBy;
 }
 
-export function render(format: ProfileFormat, profile: Profile, opts: RenderOptions = {}): Rendered {
+export function render(format: ProfileFormat, stored: Profile, opts: RenderOptions = {}): Rendered {
+  const profile = { ...stored, samples: groupSamples(stored.samples, opts.groupBy) };
   const body = {
     html: renderHtml,
     svg: (p: Profile) => renderSvg(p, opts.minShare),
-    json: (p: Profile) => renderTreeJson(p.samples),
+    json: (p: Profile) => renderTreeJson(p.samples, p.warnings),
     folded: (p: Profile) => renderFolded(p.samples),
     pprof: renderPprof,
   }[format](profile);

@@ -56,7 +56,11 @@ function freeze(b: Building): FlameNode {
   return { name: b.name, value: b.value, ...libtype, children: kids.map(freeze) };
 }
 
-/** The tree as d3-flame-graph JSON. */
-export function renderTreeJson(samples: readonly StackSample[]): Buffer {
-  return Buffer.from(JSON.stringify(buildTree(samples)));
+/**
+ * The tree as d3-flame-graph JSON. With `warnings`, the root also carries them (d3-flame-graph
+ * ignores the field) so a saved JSON still says what limited the profile.
+ */
+export function renderTreeJson(samples: readonly StackSample[], warnings?: readonly string[]): Buffer {
+  const tree = buildTree(samples);
+  return Buffer.from(JSON.stringify(warnings === undefined ? tree : { ...tree, warnings }));
 }

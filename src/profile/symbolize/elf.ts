@@ -339,6 +339,10 @@ class SymbolTableCache {
     // The newest entry stays even alone over the budget: the profile being symbolized needs it.
     while (this.bytes > this.budget && this.map.size > 1) this.delete(this.map.keys().next().value!);
   }
+  /** Back within the budget, the newest entry too: once a profile is symbolized, nothing needs it. */
+  trim(): void {
+    while (this.bytes > this.budget && this.map.size > 0) this.delete(this.map.keys().next().value!);
+  }
   private delete(k: string): void {
     const old = this.map.get(k);
     if (old === undefined) return;
@@ -355,6 +359,11 @@ const MAX_BUILD_IDS = 4096;
 /** Sets the byte budget of the symbol-table cache (profile.cacheBytes). */
 export function setElfCacheBytes(bytes: number): void {
   byInode.budget = bytes;
+}
+
+/** Drops what is over the budget (the one table allowed over it while a profile was symbolized). */
+export function trimElfCache(): void {
+  byInode.trim();
 }
 
 /** Bytes the symbol-table cache holds now (tests, self-metrics). */

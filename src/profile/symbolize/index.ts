@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Frame, Profile, ProfileFilters, RawProfile, StackSample } from '../model.js';
 import { demangle } from './demangle.js';
-import { type ElfFile, loadBias, loadElf, parseElf } from './elf.js';
+import { type ElfFile, loadBias, loadElf, parseElf, trimElfCache } from './elf.js';
 import { KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
 import { type Mapping, fileOffset, findMapping, isFileMapping, parseMaps } from './maps.js';
 import { type PerfMap, readPerfMap } from './perfmap.js';
@@ -85,6 +85,8 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
     else merged.set(key, { pid: s.tgid, comm: s.comm, frames, count: s.count });
   }
 
+  // A table over the budget was kept only for this profile's lookups, which are done.
+  trimElfCache();
   if (userSamples >= SHALLOW_MIN_SAMPLES && shallowSamples / userSamples >= SHALLOW_SHARE) {
     warnings.push(
       `${Math.round((100 * shallowSamples) / userSamples)}% of user stacks are a single frame deep: the sampled programs ` +

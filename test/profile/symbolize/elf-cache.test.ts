@@ -1,6 +1,6 @@
 // The symbolizer's cache holds symbol tables, not file bytes, within profile.cacheBytes.
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ELF_CACHE_BYTES, elfCacheBytes, loadElf, setElfCacheBytes } from '../../../src/profile/symbolize/elf.js';
+import { DEFAULT_ELF_CACHE_BYTES, elfCacheBytes, loadElf, setElfCacheBytes, trimElfCache } from '../../../src/profile/symbolize/elf.js';
 
 const BINARIES = ['/bin/ls', '/bin/cat', '/bin/sh', '/usr/bin/env', process.execPath];
 
@@ -24,5 +24,13 @@ describe('ELF symbol-table cache', () => {
     await loadElf('/bin/true'); // the newest entry stays even alone over the budget
     expect(elfCacheBytes()).toBe((await loadElf('/bin/true')).retainedBytes);
     expect(await loadElf(process.execPath)).not.toBe(node); // evicted, parsed again
+
+    // Once the profile is symbolized, the table kept over the budget goes too.
+    trimElfCache();
+    expect(elfCacheBytes()).toBe(0);
+    setElfCacheBytes(DEFAULT_ELF_CACHE_BYTES);
+    await loadElf('/bin/true');
+    trimElfCache(); // within the budget: kept
+    expect(elfCacheBytes()).toBe((await loadElf('/bin/true')).retainedBytes);
   });
 });

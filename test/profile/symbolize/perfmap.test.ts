@@ -18,6 +18,15 @@ describe('perf map', () => {
     expect(m.lookup(0x7f0000009004n)).toBeUndefined();
   });
 
+  it('reads the lines python3 -X perf (3.12+) writes: bare hex, "py::FUNC:FILE" names', () => {
+    // CPython's PyUnstable_WritePerfMapEntry: "%" PRIxPTR " %x %s\n"; file paths may hold spaces.
+    const m = parsePerfMap('7f3529fcf759 b py::bar:/run/t.py\n7f3529fcf764 b py::<module>:/srv/my app/main.py\n');
+    expect(m.count).toBe(2);
+    expect(m.lookup(0x7f3529fcf759n)).toBe('py::bar:/run/t.py');
+    expect(m.lookup(0x7f3529fcf763n)).toBe('py::bar:/run/t.py');
+    expect(m.lookup(0x7f3529fcf764n)).toBe('py::<module>:/srv/my app/main.py');
+  });
+
   it('parses the map a real node --perf-basic-prof run writes', async () => {
     // V8 also drops an isolate-*.log in its cwd: keep that out of the repository.
     const cwd = mkdtempSync(join(tmpdir(), 'bpfwasm-node-'));
