@@ -143,7 +143,7 @@ export class Collector {
     this.supervisor.start(true);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
-      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
+      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store, trust: this.exporters.trust });
       this.watcher.start();
     }
     if (this.config.exporters.oci.length) {
