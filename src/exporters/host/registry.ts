@@ -12,7 +12,7 @@ import { LogLevel } from '../abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
-import { ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
+import { countThreadTerminations, ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
 import type { IsolatedExporter } from './supervisor.js';
 
 export interface FailedExporter {
@@ -69,6 +69,7 @@ export class ExporterRegistry implements ExporterManager {
    */
   shadowStore: SeriesStore;
   private shadowMetrics: ExporterMetrics;
+  private readonly stopCountingTerminations: () => void;
   readonly lastSwap = new Map<string, SwapTiming>();
   private readonly slots = new Map<string, Slot>();
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
@@ -79,6 +80,7 @@ export class ExporterRegistry implements ExporterManager {
 
   constructor(private readonly host: ExporterHost, readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
+    this.stopCountingTerminations = countThreadTerminations(host.store);
     this.shadowStore = new SeriesStore(host.store.options);
     this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
     const reloads = host.store.declare('collector', {
@@ -273,6 +275,7 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   async close(): Promise<void> {
+    this.stopCountingTerminations();
     await Promise.all(this.running().map((e) => e.close()));
   }
 

@@ -1,6 +1,7 @@
 // Per-exporter self metrics, kept in the host's store (owner "collector") and updated as
 // batches complete, so a scrape reads them without asking any worker.
 import type { SeriesStore } from '../../metrics/store.js';
+import { onThreadTerminated } from './thread.js';
 
 const OWNER = 'collector';
 
@@ -20,6 +21,16 @@ export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Batch durations from 10 µs to 2.5 s: a batch is normally well under a millisecond. */
 const DURATION_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Counts the watchdog's thread terminations in `store` until the returned function is called. */
+export function countThreadTerminations(store: SeriesStore): () => void {
+  const family = store.declare(OWNER, {
+    name: 'bpfwasm_exporter_threads_terminated_total', kind: 'counter', labelNames: [],
+    help: 'Shared exporter threads terminated because a module\'s code did not stop past its deadline; their other exporters were loaded again',
+  });
+  const id = store.series(family, []);
+  return onThreadTerminated(() => store.add(id, 1));
+}
 
 export class ExporterMetrics {
   private readonly fam: Record<string, number> = {};
