@@ -42,7 +42,7 @@ export class ExporterMetrics {
     declare('bpfwasm_exporter_batches_total', 'counter', 'Batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_events_total', 'counter', 'Event records in the batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_dropped_events_total', 'counter',
-      'Event records that never reached an exporter: queue_full (its worker was behind), not_running (loading, quarantined or restarting), aborted (in flight when its worker was terminated)',
+      'Event records that never reached an exporter: queue_full (its worker was behind), not_running (loading, quarantined or restarting), aborted (in flight when it was stopped or its thread terminated)',
       ['exporter', 'reason']);
     declare('bpfwasm_exporter_batch_duration_seconds', 'histogram', 'Time each exporter spent in one batch call, in its worker', ['exporter'], DURATION_BUCKETS);
     declare('bpfwasm_exporter_errors_total', 'counter',
