@@ -217,7 +217,12 @@ export class Collector {
     } else if (this.exporterSync) {
       waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
-    const off = this.sensors().filter((s) => s.state === 'failed')
+    const failed = this.sensors().filter((s) => s.state === 'failed');
+    // A node with every sensor off observes nothing: not ready, so the rollout and the pod's events say so.
+    if (this.ready && failed.length && !this.sensors().some((s) => s.state === 'attached')) {
+      waiting.push('no sensor is attached: every enabled sensor is off (see off)');
+    }
+    const off = failed
       .map((s) => ({ sensor: s.name, step: s.step, errno: s.errno, reason: s.reason, ...(s.route && { route: s.route }) }));
     return { ready: waiting.length === 0, waiting, off };
   }
