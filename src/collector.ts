@@ -143,7 +143,7 @@ export class Collector {
     this.supervisor.start(true);
     await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
-      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store });
+      this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store, trust: this.exporters.trust });
       this.watcher.start();
     }
     if (this.config.exporters.oci.length) {
@@ -217,7 +217,12 @@ export class Collector {
     } else if (this.exporterSync) {
       waiting.push('exporters of sensors that changed state not (un)loaded yet');
     }
-    const off = this.sensors().filter((s) => s.state === 'failed')
+    const failed = this.sensors().filter((s) => s.state === 'failed');
+    // A node with every sensor off observes nothing: not ready, so the rollout and the pod's events say so.
+    if (this.ready && failed.length && !this.sensors().some((s) => s.state === 'attached')) {
+      waiting.push('no sensor is attached: every enabled sensor is off (see off)');
+    }
+    const off = failed
       .map((s) => ({ sensor: s.name, step: s.step, errno: s.errno, reason: s.reason, ...(s.route && { route: s.route }) }));
     return { ready: waiting.length === 0, waiting, off };
   }

@@ -2,7 +2,7 @@
 // warn log line per kill.
 import {
   RecordType, Header, OomKill, SeriesCache, Utf8, EUTF8, Resolve, LOG_WARN, JsonLine,
-  declareCounter, subscribe, series2, strnlen, asciiCopy, counterAdd, flush, resolveName, jsonEscape,
+  declareCounter, subscribe, series2, strnlen, asciiCopy, counterAdd, flush, batchBegin, resolveName, jsonEscape,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
@@ -26,6 +26,7 @@ export function bpfwasm_init(): i32 {
 }
 
 export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  batchBegin();
   if (recordType != RecordType.OOM_KILL || len != count * OomKill.SIZE) return BAD_BATCH;
   for (let i: u32 = 0; i < count; i++) onKill(ptr + i * OomKill.SIZE);
   flush();

@@ -3,7 +3,7 @@
 import {
   RecordType, Header, ProcessExec, ProcessExit, SeriesCache, Utf8, EUTF8, LOG_INFO, JsonLine,
   declareCounter, declareHistogram, subscribe, series1, series2, strnlen, asciiCopy,
-  counterAdd, observe, flush, configValue, fail,
+  counterAdd, observe, flush, batchBegin, configValue, fail,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
@@ -82,6 +82,7 @@ export function bpfwasm_init(): i32 {
 }
 
 export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  batchBegin();
   if (recordType == RecordType.PROCESS_EXEC) {
     if (len != count * ProcessExec.SIZE) return BAD_BATCH;
     for (let i: u32 = 0; i < count; i++) onExec(ptr + i * ProcessExec.SIZE);

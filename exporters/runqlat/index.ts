@@ -3,7 +3,7 @@
 import {
   RecordType, Runqlat, SeriesCache, Utf8, Resolve,
   declareHistogram, subscribe, series1, seriesN, log2SecondsBuckets, slotBucket,
-  observeBucket, addSum, resolveName, configValue, flush,
+  observeBucket, addSum, resolveName, configValue, flush, batchBegin,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer, bpfwasm_forget } from "../sdk/assemblyscript/index";
@@ -44,6 +44,7 @@ export function bpfwasm_init(): i32 {
 }
 
 export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  batchBegin();
   if (recordType != RecordType.RUNQLAT || len != count * Runqlat.SIZE) return BAD_BATCH;
   batchSeq++;
   for (let i: u32 = 0; i < count; i++) onRecord(ptr + i * Runqlat.SIZE);

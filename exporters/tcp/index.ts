@@ -7,7 +7,7 @@
 // label set is fixed for the module's life.
 import {
   RecordType, Header, TcpOpen, TcpClose, TcpRetransmit, EUTF8, declareCounter, declareHistogram,
-  subscribe, seriesN, strnlen, asciiCopy, counterAdd, observe, flush, configValue, Utf8,
+  subscribe, seriesN, strnlen, asciiCopy, counterAdd, observe, flush, batchBegin, configValue, Utf8,
 } from "../sdk/assemblyscript/index";
 
 export { bpfwasm_abi_version, bpfwasm_batch_buffer } from "../sdk/assemblyscript/index";
@@ -157,6 +157,7 @@ export function bpfwasm_init(): i32 {
 }
 
 export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  batchBegin();
   if (recordType == RecordType.TCP_OPEN) {
     if (len != count * TcpOpen.SIZE) return BAD_BATCH;
     for (let i: u32 = 0; i < count; i++) onOpen(ptr + i * TcpOpen.SIZE);

@@ -53,7 +53,7 @@ function asSource(name: string, metric: string): string {
 // Counts process exits by command name and observes how long the processes lived.
 import {
   RecordType, Header, ProcessExit, SeriesCache, declareCounter, declareHistogram, subscribe,
-  series1, strnlen, counterAdd, observe, flush,
+  series1, strnlen, counterAdd, observe, flush, batchBegin,
 } from "./sdk/index";
 
 // Every exporter re-exports these from the SDK.
@@ -75,6 +75,7 @@ export function bpfwasm_init(): i32 {
 }
 
 export function bpfwasm_on_batch(recordType: u32, ptr: usize, len: u32, count: u32): i32 {
+  batchBegin(); // a batch that trapped before its flush leaves its operations out of this one
   if (recordType != RecordType.PROCESS_EXIT || len != count * ProcessExit.SIZE) return 1;
   for (let i: u32 = 0; i < count; i++) {
     const rec = ptr + i * ProcessExit.SIZE;

@@ -146,7 +146,7 @@ describe('modules refused at load, while the others keep counting', () => {
     loading.catch(() => undefined).finally(() => (settled = true));
     await h.streamUntil(() => settled, 'init to be terminated');
     await expect(loading).rejects.toMatchObject({
-      code: 'EXPORTER_INIT', message: 'fault: loading did not finish within 500 ms (exporters.initTimeoutMs); its worker was terminated',
+      code: 'EXPORTER_INIT', message: 'fault: loading did not finish within 500 ms (exporters.initTimeoutMs); its call was stopped',
     });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
     expect(samplesOf(h, 'bpfwasm_exporter_loads_refused_total', { code: 'EXPORTER_INIT' })).toBe(1);
@@ -159,7 +159,7 @@ describe('modules that fail while running are contained', () => {
     const h = await harness({ batchTimeoutMs: 300, quarantineBaseMs: 100, quarantineMaxMs: 400 });
     const fault = await h.registry.load('fault', wasm('batch_loop'));
     await h.streamUntil(() => fault.timeouts >= 2 && fault.restarts >= 1, 'two timeouts and a restart');
-    expect(fault.lastError).toBe('fault: bpfwasm_on_batch did not return within 300 ms (exporters.batchTimeoutMs); its worker was terminated');
+    expect(fault.lastError).toBe('fault: bpfwasm_on_batch did not return within 300 ms (exporters.batchTimeoutMs); its call was stopped');
     expect(fault.dropped.aborted).toBeGreaterThan(0);
     expect(fault.dropped.not_running).toBeGreaterThan(0); // batches during the quarantine
     expect(samplesOf(h, 'bpfwasm_exporter_restarts_total', { exporter: 'fault' })).toBe(fault.restarts);

@@ -95,6 +95,6 @@ describe('host-call time counts against the batch deadline', () => {
     for (let t = 0; t < 200 && e.timeouts === 0; t++) await new Promise((r) => setTimeout(r, 10));
     expect(e.timeouts).toBe(1);
     expect(e.state).toBe('quarantined');
-    expect(e.lastError).toBe('slowhost: bpfwasm_on_batch did not return within 250 ms (exporters.batchTimeoutMs); its worker was terminated');
+    expect(e.lastError).toBe('slowhost: bpfwasm_on_batch did not return within 250 ms (exporters.batchTimeoutMs); its call was stopped');
   });
 });

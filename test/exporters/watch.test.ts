@@ -156,6 +156,71 @@ describe('exporter directory watch', () => {
     expect(host.logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^swapped version .* ms \\(signature verified, key ${trusted.id}\\)$`)));
   });
 
+  describe('a signed swap, with signatures required: the module and its .sig in either order', () => {
+    const SETTLE_MS = 300;
+    async function signedSetup() {
+      const dir = freshTmpDir('watch-order');
+      const keys = generateKeyPairSync('ed25519');
+      writeFileSync(join(dir, '..', `${basename(dir)}.pub`), keys.publicKey.export({ type: 'spki', format: 'pem' }));
+      const host = testHost();
+      const registry = new ExporterRegistry(host, trustPolicy([readTrustedKey(join(dir, '..', `${basename(dir)}.pub`), 0)], true));
+      const lines: string[] = [];
+      const watcher = new ExporterDirWatcher({
+        dirs: [dir], manager: registry, settleMs: SETTLE_MS, recheckMs: 50, store: host.store, trust: registry.trust,
+        log: (e, l, m) => { lines.push(m); host.log(e, l, m); },
+      });
+      watcher.start();
+      cleanup.push(async () => { await watcher.close(); await registry.close(); });
+      const put = (file: string, bytes: Uint8Array) => {
+        writeFileSync(join(dir, `.${file}.tmp`), bytes);
+        renameSync(join(dir, `.${file}.tmp`), join(dir, file));
+      };
+      const sign = (bytes: Uint8Array) => signModule(bytes, keys.privateKey);
+      put('mine.wasm.sig', sign(process));
+      put('mine.wasm', process);
+      await watcher.settled();
+      const version = () => registry.describe().find((i) => i.name === 'mine')?.current?.version;
+      expect(version()).toBe(moduleVersion(process));
+      const reloads = (result: string) => valueOf(host.store, 'bpfwasm_exporter_reloads_total', { exporter: 'mine', result });
+      const waiting = () => lines.filter((l) => /does not match its signature yet/.test(l)).length;
+      return { watcher, put, sign, version, reloads, waiting, lines };
+    }
+
+    it('.sig first, then the module: swapped at once, nothing rejected', async () => {
+      const t = await signedSetup();
+      const next = variant('sig-first');
+      t.put('mine.wasm.sig', t.sign(next));
+      t.put('mine.wasm', next);
+      await t.watcher.settled();
+      expect(t.version()).toBe(moduleVersion(next));
+      expect([t.reloads('ok'), t.reloads('rejected'), t.waiting()]).toEqual([1, 0, 0]);
+    });
+
+    it('the module first, its .sig after the module settled: waited for, swapped, nothing rejected', async () => {
+      const t = await signedSetup();
+      const next = variant('module-first');
+      t.put('mine.wasm', next);
+      // The module was read against the old .sig: the watch now waits for the new one.
+      await expect.poll(t.waiting, { timeout: 5 * SETTLE_MS }).toBe(1);
+      expect(t.version()).toBe(moduleVersion(process));
+      t.put('mine.wasm.sig', t.sign(next));
+      await t.watcher.settled();
+      expect(t.version()).toBe(moduleVersion(next));
+      expect([t.reloads('ok'), t.reloads('rejected')]).toEqual([1, 0]);
+    });
+
+    it('a .sig that never comes: rejected once the settle window is over, the old version keeps running', async () => {
+      const t = await signedSetup();
+      const started = Date.now();
+      t.put('mine.wasm', variant('never-signed'));
+      await t.watcher.settled();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2 * SETTLE_MS); // settled, then waited one more settle time
+      expect(t.version()).toBe(moduleVersion(process));
+      expect([t.reloads('ok'), t.reloads('rejected'), t.waiting()]).toEqual([0, 1, 1]);
+      expect(t.lines).toContainEqual(expect.stringMatching(/^not reloaded: EXPORTER_SIGNATURE_BAD: mine: tampered/));
+    });
+  });
+
   it('does not replace an exporter loaded from elsewhere (a built-in, the API)', async () => {
     const t = await setup();
     await t.registry.load('mine', process, 'builtin');

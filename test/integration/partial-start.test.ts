@@ -118,7 +118,7 @@ describe('partial start: tcp refused by the verifier, process and oom running', 
 });
 
 describe('every sensor off', () => {
-  it('the collector still starts, says no sensor is attached, and idles or unloads the exporters that would get nothing', async () => {
+  it('the collector still starts, is not ready (503: no sensor is attached), and idles or unloads the exporters that would get nothing', async () => {
     // A user exporter taking only process records: it stays loaded, idle, and says so.
     const src = mkdtempSync(join(tmpdir(), 'bpfwasm-exec-reader-'));
     writeFileSync(join(src, 'exec_reader.c'), `#include "bpfwasm.h"
@@ -138,8 +138,14 @@ BPFWASM_EXPORT(bpfwasm_on_batch) __s32 bpfwasm_on_batch(__u32 type, const void *
       exporters: { dirs: [dir], watch: false },
     });
     try {
-      await waitReady(c);
-      const readyz = await (await fetch(`${c.url}/readyz`)).json() as { off: { sensor: string }[] };
+      // Started, sensors loaded (or not), exporters loaded: what is left is the reason it is not ready.
+      const readyz = await waitFor('/readyz to give its only reason', async () => {
+        if (c.proc.exitCode !== null) throw new Error(`collector exited ${c.proc.exitCode}: ${c.output()}`);
+        const res = await fetch(`${c.url}/readyz`);
+        const body = await res.json() as { ready: boolean; waiting: string[]; off: { sensor: string }[] };
+        return res.status === 503 && body.waiting.length === 1 && body.off.length ? body : undefined;
+      });
+      expect(readyz).toMatchObject({ ready: false, waiting: ['no sensor is attached: every enabled sensor is off (see off)'] });
       expect(readyz.off.map((o) => o.sensor)).toEqual(['process']);
       const m = await scrape(c);
       expect(samples(m, 'bpfwasm_sensor_attached').get('sensor="process"')).toBe(0);

@@ -205,6 +205,14 @@ const OPS_CAPACITY: u32 = 512;
 const OPS = memory.data(<i32>OPS_CAPACITY * 16, 8);
 let opsCount: u32 = 0;
 
+/**
+ * Drops operations still queued from a batch that trapped before its flush, so they never land
+ * with the next batch: call it first in every `bpfwasm_on_batch`.
+ */
+export function batchBegin(): void {
+  opsCount = 0;
+}
+
 // @ts-ignore: decorator
 @inline function push(sid: i32, op: u32, value: f64): void {
   if (sid < 0) return; // a refused series: the host already counted the refusal

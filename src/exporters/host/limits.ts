@@ -80,7 +80,7 @@ export interface Exporter {
   readonly errors: number;
   /** Batches aborted by a trap (disjoint from `errors`); the module keeps its state and gets the next batch. */
   readonly traps: number;
-  /** Calls that overran their deadline (the worker was terminated). */
+  /** Calls that overran their deadline (stopped at their next fuel check). */
   readonly timeouts: number;
   /** Workers that died on their own. */
   readonly crashes: number;

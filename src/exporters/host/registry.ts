@@ -12,7 +12,7 @@ import { LogLevel } from '../abi.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
-import { ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
+import { countThreadTerminations, ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
 import type { IsolatedExporter } from './supervisor.js';
 
 export interface FailedExporter {
@@ -69,6 +69,7 @@ export class ExporterRegistry implements ExporterManager {
    */
   shadowStore: SeriesStore;
   private shadowMetrics: ExporterMetrics;
+  private readonly stopCountingTerminations: () => void;
   readonly lastSwap = new Map<string, SwapTiming>();
   private readonly slots = new Map<string, Slot>();
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
@@ -77,8 +78,9 @@ export class ExporterRegistry implements ExporterManager {
   /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
   private readonly loadsRefused: number;
 
-  constructor(private readonly host: ExporterHost, private readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
+  constructor(private readonly host: ExporterHost, readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
+    this.stopCountingTerminations = countThreadTerminations(host.store);
     this.shadowStore = new SeriesStore(host.store.options);
     this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
     const reloads = host.store.declare('collector', {
@@ -190,7 +192,10 @@ export class ExporterRegistry implements ExporterManager {
     try {
       signedBy = this.verify(name, bytes, options.signature, source === 'api' ? REQUEST_SIGNATURE : `${source}${SIGNATURE_SUFFIX}`);
     } catch (e) {
-      if (!options.shadow && !this.slots.get(name)?.current) this.countRefusedLoad(e);
+      // A version refused for its signature is a refused load, or a rejected reload of a running one.
+      if (options.shadow) throw e;
+      if (this.slots.get(name)?.current) this.countRejectedReload(name);
+      else this.countRefusedLoad(e);
       throw e;
     }
     if (options.shadow) {
@@ -270,6 +275,7 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   async close(): Promise<void> {
+    this.stopCountingTerminations();
     await Promise.all(this.running().map((e) => e.close()));
   }
 
@@ -293,6 +299,10 @@ export class ExporterRegistry implements ExporterManager {
     }
   }
 
+  private countRejectedReload(name: string): void {
+    this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'rejected']), 1);
+  }
+
   private countRefusedLoad(e: unknown): void {
     this.host.store.add(this.host.store.series(this.loadsRefused, [e instanceof BpfwasmError ? e.code : 'INTERNAL']), 1);
   }
@@ -305,7 +315,7 @@ export class ExporterRegistry implements ExporterManager {
       try {
         next = await this.start(name, bytes, source, signedBy, true);
       } catch (e) {
-        this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'rejected']), 1);
+        this.countRejectedReload(name);
         const why = e instanceof Error ? e.message : String(e);
         this.host.log(name, LogLevel.ERROR, `new version refused, version ${slot.current?.version} keeps running: ${why}`);
         throw e instanceof BpfwasmError ? e : new BpfwasmError('EXPORTER_LOAD', why);

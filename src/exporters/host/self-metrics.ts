@@ -1,6 +1,7 @@
 // Per-exporter self metrics, kept in the host's store (owner "collector") and updated as
 // batches complete, so a scrape reads them without asking any worker.
 import type { SeriesStore } from '../../metrics/store.js';
+import { onThreadTerminated } from './thread.js';
 
 const OWNER = 'collector';
 
@@ -21,6 +22,16 @@ export type DropReason = (typeof DROP_REASONS)[number];
 /** Batch durations from 10 µs to 2.5 s: a batch is normally well under a millisecond. */
 const DURATION_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+/** Counts the watchdog's thread terminations in `store` until the returned function is called. */
+export function countThreadTerminations(store: SeriesStore): () => void {
+  const family = store.declare(OWNER, {
+    name: 'bpfwasm_exporter_threads_terminated_total', kind: 'counter', labelNames: [],
+    help: 'Shared exporter threads terminated because a module\'s code did not stop past its deadline; their other exporters were loaded again',
+  });
+  const id = store.series(family, []);
+  return onThreadTerminated(() => store.add(id, 1));
+}
+
 export class ExporterMetrics {
   private readonly fam: Record<string, number> = {};
 
@@ -31,7 +42,7 @@ export class ExporterMetrics {
     declare('bpfwasm_exporter_batches_total', 'counter', 'Batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_events_total', 'counter', 'Event records in the batches each exporter completed', ['exporter']);
     declare('bpfwasm_exporter_dropped_events_total', 'counter',
-      'Event records that never reached an exporter: queue_full (its worker was behind), not_running (loading, quarantined or restarting), aborted (in flight when its worker was terminated)',
+      'Event records that never reached an exporter: queue_full (its worker was behind), not_running (loading, quarantined or restarting), aborted (in flight when it was stopped or its thread terminated)',
       ['exporter', 'reason']);
     declare('bpfwasm_exporter_batch_duration_seconds', 'histogram', 'Time each exporter spent in one batch call, in its worker', ['exporter'], DURATION_BUCKETS);
     declare('bpfwasm_exporter_errors_total', 'counter',

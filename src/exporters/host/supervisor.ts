@@ -155,12 +155,11 @@ export class IsolatedExporter implements Exporter, SlotOwner {
   overran(phase: number): void {
     this.timeouts++;
     this.metrics.error('timeout');
-    // The messages predate shared threads: the module's call is what is terminated now.
     if (phase === Phase.INIT) {
-      this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its worker was terminated`, 'timeout');
+      this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its call was stopped`, 'timeout');
     } else {
       const what = phase === Phase.BATCH ? 'bpfwasm_on_batch' : 'bpfwasm_forget';
-      this.fail('EXPORTER_INIT', `${this.name}: ${what} did not return within ${this.limits.batchTimeoutMs} ms (exporters.batchTimeoutMs); its worker was terminated`, 'timeout');
+      this.fail('EXPORTER_INIT', `${this.name}: ${what} did not return within ${this.limits.batchTimeoutMs} ms (exporters.batchTimeoutMs); its call was stopped`, 'timeout');
     }
   }
 

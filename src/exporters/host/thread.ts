@@ -37,8 +37,14 @@ const RING_BYTES = 4 << 20;
 let nextSlot = 1;
 /** Threads of each pool; a thread ends with its last slot. */
 const pools = new Map<string, ExporterThread[]>();
-/** Threads terminated by the watchdog since start (each loses its slots' in-flight batches and reloads them). */
-export let threadsTerminated = 0;
+/** Told of every thread the watchdog terminates (each loses its slots' in-flight batches and reloads them). */
+const terminationListeners = new Set<() => void>();
+
+/** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
+export function onThreadTerminated(listener: () => void): () => void {
+  terminationListeners.add(listener);
+  return () => terminationListeners.delete(listener);
+}
 
 export class ExporterThread {
   readonly slots = new Map<number, SlotOwner>();
@@ -130,7 +136,7 @@ export class ExporterThread {
     for (const [owner, at] of this.stopping) {
       if (Atomics.load(owner.ctl, CTL_PHASE) === Phase.IDLE) this.stopping.delete(owner);
       else if (now - at > HARD_GRACE_MS) {
-        threadsTerminated++;
+        for (const listener of terminationListeners) listener();
         this.stopping.clear();
         void this.worker.terminate();
         this.lost(`its thread did not stop a module ${HARD_GRACE_MS} ms past its deadline and was terminated`);

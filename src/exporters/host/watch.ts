@@ -13,7 +13,7 @@ import { LogLevel } from '../abi.js';
 import { DATA_LINK, readModuleSnapshot, type ModuleFiles } from './configmap.js';
 import type { ExporterManager } from './management.js';
 import { moduleVersion, SHADOW_SUFFIX } from './registry.js';
-import { SIGNATURE_SUFFIX } from './signing.js';
+import { SIGNATURE_SUFFIX, verifyModule, type TrustPolicy } from './signing.js';
 
 export interface WatchOptions {
   readonly dirs: readonly string[];
@@ -25,6 +25,11 @@ export interface WatchOptions {
   readonly recheckMs?: number;
   /** Where the watch's own metrics go (bpfwasm_exporter_dir_watched, bpfwasm_exporter_dir_rewatches_total). */
   readonly store?: SeriesStore;
+  /**
+   * The manager's signature policy: when it requires signatures, a module whose `.sig` does not
+   * match yet is read again until one settle time has passed, so either file may be written first.
+   */
+  readonly trust?: TrustPolicy;
 }
 
 /** One directory's live watch, and the inode it was set on (a re-created directory has another). */
@@ -191,7 +196,7 @@ export class ExporterDirWatcher {
       log(name, LogLevel.WARN, `${path} ignored: exporter ${name} was loaded from ${source}, not from this file`);
       return;
     }
-    const files = await this.read(name, path);
+    const files = await this.readPair(name, path);
     if (files === 'unreadable') return;
     if (!files) {
       if (info?.current) await this.act(name, () => manager.unload(name), `unloaded: ${path} was removed`);
@@ -211,7 +216,7 @@ export class ExporterDirWatcher {
     const name = basename(path, SHADOW_SUFFIX);
     const { manager } = this.opts;
     const shadow = manager.describe().find((i) => i.name === name)?.shadow;
-    const files = await this.read(name, path);
+    const files = await this.readPair(name, path);
     if (files === 'unreadable') return;
     if (!files) {
       if (shadow?.source === path) await this.act(name, () => manager.abort(name), `shadow aborted: ${path} was removed`);
@@ -220,6 +225,35 @@ export class ExporterDirWatcher {
     const { bytes, signature } = files;
     if (shadow?.version === moduleVersion(bytes)) return;
     await this.act(name, () => manager.install(name, bytes, { signature, source: path, shadow: true }), `shadow candidate started from ${path}`);
+  }
+
+  /**
+   * The module at `path` and its signature, read again for up to one settle time while signatures
+   * are required and the pair does not verify: the other half of a swap may still be on its way.
+   * What is read at the deadline goes to the manager, which refuses (and counts) a pair still wrong.
+   */
+  private async readPair(name: string, path: string): Promise<ModuleFiles | undefined | 'unreadable'> {
+    const trust = this.opts.trust;
+    let files = await this.read(name, path);
+    if (!trust?.requireSignatures || files === 'unreadable' || !files || this.pairVerifies(name, files, trust)) return files;
+    const settleMs = this.opts.settleMs ?? 250;
+    const deadline = Date.now() + settleMs;
+    this.opts.log(name, LogLevel.INFO, `${path} does not match its signature yet: waiting up to ${settleMs} ms for the matching ${basename(path)}${SIGNATURE_SUFFIX}`);
+    while (!this.closed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.max(10, settleMs / 10)));
+      files = await this.read(name, path);
+      if (files === 'unreadable' || !files || this.pairVerifies(name, files, trust)) return files;
+    }
+    return files;
+  }
+
+  private pairVerifies(name: string, files: ModuleFiles, trust: TrustPolicy): boolean {
+    try {
+      verifyModule(name, files.bytes, files.signature, trust);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The module at `path` and its signature, undefined if it is gone; 'unreadable' (logged) leaves things as they are. */

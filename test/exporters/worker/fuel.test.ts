@@ -56,7 +56,7 @@ describe('injectFuel', () => {
     await healthy.flush();
     await loop.flush();
     expect({ state: loop.state, timeouts: loop.timeouts, aborted: loop.dropped.aborted }).toEqual({ state: 'quarantined', timeouts: 1, aborted: 1 });
-    expect(loop.lastError).toBe('loop: bpfwasm_on_batch did not return within 100 ms (exporters.batchTimeoutMs); its worker was terminated');
+    expect(loop.lastError).toBe('loop: bpfwasm_on_batch did not return within 100 ms (exporters.batchTimeoutMs); its call was stopped');
     expect({ state: healthy.state, batches: healthy.batches, crashes: healthy.crashes, aborted: healthy.dropped.aborted })
       .toEqual({ state: 'loaded', batches: 20, crashes: 0, aborted: 0 });
   });
