@@ -41,15 +41,17 @@ export class RecordDeriver {
     }
     const out = this.buffer;
     const view = this.view;
+    const source = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     const size = this.size;
     const pads = this.pads;
     let src = 0;
     let dst = 0;
+    // Records are multiples of 8 bytes, so 4-byte words copy them whole.
     for (let i = 0; i < count; i++, src += this.sourceSize, dst += size) {
-      for (let b = 0; b < size; b++) out[dst + b] = payload[src + b]!;
+      for (let b = 0; b < size; b += 4) view.setUint32(dst + b, source.getUint32(src + b, true), true);
       view.setUint16(dst + HeaderOffset.type, this.id, true);
       view.setUint16(dst + HeaderOffset.size, size, true);
-      for (let p = 0; p < pads.length; p += 2) out.fill(0, dst + pads[p]!, dst + pads[p + 1]!);
+      for (let p = 0; p < pads.length; p += 2) for (let b = dst + pads[p]!; b < dst + pads[p + 1]!; b++) out[b] = 0;
     }
     return out.subarray(0, bytes);
   }
