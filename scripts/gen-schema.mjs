@@ -64,7 +64,27 @@ export function loadSchema(text = readFileSync(join(root, SCHEMA), 'utf8')) {
     if (size % 8) throw new Error(`${r.name}: size ${size} is not a multiple of 8; add a _pad field`);
     return { ...r, fields, size };
   });
+  for (const r of records) if (r.derivedFrom !== undefined) checkDerived(r, records);
   return { version: doc.version, header, headerSize, records };
+}
+
+/**
+ * A retired record the exporter runtime derives from a current one by copying a prefix:
+ * so each of its named fields must sit where the source has the same field.
+ */
+function checkDerived(r, records) {
+  const from = records.find((s) => s.name === r.derivedFrom);
+  if (!r.retired) throw new Error(`${r.name}: derivedFrom is only for retired records`);
+  if (!from) throw new Error(`${r.name}: derivedFrom names no record "${r.derivedFrom}"`);
+  if (from.retired) throw new Error(`${r.name}: derivedFrom ${from.name} is retired itself`);
+  if (r.size > from.size) throw new Error(`${r.name}: ${r.size} bytes, larger than ${from.name} (${from.size})`);
+  for (const f of r.fields) {
+    if (f.name === '_pad') continue;
+    const g = from.fields.find((x) => x.offset === f.offset);
+    if (!g || g.name !== f.name || g.type !== f.type) {
+      throw new Error(`${r.name}.${f.name}: ${from.name} has no ${f.type} ${f.name} at offset ${f.offset}, so ${r.name} cannot be derived from it`);
+    }
+  }
 }
 
 const upper = (s) => s.toUpperCase();
@@ -121,6 +141,8 @@ function genTs(s) {
   out.push('  readonly fields: readonly FieldLayout[];');
   out.push('  /** A layout kept so old recordings decode; the helper no longer sends it. */');
   out.push('  readonly retired?: boolean;');
+  out.push('  /** Id of the record a retired one is derived from for exporters still subscribed to it (a prefix copy). */');
+  out.push('  readonly derivedFrom?: number;');
   out.push('}', '');
   const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'scalar' ? f.typeName : f.kind}', offset: ${f.offset}, size: ${f.size} }`;
   out.push(`/** Byte offsets of the common header fields. */`);
@@ -137,7 +159,8 @@ function genTs(s) {
   for (const r of s.records) {
     out.push(`  { id: ${r.id}, name: '${r.name}', sensor: '${r.sensor}', size: ${r.size}, fields: [`);
     for (const f of named(r.fields)) out.push(`    ${fl(f)},`);
-    out.push(r.retired ? '  ], retired: true },' : '  ] },');
+    const derived = r.derivedFrom ? `, derivedFrom: ${s.records.find((x) => x.name === r.derivedFrom).id}` : '';
+    out.push(r.retired ? `  ], retired: true${derived} },` : '  ] },');
   }
   out.push('];', '');
   const maxId = Math.max(...s.records.map((r) => r.id));

@@ -61,4 +61,20 @@ describe('event schema', () => {
     const yaml = `version: 1\nheader: { name: h, fields: [{ name: type, type: u64 }] }\nrecords:\n  - { name: r, id: 1, sensor: s, ${fields} }\n`;
     expect(() => loadSchema(yaml)).toThrow(message);
   });
+
+  const source = '{ name: new, id: 2, sensor: s, fields: [{ name: a, type: u32 }, { name: b, type: u32 }] }';
+  it.each([
+    ['a field the source lacks', '{ name: c, type: u32 }, { name: _pad, type: u32 }', 'retired: true, derivedFrom: new', /new has no u32 c at offset 8/],
+    ['a field of another type', '{ name: a, type: s32 }, { name: _pad, type: u32 }', 'retired: true, derivedFrom: new', /new has no s32 a at offset 8/],
+    ['a source that does not exist', '{ name: a, type: u32 }, { name: _pad, type: u32 }', 'retired: true, derivedFrom: nope', /names no record "nope"/],
+    ['no retired mark', '{ name: a, type: u32 }, { name: _pad, type: u32 }', 'derivedFrom: new', /only for retired records/],
+  ])('refuses a derived record with %s', (_name, fields, marks, message) => {
+    const yaml = `version: 1\nheader: { name: h, fields: [{ name: type, type: u64 }] }\nrecords:\n  - { name: old, id: 1, sensor: s, ${marks}, fields: [${fields}] }\n  - ${source}\n`;
+    expect(() => loadSchema(yaml)).toThrow(message);
+  });
+
+  it('accepts a derived record whose named fields are a prefix of its source, pads free', () => {
+    const yaml = `version: 1\nheader: { name: h, fields: [{ name: type, type: u64 }] }\nrecords:\n  - { name: old, id: 1, sensor: s, retired: true, derivedFrom: new, fields: [{ name: a, type: u32 }, { name: _pad, type: u32 }] }\n  - ${source}\n`;
+    expect(loadSchema(yaml).records[0].derivedFrom).toBe('new');
+  });
 });

@@ -59,7 +59,7 @@ export namespace ProcessFork {
   @inline export function childTgid(rec: usize): u32 { return load<u32>(rec, 52); }
 }
 
-/** Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+/** Retired (the helper no longer sends it): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. Exporters subscribed to it still get it, derived from process_exec. */
 export namespace ProcessExecV1 {
   export const SIZE: u32 = 56;
   /** parent process id */

@@ -42,7 +42,7 @@ struct bpfwasm_process_fork {
 };
 #define BPFWASM_PROCESS_FORK_SIZE 56
 
-/* Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+/* Retired (the helper no longer sends it): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. Exporters subscribed to it still get it, derived from process_exec. */
 struct bpfwasm_process_exec_v1 {
 	struct bpfwasm_event_header hdr;
 	__u32 ppid; /* parent process id */

@@ -77,7 +77,7 @@ unsafe impl Record for ProcessFork {
 }
 const _: () = assert!(core::mem::size_of::<ProcessFork>() == 56);
 
-/// Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it.
+/// Retired (the helper no longer sends it): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. Exporters subscribed to it still get it, derived from process_exec.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessExecV1 {

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { BpfwasmError } from '../../errors.js';
 import { HOST_OWNERS, SeriesStore } from '../../metrics/store.js';
 import { LogLevel } from '../abi.js';
+import { recordDerivers, type RecordDeriver } from './derived.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from './management.js';
 import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
@@ -74,6 +75,9 @@ export class ExporterRegistry implements ExporterManager {
   private readonly slots = new Map<string, Slot>();
   /** Subscribers per record type (current versions and shadows), computed on change so dispatch is one array walk. */
   private byType: Exporter[][] = [];
+  /** Retired records to derive per source record type, only those some running exporter subscribes to. */
+  private derivedFrom: RecordDeriver[][] = [];
+  private readonly derivers = recordDerivers();
   private readonly swapSeries: { reloads: number; seconds: number };
   /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
   private readonly loadsRefused: number;
@@ -247,11 +251,24 @@ export class ExporterRegistry implements ExporterManager {
     this.host.log(name, LogLevel.INFO, `unloaded version ${current.version}`);
   }
 
-  /** Hands one batch to every exporter subscribed to `recordType`; never blocks on a worker. */
+  /**
+   * Hands one batch to every exporter subscribed to `recordType`, and its records in each
+   * retired layout derived from it to the exporters still subscribed to that; never blocks on a worker.
+   */
   dispatch(recordType: number, payload: Uint8Array, count: number): void {
     const subscribers = this.byType[recordType];
-    if (subscribers === undefined) return;
-    for (let i = 0; i < subscribers.length; i++) subscribers[i]!.onBatch(recordType, payload, count);
+    if (subscribers !== undefined) {
+      for (let i = 0; i < subscribers.length; i++) subscribers[i]!.onBatch(recordType, payload, count);
+    }
+    const derived = this.derivedFrom[recordType];
+    if (derived === undefined) return;
+    for (let d = 0; d < derived.length; d++) {
+      const deriver = derived[d]!;
+      // onBatch copies the batch into the worker ring, so the deriver's buffer is free again after.
+      const retired = deriver.derive(payload, count);
+      const legacy = this.byType[deriver.id]!;
+      for (let i = 0; i < legacy.length; i++) legacy[i]!.onBatch(deriver.id, retired, count);
+    }
   }
 
   /** The current version of every exporter not in the middle of a change (a swap must not race an expiry sweep). */
@@ -450,6 +467,9 @@ export class ExporterRegistry implements ExporterManager {
       for (const t of e.subscriptions) (byType[t] ??= []).push(e);
     }
     this.byType = byType;
+    const derivedFrom: RecordDeriver[][] = [];
+    for (const d of this.derivers) if (byType[d.id]) (derivedFrom[d.sourceId] ??= []).push(d);
+    this.derivedFrom = derivedFrom;
   }
 }
 

@@ -10,6 +10,8 @@ export interface RecordLayout {
   readonly fields: readonly FieldLayout[];
   /** A layout kept so old recordings decode; the helper no longer sends it. */
   readonly retired?: boolean;
+  /** Id of the record a retired one is derived from for exporters still subscribed to it (a prefix copy). */
+  readonly derivedFrom?: number;
 }
 
 /** Byte offsets of the common header fields. */
@@ -57,7 +59,7 @@ export const ProcessForkOffset = {
   child_tgid: 52,
 } as const;
 
-/** Retired (no longer sent): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. */
+/** Retired (the helper no longer sends it): the first process_exec layout, without filename, arguments or uid; process_exec (id 19) replaced it. Exporters subscribed to it still get it, derived from process_exec. */
 export const ProcessExecV1Offset = {
   ppid: 48,
 } as const;
@@ -173,7 +175,7 @@ export const RECORDS: readonly RecordLayout[] = [
   ] },
   { id: 2, name: 'process_exec_v1', sensor: 'process', size: 56, fields: [
     { name: 'ppid', type: 'u32', offset: 48, size: 4 },
-  ], retired: true },
+  ], retired: true, derivedFrom: 19 },
   { id: 19, name: 'process_exec', sensor: 'process', size: 456, fields: [
     { name: 'ppid', type: 'u32', offset: 48, size: 4 },
     { name: 'uid', type: 'u32', offset: 52, size: 4 },
