@@ -259,10 +259,10 @@ describe('registry', () => {
 
     expect(registry.list().map((e) => e.name)).toEqual(['probe']);
     expect(registry.failed.map((f) => [f.name, f.error])).toEqual([
-      ['abi_v2', 'abi_v2: ABI version 2, host supports 1'],
-      ['junk', expect.stringMatching(/^junk: not a valid WebAssembly module/)],
+      ['abi_v2', 'EXPORTER_ABI: abi_v2: ABI version 2, host supports 1'],
+      ['junk', expect.stringMatching(/^EXPORTER_LOAD: junk: not a valid WebAssembly module/)],
       ['probe', `probe: name already used by ${join(builtins, 'probe.wasm')}`],
-      ['Probe v2', 'exporter name "Probe v2" must match [a-z0-9_-]{1,64}'],
+      ['Probe v2', 'EXPORTER_NAME_INVALID: exporter name "Probe v2" must match [a-z0-9_-]{1,64}'],
     ]);
     expect(host.logs.filter((l) => l.level === 3).map((l) => l.exporter).sort()).toEqual(['Probe v2', 'abi_v2', 'junk', 'probe']);
     expect(host.logs.some((l) => l.exporter === 'registry' && l.msg.includes('missing'))).toBe(true);

@@ -120,8 +120,8 @@ describe('exporters from a mounted ConfigMap (kubelet atomic-writer layout)', ()
     await t.watcher.settled();
     expect(t.info()).toBeUndefined();
     expect(t.lines).toEqual([
-      `mine: loaded from ${join(t.dir, 'mine.wasm')}`,
-      `mine: swapped in the new version from ${join(t.dir, 'mine.wasm')}`,
+      // The swap to v2 is logged once, by the registry (with both versions), not by the watcher.
+      `mine: loaded from ${join(t.dir, 'mine.wasm')} (signature verified, key ${KEY_ID})`,
       `mine: shadow candidate started from ${join(t.dir, 'mine.shadow.wasm')}`,
       `mine: shadow aborted: ${join(t.dir, 'mine.shadow.wasm')} was removed`,
       `mine: unloaded: ${join(t.dir, 'mine.wasm')} was removed`,

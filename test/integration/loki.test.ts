@@ -48,7 +48,8 @@ describe('logs to Loki from a real collector', () => {
     loki = await startLokiReceiver();
     c = await startCollector({
       helper: { statsMs: 200 },
-      sensors: onlySensors({ process: {}, oom: {} }),
+      // nonzero: the test's exit 7 is logged (the default lists only 126, 127 and crash signals).
+      sensors: onlySensors({ process: { logExits: 'nonzero' }, oom: {} }),
       federate: { externalLabels: { node: NODE } },
       log: { loki: { url: loki.url, labels: { team: 'infra' }, batchIntervalMs: 100 } },
     });
@@ -164,7 +165,8 @@ describe('a Loki outage does not touch the pipeline', () => {
   async function start(url: string): Promise<RunningCollector> {
     const col = await startCollector({
       helper: { statsMs: 200 },
-      sensors: onlySensors({ process: {} }),
+      // nonzero: the 300 exit-1s are logged, enough lines to overflow the 20-line buffer.
+      sensors: onlySensors({ process: { logExits: 'nonzero' } }),
       log: { loki: { url, batchIntervalMs: 100, maxBufferedLines: 20, timeoutMs: 500 } },
     });
     await waitReady(col);

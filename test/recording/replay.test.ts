@@ -87,7 +87,7 @@ describe('replay', () => {
   });
 
   it('takes settings as the collector does, and a module refusing them fails the replay', async () => {
-    await expect(replay('process', PROCESS, PROCESS_RUN, { settings: { logExits: 'sometimes' } })).rejects.toThrow(/logExits must be nonzero, signals or none/);
+    await expect(replay('process', PROCESS, PROCESS_RUN, { settings: { logExits: 'sometimes' } })).rejects.toThrow(/logExits must be listed, nonzero, signals or none/);
     const quiet = await replay('process', PROCESS, PROCESS_RUN, { settings: { logExits: 'none' } });
     expect(quiet.logs).toEqual([]);
     expect((await replay('process', PROCESS, PROCESS_RUN)).logs.length).toBeGreaterThan(0);
