@@ -166,6 +166,8 @@ export class ExporterRegistry implements ExporterManager {
       const version = await this.start(name, bytes, source, signedBy, false);
       slot.current = version;
       this.index();
+      // Its swap counters exist from the first load, at 0, so a rate of swaps reads 0, not "no data".
+      for (const result of ['ok', 'rejected']) this.host.store.series(this.swapSeries.reloads, [name, result]);
       // A file refused at start-up and fixed since (the watcher loads it again) is no longer failed.
       const failed = this.failed.findIndex((f) => f.name === name && f.path === source);
       if (failed >= 0) this.failed.splice(failed, 1);
