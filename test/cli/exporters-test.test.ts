@@ -57,7 +57,7 @@ describe('bpfwasm exporters test', () => {
     expect(bad.stderr).toMatch(/^bpfwasm: recording is invalid at byte 0: no frame magic "BWF1" \(not a recording\)\n$/);
     const setting = bpfwasm(['exporters', 'test', PROCESS, '--replay', recordingFile(dir, 1), '--settings', 'logExits=sometimes']);
     expect(setting.code).toBe(1);
-    expect(setting.stderr).toMatch(/logExits must be nonzero, signals or none/);
+    expect(setting.stderr).toMatch(/logExits must be listed, nonzero, signals or none/);
   });
 
   it('events refuses recording limits without --record instead of ignoring them', () => {
