@@ -19,7 +19,7 @@ export interface InstanceOptions extends GuestOptions {
   readonly maxMemoryPages: number;
   /** The injected fuel import (fuel.ts): the next allowance, or a DeadlineExceeded throw. */
   readonly fuelCheck: () => number;
-  /** Called before the module's own code first runs (start function, init), so the fuel check judges this module. */
+  /** Called before the module's own code first runs (start function, init): starts its init deadline, and the fuel check judges this module. */
   readonly enter: () => void;
 }
 

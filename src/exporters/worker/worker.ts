@@ -111,11 +111,13 @@ function fuelCheck(): number {
 async function load(id: number, init: SlotInit): Promise<void> {
   const slot = new Slot(id, init);
   slots.set(id, slot);
-  slot.enter(Phase.INIT);
   try {
+    // The init deadline starts when the module's own code first runs, after the compile: on a
+    // slow CPU several modules compiling at once on one thread took longer than any deadline,
+    // and a compile cannot be stopped by a fuel check anyway (its time is bounded by the size cap).
     slot.instance = await instantiate(init.name, init.bytes, slot.link, {
       limits: init.limits, settings: init.settings, seed: init.seed,
-      maxBatchBytes: init.maxBatchBytes, maxMemoryPages: init.maxMemoryPages, fuelCheck, enter: () => (running = slot),
+      maxBatchBytes: init.maxBatchBytes, maxMemoryPages: init.maxMemoryPages, fuelCheck, enter: () => slot.enter(Phase.INIT),
     });
   } catch (e) {
     slot.leave();
