@@ -134,8 +134,11 @@ describe('fleet rollout from an OCI registry to three collectors, on the real ke
   });
 
   it('push v2 to the canary tag: every collector runs it as the shadow candidate, both count the same', async () => {
+    const t0 = performance.now();
     push(v2, canary);
     await everyCollector('shadowing v2', async (c) => (await versions(c)).shadow === moduleVersion(v2));
+    // BENCHMARKS.md "Fleet rollout": tag push to every node running the candidate.
+    console.log(`oci-rollout: canary tag pushed -> 3 collectors shadowing it in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const c of collectors) expect((await versions(c)).current).toBe(moduleVersion(v1));
     const comm = await countedExactly('bo2', 40, true);
     const text = await (await fetch(`${collectors[0]!.url}/metrics/shadow`)).text();
@@ -167,11 +170,13 @@ describe('fleet rollout from an OCI registry to three collectors, on the real ke
   });
 
   it('moving the stable tag onto v2 promotes it on every collector, with exact counts', async () => {
+    const t0 = performance.now();
     push(v2, stable);
     await everyCollector('running v2', async (c) => {
       const v = await versions(c);
       return v.current === moduleVersion(v2) && v.shadow === undefined;
     });
+    console.log(`oci-rollout: stable tag moved -> 3 collectors promoted it in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await countedExactly('bo4', 30, false);
   });
 
