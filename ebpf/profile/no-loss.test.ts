@@ -52,8 +52,13 @@ describe('whole-node profile under a fork-heavy load', () => {
         else expect(run.profile.stacks.get(id)?.length).toBeGreaterThan(0);
       }
     }
-    // Most processes' maps were read while they lived (the rest exited within the drain interval).
+    // Every process that lived through the profile has its maps; short-lived ones have them
+    // when they were read before exiting, a share that depends on how busy the machine is.
+    const longLived = load.map((p) => p.pid!).filter((pid) => tgids.has(pid));
+    expect(longLived.length).toBeGreaterThan(0);
+    for (const pid of longLived) expect(run.profile.maps.has(pid), `maps of long-lived ${pid}`).toBe(true);
     const withMaps = [...tgids].filter((t) => run.profile.maps.has(t)).length;
-    expect(withMaps).toBeGreaterThanOrEqual(0.5 * tgids.size);
+    console.log(`no-loss: maps for ${withMaps} of ${tgids.size} processes`);
+    expect(withMaps).toBeGreaterThan(longLived.length + 100);
   });
 });
