@@ -7,14 +7,13 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_LINK, readModuleSnapshot } from '../../src/exporters/host/configmap.js';
-import { writeU32 } from '../../src/exporters/worker/memory-cap.js';
-import { ExporterRegistry, moduleVersion } from '../../src/exporters/host/registry.js';
+import { moduleVersion } from '../../src/exporters/host/registry.js';
 import { keyId, readTrustedKey, signModule, trustPolicy, verifyModule } from '../../src/exporters/host/signing.js';
-import { ExporterDirWatcher } from '../../src/exporters/host/watch.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
 import { atomicWrite } from '../support/atomic-writer.js';
-import { encodeBatch, freshTmpDir, testHost, valueOf } from './helpers.js';
+import { encodeBatch, freshTmpDir, valueOf } from './helpers.js';
+import { taggedVariant, watchedRegistry } from './watched.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 const KEY_ID = keyId(publicKey);
@@ -26,11 +25,7 @@ beforeAll(async () => {
 });
 
 /** The process exporter with a custom section: a distinct version that counts the same. */
-function version(tag: string): Uint8Array {
-  const name = Buffer.from('bpfwasm.test');
-  const body = [...writeU32(name.length), ...name, ...Buffer.from(tag)];
-  return Uint8Array.from([...base, 0, ...writeU32(body.length), ...body]);
-}
+const version = (tag: string) => taggedVariant(base, tag);
 
 /** A module and its signature as two ConfigMap keys. */
 function signed(key: string, bytes: Uint8Array): Record<string, Uint8Array> {
@@ -44,21 +39,8 @@ afterEach(async () => {
 
 function setup() {
   const dir = freshTmpDir('configmap');
-  const host = testHost();
-  const registry = new ExporterRegistry(host, TRUST);
-  const lines: string[] = [];
-  const watcher = new ExporterDirWatcher({
-    dirs: [dir], manager: registry, settleMs: 50, recheckMs: 50, store: host.store,
-    log: (exporter, level, msg) => {
-      lines.push(`${exporter}: ${msg}`);
-      host.log(exporter, level, msg);
-    },
-  });
-  watcher.start();
-  cleanup.push(async () => {
-    await watcher.close();
-    await registry.close();
-  });
+  const { host, registry, watcher, lines, close } = watchedRegistry(dir, { trust: TRUST });
+  cleanup.push(close);
   const info = () => registry.describe().find((i) => i.name === 'mine');
   /** One exec record of `comm` through every loaded version of every exporter. */
   const exec = async (comm: string, n: number) => {

@@ -3,13 +3,12 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { generateKeyPairSync } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { writeU32 } from '../../src/exporters/worker/memory-cap.js';
 import { ExporterRegistry, moduleVersion } from '../../src/exporters/host/registry.js';
 import { readTrustedKey, signModule, trustPolicy } from '../../src/exporters/host/signing.js';
-import { ExporterDirWatcher } from '../../src/exporters/host/watch.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, testHost, valueOf } from './helpers.js';
+import { taggedVariant, watchedRegistry } from './watched.js';
 
 let process: Uint8Array;
 beforeAll(async () => {
@@ -17,11 +16,7 @@ beforeAll(async () => {
   process = readFileSync(join(BUILD_DIR, 'process.wasm'));
 });
 
-function variant(tag: string): Uint8Array {
-  const name = Buffer.from('bpfwasm.test');
-  const body = [...writeU32(name.length), ...name, ...Buffer.from(tag)];
-  return Uint8Array.from([...process, 0, ...writeU32(body.length), ...body]);
-}
+const variant = (tag: string) => taggedVariant(process, tag);
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -29,21 +24,8 @@ afterEach(async () => {
 });
 
 async function setup(dir = freshTmpDir('watch')) {
-  const host = testHost();
-  const registry = new ExporterRegistry(host);
-  const lines: string[] = [];
-  const watcher = new ExporterDirWatcher({
-    dirs: [dir], manager: registry, settleMs: 50, recheckMs: 50, store: host.store,
-    log: (exporter, level, msg) => {
-      lines.push(`${exporter}: ${msg}`);
-      host.log(exporter, level, msg);
-    },
-  });
-  watcher.start();
-  cleanup.push(async () => {
-    await watcher.close();
-    await registry.close();
-  });
+  const { host, registry, watcher, lines, close } = watchedRegistry(dir);
+  cleanup.push(close);
   /** Writes a file the way deploy tools should: to a temporary name, then renamed into place. */
   const put = (file: string, bytes: Uint8Array) => {
     writeFileSync(join(dir, `.${file}.tmp`), bytes);
@@ -139,16 +121,12 @@ describe('exporter directory watch', () => {
     const keys = generateKeyPairSync('ed25519');
     writeFileSync(join(dir, '..', `${basename(dir)}.pub`), keys.publicKey.export({ type: 'spki', format: 'pem' }));
     const trusted = readTrustedKey(join(dir, '..', `${basename(dir)}.pub`), 0);
-    const host = testHost();
-    const registry = new ExporterRegistry(host, trustPolicy([trusted], true));
-    const lines: string[] = [];
-    const watcher = new ExporterDirWatcher({ dirs: [dir], manager: registry, settleMs: 50, recheckMs: 50, store: host.store, log: (e, l, m) => { lines.push(m); host.log(e, l, m); } });
-    watcher.start();
-    cleanup.push(async () => { await watcher.close(); await registry.close(); });
+    const { host, watcher, lines, close } = watchedRegistry(dir, { trust: trustPolicy([trusted], true) });
+    cleanup.push(close);
     writeFileSync(join(dir, 'mine.wasm.sig'), signModule(process, keys.privateKey));
     writeFileSync(join(dir, 'mine.wasm'), process);
     await watcher.settled();
-    expect(lines).toContain(`loaded from ${join(dir, 'mine.wasm')} (signature verified, key ${trusted.id})`);
+    expect(lines).toContain(`mine: loaded from ${join(dir, 'mine.wasm')} (signature verified, key ${trusted.id})`);
     const next = variant('signed');
     writeFileSync(join(dir, 'mine.wasm.sig'), signModule(next, keys.privateKey));
     writeFileSync(join(dir, 'mine.wasm'), next);
@@ -162,15 +140,9 @@ describe('exporter directory watch', () => {
       const dir = freshTmpDir('watch-order');
       const keys = generateKeyPairSync('ed25519');
       writeFileSync(join(dir, '..', `${basename(dir)}.pub`), keys.publicKey.export({ type: 'spki', format: 'pem' }));
-      const host = testHost();
-      const registry = new ExporterRegistry(host, trustPolicy([readTrustedKey(join(dir, '..', `${basename(dir)}.pub`), 0)], true));
-      const lines: string[] = [];
-      const watcher = new ExporterDirWatcher({
-        dirs: [dir], manager: registry, settleMs: SETTLE_MS, recheckMs: 50, store: host.store, trust: registry.trust,
-        log: (e, l, m) => { lines.push(m); host.log(e, l, m); },
-      });
-      watcher.start();
-      cleanup.push(async () => { await watcher.close(); await registry.close(); });
+      const trust = trustPolicy([readTrustedKey(join(dir, '..', `${basename(dir)}.pub`), 0)], true);
+      const { host, registry, watcher, lines, close } = watchedRegistry(dir, { trust, settleMs: SETTLE_MS });
+      cleanup.push(close);
       const put = (file: string, bytes: Uint8Array) => {
         writeFileSync(join(dir, `.${file}.tmp`), bytes);
         renameSync(join(dir, `.${file}.tmp`), join(dir, file));
@@ -217,7 +189,7 @@ describe('exporter directory watch', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(2 * SETTLE_MS); // settled, then waited one more settle time
       expect(t.version()).toBe(moduleVersion(process));
       expect([t.reloads('ok'), t.reloads('rejected'), t.waiting()]).toEqual([0, 1, 1]);
-      expect(t.lines).toContainEqual(expect.stringMatching(/^not reloaded: EXPORTER_SIGNATURE_BAD: mine: tampered/));
+      expect(t.lines).toContainEqual(expect.stringMatching(/^mine: not reloaded: EXPORTER_SIGNATURE_BAD: mine: tampered/));
     });
   });
 
