@@ -1,8 +1,9 @@
 // scripts/gen-sensors.mjs: a sensor is its folder. Adding the toy sensor (test/fixtures/sensors/toy)
-// to a copy of the tree and running the generator gives it a config section with its defaults,
+// to a copy of the tree and running the generators gives it a config section with its defaults,
 // an entry in the helper's sensor table, a README row and a config reference section, while
-// every other sensor's generated files stay as they are: no other file needs a hand edit.
-import { spawnSync } from 'node:child_process';
+// every other sensor's generated files stay as they are: no other file needs a hand edit. The
+// copy's helper, built by the Makefile with the toy in it, loads the toy into the kernel.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { renderConfigReference } from '../../src/config-docs.js';
 import { ConfigSchema } from '../../src/config-schema.js';
 import { configChecker } from '../../src/config.js';
+import { HelperFrames, buildHelper } from '../support/helper-run.js';
 import { SENSORS } from '../../src/generated/sensors.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,7 +28,7 @@ afterEach(() => {
 /** A copy of what the generators read and write: every sensor folder, events.yaml, README.md. */
 function copyTree(): string {
   tree = mkdtempSync(join(tmpdir(), 'gen-sensors-'));
-  for (const s of SENSORS) cpSync(join(root, 'ebpf', s), join(tree, 'ebpf', s), { recursive: true, filter: (f) => !f.endsWith('.test.ts') });
+  for (const s of SENSORS) cpSync(join(root, 'ebpf', s), join(tree, 'ebpf', s), { recursive: true, preserveTimestamps: true, filter: (f) => !f.endsWith('.test.ts') });
   cpSync(join(root, 'ebpf/schema'), join(tree, 'ebpf/schema'), { recursive: true });
   cpSync(join(root, 'README.md'), join(tree, 'README.md'));
   mkdirSync(join(tree, 'src/generated'), { recursive: true });
@@ -61,8 +63,8 @@ describe('scripts/gen-sensors.mjs', () => {
     const schema = genSchema('--root', dir);
     expect(schema.stderr).toBe('');
     expect(schema.status).toBe(0);
-    expect(read(dir, 'ebpf/include/bpfwasm_events.h')).toContain('BPFWASM_RECORD_TOY_TICK = 200');
-    expect(read(dir, 'src/ingest/generated/events.ts')).toContain("{ id: 200, name: 'toy_tick', sensor: 'toy', size: 56");
+    expect(read(dir, 'ebpf/include/bpfwasm_events.h')).toContain('BPFWASM_RECORD_TOY_TICK = 40');
+    expect(read(dir, 'src/ingest/generated/events.ts')).toContain("{ id: 40, name: 'toy_tick', sensor: 'toy', size: 56");
 
     // The other sensors' table entries are untouched.
     for (const s of SENSORS) expect(read(dir, `ebpf/${s}/${s}.sensor.h`)).toBe(before[s]);
@@ -74,7 +76,7 @@ describe('scripts/gen-sensors.mjs', () => {
     expect(entry).toContain('.programs = (const char *const[]){ "toy_tick", "toy_tick_fentry", NULL }');
     expect(entry).toContain('{ BPFWASM_RECORD_TOY_TICK, sizeof(struct bpfwasm_toy_tick) }');
     expect(entry).toContain('.options = (const char *const[]){ "toy_level", NULL }');
-    expect(entry).toContain('.ring_bytes = 8192');
+    expect(entry).toContain('.ring_bytes = 131072');
     expect(entry).toContain('{ "tp_btf", (const char *const[]){ "toy_tick", NULL }, tp_btf_available }');
     expect(entry).toContain('static int toy_configure(void *skel);');
     expect(entry).toContain('SENSOR_REGISTER(toy_sensor);');
@@ -105,12 +107,40 @@ describe('scripts/gen-sensors.mjs', () => {
     expect(reference).toContain('| `level` | integer 1–9 | `3` | How hard the toy ticks. Sets `toy_level` in its BPF program. |');
   });
 
+  it('builds the toy into the copy\'s helper with the Makefile, and the helper loads it into the kernel', () => {
+    buildHelper(); // the tree's own objects, copied below so that only the toy is compiled
+    const dir = copyTree();
+    cpSync(join(root, 'test/fixtures/sensors/toy'), join(dir, 'ebpf/toy'), { recursive: true });
+    expect(genSchema('--root', dir).status).toBe(0);
+    expect(gen('--root', dir).status).toBe(0);
+    for (const part of ['Makefile', 'include', 'helper']) {
+      cpSync(join(root, 'ebpf', part), join(dir, 'ebpf', part), { recursive: true, preserveTimestamps: true, force: false, filter: (f) => !f.endsWith('.test.ts') });
+    }
+    cpSync(join(root, 'ebpf/build'), join(dir, 'ebpf/build'), { recursive: true, preserveTimestamps: true, filter: (f) => !f.includes('/build/arm64') && !f.includes('/build/x86') });
+    // The records header changed (the toy's record): the other sensors' objects, built against
+    // the header without it, stay as they are (-o); the toy's own files are compiled against it.
+    execFileSync('make', ['-s', '-C', join(dir, 'ebpf'), '-o', 'include/bpfwasm_events.h'], { stdio: ['ignore', 'ignore', 'pipe'] });
+
+    const helper = spawnSync(join(dir, 'ebpf/build/bpfwasm-helper'), ['--sensors', 'toy', '--set', 'toy.toy_level=5', '--stats-ms', '50'], { input: '', timeout: 30_000 });
+    expect(helper.stderr.toString()).toBe('');
+    expect(helper.status).toBe(0);
+    const frames = new HelperFrames([]);
+    frames.push(helper.stdout);
+    frames.end();
+    expect(frames.hello.sensors.map((s: { name: string }) => s.name)).toEqual(['toy']);
+    expect(frames.ready).toMatchObject({ sensors: ['toy'], failed: [], routes: { toy: 'tp_btf' } });
+    // An option the toy does not declare is refused by the helper: its table entry lists toy_level only.
+    const unknown = spawnSync(join(dir, 'ebpf/build/bpfwasm-helper'), ['--sensors', 'toy', '--set', 'toy.colour=1'], { input: '', timeout: 30_000 });
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr.toString()).toContain('colour');
+  }, 120_000);
+
   it.each([
     ['a name other than its folder', (y: string) => y.replace('name: toy', 'name: toys'), 'ebpf/toy/sensor.yaml: name must be its folder\'s, "toy"'],
     ['a default out of its bounds', (y: string) => y.replace('default: 3', 'default: 12'), 'ebpf/toy/sensor.yaml.options.level.default: 12 is not a valid value of the option'],
     ['a route program it does not have', (y: string) => y.replace('programs: [toy_tick] }', 'programs: [toy_tock] }'), 'ebpf/toy/sensor.yaml.routes[0].programs: must list some of its programs'],
     ['an unknown key', (y: string) => `${y}colour: red\n`, 'ebpf/toy/sensor.yaml.colour: is not a known key'],
-    ['a ring that is no power of two', (y: string) => y.replace('ringBytes: 8192', 'ringBytes: 5000'), 'ebpf/toy/sensor.yaml.ringBytes: must be 0 (--ring-bytes) or a power of two'],
+    ['a ring that is no power of two', (y: string) => y.replace('ringBytes: 131072', 'ringBytes: 5000'), 'ebpf/toy/sensor.yaml.ringBytes: must be 0 (--ring-bytes) or a power of two'],
   ])('refuses a declaration with %s, naming the key', (_what, edit, message) => {
     const dir = copyTree();
     cpSync(join(root, 'test/fixtures/sensors/toy'), join(dir, 'ebpf/toy'), { recursive: true });
