@@ -2,7 +2,9 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, cgroup2Mount, defaultConfig, exporterSettings, helperArgs, loadConfig } from '../src/config.js';
+import { buildConfig, defaultConfig, exporterSettings, loadConfig } from '../src/config.js';
+import { helperArgs } from '../src/ingest/helper-args.js';
+import { cgroup2Mount } from '../src/resolve/cgroup-paths.js';
 
 describe('config', () => {
   it('defaults to port 9745 with every sensor but syscalls, and the built-in exporters', () => {

@@ -4,7 +4,7 @@
 //   node bench/routes/check-aggregates.mjs SENSOR FRAMES ROUTE COUNT BLOCK VDB_DEV RQ_CGROUP [LOAD]
 import { Stat, decodeFrames, expectations } from './frames.mjs';
 
-/** Programs each route loads (ebpf/helper/sensor_<name>.c); syscalls has one set. */
+/** Programs each route loads (ebpf/<name>/sensor.yaml); syscalls has one set. */
 const ROUTES = {
   blockio: {
     tp_btf: ['blk_rq_issue', 'blk_rq_complete', 'blk_rq_requeue'],

@@ -6,7 +6,7 @@
 //   node bench/routes/check.mjs tcp-cost FRAMES ROUTE     (run counts and times only)
 import { Stat, decodeFrames, expectations } from './frames.mjs';
 
-/** Programs each route loads besides the sensor's fixed ones (ebpf/helper/sensor_<name>.c). */
+/** Programs each route loads besides the sensor's fixed ones (ebpf/<name>/sensor.yaml). */
 const ROUTES = {
   tcp: {
     fixed: ['handle_set_state', 'handle_destroy', 'handle_retransmit'],

@@ -35,7 +35,8 @@ struct route_def {
 	int (*available)(const char **why);
 };
 
-/* What a sensor is: defined in its sensor_<name>.c and registered with SENSOR_REGISTER. */
+/* What a sensor is: declared in <name>/sensor.yaml, whose generated <name>.sensor.h defines
+ * it and registers it with SENSOR_REGISTER. */
 struct sensor_def {
 	const char *name;
 	const char *const *programs;	  /* NULL-terminated; index = program index on the wire */

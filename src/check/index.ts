@@ -2,7 +2,8 @@
 // Every probe does the real thing (the helper creates the map, loads and attaches the program,
 // opens the event; each sensor is loaded and attached on its own), so "ok" means it works here.
 import { existsSync, readFileSync } from 'node:fs';
-import { SENSORS, helperArgs, type Config, type SensorName } from '../config.js';
+import { SENSORS, type Config, type SensorName } from '../config.js';
+import { helperArgs } from '../ingest/helper-args.js';
 import { findCgroupMounts, v2Controllers } from '../resolve/cgroups.js';
 import {
   OPTIONAL_CAPABILITIES, capEffFromStatus, capabilitiesInMask, requiredCapabilities, type Capability,

@@ -1,7 +1,7 @@
 // `bpfwasm exporters new --lang rust`: the exporter's source, the same exporter as the
 // AssemblyScript and C scaffolds (exits by command name, a lifetime histogram) on the Rust SDK.
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../config.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /** The crate root, `src/lib.rs`. */
 export function rustSource(name: string, metric: string): string {

@@ -3,7 +3,7 @@
 // counter, a histogram, a series cache and the build, and a user edits working code.
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../config.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { SDK_DIRS } from '../exporters/build.js';
 import { rustSource } from './scaffold-rust.js';
 

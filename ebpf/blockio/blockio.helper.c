@@ -1,14 +1,10 @@
-/* The blockio sensor: block request latency by disk and operation, aggregated in the
- * kernel (ebpf/blockio/). Its routes differ only in how the tracepoints' request argument
- * is taken (README "Routes"). */
+/* The blockio sensor's helper hooks: the probes of its routes, which differ only in how the
+ * tracepoints' request argument is taken (README "Routes"), and its configure hook. The rest
+ * of it is declared in sensor.yaml. */
 #include <errno.h>
 
-#include "sensors.h"
-#include "bpfwasm_events.h"
 #include "probe.h"
-#include "blockio.skel.h"
-
-SKELETON_ADAPTER(blockio_bpf)
+#include "blockio.sensor.h"
 
 /* tp_btf as blockio.bpf.c writes it: the request is the first argument of all three. */
 static int tp_btf_available(const char **why)
@@ -49,34 +45,3 @@ static int blockio_configure(void *skel)
 	((struct blockio_bpf *)skel)->rodata->issue_rq_arg = arg > 0 ? (__u32)arg : 0;
 	return 0;
 }
-
-static const struct sensor_def blockio_sensor = {
-	.name = "blockio",
-	.programs = (const char *const[]){ "blk_rq_issue", "blk_rq_complete", "blk_rq_requeue",
-					   "blk_rq_issue_raw", "blk_rq_complete_raw",
-					   "blk_rq_requeue_raw", NULL },
-	.records = (const struct record_def[]){
-		{ BPFWASM_RECORD_BLOCKIO_LATENCY, sizeof(struct bpfwasm_blockio_latency) },
-		{ 0 },
-	},
-	.aggregates = (const struct aggregate_def[]){
-		{ "latency", BPFWASM_RECORD_BLOCKIO_LATENCY, sizeof(struct bpfwasm_blockio_latency) },
-		{ 0 },
-	},
-	/* Aggregate-only: the events ring stays empty. */
-	.ring_bytes = 4096,
-	.routes = (const struct route_def[]){
-		{ "tp_btf",
-		  (const char *const[]){ "blk_rq_issue", "blk_rq_complete", "blk_rq_requeue", NULL },
-		  tp_btf_available },
-		{ "raw_tp",
-		  (const char *const[]){ "blk_rq_issue_raw", "blk_rq_complete_raw",
-					 "blk_rq_requeue_raw", NULL },
-		  raw_tp_available },
-		{ 0 },
-	},
-	.configure = blockio_configure,
-	SKELETON_OPS(blockio_bpf),
-};
-
-SENSOR_REGISTER(blockio_sensor);
