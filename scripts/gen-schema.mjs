@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Generates every event-layout artefact from ebpf/schema/events.yaml (and, through
-// gen-abi.mjs, the ABI and protocol constants from ebpf/schema/abi.yaml).
+// Generates every event-layout artefact from ebpf/schema/events.yaml (through
+// gen-record-tables.mjs also exporters/ABI.md's record tables; through gen-abi.mjs, the ABI and
+// protocol constants from ebpf/schema/abi.yaml).
 // `--check` regenerates in memory and fails if a committed file drifted.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { abiOutputs } from './gen-abi.mjs';
+import { recordTablesOutputs } from './gen-record-tables.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SCHEMA = 'ebpf/schema/events.yaml';
@@ -261,8 +263,10 @@ export function outputs(s = loadSchema()) {
 function main() {
   const check = process.argv.includes('--check');
   const drift = [];
-  // The ABI and protocol constants (ebpf/schema/abi.yaml) share this run and its drift check.
-  for (const [file, text] of Object.entries({ ...outputs(), ...abiOutputs() })) {
+  // The ABI and protocol constants (ebpf/schema/abi.yaml) and ABI.md's record tables share this
+  // run and its drift check.
+  const schema = loadSchema();
+  for (const [file, text] of Object.entries({ ...outputs(schema), ...abiOutputs(), ...recordTablesOutputs(schema) })) {
     const path = join(root, file);
     let current = null;
     try { current = readFileSync(path, 'utf8'); } catch { /* missing counts as drift */ }
