@@ -19,7 +19,6 @@ import { benchExporterThreads, exporterThreadsMarkdown } from './exporter-thread
 
 const KEPT_MARKER = '<!-- kept: ';
 const ROOT = resolve(import.meta.dirname, '..');
-const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const x = (a, b) => `${(a / b).toFixed(2)}×`;
 const ns = (v) => `${v.toFixed(0)} ns`;
 const pct = (v) => `${(v * 100).toFixed(1)}%`;

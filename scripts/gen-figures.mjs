@@ -130,7 +130,7 @@ const MARKER = /(<!-- figure:([\w.-]+) -->)([\s\S]*?)(<!-- \/figure -->)/g;
 
 /** `text` with every figure marker's quote replaced; errors collect what could not be quoted. */
 export function quoteFigures(text, sections, errors, file) {
-  return text.replace(MARKER, (whole, open, name, quoted, close) => {
+  return text.replace(MARKER, (whole, open, name, _quoted, close) => {
     const value = figure(name, sections);
     if (value instanceof Error) {
       errors.push(`${file}: ${value.message}`);

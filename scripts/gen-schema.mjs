@@ -136,7 +136,7 @@ function genTs(s) {
   const out = [`// ${BANNER}`, ''];
   out.push(`export const SCHEMA_VERSION = ${s.version};`);
   out.push(`export const HEADER_SIZE = ${s.headerSize};`, '');
-  out.push('export type FieldType = ' + [...Object.keys(SCALARS), 'chars', 'bytes'].map((k) => `'${k}'`).join(' | ') + ';');
+  out.push(`export type FieldType = ${[...Object.keys(SCALARS), 'chars', 'bytes'].map((k) => `'${k}'`).join(' | ')};`);
   out.push('export interface FieldLayout { readonly name: string; readonly type: FieldType; readonly offset: number; readonly size: number }');
   out.push('export interface RecordLayout {');
   out.push('  readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;');
@@ -149,7 +149,7 @@ function genTs(s) {
   const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'scalar' ? f.typeName : f.kind}', offset: ${f.offset}, size: ${f.size} }`;
   out.push(`/** Byte offsets of the common header fields. */`);
   out.push(`export const HeaderOffset = {\n${tsOffsets(s.header.fields)}\n} as const;`, '');
-  out.push(`export const HEADER_FIELDS: readonly FieldLayout[] = [\n${named(s.header.fields).map((f) => '  ' + fl(f) + ',').join('\n')}\n];`, '');
+  out.push(`export const HEADER_FIELDS: readonly FieldLayout[] = [\n${named(s.header.fields).map((f) => `  ${fl(f)},`).join('\n')}\n];`, '');
   out.push('export const RecordType = {');
   for (const r of s.records) out.push(`  ${r.name}: ${r.id},`);
   out.push('} as const;', '');

@@ -407,7 +407,7 @@ const ruleList: Check = (v, key) => {
 };
 const stringList: Check = (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list of paths');
-  v.forEach((item, i) => string(item, `${key}[${i}]`));
+  v.forEach((item, i) => { string(item, `${key}[${i}]`); });
 };
 
 /** exporters.oci: a list of { name, ref, pollSeconds, shadow }; defaults filled in. */
@@ -463,7 +463,7 @@ const registryMap: Check = (v, key) => {
 };
 const listOf = (item: Check): Check => (v, key) => {
   if (!Array.isArray(v)) throw invalid(key, 'must be a list');
-  v.forEach((x, i) => item(x, `${key}[${i}]`));
+  v.forEach((x, i) => { item(x, `${key}[${i}]`); });
 };
 
 const route = (sensor: SensorName): Check => oneOf(['auto', ...SENSOR_ROUTES[sensor]]);
