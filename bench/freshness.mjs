@@ -10,7 +10,7 @@
 //
 // Alone: `node bench/freshness.mjs` (root; `npm run build` first). BENCH_FRESH_SAMPLES (200).
 import { spawn, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

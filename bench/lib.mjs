@@ -76,7 +76,7 @@ export function parseExposition(text) {
 /** Sum of all samples of a metric name. */
 export function total(m, name) {
   let s = 0;
-  for (const [k, v] of m) if (k === name || k.startsWith(name + '{')) s += v;
+  for (const [k, v] of m) if (k === name || k.startsWith(`${name}{`)) s += v;
   return s;
 }
 
@@ -92,7 +92,7 @@ export function run(cmd, args, opts = {}) {
 /** Sum of the samples of `name` whose label set contains `labels` (e.g. 'sensor="bench"'). */
 export function totalWhere(m, name, labels) {
   let s = 0;
-  for (const [k, v] of m) if (k.startsWith(name + '{') && k.includes(labels)) s += v;
+  for (const [k, v] of m) if (k.startsWith(`${name}{`) && k.includes(labels)) s += v;
   return s;
 }
 

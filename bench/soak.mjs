@@ -421,7 +421,7 @@ ${END}
 /** The soak section of a BENCHMARKS.md text ('' when none), for bench/run.mjs to keep. */
 function soakSection(text) {
   const a = text.indexOf(BEGIN), b = text.indexOf(END);
-  return a >= 0 && b > a ? text.slice(a, b + END.length) + '\n' : '';
+  return a >= 0 && b > a ? `${text.slice(a, b + END.length)}\n` : '';
 }
 
 function writeSection(md) {

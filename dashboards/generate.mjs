@@ -489,7 +489,7 @@ export function dashboards() {
   };
 }
 
-export const render = (dash) => JSON.stringify(dash, null, 2) + '\n';
+export const render = (dash) => `${JSON.stringify(dash, null, 2)}\n`;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const check = process.argv.includes('--check');

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Generates every event-layout artefact from ebpf/schema/events.yaml and the records sensors
-// declare in their own folders (ebpf/<sensor>/sensor.yaml `records:`), and, through
-// gen-abi.mjs, the ABI and protocol constants from ebpf/schema/abi.yaml.
+// declare in their own folders (ebpf/<sensor>/sensor.yaml `records:`): through
+// gen-record-tables.mjs also exporters/ABI.md's record tables, and through gen-abi.mjs the ABI
+// and protocol constants from ebpf/schema/abi.yaml.
 // `--check` regenerates in memory and fails if a committed file drifted. `--root DIR` works on
 // another tree than the repository's (tests).
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { abiOutputs } from './gen-abi.mjs';
+import { recordTablesOutputs } from './gen-record-tables.mjs';
 
 const argv = process.argv.slice(2);
 const root = argv.includes('--root') ? argv[argv.indexOf('--root') + 1] : join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -147,7 +149,7 @@ function genTs(s) {
   const out = [`// ${BANNER}`, ''];
   out.push(`export const SCHEMA_VERSION = ${s.version};`);
   out.push(`export const HEADER_SIZE = ${s.headerSize};`, '');
-  out.push('export type FieldType = ' + [...Object.keys(SCALARS), 'chars', 'bytes'].map((k) => `'${k}'`).join(' | ') + ';');
+  out.push(`export type FieldType = ${[...Object.keys(SCALARS), 'chars', 'bytes'].map((k) => `'${k}'`).join(' | ')};`);
   out.push('export interface FieldLayout { readonly name: string; readonly type: FieldType; readonly offset: number; readonly size: number }');
   out.push('export interface RecordLayout {');
   out.push('  readonly id: number; readonly name: string; readonly sensor: string; readonly size: number;');
@@ -160,7 +162,7 @@ function genTs(s) {
   const fl = (f) => `{ name: '${f.name}', type: '${f.kind === 'scalar' ? f.typeName : f.kind}', offset: ${f.offset}, size: ${f.size} }`;
   out.push(`/** Byte offsets of the common header fields. */`);
   out.push(`export const HeaderOffset = {\n${tsOffsets(s.header.fields)}\n} as const;`, '');
-  out.push(`export const HEADER_FIELDS: readonly FieldLayout[] = [\n${named(s.header.fields).map((f) => '  ' + fl(f) + ',').join('\n')}\n];`, '');
+  out.push(`export const HEADER_FIELDS: readonly FieldLayout[] = [\n${named(s.header.fields).map((f) => `  ${fl(f)},`).join('\n')}\n];`, '');
   out.push('export const RecordType = {');
   for (const r of s.records) out.push(`  ${r.name}: ${r.id},`);
   out.push('} as const;', '');
@@ -274,8 +276,10 @@ export function outputs(s = loadSchema()) {
 function main() {
   const check = process.argv.includes('--check');
   const drift = [];
-  // The ABI and protocol constants (ebpf/schema/abi.yaml) share this run and its drift check.
-  for (const [file, text] of Object.entries({ ...outputs(), ...abiOutputs() })) {
+  // The ABI and protocol constants (ebpf/schema/abi.yaml) and ABI.md's record tables share this
+  // run and its drift check.
+  const schema = loadSchema();
+  for (const [file, text] of Object.entries({ ...outputs(schema), ...abiOutputs(), ...recordTablesOutputs(schema, root) })) {
     const path = join(root, file);
     let current = null;
     try { current = readFileSync(path, 'utf8'); } catch { /* missing counts as drift */ }

@@ -8,6 +8,7 @@
 // declares itself (`records:`, laid out by gen-schema.mjs).
 // `--check` regenerates in memory and fails if a committed file drifted. `--root DIR` works on
 // another tree than the repository's (tests).
+import { parseTables, quoteFigures } from './gen-figures.mjs';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -287,14 +288,26 @@ function cOutput(s) {
   return out.join('\n');
 }
 
-/** README.md's sensor table: the sensors on by default first, then the opt-in ones. */
-function readmeTable(sensors) {
+/**
+ * README.md's sensor table: the sensors on by default first, then the opt-in ones. A cost's
+ * `<!-- figure:NAME -->` markers are filled from BENCHMARKS.md (gen-figures.mjs), never by hand.
+ */
+function readmeTable(sensors, root) {
   const rows = [...sensors.filter((s) => s.enabled), ...sensors.filter((s) => !s.enabled)].filter((s) => s.readme);
-  return [
+  let sections;
+  const errors = [];
+  const cost = (text) => {
+    if (!text.includes('<!-- figure:')) return text;
+    sections ??= parseTables(readFileSync(join(root, 'BENCHMARKS.md'), 'utf8'));
+    return quoteFigures(text, sections, errors, 'README.md');
+  };
+  const table = [
     '| sensor | default | metrics | cost per traced operation ([BENCHMARKS.md](BENCHMARKS.md), `npm run bench`) |',
     '|---|---|---|---|',
-    ...rows.map((s) => `| [${s.name}](ebpf/${s.name}/README.md) | ${s.enabled ? 'on' : '**off**'} | ${s.readme.metrics} | ${s.readme.cost} |`),
+    ...rows.map((s) => `| [${s.name}](ebpf/${s.name}/README.md) | ${s.enabled ? 'on' : '**off**'} | ${s.readme.metrics} | ${cost(s.readme.cost)} |`),
   ].join('\n');
+  if (errors.length) throw new DeclarationError(errors.join('; '));
+  return table;
 }
 
 function between(text, file, name, body) {
@@ -310,7 +323,7 @@ export function sensorOutputs(root) {
   const sensors = loadSensors(root);
   const files = { 'src/generated/sensors.ts': tsOutput(sensors) };
   for (const s of sensors) files[`ebpf/${s.name}/${s.name}.sensor.h`] = cOutput(s);
-  files['README.md'] = between(readFileSync(join(root, 'README.md'), 'utf8'), 'README.md', 'sensor-table', readmeTable(sensors));
+  files['README.md'] = between(readFileSync(join(root, 'README.md'), 'utf8'), 'README.md', 'sensor-table', readmeTable(sensors, root));
   return files;
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Renders the kernel matrix's last results (test/kernels/results.json, written by
-// test/kernels/matrix.test.ts) into README.md's support table (sensor × kernel × arch) and
+// test/kernels/matrix.test.ts) into docs/KERNELS.md's support table (sensor × kernel × arch) and
 // BENCHMARKS.md's boot-plus-test times, each between its markers. Never typed by hand:
 // `--check` fails when either file differs from what the results say. `--root DIR` works on
 // another tree than the repository's (tests).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { replaceMarked } from './lib/markers.mjs';
 
 const args = process.argv.slice(2);
 const root = args.includes('--root') ? args[args.indexOf('--root') + 1] : join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,11 +48,7 @@ const timings = [
 function render(file, name, body) {
   const path = join(root, file);
   const text = readFileSync(path, 'utf8');
-  const begin = `<!-- ${name}: ${SOURCE} -->`;
-  const end = `<!-- /${name} -->`;
-  const [from, to] = [text.indexOf(begin), text.indexOf(end)];
-  if (from < 0 || to < from) throw new Error(`${file}: the ${name} markers are missing`);
-  const next = `${text.slice(0, from + begin.length)}\n${body}\n${text.slice(to)}`;
+  const next = replaceMarked(text, file, name, SOURCE, body);
   if (next === text) return true;
   if (check) {
     console.error(`${file}: the ${name} section differs from test/kernels/results.json; run \`node scripts/gen-support.mjs\``);
@@ -61,5 +58,5 @@ function render(file, name, body) {
   return true;
 }
 
-const ok = [render('README.md', 'kernel-support', support), render('BENCHMARKS.md', 'kernel-matrix-times', timings)];
+const ok = [render('docs/KERNELS.md', 'kernel-support', support), render('BENCHMARKS.md', 'kernel-matrix-times', timings)];
 if (!ok.every(Boolean)) process.exit(1);

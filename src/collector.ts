@@ -31,7 +31,10 @@ import { exporterLogHooks } from './logs/events.js';
 export const BUILTIN_EXPORTERS_DIR = join(PACKAGE_ROOT, 'exporters', 'build');
 
 /** The sensor that sends each record type. */
-const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>((out, r) => ((out[r.id] = r.sensor), out), []);
+const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>((out, r) => {
+  out[r.id] = r.sensor;
+  return out;
+}, []);
 
 /** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
 const MAX_REASON_BYTES = 200;

@@ -54,7 +54,7 @@ export const LokiSchema = section({
   basicAuth: section({ username: text('', 'Basic auth user (with password).'), password: text('', 'Basic auth password.') }),
   bearerToken: text('', 'Bearer token sent with every push (not with basicAuth).'),
   headers: stringMap(HTTP_HEADER, 'HTTP header name', 'Extra request headers, e.g. X-Scope-OrgID for a multi-tenant Loki.'),
-}, 'Ship the collector\'s log lines to Loki (README.md, "Logs to Loki").');
+}, 'Ship the collector\'s log lines to Loki (docs/LOGS.md).');
 
 export const ApiSchema = section({
   enabled: bool(true, 'Serve the gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to.'),

@@ -63,7 +63,7 @@ function configAjv(): Ajv {
   ajv.addFormat('host-port', (v) => v === '' || isHostPort(v));
   ajv.addFormat('http-url', (v) => v === '' || isHttpUrl(v));
   ajv.addFormat('signal', (v) => SIGNALS.includes(v));
-  const keyword = (name: string, type: 'number' | 'string' | 'object', problem: (arg: any, value: any) => Problem, extra: object = {}) => {
+  const keyword = <A, V>(name: string, type: 'number' | 'string' | 'object', problem: (arg: A, value: V) => Problem, extra: object = {}) => {
     const validate: SchemaValidateFunction = (arg, value) => {
       const p = problem(arg, value);
       if (p === undefined) return true;

@@ -106,7 +106,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  driver?.proc.stdin!.end();
+  driver?.proc.stdin?.end();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

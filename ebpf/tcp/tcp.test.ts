@@ -85,7 +85,7 @@ function addrBytes(ip: string): Buffer {
     const h = head ? head.split(':') : [];
     const t = tail ? tail.split(':') : [];
     const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+    groups.forEach((g, i) => { b.writeUInt16BE(parseInt(g, 16), i * 2); });
   } else {
     ip.split('.').forEach((o, i) => { b[i] = Number(o); });
   }
@@ -203,7 +203,7 @@ describe('tcp sensor', () => {
     const before = helper.mapEntries();
     // A port nobody listens on: SYN_SENT, then RST to CLOSE.
     const refusedPort = await freePort();
-    const refused = perl('bwref', String.raw`
+    const refused = perl('bwref', `
       use IO::Socket::IP; my ($port) = @ARGV;
       for (1 .. 200) { IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $port) and die "connected"; }`, [refusedPort]);
     expect(await refused.exited).toBe(0);

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResolveKind, type Resolver } from '../resolve/index.js';
-import { EventFilter } from './event-filter.js';
+import type { EventFilter } from './event-filter.js';
 import { LAYOUT_BY_ID, decodeEvent, type ApiEvent } from './event-decode.js';
 
 export interface TapSubscription {

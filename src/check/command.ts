@@ -1,5 +1,5 @@
 // The `bpfwasm check` subcommand: registered on the CLI's program by registerCheck.
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
 import { renderTable, runCheck } from './index.js';
 

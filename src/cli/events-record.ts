@@ -1,7 +1,7 @@
 // `bpfwasm events --record FILE`: the live record batches written as a recording
 // (docs/RECORDING.md) that `bpfwasm exporters test --replay` runs a module over.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { ApiTarget, RecordReply } from '../api/client.js';
 import { EventFilter } from '../api/event-filter.js';
 import { RECORD_SIZE } from '../ingest/generated/events.js';

@@ -2,7 +2,7 @@
 // (src/recording/replay.ts), its exposition printed or compared with a golden file.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
 import { replay, type ReplayResult } from '../recording/replay.js';
 

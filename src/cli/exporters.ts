@@ -180,7 +180,7 @@ async function promote(name: string, opts: ApiTarget): Promise<void> {
 export function restartNote(e: Pick<ApiExporterStatus, 'name' | 'current'>): string {
   const source = e.current?.source ?? '';
   if (source.endsWith(SHADOW_SUFFIX)) {
-    const file = source.slice(0, -SHADOW_SUFFIX.length) + '.wasm';
+    const file = `${source.slice(0, -SHADOW_SUFFIX.length)}.wasm`;
     return `note: a restart loads ${file} again; to keep this version, rename the shadow over it: mv ${source} ${file}\n`;
   }
   if (source === 'api') return `note: loaded through the API, so a restart does not load it again; put the file in a directory of exporters.dirs to keep it\n`;

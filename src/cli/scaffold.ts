@@ -238,7 +238,7 @@ without \`.wasm\` is the exporter's name.
 
 \`\`\`yaml
 exporters:
-  dirs: [${'/path/to/' + name}/build]
+  dirs: [/path/to/${name}/build]
 \`\`\`
 
 Sign it for hosts that set \`exporters.requireSignatures\`:

@@ -56,7 +56,7 @@ export async function buildExporter(dir: string, out?: string): Promise<string> 
     const sdkDir = vendored ? join(src, 'sdk') : SDK_DIRS.assemblyscript;
     // asc resolves the entry, the SDK and the output relative to one base directory.
     const baseDir = vendored ? src : PACKAGE_ROOT;
-    if (!vendored && !src.startsWith(PACKAGE_ROOT + '/')) {
+    if (!vendored && !src.startsWith(`${PACKAGE_ROOT}/`)) {
       throw new Error(`${dir}: an AssemblyScript exporter outside ${PACKAGE_ROOT} needs its SDK copy in ${join(dir, 'sdk')} (bpfwasm exporters new makes one)`);
     }
     await buildAssemblyScript(join(src, 'index.ts'), output, { baseDir, sdkDir });

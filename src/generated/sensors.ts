@@ -61,7 +61,7 @@ export interface SensorCommon {
 export interface SensorConfigs {
   /** Fork, exec and exit records. */
   process: SensorCommon & {
-    /** Which exits the process exporter logs as `process_exit` events (README.md, "Logs to Loki"): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals. */
+    /** Which exits the process exporter logs as `process_exit` events (docs/LOGS.md): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals. */
     logExits: 'listed' | 'nonzero' | 'signals' | 'none';
     /** Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. */
     maxArgs: number;
@@ -152,7 +152,7 @@ export const SENSORS_SCHEMA = {
             "none"
           ],
           "default": "listed",
-          "description": "Which exits the process exporter logs as `process_exit` events (README.md, \"Logs to Loki\"): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals."
+          "description": "Which exits the process exporter logs as `process_exit` events (docs/LOGS.md): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals."
         },
         "maxArgs": {
           "type": "integer",

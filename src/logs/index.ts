@@ -1,5 +1,5 @@
 // The collector's logger: pino JSON lines to stdout as always and, with log.loki.url set, the
-// same lines to Loki through the bounded LokiShipper (README.md, "Logs to Loki").
+// same lines to Loki through the bounded LokiShipper (docs/LOGS.md).
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.js';

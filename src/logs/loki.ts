@@ -1,7 +1,7 @@
 // Ships the collector's log lines to Loki's push API (POST /loki/api/v1/push, JSON) with a
 // bounded buffer: write() never waits on the network, one push is in flight at most, and a
-// line that cannot be kept is dropped and counted. Why not pino-loki itself: README.md,
-// "Logs to Loki".
+// line that cannot be kept is dropped and counted. Why not pino-loki itself:
+// docs/LOGS.md.
 import type { SeriesStore } from '../metrics/store.js';
 
 const OWNER = 'collector';

@@ -6,6 +6,7 @@
  * escape for them (only `\\`, `\"` and `\n`), so they would be written raw, and NUL would also
  * make label sets ambiguous for tools that join values with it.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this regex's job
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 
 /** Why `value` cannot be a label value, or undefined when it can. */

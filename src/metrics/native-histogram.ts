@@ -122,7 +122,7 @@ export class NativeHistogram {
       this.zeroCount += n;
       return;
     }
-    if (abs !== abs) return;
+    if (Number.isNaN(abs)) return;
     (v > 0 ? this.positive : this.negative).add(bucketIndex(abs, this.schema), n);
     while (this.positive.width + this.negative.width > NATIVE_MAX_BUCKETS && this.schema > MIN_SCHEMA) {
       this.positive.reduce();

@@ -86,7 +86,7 @@ export class PipelineMetrics {
   /** Sets the one series of `name` kept for `key`: a new label set replaces (frees) the previous one. */
   setOnly(name: string, key: string, labels: string[], value: number): void {
     const id = this.series(name, labels);
-    const k = name + '\u0000' + key;
+    const k = `${name}\u0000${key}`;
     const previous = this.only.get(k);
     if (previous !== undefined && previous !== id) this.store.free([previous]);
     this.only.set(k, id);
@@ -95,7 +95,7 @@ export class PipelineMetrics {
 
   /** Records a value the helper reports as cumulative since it started. */
   setCumulative(name: string, labels: string[], value: number): void {
-    const key = name + '\u0000' + labels.join('\u0000');
+    const key = `${name}\u0000${labels.join('\u0000')}`;
     let entry = this.cumulative.get(key);
     if (!entry) this.cumulative.set(key, (entry = [this.series(name, labels), 0, 0]));
     entry[2] = value;

@@ -90,6 +90,12 @@ export class Matcher {
 /** A counted repeat (`{n}`, `{n,}`, `{n,m}`); any other `{` is a literal. */
 const COUNTED_REPEAT = /\{(\d+)(,(\d*))?\}/y;
 
+/** The counted repeat `{n}`, `{n,}` or `{n,m}` starting at `i`, if one does; COUNTED_REPEAT.lastIndex is then past it. */
+function countedRepeatAt(pattern: string, i: number): RegExpExecArray | null {
+  COUNTED_REPEAT.lastIndex = i;
+  return COUNTED_REPEAT.exec(pattern);
+}
+
 /** The length of the escape sequence at `pattern[i]` (a backslash); `\Q…\E` is handled by the caller. */
 function escapeLength(pattern: string, i: number): number {
   const c = pattern[i + 1];
@@ -175,7 +181,7 @@ export function regexCost(pattern: string): number {
       repeat(1);
       i++;
       if (pattern[i] === '?') i++; // non-greedy
-    } else if (c === '{' && (COUNTED_REPEAT.lastIndex = i, (counted = COUNTED_REPEAT.exec(pattern)))) {
+    } else if (c === '{' && (counted = countedRepeatAt(pattern, i))) {
       const min = Number(counted[1]);
       const max = counted[2] === undefined ? min : counted[3] === '' ? min + 1 : Number(counted[3]);
       repeat(Math.max(min, max, 1));
@@ -242,7 +248,7 @@ const SHORT_ESCAPES = new Map([[7, '\\a'], [8, '\\b'], [12, '\\f'], [10, '\\n'],
 
 /** One character as Go's strconv.Quote writes it inside `quote`. */
 function quoteChar(c: number, quote: number, escapeRuneError: boolean): string {
-  if (c === quote || c === 0x5c) return '\\' + String.fromCharCode(c);
+  if (c === quote || c === 0x5c) return `\\${String.fromCharCode(c)}`;
   if (isPrint(c) && !(escapeRuneError && c === RUNE_ERROR)) return String.fromCodePoint(c);
   const short = SHORT_ESCAPES.get(c);
   if (short) return short;
@@ -258,7 +264,7 @@ function goQuote(s: string, runes = Infinity, escapeRuneError = false): string {
     if (n++ >= runes) break;
     out += quoteChar(ch.codePointAt(0)!, 0x22, escapeRuneError);
   }
-  return out + '"';
+  return `${out}"`;
 }
 
 /** Go's `%q` of a rune: `'x'`; EOF (-1) prints as the replacement character, as Go does. */

@@ -516,7 +516,7 @@ function validateSpec(spec: MetricSpec): void {
       if (!Number.isFinite(b[i]!)) throw bad('bucket bounds must be finite (+Inf is implicit)');
       if (i > 0 && b[i]! <= b[i - 1]!) throw bad('bucket bounds must increase strictly');
     }
-  } else if (spec.buckets && spec.buckets.length) {
+  } else if (spec.buckets?.length) {
     throw bad('only histograms have buckets');
   }
 }

@@ -184,7 +184,7 @@ export function* decodeRecording(bytes: Uint8Array): Generator<RecordingFrame> {
   while (off < bytes.length) {
     if (ended) invalid(off, 'bytes after the END frame');
     if (bytes.length - off < FRAME_HEADER_SIZE) invalid(off, 'the file ends inside a frame header (cut short?)');
-    if (view.getUint32(off, true) !== FRAME_MAGIC) invalid(off, 'no frame magic "BWF1"' + (off === 0 ? ' (not a recording)' : ''));
+    if (view.getUint32(off, true) !== FRAME_MAGIC) invalid(off, `no frame magic "BWF1"${off === 0 ? ' (not a recording)' : ''}`);
     if (view.getUint16(off + 4, true) !== PROTOCOL_VERSION) invalid(off, `frame protocol version ${view.getUint16(off + 4, true)}, not ${PROTOCOL_VERSION}`);
     const kind = view.getUint16(off + 6, true);
     const length = view.getUint32(off + 8, true);

@@ -8,7 +8,7 @@ import { AGGREGATE_RECORDS, EventFilter, STREAMABLE_RECORDS } from '../../src/ap
 import { PACKAGE_ROOT } from '../../src/config.js';
 import { encodeBatch, RecordType, type RecordValues } from '../../src/testing/index.js';
 import { RECORD_SIZE } from '../../src/ingest/generated/events.js';
-import { BpfwasmError } from '../../src/errors.js';
+import type { BpfwasmError } from '../../src/errors.js';
 
 const PATHS = new Map<number, string>([
   [1, '/'], [10, '/system.slice'], [11, '/system.slice/nginx.service'], [12, '/system.slice/nginx.service/worker'],

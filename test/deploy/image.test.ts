@@ -1,7 +1,7 @@
 // The release image for real: `npm run image` builds it from Debian packages for amd64 and arm64,
 // it round-trips through a real registry (Debian's docker-registry) by the DaemonSet's reference,
 // and podman runs the amd64 one with exactly what the DaemonSet grants, on this host's kernel.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -190,7 +190,7 @@ describe('batch coalescing', () => {
     const { host, e } = await load({ maxConsecutiveTraps: 3, quarantineBaseMs: 60_000 });
     e.onBatch(FORK, records(1, 1, 'S'), 1);
     const mixed = ['T', 'ok', 'T', 'T', 'E', 'ok', 'T'];
-    mixed.forEach((comm, i) => e.onBatch(FORK, records(2 + i, 1, comm), 1));
+    mixed.forEach((comm, i) => { e.onBatch(FORK, records(2 + i, 1, comm), 1); });
     await e.flush();
     expect({ traps: e.traps, errors: e.errors, batches: e.batches, events: e.events, state: e.state }).toEqual({
       traps: 4, errors: 1, batches: 8, events: 8, state: 'loaded',

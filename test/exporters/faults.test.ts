@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BpfwasmError } from '../../src/errors.js';
 import { capModule, PAGE_BYTES, writeU32 } from '../../src/exporters/worker/memory-cap.js';
 import { ExporterRegistry } from '../../src/exporters/host/registry.js';
-import type { Exporter, RuntimeLimits } from '../../src/exporters/host/runtime.js';
+import type { RuntimeLimits } from '../../src/exporters/host/runtime.js';
 import { EXPORTER_STATES } from '../../src/exporters/host/self-metrics.js';
 import { buildServer } from '../../src/http/server.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
@@ -112,7 +112,6 @@ function withMemory(bytes: Uint8Array, initial: number): Uint8Array {
   return Uint8Array.from(parts);
 }
 
-const state = (h: Harness): Exporter | undefined => h.registry.list().find((e) => e.name === 'fault');
 
 describe('modules refused at load, while the others keep counting', () => {
   const random = (seed: number) => Uint8Array.from({ length: 4096 }, (_, i) => (Math.imul(i + 1, 2654435761 + seed) >>> 13) & 0xff);

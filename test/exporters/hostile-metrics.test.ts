@@ -240,6 +240,7 @@ describe('hostile label values and values (case 8)', () => {
     const text = await c.scrapeValid();
     expect(errorsOf(c, 'nul', 'rejected_call')).toBe(1);
     expect(c.host.store.families.find((f) => f.spec.name === 'nul_total')!.series.size).toBe(0);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the exposition must hold no NUL
     expect(text).not.toMatch(/[\u0000\r]/);
   });
 

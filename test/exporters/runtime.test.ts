@@ -59,11 +59,11 @@ describe('process exporter', () => {
   it('declares the documented metrics and histogram buckets', async () => {
     const { host } = await load('process');
     const specs = Object.fromEntries(host.store.families.map((f) => [f.spec.name, f.spec]));
-    expect(specs['bpfwasm_process_exec_total']).toMatchObject({
+    expect(specs.bpfwasm_process_exec_total).toMatchObject({
       kind: 'counter', labelNames: ['comm'], help: 'Processes that called execve, by command name',
     });
-    expect(specs['bpfwasm_process_exit_total']).toMatchObject({ kind: 'counter', labelNames: ['comm', 'exit_code'] });
-    expect(specs['bpfwasm_process_lifetime_seconds']).toMatchObject({
+    expect(specs.bpfwasm_process_exit_total).toMatchObject({ kind: 'counter', labelNames: ['comm', 'exit_code'] });
+    expect(specs.bpfwasm_process_lifetime_seconds).toMatchObject({
       kind: 'histogram', labelNames: ['comm'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
     });

@@ -67,7 +67,10 @@ describe('what one batch may cost the main thread', () => {
 
   it('resolve: past the misses a batch may have, ELIMIT without asking the host; found names come from the worker\'s cache', async () => {
     const asked: bigint[] = [];
-    const host = { ...testHost({ limits: { queueBatches: BATCHES } }), resolve: (_kind: number, id: bigint) => (asked.push(id), id === 100_000n ? 'root' : undefined) };
+    const host = { ...testHost({ limits: { queueBatches: BATCHES } }), resolve: (_kind: number, id: bigint) => {
+      asked.push(id);
+      return id === 100_000n ? 'root' : undefined;
+    } };
     const e = await loadExporter('resolver', resolveLoop(EXEC, 100_000), host);
     const cost = await storm(e);
     // Each batch asks for ids 100000 down to 1: the first is found once (then cached), the next

@@ -46,7 +46,7 @@ const program = fc.record({ code: fc.array(instruction, { minLength: 1, maxLengt
 function encode(p: { code: [number, number[]][]; data: Uint8Array }): Uint8Array {
   const bytes = new Uint8Array(p.code.length * WORDS * 4 + p.data.length);
   const view = new DataView(bytes.buffer);
-  p.code.forEach(([c, args], i) => [c, ...args].forEach((w, j) => view.setUint32((i * WORDS + j) * 4, w, true)));
+  p.code.forEach(([c, args], i) => { [c, ...args].forEach((w, j) => { view.setUint32((i * WORDS + j) * 4, w, true); }); });
   bytes.set(p.data, p.code.length * WORDS * 4);
   return bytes;
 }

@@ -42,7 +42,8 @@ const doc = fc.array(fc.tuple(
     let at = root;
     for (const k of path.slice(0, -1)) {
       const next = Object.hasOwn(at, k) ? at[k] : undefined;
-      at = typeof next === 'object' && next !== null && !Array.isArray(next) ? next as Record<string, unknown> : (Object.defineProperty(at, k, { value: {}, enumerable: true, writable: true, configurable: true }), at[k] as Record<string, unknown>);
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) Object.defineProperty(at, k, { value: {}, enumerable: true, writable: true, configurable: true });
+      at = at[k] as Record<string, unknown>;
     }
     Object.defineProperty(at, path.at(-1)!, { value: v, enumerable: true, writable: true, configurable: true });
   }

@@ -169,7 +169,7 @@ describe('/flamegraph', () => {
   it('stops the profile when the client disconnects mid-sampling', async () => {
     let aborted!: () => void;
     const wasAborted = new Promise<void>((r) => (aborted = r));
-    const { server } = app((req, signal) => new Promise((_ok, fail) => {
+    const { server } = app((_req, signal) => new Promise((_ok, fail) => {
       signal.addEventListener('abort', () => {
         aborted();
         fail(new BpfwasmError('PROFILE_ABORTED', 'the client went away, so sampling was stopped'));

@@ -36,7 +36,7 @@ describe('Rust example exporter on the real kernel', () => {
     expect(size).toBeLessThanOrEqual(50 * 1024);
     const sh = uniqueBinary('/bin/sh', 'rsx');
     const loop = (n: number, body: string) => `i=0; while [ $i -lt ${n} ]; do "${sh.path}" -c '${body}'; i=$((i+1)); done`;
-    const script = [loop(RUNS['3'], 'exit 3'), loop(RUNS['0'], 'exit 0'), loop(RUNS.SIGKILL, 'kill -9 $$')].join('\n') + '\nexit 0';
+    const script = `${[loop(RUNS['3'], 'exit 3'), loop(RUNS['0'], 'exit 0'), loop(RUNS.SIGKILL, 'kill -9 $$')].join('\n')}\nexit 0`;
     const r = spawnSync('/bin/sh', ['-c', script]);
     expect(r.status, String(r.stderr)).toBe(0);
 
@@ -49,7 +49,7 @@ describe('Rust example exporter on the real kernel', () => {
     expect(m.get('bpfwasm_exporter_up{exporter="rust-exits"}')).toBe(1);
     const exits = samples(m, EXITS);
     for (const [outcome, n] of Object.entries(RUNS)) expect(exits.get(`${own},outcome="${outcome}"`), outcome).toBe(n);
-    expect([...exits.keys()].filter((k) => k.startsWith(own + ',')).length).toBe(3);
+    expect([...exits.keys()].filter((k) => k.startsWith(`${own},`)).length).toBe(3);
     // Nothing refused, trapped or failed on the way.
     for (const kind of ['trap', 'returned_error', 'rejected_update', 'rejected_call']) {
       expect(m.get(`bpfwasm_exporter_errors_total{exporter="rust-exits",kind="${kind}"}`), kind).toBe(0);

@@ -55,7 +55,7 @@ describe.skipIf(!HAVE_CHROMIUM)('interactive flamegraph in Chromium', () => {
     const res = await fetch(`${collector.url}/flamegraph?pid=${burn.pid}&hz=99&seconds=3&format=json`);
     expect(res.status, await res.clone().text()).toBe(200);
     const id = res.headers.get('x-profile-id')!;
-    // The README's own example: curl -o cpu.html, then open the file.
+    // docs/PROFILING.md's own example: curl -o cpu.html, then open the file.
     const html = await fetch(`${collector.url}/flamegraph/${id}?format=html`);
     const { page, outside, errors } = await openSaved('cpu.html', await html.arrayBuffer());
     expect(outside, 'requests outside the file').toEqual([]);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CLI, ROOT, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
+  CLI, helperPrograms, onlySensors, samples, scrape, startCollector, unloadableSensorHelper, waitFor, waitReady,
   type RunningCollector,
 } from './support/collector.js';
 import { buildExporter } from '../../src/testing/index.js';

@@ -39,7 +39,7 @@ function histogramQuantile(q: number, h: Histogram): number {
   const total = h.buckets.at(-1)![1];
   if (total === 0) return NaN;
   const rank = q * total;
-  let i = h.buckets.findIndex(([, cum]) => cum >= rank);
+  const i = h.buckets.findIndex(([, cum]) => cum >= rank);
   if (h.buckets[i]![0] === Infinity) return h.buckets[i - 1]![0]; // as Prometheus: the highest finite bound
   const [end, cum] = h.buckets[i]!;
   const [start, prevCum] = i === 0 ? [0, 0] : h.buckets[i - 1]!;

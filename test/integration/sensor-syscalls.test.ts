@@ -2,7 +2,7 @@
 // on one process's comm, that process making 1,000 sleeps of 2 ms and failing openat calls,
 // and the scraped histogram and error counter checked exactly.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import {
 import { uniqueBinary } from './support/processes.js';
 
 // Static, so the dynamic loader adds no openat of its own: every failing openat is ours.
-const LOAD_C = String.raw`
+const LOAD_C = `
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>

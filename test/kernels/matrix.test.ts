@@ -2,7 +2,7 @@
 // loaded by the real helper inside and checked for the exact records of a known workload
 // (sensors.ts). One boot per kernel runs every sensor; a sensor that cannot load fails with the
 // kernel, the sensor and the helper's first error line. Each run rewrites its kernel's row of
-// results.json and renders it into the README's support table and BENCHMARKS.md's timings
+// results.json and renders it into docs/KERNELS.md's support table and BENCHMARKS.md's timings
 // (scripts/gen-support.mjs). Run alone with `npm run test:kernels`.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

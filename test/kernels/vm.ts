@@ -44,7 +44,7 @@ export function boot(kernel: Kernel, args: string[], out: string, mem = 1024): P
   });
 }
 
-/** Merges `fields` into kernel `id`'s entry of results.json and re-renders the README's support
+/** Merges `fields` into kernel `id`'s entry of results.json and re-renders docs/KERNELS.md's support
  * table and BENCHMARKS.md's timings from it, so the tree stays in step (gen:check) after a run. */
 export function recordResult(id: string, fields: Record<string, unknown>): void {
   const all = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {};

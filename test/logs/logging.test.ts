@@ -51,7 +51,7 @@ describe('createLogging', () => {
     const out = capture();
     logging = createLogging(buildConfig({}), prettyDestination(out));
     logging.logger.warn({ exporter: 'tcp', why: 'trap storm', n: 3 }, 'exporter quarantined');
-    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN  exporter quarantined exporter=tcp why="trap storm" n=3\n$/);
+    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}exporter quarantined exporter=tcp why="trap storm" n=3\n$/);
     expect(prettyLine('not json')).toBe('not json');
     expect(prettyLine(JSON.stringify({ level: 30, time: '2026-12-04T15:04:05.123Z', msg: 'm' }))).toBe('15:04:05.123 INFO  m\n');
   });

@@ -134,7 +134,7 @@ describe('text 0.0.4 and OpenMetrics 1.0', () => {
     expect(om).not.toMatch(/skew_seconds_(sum|count)|lat_seconds_(sum|count)\{k="neg"\}/);
     expect(om).toContain('lat_seconds_sum{k="pos"} 2\nlat_seconds_count{k="pos"} 1\n');
     expect(om).toContain('skew_seconds_bucket{le="+Inf"} 1\n');
-    expect(serializeText(s).toString()).toMatch(/skew_seconds_sum 0.5\nskew_seconds_count 1\n[^]*lat_seconds_sum\{k="neg"\} -2\n/);
+    expect(serializeText(s).toString()).toMatch(/skew_seconds_sum 0.5\nskew_seconds_count 1\n[\s\S]*lat_seconds_sum\{k="neg"\} -2\n/);
   });
 
   it('escapes backslash, newline and double quote in OpenMetrics HELP', () => {

@@ -30,7 +30,7 @@ function stackRecord(id: number, ips: bigint[]): Buffer {
   const b = Buffer.alloc(8 + ips.length * 8);
   b.writeInt32LE(id, 0);
   b.writeUInt32LE(ips.length, 4);
-  ips.forEach((ip, i) => b.writeBigUInt64LE(ip, 8 + i * 8));
+  ips.forEach((ip, i) => { b.writeBigUInt64LE(ip, 8 + i * 8); });
   return b;
 }
 

@@ -26,7 +26,10 @@ function recording(steps: Step[], maxBatchBytes = 65512): Buffer {
   })];
   let events = 0;
   steps.forEach((s, i) => {
-    if ('names' in s) return parts.push(e.names(s.names));
+    if ('names' in s) {
+      parts.push(e.names(s.names));
+      return;
+    }
     parts.push(e.clock(BigInt(i) * 1_000_000n), e.events(s.type, encodeBatch(s.type, s.records), s.records.length));
     events += s.records.length;
   });

@@ -35,7 +35,7 @@ describe('ABI and protocol constants', () => {
       ...Object.entries(LogLevel).map(([n, v]) => `BPFWASM_LOG_${n} ${v}`),
       ...Object.entries(FrameKind).map(([n, v]) => `FRAME_${n} ${v}`), ...Object.entries(StatKind).map(([n, v]) => `STAT_${n} ${v}`),
     ];
-    expect(execFileSync(join(dir, 'probe'), { encoding: 'utf8' })).toBe(expected.join('\n') + '\n');
+    expect(execFileSync(join(dir, 'probe'), { encoding: 'utf8' })).toBe(`${expected.join('\n')}\n`);
   });
 
   it("exporters/ABI.md's error table and kind lists say the generated numbers", () => {

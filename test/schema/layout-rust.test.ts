@@ -37,7 +37,7 @@ function expected(): string {
     out.push(`${r.name} sizeof ${r.size}`);
     for (const f of r.fields) out.push(`${r.name}.${f.name} ${f.offset} ${f.size}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 describe('event schema in Rust', () => {

@@ -30,7 +30,8 @@ function copyTree(): string {
   tree = mkdtempSync(join(tmpdir(), 'gen-sensors-'));
   for (const s of SENSORS) cpSync(join(root, 'ebpf', s), join(tree, 'ebpf', s), { recursive: true, preserveTimestamps: true, filter: (f) => !f.endsWith('.test.ts') });
   cpSync(join(root, 'ebpf/schema'), join(tree, 'ebpf/schema'), { recursive: true });
-  cpSync(join(root, 'README.md'), join(tree, 'README.md'));
+  // The README's sensor costs are quoted from BENCHMARKS.md; ABI.md holds the record tables.
+  for (const file of ['README.md', 'BENCHMARKS.md', 'exporters/ABI.md']) cpSync(join(root, file), join(tree, file));
   mkdirSync(join(tree, 'src/generated'), { recursive: true });
   cpSync(join(root, 'src/generated/sensors.ts'), join(tree, 'src/generated/sensors.ts'));
   return tree;

@@ -1,6 +1,6 @@
 // Calls that send a request's bytes as they are, bypassing the client's encoder: for oversized,
 // malformed or fuzzed requests.
-import { Client, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { type Client, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 
 const identity = (b: Buffer) => b;
 

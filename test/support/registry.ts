@@ -20,9 +20,9 @@ export async function startRegistry(opts: { htpasswd?: { user: string; password:
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   // The registry reads only bcrypt entries; apache2-utils' htpasswd writes them.
+  if (opts.htpasswd) writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-nbB', opts.htpasswd.user, opts.htpasswd.password]));
   const auth = opts.htpasswd
-    ? (writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-nbB', opts.htpasswd.user, opts.htpasswd.password])),
-      `auth:\n  htpasswd:\n    realm: bpfwasm-test\n    path: ${join(dir, 'htpasswd')}\n`)
+    ? `auth:\n  htpasswd:\n    realm: bpfwasm-test\n    path: ${join(dir, 'htpasswd')}\n`
     : opts.token
       ? `auth:\n  token:\n    realm: ${opts.token.realm}\n    service: ${opts.token.service}\n    issuer: ${opts.token.issuer}\n    rootcertbundle: ${opts.token.rootCertBundle}\n`
       : '';

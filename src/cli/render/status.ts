@@ -22,7 +22,7 @@ export function renderStatus(s: ApiStatus, width?: number): string {
     '',
     ...(s.exporters.length ? renderExporters(s.exporters, width) : ['no exporters reported']),
   ];
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderExporters(list: readonly ApiExporterStatus[], width?: number): string[] {

@@ -8,7 +8,7 @@ import type { QuarantineEvent } from '../../logs/events.js';
 import { Errno, LogLevel } from '../abi.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './limits.js';
 import {
-  BatchStatus, CTL_BYTES, CTL_PHASE, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_SINCE_F64, CTL_TEXT_BYTES,
+  BatchStatus, CTL_BYTES, CTL_RPC, CTL_RPC_TEXT_LEN, CTL_RPC_VALUE, CTL_TEXT_BYTES,
   CTL_TEXT_OFFSET, Phase, type Flush, type FromWorker, type RpcRequest, type SlotInit,
 } from '../protocol.js';
 import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';

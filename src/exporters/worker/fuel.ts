@@ -76,7 +76,8 @@ export function injectFuel(name: string, bytes: Uint8Array): Uint8Array {
 
   // Types: the check's `() -> i32` goes last, so no type index moves.
   const typeSection = find(SECTION_TYPE);
-  const typeCount = typeSection ? (r.at = typeSection.body, r.u32('type section is cut')) : 0;
+  if (typeSection) r.at = typeSection.body;
+  const typeCount = typeSection ? r.u32('type section is cut') : 0;
   const types = new Writer();
   types.push(...writeU32(typeCount + 1));
   if (typeSection) types.copy(bytes, r.at, typeSection.end);

@@ -352,7 +352,7 @@ export class GuestImports {
       return;
     }
     const start = ptr >>> 0;
-    const lvl = level < LogLevel.DEBUG ? LogLevel.DEBUG : level > LogLevel.ERROR ? LogLevel.ERROR : level;
+    const lvl = level < LogLevel.DEBUG ? LogLevel.DEBUG : Math.min(level, LogLevel.ERROR);
     const msg = lenientUtf8.decode(this.u8.subarray(start, start + n)); // a log line is kept even if not UTF-8
     this.link.log(lvl, msg, structured(msg));
   }

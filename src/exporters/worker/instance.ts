@@ -137,7 +137,7 @@ export class ModuleInstance {
     for (let from = 0; from < ids.length; from += perCall) {
       const chunk = ids.slice(from, from + perCall);
       const view = new DataView(this.imports.bytes().buffer, this.bufferPtr, chunk.length * 4);
-      chunk.forEach((id, i) => view.setUint32(i * 4, id, true));
+      chunk.forEach((id, i) => { view.setUint32(i * 4, id, true); });
       try {
         this.forgetFn(this.bufferPtr, chunk.length);
       } catch (e) {

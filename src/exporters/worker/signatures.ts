@@ -12,6 +12,7 @@ export interface ModuleSignatures {
 }
 
 const VALTYPE: Readonly<Record<number, string>> = {
+  // biome-ignore lint/complexity/useSimpleNumberKeys: the WebAssembly spec writes value type codes in hex
   0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref',
 };
 

@@ -46,8 +46,8 @@ function parseLine(line: string): Mapping | undefined {
   const lo = range.slice(0, dash);
   const hi = range.slice(dash + 1);
   if (dash < 0 || !HEX.test(lo) || !HEX.test(hi) || !HEX.test(offset) || perms.length !== 4 || !/^\d+$/.test(inode)) return undefined;
-  const start = BigInt('0x' + lo);
-  const end = BigInt('0x' + hi);
+  const start = BigInt(`0x${lo}`);
+  const end = BigInt(`0x${hi}`);
   if (end <= start) return undefined;
   let path = line.slice(p).trim();
   const deleted = path.endsWith(DELETED);

@@ -2,7 +2,7 @@
 // process_exec record's prefix (header and ppid), relabelled, with its pad zeroed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RecordDeriver, recordDerivers } from '../../../src/exporters/host/derived.js';
+import { type RecordDeriver, recordDerivers } from '../../../src/exporters/host/derived.js';
 import {
   HEADER_FIELDS, HEADER_SIZE, HeaderOffset, ProcessExecOffset, ProcessExecV1Offset, RECORD_SIZE, RECORDS, RecordType,
 } from '../../../src/ingest/generated/events.js';

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BpfwasmError } from '../../../src/errors.js';
+import type { BpfwasmError } from '../../../src/errors.js';
 import { FUEL_CHECK, FUEL_MODULE, injectFuel } from '../../../src/exporters/worker/fuel.js';
 import { RecordType } from '../../../src/ingest/generated/events.js';
 import { BUILD_DIR } from '../../../scripts/build-exporters.mjs';

@@ -109,7 +109,7 @@ export function samples(m: Map<string, number>, name: string): Map<string, numbe
   const out = new Map<string, number>();
   for (const [k, v] of m) {
     if (k === name) out.set('', v);
-    else if (k.startsWith(name + '{')) out.set(k.slice(name.length + 1, -1), v);
+    else if (k.startsWith(`${name}{`)) out.set(k.slice(name.length + 1, -1), v);
   }
   return out;
 }

@@ -26,7 +26,7 @@ describe('html', () => {
   });
 
   test('the page script is valid JavaScript', () => {
-    const scripts = [...html.matchAll(/<script>([^]*?)<\/script>/g)];
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)];
     expect(scripts).toHaveLength(3); // d3, d3-flame-graph, the page's own
     expect(() => new Function(scripts[2]![1]!)).not.toThrow();
   });

@@ -4,7 +4,7 @@ import { kernelSymbols, parseKallsyms } from '../../../src/profile/symbolize/kal
 
 const real = readFileSync('/proc/kallsyms', 'latin1');
 const line = /^([0-9a-f]+) T do_syscall_64$/m.exec(real);
-const visible = line !== null && BigInt('0x' + line[1]!) !== 0n;
+const visible = line !== null && BigInt(`0x${line[1]!}`) !== 0n;
 
 describe('kallsyms', () => {
   it.runIf(visible)('resolves do_syscall_64 in the real /proc/kallsyms, parsed well under 200 ms', async () => {
@@ -12,7 +12,7 @@ describe('kallsyms', () => {
     const parsed = parseKallsyms(real);
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(200);
-    const addr = BigInt('0x' + line![1]!);
+    const addr = BigInt(`0x${line![1]!}`);
     const syms = await kernelSymbols();
     expect(syms.zeroAddresses).toBe(false);
     expect(syms.count).toBe(parsed.count);

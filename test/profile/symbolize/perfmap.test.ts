@@ -42,7 +42,7 @@ describe('perf map', () => {
       const m = (await readPerfMap(pid))!;
       expect(m.count).toBeGreaterThan(10);
       const first = readFileSync(file, 'utf8').split('\n')[0]!.split(' ');
-      expect(m.lookup(BigInt('0x' + first[0]!) + 1n)).toBe(first.slice(2).join(' '));
+      expect(m.lookup(BigInt(`0x${first[0]!}`) + 1n)).toBe(first.slice(2).join(' '));
     } finally {
       rmSync(file, { force: true });
       rmSync(cwd, { recursive: true, force: true });

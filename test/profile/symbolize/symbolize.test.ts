@@ -79,7 +79,7 @@ describe('symbolize', () => {
   it('builds root-first stacks, merges equal ones, and warns plainly', async () => {
     const r = await start(b.pie);
     const kallsyms = readFileSync('/proc/kallsyms', 'latin1');
-    const kaddr = (name: string) => BigInt('0x' + new RegExp(`^([0-9a-f]+) [tT] ${name}$`, 'm').exec(kallsyms)![1]!);
+    const kaddr = (name: string) => BigInt(`0x${new RegExp(`^([0-9a-f]+) [tT] ${name}$`, 'm').exec(kallsyms)![1]!}`);
     const p = await symbolize(
       raw(
         r,
