@@ -28,12 +28,15 @@ export interface MetricFamily {
   readonly series: Set<number>;
 }
 
+/** Owner of the collector's own families declared through meter.ts (pipeline, exporter self metrics, API, logs). */
+export const COLLECTOR_OWNER = 'collector';
+
 /**
  * Owners of the collector's own families (pipeline, exporter self metrics, API, logs, runtime).
  * Their series are bounded by design (per exporter, sensor, CPU…), so they count against no
  * limit; no exporter may take one of these names (see the registry).
  */
-export const HOST_OWNERS: ReadonlySet<string> = new Set(['collector', 'runtime']);
+export const HOST_OWNERS: ReadonlySet<string> = new Set([COLLECTOR_OWNER, 'runtime']);
 
 /**
  * Every name a family is known by or writes samples under, in text 0.0.4, OpenMetrics and
