@@ -125,7 +125,7 @@ export class Collector {
       onData: (chunk) => this.decoder.push(chunk),
       onStreamEnd: () => {
         this.decoder.end();
-        this.metrics.rebaseCumulative();
+        this.metrics.sensors.rebase();
       },
       onStderr: (line) => this.log.warn({ source: 'helper' }, line),
       onSpawn: (pid) => this.log.info({ pid }, 'helper started'),
@@ -265,52 +265,43 @@ export class Collector {
   private refreshScrapeMetrics(): void {
     const m = this.metrics;
     const d = this.decoder.counters;
-    m.setTotal('bpfwasm_frames_total', [], d.frames);
-    m.setTotal('bpfwasm_frames_malformed_total', [], d.malformed);
-    m.setTotal('bpfwasm_frames_lost_total', [], d.lostFrames);
-    m.setTotal('bpfwasm_frames_truncated_total', [], d.truncated);
-    m.setTotal('bpfwasm_frames_unknown_type_total', [], d.unknownType);
-    m.setTotal('bpfwasm_frame_skipped_bytes_total', [], d.skippedBytes);
-    m.setTotal('bpfwasm_helper_restarts_total', [], this.supervisor.restarts);
-    m.set('bpfwasm_helper_up', [], this.helperUp() ? 1 : 0);
-    m.setTotal('bpfwasm_helper_stalls_total', [], this.liveness.stalls);
+    m.frames.setTotal(d.frames);
+    m.framesMalformed.setTotal(d.malformed);
+    m.framesLost.setTotal(d.lostFrames);
+    m.framesTruncated.setTotal(d.truncated);
+    m.framesUnknownType.setTotal(d.unknownType);
+    m.frameSkippedBytes.setTotal(d.skippedBytes);
+    m.helperRestarts.setTotal(this.supervisor.restarts);
+    m.helperUp.set(this.helperUp() ? 1 : 0);
+    m.helperStalls.setTotal(this.liveness.stalls);
     this.exporters.refreshMetrics();
     const r = this.resolver.stats();
     const hierarchies = r.memoryCgroup && r.memoryCgroup !== r.cgroup ? [['v2', r.cgroup], ['memory', r.memoryCgroup]] as const : [['v2', r.cgroup]] as const;
     for (const [hierarchy, c] of hierarchies) {
       if (!c) continue;
-      m.setTotal('bpfwasm_cgroup_resolve_lookups_total', [hierarchy], c.lookups);
-      m.setTotal('bpfwasm_cgroup_resolve_unknown_total', [hierarchy], c.unknown);
-      m.setTotal('bpfwasm_cgroup_rescans_total', [hierarchy], c.rescans);
-      m.setTotal('bpfwasm_cgroup_rescan_seconds_total', [hierarchy], c.rescanSeconds);
-      m.set('bpfwasm_cgroup_resolve_entries', [hierarchy], c.entries);
+      m.cgroupLookups.setTotal([hierarchy], c.lookups);
+      m.cgroupUnknown.setTotal([hierarchy], c.unknown);
+      m.cgroupRescans.setTotal([hierarchy], c.rescans);
+      m.cgroupRescanSeconds.setTotal([hierarchy], c.rescanSeconds);
+      m.cgroupEntries.set([hierarchy], c.entries);
     }
-    m.setTotal('bpfwasm_block_device_resolve_unknown_total', [], r.blockDevice.unknown);
-    for (const [metric, n] of this.store.refusedByMetricName()) m.setTotal('bpfwasm_metric_series_refused_total', [metric], n);
+    m.blockDeviceUnknown.setTotal(r.blockDevice.unknown);
+    for (const [metric, n] of this.store.refusedByMetricName()) m.seriesRefused.setTotal([metric], n);
   }
 
   private onControl(kind: ControlKind, message: unknown): void {
     if (kind === 'hello') {
       const hello = message as HelloMessage;
       this.hello = hello;
-      this.metrics.set('bpfwasm_helper_info', [hello.helper, hello.kernel], 1);
-      // Export every drop counter at zero from the start: "no drops" must be visible, not absent.
-      for (const s of hello.sensors) {
-        for (let cpu = 0; cpu < hello.ncpus; cpu++) {
-          this.metrics.setCumulative('bpfwasm_sensor_ring_drops_total', [s.name, String(cpu)], 0);
-          this.metrics.setCumulative('bpfwasm_sensor_events_submitted_total', [s.name, String(cpu)], 0);
-        }
-        for (const t of s.record_types) {
-          this.metrics.setCumulative('bpfwasm_helper_records_written_total', [PipelineMetrics.recordName(t)], 0);
-        }
-      }
+      this.metrics.helperInfo.set([hello.helper, hello.kernel], 1);
+      this.metrics.sensors.onHello(hello.sensors, hello.ncpus);
     } else if (kind === 'ready') {
       const ready = message as ReadyMessage;
       this.ready = ready;
       this.supervisor.markReady();
       this.liveness.watch(this.decoder.counters.frames);
-      this.metrics.set('bpfwasm_helper_load_seconds', [], ready.load_ms / 1000);
-      this.metrics.set('bpfwasm_helper_attach_seconds', [], ready.attach_ms / 1000);
+      this.metrics.helperLoadSeconds.set([], ready.load_ms / 1000);
+      this.metrics.helperAttachSeconds.set([], ready.attach_ms / 1000);
       this.onSensorsStarted(ready);
       const failed = this.sensors().filter((s) => s.state === 'failed').map((s) => s.name);
       this.log.info({ load_ms: ready.load_ms, attach_ms: ready.attach_ms, sensors: ready.sensors, failed }, 'sensors attached');
@@ -351,14 +342,14 @@ export class Collector {
         this.log.warn({ sensor: name }, `sensor ${name} off: ${state.reason}`);
       }
       this.sensorStates.set(name, state);
-      if (state.state !== 'disabled') this.metrics.set('bpfwasm_sensor_attached', [name], state.state === 'attached' ? 1 : 0);
+      if (state.state !== 'disabled') this.metrics.sensors.setAttached(name, state.state === 'attached');
       this.exportSensorInfo(state);
     }
   }
 
   private exportSensorInfo(s: SensorState): void {
     const reason = s.state === 'failed' ? `${s.step}: ${s.reason}` : '';
-    this.metrics.setOnly('bpfwasm_sensor_info', s.name, [s.name, s.state, s.route, reason], 1);
+    this.metrics.sensors.setInfo(s.name, s.state, s.route, reason);
   }
 
   /**
@@ -402,25 +393,25 @@ export class Collector {
       const sensor = s.sensor === STAT_NONE ? undefined : sensors[s.sensor];
       switch (s.kind) {
         case StatKind.RING_DROPS:
-          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_ring_drops_total', [sensor.name, String(s.cpu)], s.value);
+          if (sensor) this.metrics.sensors.ringDrops(sensor.name, s.cpu, s.value);
           break;
         case StatKind.RING_SUBMITTED:
-          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_events_submitted_total', [sensor.name, String(s.cpu)], s.value);
+          if (sensor) this.metrics.sensors.submitted(sensor.name, s.cpu, s.value);
           break;
         case StatKind.MAP_FULL:
-          if (sensor) this.metrics.setCumulative('bpfwasm_sensor_map_full_total', [sensor.name, String(s.cpu)], s.value);
+          if (sensor) this.metrics.sensors.mapFull(sensor.name, s.cpu, s.value);
           break;
         case StatKind.RECORDS_WRITTEN:
-          this.metrics.setCumulative('bpfwasm_helper_records_written_total', [PipelineMetrics.recordName(s.index)], s.value);
+          this.metrics.sensors.recordsWritten(s.index, s.value);
           break;
         case StatKind.PROG_RUN_COUNT:
         case StatKind.PROG_RUN_TIME_NS: {
           const program = sensor?.programs[s.index];
           if (!sensor || !program) break;
           if (s.kind === StatKind.PROG_RUN_COUNT) {
-            this.metrics.setCumulative('bpfwasm_bpf_program_runs_total', [sensor.name, program], s.value);
+            this.metrics.sensors.programRuns(sensor.name, program, s.value);
           } else {
-            this.metrics.setCumulative('bpfwasm_bpf_program_run_seconds_total', [sensor.name, program], s.value / 1e9);
+            this.metrics.sensors.programRunSeconds(sensor.name, program, s.value / 1e9);
           }
           break;
         }
@@ -434,7 +425,7 @@ export class Collector {
     const wasReady = this.ready !== undefined;
     this.ready = undefined;
     this.liveness.unwatch();
-    for (const s of this.hello?.sensors ?? []) this.metrics.set('bpfwasm_sensor_attached', [s.name], 0);
+    for (const s of this.hello?.sensors ?? []) this.metrics.sensors.setAttached(s.name, false);
     if (willRestart) {
       this.log.warn({ code, signal }, 'helper exited; restarting');
       return;

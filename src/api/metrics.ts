@@ -1,40 +1,32 @@
 // The API's own metrics, in the collector's SeriesStore beside the pipeline's.
+import { Meter, type Counter, type CounterSeries, type GaugeSeries } from '../metrics/meter.js';
 import type { SeriesStore } from '../metrics/store.js';
 
-const OWNER = 'collector';
-
 export class ApiMetrics {
-  private readonly requests: number;
-  private readonly droppedSeries: number;
-  private readonly streamsSeries: number;
+  private readonly requests: Counter;
+  private readonly droppedEvents: CounterSeries;
+  private readonly streams: GaugeSeries;
 
-  constructor(private readonly store: SeriesStore) {
-    this.requests = store.declare(OWNER, {
-      name: 'bpfwasm_api_requests_total', help: 'gRPC API calls finished, by method and status code', kind: 'counter', labelNames: ['method', 'code'],
-    });
-    const dropped = store.declare(OWNER, {
-      name: 'bpfwasm_api_stream_dropped_events_total', help: 'Events StreamEvents dropped because a client read slower than they arrived', kind: 'counter', labelNames: [],
-    });
-    const streams = store.declare(OWNER, {
-      name: 'bpfwasm_api_streams', help: 'StreamEvents calls open now', kind: 'gauge', labelNames: [],
-    });
-    this.droppedSeries = store.series(dropped, []);
-    this.streamsSeries = store.series(streams, []);
+  constructor(store: SeriesStore) {
+    const m = new Meter(store);
+    this.requests = m.counter('bpfwasm_api_requests_total', 'gRPC API calls finished, by method and status code', ['method', 'code']);
+    this.droppedEvents = m.counter('bpfwasm_api_stream_dropped_events_total', 'Events StreamEvents dropped because a client read slower than they arrived').series();
+    this.streams = m.gauge('bpfwasm_api_streams', 'StreamEvents calls open now').series();
   }
 
   request(method: string, code: string): void {
-    this.store.add(this.store.series(this.requests, [method, code]), 1);
+    this.requests.inc([method, code]);
   }
 
   dropped(n: number): void {
-    this.store.add(this.droppedSeries, n);
+    this.droppedEvents.inc(n);
   }
 
   streamOpened(): void {
-    this.store.add(this.streamsSeries, 1);
+    this.streams.add(1);
   }
 
   streamClosed(): void {
-    this.store.add(this.streamsSeries, -1);
+    this.streams.add(-1);
   }
 }

@@ -1,13 +1,15 @@
 // GetStatus: one function reads everything a status shows from the collector and its store.
 import type { Collector } from '../collector.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo } from '../exporters/host/management.js';
-import { RECORD_NAME } from '../ingest/generated/events.js';
-import type { SeriesStore } from '../metrics/store.js';
+import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
+import { recordName } from '../metrics/sensor-stats.js';
 
 export const COLLECTOR_VERSION = '0.1.0';
 
-/** What GetStatus reads from the collector. */
-export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff' | 'helperUp'>;
+/** What GetStatus reads from the collector: sensor counts from the same SensorStats that /metrics serves. */
+export type StatusSource = Pick<Collector, 'config' | 'store' | 'hello' | 'ready' | 'supervisor' | 'startedAt' | 'sensors' | 'exportersOff' | 'helperUp'> & {
+  readonly metrics: Pick<PipelineMetrics, 'sensors'>;
+};
 
 /** bpfwasm.v1.ExporterVersion / ExporterStatus as grpc-js serializes them (keepCase). */
 export interface ApiExporterVersion {
@@ -33,18 +35,7 @@ export interface ApiStatus {
 }
 
 export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 'describe'> | undefined): ApiStatus {
-  const sum = sumBy(c.store);
-  const received = sum('bpfwasm_events_received_total', 'type');
-  const written = sum('bpfwasm_helper_records_written_total', 'type');
-  let lost = 0;
-  // The helper reports its writes every stats interval, so only a surplus over what arrived is loss.
-  for (const [type, n] of written) lost += Math.max(0, n - (received.get(type) ?? 0));
-  const submitted = sum('bpfwasm_sensor_events_submitted_total', 'sensor');
-  const drops = sum('bpfwasm_sensor_ring_drops_total', 'sensor');
-  const mapFull = sum('bpfwasm_sensor_map_full_total', 'sensor');
-  const runs = sum('bpfwasm_bpf_program_runs_total', 'sensor');
-  const runSeconds = sum('bpfwasm_bpf_program_run_seconds_total', 'sensor');
-  const attached = sum('bpfwasm_sensor_attached', 'sensor');
+  const stats = c.metrics.sensors;
   return {
     collector_version: COLLECTOR_VERSION,
     helper_version: c.hello?.helper ?? '',
@@ -53,25 +44,29 @@ export function collectStatus(c: StatusSource, exporters: Pick<ExporterManager, 
     helper_restarts: c.supervisor.restarts,
     uptime_seconds: (Date.now() - c.startedAt) / 1000,
     // The benchmark sensor is not for production: listed only when someone turned it on.
-    sensors: c.sensors().filter((s) => s.name !== 'bench' || c.config.sensors.bench.enabled).map((s) => ({
-      name: s.name,
-      enabled: c.config.sensors[s.name].enabled,
-      attached: (attached.get(s.name) ?? 0) > 0,
-      events_submitted: submitted.get(s.name) ?? 0,
-      ring_drops: drops.get(s.name) ?? 0,
-      map_full: mapFull.get(s.name) ?? 0,
-      program_runs: runs.get(s.name) ?? 0,
-      program_run_seconds: runSeconds.get(s.name) ?? 0,
-      // Attached at the last READY but not now: the helper is down or restarting.
-      state: s.state === 'attached' && !(attached.get(s.name) ?? 0) ? 'detached' : s.state,
-      required: s.required,
-      route: s.route,
-      reason: s.state === 'failed' ? `${s.step}: ${s.reason}` : '',
-      exporters_off: c.exportersOff(s.name),
-    })),
+    sensors: c.sensors().filter((s) => s.name !== 'bench' || c.config.sensors.bench.enabled).map((s) => {
+      const attached = stats.attached(s.name);
+      const totals = stats.totalsOf(s.name);
+      return {
+        name: s.name,
+        enabled: c.config.sensors[s.name].enabled,
+        attached,
+        events_submitted: totals.submitted,
+        ring_drops: totals.ringDrops,
+        map_full: totals.mapFull,
+        program_runs: totals.programRuns,
+        program_run_seconds: totals.programRunSeconds,
+        // Attached at the last READY but not now: the helper is down or restarting.
+        state: s.state === 'attached' && !attached ? 'detached' : s.state,
+        required: s.required,
+        route: s.route,
+        reason: s.state === 'failed' ? `${s.step}: ${s.reason}` : '',
+        exporters_off: c.exportersOff(s.name),
+      };
+    }),
     exporters: exporters ? exporters.describe().map(exporterStatus) : [],
-    events_received: [...received.values()].reduce((a, b) => a + b, 0),
-    events_lost_in_pipe: lost,
+    events_received: stats.eventsReceived(),
+    events_lost_in_pipe: stats.lostInPipe(),
     series: c.store.seriesCount,
   };
 }
@@ -81,7 +76,7 @@ export function exporterStatus(e: ExporterInfo): ApiExporterStatus {
     name: e.name,
     current: e.current ? exporterVersion(e.current) : null,
     shadow: e.shadow ? exporterVersion(e.shadow) : null,
-    subscriptions: e.subscriptions.map((t) => RECORD_NAME[t] ?? `type_${t}`),
+    subscriptions: e.subscriptions.map(recordName),
   };
 }
 
@@ -90,20 +85,5 @@ function exporterVersion(v: ExporterVersionInfo): ApiExporterVersion {
     version: v.version, state: v.state, source: v.source, signed_by: v.signedBy,
     events: v.events, batches: v.batches, traps: v.traps, timeouts: v.timeouts, restarts: v.restarts,
     dropped_events: v.droppedEvents, series: v.series, last_error: v.lastError, loaded_at_unix_ms: v.loadedAtUnixMs,
-  };
-}
-
-/** A metric's values summed by one of its labels. */
-function sumBy(store: SeriesStore) {
-  return (metric: string, label: string): Map<string, number> => {
-    const out = new Map<string, number>();
-    const family = store.families.find((f) => f.spec.name === metric);
-    if (!family) return out;
-    const index = family.spec.labelNames.indexOf(label);
-    for (const id of family.series) {
-      const key = store.seriesValues[id]?.[index] ?? '';
-      out.set(key, (out.get(key) ?? 0) + store.value(id));
-    }
-    return out;
   };
 }

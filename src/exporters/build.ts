@@ -87,6 +87,7 @@ async function checkPrebuilt(file: string, out?: string): Promise<string> {
   const host: ExporterHost = {
     store: new SeriesStore({ maxSeriesPerOwner: 10_000, maxLabelValueBytes: 1024 }),
     log: () => {},
+    quarantined: () => {}, // loaded and closed at once: a failure rejects the load instead
     resolve: () => undefined,
     settings: () => undefined,
     maxBatchBytes: 1 << 16,

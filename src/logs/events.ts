@@ -4,10 +4,12 @@
 // over the host's keys, so no record has a duplicate key and no exporter can set `event`.
 import type { Logger } from 'pino';
 
+/** Why an exporter was quarantined: a deadline overrun, a trap storm, its thread died, or it failed to load again. */
+export type QuarantineReason = 'timeout' | 'trap' | 'crash' | 'load_failed';
+
 export interface QuarantineEvent {
   exporter: string;
-  /** Why it was quarantined: timeout, trap, crash or load_failed. */
-  reason: string;
+  reason: QuarantineReason;
   /** Human-readable detail (the trap message, the limit exceeded). */
   detail?: string;
   /** When it will be retried (Unix ms), if it will. */
@@ -16,16 +18,22 @@ export interface QuarantineEvent {
   retryInMs?: number;
 }
 
-/**
- * The hook for the exporter supervisor: call it once when it quarantines an exporter, so the
- * quarantine reaches stdout and Loki as an `exporter_quarantined` warn event.
- */
-export function logExporterQuarantine(log: Logger, q: QuarantineEvent): void {
+/** The `exporter_quarantined` record: its fields as README.md ("Logs to Loki") lists them, and its message. */
+export function quarantineRecord(q: QuarantineEvent): LogRecord {
   const fields: Record<string, unknown> = { event: 'exporter_quarantined', exporter: q.exporter, reason: q.reason };
   if (q.detail !== undefined) fields.detail = q.detail;
   if (q.retryAt !== undefined) fields.retry_at = new Date(q.retryAt).toISOString();
   if (q.retryInMs !== undefined) fields.retry_in_ms = q.retryInMs;
-  log.warn(fields, `exporter ${q.exporter} quarantined: ${q.reason}`);
+  return { fields, msg: `exporter ${q.exporter} quarantined: ${q.reason}` };
+}
+
+/**
+ * The one way a quarantine is logged (ExporterHost.quarantined in the collector): a warn
+ * `exporter_quarantined` event, so it reaches stdout and Loki with its own label.
+ */
+export function logExporterQuarantine(log: Logger, q: QuarantineEvent): void {
+  const record = quarantineRecord(q);
+  log.warn(record.fields, record.msg);
 }
 
 /**

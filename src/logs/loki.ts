@@ -2,9 +2,9 @@
 // bounded buffer: write() never waits on the network, one push is in flight at most, and a
 // line that cannot be kept is dropped and counted. Why not pino-loki itself:
 // docs/LOGS.md.
+import { Meter, type Counter, type CounterSeries, type GaugeSeries } from '../metrics/meter.js';
 import type { SeriesStore } from '../metrics/store.js';
 
-const OWNER = 'collector';
 export const PUSH_PATH = 'loki/api/v1/push';
 
 /** Why a line never reached Loki. */
@@ -141,8 +141,7 @@ export class LokiShipper {
   private readonly abort = new AbortController();
   private readonly counts: LokiCounts = { written: 0, sent: 0, dropped: { buffer_full: 0, rejected: 0, shutdown: 0 }, buffered: 0 };
   private readonly requests = new Map<PushCode, number>();
-  private ids: { written: number; sent: number; dropped: Record<DropReason, number>; buffered: number; requests: number } | undefined;
-  private store: SeriesStore | undefined;
+  private metrics: { written: CounterSeries; sent: CounterSeries; dropped: Record<DropReason, CounterSeries>; buffered: GaugeSeries; requests: Counter } | undefined;
   /** Whether the last push failed: only a change is reported, never every failed push. */
   private failing = false;
   /** Called when pushes start failing (with why) and when they succeed again. */
@@ -207,19 +206,17 @@ export class LokiShipper {
 
   /** Exports the counts as metrics in `store` (declared now, kept current from then on). */
   bindMetrics(store: SeriesStore): void {
-    const declare = (name: string, kind: 'counter' | 'gauge', help: string, labelNames: string[] = []) =>
-      store.declare(OWNER, { name, help, kind, labelNames });
-    const dropped = declare('bpfwasm_log_lines_dropped_total', 'counter',
+    const m = new Meter(store);
+    const dropped = m.counter('bpfwasm_log_lines_dropped_total',
       'Log lines that never reached Loki: buffer_full (oldest dropped past log.loki.maxBufferedLines), rejected (4xx other than 429), shutdown', ['reason']);
-    this.ids = {
-      written: store.series(declare('bpfwasm_log_lines_total', 'counter', 'Log lines handed to the Loki shipper'), []),
-      sent: store.series(declare('bpfwasm_log_lines_sent_total', 'counter', 'Log lines Loki accepted'), []),
-      dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, store.series(dropped, [r])])) as Record<DropReason, number>,
-      buffered: store.series(declare('bpfwasm_log_lines_buffered', 'gauge', 'Log lines waiting to be pushed to Loki, the push in flight included'), []),
-      requests: declare('bpfwasm_log_push_requests_total', 'counter',
+    this.metrics = {
+      written: m.counter('bpfwasm_log_lines_total', 'Log lines handed to the Loki shipper').series(),
+      sent: m.counter('bpfwasm_log_lines_sent_total', 'Log lines Loki accepted').series(),
+      dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, dropped.series(r)])) as Record<DropReason, CounterSeries>,
+      buffered: m.gauge('bpfwasm_log_lines_buffered', 'Log lines waiting to be pushed to Loki, the push in flight included').series(),
+      requests: m.counter('bpfwasm_log_push_requests_total',
         'Loki push attempts by HTTP status code, "error" for network errors, "timeout" past log.loki.timeoutMs', ['code']),
     };
-    this.store = store;
     this.publish();
   }
 
@@ -241,7 +238,7 @@ export class LokiShipper {
       why = timeout.aborted ? `no answer within ${this.opts.timeoutMs} ms` : describe(err);
     }
     this.requests.set(code, (this.requests.get(code) ?? 0) + 1);
-    if (this.store && this.ids) this.store.add(this.store.series(this.ids.requests, [code]), 1);
+    this.metrics?.requests.inc([code]);
     const status = Number(code);
     if (status >= 200 && status < 300) {
       this.counts.sent += lines.length;
@@ -269,13 +266,13 @@ export class LokiShipper {
 
   /** Mirrors the counts into the store (absolute values: cheap, and always consistent). */
   private publish(): void {
-    const { store, ids } = this;
-    if (!store || !ids) return;
+    const m = this.metrics;
+    if (!m) return;
     const c = this.snapshot();
-    store.set(ids.written, c.written);
-    store.set(ids.sent, c.sent);
-    for (const r of DROP_REASONS) store.set(ids.dropped[r], c.dropped[r]);
-    store.set(ids.buffered, c.buffered);
+    m.written.setTotal(c.written);
+    m.sent.setTotal(c.sent);
+    for (const r of DROP_REASONS) m.dropped[r].setTotal(c.dropped[r]);
+    m.buffered.set(c.buffered);
   }
 }
 

@@ -143,7 +143,6 @@ const ascii = (s: string) => Buffer.from(s, 'utf8');
  */
 export function serializeLines(store: SeriesStore, opts: SerializeOptions, dialect: TextDialect): Buffer {
   const w = new TextWriter();
-  const slots = store.rawSlots();
   const include = opts.include;
   for (const family of store.families) {
     const { name, kind } = family.spec;
@@ -188,7 +187,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
           w.ensure(27);
         }
         w.byte(SP);
-        w.value(slots[store.slotOf(sid)]!);
+        w.value(store.read(sid).value());
         w.byte(NL);
       }
       continue;
@@ -202,9 +201,9 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
     const bucket = ascii(`${name}_bucket{`);
     const sum = ascii(`${name}_sum`);
     const count = ascii(`${name}_count`);
-    const tail = [['sum', sum, n + 1], ['count', count, n + 2]] as const;
+    const tail = [['sum', sum], ['count', count]] as const;
     for (const sid of family.series) {
-      const base = store.slotOf(sid);
+      const samples = store.read(sid);
       // The first bucket line writes `name_bucket{labels,`; later lines copy it.
       let prefixFrom = -1;
       let prefixTo = -1;
@@ -212,7 +211,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
       let labelsTo = -1;
       let acc = 0;
       for (let i = 0; i <= n; i++) {
-        acc += slots[base + i]!;
+        acc += samples.bucket(i);
         if (include) {
           if (!include(sid, 'bucket', leText[i])) continue;
           if (!wroteHeader) head();
@@ -237,8 +236,8 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
         w.value(acc);
         w.byte(NL);
       }
-      if (!dialect.totals(family.bounds[0]!, slots[base + n + 1]!)) continue;
-      for (const [part, bytes, offset] of tail) {
+      if (!dialect.totals(family.bounds[0]!, samples.sum())) continue;
+      for (const [part, bytes] of tail) {
         if (include) {
           if (!include(sid, part)) continue;
           if (!wroteHeader) head();
@@ -264,7 +263,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
         }
         w.ensure(27);
         w.byte(SP);
-        w.value(slots[base + offset]!);
+        w.value(part === 'sum' ? samples.sum() : samples.count());
         w.byte(NL);
       }
     }

@@ -272,7 +272,6 @@ function writeNative(w: Writer, h: NativeHistogram | undefined): void {
 
 export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {}): Buffer {
   const w = new Writer();
-  const slots = store.rawSlots();
   const include = opts.include;
   const native = store.native;
   for (const family of store.families) {
@@ -286,7 +285,7 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
       const valueTag = kind === 'counter' ? T.counterValue : T.gaugeValue;
       for (const sid of family.series) {
         if (include && !include(sid, 'value')) continue;
-        writeScalarMetric(w, labels, store.seriesValues[sid]!, field, valueTag, slots[store.slotOf(sid)]!);
+        writeScalarMetric(w, labels, store.seriesValues[sid]!, field, valueTag, store.read(sid).value());
       }
       endFamily(w, start, headerEnd);
       continue;
@@ -318,7 +317,7 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
           continue;
         }
       }
-      const base = store.slotOf(sid);
+      const samples = store.read(sid);
       w.ensure(1);
       w.byte(T.familyMetric);
       const metric = w.begin();
@@ -326,17 +325,17 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
       w.ensure(1);
       w.byte(T.histogram);
       const hist = w.begin();
-      const count = slots[base + n + 2]!;
+      const count = samples.count();
       w.ensure(1);
       w.byte(T.sampleCount);
       w.varint(count);
       w.ensure(1);
       w.byte(T.sampleSum);
-      w.double(slots[base + n + 1]!);
+      w.double(samples.sum());
       // The +Inf bucket is left out, as client_golang does: it equals sample_count.
       let acc = 0;
       for (let i = 0; i < n; i++) {
-        acc += slots[base + i]!;
+        acc += samples.bucket(i);
         w.ensure(3);
         w.byte(T.bucket);
         const bucket = w.begin();
@@ -357,23 +356,23 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
     if (partial.length === 0) continue;
     const parts = [
       { suffix: '_bucket', part: 'bucket' as const },
-      { suffix: '_sum', part: 'sum' as const, offset: n + 1 },
-      { suffix: '_count', part: 'count' as const, offset: n + 2 },
+      { suffix: '_sum', part: 'sum' as const },
+      { suffix: '_count', part: 'count' as const },
     ];
-    for (const { suffix, part, offset } of parts) {
+    for (const { suffix, part } of parts) {
       const start = w.begin();
       writeFamilyHeader(w, name + suffix, help, TYPE.untyped);
       const headerEnd = w.pos;
       for (const sid of partial) {
-        const base = store.slotOf(sid);
+        const samples = store.read(sid);
         const values = store.seriesValues[sid]!;
-        if (offset !== undefined) {
-          if (include!(sid, part)) writeScalarMetric(w, labels, values, T.untyped, T.untypedValue, slots[base + offset]!);
+        if (part !== 'bucket') {
+          if (include!(sid, part)) writeScalarMetric(w, labels, values, T.untyped, T.untypedValue, part === 'sum' ? samples.sum() : samples.count());
           continue;
         }
         let acc = 0;
         for (let i = 0; i <= n; i++) {
-          acc += slots[base + i]!;
+          acc += samples.bucket(i);
           if (include!(sid, 'bucket', les[i])) {
             writeScalarMetric(w, labels, values, T.untyped, T.untypedValue, acc, ['le', les[i]!]);
           }

@@ -102,7 +102,6 @@ export class Snapshotter {
     const seen = ++this.generation;
     const out: SnapshotSample[] = [];
     const current: Cached['samples'] = [];
-    const slots = store.rawSlots();
     const add = (sample: Cached['samples'][number], value: number) => {
       sample.seen = seen;
       current.push(sample);
@@ -118,15 +117,15 @@ export class Snapshotter {
           layout ??= labelLayout(family.spec, this.externalLabels);
           cached = this.cache[sid] = { family: family.id, rendered, samples: this.encodeSeries(family.spec, layout, store.seriesValues[sid]!) };
         }
-        const base = store.slotOf(sid);
+        const samples = store.read(sid);
         if (family.spec.kind !== 'histogram') {
-          add(cached.samples[0]!, slots[base]!);
+          add(cached.samples[0]!, samples.value());
           continue;
         }
         let acc = 0;
-        for (let i = 0; i <= n; i++) add(cached.samples[i]!, (acc += slots[base + i]!));
-        add(cached.samples[n + 1]!, slots[base + n + 1]!);
-        add(cached.samples[n + 2]!, slots[base + n + 2]!);
+        for (let i = 0; i <= n; i++) add(cached.samples[i]!, (acc += samples.bucket(i)));
+        add(cached.samples[n + 1]!, samples.sum());
+        add(cached.samples[n + 2]!, samples.count());
       }
     }
     for (const sample of this.last) if (sample.seen !== seen) out.push({ labels: sample.labels, value: STALE_NAN });

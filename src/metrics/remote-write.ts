@@ -9,9 +9,9 @@ import { PACKAGE_ROOT, type Config } from '../config.js';
 import { BpfwasmError } from '../errors.js';
 import { encodeWriteRequests, Snapshotter, type EncodedRequest } from './remote-write-encode.js';
 import { backoffMs, outcomeOf, parseRetryAfter } from './remote-write-retry.js';
+import { Meter, type Counter, type CounterSeries, type GaugeSeries } from './meter.js';
 import type { SeriesStore } from './store.js';
 
-const OWNER = 'collector';
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export type DropReason = 'queue_full' | 'rejected' | 'shutdown';
@@ -68,44 +68,43 @@ export class RemoteWriter {
   private warnedFull = false;
   /** Samples queued or in flight: queued_total = sent + dropped + pending at every moment. */
   private pendingSamples = 0;
-  private readonly ids: {
-    queuedTotal: number;
-    pending: number;
-    sent: number;
-    dropped: Record<DropReason, number>;
-    requests: number;
-    retries: number;
-    queued: number;
-    lastSuccess: number;
+  private readonly metrics: {
+    queuedTotal: CounterSeries;
+    pending: GaugeSeries;
+    sent: CounterSeries;
+    dropped: Record<DropReason, CounterSeries>;
+    requests: Counter;
+    retries: CounterSeries;
+    queued: GaugeSeries;
+    lastSuccess: GaugeSeries;
   };
 
-  constructor(private readonly store: SeriesStore, private readonly opts: RemoteWriterOptions, private readonly log: Logger) {
+  constructor(store: SeriesStore, private readonly opts: RemoteWriterOptions, private readonly log: Logger) {
     const url = new URL(opts.url);
     // fetch refuses such URLs on every request; better to say so once, at start.
     if (url.username || url.password) {
       throw new BpfwasmError('CONFIG_INVALID', 'config: remoteWrite.url must not carry credentials; use remoteWrite.bearerToken or remoteWrite.headers.Authorization');
     }
     this.receiver = url.host;
-    const declare = (name: string, kind: 'counter' | 'gauge', help: string, labelNames: string[] = []) =>
-      store.declare(OWNER, { name, help, kind, labelNames });
-    const dropped = declare('bpfwasm_remote_write_samples_dropped_total', 'counter',
+    const m = new Meter(store);
+    const dropped = m.counter('bpfwasm_remote_write_samples_dropped_total',
       'Samples never delivered: queue_full (oldest request dropped), rejected (4xx other than 429), shutdown', ['reason']);
-    this.ids = {
-      queuedTotal: store.series(declare('bpfwasm_remote_write_samples_queued_total', 'counter',
-        'Samples taken into the send queue, one snapshot per interval: always sent + dropped + pending'), []),
-      pending: store.series(declare('bpfwasm_remote_write_samples_pending', 'gauge', 'Samples queued or in flight, not yet sent or dropped'), []),
-      sent: store.series(declare('bpfwasm_remote_write_samples_total', 'counter', 'Samples the remote write receiver accepted'), []),
+    this.metrics = {
+      queuedTotal: m.counter('bpfwasm_remote_write_samples_queued_total',
+        'Samples taken into the send queue, one snapshot per interval: always sent + dropped + pending').series(),
+      pending: m.gauge('bpfwasm_remote_write_samples_pending', 'Samples queued or in flight, not yet sent or dropped').series(),
+      sent: m.counter('bpfwasm_remote_write_samples_total', 'Samples the remote write receiver accepted').series(),
       dropped: {
-        queue_full: store.series(dropped, ['queue_full']),
-        rejected: store.series(dropped, ['rejected']),
-        shutdown: store.series(dropped, ['shutdown']),
+        queue_full: dropped.series('queue_full'),
+        rejected: dropped.series('rejected'),
+        shutdown: dropped.series('shutdown'),
       },
-      requests: declare('bpfwasm_remote_write_requests_total', 'counter',
+      requests: m.counter('bpfwasm_remote_write_requests_total',
         'Remote write attempts by HTTP status code, or "error" for network errors and timeouts', ['code']),
-      retries: store.series(declare('bpfwasm_remote_write_retries_total', 'counter', 'Remote write attempts that will be retried (5xx, 429, errors)'), []),
-      queued: store.series(declare('bpfwasm_remote_write_queue_requests', 'gauge', 'Remote write requests waiting to be sent, the one in flight not included'), []),
-      lastSuccess: store.series(declare('bpfwasm_remote_write_last_success_timestamp_seconds', 'gauge',
-        'Unix time of the last request the receiver accepted (0: none yet)'), []),
+      retries: m.counter('bpfwasm_remote_write_retries_total', 'Remote write attempts that will be retried (5xx, 429, errors)').series(),
+      queued: m.gauge('bpfwasm_remote_write_queue_requests', 'Remote write requests waiting to be sent, the one in flight not included').series(),
+      lastSuccess: m.gauge('bpfwasm_remote_write_last_success_timestamp_seconds',
+        'Unix time of the last request the receiver accepted (0: none yet)').series(),
     };
     this.snapshotter = new Snapshotter(store, opts.externalLabels);
     // Config headers first, so they can add to the protocol's headers but not change them.
@@ -141,10 +140,10 @@ export class RemoteWriter {
     this.abort.abort();
     await this.drained();
     const left = this.queue.splice(0).reduce((n, r) => n + r.samples, 0);
-    this.store.set(this.ids.queued, 0);
+    this.metrics.queued.set(0);
     if (left > 0) {
       this.settle(left);
-      this.store.add(this.ids.dropped.shutdown, left);
+      this.metrics.dropped.shutdown.inc(left);
       this.log.warn({ samples: left }, 'remote write: samples still queued at shutdown were dropped');
     }
   }
@@ -168,21 +167,21 @@ export class RemoteWriter {
     if (this.queue.length >= this.opts.maxQueuedRequests) {
       const oldest = this.queue.shift()!.samples;
       this.settle(oldest);
-      this.store.add(this.ids.dropped.queue_full, oldest);
+      this.metrics.dropped.queue_full.inc(oldest);
       if (!this.warnedFull) this.log.warn({ receiver: this.receiver }, 'remote write: queue full, dropping the oldest requests');
       this.warnedFull = true;
     }
     this.queue.push(request);
-    this.store.set(this.ids.queued, this.queue.length);
-    this.store.add(this.ids.queuedTotal, request.samples);
+    this.metrics.queued.set(this.queue.length);
+    this.metrics.queuedTotal.inc(request.samples);
     this.pendingSamples += request.samples;
-    this.store.set(this.ids.pending, this.pendingSamples);
+    this.metrics.pending.set(this.pendingSamples);
   }
 
   /** `samples` leave the queue for good, sent or dropped (the caller counts which). */
   private settle(samples: number): void {
     this.pendingSamples -= samples;
-    this.store.set(this.ids.pending, this.pendingSamples);
+    this.metrics.pending.set(this.pendingSamples);
   }
 
   /** Starts the sender loop unless it runs; it restarts itself if a request arrived as it ended. */
@@ -200,7 +199,7 @@ export class RemoteWriter {
 
   private async sendQueued(): Promise<void> {
     for (let request = this.queue.shift(); request; request = this.queue.shift()) {
-      this.store.set(this.ids.queued, this.queue.length);
+      this.metrics.queued.set(this.queue.length);
       if (!(await this.deliver(request))) {
         this.queue.unshift(request); // interrupted by stop(), which counts it
         return;
@@ -214,24 +213,24 @@ export class RemoteWriter {
       const result = await this.post(request.body);
       if ('error' in result && this.abort.signal.aborted) return false;
       const code = 'status' in result ? String(result.status) : 'error';
-      this.store.add(this.store.series(this.ids.requests, [code]), 1);
+      this.metrics.requests.inc([code]);
       const outcome = 'status' in result ? outcomeOf(result.status) : 'retry';
       if (outcome === 'sent') {
         this.settle(request.samples);
-        this.store.add(this.ids.sent, request.samples);
-        this.store.set(this.ids.lastSuccess, Date.now() / 1000);
+        this.metrics.sent.inc(request.samples);
+        this.metrics.lastSuccess.set(Date.now() / 1000);
         if (attempt > 0) this.log.info({ attempts: attempt + 1 }, 'remote write: delivered after retries');
         this.warnedFull = false;
         return true;
       }
       if (outcome === 'reject') {
         this.settle(request.samples);
-        this.store.add(this.ids.dropped.rejected, request.samples);
+        this.metrics.dropped.rejected.inc(request.samples);
         this.log.warn({ result, samples: request.samples }, 'remote write: receiver rejected a request; its samples are dropped');
         return true;
       }
       if (attempt === 0) this.log.warn({ receiver: this.receiver, result }, 'remote write: request failed; retrying with backoff');
-      this.store.add(this.ids.retries, 1);
+      this.metrics.retries.inc(1);
       const retryAfterMs = 'status' in result ? result.retryAfterMs : undefined;
       const delay = retryAfterMs ?? backoffMs(attempt, this.opts.minBackoffMs ?? 100, this.opts.maxBackoffMs ?? 30_000);
       try {

@@ -28,12 +28,15 @@ export interface MetricFamily {
   readonly series: Set<number>;
 }
 
+/** Owner of the collector's own families declared through meter.ts (pipeline, exporter self metrics, API, logs). */
+export const COLLECTOR_OWNER = 'collector';
+
 /**
  * Owners of the collector's own families (pipeline, exporter self metrics, API, logs, runtime).
  * Their series are bounded by design (per exporter, sensor, CPU…), so they count against no
  * limit; no exporter may take one of these names (see the registry).
  */
-export const HOST_OWNERS: ReadonlySet<string> = new Set(['collector', 'runtime']);
+export const HOST_OWNERS: ReadonlySet<string> = new Set([COLLECTOR_OWNER, 'runtime']);
 
 /**
  * Every name a family is known by or writes samples under, in text 0.0.4, OpenMetrics and
@@ -75,6 +78,43 @@ export function escapeLabelValue(v: string): string {
   return v.replace(/[\\"\n]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : '\\n'));
 }
 
+/**
+ * The samples of one series, as serializers read them: `SeriesStore.read` points the store's one
+ * reader at a series, so a walk over many series allocates nothing, and only the store knows
+ * where a series keeps its values. Read one series fully before reading the next.
+ */
+export class SeriesSamples {
+  private slots: Float64Array = new Float64Array(0);
+  private base = 0;
+  private buckets = 0;
+
+  /** Points at a series (the store does, in `read`): its first slot and its classic bucket bounds. */
+  point(slots: Float64Array, base: number, buckets: number): this {
+    this.slots = slots;
+    this.base = base;
+    this.buckets = buckets;
+    return this;
+  }
+
+  /** A counter's or gauge's value. */
+  value(): number {
+    return this.slots[this.base]!;
+  }
+
+  /** Observations in histogram bucket `index` alone (not cumulative); the bucket after the last bound is +Inf. */
+  bucket(index: number): number {
+    return this.slots[this.base + index]!;
+  }
+
+  sum(): number {
+    return this.slots[this.base + this.buckets + 1]!;
+  }
+
+  count(): number {
+    return this.slots[this.base + this.buckets + 2]!;
+  }
+}
+
 export class SeriesStore {
   /** Live families in declaration order (what serializers walk). */
   readonly families: MetricFamily[] = [];
@@ -106,6 +146,7 @@ export class SeriesStore {
   /** Coarse clock in seconds, advanced by the owner of the store (see `tick`); updates stamp series with it. */
   now = 0;
   private nativeState: NativeHistograms | undefined;
+  private readonly reader = new SeriesSamples();
 
   constructor(readonly options: StoreOptions) {}
 
@@ -435,13 +476,9 @@ export class SeriesStore {
     return { cumulative, sum: this.slots[base + n + 1]!, count: this.slots[base + n + 2]! };
   }
 
-  /** Raw slots and base index, for serializers that walk many series without allocating. */
-  rawSlots(): Float64Array {
-    return this.slots;
-  }
-
-  slotOf(seriesId: number): number {
-    return this.seriesSlot[seriesId]!;
+  /** The samples of a live series through the store's one reader, valid until the next `read` (serializers). */
+  read(seriesId: number): SeriesSamples {
+    return this.reader.point(this.slots, this.seriesSlot[seriesId]!, this.byId[this.seriesFamily[seriesId]!]!.bounds.length);
   }
 
   seriesOf(owner: string): number {

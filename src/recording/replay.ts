@@ -8,6 +8,7 @@ import { BpfwasmError } from '../errors.js';
 import { LogLevel } from '../exporters/abi.js';
 import { ExporterRegistry } from '../exporters/host/registry.js';
 import type { ExporterHost } from '../exporters/host/runtime.js';
+import { quarantineRecord } from '../logs/events.js';
 import { serializeText } from '../metrics/exposition.js';
 import { SeriesStore } from '../metrics/store.js';
 import { decodeRecording, type RecordingEnd, type RecordingHeader } from './format.js';
@@ -67,6 +68,10 @@ export async function replay(name: string, wasm: Uint8Array, recording: Uint8Arr
     store,
     maxBatchBytes: header.max_batch_bytes,
     log: (exporter, level, msg) => { if (exporter === name) logs.push({ level, msg }); },
+    quarantined: (q) => {
+      const record = quarantineRecord(q);
+      logs.push({ level: LogLevel.WARN, msg: q.detail ? `${record.msg} (${q.detail})` : record.msg });
+    },
     resolve: (kind, id) => {
       const answer = names.get(`${kind}:${id}`);
       if (answer === undefined) unanswered++;

@@ -7,6 +7,8 @@ import { HEADER_FIELDS, RECORDS, RecordType, type FieldLayout } from '../ingest/
 import { escapeLabelValue, SeriesStore } from '../metrics/store.js';
 import { withModuleExplanation } from '../recording/replay.js';
 import { loadExporter, type Exporter, type ExporterHost } from '../exporters/host/runtime.js';
+import { LogLevel } from '../exporters/abi.js';
+import { quarantineRecord } from '../logs/events.js';
 
 export { RecordType };
 export { buildExporter, SDK_DIRS } from '../exporters/build.js';
@@ -52,7 +54,7 @@ export interface TestOptions {
 export interface LoadedForTest {
   readonly exporter: Exporter;
   readonly store: SeriesStore;
-  /** Every log line the module wrote; `fields` when it was a JSON object. */
+  /** Every log line the module wrote (`fields` when it was a JSON object), and each quarantine as its `exporter_quarantined` record. */
   readonly logs: { level: number; msg: string; fields?: Record<string, unknown> }[];
   /** Encodes `records` of `recordType`, hands them to the exporter as one batch and resolves once its updates are applied. */
   feed(recordType: number, records: readonly RecordValues[]): Promise<void>;
@@ -69,6 +71,10 @@ export async function loadForTest(name: string, wasm: Uint8Array, opts: TestOpti
   const host: ExporterHost = {
     store,
     log: (_exporter, level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
+    quarantined: (q) => {
+      const record = quarantineRecord(q);
+      logs.push({ level: LogLevel.WARN, msg: record.msg, fields: record.fields });
+    },
     resolve: (kind, id) => opts.names?.[kind]?.[String(id)],
     settings: () => opts.settings,
     maxBatchBytes: 1 << 16,

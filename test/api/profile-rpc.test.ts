@@ -10,6 +10,7 @@ import { ApiClient, type ProfileReply } from '../../src/api/client.js';
 import { EventTap } from '../../src/api/event-tap.js';
 import { ApiServer } from '../../src/api/server.js';
 import { defaultConfig } from '../../src/config.js';
+import { PipelineMetrics } from '../../src/metrics/pipeline-metrics.js';
 import { SeriesStore } from '../../src/metrics/store.js';
 import type { Profile } from '../../src/profile/model.js';
 import { ProfileStore } from '../../src/profile/profile-store.js';
@@ -41,7 +42,7 @@ describe('Profile over the API', () => {
     };
     const store = new SeriesStore({ maxSeriesPerOwner: 10_000, maxLabelValueBytes: 1024 });
     const collector = {
-      config: defaultConfig(), store, tap: new EventTap(), hello: undefined, ready: undefined, helperUp: () => false,
+      config: defaultConfig(), store, metrics: new PipelineMetrics(store), tap: new EventTap(), hello: undefined, ready: undefined, helperUp: () => false,
       supervisor: { restarts: 0 } as never, startedAt: Date.now(), sensors: () => [], exportersOff: () => [], readiness: () => ({ ready: true }), refresh: async () => {},
     };
     server = new ApiServer({

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { ExporterRegistry } from '../../src/exporters/host/registry.js';
 import { createLogging, exporterLogHooks, exporterLogRecord, logExporterQuarantine, type Logging } from '../../src/logs/index.js';
-import { testHost } from '../exporters/helpers.js';
+import { RecordType } from '../../src/ingest/generated/events.js';
+import { encodeBatch, testHost } from '../exporters/helpers.js';
 import { abiModule, callImport, i32, OP } from '../exporters/wasm-module.js';
 
 const SPOOF = '{"level":60,"time":1,"service":"sshd","pid":1,"hostname":"db-1","msg":"root login","exporter":"oom","event":"oom_kill","exporter_fields":{}}';
@@ -83,6 +84,40 @@ describe('exporter log records', () => {
     logExporterQuarantine(logging.logger, { exporter: 'x', reason: 'trap', detail: 'unreachable', retryAt: 0, retryInMs: 1000 });
     expect(duplicateKeys(lines[0]!)).toEqual([]);
     expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'exporter_quarantined', exporter: 'x', reason: 'trap', retry_in_ms: 1000, msg: 'exporter x quarantined: trap' });
+  });
+
+  it('a real exporter quarantined by the runtime is logged once, as README.md documents the event: warn, these fields exactly', async () => {
+    const { lines, logging } = logger();
+    const hooks = exporterLogHooks(logging.logger);
+    const host = testHost({ limits: { maxConsecutiveTraps: 2, quarantineBaseMs: 60_000, quarantineMaxMs: 60_000 } });
+    // The collector's wiring (src/collector.ts): the runtime's log and quarantine hooks onto its logger.
+    const registry = new ExporterRegistry({ ...host, log: hooks.log, quarantined: hooks.quarantined });
+    const UNREACHABLE = 0x00;
+    try {
+      const trapper = await registry.load('trapper', abiModule({ onBatch: [UNREACHABLE] }));
+      const batch = encodeBatch(RecordType.process_fork, [{ comm: 'sh' }]);
+      trapper.onBatch(RecordType.process_fork, batch, 1);
+      trapper.onBatch(RecordType.process_fork, batch, 1);
+      await trapper.flush();
+      expect(trapper.state).toBe('quarantined');
+      const logged = lines.filter((l) => l.includes('quarantined'));
+      expect(logged).toHaveLength(1);
+      expect(duplicateKeys(logged[0]!)).toEqual([]);
+      const rec = JSON.parse(logged[0]!) as Record<string, unknown>;
+      expect(rec).toEqual({
+        level: 40, time: expect.any(Number), service: 'bpfwasm',
+        event: 'exporter_quarantined', exporter: 'trapper', reason: 'trap',
+        detail: 'trapper: trapped in 2 batches in a row (last: bpfwasm_on_batch trapped: unreachable)',
+        retry_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), retry_in_ms: 60_000,
+        msg: 'exporter trapper quarantined: trap',
+      });
+      // retry_at is when the restart is due: the quarantine's length after the event.
+      const due = Date.parse(rec.retry_at as string) - (rec.time as number);
+      expect(due).toBeGreaterThan(59_000);
+      expect(due).toBeLessThanOrEqual(60_000);
+    } finally {
+      await registry.close();
+    }
   });
 
   it('a module logging the spoof through the log import gets a namespaced record from the real runtime', async () => {

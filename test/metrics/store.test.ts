@@ -252,3 +252,18 @@ describe('SeriesStore hardening', () => {
     expect(exposedNames('h', 'histogram')).toEqual(['h', 'h_bucket', 'h_sum', 'h_count', 'h_created']);
   });
 });
+
+describe('SeriesStore.read', () => {
+  it('reads a value, per-bucket counts, sum and count of any series through one reused reader', () => {
+    const s = store();
+    const h = s.series(s.declare('e', { name: 'x_seconds', help: 'h', kind: 'histogram', labelNames: ['k'], buckets: [1, 2, 4] }), ['a']);
+    const g = s.series(s.declare('e', { name: 'x_g', help: 'h', kind: 'gauge', labelNames: [] }), []);
+    for (const v of [0.5, 1.5, 1.75, 3, 9]) s.observe(h, v);
+    s.set(g, -2.5);
+    const samples = s.read(h);
+    expect([0, 1, 2, 3].map((i) => samples.bucket(i))).toEqual([1, 2, 1, 1]);
+    expect([samples.sum(), samples.count()]).toEqual([15.75, 5]);
+    expect(s.read(g)).toBe(samples); // the same reader, now at the gauge: nothing allocated per series
+    expect(samples.value()).toBe(-2.5);
+  });
+});

@@ -4,6 +4,7 @@ import { EventTap } from '../../src/api/event-tap.js';
 import { SENSORS, defaultConfig } from '../../src/config.js';
 import type { ExporterInfo, ExporterManager, ExporterVersionInfo, InstallOptions } from '../../src/exporters/host/management.js';
 import { RecordType } from '../../src/testing/index.js';
+import { PipelineMetrics } from '../../src/metrics/pipeline-metrics.js';
 import type { SeriesStore } from '../../src/metrics/store.js';
 import { ProfileStore } from '../../src/profile/profile-store.js';
 
@@ -68,6 +69,7 @@ export function fakeCollector(store: SeriesStore) {
     setReady: (r: boolean) => { ready = r; },
     config,
     store,
+    metrics: new PipelineMetrics(store),
     tap: new EventTap(),
     hello: { helper: '9.9.9', kernel: '6.18.0-test', ncpus: 2, sensors: [] } as never,
     ready: undefined,

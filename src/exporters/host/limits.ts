@@ -42,8 +42,8 @@ export interface ExporterHost {
    * src/logs/events.ts); `builtin`: the line came from the collector's own shipped module.
    */
   log(exporter: string, level: number, msg: string, fields?: Record<string, unknown>, builtin?: boolean): void;
-  /** The host quarantined an exporter (an `exporter_quarantined` event); a plain line to `log` without it. */
-  quarantined?(event: QuarantineEvent): void;
+  /** The host quarantined an exporter: its one report of it (the collector logs it with logExporterQuarantine). */
+  quarantined(event: QuarantineEvent): void;
   /** Names behind the `resolve` import (syscalls, errnos, devices, cgroups…). */
   resolve?(kind: number, id: bigint): string | undefined;
   /** Settings behind the `config` import, per exporter name. */

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../../errors.js';
+import { Meter, type Counter, type GaugeSeries } from '../../metrics/meter.js';
 import { HOST_OWNERS, SeriesStore } from '../../metrics/store.js';
 import { LogLevel } from '../abi.js';
 import { recordDerivers, type RecordDeriver } from './derived.js';
@@ -78,30 +79,23 @@ export class ExporterRegistry implements ExporterManager {
   /** Retired records to derive per source record type, only those some running exporter subscribes to. */
   private derivedFrom: RecordDeriver[][] = [];
   private readonly derivers = recordDerivers();
-  private readonly swapSeries: { reloads: number; seconds: number };
+  private readonly reloads: Counter;
+  private readonly lastSwapSeconds: GaugeSeries;
   /** `bpfwasm_exporter_loads_refused_total`: a refused first load keeps no series of its name, so it is counted here. */
-  private readonly loadsRefused: number;
+  private readonly loadsRefused: Counter;
 
   constructor(private readonly host: ExporterHost, readonly trust: TrustPolicy = NO_TRUSTED_KEYS) {
     this.metrics = new ExporterMetrics(host.store);
     this.stopCountingTerminations = countThreadTerminations(host.store);
     this.shadowStore = new SeriesStore(host.store.options);
     this.shadowMetrics = new ExporterMetrics(this.shadowStore, true);
-    const reloads = host.store.declare('collector', {
-      name: 'bpfwasm_exporter_reloads_total', kind: 'counter', labelNames: ['exporter', 'result'],
-      help: 'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected), per exporter',
-    });
-    const seconds = host.store.declare('collector', {
-      name: 'bpfwasm_exporter_last_swap_seconds', kind: 'gauge', labelNames: [],
-      help: 'Time the last hot swap took from request to the new version taking batches (compile, instantiate, init)',
-    });
-    this.loadsRefused = host.store.declare('collector', {
-      name: 'bpfwasm_exporter_loads_refused_total', kind: 'counter', labelNames: ['code'],
-      help: 'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)',
-    });
-    this.swapSeries = {
-      reloads, seconds: host.store.series(seconds, []),
-    };
+    const m = new Meter(host.store);
+    this.reloads = m.counter('bpfwasm_exporter_reloads_total',
+      'New versions swapped in for a running exporter (ok), or refused with the old version kept running (rejected), per exporter', ['exporter', 'result']);
+    this.lastSwapSeconds = m.gauge('bpfwasm_exporter_last_swap_seconds',
+      'Time the last hot swap took from request to the new version taking batches (compile, instantiate, init)').series();
+    this.loadsRefused = m.counter('bpfwasm_exporter_loads_refused_total',
+      'Exporter modules refused at their first load, by error code (a refused new version of a running one is a rejected reload)', ['code']);
   }
 
   /**
@@ -167,7 +161,7 @@ export class ExporterRegistry implements ExporterManager {
       slot.current = version;
       this.index();
       // Its swap counters exist from the first load, at 0, so a rate of swaps reads 0, not "no data".
-      for (const result of ['ok', 'rejected']) this.host.store.series(this.swapSeries.reloads, [name, result]);
+      for (const result of ['ok', 'rejected']) this.reloads.series(name, result);
       // A file refused at start-up and fixed since (the watcher loads it again) is no longer failed.
       const failed = this.failed.findIndex((f) => f.name === name && f.path === source);
       if (failed >= 0) this.failed.splice(failed, 1);
@@ -319,11 +313,11 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   private countRejectedReload(name: string): void {
-    this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'rejected']), 1);
+    this.reloads.inc([name, 'rejected']);
   }
 
   private countRefusedLoad(e: unknown): void {
-    this.host.store.add(this.host.store.series(this.loadsRefused, [e instanceof BpfwasmError ? e.code : 'INTERNAL']), 1);
+    this.loadsRefused.inc([e instanceof BpfwasmError ? e.code : 'INTERNAL']);
   }
 
   private async swap(name: string, bytes: Uint8Array, source: string, signedBy: string): Promise<void> {
@@ -348,8 +342,8 @@ export class ExporterRegistry implements ExporterManager {
       await old.exporter.flush();
       await old.exporter.close();
       this.lastSwap.set(name, { prepareMs, drainMs: performance.now() - t0 - prepareMs });
-      this.host.store.add(this.host.store.series(this.swapSeries.reloads, [name, 'ok']), 1);
-      this.host.store.set(this.swapSeries.seconds, prepareMs / 1000);
+      this.reloads.inc([name, 'ok']);
+      this.lastSwapSeconds.set(prepareMs / 1000);
       const signed = signedBy ? ` (signature verified, key ${signedBy})` : '';
       this.host.log(name, LogLevel.INFO, `swapped version ${old.version} for ${next.version} from ${source} in ${prepareMs.toFixed(1)} ms${signed}`);
     } finally {

@@ -4,7 +4,7 @@
 // restart. Nothing here waits on the thread: a slow or stuck module costs its own events
 // (counted), never the pipeline's or the HTTP server's time, and is stopped alone at its deadline.
 import { BpfwasmError, type ErrorCode } from '../../errors.js';
-import type { QuarantineEvent } from '../../logs/events.js';
+import type { QuarantineReason } from '../../logs/events.js';
 import { Errno, LogLevel } from '../abi.js';
 import type { Exporter, ExporterHost, RuntimeLimits } from './limits.js';
 import {
@@ -360,7 +360,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
    * stop and drop it. While loading for the first time that fails the load; later it quarantines
    * the exporter and schedules a restart after an exponential backoff.
    */
-  private fail(code: ErrorCode, why: string, reason: QuarantineEvent['reason']): void {
+  private fail(code: ErrorCode, why: string, reason: QuarantineReason): void {
     this.lastError = why;
     this.detach('aborted');
     if (this.starting) {
@@ -375,10 +375,8 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     this.backoffLevel++;
     this.loadedAt = 0;
     this.setState('quarantined');
-    // A structured event (`exporter_quarantined`), so it reaches Loki with its own label.
-    const event: QuarantineEvent = { exporter: this.name, reason, detail: why, retryAt: Date.now() + delay, retryInMs: delay };
-    if (this.host.quarantined) this.host.quarantined(event);
-    else this.host.log(this.name, LogLevel.ERROR, `exporter quarantined for ${delay} ms (${reason}): ${why}`);
+    // Reported once, through the host: the collector logs it as the `exporter_quarantined` event.
+    this.host.quarantined({ exporter: this.name, reason, detail: why, retryAt: Date.now() + delay, retryInMs: delay });
     this.restartTimer = setTimeout(() => {
       if (!this.closed) this.spawn();
     }, delay);

@@ -8,6 +8,7 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BpfwasmError } from '../../errors.js';
+import { Meter, type CounterSeries, type GaugeSeries } from '../../metrics/meter.js';
 import type { SeriesStore } from '../../metrics/store.js';
 import { LogLevel } from '../abi.js';
 import { DATA_LINK, readModuleSnapshot, type ModuleFiles } from './configmap.js';
@@ -41,26 +42,19 @@ interface Armed {
 export class ExporterDirWatcher {
   private readonly armed = new Map<string, Armed>();
   private recheckTimer: NodeJS.Timeout | undefined;
-  private readonly series: { watched: Map<string, number>; rewatches: Map<string, number> } | undefined;
+  /** Per directory: its `bpfwasm_exporter_dir_watched` and `bpfwasm_exporter_dir_rewatches_total` series. */
+  private readonly series = new Map<string, { watched: GaugeSeries; rewatches: CounterSeries }>();
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly opts: WatchOptions) {
-    const store = opts.store;
-    if (store) {
-      const watched = store.declare('collector', {
-        name: 'bpfwasm_exporter_dir_watched', kind: 'gauge', labelNames: ['dir'],
-        help: 'Whether each exporter directory is watched (1), or gone and checked for its return (0)',
-      });
-      const rewatches = store.declare('collector', {
-        name: 'bpfwasm_exporter_dir_rewatches_total', kind: 'counter', labelNames: ['dir'],
-        help: 'Times an exporter directory came back (re-created, moved back or replaced) and was watched again',
-      });
-      this.series = {
-        watched: new Map(opts.dirs.map((d) => [d, store.series(watched, [d])])),
-        rewatches: new Map(opts.dirs.map((d) => [d, store.series(rewatches, [d])])),
-      };
+    if (opts.store) {
+      const m = new Meter(opts.store);
+      const watched = m.gauge('bpfwasm_exporter_dir_watched', 'Whether each exporter directory is watched (1), or gone and checked for its return (0)', ['dir']);
+      const rewatches = m.counter('bpfwasm_exporter_dir_rewatches_total',
+        'Times an exporter directory came back (re-created, moved back or replaced) and was watched again', ['dir']);
+      for (const d of opts.dirs) this.series.set(d, { watched: watched.series(d), rewatches: rewatches.series(d) });
     }
   }
 
@@ -141,8 +135,7 @@ export class ExporterDirWatcher {
       }
     }
     if (!this.arm(dir)) return;
-    const store = this.opts.store;
-    if (store && this.series) store.add(this.series.rewatches.get(dir)!, 1);
+    this.series.get(dir)?.rewatches.inc();
     this.opts.log('registry', LogLevel.INFO, `exporter directory ${dir} is back: watching it again, and bringing its modules in line`);
     this.rescan(dir);
   }
@@ -164,7 +157,7 @@ export class ExporterDirWatcher {
   }
 
   private setWatched(dir: string, value: 0 | 1): void {
-    if (this.opts.store && this.series) this.opts.store.set(this.series.watched.get(dir)!, value);
+    this.series.get(dir)?.watched.set(value);
   }
 
   private changed(dir: string, file: string): void {

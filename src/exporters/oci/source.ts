@@ -8,6 +8,7 @@
 import { ABI_VERSION, LogLevel } from '../abi.js';
 import type { ExporterManager } from '../host/management.js';
 import { moduleVersion } from '../host/registry.js';
+import { Meter, type Counter, type GaugeSeries } from '../../metrics/meter.js';
 import type { SeriesStore } from '../../metrics/store.js';
 import { BpfwasmError } from '../../errors.js';
 import { OciError, type OciClient } from './client.js';
@@ -59,22 +60,19 @@ interface Follower {
 export class OciExporterSource {
   private readonly followers: Follower[];
   private closed = false;
-  private readonly series: { polls: Map<string, number>; seconds: number } | undefined;
-  private readonly family: number | undefined;
+  private readonly metrics: { polls: Counter; lastUpdateSeconds: GaugeSeries } | undefined;
 
   constructor(private readonly opts: OciSourceOptions) {
     this.followers = opts.entries.map((entry) => ({ entry, ref: parseReference(entry.ref), seen: undefined, failures: 0, timer: undefined, polling: undefined }));
-    const store = opts.store;
-    if (store) {
-      this.family = store.declare('collector', {
-        name: 'bpfwasm_exporter_oci_polls_total', kind: 'counter', labelNames: ['exporter', 'role', 'result'],
-        help: 'Polls of each exporters.oci reference, by outcome: unchanged, updated, refused (by a load check), or why the registry failed',
-      });
-      const seconds = store.declare('collector', {
-        name: 'bpfwasm_exporter_oci_last_update_seconds', kind: 'gauge', labelNames: [],
-        help: 'Time the last update from a registry took: manifest, blobs, verification and the swap',
-      });
-      this.series = { polls: new Map(), seconds: store.series(seconds, []) };
+    if (opts.store) {
+      const m = new Meter(opts.store);
+      this.metrics = {
+        polls: m.counter('bpfwasm_exporter_oci_polls_total',
+          'Polls of each exporters.oci reference, by outcome: unchanged, updated, refused (by a load check), or why the registry failed',
+          ['exporter', 'role', 'result']),
+        lastUpdateSeconds: m.gauge('bpfwasm_exporter_oci_last_update_seconds',
+          'Time the last update from a registry took: manifest, blobs, verification and the swap').series(),
+      };
     }
   }
 
@@ -139,7 +137,7 @@ export class OciExporterSource {
         // A module refused for what it is stays refused; one refused for the moment (busy, init timeout) is tried again.
         if (outcome !== 'retry' && outcome !== 'waiting') f.seen = digest;
         result = outcome === 'retry' ? 'refused' : outcome === 'waiting' ? 'unchanged' : outcome;
-        if (outcome === 'updated' && this.series) this.opts.store!.set(this.series.seconds, (performance.now() - started) / 1000);
+        if (outcome === 'updated') this.metrics?.lastUpdateSeconds.set((performance.now() - started) / 1000);
       }
       f.failures = 0;
     } catch (e) {
@@ -184,14 +182,6 @@ export class OciExporterSource {
   }
 
   private count(entry: OciEntry, result: PollResult): void {
-    const store = this.opts.store;
-    if (!store || !this.series || this.family === undefined) return;
-    const key = `${entry.name}\0${entry.shadow}\0${result}`;
-    let id = this.series.polls.get(key);
-    if (id === undefined) {
-      id = store.series(this.family, [entry.name, entry.shadow ? 'shadow' : 'current', result]);
-      this.series.polls.set(key, id);
-    }
-    store.add(id, 1);
+    this.metrics?.polls.inc([entry.name, entry.shadow ? 'shadow' : 'current', result]);
   }
 }
