@@ -1,6 +1,5 @@
 /* Event loop. Every wakeup and every --poll-ms timeout drains the rings and flushes
- * the batches; the BPF side wakes us once --wakeup-bytes are waiting, or for a record
- * after --poll-ms without one (bpfwasm.bpf.h). */
+ * the batches; the BPF side only wakes us once --wakeup-bytes are waiting. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -8,7 +7,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "aggregate.h"
@@ -18,12 +16,6 @@
 #include "stats.h"
 
 enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGGREGATE };
-
-/* A record after a quiet spell wakes the helper at once, but the few right behind it (a
- * fork's exec and exit) do not (bpfwasm.bpf.h): after such a wakeup the next polls come
- * this soon instead of after --poll-ms. Only a quiet ring lingers, so load is unaffected. */
-#define LINGER_MS 1
-#define LINGER_POLLS 3
 
 int loop_signal_fd(void)
 {
@@ -83,16 +75,7 @@ struct due {
 	bool stop;
 	bool stats;
 	bool aggregate;
-	bool ring;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Handle one ready source: note what is now due. */
 static void handle(enum source source, int signal_fd, int timer_fd, int aggregate_fd, struct due *due)
@@ -102,8 +85,7 @@ static void handle(enum source source, int signal_fd, int timer_fd, int aggregat
 
 	switch (source) {
 	case SOURCE_RING:
-		due->ring = true; /* drained after every wakeup anyway */
-		break;
+		break; /* drained after every wakeup anyway */
 	case SOURCE_STDIN:
 		due->stop |= loop_stdin_closed();
 		break;
@@ -124,8 +106,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 {
 	struct epoll_event events[8];
 	bool stop = false;
-	int epfd, timer_fd = -1, aggregate_fd = -1, err, linger = 0;
-	double records_at = 0; /* when a drain last found records */
+	int epfd, timer_fd = -1, aggregate_fd = -1, err;
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
@@ -134,8 +115,8 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 	err = timer_fd < 0 ? timer_fd : 0;
 	/* Edge-triggered: a ring is readable as soon as it holds one record, so level-triggered
 	 * epoll would return at once after every drain under steady load and the helper would
-	 * chase the producer record by record; with EPOLLET only the BPF side's wakeups
-	 * (threshold, or a record after a quiet spell) and the poll timeout end the wait. */
+	 * chase the producer record by record; with EPOLLET only the BPF side's threshold
+	 * wakeups (and the poll timeout) end the wait. */
 	for (size_t i = 0; !err && i < nrings; i++)
 		err = watch_events(epfd, ring_fds[i], SOURCE_RING, EPOLLIN | EPOLLET);
 	if (!err)
@@ -159,9 +140,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 
 	while (!stop) {
 		struct due due = {};
-		int n = epoll_wait(epfd, events, ARRAY_SIZE(events),
-				   linger > 0 && LINGER_MS < poll_ms ? LINGER_MS : poll_ms);
-		double now;
+		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), poll_ms);
 
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
@@ -171,15 +150,9 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 			handle(events[i].data.u32, signal_fd, timer_fd, aggregate_fd, &due);
 		stop = due.stop;
 
-		now = now_ms();
-		/* A wakeup with nothing read for --poll-ms before: the BPF side's quiet-spell one. */
-		linger = due.ring && now - records_at >= poll_ms ? LINGER_POLLS
-								   : linger > 0 ? linger - 1 : 0;
 		err = rb ? ring_buffer__consume(rb) : 0; /* NULL: every sensor is off */
 		if (err < 0)
 			break;
-		if (err > 0)
-			records_at = now;
 		err = due.aggregate ? aggregate_drain() : 0;
 		if (!err)
 			err = due.stats ? stats_write() : output_flush();

@@ -65,7 +65,7 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 	 * other than privileges (e.g. the verifier log). */
 	diag_capture_begin();
 	err = sensor_open_load(s, def, options_ring_bytes(opts, def), opts->wakeup_bytes,
-			       opts->poll_ms, opts->settings, opts->nsettings, options_route(opts, def));
+			       opts->settings, opts->nsettings, options_route(opts, def));
 	*load_ms += now_ms() - start;
 	if (!err) {
 		start = now_ms();

@@ -10,15 +10,6 @@
  * much data waits, so a busy ring costs one wakeup per batch, not per event. */
 const volatile __u32 wakeup_bytes = 65536;
 
-/* Set by the helper before load (--poll-ms): a record that follows the previous one by at
- * least this long wakes the consumer, so a lone event is not held until the poll timeout.
- * Under load records come closer together and only the threshold wakes the consumer. */
-const volatile __u64 quiet_ns = 5000000;
-
-/* When the last record was submitted, on any CPU. Racy between CPUs, which only moves when
- * a lone record counts as quiet; the consumer's poll still bounds every record's wait. */
-static __u64 last_submit_ns;
-
 /* The helper sizes the ring with bpf_map__set_max_entries (--ring-bytes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -72,23 +63,16 @@ static __always_inline void bpfwasm_fill_header(struct bpfwasm_event_header *hdr
  * poll timeout (--poll-ms) picks up anything below the threshold. Only the record that
  * crosses a multiple of the threshold wakes it: forcing a wakeup on every record while
  * the consumer is still on its way queues an irq_work per record on the producer's CPU
- * (a lost crossing between CPUs is retried at the next multiple, or by the timeout).
- * A record after a quiet spell (`quiet_ns`) wakes it too if it has read everything
- * before (the kernel's own check, flags 0): at most one such wakeup per quiet spell, so
- * the consumer never wakes more often than the poll timeout would wake it. */
+ * (a lost crossing between CPUs is retried at the next multiple, or by the timeout). */
 static __always_inline void bpfwasm_submit(void *record)
 {
-	/* Every record starts with the header: this record's (reserved) size, and its time. */
-	struct bpfwasm_event_header *hdr = record;
 	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 before = waiting - hdr->size;
+	/* Every record starts with the header, whose size is this record's (reserved) size. */
+	__u64 before = waiting - ((struct bpfwasm_event_header *)record)->size;
 	__u32 threshold = wakeup_bytes;
-	/* Signed: another CPU may have stamped a slightly later time. */
-	bool quiet = (__s64)(hdr->timestamp_ns - last_submit_ns) >= (__s64)quiet_ns;
 	bool wake = !threshold || (waiting >= threshold && before / threshold != waiting / threshold);
 
-	last_submit_ns = hdr->timestamp_ns;
-	bpf_ringbuf_submit(record, wake ? BPF_RB_FORCE_WAKEUP : quiet ? 0 : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(record, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	bpfwasm_count(BPFWASM_STAT_SUBMITTED);
 }
 
