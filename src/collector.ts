@@ -9,7 +9,6 @@ import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/host/registry.js';
 import { loadTrustPolicy } from './exporters/host/signing.js';
-import { holdBatches } from './exporters/host/thread.js';
 import { ExporterDirWatcher } from './exporters/host/watch.js';
 import { registryClients } from './exporters/oci/clients.js';
 import { OciExporterSource } from './exporters/oci/source.js';
@@ -118,7 +117,7 @@ export class Collector {
     this.supervisor = new HelperSupervisor({
       path: config.helper.path,
       args: helperArgs(config),
-      onData: (chunk) => holdBatches(() => this.decoder.push(chunk)),
+      onData: (chunk) => this.decoder.push(chunk),
       onStreamEnd: () => {
         this.decoder.end();
         this.metrics.rebaseCumulative();

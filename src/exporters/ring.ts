@@ -41,12 +41,8 @@ export class RingWriter {
     this.u32 = new Uint32Array(ring, HEADER_BYTES, this.cap / 4);
   }
 
-  /**
-   * Copies one batch in and publishes it (with `publish` false, only once `publish()` is called:
-   * the batches of one pipe read wake the consumer once); false if the consumer has not yet
-   * freed room for it.
-   */
-  put(slot: number, recordType: number, count: number, payload: Uint8Array, publish = true): boolean {
+  /** Copies one batch in and publishes it; false if the consumer has not yet freed room for it. */
+  put(slot: number, recordType: number, count: number, payload: Uint8Array): boolean {
     const need = entryBytes(payload.byteLength);
     const read = Atomics.load(this.ctl, READ);
     let at = this.write;
@@ -65,14 +61,9 @@ export class RingWriter {
     this.u32[word + 3] = payload.byteLength;
     this.u8.set(payload, at + ENTRY_HEADER);
     this.write = at + need === this.cap ? 0 : at + need;
-    if (publish) this.publish();
-    return true;
-  }
-
-  /** Makes every batch put so far visible to the consumer, and wakes it if it sleeps. */
-  publish(): void {
     Atomics.store(this.ctl, WRITE, this.write);
     if (Atomics.load(this.ctl, SLEEPING) !== 0) Atomics.notify(this.ctl, WRITE);
+    return true;
   }
 }
 

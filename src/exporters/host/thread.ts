@@ -38,27 +38,6 @@ const RING_BYTES = 4 << 20;
 let nextSlot = 1;
 /** Threads of each pool; a thread ends with its last slot. */
 const pools = new Map<string, ExporterThread[]>();
-/** While above 0 (holdBatches), batches are copied into the rings but published only at its end. */
-let holding = 0;
-/** Threads with batches put and not yet published. */
-const unpublished = new Set<ExporterThread>();
-
-/**
- * Runs `fn` (the decoding of one read of the helper's output), publishing the batches it hands
- * to each thread at its end: one wake-up per thread for all the frames of a read, not one per frame.
- */
-export function holdBatches<T>(fn: () => T): T {
-  holding++;
-  try {
-    return fn();
-  } finally {
-    if (--holding === 0 && unpublished.size > 0) {
-      for (const t of unpublished) t.publish();
-      unpublished.clear();
-    }
-  }
-}
-
 /** Told of every thread the watchdog terminates (each loses its slots' in-flight batches and reloads them). */
 const terminationListeners = new Set<() => void>();
 
@@ -118,21 +97,12 @@ export class ExporterThread {
   /** Hands a batch to a slot (a copy); never blocks. */
   batch(slot: number, recordType: number, payload: Uint8Array, count: number): void {
     if (payload.byteLength > this.maxPayload) throw new BpfwasmError('EXPORTER_LOAD', `a batch of ${payload.byteLength} bytes is larger than the exporter ring takes (${this.maxPayload})`);
-    if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload, holding === 0)) {
-      if (holding > 0) unpublished.add(this);
-      return;
-    }
+    if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
     this.overflow.push([slot, recordType, count, payload.slice()]);
-  }
-
-  /** Makes the batches put while holdBatches ran visible to the thread, and wakes it. */
-  publish(): void {
-    this.ring.publish();
   }
 
   /** The slot forgets these ids once every batch handed to it before has run. */
   forget(slot: number, ids: readonly number[], appliedSeq: number): void {
-    this.publish(); // the thread drains what it can see before a forget
     const m: ToWorker = { t: 'forget', slot, ids, appliedSeq };
     if (this.overflow.length === 0) this.post(m);
     else this.overflow.push(m);
