@@ -146,16 +146,16 @@ spawns the program (it adds Node's fork and exec). ${r.samples} samples each; th
 | low rate (an exec every ${r.intervalMs} ms) | ${ms(r.low.p50)} | ${ms(r.low.p99)} (${goal}) | ${ms(r.low.max)} | ${ms(r.low.spawnP50)} / ${ms(r.low.spawnP99)} |
 | thread storm in the background | ${ms(r.high.p50)} | ${ms(r.high.p99)} | ${ms(r.high.max)} | ${ms(r.high.spawnP50)} / ${ms(r.high.spawnP99)} |
 
-What bounds it at low rate: a record after a quiet spell of \`helper.pollMs\` (${r.pollMs} ms) wakes the helper at once
-(the BPF side's adaptive wake-up, [ebpf/PROTOCOL.md](ebpf/PROTOCOL.md)), and the helper polls again after 1 ms for
-the next three polls, so the records right behind it (the exec after its fork) follow within about a millisecond.
-A record on a ring that is not quiet (another process's events within \`pollMs\`, or load) waits for the
-threshold or the poll, up to ${r.pollMs} ms, as before: on a busy host that is most records. Then a frame on the
-socket, the decoder, a batch to the process exporter's thread and its updates back to the store, and the
-poll: a \`/federate\` round trip took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm). A request
-no longer reads the runtime metrics every time (at most every 100 ms) nor walks the families its selectors
-cannot match. The visible time is taken at the middle of the request that showed the exec, so the figures
-carry up to half a round trip of uncertainty; every stage shares 2 CPUs with whatever else runs.
+What bounds it at low rate: a lone record stays in the ring buffer until the helper's poll timeout
+(\`helper.pollMs\`, ${r.pollMs} ms here): the BPF side wakes the helper only once \`wakeupBytes\` are waiting, so
+up to ${r.pollMs} ms (${(r.pollMs / 2).toFixed(1)} ms on average) is the price of not waking per event. Then a frame on the socket,
+the decoder, a batch to the process exporter's thread and its updates back to the store, and the
+poll: a \`/federate\` round trip took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm). A request no longer
+reads the runtime metrics every time (at most every 100 ms) nor walks the families its selectors cannot
+match: polled every millisecond, it had cost the collector ~3-5 ms of CPU each, so the polls themselves
+delayed the pipeline. The visible time is taken at the middle of the request that showed the exec, so the
+figures carry up to half a round trip of uncertainty. Under a storm the helper flushes sooner (the
+threshold is reached), but every stage shares 2 CPUs with the storm.
 `;
 }
 
