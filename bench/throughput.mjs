@@ -422,7 +422,8 @@ frame every \`pollMs\` (5 ms: 200 frames a second at this rate, ~500 records eac
 costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
 woken through the ring (\`Atomics.notify\`), and the main thread again for that thread's one answer
 (\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
-module's batch call, applying its store updates. On this VM a wake-up is what costs (timer and
+module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
+then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
 interrupt handling, the switch in and out, charged to the thread woken): an idle collector wakes
 ~110-130 times a second (the exporter watchdog's and prom-client's event-loop sampler's 10 ms ticks)
 for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/*/status\` and
