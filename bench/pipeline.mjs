@@ -124,8 +124,8 @@ The exec storm's cost per event is dominated by wake-ups, not by events: the hel
 frame wakes the collector's main thread twice (the helper's socket, the exporter thread's answer) and
 its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
 CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
-keeps the collector within ${GOALS.execShareOfControl}× of it, whose own 10 ms ticks (the exporter watchdog, the event-loop
-delay sampler) already wake it twice as often as the control. The thread storm, at tens of
+keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter
+watchdog and the event-loop delay sampler each ticked every 10 ms). The thread storm, at tens of
 thousands of events per second, shows the per-event cost; the figure at 100k events/s against the
 goal of ≤ 150 ns per event is in the throughput section below.
 `;

@@ -424,15 +424,15 @@ woken through the ring (\`Atomics.notify\`), and the main thread again for that 
 (\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
 module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
 then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
-interrupt handling, the switch in and out, charged to the thread woken): an idle collector wakes
+interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
 ~110-130 times a second (the exporter watchdog's and prom-client's event-loop sampler's 10 ms ticks)
 for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/*/status\` and
-schedstat; the figure above is net of it). Earlier changes removed the Node stream read of the pipe
-and the message per batch per exporter. What is left is the three wake-ups per frame. Two ways on,
-both tried and measured on 2026-12-04, neither kept: arming the watchdog only for the next deadline
-(idle: 19 wake-ups and 6 ms of CPU a second) made /metrics answer slower beside a looping and a
-flooding exporter (exporter-isolation's latency checks failed 4 runs of 4); waking the helper for a
-record after a quiet spell turned records a few ms apart into a frame each. The answer's wake-up
+schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
+runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
+idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
+exporter. What is left is the three wake-ups per frame. Waking the helper for a record after a
+quiet spell was tried (commit b71b543) and taken out again: it turns records a few ms apart into a
+frame each, a trade not measured cleanly here. The answer's wake-up
 could go too (the results in shared memory, read by the main thread at its next frame or scrape).
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
