@@ -23,6 +23,8 @@ const INTERVAL_MS = 50;
 const POLL_MS = 1;
 const TIMEOUT_MS = 5000;
 const STORM_WORKERS = 1;
+/** Issue #17: event → visible, p99 at low rate. */
+const GOAL_P99_MS = 10;
 
 const hrNs = () => Number(process.hrtime.bigint());
 const quantile = (xs, q) => {
@@ -127,7 +129,7 @@ export async function benchFreshness(log = console.error) {
 
 export function freshnessMarkdown(r) {
   const ms = (v) => `${v.toFixed(1)} ms`;
-  const goal = r.low.p99 <= 20 ? 'goal ≤ 20 ms met' : '**goal ≤ 20 ms not met**';
+  const goal = r.low.p99 <= GOAL_P99_MS ? `goal ≤ ${GOAL_P99_MS} ms met` : `**goal ≤ ${GOAL_P99_MS} ms not met**`;
   return `## Pipeline: freshness, kernel event to visible on the collector
 
 Command: \`npm run bench\` (section \`bench/freshness.mjs\`; alone: \`node bench/freshness.mjs\`). The
@@ -146,12 +148,14 @@ spawns the program (it adds Node's fork and exec). ${r.samples} samples each; th
 
 What bounds it at low rate: a lone record stays in the ring buffer until the helper's poll timeout
 (\`helper.pollMs\`, ${r.pollMs} ms here): the BPF side wakes the helper only once \`wakeupBytes\` are waiting, so
-up to ${r.pollMs} ms (${(r.pollMs / 2).toFixed(1)} ms on average) is the price of not waking per event. Then a frame on the pipe,
-the decoder, a batch to the process exporter's worker and its updates back to the store, and the
-poll: a \`/federate\` round trip took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm), and the
-visible time is taken at the middle of the request that showed the exec, so the figures carry up to
-half a round trip of uncertainty. Under a storm the helper flushes sooner (the threshold is reached), but every stage shares
-2 CPUs with the storm.
+up to ${r.pollMs} ms (${(r.pollMs / 2).toFixed(1)} ms on average) is the price of not waking per event. Then a frame on the socket,
+the decoder, a batch to the process exporter's thread and its updates back to the store, and the
+poll: a \`/federate\` round trip took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm). A request no longer
+reads the runtime metrics every time (at most every 100 ms) nor walks the families its selectors cannot
+match: polled every millisecond, it had cost the collector ~3-5 ms of CPU each, so the polls themselves
+delayed the pipeline. The visible time is taken at the middle of the request that showed the exec, so the
+figures carry up to half a round trip of uncertainty. Under a storm the helper flushes sooner (the
+threshold is reached), but every stage shares 2 CPUs with the storm.
 `;
 }
 

@@ -1,9 +1,13 @@
 // Pipeline benchmark (issue: end-to-end pipeline): fork/exec and thread storms, each printed as a
-// ratio to a baseline measured in the same run. Start-up and footprint are bench/startup.mjs.
+// ratio to a baseline measured in the same run, the exec storm against the goals of issue #17.
+// Start-up and footprint are bench/startup.mjs.
+//
+// Alone: `node bench/pipeline.mjs` (root; `npm run build` first). BENCH_RUNS (3), BENCH_STORM_SECONDS (5).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { childPidByComm, cpuSeconds, median, parseExposition, run, sleep, total } from './lib.mjs';
 import { benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
@@ -11,6 +15,12 @@ const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STORM_SECONDS = Number(process.env.BENCH_STORM_SECONDS ?? 5);
 const WORKERS = 2;
+
+/** The goals of issue #17 for the exec storm. */
+export const GOALS = {
+  execCpuNsPerEvent: 3000,
+  execShareOfControl: 3, // × the bare Node timer's CPU share in the same storm
+};
 
 export async function benchPipeline(log = console.error) {
   const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-bench-'));
@@ -72,4 +82,55 @@ export async function benchPipeline(log = console.error) {
   await stop(control);
 
   return { runs: RUNS, stormSeconds: STORM_SECONDS, workers: WORKERS, bare, idleCpuPerSecond, loaded };
+}
+
+const x = (a, b) => `${(a / b).toFixed(2)}×`;
+const ns = (v) => `${v.toFixed(0)} ns`;
+const pct = (v) => `${(v * 100).toFixed(1)}%`;
+const goal = (met, text) => (met ? `goal ${text} met` : `**goal ${text} not met**`);
+
+export function pipelineMarkdown(p) {
+  const { bare, loaded } = p;
+  const execNs = median(loaded.exec.cpuNsPerEvent);
+  const execShare = median(loaded.exec.cpuPerSecond) / median(loaded.exec.controlCpuPerSecond);
+  return `## Pipeline: process storms
+
+Command: \`npm run bench\`. \`bench/storm.c\` runs ${p.workers} workers for ${p.stormSeconds} s each:
+\`exec\` vfork+execs \`/bin/true\` (3 events per process: fork, exec, exit), \`threads\` creates and
+joins threads (1 fork event each). Events go helper → pipe → decoder → the WASM exporters → series
+store. Collector CPU per event is net of its idle CPU (${(p.idleCpuPerSecond * 100).toFixed(2)}% of a CPU, measured in the
+same run); CPU-s per million events is the same figure scaled.
+
+| figure | exec storm | thread storm |
+|---|---|---|
+| tasks/s without the collector (baseline) | ${median(bare.exec).toFixed(0)} | ${median(bare.threads).toFixed(0)} |
+| tasks/s with the collector running | ${median(loaded.exec.tasks).toFixed(0)} (${x(median(loaded.exec.tasks), median(bare.exec))}) | ${median(loaded.threads.tasks).toFixed(0)} (${x(median(loaded.threads.tasks), median(bare.threads))}) |
+| events/s through the pipeline | ${median(loaded.exec.events).toFixed(0)} | ${median(loaded.threads.events).toFixed(0)} |
+| collector CPU per event | ${ns(execNs)} (${goal(execNs <= GOALS.execCpuNsPerEvent, `≤ ${GOALS.execCpuNsPerEvent / 1000} µs`)}) | ${ns(median(loaded.threads.cpuNsPerEvent))} |
+| collector CPU-s per million events | ${(median(loaded.exec.cpuNsPerEvent) / 1e3).toFixed(2)} | ${(median(loaded.threads.cpuNsPerEvent) / 1e3).toFixed(2)} |
+| collector CPU, share of one CPU during the storm | ${pct(median(loaded.exec.cpuPerSecond))} | ${pct(median(loaded.threads.cpuPerSecond))} |
+| control: a Node process waking every 5 ms, same storm | ${pct(median(loaded.exec.controlCpuPerSecond))} (collector ${x(median(loaded.exec.cpuPerSecond), median(loaded.exec.controlCpuPerSecond))}: ${goal(execShare <= GOALS.execShareOfControl, `≤ ${GOALS.execShareOfControl}×`)}) | ${pct(median(loaded.threads.controlCpuPerSecond))} |
+| helper CPU per event | ${ns(median(loaded.exec.helperCpuNsPerEvent))} | ${ns(median(loaded.threads.helperCpuNsPerEvent))} |
+| events dropped in the kernel (all runs) | ${loaded.exec.drops} | ${loaded.threads.drops} |
+| records written but not received at the end | ${loaded.exec.lost} | ${loaded.threads.lost} |
+
+On 2 CPUs the workload, the helper and the collector share the cores, so a storm measures what
+real process churn produces, not the pipeline's ceiling. CPU is read from \`/proc/PID/task/*/schedstat\`
+(exact on-CPU time); tick-sampled utime/stime over-charge a process that wakes in step with a
+timer, as the collector does.
+
+The exec storm's cost per event is dominated by wake-ups, not by events: the helper flushes every
+\`pollMs\` (5 ms), so at a few thousand events per second each frame carries a few records, and each
+frame wakes the collector's main thread twice (the helper's socket, the exporter thread's answer) and
+its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
+CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
+keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter
+watchdog and the event-loop delay sampler each ticked every 10 ms). The thread storm, at tens of
+thousands of events per second, shows the per-event cost; the figure at 100k events/s against the
+goal of ≤ 150 ns per event is in the throughput section below.
+`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  console.log(pipelineMarkdown(await benchPipeline()));
 }

@@ -3,8 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { machine, median } from './lib.mjs';
-import { benchPipeline } from './pipeline.mjs';
+import { machine } from './lib.mjs';
+import { benchPipeline, pipelineMarkdown } from './pipeline.mjs';
 import { benchStartup, startupMarkdown } from './startup.mjs';
 import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 import { benchFederate, federateMarkdown } from './federate.mjs';
@@ -19,9 +19,6 @@ import { benchExporterThreads, exporterThreadsMarkdown } from './exporter-thread
 
 const KEPT_MARKER = '<!-- kept: ';
 const ROOT = resolve(import.meta.dirname, '..');
-const x = (a, b) => `${(a / b).toFixed(2)}×`;
-const ns = (v) => `${v.toFixed(0)} ns`;
-const pct = (v) => `${(v * 100).toFixed(1)}%`;
 
 const startup = await benchStartup();
 const p = await benchPipeline();
@@ -34,7 +31,6 @@ const swap = await benchSwap();
 const throughput = await benchThroughput();
 const freshness = await benchFreshness();
 const exporters = await benchExporters();
-const { bare, loaded } = p;
 const exporterThreads = await benchExporterThreads();
 
 const md = `# Benchmarks
@@ -44,39 +40,7 @@ Machine: ${machine()}. Every figure is the median of ${p.runs} runs; ratios comp
 measured in the same run. These machines are noisy (±20% run to run is common).
 
 ${startupMarkdown(startup)}
-## Pipeline: process storms
-
-Command: \`npm run bench\`. \`bench/storm.c\` runs ${p.workers} workers for ${p.stormSeconds} s each:
-\`exec\` vfork+execs \`/bin/true\` (3 events per process: fork, exec, exit), \`threads\` creates and
-joins threads (1 fork event each). Events go helper → pipe → decoder → the WASM exporters → series
-store. Collector CPU per event is net of its idle CPU (${(p.idleCpuPerSecond * 100).toFixed(2)}% of a CPU, measured in the
-same run); CPU-s per million events is the same figure scaled.
-
-| figure | exec storm | thread storm |
-|---|---|---|
-| tasks/s without the collector (baseline) | ${median(bare.exec).toFixed(0)} | ${median(bare.threads).toFixed(0)} |
-| tasks/s with the collector running | ${median(loaded.exec.tasks).toFixed(0)} (${x(median(loaded.exec.tasks), median(bare.exec))}) | ${median(loaded.threads.tasks).toFixed(0)} (${x(median(loaded.threads.tasks), median(bare.threads))}) |
-| events/s through the pipeline | ${median(loaded.exec.events).toFixed(0)} | ${median(loaded.threads.events).toFixed(0)} |
-| collector CPU per event | ${ns(median(loaded.exec.cpuNsPerEvent))} | ${ns(median(loaded.threads.cpuNsPerEvent))} |
-| collector CPU-s per million events | ${(median(loaded.exec.cpuNsPerEvent) / 1e3).toFixed(2)} | ${(median(loaded.threads.cpuNsPerEvent) / 1e3).toFixed(2)} |
-| collector CPU, share of one CPU during the storm | ${pct(median(loaded.exec.cpuPerSecond))} | ${pct(median(loaded.threads.cpuPerSecond))} |
-| control: a Node process waking every 5 ms, same storm | ${pct(median(loaded.exec.controlCpuPerSecond))} | ${pct(median(loaded.threads.controlCpuPerSecond))} |
-| helper CPU per event | ${ns(median(loaded.exec.helperCpuNsPerEvent))} | ${ns(median(loaded.threads.helperCpuNsPerEvent))} |
-| events dropped in the kernel (all runs) | ${loaded.exec.drops} | ${loaded.threads.drops} |
-| records written but not received at the end | ${loaded.exec.lost} | ${loaded.threads.lost} |
-
-On 2 CPUs the workload, the helper and the collector share the cores, so a storm measures what
-real process churn produces, not the pipeline's ceiling. CPU is read from \`/proc/PID/task/*/schedstat\`
-(exact on-CPU time); tick-sampled utime/stime over-charge a process that wakes in step with a
-timer, as the collector does.
-
-The exec storm's cost per event is dominated by wakeups, not by events: the helper flushes every
-\`pollMs\` (5 ms), so at about a thousand events per second each frame carries a few records, and a
-fork/exec storm makes every wakeup dearer (cold caches and TLBs on both CPUs). The control row
-shows the effect on a process that does nothing but wake every 5 ms. The thread storm, at tens of
-thousands of events per second, shows the per-event cost. The pipeline's ceiling against the goal of
-≤ 150 ns per event is in the exporters section below.
-
+${pipelineMarkdown(p)}
 ${throughputMarkdown(throughput)}
 ${freshnessMarkdown(freshness)}
 ${exportersMarkdown(exporters)}

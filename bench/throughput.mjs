@@ -37,6 +37,8 @@ const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 100_000);
 const FIXED_SECONDS = 2;
 const PROFILE_SECONDS = 4;
 const PROFILE_SVG = 'bench/results/collector-at-fixed-rate.svg';
+/** The same profile before issue #17's changes, kept for comparison. */
+const PROFILE_BEFORE_SVG = 'bench/results/collector-at-fixed-rate-before.svg';
 const STATS_MS = 100;
 const QUIET_TIMEOUT_MS = 4000;
 export const DRIVER_CPU = 0;
@@ -415,20 +417,29 @@ in-kernel count.
 
 Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N --sink null --stats-ms ${STATS_MS}\`.
 ${r.profile ? `
-**Collector CPU per event** at ${k(r.fixedRate)}/s is several times the replay's (Exporters section
-below), where 64 KiB frames arrive back to back: here the helper flushes a frame per wakeup or poll
-(every 64 KiB waiting or every \`pollMs\`), so the collector pays per frame, not per event: a pipe
-read through Node's stream machinery, the decoder, a copy and a message to the exporter's worker,
-the worker's message handling and its flush back. The profile below shows no single hot spot:
-the main thread's pipe read path (stream machinery, decoder, dispatch, \`postMessage\`) and the
-worker's message handling dominate, spread over V8, libuv and kernel scheduling frames. What
-would bring it down: reading the pipe into a reused buffer without a Readable stream, and a
-shared-memory ring to the workers instead of a message per batch.
+**Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event: the helper sends a
+frame every \`pollMs\` (5 ms: 200 frames a second at this rate, ~500 records each), and each frame
+costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
+woken through the ring (\`Atomics.notify\`), and the main thread again for that thread's one answer
+(\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
+module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
+then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
+interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
+~110-130 times a second (the exporter watchdog's and prom-client's event-loop sampler's 10 ms ticks)
+for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/*/status\` and
+schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
+runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
+idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
+exporter. What is left is the three wake-ups per frame. Waking the helper for a record after a
+quiet spell was tried (commit b71b543) and taken out again: it turns records a few ms apart into a
+frame each, a trade not measured cleanly here. The answer's wake-up
+could go too (the results in shared memory, read by the main thread at its next frame or scrape).
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
 \`/flamegraph?pid=<its pid>\` (${r.profile.samples} samples at 499 Hz over ${PROFILE_SECONDS} s; Node run with
 \`--perf-basic-prof-only-functions\` so JIT-compiled frames have names). Flamegraph:
-[\`${r.profile.svg}\`](${r.profile.svg}). Frames with the most self time:
+[\`${r.profile.svg}\`](${r.profile.svg}); before the changes of issue #17 (2026-12-01, 871 ns per event):
+[\`${PROFILE_BEFORE_SVG}\`](${PROFILE_BEFORE_SVG}). Frames with the most self time:
 
 | frame | share of the collector's samples |
 |---|---|

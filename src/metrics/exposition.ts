@@ -14,6 +14,8 @@ export interface SerializeOptions {
    * each bucket is a series of its own.
    */
   include?: (seriesId: number, part: SamplePart, le?: string) => boolean;
+  /** With `include`: false for a family none of whose samples it can accept, skipped whole. */
+  includeFamily?: (familyId: number) => boolean;
   /** Labels added to every sample that lacks a label of that name (federation's external labels). */
   externalLabels?: readonly (readonly [string, string])[];
 }
@@ -145,6 +147,7 @@ export function serializeLines(store: SeriesStore, opts: SerializeOptions, diale
   const w = new TextWriter();
   const include = opts.include;
   for (const family of store.families) {
+    if (include && opts.includeFamily?.(family.id) === false) continue;
     const { name, kind } = family.spec;
     const extra = externalSuffix(family.spec.labelNames, opts.externalLabels);
     const extraBytes = ascii(extra);

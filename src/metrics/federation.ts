@@ -7,7 +7,7 @@ import type { Matcher } from './selector.js';
 import type { MetricFamily, SeriesStore } from './store.js';
 
 /** One selector's remaining work for one family, after what is constant per family was decided. */
-interface Plan {
+export interface Plan {
   /** Per sample part: whether the sample's name (and an absent `le`) passes. */
   parts: Record<SamplePart, boolean>;
   /** Matchers on the family's own labels, with the label's index in `seriesValues`. */
@@ -46,18 +46,32 @@ function plan(family: MetricFamily, selector: readonly Matcher[]): Plan | undefi
   return parts.value || parts.bucket || parts.sum || parts.count ? { parts, labels, le } : undefined;
 }
 
+/** Per family (by id), the plans of the selectors that match some of its samples. */
+export type FederationPlans = readonly (readonly Plan[])[];
+
+export function federationPlans(store: SeriesStore, selectors: readonly (readonly Matcher[])[]): FederationPlans {
+  return store.families.map((f) =>
+    selectors.filter((s) => s.length > 0).map((s) => plan(f, s)).filter((p): p is Plan => p !== undefined));
+}
+
+/**
+ * The `includeFamily` filter for `serialize`: the families no selector can match any sample
+ * of are skipped whole, not walked series by series (a narrow federation costs what it selects).
+ */
+export function federationFamilies(plans: FederationPlans): NonNullable<SerializeOptions['includeFamily']> {
+  return (familyId) => (plans[familyId]?.length ?? 0) > 0;
+}
+
 /**
  * The `include` filter for `serialize`: a sample passes when all matchers of any one selector
  * match it. A selector without matchers selects nothing, as in Prometheus (its TSDB returns no
  * series for an empty matcher list), and so does an empty list of selectors.
  */
-export function federationFilter(store: SeriesStore,
-  selectors: readonly (readonly Matcher[])[]): NonNullable<SerializeOptions['include']> {
-  const plans = store.families.map((f) =>
-    selectors.filter((s) => s.length > 0).map((s) => plan(f, s)).filter((p): p is Plan => p !== undefined));
+export function federationFilter(store: SeriesStore, selectors: readonly (readonly Matcher[])[],
+  plans: FederationPlans = federationPlans(store, selectors)): NonNullable<SerializeOptions['include']> {
   // The serializer asks for each sample of a series in turn: label matchers run once per series.
   let lastSeries = -1;
-  let current: Plan[] = [];
+  let current: readonly Plan[] = [];
   const labelsPass: boolean[] = [];
   return (sid, part, le) => {
     if (sid !== lastSeries) {

@@ -275,6 +275,7 @@ export function serializeProtobuf(store: SeriesStore, opts: SerializeOptions = {
   const include = opts.include;
   const native = store.native;
   for (const family of store.families) {
+    if (include && opts.includeFamily?.(family.id) === false) continue;
     const { name, help, kind } = family.spec;
     const labels = familyLabels(family, opts);
     const start = w.begin();

@@ -3,7 +3,8 @@
 // through a shared-memory ring (ring.ts), never a message per batch. One watchdog timer checks
 // every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
 // fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
-// terminated and the other slots on it are loaded again on a fresh one.
+// terminated and the other slots on it are loaded again on a fresh one. The timer is set for
+// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -27,8 +28,8 @@ export interface SlotOwner {
   threadLost(culprit: boolean, why: string): void;
 }
 
-/** How often deadlines are checked: an overrun is caught within this much of its deadline. */
-const WATCHDOG_INTERVAL_MS = 10;
+/** Past a deadline by this much before the watchdog's check (timers fire late, never early). */
+const WATCHDOG_SLACK_MS = 1;
 /** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
 const HARD_GRACE_MS = 1000;
 /** Ring data bytes: several helper frames (64 KiB each by default) per wake-up; bigger batches wait in `overflow`. */
@@ -88,7 +89,7 @@ export class ExporterThread {
   load(owner: SlotOwner, init: SlotInit): number {
     const slot = nextSlot++;
     this.slots.set(slot, owner);
-    watchdog.add(this);
+    watchdog.add(this, Math.min(owner.batchTimeoutMs, owner.initTimeoutMs));
     this.post({ t: 'load', slot, init });
     return slot;
   }
@@ -124,14 +125,24 @@ export class ExporterThread {
     void this.worker.terminate();
   }
 
-  /** Watchdog: stops a slot past its deadline; terminates the thread if one still runs HARD_GRACE_MS later. */
-  check(now: number): void {
+  /**
+   * Watchdog: stops a slot past its deadline; terminates the thread if one still runs
+   * HARD_GRACE_MS later. Returns when the next check is due: the earliest deadline of a running
+   * phase, or for idle slots the shortest deadline from now (none can pass sooner).
+   */
+  check(now: number): number {
+    let next = Infinity;
     for (const owner of this.slots.values()) {
       const phase = Atomics.load(owner.ctl, CTL_PHASE);
-      if (phase === Phase.IDLE) continue;
+      if (phase === Phase.IDLE) {
+        next = Math.min(next, now + Math.min(owner.batchTimeoutMs, owner.initTimeoutMs));
+        continue;
+      }
       const limit = phase === Phase.INIT ? owner.initTimeoutMs : owner.batchTimeoutMs;
+      const due = owner.since[CTL_SINCE_F64]! + limit;
       // The owner quarantines itself, which unloads the slot.
-      if (now - owner.since[CTL_SINCE_F64]! > limit) owner.overran(phase);
+      if (now > due) owner.overran(phase);
+      else next = Math.min(next, due);
     }
     for (const [owner, at] of this.stopping) {
       if (Atomics.load(owner.ctl, CTL_PHASE) === Phase.IDLE) this.stopping.delete(owner);
@@ -140,9 +151,10 @@ export class ExporterThread {
         this.stopping.clear();
         void this.worker.terminate();
         this.lost(`its thread did not stop a module ${HARD_GRACE_MS} ms past its deadline and was terminated`);
-        return;
-      }
+        return Infinity;
+      } else next = Math.min(next, at + HARD_GRACE_MS);
     }
+    return next;
   }
 
   /** Slots stopped by the watchdog whose code has not yet returned, and when they were stopped. */
@@ -189,27 +201,45 @@ export class ExporterThread {
   }
 }
 
-/** One timer checks every thread's slots. */
+/** One timer checks every thread's slots, set for the next moment a deadline can pass. */
 class Watchdog {
   private readonly threads = new Set<ExporterThread>();
   private timer: NodeJS.Timeout | undefined;
+  /** epochMs() the timer is set for. */
+  private due = Infinity;
 
-  add(t: ExporterThread): void {
+  /** A thread with a new slot: its deadlines count from now at the earliest. */
+  add(t: ExporterThread, earliestDeadlineMs: number): void {
     this.threads.add(t);
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      const now = epochMs();
-      for (const t of this.threads) t.check(now);
-    }, WATCHDOG_INTERVAL_MS);
-    this.timer.unref();
+    this.arm(epochMs() + earliestDeadlineMs);
   }
 
   delete(t: ExporterThread): void {
     this.threads.delete(t);
-    if (this.threads.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
+    if (this.threads.size === 0) this.disarm();
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined && this.due <= at) return;
+    this.disarm();
+    this.due = at;
+    this.timer = setTimeout(() => this.check(), Math.max(0, at - epochMs()) + WATCHDOG_SLACK_MS);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.due = Infinity;
+  }
+
+  private check(): void {
+    this.disarm();
+    const now = epochMs();
+    let next = Infinity;
+    for (const t of [...this.threads]) next = Math.min(next, t.check(now));
+    // A thread with slots always has a next check; a thread lost meanwhile armed the timer for its replacement.
+    if (Number.isFinite(next)) this.arm(next);
   }
 }
 

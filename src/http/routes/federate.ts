@@ -3,7 +3,7 @@
 // every family as `untyped`, the families keep their HELP and TYPE.
 import type { FastifyPluginAsync } from 'fastify';
 import { BpfwasmError } from '../../errors.js';
-import { federationFilter, matchAhead } from '../../metrics/federation.js';
+import { federationFamilies, federationFilter, federationPlans, matchAhead } from '../../metrics/federation.js';
 import { negotiate, serialize } from '../../metrics/formats.js';
 import { parseSelector, RegexBudget, SelectorCostError, SelectorError, type Matcher } from '../../metrics/selector.js';
 import type { SeriesStore } from '../../metrics/store.js';
@@ -55,7 +55,9 @@ export const federateRoute: FastifyPluginAsync<FederateRouteOptions> = async (ap
     // Prometheus' federation speaks text and protobuf, never OpenMetrics.
     const { format, contentType } = negotiate(req.headers.accept, { openMetrics: false });
     await matchAhead(opts.store, selectors);
-    const include = federationFilter(opts.store, selectors);
-    return sendExposition(req, reply, contentType, serialize(format, opts.store, { include, externalLabels }));
+    const plans = federationPlans(opts.store, selectors);
+    const include = federationFilter(opts.store, selectors, plans);
+    const includeFamily = federationFamilies(plans);
+    return sendExposition(req, reply, contentType, serialize(format, opts.store, { include, includeFamily, externalLabels }));
   });
 };
