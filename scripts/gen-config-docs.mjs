@@ -20,7 +20,7 @@ try {
 }
 if (old !== text) {
   if (check) {
-    console.error(`${FILE} differs from the config schema; run \`node scripts/gen-config-docs.mjs\` (after npm run build:run)`);
+    console.error(`${FILE} differs from the config schema; run \`npm run gen:config\``);
     process.exit(1);
   }
   writeFileSync(join(root, FILE), text);
