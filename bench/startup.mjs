@@ -53,7 +53,8 @@ export const collectorArgs = (config) => [join(ROOT, 'dist/src/cli.js'), 'run', 
  * mapping once it has been ready for a second: what its memory is made of.
  */
 export async function helperFootprint(extra = []) {
-  const { defaultConfig, helperArgs } = await import(pathToFileURL(join(ROOT, 'dist/src/config.js')).href);
+  const { defaultConfig } = await import(pathToFileURL(join(ROOT, 'dist/src/config.js')).href);
+  const { helperArgs } = await import(pathToFileURL(join(ROOT, 'dist/src/ingest/helper-args.js')).href);
   const { FrameDecoder } = await import(pathToFileURL(join(ROOT, 'dist/src/ingest/frame-decoder.js')).href);
   const args = [...helperArgs(defaultConfig()), ...extra];
   const proc = spawn(join(ROOT, 'ebpf/build/bpfwasm-helper'), args, { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -59,7 +59,7 @@ function valueType(o, where) {
       }
       if (o.format !== undefined) {
         if (o.format !== 'cgroup') fail(where, `unknown format "${o.format}" (known: cgroup)`);
-        schema.cgroupPath = true; // checked when the config loads (src/config.ts)
+        schema.cgroupPath = true; // checked when the config loads (src/config-rules.ts)
       }
       return { schema, ts, ok };
     }

@@ -1,10 +1,12 @@
 // The one definition of the config file: every key's type, bounds, default and meaning. The
-// TypeScript types (Config…), the validation and defaults (src/config.ts, with ajv) and the
-// reference (docs/CONFIG.md, scripts/gen-config-docs.mjs) all come from it; the sensors'
+// TypeScript types (Config…), the validation and defaults (src/config.ts, with ajv's code
+// precompiled into src/generated/config-validator.ts by scripts/gen-config-validator.mjs, so the
+// collector loads neither ajv nor TypeBox) and the reference (docs/CONFIG.md,
+// scripts/gen-config-docs.mjs) all come from it; the sensors'
 // sections come from their declarations (ebpf/<sensor>/sensor.yaml, src/generated/sensors.ts).
 // Keywords beyond JSON Schema (ringSize, powerOfTwo, maxBytes, labelValue, keyPattern,
 // textValues, registryHost, ociReference, cgroupPath; formats host, host-port, http-url,
-// signal) are defined in src/config.ts. Annotations: typeError (the message for a value of the
+// signal) are defined in src/config-rules.ts. Annotations: typeError (the message for a value of the
 // wrong type), quotedKeys (a map whose keys are quoted in messages), defaultText (a default
 // computed when the config loads).
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderConfigReference } from '../../src/config-docs.js';
 import { ConfigSchema } from '../../src/config-schema.js';
-import { configChecker } from '../../src/config.js';
+import { configChecker } from '../../src/config-ajv.js';
 import { HelperFrames, buildHelper } from '../support/helper-run.js';
 import { SENSORS } from '../../src/generated/sensors.js';
 
