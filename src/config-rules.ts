@@ -40,7 +40,8 @@ export type Problem = string | { key: string; quoted?: boolean; message: string 
 /** One keyword of the schema: the type it applies to, and its check (the keyword's argument, the value). */
 export interface ConfigKeyword {
   type: 'number' | 'string' | 'object';
-  problem: (arg: any, value: any) => Problem;
+  // Method syntax: each keyword narrows its own argument and value types (bivariant parameters).
+  problem(arg: unknown, value: unknown): Problem;
   /** Key checks of mappings run before their values are checked. */
   beforeValues?: boolean;
   /** It changes the value in place. */

@@ -9,7 +9,6 @@ import type { Config } from './config-schema.js';
 import { checkerFor, invalid, type SchemaNode } from './config-errors.js';
 import { BpfwasmError } from './errors.js';
 import { isInlineKey, loadTrustPolicy } from './exporters/host/signing.js';
-import { parseReference } from './exporters/oci/reference.js';
 import { CONFIG_SCHEMA, validateConfig } from './generated/config-validator.js';
 import { EXPORTER_OPTIONS, SENSORS, type SensorName } from './generated/sensors.js';
 import { PACKAGE_ROOT } from './package-root.js';
