@@ -3,9 +3,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Frame, Profile, ProfileFilters, RawProfile, StackSample } from '../model.js';
-import { demangle } from './demangle.js';
-import { type ElfFile, loadBias, loadElf, parseElf, trimElfCache } from './elf.js';
-import { KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
+import { clearDemangled, demangle } from './demangle.js';
+import { clearElfCache, type ElfFile, loadBias, loadElf, parseElf, trimElfCache } from './elf.js';
+import { forgetKernelSymbols, KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
 import { type Mapping, fileOffset, findMapping, isFileMapping, parseMaps } from './maps.js';
 import { type PerfMap, readPerfMap } from './perfmap.js';
 
@@ -29,7 +29,35 @@ const SHALLOW_SHARE = 0.9;
 /** Too few samples say nothing about frame pointers. */
 const SHALLOW_MIN_SAMPLES = 10;
 
+/**
+ * How long the symbol tables, kernel symbols and demangled names stay after the last profile was
+ * symbolized: profiles taken one after another (a diff) reuse them, and an idle collector holds none.
+ */
+export const SYMBOL_CACHE_IDLE_MS = 10_000;
+let symbolizing = 0;
+let releaseTimer: NodeJS.Timeout | undefined;
+
+/** Drops every symbol cache now (SYMBOL_CACHE_IDLE_MS after the last profile, or at once in tests). */
+export function releaseSymbolCaches(): void {
+  clearTimeout(releaseTimer);
+  clearElfCache();
+  forgetKernelSymbols();
+  clearDemangled();
+}
+
 export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promise<Profile> {
+  symbolizing++;
+  clearTimeout(releaseTimer);
+  try {
+    return await symbolizeNow(raw, opts);
+  } finally {
+    // A table over the budget was kept only for this profile's lookups, which are done.
+    trimElfCache();
+    if (--symbolizing === 0) releaseTimer = setTimeout(releaseSymbolCaches, SYMBOL_CACHE_IDLE_MS).unref();
+  }
+}
+
+async function symbolizeNow(raw: RawProfile, opts: SymbolizeOptions): Promise<Profile> {
   const warnings: string[] = [];
   const wantsKernel = raw.samples.some((s) => s.kernelStackId >= 0 && raw.stacks.has(s.kernelStackId));
   const ksyms = wantsKernel ? await kernelSymbols(opts.kallsymsPath) : undefined;
@@ -85,8 +113,6 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
     else merged.set(key, { pid: s.tgid, comm: s.comm, frames, count: s.count });
   }
 
-  // A table over the budget was kept only for this profile's lookups, which are done.
-  trimElfCache();
   if (userSamples >= SHALLOW_MIN_SAMPLES && shallowSamples / userSamples >= SHALLOW_SHARE) {
     warnings.push(
       `${Math.round((100 * shallowSamples) / userSamples)}% of user stacks are a single frame deep: the sampled programs ` +

@@ -157,6 +157,11 @@ export function kernelSymbols(path = '/proc/kallsyms'): Promise<KernelSymbols> {
   return cached;
 }
 
+/** Forgets the running kernel's symbols; the next profile reads them again. */
+export function forgetKernelSymbols(): void {
+  cached = undefined;
+}
+
 /** A copy of `a` with room for `capacity` entries. */
 function grown<T extends Uint32Array | Uint16Array>(a: T, capacity: number): T {
   const b = new (a.constructor as new (n: number) => T)(capacity);
