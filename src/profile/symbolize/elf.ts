@@ -1,6 +1,7 @@
 // A minimal ELF64 little-endian reader: program headers, function symbols and the GNU build-id.
 import { statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { readAt } from './big-buffer.js';
 
 /** The only error `parseElf` and `loadElf` throw for bad input. */
 export class ElfError extends Error {
@@ -122,13 +123,8 @@ class SparseImage implements Image {
   /** Reads [off, off + len) unless it lies outside the file (the parser's read then says so) or is held. */
   async fetch(off: number, len: number): Promise<void> {
     if (!(off >= 0 && len > 0 && off + len <= this.length) || this.held(off, len) !== undefined) return;
-    const bytes = Buffer.allocUnsafe(len);
-    let done = 0;
-    while (done < len) {
-      const { bytesRead } = await this.file.read(bytes, done, len - done, off + done);
-      if (bytesRead === 0) throw new ElfError(`the file ended at ${off + done} bytes while it was read (it changed?)`);
-      done += bytesRead;
-    }
+    const bytes = await readAt(this.file, off, len);
+    if (bytes.byteLength < len) throw new ElfError(`the file ended at ${off + bytes.byteLength} bytes while it was read (it changed?)`);
     this.ranges.push({ off, bytes });
   }
 

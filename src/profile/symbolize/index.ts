@@ -70,6 +70,7 @@ async function symbolizeNow(raw: RawProfile, opts: SymbolizeOptions): Promise<Pr
   const userStacks = new Map<string, Frame[]>();
   const kernelStacks = new Map<number, Frame[]>();
   const merged = new Map<string, StackSample>();
+  const detached = new DetachedFrames();
   let total = 0;
   let userSamples = 0;
   let shallowSamples = 0;
@@ -90,7 +91,7 @@ async function symbolizeNow(raw: RawProfile, opts: SymbolizeOptions): Promise<Pr
           proc = new ProcessSymbols(s.tgid, await processMaps(raw, s.tgid), opts.perfMapDir);
           processes.set(s.tgid, proc);
         }
-        frames = await resolveStack(userIps, (pc) => proc.frame(pc));
+        frames = await resolveStack(userIps, (pc) => proc.frame(pc), detached);
         userStacks.set(key, frames);
       }
       user = frames;
@@ -100,7 +101,7 @@ async function symbolizeNow(raw: RawProfile, opts: SymbolizeOptions): Promise<Pr
     if (kernelIps !== undefined && ksyms !== undefined) {
       let frames = kernelStacks.get(s.kernelStackId);
       if (frames === undefined) {
-        frames = await resolveStack(kernelIps, (pc) => kernelFrame(ksyms, pc));
+        frames = await resolveStack(kernelIps, (pc) => kernelFrame(ksyms, pc), detached);
         kernelStacks.set(s.kernelStackId, frames);
       }
       kernel = frames;
@@ -144,13 +145,39 @@ function samples(n: number): string {
 }
 
 /** Leaf-first pcs → root-first frames. Above the leaf a pc is a return address: pc - 1 is the call. */
-async function resolveStack(ips: bigint[], frame: (pc: bigint) => Frame | Promise<Frame>): Promise<Frame[]> {
+async function resolveStack(ips: bigint[], frame: (pc: bigint) => Frame | Promise<Frame>, detached: DetachedFrames): Promise<Frame[]> {
   const out: Frame[] = new Array<Frame>(ips.length);
   for (let i = 0; i < ips.length; i++) {
     const pc = ips[i]!;
-    out[ips.length - 1 - i] = await frame(i === 0 || pc === 0n ? pc : pc - 1n);
+    out[ips.length - 1 - i] = detached.frame(await frame(i === 0 || pc === 0n ? pc : pc - 1n));
   }
   return out;
+}
+
+/**
+ * Frames whose strings are their own. Profiles outlive the texts they were named from (kallsyms,
+ * 5 MB; /proc/PID/maps; perf maps) in the ProfileStore, and a V8 substring keeps its whole parent
+ * alive: each distinct name and module is copied once per profile, so only the names stay.
+ */
+class DetachedFrames {
+  private readonly frames = new Map<Frame, Frame>();
+  private readonly strings = new Map<string, string>();
+
+  frame(f: Frame): Frame {
+    let copy = this.frames.get(f);
+    if (copy === undefined) {
+      copy = { name: this.string(f.name), kind: f.kind, ...(f.module !== undefined && { module: this.string(f.module) }) };
+      this.frames.set(f, copy);
+    }
+    return copy;
+  }
+
+  private string(s: string): string {
+    let copy = this.strings.get(s);
+    // structuredClone makes a new flat string: it never shares the original's characters.
+    if (copy === undefined) this.strings.set(s, (copy = structuredClone(s)));
+    return copy;
+  }
 }
 
 function kernelFrame(ksyms: KernelSymbols, pc: bigint): Frame {
