@@ -172,7 +172,7 @@ export interface Config {
     maxConcurrent: number;
     /** Recent profiles kept for /flamegraph/:id and diffs. */
     keep: number;
-    /** Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept between profiles. */
+    /** Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept for profiles taken within 10 s of each other. */
     cacheBytes: number;
   };
   /** How exporters turn cgroup ids into labels (the `resolve` import, kinds 4–6). */
