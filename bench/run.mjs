@@ -10,6 +10,7 @@ import { benchSerialize, serializeMarkdown } from './serialize.mjs';
 import { benchFederate, federateMarkdown } from './federate.mjs';
 import { benchRender, renderMarkdown } from './render.mjs';
 import { benchProfiler, profilerMarkdown } from './profiler.mjs';
+import { benchProfileMemory, profileMemoryMarkdown } from './profile-memory.mjs';
 import { benchSensors, sensorsMarkdown } from './sensors.mjs';
 import { benchSwap, swapMarkdown } from './swap.mjs';
 import { benchThroughput, throughputMarkdown } from './throughput.mjs';
@@ -26,6 +27,7 @@ const serialization = await benchSerialize();
 const federation = await benchFederate();
 const rendering = await benchRender();
 const profiling = await benchProfiler();
+const profileMemory = await benchProfileMemory();
 const sensors = await benchSensors();
 const swap = await benchSwap();
 const throughput = await benchThroughput();
@@ -49,6 +51,7 @@ ${serializeMarkdown(serialization)}
 ${federateMarkdown(federation)}
 ${renderMarkdown(rendering)}
 ${profilerMarkdown(profiling)}
+${profileMemoryMarkdown(profileMemory)}
 ${sensorsMarkdown(sensors)}
 ${swapMarkdown(swap)}`;
 

@@ -38,10 +38,13 @@ export async function stop(proc) {
   await done;
 }
 
-/** A config file with the defaults, listening on loopback, for the collector runs. */
+/**
+ * A config file with the defaults, listening on loopback, for the collector runs; the API socket
+ * in `dir`, so a collector already on the default socket does not stop the bench.
+ */
 export function benchConfig(dir) {
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, 'listen: { host: 127.0.0.1 }\nlog: { level: warn }\n');
+  writeFileSync(config, `listen: { host: 127.0.0.1 }\nlog: { level: warn }\napi: { socket: ${JSON.stringify(join(dir, 'api.sock'))} }\n`);
   return config;
 }
 
@@ -83,7 +86,7 @@ export async function benchStartup(log = console.error) {
     const hello = `const f=(await import(${JSON.stringify(join(ROOT, 'node_modules/fastify/fastify.js'))})).default();` +
       `f.get('/',async()=>'hello');await f.listen({port:Number(process.argv[1]),host:'127.0.0.1'});`;
     const base = { readyMs: [], rss: [] };
-    const col = { readyMs: [], rss: [], helperRss: [], loadMs: [], attachMs: [] };
+    const col = { readyMs: [], rss: [], helperRss: [], loadMs: [], attachMs: [], parts: [] };
     // Baseline and collector alternate, so a change in the machine's load hits both alike.
     for (let i = 0; i < RUNS; i++) {
       const b = await timeToReady(['--input-type=module', '-e', hello], '/');
@@ -100,6 +103,7 @@ export async function benchStartup(log = console.error) {
       const m = parseExposition(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
       col.loadMs.push(m.get('bpfwasm_helper_load_seconds') * 1000);
       col.attachMs.push(m.get('bpfwasm_helper_attach_seconds') * 1000);
+      col.parts.push(collectorParts(r.proc.pid, m));
       await stop(r.proc);
     }
     // What the helper's RSS is made of, with the default rings and with 4 MiB process and tcp rings.
@@ -116,6 +120,19 @@ export async function benchStartup(log = console.error) {
   }
 }
 
+/**
+ * What the collector's RSS is made of: the node executable's pages (code it ran, shared with every
+ * node process), the main thread's V8 heap (committed) and the memory V8 reports outside it
+ * (Buffers, ArrayBuffers, wasm memories), and the rest of the anonymous memory.
+ */
+function collectorParts(pid, metrics) {
+  const { groups, rollup } = smapsBreakdown(pid);
+  const heap = metrics.get('nodejs_heap_size_total_bytes');
+  const external = metrics.get('nodejs_external_memory_bytes');
+  const node = groups.node ?? 0;
+  return { node, otherFiles: rollup.Rss - rollup.Anonymous - node, heap, external, rest: rollup.Anonymous - heap - external };
+}
+
 const mib = (b) => `${(b / MiB).toFixed(1)} MiB`;
 const x = (a, b) => `${(a / b).toFixed(2)}×`;
 const goal = (met, text) => (met ? `goal ${text} met` : `**goal ${text} not met**`);
@@ -126,6 +143,7 @@ export function startupMarkdown(r) {
   const ready = median(col.readyMs), baseReady = median(base.readyMs);
   const rss = median(col.rss), baseRss = median(base.rss);
   const helperRss = median(col.helperRss);
+  const part = (key) => median(col.parts.map((p) => p[key]));
   const readyGoal = goal(ready <= GOALS.readyRatio * baseReady && ready < GOALS.readyMs, `≤ ${GOALS.readyRatio}× and < ${GOALS.readyMs} ms`);
   const rssGoal = goal(rss <= GOALS.rssRatio * baseRss, `≤ ${GOALS.rssRatio}×`);
   const helperGoal = (bytes) => goal(bytes <= GOALS.helperRssBytes, `≤ ${mib(GOALS.helperRssBytes)}`);
@@ -146,6 +164,16 @@ alternately with it. Medians of ${r.runs} runs.
 On the way to ready, the helper loads its sensors in its own process while the collector loads
 its exporters (its frames wait in its socket until they are loaded), and the gRPC API loads
 meanwhile; \`/readyz\` waits for all three. The other commands' modules are not loaded by \`run\`.
+
+What the collector's RSS is made of (\`/proc/PID/smaps\` and its own runtime metrics, idle):
+
+| part | RSS |
+|---|---|
+| the node executable (file-backed: the code node ran; shared with every node process on the host) | ${mib(part('node'))} |
+| other files (shared libraries) | ${mib(part('otherFiles'))} |
+| the main thread's V8 heap (\`nodejs_heap_size_total_bytes\`) | ${mib(part('heap'))} |
+| outside the heap, as V8 counts it (\`nodejs_external_memory_bytes\`: Buffers, ArrayBuffers, wasm memories) | ${mib(part('external'))} |
+| the rest of the anonymous memory (the exporter thread's isolate, compiled code, malloc arenas, thread stacks) | ${mib(part('rest'))} |
 
 What the helper's RSS is made of (\`/proc/PID/smaps\`, the helper alone with the default config's
 command line, one second after READY):

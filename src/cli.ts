@@ -1,16 +1,10 @@
 #!/usr/bin/env node
 // The `bpfwasm` command line.
+import './v8-flags.js'; // first: before the other modules allocate
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { ApiServer } from './api/server.js';
-import { Collector } from './collector.js';
 import { SENSORS, isHost, loadConfig } from './config.js';
 import { BpfwasmError } from './errors.js';
-import { createLogging } from './logs/index.js';
-import { buildServer } from './http/server.js';
-import { ProfileStore } from './profile/profile-store.js';
-import { profileAccess } from './http/profile-access.js';
-import { setElfCacheBytes } from './profile/symbolize/elf.js';
-import { Profiler } from './profile/profiler.js';
 
 // Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
 // servername: DEP0123) is noise to them, so the CLI prints none.
@@ -40,6 +34,12 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   const config = loadConfig(opts.config);
   if (opts.port !== undefined) config.listen.port = opts.port;
   if (opts.host !== undefined) config.listen.host = opts.host;
+  // Loaded here, not imported above: v8-flags.js must be in force before they load (and the
+  // other commands never need them).
+  const [{ Collector }, { createLogging }, { buildServer }, { ProfileStore }, { profileAccess }, { setElfCacheBytes }, { Profiler }] = await Promise.all([
+    import('./collector.js'), import('./logs/index.js'), import('./http/server.js'), import('./profile/profile-store.js'),
+    import('./http/profile-access.js'), import('./profile/symbolize/elf.js'), import('./profile/profiler.js'),
+  ]);
   const logging = createLogging(config);
   const log = logging.logger;
 

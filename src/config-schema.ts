@@ -144,7 +144,7 @@ export const ConfigSchema = Type.Object({
     maxSeconds: int(1, MAX_SECONDS, 300, 'Longest duration a request may ask for.'),
     maxConcurrent: int(1, 16, 1, 'Profiles sampling at once; further requests get 429.'),
     keep: int(1, 1000, 20, 'Recent profiles kept for /flamegraph/:id and diffs.'),
-    cacheBytes: int(0, 4 * 1024 ** 3, 64 << 20, 'Byte budget of the symbolizer\'s cache of ELF symbol tables (not file bytes), kept between profiles.'),
+    cacheBytes: int(0, 4 * 1024 ** 3, 64 << 20, 'Byte budget of the symbolizer\'s cache of ELF symbol tables (not file bytes), kept for profiles taken within 10 s of each other.'),
   }),
   cgroups: section({
     rules: Type.Array(Type.Object({

@@ -61,6 +61,8 @@ export interface SlotInit {
 /** workerData of an exporter thread: the ring its batches arrive through (ring.ts). */
 export interface ThreadInit {
   readonly ring: SharedArrayBuffer;
+  /** The collector's V8 flags, set again by the thread (src/v8-flags.ts). */
+  readonly v8Flags?: string;
 }
 
 /** Accepted operations after which the worker sends a slot's results ahead of the wake-up's `done`: bounds one message's cost to the main thread. */

@@ -1,9 +1,10 @@
-// The collector's memory around a whole-node profile: RSS before, during and after, and back near
-// idle once the profile has ended (the symbolizer keeps symbol tables within profile.cacheBytes,
-// never file bytes, and the raw profile is dropped once symbolized).
+// The collector's memory around whole-node profiles: RSS before, during and after, and back
+// near idle 30 s after them (#17): symbol tables are cached within profile.cacheBytes
+// only while profiles follow each other, never file bytes, and the profile data is dropped once
+// the profile is symbolized.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onlySensors, startCollector, waitReady, type RunningCollector } from './support/collector.js';
+import { startCollector, waitReady, type RunningCollector } from './support/collector.js';
 
 let c: RunningCollector;
 
@@ -15,7 +16,7 @@ function rssMiB(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  c = await startCollector({ sensors: onlySensors({ process: {} }), profile: { cacheBytes: 32 << 20 } });
+  c = await startCollector({ log: { level: 'warn' } }); // the default sensors and exporters
   await waitReady(c);
 });
 
@@ -23,20 +24,23 @@ afterAll(async () => {
   await c?.stop();
 });
 
-describe('collector memory around a whole-node profile', () => {
-  it('reports RSS before, during and after, and returns near idle after the profile', async () => {
-    await sleep(3000); // past start-up's allocations
+describe('collector memory around whole-node profiles', () => {
+  it('returns near idle RSS 30 s after two profiles taken as a new user would', async () => {
+    await sleep(5000); // past start-up's allocations
     const idle = rssMiB(c.proc.pid!);
     let peak = idle;
     const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(c.proc.pid!)); }, 100);
-    let after: number[] = [];
+    const after: number[] = [];
+    let rightAfter: number;
     try {
+      // `curl localhost:9745/flamegraph` twice: the defaults, 10 s at 99 Hz, every process on the node.
       for (let i = 0; i < 2; i++) {
-        const res = await fetch(`${c.url}/flamegraph?seconds=5&hz=199&format=svg`);
-        expect(res.status, await res.clone().text()).toBe(200);
-        await res.arrayBuffer();
+        const res = await fetch(`${c.url}/flamegraph`);
+        const page = await res.text();
+        expect(res.status, page.slice(0, 500)).toBe(200);
+        expect(Number(/(\d+) samples at/.exec(page)?.[1])).toBeGreaterThan(0);
       }
-      after = [];
+      rightAfter = rssMiB(c.proc.pid!);
       for (let s = 0; s < 30; s++) {
         await sleep(1000);
         after.push(rssMiB(c.proc.pid!));
@@ -45,14 +49,12 @@ describe('collector memory around a whole-node profile', () => {
       clearInterval(sampler);
     }
     const last = after.at(-1)!;
-    console.log(`profile memory: RSS idle ${idle.toFixed(1)} MiB, peak during two 5 s whole-node profiles ${peak.toFixed(1)} MiB, ` +
-      `after 10 s ${after[9]!.toFixed(1)} MiB, after 30 s ${last.toFixed(1)} MiB`);
-    expect(peak).toBeGreaterThan(idle); // the profile really ran in this process
-    // Symbol tables (≤ 32 MiB here) may stay cached, and V8 keeps some of the heap it grew into
-    // (measured here: idle 105, peak 260, after 194 MiB; 259 before the over-budget table was
-    // dropped after symbolizing: arrayBuffers 66 → 9 MiB); file bytes and profile data must not
-    // stay. #17's goal, within 10% of idle, is not met yet: this bounds what is left meanwhile.
-    expect(last).toBeLessThan(idle + 32 + 0.1 * idle + 48);
-    expect(last).toBeLessThan(peak - 0.25 * (peak - idle));
+    console.log(`profile memory: RSS idle ${idle.toFixed(1)} MiB, peak during two 10 s whole-node profiles ${peak.toFixed(1)} MiB, ` +
+      `right after ${rightAfter.toFixed(1)} MiB, after 10 s ${after[9]!.toFixed(1)} MiB, after 30 s ${last.toFixed(1)} MiB`);
+    expect(peak).toBeGreaterThan(idle + 1); // the profiles really ran in this process
+    // #17's goal is within 10% of idle; measured here +18% and +27% (idle 97-99, peak 172-180,
+    // 30 s after 117-124 MiB; 137 before the symbol caches were dropped and V8 collected, 194
+    // before that). What is left is mostly glibc's heap, fragmented by the profile's allocations.
+    expect(last).toBeLessThanOrEqual(idle * 1.35);
   }, 120_000);
 });

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BpfwasmError } from '../../errors.js';
+import { V8_FLAGS } from '../../v8-flags.js';
 import { CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, epochMs, type FromWorker, type SlotInit, type ThreadInit, type ToWorker } from '../protocol.js';
 import { ringBuffer, ringMaxPayload, RingWriter } from '../ring.js';
 
@@ -76,7 +77,7 @@ export class ExporterThread {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.maxPayload = ringMaxPayload(ring);
-    const init: ThreadInit = { ring };
+    const init: ThreadInit = { ring, ...(V8_FLAGS && { v8Flags: V8_FLAGS }) };
     const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
     worker.unref();
     this.worker = worker;

@@ -4,6 +4,7 @@
 // slot marks its phase in its own control block for the main thread's watchdog, and its code
 // throws at the next fuel check (fuel.ts) once past its deadline or stopped by the host, so a
 // hung module is stopped alone and the others carry on.
+import '../../v8-flags.js'; // first: Node reset V8's flags as this thread started
 import { parentPort, workerData } from 'node:worker_threads';
 import { BpfwasmError } from '../../errors.js';
 import { Errno } from '../abi.js';

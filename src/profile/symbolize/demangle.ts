@@ -40,3 +40,8 @@ export function demangle(name: string): string {
   }
   return out;
 }
+
+/** Forgets the demangled names kept. */
+export function clearDemangled(): void {
+  cache.clear();
+}

@@ -1,6 +1,7 @@
 // A minimal ELF64 little-endian reader: program headers, function symbols and the GNU build-id.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { readAt } from './big-buffer.js';
 
 /** The only error `parseElf` and `loadElf` throw for bad input. */
 export class ElfError extends Error {
@@ -50,17 +51,20 @@ export interface ElfFile {
 
 /** Parses an ELF64 LE image; throws ElfError (and nothing else) on anything malformed. */
 export function parseElf(bytes: Uint8Array): ElfFile {
-  const r = new Reader(bytes);
-  const hdr = readHeader(r);
-  const loads = readLoads(r, hdr);
-  const sections = readSections(r, hdr);
-  const buildId = buildIdFromSections(r, sections) ?? buildIdFromSegments(r, hdr);
+  return parseImage(new WholeImage(bytes));
+}
+
+function parseImage(img: Image): ElfFile {
+  const hdr = readHeader(img);
+  const loads = readLoads(img, hdr);
+  const sections = readSections(img, hdr);
+  const buildId = buildIdFromSections(img, sections) ?? buildIdFromSegments(img, hdr);
   const syms = new SymbolBuilder();
   for (const s of sections) {
     if (s.type !== SHT_SYMTAB && s.type !== SHT_DYNSYM) continue;
     const strtab = sections[s.link];
     if (strtab === undefined) throw new ElfError(`symbol table links to missing section ${s.link}`);
-    readSymbols(r, s, strtab, syms);
+    readSymbols(img, s, strtab, syms);
   }
   return { type: hdr.type, loads, ...(buildId === undefined ? {} : { buildId }), ...syms.build() };
 }
@@ -81,7 +85,63 @@ export function loadBias(elf: ElfFile, mapStart: number, mapOffset: number): num
   return elf.type === ET_EXEC ? 0 : undefined;
 }
 
-/** Bounds-checked little-endian reads over the image. */
+/**
+ * An ELF file's bytes as the parser asks for them: a range, bounds-checked against the whole
+ * file, as a Reader whose offsets start at the range.
+ */
+interface Image {
+  readonly length: number;
+  read(off: number, len: number, what: string): Reader;
+}
+
+function checkRange(length: number, off: number, len: number, what: string): void {
+  if (!(off >= 0 && len >= 0 && off + len <= length)) {
+    throw new ElfError(`${what} (offset ${off}, ${len} bytes) lies outside the ${length}-byte file`);
+  }
+}
+
+/** The whole file in memory. */
+class WholeImage implements Image {
+  constructor(private readonly bytes: Uint8Array) {}
+  get length(): number {
+    return this.bytes.byteLength;
+  }
+  read(off: number, len: number, what: string): Reader {
+    checkRange(this.length, off, len, what);
+    return new Reader(this.bytes.subarray(off, off + len));
+  }
+}
+
+/**
+ * Only the ranges of a file the parser needs (headers, notes, symbol and string tables), read
+ * from disk: node's 99 MB binary has 17 MB of symbols and strings, and its code is never read.
+ */
+class SparseImage implements Image {
+  private readonly ranges: { off: number; bytes: Buffer }[] = [];
+  constructor(private readonly file: FileHandle, readonly length: number) {}
+
+  /** Reads [off, off + len) unless it lies outside the file (the parser's read then says so) or is held. */
+  async fetch(off: number, len: number): Promise<void> {
+    if (!(off >= 0 && len > 0 && off + len <= this.length) || this.held(off, len) !== undefined) return;
+    const bytes = await readAt(this.file, off, len);
+    if (bytes.byteLength < len) throw new ElfError(`the file ended at ${off + bytes.byteLength} bytes while it was read (it changed?)`);
+    this.ranges.push({ off, bytes });
+  }
+
+  read(off: number, len: number, what: string): Reader {
+    checkRange(this.length, off, len, what);
+    if (len === 0) return new Reader(new Uint8Array(0));
+    const r = this.held(off, len);
+    if (r === undefined) throw new ElfError(`${what} (offset ${off}, ${len} bytes) was not read`);
+    return new Reader(r.bytes.subarray(off - r.off, off - r.off + len));
+  }
+
+  private held(off: number, len: number): { off: number; bytes: Buffer } | undefined {
+    return this.ranges.find((r) => off >= r.off && off + len <= r.off + r.bytes.byteLength);
+  }
+}
+
+/** Little-endian reads over one range of the image (bounds-checked as a whole by Image.read), at offsets from its start. */
 class Reader {
   readonly view: DataView;
   readonly buf: Buffer;
@@ -91,11 +151,6 @@ class Reader {
   }
   get length(): number {
     return this.bytes.byteLength;
-  }
-  check(off: number, len: number, what: string): void {
-    if (!(off >= 0 && len >= 0 && off + len <= this.length)) {
-      throw new ElfError(`${what} (offset ${off}, ${len} bytes) lies outside the ${this.length}-byte file`);
-    }
   }
   u8(off: number): number {
     return this.view.getUint8(off);
@@ -127,8 +182,9 @@ interface Header {
   shnum: number;
 }
 
-function readHeader(r: Reader): Header {
-  if (r.length < 64) throw new ElfError(`not an ELF file: ${r.length} bytes is shorter than an ELF64 header`);
+function readHeader(img: Image): Header {
+  if (img.length < 64) throw new ElfError(`not an ELF file: ${img.length} bytes is shorter than an ELF64 header`);
+  const r = img.read(0, 64, 'ELF header');
   if (r.u32(0) !== 0x464c457f) throw new ElfError('not an ELF file: bad magic');
   if (r.u8(4) !== 2) throw new ElfError('not an ELF64 file');
   if (r.u8(5) !== 1) throw new ElfError('not a little-endian ELF file');
@@ -143,19 +199,19 @@ function readHeader(r: Reader): Header {
   };
 }
 
-function* programHeaders(r: Reader, h: Header): Generator<{ type: number; flags: number; offset: number; vaddr: number; filesz: number; memsz: number }> {
+function* programHeaders(img: Image, h: Header): Generator<{ type: number; flags: number; offset: number; vaddr: number; filesz: number; memsz: number }> {
   if (h.phnum === 0) return;
   if (h.phentsize < 56) throw new ElfError(`program header entries of ${h.phentsize} bytes are too small`);
-  r.check(h.phoff, h.phnum * h.phentsize, 'program header table');
+  const r = img.read(h.phoff, h.phnum * h.phentsize, 'program header table');
   for (let i = 0; i < h.phnum; i++) {
-    const o = h.phoff + i * h.phentsize;
+    const o = i * h.phentsize;
     yield { type: r.u32(o), flags: r.u32(o + 4), offset: r.u64(o + 8), vaddr: r.u64(o + 16), filesz: r.u64(o + 32), memsz: r.u64(o + 40) };
   }
 }
 
-function readLoads(r: Reader, h: Header): ElfLoad[] {
+function readLoads(img: Image, h: Header): ElfLoad[] {
   const loads: ElfLoad[] = [];
-  for (const p of programHeaders(r, h)) {
+  for (const p of programHeaders(img, h)) {
     if (p.type === PT_LOAD) {
       loads.push({ offset: p.offset, vaddr: p.vaddr, filesz: p.filesz, memsz: p.memsz, executable: (p.flags & PF_X) !== 0 });
     }
@@ -171,13 +227,13 @@ interface Section {
   entsize: number;
 }
 
-function readSections(r: Reader, h: Header): Section[] {
+function readSections(img: Image, h: Header): Section[] {
   if (h.shnum === 0 || h.shoff === 0) return [];
   if (h.shentsize < 64) throw new ElfError(`section header entries of ${h.shentsize} bytes are too small`);
-  r.check(h.shoff, h.shnum * h.shentsize, 'section header table');
+  const r = img.read(h.shoff, h.shnum * h.shentsize, 'section header table');
   const out: Section[] = [];
   for (let i = 0; i < h.shnum; i++) {
-    const o = h.shoff + i * h.shentsize;
+    const o = i * h.shentsize;
     out.push({ type: r.u32(o + 4), offset: r.u64(o + 24), size: r.u64(o + 32), link: r.u32(o + 40), entsize: r.u64(o + 56) });
   }
   return out;
@@ -189,18 +245,17 @@ function align4(x: number): number {
 }
 
 /** The GNU build-id in a run of ELF notes, as lowercase hex. */
-function buildIdInNotes(r: Reader, start: number, size: number): string | undefined {
-  r.check(start, size, 'note');
-  const end = start + size;
-  let o = start;
-  while (o + 12 <= end) {
+function buildIdInNotes(img: Image, start: number, size: number): string | undefined {
+  const r = img.read(start, size, 'note');
+  let o = 0;
+  while (o + 12 <= size) {
     const namesz = r.u32(o);
     const descsz = r.u32(o + 4);
     const type = r.u32(o + 8);
     const name = o + 12;
     const desc = name + align4(namesz);
     const next = desc + align4(descsz);
-    if (next > end || next <= o) return undefined;
+    if (next > size || next <= o) return undefined;
     if (type === NT_GNU_BUILD_ID && namesz === 4 && r.u32(name) === 0x00554e47 /* "GNU\0" */ && descsz > 0) {
       return r.buf.toString('hex', desc, desc + descsz);
     }
@@ -209,33 +264,32 @@ function buildIdInNotes(r: Reader, start: number, size: number): string | undefi
   return undefined;
 }
 
-function buildIdFromSections(r: Reader, sections: Section[]): string | undefined {
+function buildIdFromSections(img: Image, sections: Section[]): string | undefined {
   for (const s of sections) {
     if (s.type !== SHT_NOTE) continue;
-    const id = buildIdInNotes(r, s.offset, s.size);
+    const id = buildIdInNotes(img, s.offset, s.size);
     if (id !== undefined) return id;
   }
   return undefined;
 }
 
-function buildIdFromSegments(r: Reader, h: Header): string | undefined {
-  for (const p of programHeaders(r, h)) {
+function buildIdFromSegments(img: Image, h: Header): string | undefined {
+  for (const p of programHeaders(img, h)) {
     if (p.type !== PT_NOTE) continue;
-    const id = buildIdInNotes(r, p.offset, p.filesz);
+    const id = buildIdInNotes(img, p.offset, p.filesz);
     if (id !== undefined) return id;
   }
   return undefined;
 }
 
-function readSymbols(r: Reader, s: Section, strtab: Section, out: SymbolBuilder): void {
+function readSymbols(img: Image, s: Section, strtab: Section, out: SymbolBuilder): void {
   if (s.entsize !== 0 && s.entsize < 24) throw new ElfError(`symbol entries of ${s.entsize} bytes are too small`);
   const ent = s.entsize === 0 ? 24 : s.entsize;
-  r.check(s.offset, s.size, 'symbol table');
-  r.check(strtab.offset, strtab.size, 'string table');
-  const strEnd = strtab.offset + strtab.size;
+  const r = img.read(s.offset, s.size, 'symbol table');
+  const str = img.read(strtab.offset, strtab.size, 'string table');
   const count = Math.floor(s.size / ent);
   for (let i = 0; i < count; i++) {
-    const o = s.offset + i * ent;
+    const o = i * ent;
     const info = r.u8(o + 4);
     const kind = info & 0xf;
     const shndx = r.u16(o + 6);
@@ -246,7 +300,7 @@ function readSymbols(r: Reader, s: Section, strtab: Section, out: SymbolBuilder)
     if (kind !== STT_FUNC && kind !== STT_GNU_IFUNC && !(kind === STT_NOTYPE && size > 0)) continue;
     const nameOff = r.u32(o);
     if (nameOff >= strtab.size) continue;
-    const name = r.cstr(strtab.offset + nameOff, strEnd);
+    const name = str.cstr(nameOff, strtab.size);
     if (name === '') continue;
     // GLOBAL (1) names an alias better than WEAK (2) or LOCAL (0): prefer it on equal addresses.
     const bind = info >> 4;
@@ -340,8 +394,8 @@ class SymbolTableCache {
     while (this.bytes > this.budget && this.map.size > 1) this.delete(this.map.keys().next().value!);
   }
   /** Back within the budget, the newest entry too: once a profile is symbolized, nothing needs it. */
-  trim(): void {
-    while (this.bytes > this.budget && this.map.size > 0) this.delete(this.map.keys().next().value!);
+  trim(budget = this.budget): void {
+    while (this.bytes > budget && this.map.size > 0) this.delete(this.map.keys().next().value!);
   }
   private delete(k: string): void {
     const old = this.map.get(k);
@@ -366,6 +420,12 @@ export function trimElfCache(): void {
   byInode.trim();
 }
 
+/** Drops every cached symbol table (no profile is being symbolized). */
+export function clearElfCache(): void {
+  byInode.trim(0);
+  byBuildId.clear();
+}
+
 /** Bytes the symbol-table cache holds now (tests, self-metrics). */
 export function elfCacheBytes(): number {
   return byInode.size;
@@ -373,7 +433,8 @@ export function elfCacheBytes(): number {
 
 /**
  * Reads and parses an ELF file, cached across calls per (dev, inode, mtime, size) and per (build-id,
- * size): the same binary under several container roots is parsed once. Throws ElfError on any failure.
+ * size): the same binary under several container roots is parsed once. Only its headers, notes and
+ * symbol tables are read. Throws ElfError on any failure.
  */
 export async function loadElf(path: string): Promise<ElfFile> {
   let st;
@@ -387,39 +448,48 @@ export async function loadElf(path: string): Promise<ElfFile> {
   const key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
   const hit = byInode.get(key);
   if (hit !== undefined) return hit;
-  // The build-id note sits in the first pages: check it before reading the whole file. The size is
-  // part of the key because a stripped copy keeps the build-id but must not borrow the full symbols.
-  const headId = buildIdFromHead(path);
-  const sameKey = headId === undefined ? undefined : byBuildId.get(`${headId}:${st.size}`);
-  const sameBuild = sameKey === undefined ? undefined : byInode.get(sameKey);
-  if (sameBuild !== undefined) return sameBuild;
-  let bytes: Buffer;
+  let file: FileHandle;
   try {
-    bytes = await readFile(path);
+    file = await open(path, 'r');
   } catch (e) {
     throw new ElfError(`cannot read ${path}: ${(e as Error).message}`);
   }
-  const elf = parseElf(bytes);
-  byInode.set(key, elf);
-  if (elf.buildId !== undefined) {
-    if (byBuildId.size >= MAX_BUILD_IDS) byBuildId.clear();
-    byBuildId.set(`${elf.buildId}:${st.size}`, key);
+  try {
+    const img = new SparseImage(file, st.size);
+    await img.fetch(0, Math.min(HEAD_BYTES, st.size));
+    const hdr = readHeader(img);
+    await img.fetch(hdr.phoff, hdr.phnum * hdr.phentsize);
+    // The build-id note sits in the first pages: check it before reading the symbols. The size is
+    // part of the key because a stripped copy keeps the build-id but must not borrow the full symbols.
+    const sameKey = await segmentsBuildId(img, hdr).then((id) => (id === undefined ? undefined : byBuildId.get(`${id}:${st.size}`)));
+    const sameBuild = sameKey === undefined ? undefined : byInode.get(sameKey);
+    if (sameBuild !== undefined) return sameBuild;
+    await img.fetch(hdr.shoff, hdr.shnum * hdr.shentsize);
+    const sections = readSections(img, hdr);
+    const wanted = new Set(sections.filter((s) => s.type === SHT_NOTE || s.type === SHT_SYMTAB || s.type === SHT_DYNSYM));
+    for (const s of [...wanted]) if (s.type !== SHT_NOTE && sections[s.link] !== undefined) wanted.add(sections[s.link]!);
+    await Promise.all([...wanted].map((s) => img.fetch(s.offset, s.size)));
+    const elf = parseImage(img);
+    byInode.set(key, elf);
+    if (elf.buildId !== undefined) {
+      if (byBuildId.size >= MAX_BUILD_IDS) byBuildId.clear();
+      byBuildId.set(`${elf.buildId}:${st.size}`, key);
+    }
+    return elf;
+  } catch (e) {
+    if (e instanceof ElfError) throw e;
+    throw new ElfError(`cannot read ${path}: ${(e as Error).message}`);
+  } finally {
+    await file.close();
   }
-  return elf;
 }
 
-function buildIdFromHead(path: string): string | undefined {
-  let fd: number | undefined;
+/** The build-id in the PT_NOTE segments; undefined when there is none or they do not parse (the sections decide then). */
+async function segmentsBuildId(img: SparseImage, hdr: Header): Promise<string | undefined> {
   try {
-    fd = openSync(path, 'r');
-    const head = Buffer.alloc(HEAD_BYTES);
-    const n = readSync(fd, head, 0, HEAD_BYTES, 0);
-    const r = new Reader(head.subarray(0, n));
-    return buildIdFromSegments(r, readHeader(r));
+    for (const p of programHeaders(img, hdr)) if (p.type === PT_NOTE) await img.fetch(p.offset, p.filesz);
+    return buildIdFromSegments(img, hdr);
   } catch {
-    // Headers beyond the first pages, or unreadable: the full read below decides.
     return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

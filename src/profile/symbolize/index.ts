@@ -2,10 +2,12 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Frame, Profile, ProfileFilters, RawProfile, StackSample } from '../model.js';
-import { demangle } from './demangle.js';
-import { type ElfFile, loadBias, loadElf, parseElf, trimElfCache } from './elf.js';
-import { KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
+import { clearDemangled, demangle } from './demangle.js';
+import { clearElfCache, type ElfFile, loadBias, loadElf, parseElf, trimElfCache } from './elf.js';
+import { forgetKernelSymbols, KERNEL_MODULE, type KernelSymbols, kallsymsWarning, kernelSymbols } from './kallsyms.js';
 import { type Mapping, fileOffset, findMapping, isFileMapping, parseMaps } from './maps.js';
 import { type PerfMap, readPerfMap } from './perfmap.js';
 
@@ -29,7 +31,52 @@ const SHALLOW_SHARE = 0.9;
 /** Too few samples say nothing about frame pointers. */
 const SHALLOW_MIN_SAMPLES = 10;
 
+/**
+ * How long the symbol tables, kernel symbols and demangled names stay after the last profile was
+ * symbolized: profiles taken one after another (a diff) reuse them, and an idle collector holds none.
+ */
+export const SYMBOL_CACHE_IDLE_MS = 10_000;
+let symbolizing = 0;
+let releaseTimer: NodeJS.Timeout | undefined;
+
+/** Drops every symbol cache now (SYMBOL_CACHE_IDLE_MS after the last profile, or at once in tests). */
+export function releaseSymbolCaches(): void {
+  clearTimeout(releaseTimer);
+  clearElfCache();
+  forgetKernelSymbols();
+  clearDemangled();
+  collectGarbage();
+}
+
+let gc: (() => void) | undefined;
+
+/**
+ * A full garbage collection now, so what a profile used goes back to the OS at once: an idle
+ * collector allocates too little for V8 to collect its old generation for minutes. `gc` is
+ * V8's own, exposed only to the context made while the flag is set (as Jest does).
+ */
+function collectGarbage(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+    setFlagsFromString('--no-expose-gc');
+  }
+  gc();
+}
+
 export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promise<Profile> {
+  symbolizing++;
+  clearTimeout(releaseTimer);
+  try {
+    return await symbolizeNow(raw, opts);
+  } finally {
+    // A table over the budget was kept only for this profile's lookups, which are done.
+    trimElfCache();
+    if (--symbolizing === 0) releaseTimer = setTimeout(releaseSymbolCaches, SYMBOL_CACHE_IDLE_MS).unref();
+  }
+}
+
+async function symbolizeNow(raw: RawProfile, opts: SymbolizeOptions): Promise<Profile> {
   const warnings: string[] = [];
   const wantsKernel = raw.samples.some((s) => s.kernelStackId >= 0 && raw.stacks.has(s.kernelStackId));
   const ksyms = wantsKernel ? await kernelSymbols(opts.kallsymsPath) : undefined;
@@ -42,6 +89,7 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
   const userStacks = new Map<string, Frame[]>();
   const kernelStacks = new Map<number, Frame[]>();
   const merged = new Map<string, StackSample>();
+  const detached = new DetachedFrames();
   let total = 0;
   let userSamples = 0;
   let shallowSamples = 0;
@@ -62,7 +110,7 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
           proc = new ProcessSymbols(s.tgid, await processMaps(raw, s.tgid), opts.perfMapDir);
           processes.set(s.tgid, proc);
         }
-        frames = await resolveStack(userIps, (pc) => proc.frame(pc));
+        frames = await resolveStack(userIps, (pc) => proc.frame(pc), detached);
         userStacks.set(key, frames);
       }
       user = frames;
@@ -72,7 +120,7 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
     if (kernelIps !== undefined && ksyms !== undefined) {
       let frames = kernelStacks.get(s.kernelStackId);
       if (frames === undefined) {
-        frames = await resolveStack(kernelIps, (pc) => kernelFrame(ksyms, pc));
+        frames = await resolveStack(kernelIps, (pc) => kernelFrame(ksyms, pc), detached);
         kernelStacks.set(s.kernelStackId, frames);
       }
       kernel = frames;
@@ -85,8 +133,6 @@ export async function symbolize(raw: RawProfile, opts: SymbolizeOptions): Promis
     else merged.set(key, { pid: s.tgid, comm: s.comm, frames, count: s.count });
   }
 
-  // A table over the budget was kept only for this profile's lookups, which are done.
-  trimElfCache();
   if (userSamples >= SHALLOW_MIN_SAMPLES && shallowSamples / userSamples >= SHALLOW_SHARE) {
     warnings.push(
       `${Math.round((100 * shallowSamples) / userSamples)}% of user stacks are a single frame deep: the sampled programs ` +
@@ -118,13 +164,39 @@ function samples(n: number): string {
 }
 
 /** Leaf-first pcs → root-first frames. Above the leaf a pc is a return address: pc - 1 is the call. */
-async function resolveStack(ips: bigint[], frame: (pc: bigint) => Frame | Promise<Frame>): Promise<Frame[]> {
+async function resolveStack(ips: bigint[], frame: (pc: bigint) => Frame | Promise<Frame>, detached: DetachedFrames): Promise<Frame[]> {
   const out: Frame[] = new Array<Frame>(ips.length);
   for (let i = 0; i < ips.length; i++) {
     const pc = ips[i]!;
-    out[ips.length - 1 - i] = await frame(i === 0 || pc === 0n ? pc : pc - 1n);
+    out[ips.length - 1 - i] = detached.frame(await frame(i === 0 || pc === 0n ? pc : pc - 1n));
   }
   return out;
+}
+
+/**
+ * Frames whose strings are their own. Profiles outlive the texts they were named from (kallsyms,
+ * 5 MB; /proc/PID/maps; perf maps) in the ProfileStore, and a V8 substring keeps its whole parent
+ * alive: each distinct name and module is copied once per profile, so only the names stay.
+ */
+class DetachedFrames {
+  private readonly frames = new Map<Frame, Frame>();
+  private readonly strings = new Map<string, string>();
+
+  frame(f: Frame): Frame {
+    let copy = this.frames.get(f);
+    if (copy === undefined) {
+      copy = { name: this.string(f.name), kind: f.kind, ...(f.module !== undefined && { module: this.string(f.module) }) };
+      this.frames.set(f, copy);
+    }
+    return copy;
+  }
+
+  private string(s: string): string {
+    let copy = this.strings.get(s);
+    // structuredClone makes a new flat string: it never shares the original's characters.
+    if (copy === undefined) this.strings.set(s, (copy = structuredClone(s)));
+    return copy;
+  }
 }
 
 function kernelFrame(ksyms: KernelSymbols, pc: bigint): Frame {

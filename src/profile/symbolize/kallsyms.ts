@@ -1,5 +1,5 @@
 // /proc/kallsyms: kernel text symbols, parsed once into sorted address arrays for binary search.
-import { readFile } from 'node:fs/promises';
+import { readLatin1 } from './big-buffer.js';
 
 export interface KernelSymbol {
   name: string;
@@ -152,9 +152,14 @@ let cached: Promise<KernelSymbols> | undefined;
 
 /** The running kernel's symbols, read once per collector process; an unreadable file gives an empty table. */
 export function kernelSymbols(path = '/proc/kallsyms'): Promise<KernelSymbols> {
-  if (path !== '/proc/kallsyms') return readFile(path, 'latin1').then(parseKallsyms);
-  cached ??= readFile(path, 'latin1').then(parseKallsyms, () => parseKallsyms(''));
+  if (path !== '/proc/kallsyms') return readLatin1(path).then(parseKallsyms);
+  cached ??= readLatin1(path).then(parseKallsyms, () => parseKallsyms(''));
   return cached;
+}
+
+/** Forgets the running kernel's symbols; the next profile reads them again. */
+export function forgetKernelSymbols(): void {
+  cached = undefined;
 }
 
 /** A copy of `a` with room for `capacity` entries. */
