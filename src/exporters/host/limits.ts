@@ -2,6 +2,7 @@
 // (runtime.ts) and the per-exporter handle (supervisor.ts), which would otherwise import each other.
 import type { QuarantineEvent } from '../../logs/events.js';
 import type { SeriesStore } from '../../metrics/store.js';
+import type { ExporterCounters } from './exporter-stats.js';
 import type { ExporterState } from './self-metrics.js';
 
 /** Deadlines, memory and queue limits of every exporter (config `exporters.*`). */
@@ -54,7 +55,8 @@ export interface ExporterHost {
   readonly limits?: Partial<RuntimeLimits>;
 }
 
-export interface Exporter {
+/** A loaded exporter version: its handle, and its counters (ExporterStats keeps them). */
+export interface Exporter extends ExporterCounters {
   readonly name: string;
   readonly state: ExporterState;
   /** Record types the module subscribed to in init, ascending. */
@@ -71,31 +73,6 @@ export interface Exporter {
   /** Resolves once every batch handed over so far has been applied to the store (or dropped). */
   flush(): Promise<void>;
   close(): Promise<void>;
-  /** Completed batches and their events. */
-  readonly batches: number;
-  readonly events: number;
-  /** Events never run, by reason (queue full, not running, aborted by a terminated worker). */
-  readonly dropped: Readonly<Record<'queue_full' | 'not_running' | 'aborted', number>>;
-  /** Batches that failed without trapping: a non-zero return, or no buffer large enough. */
-  readonly errors: number;
-  /** Batches aborted by a trap (disjoint from `errors`); the module keeps its state and gets the next batch. */
-  readonly traps: number;
-  /** Calls that overran their deadline (stopped at their next fuel check). */
-  readonly timeouts: number;
-  /** Workers that died on their own. */
-  readonly crashes: number;
-  /** Restarts after a quarantine. */
-  readonly restarts: number;
-  /** `update` operations refused (foreign series, wrong kind, non-finite or negative counter add). */
-  readonly rejectedOps: number;
-  /** Import calls answered with an error code (bad pointer, bad UTF-8, limit, wrong phase…). */
-  readonly rejectedCalls: number;
-  /** Log lines dropped by the per-exporter rate limit. */
-  readonly logsDropped: number;
-  /** The latest problem of any of the above, '' if none. */
-  readonly lastError: string;
-  /** Current size of the module's linear memory: steady once warm, since exporters do not allocate per event. */
-  readonly memoryBytes: number;
 }
 
 /** The runtime limits of a host, defaults filled in. */

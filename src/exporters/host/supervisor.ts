@@ -12,6 +12,7 @@ import {
   CTL_TEXT_OFFSET, Phase, type Flush, type FromWorker, type RpcRequest, type SlotInit,
 } from '../protocol.js';
 import type { DropReason, ExporterSeries, ExporterState } from './self-metrics.js';
+import { ExporterStats } from './exporter-stats.js';
 import { SeriesSink } from './sink.js';
 import { ExporterThread, type SlotOwner } from './thread.js';
 
@@ -33,19 +34,8 @@ export class IsolatedExporter implements Exporter, SlotOwner {
   subscriptions: readonly number[] = [];
   canForget = false;
   state: ExporterState = 'loading';
-  batches = 0;
-  events = 0;
-  errors = 0;
-  traps = 0;
-  timeouts = 0;
-  crashes = 0;
-  restarts = 0;
-  rejectedOps = 0;
-  rejectedCalls = 0;
-  logsDropped = 0;
-  lastError = '';
-  memoryBytes = 0;
-  readonly dropped: Record<DropReason, number> = { queue_full: 0, not_running: 0, aborted: 0 };
+  /** This version's counters; each update also updates its name's /metrics series. */
+  readonly stats: ExporterStats;
 
   ctl = new Int32Array(new SharedArrayBuffer(0));
   since = new Float64Array(new SharedArrayBuffer(0));
@@ -80,8 +70,23 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     private readonly role: InstanceRole = {},
   ) {
     this.sink = new SeriesSink(name, host.store, role.extraLabel);
+    this.stats = new ExporterStats(metrics);
     if (!role.silent) metrics.state('loading');
   }
+
+  get batches(): number { return this.stats.batches; }
+  get events(): number { return this.stats.events; }
+  get dropped(): Readonly<Record<DropReason, number>> { return this.stats.dropped; }
+  get errors(): number { return this.stats.errors; }
+  get traps(): number { return this.stats.traps; }
+  get timeouts(): number { return this.stats.timeouts; }
+  get crashes(): number { return this.stats.crashes; }
+  get restarts(): number { return this.stats.restarts; }
+  get rejectedOps(): number { return this.stats.rejectedOps; }
+  get rejectedCalls(): number { return this.stats.rejectedCalls; }
+  get logsDropped(): number { return this.stats.logsDropped; }
+  get lastError(): string { return this.stats.lastError; }
+  get memoryBytes(): number { return this.stats.memoryBytes; }
 
   get batchTimeoutMs(): number {
     return this.limits.batchTimeoutMs;
@@ -109,11 +114,11 @@ export class IsolatedExporter implements Exporter, SlotOwner {
   onBatch(recordType: number, payload: Uint8Array, count: number): void {
     const thread = this.thread;
     if (thread === undefined || (this.state !== 'loaded' && this.state !== 'shadow')) {
-      this.drop('not_running', count);
+      this.stats.drop('not_running', count);
       return;
     }
     if (this.queuedBatches >= this.limits.queueBatches) {
-      this.drop('queue_full', count);
+      this.stats.drop('queue_full', count);
       return;
     }
     thread.batch(this.slot, recordType, payload, count);
@@ -153,8 +158,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
 
   /** Its current phase overran its deadline: stop it alone (its thread carries on with the others). */
   overran(phase: number): void {
-    this.timeouts++;
-    this.metrics.error('timeout');
+    this.stats.stopped('timeout');
     if (phase === Phase.INIT) {
       this.fail('EXPORTER_INIT', `${this.name}: loading did not finish within ${this.limits.initTimeoutMs} ms (exporters.initTimeoutMs); its call was stopped`, 'timeout');
     } else {
@@ -167,8 +171,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
   threadLost(culprit: boolean, why: string): void {
     this.thread = undefined;
     if (culprit || this.starting) {
-      this.crashes++;
-      this.metrics.error('crash');
+      this.stats.stopped('crash');
       this.fail('EXPORTER_INIT', `${this.name}: ${why}`, 'crash');
       return;
     }
@@ -226,8 +229,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
         } else if (this.reloading) {
           this.reloading = false;
         } else {
-          this.restarts++;
-          this.metrics.add(this.metrics.restarts, 1);
+          this.stats.restarted();
           this.host.log(this.name, LogLevel.INFO, `exporter restarted (restart ${this.restarts})`);
         }
         break;
@@ -241,10 +243,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
           this.overran(Phase.FORGET);
           break;
         }
-        if (m.trapped) {
-          this.traps++;
-          this.metrics.error('trap');
-        }
+        if (m.trapped) this.stats.failed('trap');
         const freed = this.sink.release(m.ids);
         this.host.store.free(freed);
         this.metrics.add(this.metrics.expired, freed.length);
@@ -273,19 +272,15 @@ export class IsolatedExporter implements Exporter, SlotOwner {
       const count = this.queuedCounts[this.head++]!;
       events += count;
       done++;
-      this.metrics.batch(count, seconds[b]!);
+      this.stats.batch(count, seconds[b]!);
       if (status === BatchStatus.TRAP) {
-        this.traps++;
+        this.stats.failed('trap');
         this.consecutiveTraps++;
-        this.metrics.error('trap');
         // The storm is judged batch by batch, as if each had come back alone.
         if (this.consecutiveTraps === maxTraps) trapStorm = true;
       } else {
         this.consecutiveTraps = 0;
-        if (status === BatchStatus.ERROR) {
-          this.errors++;
-          this.metrics.error('returned_error');
-        }
+        if (status === BatchStatus.ERROR) this.stats.failed('returned_error');
       }
     }
     // Reclaim the consumed front of the queue now and then, not per batch.
@@ -293,8 +288,6 @@ export class IsolatedExporter implements Exporter, SlotOwner {
       this.queuedCounts.splice(0, this.head);
       this.head = 0;
     }
-    this.batches += done;
-    this.events += events;
     this.queuedBatches -= done;
     this.queuedEvents -= events;
     if (timedOut) {
@@ -313,18 +306,9 @@ export class IsolatedExporter implements Exporter, SlotOwner {
   private apply(flush: Flush): void {
     const overflow = this.sink.apply(flush);
     const rejectedOps = flush.rejectedOps + overflow.overflowed;
-    this.rejectedOps += rejectedOps;
-    this.rejectedCalls += flush.rejectedCalls;
-    this.logsDropped += flush.logsDropped;
-    this.metrics.error('rejected_update', rejectedOps);
-    this.metrics.error('rejected_call', flush.rejectedCalls);
-    this.metrics.add(this.metrics.logsDropped, flush.logsDropped);
-    if (flush.lastError) this.lastError = flush.lastError;
-    if (overflow.why) this.lastError = overflow.why;
-    if (flush.memoryBytes !== this.memoryBytes) {
-      this.memoryBytes = flush.memoryBytes;
-      this.metrics.set(this.metrics.memory, flush.memoryBytes);
-    }
+    this.stats.flushed(rejectedOps, flush.rejectedCalls, flush.logsDropped, flush.memoryBytes);
+    if (flush.lastError) this.stats.lastError = flush.lastError;
+    if (overflow.why) this.stats.lastError = overflow.why;
   }
 
   /** Answers a synchronous call of the worker, which waits on the control block. */
@@ -361,7 +345,7 @@ export class IsolatedExporter implements Exporter, SlotOwner {
    * the exporter and schedules a restart after an exponential backoff.
    */
   private fail(code: ErrorCode, why: string, reason: QuarantineReason): void {
-    this.lastError = why;
+    this.stats.lastError = why;
     this.detach('aborted');
     if (this.starting) {
       this.setState('failed');
@@ -393,17 +377,12 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     this.head = 0;
     this.queuedBatches = 0;
     this.queuedEvents = 0;
-    if (lost) this.drop(reason, lost);
+    if (lost) this.stats.drop(reason, lost);
     this.metrics.set(this.metrics.queued, 0);
     this.wakeIdle();
     const waiter = this.forgetWaiter;
     this.forgetWaiter = undefined;
     waiter?.(false);
-  }
-
-  private drop(reason: DropReason, events: number): void {
-    this.dropped[reason] += events;
-    this.metrics.dropped(reason, events);
   }
 
   private setState(state: ExporterState): void {
