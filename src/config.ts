@@ -17,8 +17,6 @@ import { CgroupLabelRules, CgroupRuleError, DEFAULT_CGROUP_RULES, type CgroupRul
 
 export type { ApiConfig, Config, LokiConfig, OciExporterConfig, OciRegistryConfig } from './config-schema.js';
 export { SENSORS, type SensorConfigs, type SensorName } from './generated/sensors.js';
-// Kept for the modules of src/metrics that still import it from here.
-export { PACKAGE_ROOT } from './package-root.js';
 export { isHost } from './config-rules.js';
 
 /** The rules the resolver applies: the configured ones, then the defaults unless turned off. */

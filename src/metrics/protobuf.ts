@@ -5,7 +5,7 @@
 // field numbers still come from the .proto, loaded once with protobufjs.
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { PACKAGE_ROOT } from '../config.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { ByteWriter, type SizeHint } from './byte-writer.js';
 import { formatFloat, type SerializeOptions } from './exposition.js';
 import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, sparseBuckets, type NativeHistogram } from './native-histogram.js';

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { compressSync } from 'snappy';
-import { PACKAGE_ROOT } from '../config.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { formatFloat } from './exposition.js';
 import type { MetricSpec, SeriesStore } from './store.js';
 

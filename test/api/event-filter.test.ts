@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AGGREGATE_RECORDS, EventFilter, STREAMABLE_RECORDS } from '../../src/api/event-filter.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { encodeBatch, RecordType, type RecordValues } from '../../src/testing/index.js';
 import { RECORD_SIZE } from '../../src/ingest/generated/events.js';
 import type { BpfwasmError } from '../../src/errors.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GRPC_STATUS, statusName, toApiError } from '../../src/api/status-codes.js';
 import { BpfwasmError, ERRORS } from '../../src/errors.js';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 
 describe('BpfwasmError → gRPC status', () => {
   it('maps every error code, and the ones clients act on to the status they expect', () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { PACKAGE_ROOT } from '../../src/config.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { PROMTOOL } from '../support/exposition-check.js';
 
 const DIR = join(PACKAGE_ROOT, 'deploy/prometheus');
