@@ -119,7 +119,8 @@ export async function benchFreshness(log = console.error) {
     const m1 = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const received = (t) => t.split('\n').filter((l) => l.startsWith('bpfwasm_events_received_total{')).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     high.eventsPerSecond = (received(m1) - received(m0)) / ((hrNs() - t0) / 1e9);
-    return { samples: SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs, workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
+    return { samples: SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs,
+      busyPollMs: defaultConfig().helper.busyPollMs || 4 * defaultConfig().helper.pollMs, workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
   } finally {
     if (stormProc) await stop(stormProc, 'SIGTERM');
     await stop(proc, 'SIGTERM');
@@ -146,16 +147,17 @@ spawns the program (it adds Node's fork and exec). ${r.samples} samples each; th
 | low rate (an exec every ${r.intervalMs} ms) | ${ms(r.low.p50)} | ${ms(r.low.p99)} (${goal}) | ${ms(r.low.max)} | ${ms(r.low.spawnP50)} / ${ms(r.low.spawnP99)} |
 | thread storm in the background | ${ms(r.high.p50)} | ${ms(r.high.p99)} | ${ms(r.high.max)} | ${ms(r.high.spawnP50)} / ${ms(r.high.spawnP99)} |
 
-What bounds it at low rate: a lone record stays in the ring buffer until the helper's poll timeout
-(\`helper.pollMs\`, ${r.pollMs} ms here): the BPF side wakes the helper only once \`wakeupBytes\` are waiting, so
-up to ${r.pollMs} ms (${(r.pollMs / 2).toFixed(1)} ms on average) is the price of not waking per event. Then a frame on the socket,
-the decoder, a batch to the process exporter's thread and its updates back to the store, and the
+What bounds it at low rate: not the ring buffer any more. A record on a CPU that submitted nothing for
+\`helper.pollMs\` (${r.pollMs} ms here) wakes the helper at once, and the helper then polls every 1 ms for 3 ms to pick
+up the records right behind it (the exec after its fork; ebpf/PROTOCOL.md, "When the helper flushes"); before,
+a lone record waited for the poll, up to ${r.pollMs} ms. Then a frame on the socket, the decoder, a batch to the process exporter's thread and its updates back to the store, and the
 poll: a \`/federate\` round trip took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm). A request no longer
 reads the runtime metrics every time (at most every 100 ms) nor walks the families its selectors cannot
 match: polled every millisecond, it had cost the collector ~3-5 ms of CPU each, so the polls themselves
 delayed the pipeline. The visible time is taken at the middle of the request that showed the exec, so the
-figures carry up to half a round trip of uncertainty. Under a storm the helper flushes sooner (the
-threshold is reached), but every stage shares 2 CPUs with the storm.
+figures carry up to half a round trip of uncertainty. Under a storm every poll finds records, so the helper
+waits up to \`helper.busyPollMs\` (${r.busyPollMs} ms here) unless \`wakeupBytes\` fill first: fewer frames for the
+collector, and up to that long in the ring for the exec; and every stage shares 2 CPUs with the storm.
 `;
 }
 

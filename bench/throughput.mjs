@@ -417,9 +417,10 @@ in-kernel count.
 
 Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N --sink null --stats-ms ${STATS_MS}\`.
 ${r.profile ? `
-**Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event: the helper sends a
-frame every \`pollMs\` (5 ms: 200 frames a second at this rate, ~500 records each), and each frame
-costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
+**Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event. Under a stream the
+helper waits \`busyPollMs\` (4 × \`pollMs\`: 20 ms) unless the \`wakeupBytes\` threshold (64 KiB) fills first,
+which at this rate it does every ~10 ms: ~100 frames a second of ~1000 records (at most \`batchBytes\` each);
+it sent a frame every \`pollMs\` (5 ms, 200 a second) before. Each frame costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
 woken through the ring (\`Atomics.notify\`), and the main thread again for that thread's one answer
 (\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
 module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
@@ -430,9 +431,8 @@ for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/
 schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
 runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
 idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
-exporter. What is left is the three wake-ups per frame. Waking the helper for a record after a
-quiet spell was tried (commit b71b543) and taken out again: it turns records a few ms apart into a
-frame each, a trade not measured cleanly here. The answer's wake-up
+exporter. What is left is the three wake-ups per frame. Fewer, bigger frames would need a larger
+\`batchBytes\` (a frame then no longer fits one 64 KiB pipe read). The answer's wake-up
 could go too (the results in shared memory, read by the main thread at its next frame or scrape).
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own

@@ -78,8 +78,9 @@ export const ConfigSchema = Type.Object({
   helper: section({
     path: Type.String({ minLength: 1, defaultText: '`ebpf/build/bpfwasm-helper` in the package', description: 'The bpfwasm-helper binary.' }),
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, powerOfTwo: true, default: 4 << 20, description: 'Ring buffer of a sensor without its own default (sensors.<name>.ringBytes); a power of two.' }),
-    wakeupBytes: int(0, 1 << 30, 64 << 10, 'The BPF side wakes the helper only past this much data (smaller than ringBytes)…'),
-    pollMs: int(1, 1000, 5, '…or after this long: the freshness bound.'),
+    wakeupBytes: int(0, 1 << 30, 64 << 10, 'The BPF side wakes the helper past this much data (smaller than ringBytes), and for a record after pollMs without one on its CPU…'),
+    pollMs: int(1, 1000, 5, '…else the helper drains after this long: the freshness bound between streams.'),
+    busyPollMs: int(0, 10_000, 0, 'Longest wait while records keep coming (two polls in a row found some): fewer, bigger frames under load, and this is then the freshness bound (0: 4 × pollMs; at least pollMs).'),
     statsMs: int(50, 60_000, 1000, 'Drop and run-time report interval.'),
     // A frame (24-byte header + batch) fits one 64 KiB pipe read, so the decoder never stitches one.
     batchBytes: int(4096, 1 << 20, (64 << 10) - 24, 'Largest batch handed to an exporter (the default makes a frame fit a 64 KiB pipe read).'),

@@ -75,6 +75,9 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   if (config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
   }
+  if (config.helper.busyPollMs && config.helper.busyPollMs < config.helper.pollMs) {
+    throw invalid('helper.busyPollMs', `must be 0 or at least helper.pollMs (${config.helper.pollMs})`);
+  }
   const prof = config.profile;
   if (prof.defaultHz > prof.maxHz) throw invalid('profile.defaultHz', `must not exceed profile.maxHz (${prof.maxHz})`);
   if (prof.defaultSeconds > prof.maxSeconds) {

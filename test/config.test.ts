@@ -17,6 +17,11 @@ describe('config', () => {
       '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
   });
 
+  it('passes helper.busyPollMs only when set (0: the helper takes 4 × pollMs)', () => {
+    const args = helperArgs(buildConfig({ helper: { pollMs: 2, busyPollMs: 30 } }));
+    expect(args.slice(args.indexOf('--poll-ms'), args.indexOf('--poll-ms') + 4)).toEqual(['--poll-ms', '2', '--busy-poll-ms', '30']);
+  });
+
   it('maps sensor options to helper flags and exporter settings', () => {
     const c = buildConfig({
       helper: { aggregateMs: 250 },
@@ -98,6 +103,7 @@ describe('config', () => {
     [{ exporters: { settings: { tcp: { ipLabels: null } } } }, 'config: exporters.settings.tcp.ipLabels must be a string, got null'],
     [{ exporters: { dirs: 'x' } }, 'config: exporters.dirs must be a list of paths'],
     [{ helper: { wakeupBytes: 8192, ringBytes: 4096 } }, 'config: helper.wakeupBytes must be smaller than helper.ringBytes (4096)'],
+    [{ helper: { pollMs: 10, busyPollMs: 5 } }, 'config: helper.busyPollMs must be 0 or at least helper.pollMs (10)'],
     [{ federate: { externalLabels: { node: 'a\u0000b' } } },
       'config: federate.externalLabels.node label value contains control character U+0000 at offset 1'],
     [[1], 'config: the document must be a mapping'],

@@ -1,19 +1,18 @@
 // Loads the benchmark sensor into the running kernel through the real helper, drives it with
 // bench/syscall-driver.c and checks the records. Needs root (CAP_BPF + CAP_PERFMON); a helper
 // that cannot be built or loaded fails these tests, it never skips them.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameDecoder, parseStats } from '../../src/ingest/frame-decoder.js';
 import { BenchSyscallOffset, HeaderOffset, RECORD_SIZE, RecordType } from '../../src/ingest/generated/events.js';
+import { SyscallDriver } from '../../test/support/syscall-driver.js';
 
 const EBPF_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HELPER = join(EBPF_DIR, 'build', 'bpfwasm-helper');
-const DRIVER_SRC = join(EBPF_DIR, '..', 'bench', 'syscall-driver.c');
 const GETPPID = 110; // x86-64
 const Stat = { RING_DROPS: 1, RING_SUBMITTED: 2, RECORDS_WRITTEN: 3 } as const;
 
@@ -23,31 +22,6 @@ interface Run {
   stats: { drops: number; submitted: number; written: number };
   stderr: string;
   code: number | null;
-}
-
-/** The driver: one process whose syscalls the sensor targets, driven line by line. */
-class Driver {
-  readonly proc: ChildProcess;
-  private readonly lines: string[] = [];
-  private waiter: ((l: string) => void) | undefined;
-  constructor(bin: string) {
-    this.proc = spawn(bin, ['0'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (l) => {
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(l);
-      } else this.lines.push(l);
-    });
-  }
-  next(): Promise<string> {
-    return new Promise((ok) => (this.lines.length ? ok(this.lines.shift()!) : (this.waiter = ok)));
-  }
-  async calls(rate: number, seconds: number): Promise<number> {
-    const reply = this.next();
-    this.proc.stdin!.write(`${rate} ${seconds}\n`);
-    return Number((await reply).split(' ')[0]);
-  }
 }
 
 /** Runs the helper with `args`, lets `during` drive load once READY, then stops it (stdin EOF). */
@@ -91,7 +65,7 @@ async function runHelper(args: string[], during: () => Promise<void>): Promise<R
 }
 
 let tmp: string;
-let driver: Driver;
+let driver: SyscallDriver;
 let pid: number;
 
 beforeAll(async () => {
@@ -99,14 +73,12 @@ beforeAll(async () => {
   execFileSync('make', ['-s', '-C', EBPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (!existsSync(HELPER)) throw new Error(`${HELPER} was not built`);
   tmp = mkdtempSync(join(tmpdir(), 'bpfwasm-bench-'));
-  const bin = join(tmp, 'syscall-driver');
-  execFileSync('cc', ['-O2', '-o', bin, DRIVER_SRC]);
-  driver = new Driver(bin);
-  pid = Number((await driver.next()).split(' ')[1]);
+  driver = new SyscallDriver(tmp);
+  pid = await driver.pid();
 });
 
 afterAll(() => {
-  driver?.proc.stdin?.end();
+  driver?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -1,5 +1,7 @@
-/* Event loop. Every wakeup and every --poll-ms timeout drains the rings and flushes
- * the batches; the BPF side only wakes us once --wakeup-bytes are waiting. */
+/* Event loop. Every wakeup and every timeout drains the rings and flushes the batches.
+ * The BPF side wakes us once --wakeup-bytes are waiting, or for a record after a quiet
+ * spell (bpfwasm.bpf.h); how long we wait otherwise is the pace below (PROTOCOL.md,
+ * "When the helper flushes"). */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,6 +18,41 @@
 #include "stats.h"
 
 enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGGREGATE };
+
+/* A record after a quiet spell wakes us at once, but the few right behind it (a fork's
+ * exec and exit) do not: after such a wakeup the next polls come this soon. */
+#define LINGER_MS 1
+#define LINGER_POLLS 3
+/* Polls in a row that found records before the stream's longer wait applies. */
+#define STREAM_POLLS 2
+
+/* How long the next wait may last. */
+struct pace {
+	__u32 poll_ms;
+	__u32 busy_poll_ms;
+	int linger;	     /* LINGER_MS polls left after a quiet-spell wakeup */
+	int found_in_a_row; /* polls in a row that found records, lingering ones aside */
+};
+
+static int pace_timeout_ms(const struct pace *p)
+{
+	if (p->linger > 0)
+		return LINGER_MS < p->poll_ms ? LINGER_MS : p->poll_ms;
+	/* A stream: fewer, bigger frames; the threshold still wakes us as soon as it fills. */
+	return p->found_in_a_row >= STREAM_POLLS ? p->busy_poll_ms : p->poll_ms;
+}
+
+/* After a drain: `woken` by a ring, `found` records. A ring wakeup while nothing came in
+ * before is the BPF side's quiet-spell one (or a burst past the threshold): linger. */
+static void pace_update(struct pace *p, bool woken, bool found)
+{
+	if (p->linger > 0)
+		p->linger--;
+	else if (woken && found && !p->found_in_a_row)
+		p->linger = LINGER_POLLS;
+	else
+		p->found_in_a_row = found ? p->found_in_a_row + 1 : 0;
+}
 
 int loop_signal_fd(void)
 {
@@ -75,6 +112,7 @@ struct due {
 	bool stop;
 	bool stats;
 	bool aggregate;
+	bool ring;
 };
 
 /* Handle one ready source: note what is now due. */
@@ -85,7 +123,8 @@ static void handle(enum source source, int signal_fd, int timer_fd, int aggregat
 
 	switch (source) {
 	case SOURCE_RING:
-		break; /* drained after every wakeup anyway */
+		due->ring = true; /* drained after every wakeup anyway */
+		break;
 	case SOURCE_STDIN:
 		due->stop |= loop_stdin_closed();
 		break;
@@ -102,8 +141,9 @@ static void handle(enum source source, int signal_fd, int timer_fd, int aggregat
 }
 
 int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int signal_fd,
-	     __u32 poll_ms, __u32 stats_ms, __u32 aggregate_ms)
+	     __u32 poll_ms, __u32 busy_poll_ms, __u32 stats_ms, __u32 aggregate_ms)
 {
+	struct pace pace = { .poll_ms = poll_ms, .busy_poll_ms = busy_poll_ms };
 	struct epoll_event events[8];
 	bool stop = false;
 	int epfd, timer_fd = -1, aggregate_fd = -1, err;
@@ -115,8 +155,8 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 	err = timer_fd < 0 ? timer_fd : 0;
 	/* Edge-triggered: a ring is readable as soon as it holds one record, so level-triggered
 	 * epoll would return at once after every drain under steady load and the helper would
-	 * chase the producer record by record; with EPOLLET only the BPF side's threshold
-	 * wakeups (and the poll timeout) end the wait. */
+	 * chase the producer record by record; with EPOLLET only the BPF side's wakeups
+	 * (threshold, or a record after a quiet spell) and the timeout end the wait. */
 	for (size_t i = 0; !err && i < nrings; i++)
 		err = watch_events(epfd, ring_fds[i], SOURCE_RING, EPOLLIN | EPOLLET);
 	if (!err)
@@ -140,7 +180,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 
 	while (!stop) {
 		struct due due = {};
-		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), poll_ms);
+		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), pace_timeout_ms(&pace));
 
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
@@ -153,6 +193,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 		err = rb ? ring_buffer__consume(rb) : 0; /* NULL: every sensor is off */
 		if (err < 0)
 			break;
+		pace_update(&pace, due.ring, err > 0);
 		err = due.aggregate ? aggregate_drain() : 0;
 		if (!err)
 			err = due.stats ? stats_write() : output_flush();

@@ -14,8 +14,8 @@ int loop_signal_fd(void);
 bool loop_stdin_closed(void);
 
 /* Run until SIGTERM/SIGINT or stdin EOF. 0 on a clean stop, else a negative errno. */
-/* ring_fds: the sensors' ring buffer maps, watched for the BPF side's threshold wakeups. */
+/* ring_fds: the sensors' ring buffer maps, watched for the BPF side's wakeups. */
 int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int signal_fd,
-	     __u32 poll_ms, __u32 stats_ms, __u32 aggregate_ms);
+	     __u32 poll_ms, __u32 busy_poll_ms, __u32 stats_ms, __u32 aggregate_ms);
 
 #endif /* LOOP_H */

@@ -65,7 +65,7 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 	 * other than privileges (e.g. the verifier log). */
 	diag_capture_begin();
 	err = sensor_open_load(s, def, options_ring_bytes(opts, def), opts->wakeup_bytes,
-			       opts->settings, opts->nsettings, options_route(opts, def));
+			       opts->poll_ms, opts->settings, opts->nsettings, options_route(opts, def));
 	*load_ms += now_ms() - start;
 	if (!err) {
 		start = now_ms();
@@ -203,8 +203,8 @@ int main(int argc, char **argv)
 		ring_fds[i] = bpf_map__fd(sensors[i].events);
 	err = announce_ready(load_ms, attach_ms, sensors, nattached, failed, nfailed);
 	if (!err)
-		err = loop_run(rb, ring_fds, nattached, signal_fd, opts.poll_ms, opts.stats_ms,
-			       opts.aggregate_ms);
+		err = loop_run(rb, ring_fds, nattached, signal_fd, opts.poll_ms, opts.busy_poll_ms,
+			       opts.stats_ms, opts.aggregate_ms);
 	/* Final report: whatever is still in the rings and maps, then the cumulative STATS. The
 	 * programs are detached first, so nothing is submitted after the last read and the
 	 * report adds up exactly (written = submitted). */

@@ -14,7 +14,8 @@
 
 static const char usage[] =
 	"usage: " HELPER_NAME " [--sensors NAME[,NAME...]] [--ring-bytes N] [--wakeup-bytes N]\n"
-	"                      [--poll-ms N] [--stats-ms N] [--batch-bytes N] [--aggregate-ms N]\n"
+	"                      [--poll-ms N] [--busy-poll-ms N] [--stats-ms N] [--batch-bytes N]\n"
+	"                      [--aggregate-ms N]\n"
 	"                      [--ring SENSOR=N]... [--set SENSOR.VAR=VALUE]... [--route SENSOR=ROUTE]...\n"
 	"                      [--sink stdout|null] [--require NAME[,NAME...]]\n"
 	"       " HELPER_NAME " --profile [--hz N] [--seconds S] [--pid TGID] [--cgroup ID]\n"
@@ -26,8 +27,11 @@ static const char usage[] =
 	"\n"
 	"  --sensors LIST      sensors to load (default process; known: %s)\n"
 	"  --ring-bytes N      ring buffer per sensor, power of two >= page size (default 4194304)\n"
-	"  --wakeup-bytes N    wake up only once N bytes are waiting, < ring bytes (default 65536)\n"
-	"  --poll-ms N         longest wait before draining, 1-10000 (default 5)\n"
+	"  --wakeup-bytes N    wake up once N bytes are waiting, < ring bytes (default 65536)\n"
+	"  --poll-ms N         longest wait before draining, 1-10000 (default 5); a record after\n"
+	"                      this long without one on its CPU wakes the helper at once\n"
+	"  --busy-poll-ms N    longest wait while records keep coming (a stream), from --poll-ms\n"
+	"                      to 10000 (default 4 x --poll-ms)\n"
 	"  --stats-ms N        STATS frame interval, 10-3600000 (default 1000)\n"
 	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 65536)\n"
 	"  --aggregate-ms N    aggregate record interval, 10-3600000 (default 1000)\n"
@@ -315,7 +319,7 @@ static int parse_sensors(char *list, struct options *opts)
 int options_parse(int argc, char **argv, struct options *opts)
 {
 	enum {
-		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_STATS, OPT_BATCH,
+		OPT_SENSORS = 256, OPT_RING_BYTES, OPT_WAKEUP, OPT_POLL, OPT_BUSY_POLL, OPT_STATS, OPT_BATCH,
 		OPT_AGGREGATE, OPT_RING, OPT_SET, OPT_ROUTE, OPT_SINK, OPT_REQUIRE, OPT_TEST_UNLOADABLE,
 		OPT_HELP,
 		OPT_PROFILE, OPT_HZ, OPT_SECONDS, OPT_PID, OPT_CGROUP, OPT_NO_KERNEL, OPT_NO_USER,
@@ -326,6 +330,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		{ "ring-bytes", required_argument, NULL, OPT_RING_BYTES },
 		{ "wakeup-bytes", required_argument, NULL, OPT_WAKEUP },
 		{ "poll-ms", required_argument, NULL, OPT_POLL },
+		{ "busy-poll-ms", required_argument, NULL, OPT_BUSY_POLL },
 		{ "stats-ms", required_argument, NULL, OPT_STATS },
 		{ "batch-bytes", required_argument, NULL, OPT_BATCH },
 		{ "aggregate-ms", required_argument, NULL, OPT_AGGREGATE },
@@ -406,6 +411,9 @@ int options_parse(int argc, char **argv, struct options *opts)
 		case OPT_POLL:
 			bad = parse_u32("poll-ms", optarg, 1, 10000, &opts->poll_ms);
 			break;
+		case OPT_BUSY_POLL:
+			bad = parse_u32("busy-poll-ms", optarg, 1, 10000, &opts->busy_poll_ms);
+			break;
 		case OPT_STATS:
 			bad = parse_u32("stats-ms", optarg, 10, 3600000, &opts->stats_ms);
 			break;
@@ -475,6 +483,13 @@ int options_parse(int argc, char **argv, struct options *opts)
 	if (opts->wakeup_bytes >= opts->ring_bytes) {
 		diag("--wakeup-bytes (%u) must be smaller than --ring-bytes (%u)", opts->wakeup_bytes,
 		     opts->ring_bytes);
+		return EXIT_USAGE;
+	}
+	if (!opts->busy_poll_ms)
+		opts->busy_poll_ms = opts->poll_ms * 4 < 10000 ? opts->poll_ms * 4 : 10000;
+	if (opts->busy_poll_ms < opts->poll_ms) {
+		diag("--busy-poll-ms (%u) must be at least --poll-ms (%u)", opts->busy_poll_ms,
+		     opts->poll_ms);
 		return EXIT_USAGE;
 	}
 	if (parse_sensors(sensors, opts) || check_sensors_loaded(opts))

@@ -48,6 +48,7 @@ struct options {
 	__u32 ring_bytes;
 	__u32 wakeup_bytes;
 	__u32 poll_ms;
+	__u32 busy_poll_ms; /* 0 until parsed: 4 x poll_ms unless given */
 	__u32 stats_ms;
 	__u32 batch_bytes;
 	__u32 aggregate_ms;

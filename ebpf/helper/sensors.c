@@ -137,13 +137,13 @@ static int choose_route(struct sensor *s, const char *forced)
 }
 
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings,
-		     const char *route)
+		     __u32 wakeup_bytes, __u32 poll_ms, const struct sensor_setting *settings,
+		     size_t nsettings, const char *route)
 {
 	int err;
 
 	s->def = def;
-	s->skel = def->open(wakeup_bytes);
+	s->skel = def->open(wakeup_bytes, poll_ms);
 	if (!s->skel)
 		return fail(s, "open", -errno);
 	err = find_objects(s);

@@ -53,7 +53,8 @@ struct sensor_def {
 	 * that feature probes decide (e.g. whether a tracepoint has an argument). */
 	int (*configure)(void *skel);
 	/* Skeleton operations, usually SKELETON_OPS(<name>_bpf). */
-	void *(*open)(__u32 wakeup_bytes); /* NULL and errno on failure */
+	/* NULL and errno on failure; sets the wakeup policy (--wakeup-bytes, --poll-ms). */
+	void *(*open)(__u32 wakeup_bytes, __u32 poll_ms);
 	struct bpf_object *(*object)(void *skel);
 	int (*load)(void *skel);
 	int (*attach)(void *skel);
@@ -63,11 +64,13 @@ struct sensor_def {
 
 /* Defines the operations of a bpftool skeleton `struct <skel>` (from <skel>.skel.h). */
 #define SKELETON_ADAPTER(skel)                                                 \
-	static void *skel##_open_sensor(__u32 wakeup_bytes)                    \
+	static void *skel##_open_sensor(__u32 wakeup_bytes, __u32 poll_ms)     \
 	{                                                                      \
 		struct skel *s = skel##__open();                               \
-		if (s)                                                         \
+		if (s) {                                                       \
 			s->rodata->wakeup_bytes = wakeup_bytes;                \
+			s->rodata->quiet_ns = poll_ms * 1000000ULL;            \
+		}                                                              \
 		return s;                                                      \
 	}                                                                      \
 	static struct bpf_object *skel##_object(void *s)                       \
@@ -128,8 +131,8 @@ const char *sensor_known_names(void);
 /* Open the skeleton, size its ring, apply the --set settings naming it, choose its route
  * (`route`, or the first available when NULL) and load it. 0 or a negative errno. */
 int sensor_open_load(struct sensor *s, const struct sensor_def *def, __u32 ring_bytes,
-		     __u32 wakeup_bytes, const struct sensor_setting *settings, size_t nsettings,
-		     const char *route);
+		     __u32 wakeup_bytes, __u32 poll_ms, const struct sensor_setting *settings,
+		     size_t nsettings, const char *route);
 /* The route of `def` called `name`, or NULL. */
 const struct route_def *sensor_route(const struct sensor_def *def, const char *name);
 /* Comma-separated route names of `def`, for error messages. */

@@ -10,6 +10,23 @@
  * much data waits, so a busy ring costs one wakeup per batch, not per event. */
 const volatile __u32 wakeup_bytes = 65536;
 
+/* Set by the helper before load (--poll-ms): a record on a CPU that submitted nothing for
+ * this long wakes the consumer at once, so a lone event is not held until the poll timeout. */
+const volatile __u64 quiet_ns = 5000000;
+
+/* When each CPU last submitted a record: per CPU, so the write per record stays in that
+ * CPU's cache instead of bouncing one shared line between CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_submit SEC(".maps");
+
+/* When a record last asked for a quiet-spell wakeup, on any CPU. Written only then (at most
+ * once per quiet_ns), so quiet CPUs together wake the consumer no more often than its poll. */
+static __u64 quiet_wakeup_ns;
+
 /* The helper sizes the ring with bpf_map__set_max_entries (--ring-bytes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -59,20 +76,43 @@ static __always_inline void bpfwasm_fill_header(struct bpfwasm_event_header *hdr
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
+/* Whether the record stamped `now` follows a quiet spell: its CPU submitted nothing for
+ * quiet_ns, and no other CPU asked for such a wakeup within quiet_ns. Stamps this CPU. */
+static __always_inline bool bpfwasm_after_quiet_spell(__u64 now)
+{
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&last_submit, &zero);
+	bool quiet;
+
+	if (!last)
+		return false;
+	/* Signed: another CPU may have stamped quiet_wakeup_ns a little after `now`. */
+	quiet = now - *last >= quiet_ns && (__s64)(now - quiet_wakeup_ns) >= (__s64)quiet_ns;
+	*last = now;
+	if (quiet)
+		quiet_wakeup_ns = now;
+	return quiet;
+}
+
 /* Submit without waking the consumer until `wakeup_bytes` are waiting; the helper's
  * poll timeout (--poll-ms) picks up anything below the threshold. Only the record that
  * crosses a multiple of the threshold wakes it: forcing a wakeup on every record while
  * the consumer is still on its way queues an irq_work per record on the producer's CPU
- * (a lost crossing between CPUs is retried at the next multiple, or by the timeout). */
+ * (a lost crossing between CPUs is retried at the next multiple, or by the timeout).
+ * A record after a quiet spell wakes it too, if it has read everything before (flags 0:
+ * the kernel's own check), so a lone event reaches user space at once; under a stream
+ * records follow each other closely and only the threshold and the poll wake it. */
 static __always_inline void bpfwasm_submit(void *record)
 {
+	/* Every record starts with the header: this record's (reserved) size, and its time. */
+	struct bpfwasm_event_header *hdr = record;
 	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	/* Every record starts with the header, whose size is this record's (reserved) size. */
-	__u64 before = waiting - ((struct bpfwasm_event_header *)record)->size;
+	__u64 before = waiting - hdr->size;
 	__u32 threshold = wakeup_bytes;
 	bool wake = !threshold || (waiting >= threshold && before / threshold != waiting / threshold);
+	bool quiet = bpfwasm_after_quiet_spell(hdr->timestamp_ns);
 
-	bpf_ringbuf_submit(record, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(record, wake ? BPF_RB_FORCE_WAKEUP : quiet ? 0 : BPF_RB_NO_WAKEUP);
 	bpfwasm_count(BPFWASM_STAT_SUBMITTED);
 }
 

@@ -5,7 +5,7 @@ import { CONFIG_FORMATS, CONFIG_KEYWORDS } from '../config-rules.js';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
-const schema0 = {"additionalProperties":false,"typeError":"must be a mapping","type":"object","properties":{"listen":{"additionalProperties":false,"default":{},"type":"object","properties":{"host":{"format":"host","default":"0.0.0.0","description":"Address of the HTTP endpoints: an IP address or a host name.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9745,"description":"Port of the HTTP endpoints (0: any free port).","type":"integer"}}},"helper":{"additionalProperties":false,"default":{},"description":"The native helper that loads the sensors (ebpf/PROTOCOL.md).","type":"object","properties":{"path":{"minLength":1,"defaultText":"`ebpf/build/bpfwasm-helper` in the package","description":"The bpfwasm-helper binary.","type":"string"},"ringBytes":{"minimum":4096,"maximum":1073741824,"powerOfTwo":true,"default":4194304,"description":"Ring buffer of a sensor without its own default (sensors.<name>.ringBytes); a power of two.","type":"integer"},"wakeupBytes":{"minimum":0,"maximum":1073741824,"default":65536,"description":"The BPF side wakes the helper only past this much data (smaller than ringBytes)…","type":"integer"},"pollMs":{"minimum":1,"maximum":1000,"default":5,"description":"…or after this long: the freshness bound.","type":"integer"},"statsMs":{"minimum":50,"maximum":60000,"default":1000,"description":"Drop and run-time report interval.","type":"integer"},"batchBytes":{"minimum":4096,"maximum":1048576,"default":65512,"description":"Largest batch handed to an exporter (the default makes a frame fit a 64 KiB pipe read).","type":"integer"},"aggregateMs":{"minimum":10,"maximum":3600000,"default":1000,"description":"Interval of the kernel-aggregated sensors' records.","type":"integer"}}},"sensors":{"type":"object","additionalProperties":false,"default":{},"description":"Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost).","properties":{"process":{"type":"object","additionalProperties":false,"default":{},"description":"Fork, exec and exit records.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (524288 bytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"logExits":{"type":"string","enum":["listed","nonzero","signals","none"],"default":"listed","description":"Which exits the process exporter logs as `process_exit` events (docs/LOGS.md): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals."},"maxArgs":{"type":"integer","minimum":0,"maximum":128,"default":20,"description":"Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. Sets `max_args` in its BPF program."},"logExitCodes":{"type":"array","items":{"type":"integer","minimum":1,"maximum":255},"default":[126,127],"description":"Exit codes logged with logExits 'listed'."},"logExitSignals":{"type":"array","items":{"type":"string","format":"signal"},"default":["SIGABRT","SIGBUS","SIGFPE","SIGILL","SIGKILL","SIGSEGV","SIGSYS"],"description":"Signals (SIGHUP … SIGSYS) whose kills are logged with logExits 'listed'."}}},"syscalls":{"type":"object","additionalProperties":false,"default":{},"description":"Per-syscall latency and error aggregates.","properties":{"enabled":{"type":"boolean","default":false,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"pid":{"type":"integer","minimum":0,"maximum":2147483647,"default":0,"description":"Only this process id (0: any). Sets `filter_tgid` in its BPF program."},"comm":{"type":"string","maxBytes":15,"default":"","description":"Only tasks with this command name (at most 15 bytes; '': any). Sets `filter_comm` in its BPF program."},"cgroup":{"type":"string","cgroupPath":true,"default":"","description":"Only this cgroup v2 group: a path under the cgroup2 mount, or its numeric id ('': any). Sets `filter_cgroup`, `filter_cgroup_level` in its BPF program."},"subtree":{"type":"boolean","default":false,"description":"With `cgroup` a path: also every cgroup below it (a container's or slice's whole subtree)."}}},"tcp":{"type":"object","additionalProperties":false,"default":{},"description":"Connections opened, closed and retransmitting.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (524288 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","fentry","kprobe"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/tcp/README.md, \"Routes\")."},"ipLabels":{"type":"boolean","default":false,"description":"Add local_addr/remote_addr labels (one series per peer: mind the cardinality)."},"ephemeralPorts":{"type":"string","enum":["collapse","keep"],"default":"collapse","description":"'collapse' reports the ephemeral side's port as \"ephemeral\"; 'keep' keeps the number."}}},"blockio":{"type":"object","additionalProperties":false,"default":{},"description":"Block request latency by disk and operation, aggregated in the kernel.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","raw_tp"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/blockio/README.md, \"Routes\")."}}},"runqlat":{"type":"object","additionalProperties":false,"default":{},"description":"Run-queue latency, aggregated in the kernel.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto","task_storage","pid_hash"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/runqlat/README.md, \"Routes\")."},"perCgroup":{"type":"boolean","default":false,"description":"One histogram per cgroup instead of one for the node. Sets `per_cgroup` in its BPF program."}}},"oom":{"type":"object","additionalProperties":false,"default":{},"description":"One record per OOM kill.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (262144 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","fentry","kprobe"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/oom/README.md, \"Routes\")."}}},"bench":{"type":"object","additionalProperties":false,"default":{},"description":"Benchmark only (bench/throughput.mjs): a record per syscall of one process; costs every syscall while on.","properties":{"enabled":{"type":"boolean","default":false,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (helper.ringBytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"tgid":{"type":"integer","minimum":0,"maximum":2147483647,"default":0,"description":"The process whose syscalls are recorded (0: none). Sets `tgid` in its BPF program."}}}}},"exporters":{"additionalProperties":false,"default":{},"description":"The WebAssembly exporters and their limits.","type":"object","properties":{"builtin":{"default":true,"description":"Load the built-in exporters shipped in exporters/build.","type":"boolean"},"dirs":{"default":[],"typeError":"must be a list of paths","description":"Further directories of *.wasm exporters, loaded after the built-ins.","type":"array","items":{"minLength":1,"type":"string"}},"watch":{"default":true,"description":"Hot reload: load, swap or unload a module of `dirs` when its file appears, changes or goes; a re-created dir is watched again.","type":"boolean"},"maxSeriesPerExporter":{"minimum":1,"maximum":10000000,"default":10000,"description":"Further series are refused and counted (the collector's own series about an exporter don't count).","type":"integer"},"maxLabelValueBytes":{"minimum":1,"maximum":65536,"default":1024,"description":"Longest label value an exporter may set.","type":"integer"},"batchTimeoutMs":{"minimum":1,"maximum":60000,"default":250,"description":"Deadline of one batch call in an exporter's worker; an overrun terminates and quarantines it.","type":"integer"},"initTimeoutMs":{"minimum":10,"maximum":600000,"default":2000,"description":"Deadline of loading one exporter (compile, instantiate, bpfwasm_init).","type":"integer"},"maxMemoryPages":{"minimum":1,"maximum":65536,"default":256,"description":"An exporter's budget in 64 KiB pages: its linear memory, tables, globals and segments together.","type":"integer"},"queueBatches":{"minimum":1,"maximum":65536,"default":64,"description":"Batches queued to one exporter's worker before further ones are dropped and counted.","type":"integer"},"quarantineBaseMs":{"minimum":1,"maximum":3600000,"default":1000,"description":"Quarantine before the first restart, doubled on each failure in a row up to quarantineMaxMs.","type":"integer"},"quarantineMaxMs":{"minimum":1,"maximum":86400000,"default":60000,"description":"Longest quarantine.","type":"integer"},"maxConsecutiveTraps":{"minimum":1,"maximum":1000000,"default":16,"description":"Batches trapping in a row before the exporter is restarted from a fresh instance.","type":"integer"},"threads":{"minimum":1,"maximum":64,"default":1,"description":"Worker threads the built-in exporters share, and as many the user modules share; each exporter in its own instance (src/exporters/README.md).","type":"integer"},"settings":{"type":"object","additionalProperties":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]*$","what":"setting name"},"typeError":"must be a mapping of names to strings"},"default":{},"textValues":true,"typeError":"must be a mapping of exporter names to settings","description":"Settings per exporter name, read by the module through the `config` import; numbers and booleans are taken as their text (quote \"1.0\" to keep it exact)."},"requireSignatures":{"default":false,"description":"Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key.","type":"boolean"},"trustedKeys":{"default":[],"typeError":"must be a list of paths","description":"Ed25519 public keys: PEM (SPKI) file paths, or inline keys (PEM text or its one-line base64 body).","type":"array","items":{"minLength":1,"type":"string"}},"oci":{"default":[],"typeError":"must be a list of { name, ref, pollSeconds, shadow }","description":"Exporters followed in OCI registries (deploy/exporters.md): pulled, verified and swapped in when the reference moves; at most one current and one shadow entry per name.","type":"array","items":{"additionalProperties":false,"typeError":"must be a mapping with name and ref","type":"object","required":["name","ref"],"properties":{"name":{"pattern":"^[a-z0-9_-]{1,64}$","typeError":"must be an exporter name ([a-z0-9_-]{1,64})","description":"The exporter it updates.","type":"string"},"ref":{"minLength":1,"ociReference":true,"description":"registry/repository:tag (or @digest) to follow.","type":"string"},"pollSeconds":{"minimum":1,"maximum":86400,"default":60,"description":"How often the reference is looked up.","type":"integer"},"shadow":{"default":false,"description":"Run it as the shadow candidate beside the current version, not in its place.","type":"boolean"}}}},"registries":{"type":"object","additionalProperties":{"additionalProperties":false,"type":"object","properties":{"username":{"default":"","description":"User name for the registry (with passwordFile).","type":"string"},"passwordFile":{"default":"","description":"File holding the password; read when the config loads.","type":"string"},"caFile":{"default":"","description":"PEM CA bundle the registry is verified against; read when the config loads.","type":"string"},"plainHttp":{"default":false,"description":"Plain HTTP, for a registry on loopback.","type":"boolean"}}},"default":{},"registryHost":true,"quotedKeys":true,"typeError":"must be a mapping of registry host[:port] to settings","description":"Per registry (host[:port]): credentials, a CA bundle, or plain HTTP for a registry on loopback."},"ociTimeoutSeconds":{"minimum":1,"maximum":600,"default":30,"description":"Deadline of one request to a registry.","type":"integer"},"ociMaxModuleBytes":{"minimum":1024,"maximum":268435456,"default":16777216,"description":"The largest module (blob) pulled from a registry; larger ones are refused before they are downloaded.","type":"integer"}}},"metrics":{"additionalProperties":false,"default":{},"type":"object","properties":{"maxSeriesPerMetric":{"minimum":1,"maximum":10000000,"default":10000,"description":"Series one metric may have before further ones are refused and counted.","type":"integer"},"seriesTtlSeconds":{"minimum":0,"maximum":31536000,"default":3600,"description":"Exporter series not updated for this long are removed from every endpoint (0: never).","type":"integer"},"nativeHistograms":{"default":false,"description":"Also serve histograms as native (sparse exponential) histograms in the protobuf format.","type":"boolean"}}},"federate":{"additionalProperties":false,"default":{},"type":"object","properties":{"externalLabels":{"type":"object","additionalProperties":{"labelValue":true,"type":"string"},"keyPattern":{"pattern":"^[a-zA-Z_][a-zA-Z0-9_]*$","what":"label name"},"typeError":"must be a mapping of names to strings","defaultText":"`{ node: $NODE_NAME }`, or the host name when NODE_NAME is unset","description":"Added to every federated series that lacks the label."}}},"remoteWrite":{"additionalProperties":false,"default":{},"type":"object","properties":{"url":{"default":"","description":"Receiver URL; empty disables remote write.","format":"http-url","type":"string"},"intervalSeconds":{"minimum":1,"maximum":3600,"default":15,"description":"How often samples are sent.","type":"integer"},"timeoutSeconds":{"minimum":1,"maximum":300,"default":10,"description":"Deadline of one request.","type":"integer"},"maxQueuedRequests":{"minimum":1,"maximum":100000,"default":100,"description":"WriteRequests waiting to be sent before the oldest is dropped (and counted).","type":"integer"},"maxSamplesPerRequest":{"minimum":1,"maximum":1000000,"default":2000,"description":"Samples in one WriteRequest.","type":"integer"},"headers":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z0-9-]+$","what":"HTTP header name"},"typeError":"must be a mapping of names to strings","description":"Extra request headers."},"bearerToken":{"default":"","description":"Bearer token sent with every request.","type":"string"}}},"http":{"additionalProperties":false,"default":{},"description":"Who may take profiles over HTTP (/flamegraph); /metrics and /federate stay open.","type":"object","properties":{"profile":{"type":"string","enum":["off","local","token"],"default":"local","description":"off: no /flamegraph; local: loopback clients only; token: `Authorization: Bearer` from profileTokenFile."},"profileTokenFile":{"default":"","description":"File holding the token of http.profile: token.","type":"string"}}},"profile":{"additionalProperties":false,"default":{},"type":"object","properties":{"defaultHz":{"minimum":1,"maximum":1000,"default":99,"description":"Sampling frequency of a profile that names none (at most maxHz).","type":"integer"},"maxHz":{"minimum":1,"maximum":1000,"default":1000,"description":"Highest sampling frequency a request may ask for.","type":"integer"},"defaultSeconds":{"minimum":1,"maximum":300,"default":10,"description":"Duration of a profile that names none (at most maxSeconds).","type":"integer"},"maxSeconds":{"minimum":1,"maximum":300,"default":300,"description":"Longest duration a request may ask for.","type":"integer"},"maxConcurrent":{"minimum":1,"maximum":16,"default":1,"description":"Profiles sampling at once; further requests get 429.","type":"integer"},"keep":{"minimum":1,"maximum":1000,"default":20,"description":"Recent profiles kept for /flamegraph/:id and diffs.","type":"integer"},"cacheBytes":{"minimum":0,"maximum":4294967296,"default":67108864,"description":"Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept for profiles taken within 10 s of each other.","type":"integer"}}},"cgroups":{"additionalProperties":false,"default":{},"description":"How exporters turn cgroup ids into labels (README.md, \"cgroup labels\").","type":"object","properties":{"rules":{"default":[],"typeError":"must be a list of { match, label } rules","description":"Workload-label rules tried before the defaults (src/resolve/README.md); first match wins.","type":"array","items":{"additionalProperties":false,"typeError":"must be a mapping with match and label","type":"object","required":["match","label"],"properties":{"match":{"minLength":1,"description":"An RE2 regex searched for in the cgroup path.","type":"string"},"label":{"description":"The label, with $1, $<name> groups.","type":"string"}}}},"defaultRules":{"default":true,"description":"Then the default rules: systemd units, container ids, pod uids, user sessions.","type":"boolean"},"rescanIntervalMs":{"minimum":0,"maximum":3600000,"default":1000,"description":"Least time between two walks of the cgroup tree caused by unknown ids.","type":"integer"}}},"log":{"additionalProperties":false,"default":{},"type":"object","properties":{"level":{"type":"string","enum":["trace","debug","info","warn","error","fatal","silent"],"default":"info","description":"Least level logged."},"format":{"type":"string","enum":["auto","json","pretty"],"default":"auto","description":"stdout's form: 'auto' readable lines on a terminal and JSON lines otherwise, or always one."},"time":{"type":"string","enum":["epoch","iso"],"default":"epoch","description":"'epoch' milliseconds (pino's default) or 'iso' 8601 text in each line's `time`."},"loki":{"additionalProperties":false,"default":{},"description":"Ship the collector's log lines to Loki (docs/LOGS.md).","type":"object","properties":{"url":{"default":"","description":"Loki's base URL (the push path /loki/api/v1/push is added); empty disables shipping.","format":"http-url","type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^(?!__)(?!(level|event)$)[a-zA-Z_][a-zA-Z0-9_]*$","what":"Loki label name (not level, event or __*)"},"typeError":"must be a mapping of names to strings","description":"Stream labels added to every line; `job` and `node` override the defaults."},"batchIntervalMs":{"minimum":10,"maximum":60000,"default":1000,"description":"How often buffered lines are pushed (one request at a time).","type":"integer"},"maxBufferedLines":{"minimum":1,"maximum":1000000,"default":10000,"description":"Lines waiting to be pushed before the oldest is dropped (and counted).","type":"integer"},"timeoutMs":{"minimum":100,"maximum":300000,"default":5000,"description":"A push that takes longer is abandoned and its lines retried.","type":"integer"},"basicAuth":{"additionalProperties":false,"default":{},"type":"object","properties":{"username":{"default":"","description":"Basic auth user (with password).","type":"string"},"password":{"default":"","description":"Basic auth password.","type":"string"}}},"bearerToken":{"default":"","description":"Bearer token sent with every push (not with basicAuth).","type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z0-9-]+$","what":"HTTP header name"},"typeError":"must be a mapping of names to strings","description":"Extra request headers, e.g. X-Scope-OrgID for a multi-tenant Loki."}}}}},"api":{"additionalProperties":false,"default":{},"description":"The gRPC API: a unix socket always; TCP only with TLS and a bearer token.","type":"object","properties":{"enabled":{"default":true,"description":"Serve the gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to.","type":"boolean"},"socket":{"minLength":1,"default":"/run/bpfwasm/api.sock","description":"Unix socket path (mode 0600: its owner and root may connect); its directory is created, a stale socket removed; at most 107 bytes as an absolute path.","type":"string"},"streamQueueEvents":{"minimum":1,"maximum":1000000,"default":4096,"description":"Events one StreamEvents call may queue for a slow reader before it drops (and counts) them.","type":"integer"},"tcp":{"additionalProperties":false,"default":{},"type":"object","properties":{"listen":{"default":"","description":"host:port to also listen on (e.g. 0.0.0.0:9746); '' disables TCP. Needs tlsCert, tlsKey and tokenFile.","format":"host-port","type":"string"},"tlsCert":{"default":"","description":"PEM certificate chain of the TLS listener.","type":"string"},"tlsKey":{"default":"","description":"PEM private key of the TLS listener.","type":"string"},"tokenFile":{"default":"","description":"File holding the bearer token every TCP call must present.","type":"string"}}}}}}};
+const schema0 = {"additionalProperties":false,"typeError":"must be a mapping","type":"object","properties":{"listen":{"additionalProperties":false,"default":{},"type":"object","properties":{"host":{"format":"host","default":"0.0.0.0","description":"Address of the HTTP endpoints: an IP address or a host name.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9745,"description":"Port of the HTTP endpoints (0: any free port).","type":"integer"}}},"helper":{"additionalProperties":false,"default":{},"description":"The native helper that loads the sensors (ebpf/PROTOCOL.md).","type":"object","properties":{"path":{"minLength":1,"defaultText":"`ebpf/build/bpfwasm-helper` in the package","description":"The bpfwasm-helper binary.","type":"string"},"ringBytes":{"minimum":4096,"maximum":1073741824,"powerOfTwo":true,"default":4194304,"description":"Ring buffer of a sensor without its own default (sensors.<name>.ringBytes); a power of two.","type":"integer"},"wakeupBytes":{"minimum":0,"maximum":1073741824,"default":65536,"description":"The BPF side wakes the helper past this much data (smaller than ringBytes), and for a record after pollMs without one on its CPU…","type":"integer"},"pollMs":{"minimum":1,"maximum":1000,"default":5,"description":"…else the helper drains after this long: the freshness bound between streams.","type":"integer"},"busyPollMs":{"minimum":0,"maximum":10000,"default":0,"description":"Longest wait while records keep coming (two polls in a row found some): fewer, bigger frames under load, and this is then the freshness bound (0: 4 × pollMs; at least pollMs).","type":"integer"},"statsMs":{"minimum":50,"maximum":60000,"default":1000,"description":"Drop and run-time report interval.","type":"integer"},"batchBytes":{"minimum":4096,"maximum":1048576,"default":65512,"description":"Largest batch handed to an exporter (the default makes a frame fit a 64 KiB pipe read).","type":"integer"},"aggregateMs":{"minimum":10,"maximum":3600000,"default":1000,"description":"Interval of the kernel-aggregated sensors' records.","type":"integer"}}},"sensors":{"type":"object","additionalProperties":false,"default":{},"description":"Each sensor's section (ebpf/<sensor>/README.md documents the options and their cost).","properties":{"process":{"type":"object","additionalProperties":false,"default":{},"description":"Fork, exec and exit records.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (524288 bytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"logExits":{"type":"string","enum":["listed","nonzero","signals","none"],"default":"listed","description":"Which exits the process exporter logs as `process_exit` events (docs/LOGS.md): 'listed' those with an exit code in logExitCodes or a signal in logExitSignals."},"maxArgs":{"type":"integer","minimum":0,"maximum":128,"default":20,"description":"Arguments a process_exec event keeps, argv[0] included (0: none); events and the API only, never a label. Sets `max_args` in its BPF program."},"logExitCodes":{"type":"array","items":{"type":"integer","minimum":1,"maximum":255},"default":[126,127],"description":"Exit codes logged with logExits 'listed'."},"logExitSignals":{"type":"array","items":{"type":"string","format":"signal"},"default":["SIGABRT","SIGBUS","SIGFPE","SIGILL","SIGKILL","SIGSEGV","SIGSYS"],"description":"Signals (SIGHUP … SIGSYS) whose kills are logged with logExits 'listed'."}}},"syscalls":{"type":"object","additionalProperties":false,"default":{},"description":"Per-syscall latency and error aggregates.","properties":{"enabled":{"type":"boolean","default":false,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"pid":{"type":"integer","minimum":0,"maximum":2147483647,"default":0,"description":"Only this process id (0: any). Sets `filter_tgid` in its BPF program."},"comm":{"type":"string","maxBytes":15,"default":"","description":"Only tasks with this command name (at most 15 bytes; '': any). Sets `filter_comm` in its BPF program."},"cgroup":{"type":"string","cgroupPath":true,"default":"","description":"Only this cgroup v2 group: a path under the cgroup2 mount, or its numeric id ('': any). Sets `filter_cgroup`, `filter_cgroup_level` in its BPF program."},"subtree":{"type":"boolean","default":false,"description":"With `cgroup` a path: also every cgroup below it (a container's or slice's whole subtree)."}}},"tcp":{"type":"object","additionalProperties":false,"default":{},"description":"Connections opened, closed and retransmitting.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (524288 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","fentry","kprobe"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/tcp/README.md, \"Routes\")."},"ipLabels":{"type":"boolean","default":false,"description":"Add local_addr/remote_addr labels (one series per peer: mind the cardinality)."},"ephemeralPorts":{"type":"string","enum":["collapse","keep"],"default":"collapse","description":"'collapse' reports the ephemeral side's port as \"ephemeral\"; 'keep' keeps the number."}}},"blockio":{"type":"object","additionalProperties":false,"default":{},"description":"Block request latency by disk and operation, aggregated in the kernel.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","raw_tp"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/blockio/README.md, \"Routes\")."}}},"runqlat":{"type":"object","additionalProperties":false,"default":{},"description":"Run-queue latency, aggregated in the kernel.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (4096 bytes)."},"route":{"type":"string","enum":["auto","task_storage","pid_hash"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/runqlat/README.md, \"Routes\")."},"perCgroup":{"type":"boolean","default":false,"description":"One histogram per cgroup instead of one for the node. Sets `per_cgroup` in its BPF program."}}},"oom":{"type":"object","additionalProperties":false,"default":{},"description":"One record per OOM kill.","properties":{"enabled":{"type":"boolean","default":true,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (262144 bytes)."},"route":{"type":"string","enum":["auto","tp_btf","fentry","kprobe"],"default":"auto","description":"'auto' lets the helper's feature probes pick the hooks; else one of its routes (ebpf/oom/README.md, \"Routes\")."}}},"bench":{"type":"object","additionalProperties":false,"default":{},"description":"Benchmark only (bench/throughput.mjs): a record per syscall of one process; costs every syscall while on.","properties":{"enabled":{"type":"boolean","default":false,"description":"Load this sensor (and its built-in exporter)."},"required":{"type":"boolean","default":false,"description":"Its failure to load stops start-up; otherwise it is left off and reported."},"ringBytes":{"type":"integer","minimum":0,"maximum":1073741824,"ringSize":true,"default":0,"description":"Its ring buffer: a power of two from 4096 bytes, or 0 for the helper's default (helper.ringBytes)."},"route":{"type":"string","enum":["auto"],"default":"auto","description":"It has one set of hooks: auto."},"tgid":{"type":"integer","minimum":0,"maximum":2147483647,"default":0,"description":"The process whose syscalls are recorded (0: none). Sets `tgid` in its BPF program."}}}}},"exporters":{"additionalProperties":false,"default":{},"description":"The WebAssembly exporters and their limits.","type":"object","properties":{"builtin":{"default":true,"description":"Load the built-in exporters shipped in exporters/build.","type":"boolean"},"dirs":{"default":[],"typeError":"must be a list of paths","description":"Further directories of *.wasm exporters, loaded after the built-ins.","type":"array","items":{"minLength":1,"type":"string"}},"watch":{"default":true,"description":"Hot reload: load, swap or unload a module of `dirs` when its file appears, changes or goes; a re-created dir is watched again.","type":"boolean"},"maxSeriesPerExporter":{"minimum":1,"maximum":10000000,"default":10000,"description":"Further series are refused and counted (the collector's own series about an exporter don't count).","type":"integer"},"maxLabelValueBytes":{"minimum":1,"maximum":65536,"default":1024,"description":"Longest label value an exporter may set.","type":"integer"},"batchTimeoutMs":{"minimum":1,"maximum":60000,"default":250,"description":"Deadline of one batch call in an exporter's worker; an overrun terminates and quarantines it.","type":"integer"},"initTimeoutMs":{"minimum":10,"maximum":600000,"default":2000,"description":"Deadline of loading one exporter (compile, instantiate, bpfwasm_init).","type":"integer"},"maxMemoryPages":{"minimum":1,"maximum":65536,"default":256,"description":"An exporter's budget in 64 KiB pages: its linear memory, tables, globals and segments together.","type":"integer"},"queueBatches":{"minimum":1,"maximum":65536,"default":64,"description":"Batches queued to one exporter's worker before further ones are dropped and counted.","type":"integer"},"quarantineBaseMs":{"minimum":1,"maximum":3600000,"default":1000,"description":"Quarantine before the first restart, doubled on each failure in a row up to quarantineMaxMs.","type":"integer"},"quarantineMaxMs":{"minimum":1,"maximum":86400000,"default":60000,"description":"Longest quarantine.","type":"integer"},"maxConsecutiveTraps":{"minimum":1,"maximum":1000000,"default":16,"description":"Batches trapping in a row before the exporter is restarted from a fresh instance.","type":"integer"},"threads":{"minimum":1,"maximum":64,"default":1,"description":"Worker threads the built-in exporters share, and as many the user modules share; each exporter in its own instance (src/exporters/README.md).","type":"integer"},"settings":{"type":"object","additionalProperties":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]*$","what":"setting name"},"typeError":"must be a mapping of names to strings"},"default":{},"textValues":true,"typeError":"must be a mapping of exporter names to settings","description":"Settings per exporter name, read by the module through the `config` import; numbers and booleans are taken as their text (quote \"1.0\" to keep it exact)."},"requireSignatures":{"default":false,"description":"Refuse a module of `dirs` unless `<module>.wasm.sig` verifies against a trusted key.","type":"boolean"},"trustedKeys":{"default":[],"typeError":"must be a list of paths","description":"Ed25519 public keys: PEM (SPKI) file paths, or inline keys (PEM text or its one-line base64 body).","type":"array","items":{"minLength":1,"type":"string"}},"oci":{"default":[],"typeError":"must be a list of { name, ref, pollSeconds, shadow }","description":"Exporters followed in OCI registries (deploy/exporters.md): pulled, verified and swapped in when the reference moves; at most one current and one shadow entry per name.","type":"array","items":{"additionalProperties":false,"typeError":"must be a mapping with name and ref","type":"object","required":["name","ref"],"properties":{"name":{"pattern":"^[a-z0-9_-]{1,64}$","typeError":"must be an exporter name ([a-z0-9_-]{1,64})","description":"The exporter it updates.","type":"string"},"ref":{"minLength":1,"ociReference":true,"description":"registry/repository:tag (or @digest) to follow.","type":"string"},"pollSeconds":{"minimum":1,"maximum":86400,"default":60,"description":"How often the reference is looked up.","type":"integer"},"shadow":{"default":false,"description":"Run it as the shadow candidate beside the current version, not in its place.","type":"boolean"}}}},"registries":{"type":"object","additionalProperties":{"additionalProperties":false,"type":"object","properties":{"username":{"default":"","description":"User name for the registry (with passwordFile).","type":"string"},"passwordFile":{"default":"","description":"File holding the password; read when the config loads.","type":"string"},"caFile":{"default":"","description":"PEM CA bundle the registry is verified against; read when the config loads.","type":"string"},"plainHttp":{"default":false,"description":"Plain HTTP, for a registry on loopback.","type":"boolean"}}},"default":{},"registryHost":true,"quotedKeys":true,"typeError":"must be a mapping of registry host[:port] to settings","description":"Per registry (host[:port]): credentials, a CA bundle, or plain HTTP for a registry on loopback."},"ociTimeoutSeconds":{"minimum":1,"maximum":600,"default":30,"description":"Deadline of one request to a registry.","type":"integer"},"ociMaxModuleBytes":{"minimum":1024,"maximum":268435456,"default":16777216,"description":"The largest module (blob) pulled from a registry; larger ones are refused before they are downloaded.","type":"integer"}}},"metrics":{"additionalProperties":false,"default":{},"type":"object","properties":{"maxSeriesPerMetric":{"minimum":1,"maximum":10000000,"default":10000,"description":"Series one metric may have before further ones are refused and counted.","type":"integer"},"seriesTtlSeconds":{"minimum":0,"maximum":31536000,"default":3600,"description":"Exporter series not updated for this long are removed from every endpoint (0: never).","type":"integer"},"nativeHistograms":{"default":false,"description":"Also serve histograms as native (sparse exponential) histograms in the protobuf format.","type":"boolean"}}},"federate":{"additionalProperties":false,"default":{},"type":"object","properties":{"externalLabels":{"type":"object","additionalProperties":{"labelValue":true,"type":"string"},"keyPattern":{"pattern":"^[a-zA-Z_][a-zA-Z0-9_]*$","what":"label name"},"typeError":"must be a mapping of names to strings","defaultText":"`{ node: $NODE_NAME }`, or the host name when NODE_NAME is unset","description":"Added to every federated series that lacks the label."}}},"remoteWrite":{"additionalProperties":false,"default":{},"type":"object","properties":{"url":{"default":"","description":"Receiver URL; empty disables remote write.","format":"http-url","type":"string"},"intervalSeconds":{"minimum":1,"maximum":3600,"default":15,"description":"How often samples are sent.","type":"integer"},"timeoutSeconds":{"minimum":1,"maximum":300,"default":10,"description":"Deadline of one request.","type":"integer"},"maxQueuedRequests":{"minimum":1,"maximum":100000,"default":100,"description":"WriteRequests waiting to be sent before the oldest is dropped (and counted).","type":"integer"},"maxSamplesPerRequest":{"minimum":1,"maximum":1000000,"default":2000,"description":"Samples in one WriteRequest.","type":"integer"},"headers":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z0-9-]+$","what":"HTTP header name"},"typeError":"must be a mapping of names to strings","description":"Extra request headers."},"bearerToken":{"default":"","description":"Bearer token sent with every request.","type":"string"}}},"http":{"additionalProperties":false,"default":{},"description":"Who may take profiles over HTTP (/flamegraph); /metrics and /federate stay open.","type":"object","properties":{"profile":{"type":"string","enum":["off","local","token"],"default":"local","description":"off: no /flamegraph; local: loopback clients only; token: `Authorization: Bearer` from profileTokenFile."},"profileTokenFile":{"default":"","description":"File holding the token of http.profile: token.","type":"string"}}},"profile":{"additionalProperties":false,"default":{},"type":"object","properties":{"defaultHz":{"minimum":1,"maximum":1000,"default":99,"description":"Sampling frequency of a profile that names none (at most maxHz).","type":"integer"},"maxHz":{"minimum":1,"maximum":1000,"default":1000,"description":"Highest sampling frequency a request may ask for.","type":"integer"},"defaultSeconds":{"minimum":1,"maximum":300,"default":10,"description":"Duration of a profile that names none (at most maxSeconds).","type":"integer"},"maxSeconds":{"minimum":1,"maximum":300,"default":300,"description":"Longest duration a request may ask for.","type":"integer"},"maxConcurrent":{"minimum":1,"maximum":16,"default":1,"description":"Profiles sampling at once; further requests get 429.","type":"integer"},"keep":{"minimum":1,"maximum":1000,"default":20,"description":"Recent profiles kept for /flamegraph/:id and diffs.","type":"integer"},"cacheBytes":{"minimum":0,"maximum":4294967296,"default":67108864,"description":"Byte budget of the symbolizer's cache of ELF symbol tables (not file bytes), kept for profiles taken within 10 s of each other.","type":"integer"}}},"cgroups":{"additionalProperties":false,"default":{},"description":"How exporters turn cgroup ids into labels (README.md, \"cgroup labels\").","type":"object","properties":{"rules":{"default":[],"typeError":"must be a list of { match, label } rules","description":"Workload-label rules tried before the defaults (src/resolve/README.md); first match wins.","type":"array","items":{"additionalProperties":false,"typeError":"must be a mapping with match and label","type":"object","required":["match","label"],"properties":{"match":{"minLength":1,"description":"An RE2 regex searched for in the cgroup path.","type":"string"},"label":{"description":"The label, with $1, $<name> groups.","type":"string"}}}},"defaultRules":{"default":true,"description":"Then the default rules: systemd units, container ids, pod uids, user sessions.","type":"boolean"},"rescanIntervalMs":{"minimum":0,"maximum":3600000,"default":1000,"description":"Least time between two walks of the cgroup tree caused by unknown ids.","type":"integer"}}},"log":{"additionalProperties":false,"default":{},"type":"object","properties":{"level":{"type":"string","enum":["trace","debug","info","warn","error","fatal","silent"],"default":"info","description":"Least level logged."},"format":{"type":"string","enum":["auto","json","pretty"],"default":"auto","description":"stdout's form: 'auto' readable lines on a terminal and JSON lines otherwise, or always one."},"time":{"type":"string","enum":["epoch","iso"],"default":"epoch","description":"'epoch' milliseconds (pino's default) or 'iso' 8601 text in each line's `time`."},"loki":{"additionalProperties":false,"default":{},"description":"Ship the collector's log lines to Loki (docs/LOGS.md).","type":"object","properties":{"url":{"default":"","description":"Loki's base URL (the push path /loki/api/v1/push is added); empty disables shipping.","format":"http-url","type":"string"},"labels":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^(?!__)(?!(level|event)$)[a-zA-Z_][a-zA-Z0-9_]*$","what":"Loki label name (not level, event or __*)"},"typeError":"must be a mapping of names to strings","description":"Stream labels added to every line; `job` and `node` override the defaults."},"batchIntervalMs":{"minimum":10,"maximum":60000,"default":1000,"description":"How often buffered lines are pushed (one request at a time).","type":"integer"},"maxBufferedLines":{"minimum":1,"maximum":1000000,"default":10000,"description":"Lines waiting to be pushed before the oldest is dropped (and counted).","type":"integer"},"timeoutMs":{"minimum":100,"maximum":300000,"default":5000,"description":"A push that takes longer is abandoned and its lines retried.","type":"integer"},"basicAuth":{"additionalProperties":false,"default":{},"type":"object","properties":{"username":{"default":"","description":"Basic auth user (with password).","type":"string"},"password":{"default":"","description":"Basic auth password.","type":"string"}}},"bearerToken":{"default":"","description":"Bearer token sent with every push (not with basicAuth).","type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"},"default":{},"keyPattern":{"pattern":"^[A-Za-z0-9-]+$","what":"HTTP header name"},"typeError":"must be a mapping of names to strings","description":"Extra request headers, e.g. X-Scope-OrgID for a multi-tenant Loki."}}}}},"api":{"additionalProperties":false,"default":{},"description":"The gRPC API: a unix socket always; TCP only with TLS and a bearer token.","type":"object","properties":{"enabled":{"default":true,"description":"Serve the gRPC API (src/api/proto/bpfwasm.proto) the `bpfwasm` CLI talks to.","type":"boolean"},"socket":{"minLength":1,"default":"/run/bpfwasm/api.sock","description":"Unix socket path (mode 0600: its owner and root may connect); its directory is created, a stale socket removed; at most 107 bytes as an absolute path.","type":"string"},"streamQueueEvents":{"minimum":1,"maximum":1000000,"default":4096,"description":"Events one StreamEvents call may queue for a slow reader before it drops (and counts) them.","type":"integer"},"tcp":{"additionalProperties":false,"default":{},"type":"object","properties":{"listen":{"default":"","description":"host:port to also listen on (e.g. 0.0.0.0:9746); '' disables TCP. Needs tlsCert, tlsKey and tokenFile.","format":"host-port","type":"string"},"tlsCert":{"default":"","description":"PEM certificate chain of the TLS listener.","type":"string"},"tlsKey":{"default":"","description":"PEM private key of the TLS listener.","type":"string"},"tokenFile":{"default":"","description":"File holding the bearer token every TCP call must present.","type":"string"}}}}}}};
 const func0 = Object.prototype.hasOwnProperty;
 const func1 = require("ajv/dist/runtime/ucs2length").default;
 const formats0 = CONFIG_FORMATS.host;
@@ -154,6 +154,9 @@ data3.wakeupBytes = 65536;
 if(data3.pollMs === undefined){
 data3.pollMs = 5;
 }
+if(data3.busyPollMs === undefined){
+data3.busyPollMs = 0;
+}
 if(data3.statsMs === undefined){
 data3.statsMs = 1000;
 }
@@ -165,7 +168,7 @@ data3.aggregateMs = 1000;
 }
 const _errs11 = errors;
 for(const key2 in data3){
-if(!(((((((key2 === "path") || (key2 === "ringBytes")) || (key2 === "wakeupBytes")) || (key2 === "pollMs")) || (key2 === "statsMs")) || (key2 === "batchBytes")) || (key2 === "aggregateMs"))){
+if(!((((((((key2 === "path") || (key2 === "ringBytes")) || (key2 === "wakeupBytes")) || (key2 === "pollMs")) || (key2 === "busyPollMs")) || (key2 === "statsMs")) || (key2 === "batchBytes")) || (key2 === "aggregateMs"))){
 validate0.errors = [{instancePath:instancePath+"/helper",schemaPath:"#/properties/helper/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},schema:false,parentSchema:schema0.properties.helper,data:data3}];
 return false;
 break;
@@ -266,21 +269,21 @@ return false;
 }
 var valid2 = _errs18 === errors;
 if(valid2){
-let data8 = data3.statsMs;
+let data8 = data3.busyPollMs;
 const _errs20 = errors;
 if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
-validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.statsMs.type,parentSchema:schema0.properties.helper.properties.statsMs,data:data8}];
+validate0.errors = [{instancePath:instancePath+"/helper/busyPollMs",schemaPath:"#/properties/helper/properties/busyPollMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.busyPollMs.type,parentSchema:schema0.properties.helper.properties.busyPollMs,data:data8}];
 return false;
 }
 if(errors === _errs20){
 if((typeof data8 == "number") && (isFinite(data8))){
-if(data8 > 60000 || isNaN(data8)){
-validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.helper.properties.statsMs,data:data8}];
+if(data8 > 10000 || isNaN(data8)){
+validate0.errors = [{instancePath:instancePath+"/helper/busyPollMs",schemaPath:"#/properties/helper/properties/busyPollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},schema:10000,parentSchema:schema0.properties.helper.properties.busyPollMs,data:data8}];
 return false;
 }
 else {
-if(data8 < 50 || isNaN(data8)){
-validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},schema:50,parentSchema:schema0.properties.helper.properties.statsMs,data:data8}];
+if(data8 < 0 || isNaN(data8)){
+validate0.errors = [{instancePath:instancePath+"/helper/busyPollMs",schemaPath:"#/properties/helper/properties/busyPollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.helper.properties.busyPollMs,data:data8}];
 return false;
 }
 }
@@ -288,21 +291,21 @@ return false;
 }
 var valid2 = _errs20 === errors;
 if(valid2){
-let data9 = data3.batchBytes;
+let data9 = data3.statsMs;
 const _errs22 = errors;
 if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
-validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.batchBytes.type,parentSchema:schema0.properties.helper.properties.batchBytes,data:data9}];
+validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.statsMs.type,parentSchema:schema0.properties.helper.properties.statsMs,data:data9}];
 return false;
 }
 if(errors === _errs22){
 if((typeof data9 == "number") && (isFinite(data9))){
-if(data9 > 1048576 || isNaN(data9)){
-validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},schema:1048576,parentSchema:schema0.properties.helper.properties.batchBytes,data:data9}];
+if(data9 > 60000 || isNaN(data9)){
+validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.helper.properties.statsMs,data:data9}];
 return false;
 }
 else {
-if(data9 < 4096 || isNaN(data9)){
-validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},schema:4096,parentSchema:schema0.properties.helper.properties.batchBytes,data:data9}];
+if(data9 < 50 || isNaN(data9)){
+validate0.errors = [{instancePath:instancePath+"/helper/statsMs",schemaPath:"#/properties/helper/properties/statsMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 50},schema:50,parentSchema:schema0.properties.helper.properties.statsMs,data:data9}];
 return false;
 }
 }
@@ -310,27 +313,50 @@ return false;
 }
 var valid2 = _errs22 === errors;
 if(valid2){
-let data10 = data3.aggregateMs;
+let data10 = data3.batchBytes;
 const _errs24 = errors;
 if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.aggregateMs.type,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data10}];
+validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.batchBytes.type,parentSchema:schema0.properties.helper.properties.batchBytes,data:data10}];
 return false;
 }
 if(errors === _errs24){
 if((typeof data10 == "number") && (isFinite(data10))){
-if(data10 > 3600000 || isNaN(data10)){
-validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data10}];
+if(data10 > 1048576 || isNaN(data10)){
+validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},schema:1048576,parentSchema:schema0.properties.helper.properties.batchBytes,data:data10}];
 return false;
 }
 else {
-if(data10 < 10 || isNaN(data10)){
-validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data10}];
+if(data10 < 4096 || isNaN(data10)){
+validate0.errors = [{instancePath:instancePath+"/helper/batchBytes",schemaPath:"#/properties/helper/properties/batchBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},schema:4096,parentSchema:schema0.properties.helper.properties.batchBytes,data:data10}];
 return false;
 }
 }
 }
 }
 var valid2 = _errs24 === errors;
+if(valid2){
+let data11 = data3.aggregateMs;
+const _errs26 = errors;
+if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
+validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.helper.properties.aggregateMs.type,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data11}];
+return false;
+}
+if(errors === _errs26){
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 > 3600000 || isNaN(data11)){
+validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data11}];
+return false;
+}
+else {
+if(data11 < 10 || isNaN(data11)){
+validate0.errors = [{instancePath:instancePath+"/helper/aggregateMs",schemaPath:"#/properties/helper/properties/aggregateMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.helper.properties.aggregateMs,data:data11}];
+return false;
+}
+}
+}
+}
+var valid2 = _errs26 === errors;
+}
 }
 }
 }
@@ -346,243 +372,243 @@ return false;
 }
 var valid0 = _errs9 === errors;
 if(valid0){
-let data11 = data.sensors;
-const _errs26 = errors;
-if(errors === _errs26){
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.process === undefined){
-data11.process = {};
-}
-if(data11.syscalls === undefined){
-data11.syscalls = {};
-}
-if(data11.tcp === undefined){
-data11.tcp = {};
-}
-if(data11.blockio === undefined){
-data11.blockio = {};
-}
-if(data11.runqlat === undefined){
-data11.runqlat = {};
-}
-if(data11.oom === undefined){
-data11.oom = {};
-}
-if(data11.bench === undefined){
-data11.bench = {};
-}
+let data12 = data.sensors;
 const _errs28 = errors;
-for(const key3 in data11){
-if(!(((((((key3 === "process") || (key3 === "syscalls")) || (key3 === "tcp")) || (key3 === "blockio")) || (key3 === "runqlat")) || (key3 === "oom")) || (key3 === "bench"))){
-validate0.errors = [{instancePath:instancePath+"/sensors",schemaPath:"#/properties/sensors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},schema:false,parentSchema:schema0.properties.sensors,data:data11}];
-return false;
-break;
-}
-}
-if(_errs28 === errors){
-let data12 = data11.process;
-const _errs29 = errors;
-if(errors === _errs29){
+if(errors === _errs28){
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
-if(data12.enabled === undefined){
-data12.enabled = true;
+if(data12.process === undefined){
+data12.process = {};
 }
-if(data12.required === undefined){
-data12.required = false;
+if(data12.syscalls === undefined){
+data12.syscalls = {};
 }
-if(data12.ringBytes === undefined){
-data12.ringBytes = 0;
+if(data12.tcp === undefined){
+data12.tcp = {};
 }
-if(data12.route === undefined){
-data12.route = "auto";
+if(data12.blockio === undefined){
+data12.blockio = {};
 }
-if(data12.logExits === undefined){
-data12.logExits = "listed";
+if(data12.runqlat === undefined){
+data12.runqlat = {};
 }
-if(data12.maxArgs === undefined){
-data12.maxArgs = 20;
+if(data12.oom === undefined){
+data12.oom = {};
 }
-if(data12.logExitCodes === undefined){
-data12.logExitCodes = [126,127];
+if(data12.bench === undefined){
+data12.bench = {};
 }
-if(data12.logExitSignals === undefined){
-data12.logExitSignals = ["SIGABRT","SIGBUS","SIGFPE","SIGILL","SIGKILL","SIGSEGV","SIGSYS"];
-}
-const _errs31 = errors;
-for(const key4 in data12){
-if(!((((((((key4 === "enabled") || (key4 === "required")) || (key4 === "ringBytes")) || (key4 === "route")) || (key4 === "logExits")) || (key4 === "maxArgs")) || (key4 === "logExitCodes")) || (key4 === "logExitSignals"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process",schemaPath:"#/properties/sensors/properties/process/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},schema:false,parentSchema:schema0.properties.sensors.properties.process,data:data12}];
+const _errs30 = errors;
+for(const key3 in data12){
+if(!(((((((key3 === "process") || (key3 === "syscalls")) || (key3 === "tcp")) || (key3 === "blockio")) || (key3 === "runqlat")) || (key3 === "oom")) || (key3 === "bench"))){
+validate0.errors = [{instancePath:instancePath+"/sensors",schemaPath:"#/properties/sensors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},schema:false,parentSchema:schema0.properties.sensors,data:data12}];
 return false;
 break;
 }
 }
-if(_errs31 === errors){
-let data13 = data12.enabled;
-const _errs32 = errors;
-if(typeof data13 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/enabled",schemaPath:"#/properties/sensors/properties/process/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.process.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.process.properties.enabled,data:data13}];
-return false;
+if(_errs30 === errors){
+let data13 = data12.process;
+const _errs31 = errors;
+if(errors === _errs31){
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.enabled === undefined){
+data13.enabled = true;
 }
-var valid4 = _errs32 === errors;
-if(valid4){
-let data14 = data12.required;
+if(data13.required === undefined){
+data13.required = false;
+}
+if(data13.ringBytes === undefined){
+data13.ringBytes = 0;
+}
+if(data13.route === undefined){
+data13.route = "auto";
+}
+if(data13.logExits === undefined){
+data13.logExits = "listed";
+}
+if(data13.maxArgs === undefined){
+data13.maxArgs = 20;
+}
+if(data13.logExitCodes === undefined){
+data13.logExitCodes = [126,127];
+}
+if(data13.logExitSignals === undefined){
+data13.logExitSignals = ["SIGABRT","SIGBUS","SIGFPE","SIGILL","SIGKILL","SIGSEGV","SIGSYS"];
+}
+const _errs33 = errors;
+for(const key4 in data13){
+if(!((((((((key4 === "enabled") || (key4 === "required")) || (key4 === "ringBytes")) || (key4 === "route")) || (key4 === "logExits")) || (key4 === "maxArgs")) || (key4 === "logExitCodes")) || (key4 === "logExitSignals"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process",schemaPath:"#/properties/sensors/properties/process/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},schema:false,parentSchema:schema0.properties.sensors.properties.process,data:data13}];
+return false;
+break;
+}
+}
+if(_errs33 === errors){
+let data14 = data13.enabled;
 const _errs34 = errors;
 if(typeof data14 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/required",schemaPath:"#/properties/sensors/properties/process/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.process.properties.required.type,parentSchema:schema0.properties.sensors.properties.process.properties.required,data:data14}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process/enabled",schemaPath:"#/properties/sensors/properties/process/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.process.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.process.properties.enabled,data:data14}];
 return false;
 }
 var valid4 = _errs34 === errors;
 if(valid4){
-let data15 = data12.ringBytes;
+let data15 = data13.required;
 const _errs36 = errors;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data15}];
+if(typeof data15 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/required",schemaPath:"#/properties/sensors/properties/process/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.process.properties.required.type,parentSchema:schema0.properties.sensors.properties.process.properties.required,data:data15}];
 return false;
-}
-if(errors === _errs36){
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 > 1073741824 || isNaN(data15)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data15}];
-return false;
-}
-else {
-if(data15 < 0 || isNaN(data15)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data15}];
-return false;
-}
-else {
-const problem1 = keyword1(true, data15);
-if(problem1 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem1},schema:true,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data15}];
-return false;
-}
-}
-}
-}
 }
 var valid4 = _errs36 === errors;
 if(valid4){
-let data16 = data12.route;
+let data16 = data13.ringBytes;
 const _errs38 = errors;
-if(typeof data16 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/route",schemaPath:"#/properties/sensors/properties/process/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.route.type,parentSchema:schema0.properties.sensors.properties.process.properties.route,data:data16}];
+if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data16}];
 return false;
 }
-if(!(data16 === "auto")){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/route",schemaPath:"#/properties/sensors/properties/process/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.process.properties.route.enum},schema:schema0.properties.sensors.properties.process.properties.route.enum,parentSchema:schema0.properties.sensors.properties.process.properties.route,data:data16}];
+if(errors === _errs38){
+if((typeof data16 == "number") && (isFinite(data16))){
+if(data16 > 1073741824 || isNaN(data16)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data16}];
 return false;
+}
+else {
+if(data16 < 0 || isNaN(data16)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data16}];
+return false;
+}
+else {
+const problem1 = keyword1(true, data16);
+if(problem1 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/ringBytes",schemaPath:"#/properties/sensors/properties/process/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem1},schema:true,parentSchema:schema0.properties.sensors.properties.process.properties.ringBytes,data:data16}];
+return false;
+}
+}
+}
+}
 }
 var valid4 = _errs38 === errors;
 if(valid4){
-let data17 = data12.logExits;
+let data17 = data13.route;
 const _errs40 = errors;
 if(typeof data17 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExits",schemaPath:"#/properties/sensors/properties/process/properties/logExits/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.logExits.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExits,data:data17}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process/route",schemaPath:"#/properties/sensors/properties/process/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.route.type,parentSchema:schema0.properties.sensors.properties.process.properties.route,data:data17}];
 return false;
 }
-if(!((((data17 === "listed") || (data17 === "nonzero")) || (data17 === "signals")) || (data17 === "none"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExits",schemaPath:"#/properties/sensors/properties/process/properties/logExits/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.process.properties.logExits.enum},schema:schema0.properties.sensors.properties.process.properties.logExits.enum,parentSchema:schema0.properties.sensors.properties.process.properties.logExits,data:data17}];
+if(!(data17 === "auto")){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/route",schemaPath:"#/properties/sensors/properties/process/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.process.properties.route.enum},schema:schema0.properties.sensors.properties.process.properties.route.enum,parentSchema:schema0.properties.sensors.properties.process.properties.route,data:data17}];
 return false;
 }
 var valid4 = _errs40 === errors;
 if(valid4){
-let data18 = data12.maxArgs;
+let data18 = data13.logExits;
 const _errs42 = errors;
-if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.maxArgs.type,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data18}];
+if(typeof data18 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExits",schemaPath:"#/properties/sensors/properties/process/properties/logExits/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.logExits.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExits,data:data18}];
 return false;
 }
-if(errors === _errs42){
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 > 128 || isNaN(data18)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},schema:128,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data18}];
+if(!((((data18 === "listed") || (data18 === "nonzero")) || (data18 === "signals")) || (data18 === "none"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExits",schemaPath:"#/properties/sensors/properties/process/properties/logExits/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.process.properties.logExits.enum},schema:schema0.properties.sensors.properties.process.properties.logExits.enum,parentSchema:schema0.properties.sensors.properties.process.properties.logExits,data:data18}];
 return false;
-}
-else {
-if(data18 < 0 || isNaN(data18)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data18}];
-return false;
-}
-}
-}
 }
 var valid4 = _errs42 === errors;
 if(valid4){
-let data19 = data12.logExitCodes;
+let data19 = data13.maxArgs;
 const _errs44 = errors;
-if(errors === _errs44){
-if(Array.isArray(data19)){
-var valid5 = true;
-const len0 = data19.length;
-for(let i0=0; i0<len0; i0++){
-let data20 = data19[i0];
-const _errs46 = errors;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.logExitCodes.items.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data20}];
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.maxArgs.type,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data19}];
 return false;
 }
-if(errors === _errs46){
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 > 255 || isNaN(data20)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data20}];
+if(errors === _errs44){
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 > 128 || isNaN(data19)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128},schema:128,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data19}];
 return false;
 }
 else {
-if(data20 < 1 || isNaN(data20)){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data20}];
+if(data19 < 0 || isNaN(data19)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/maxArgs",schemaPath:"#/properties/sensors/properties/process/properties/maxArgs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.process.properties.maxArgs,data:data19}];
 return false;
 }
 }
 }
 }
-var valid5 = _errs46 === errors;
+var valid4 = _errs44 === errors;
+if(valid4){
+let data20 = data13.logExitCodes;
+const _errs46 = errors;
+if(errors === _errs46){
+if(Array.isArray(data20)){
+var valid5 = true;
+const len0 = data20.length;
+for(let i0=0; i0<len0; i0++){
+let data21 = data20[i0];
+const _errs48 = errors;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.process.properties.logExitCodes.items.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data21}];
+return false;
+}
+if(errors === _errs48){
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 > 255 || isNaN(data21)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data21}];
+return false;
+}
+else {
+if(data21 < 1 || isNaN(data21)){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes/" + i0,schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes.items,data:data21}];
+return false;
+}
+}
+}
+}
+var valid5 = _errs48 === errors;
 if(!valid5){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes",schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/type",keyword:"type",params:{type: "array"},schema:schema0.properties.sensors.properties.process.properties.logExitCodes.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes,data:data19}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitCodes",schemaPath:"#/properties/sensors/properties/process/properties/logExitCodes/type",keyword:"type",params:{type: "array"},schema:schema0.properties.sensors.properties.process.properties.logExitCodes.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitCodes,data:data20}];
 return false;
 }
 }
-var valid4 = _errs44 === errors;
+var valid4 = _errs46 === errors;
 if(valid4){
-let data21 = data12.logExitSignals;
-const _errs48 = errors;
-if(errors === _errs48){
-if(Array.isArray(data21)){
-var valid6 = true;
-const len1 = data21.length;
-for(let i1=0; i1<len1; i1++){
-let data22 = data21[i1];
+let data22 = data13.logExitSignals;
 const _errs50 = errors;
 if(errors === _errs50){
-if(errors === _errs50){
-if(typeof data22 === "string"){
-if(!(formats2(data22))){
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals/" + i1,schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/items/format",keyword:"format",params:{format: "signal"},schema:"signal",parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals.items,data:data22}];
+if(Array.isArray(data22)){
+var valid6 = true;
+const len1 = data22.length;
+for(let i1=0; i1<len1; i1++){
+let data23 = data22[i1];
+const _errs52 = errors;
+if(errors === _errs52){
+if(errors === _errs52){
+if(typeof data23 === "string"){
+if(!(formats2(data23))){
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals/" + i1,schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/items/format",keyword:"format",params:{format: "signal"},schema:"signal",parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals.items,data:data23}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals/" + i1,schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.logExitSignals.items.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals.items,data:data22}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals/" + i1,schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.process.properties.logExitSignals.items.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals.items,data:data23}];
 return false;
 }
 }
 }
-var valid6 = _errs50 === errors;
+var valid6 = _errs52 === errors;
 if(!valid6){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals",schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/type",keyword:"type",params:{type: "array"},schema:schema0.properties.sensors.properties.process.properties.logExitSignals.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals,data:data21}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process/logExitSignals",schemaPath:"#/properties/sensors/properties/process/properties/logExitSignals/type",keyword:"type",params:{type: "array"},schema:schema0.properties.sensors.properties.process.properties.logExitSignals.type,parentSchema:schema0.properties.sensors.properties.process.properties.logExitSignals,data:data22}];
 return false;
 }
 }
-var valid4 = _errs48 === errors;
+var valid4 = _errs50 === errors;
 }
 }
 }
@@ -593,169 +619,169 @@ var valid4 = _errs48 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/process",schemaPath:"#/properties/sensors/properties/process/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.process.type,parentSchema:schema0.properties.sensors.properties.process,data:data12}];
+validate0.errors = [{instancePath:instancePath+"/sensors/process",schemaPath:"#/properties/sensors/properties/process/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.process.type,parentSchema:schema0.properties.sensors.properties.process,data:data13}];
 return false;
 }
 }
-var valid3 = _errs29 === errors;
+var valid3 = _errs31 === errors;
 if(valid3){
-let data23 = data11.syscalls;
-const _errs52 = errors;
-if(errors === _errs52){
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(data23.enabled === undefined){
-data23.enabled = false;
-}
-if(data23.required === undefined){
-data23.required = false;
-}
-if(data23.ringBytes === undefined){
-data23.ringBytes = 0;
-}
-if(data23.route === undefined){
-data23.route = "auto";
-}
-if(data23.pid === undefined){
-data23.pid = 0;
-}
-if(data23.comm === undefined){
-data23.comm = "";
-}
-if(data23.cgroup === undefined){
-data23.cgroup = "";
-}
-if(data23.subtree === undefined){
-data23.subtree = false;
-}
+let data24 = data12.syscalls;
 const _errs54 = errors;
-for(const key5 in data23){
+if(errors === _errs54){
+if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
+if(data24.enabled === undefined){
+data24.enabled = false;
+}
+if(data24.required === undefined){
+data24.required = false;
+}
+if(data24.ringBytes === undefined){
+data24.ringBytes = 0;
+}
+if(data24.route === undefined){
+data24.route = "auto";
+}
+if(data24.pid === undefined){
+data24.pid = 0;
+}
+if(data24.comm === undefined){
+data24.comm = "";
+}
+if(data24.cgroup === undefined){
+data24.cgroup = "";
+}
+if(data24.subtree === undefined){
+data24.subtree = false;
+}
+const _errs56 = errors;
+for(const key5 in data24){
 if(!((((((((key5 === "enabled") || (key5 === "required")) || (key5 === "ringBytes")) || (key5 === "route")) || (key5 === "pid")) || (key5 === "comm")) || (key5 === "cgroup")) || (key5 === "subtree"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls",schemaPath:"#/properties/sensors/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},schema:false,parentSchema:schema0.properties.sensors.properties.syscalls,data:data23}];
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls",schemaPath:"#/properties/sensors/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},schema:false,parentSchema:schema0.properties.sensors.properties.syscalls,data:data24}];
 return false;
 break;
 }
 }
-if(_errs54 === errors){
-let data24 = data23.enabled;
-const _errs55 = errors;
-if(typeof data24 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/enabled",schemaPath:"#/properties/sensors/properties/syscalls/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.enabled,data:data24}];
-return false;
-}
-var valid7 = _errs55 === errors;
-if(valid7){
-let data25 = data23.required;
+if(_errs56 === errors){
+let data25 = data24.enabled;
 const _errs57 = errors;
 if(typeof data25 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/required",schemaPath:"#/properties/sensors/properties/syscalls/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.required.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.required,data:data25}];
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/enabled",schemaPath:"#/properties/sensors/properties/syscalls/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.enabled,data:data25}];
 return false;
 }
 var valid7 = _errs57 === errors;
 if(valid7){
-let data26 = data23.ringBytes;
+let data26 = data24.required;
 const _errs59 = errors;
-if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.syscalls.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data26}];
+if(typeof data26 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/required",schemaPath:"#/properties/sensors/properties/syscalls/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.required.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.required,data:data26}];
 return false;
-}
-if(errors === _errs59){
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 > 1073741824 || isNaN(data26)){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data26}];
-return false;
-}
-else {
-if(data26 < 0 || isNaN(data26)){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data26}];
-return false;
-}
-else {
-const problem2 = keyword1(true, data26);
-if(problem2 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem2},schema:true,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data26}];
-return false;
-}
-}
-}
-}
 }
 var valid7 = _errs59 === errors;
 if(valid7){
-let data27 = data23.route;
+let data27 = data24.ringBytes;
 const _errs61 = errors;
-if(typeof data27 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/route",schemaPath:"#/properties/sensors/properties/syscalls/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.route.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.route,data:data27}];
+if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.syscalls.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data27}];
 return false;
 }
-if(!(data27 === "auto")){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/route",schemaPath:"#/properties/sensors/properties/syscalls/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.syscalls.properties.route.enum},schema:schema0.properties.sensors.properties.syscalls.properties.route.enum,parentSchema:schema0.properties.sensors.properties.syscalls.properties.route,data:data27}];
+if(errors === _errs61){
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 > 1073741824 || isNaN(data27)){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data27}];
 return false;
+}
+else {
+if(data27 < 0 || isNaN(data27)){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data27}];
+return false;
+}
+else {
+const problem2 = keyword1(true, data27);
+if(problem2 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/ringBytes",schemaPath:"#/properties/sensors/properties/syscalls/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem2},schema:true,parentSchema:schema0.properties.sensors.properties.syscalls.properties.ringBytes,data:data27}];
+return false;
+}
+}
+}
+}
 }
 var valid7 = _errs61 === errors;
 if(valid7){
-let data28 = data23.pid;
+let data28 = data24.route;
 const _errs63 = errors;
-if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.syscalls.properties.pid.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data28}];
+if(typeof data28 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/route",schemaPath:"#/properties/sensors/properties/syscalls/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.route.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.route,data:data28}];
 return false;
 }
-if(errors === _errs63){
-if((typeof data28 == "number") && (isFinite(data28))){
-if(data28 > 2147483647 || isNaN(data28)){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},schema:2147483647,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data28}];
+if(!(data28 === "auto")){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/route",schemaPath:"#/properties/sensors/properties/syscalls/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.syscalls.properties.route.enum},schema:schema0.properties.sensors.properties.syscalls.properties.route.enum,parentSchema:schema0.properties.sensors.properties.syscalls.properties.route,data:data28}];
 return false;
-}
-else {
-if(data28 < 0 || isNaN(data28)){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data28}];
-return false;
-}
-}
-}
 }
 var valid7 = _errs63 === errors;
 if(valid7){
-let data29 = data23.comm;
+let data29 = data24.pid;
 const _errs65 = errors;
-if(errors === _errs65){
-if(typeof data29 === "string"){
-const problem3 = keyword3(15, data29);
-if(problem3 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/comm",schemaPath:"#/properties/sensors/properties/syscalls/properties/comm/maxBytes",keyword:"maxBytes",params:{problem: problem3},schema:15,parentSchema:schema0.properties.sensors.properties.syscalls.properties.comm,data:data29}];
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.syscalls.properties.pid.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data29}];
 return false;
 }
+if(errors === _errs65){
+if((typeof data29 == "number") && (isFinite(data29))){
+if(data29 > 2147483647 || isNaN(data29)){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},schema:2147483647,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data29}];
+return false;
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/comm",schemaPath:"#/properties/sensors/properties/syscalls/properties/comm/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.comm.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.comm,data:data29}];
+if(data29 < 0 || isNaN(data29)){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/pid",schemaPath:"#/properties/sensors/properties/syscalls/properties/pid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.syscalls.properties.pid,data:data29}];
 return false;
+}
+}
 }
 }
 var valid7 = _errs65 === errors;
 if(valid7){
-let data30 = data23.cgroup;
+let data30 = data24.comm;
 const _errs67 = errors;
 if(errors === _errs67){
 if(typeof data30 === "string"){
-const problem4 = keyword4(true, data30);
-if(problem4 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/cgroup",schemaPath:"#/properties/sensors/properties/syscalls/properties/cgroup/cgroupPath",keyword:"cgroupPath",params:{problem: problem4},schema:true,parentSchema:schema0.properties.sensors.properties.syscalls.properties.cgroup,data:data30}];
+const problem3 = keyword3(15, data30);
+if(problem3 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/comm",schemaPath:"#/properties/sensors/properties/syscalls/properties/comm/maxBytes",keyword:"maxBytes",params:{problem: problem3},schema:15,parentSchema:schema0.properties.sensors.properties.syscalls.properties.comm,data:data30}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/cgroup",schemaPath:"#/properties/sensors/properties/syscalls/properties/cgroup/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.cgroup.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.cgroup,data:data30}];
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/comm",schemaPath:"#/properties/sensors/properties/syscalls/properties/comm/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.comm.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.comm,data:data30}];
 return false;
 }
 }
 var valid7 = _errs67 === errors;
 if(valid7){
-let data31 = data23.subtree;
+let data31 = data24.cgroup;
 const _errs69 = errors;
-if(typeof data31 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/subtree",schemaPath:"#/properties/sensors/properties/syscalls/properties/subtree/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.subtree.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.subtree,data:data31}];
+if(errors === _errs69){
+if(typeof data31 === "string"){
+const problem4 = keyword4(true, data31);
+if(problem4 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/cgroup",schemaPath:"#/properties/sensors/properties/syscalls/properties/cgroup/cgroupPath",keyword:"cgroupPath",params:{problem: problem4},schema:true,parentSchema:schema0.properties.sensors.properties.syscalls.properties.cgroup,data:data31}];
 return false;
 }
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/cgroup",schemaPath:"#/properties/sensors/properties/syscalls/properties/cgroup/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.syscalls.properties.cgroup.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.cgroup,data:data31}];
+return false;
+}
+}
 var valid7 = _errs69 === errors;
+if(valid7){
+let data32 = data24.subtree;
+const _errs71 = errors;
+if(typeof data32 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls/subtree",schemaPath:"#/properties/sensors/properties/syscalls/properties/subtree/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.syscalls.properties.subtree.type,parentSchema:schema0.properties.sensors.properties.syscalls.properties.subtree,data:data32}];
+return false;
+}
+var valid7 = _errs71 === errors;
 }
 }
 }
@@ -766,119 +792,119 @@ var valid7 = _errs69 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/syscalls",schemaPath:"#/properties/sensors/properties/syscalls/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.syscalls.type,parentSchema:schema0.properties.sensors.properties.syscalls,data:data23}];
+validate0.errors = [{instancePath:instancePath+"/sensors/syscalls",schemaPath:"#/properties/sensors/properties/syscalls/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.syscalls.type,parentSchema:schema0.properties.sensors.properties.syscalls,data:data24}];
 return false;
 }
 }
-var valid3 = _errs52 === errors;
+var valid3 = _errs54 === errors;
 if(valid3){
-let data32 = data11.tcp;
-const _errs71 = errors;
-if(errors === _errs71){
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-if(data32.enabled === undefined){
-data32.enabled = true;
-}
-if(data32.required === undefined){
-data32.required = false;
-}
-if(data32.ringBytes === undefined){
-data32.ringBytes = 0;
-}
-if(data32.route === undefined){
-data32.route = "auto";
-}
-if(data32.ipLabels === undefined){
-data32.ipLabels = false;
-}
-if(data32.ephemeralPorts === undefined){
-data32.ephemeralPorts = "collapse";
-}
+let data33 = data12.tcp;
 const _errs73 = errors;
-for(const key6 in data32){
+if(errors === _errs73){
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+if(data33.enabled === undefined){
+data33.enabled = true;
+}
+if(data33.required === undefined){
+data33.required = false;
+}
+if(data33.ringBytes === undefined){
+data33.ringBytes = 0;
+}
+if(data33.route === undefined){
+data33.route = "auto";
+}
+if(data33.ipLabels === undefined){
+data33.ipLabels = false;
+}
+if(data33.ephemeralPorts === undefined){
+data33.ephemeralPorts = "collapse";
+}
+const _errs75 = errors;
+for(const key6 in data33){
 if(!((((((key6 === "enabled") || (key6 === "required")) || (key6 === "ringBytes")) || (key6 === "route")) || (key6 === "ipLabels")) || (key6 === "ephemeralPorts"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp",schemaPath:"#/properties/sensors/properties/tcp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},schema:false,parentSchema:schema0.properties.sensors.properties.tcp,data:data32}];
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp",schemaPath:"#/properties/sensors/properties/tcp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},schema:false,parentSchema:schema0.properties.sensors.properties.tcp,data:data33}];
 return false;
 break;
 }
 }
-if(_errs73 === errors){
-let data33 = data32.enabled;
-const _errs74 = errors;
-if(typeof data33 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/enabled",schemaPath:"#/properties/sensors/properties/tcp/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.enabled,data:data33}];
-return false;
-}
-var valid8 = _errs74 === errors;
-if(valid8){
-let data34 = data32.required;
+if(_errs75 === errors){
+let data34 = data33.enabled;
 const _errs76 = errors;
 if(typeof data34 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/required",schemaPath:"#/properties/sensors/properties/tcp/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.required.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.required,data:data34}];
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/enabled",schemaPath:"#/properties/sensors/properties/tcp/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.enabled,data:data34}];
 return false;
 }
 var valid8 = _errs76 === errors;
 if(valid8){
-let data35 = data32.ringBytes;
+let data35 = data33.required;
 const _errs78 = errors;
-if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.tcp.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data35}];
+if(typeof data35 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/required",schemaPath:"#/properties/sensors/properties/tcp/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.required.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.required,data:data35}];
 return false;
-}
-if(errors === _errs78){
-if((typeof data35 == "number") && (isFinite(data35))){
-if(data35 > 1073741824 || isNaN(data35)){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data35}];
-return false;
-}
-else {
-if(data35 < 0 || isNaN(data35)){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data35}];
-return false;
-}
-else {
-const problem5 = keyword1(true, data35);
-if(problem5 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem5},schema:true,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data35}];
-return false;
-}
-}
-}
-}
 }
 var valid8 = _errs78 === errors;
 if(valid8){
-let data36 = data32.route;
+let data36 = data33.ringBytes;
 const _errs80 = errors;
-if(typeof data36 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/route",schemaPath:"#/properties/sensors/properties/tcp/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.tcp.properties.route.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.route,data:data36}];
+if(!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.tcp.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data36}];
 return false;
 }
-if(!((((data36 === "auto") || (data36 === "tp_btf")) || (data36 === "fentry")) || (data36 === "kprobe"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/route",schemaPath:"#/properties/sensors/properties/tcp/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.tcp.properties.route.enum},schema:schema0.properties.sensors.properties.tcp.properties.route.enum,parentSchema:schema0.properties.sensors.properties.tcp.properties.route,data:data36}];
+if(errors === _errs80){
+if((typeof data36 == "number") && (isFinite(data36))){
+if(data36 > 1073741824 || isNaN(data36)){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data36}];
 return false;
+}
+else {
+if(data36 < 0 || isNaN(data36)){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data36}];
+return false;
+}
+else {
+const problem5 = keyword1(true, data36);
+if(problem5 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ringBytes",schemaPath:"#/properties/sensors/properties/tcp/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem5},schema:true,parentSchema:schema0.properties.sensors.properties.tcp.properties.ringBytes,data:data36}];
+return false;
+}
+}
+}
+}
 }
 var valid8 = _errs80 === errors;
 if(valid8){
-let data37 = data32.ipLabels;
+let data37 = data33.route;
 const _errs82 = errors;
-if(typeof data37 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ipLabels",schemaPath:"#/properties/sensors/properties/tcp/properties/ipLabels/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.ipLabels.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ipLabels,data:data37}];
+if(typeof data37 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/route",schemaPath:"#/properties/sensors/properties/tcp/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.tcp.properties.route.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.route,data:data37}];
+return false;
+}
+if(!((((data37 === "auto") || (data37 === "tp_btf")) || (data37 === "fentry")) || (data37 === "kprobe"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/route",schemaPath:"#/properties/sensors/properties/tcp/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.tcp.properties.route.enum},schema:schema0.properties.sensors.properties.tcp.properties.route.enum,parentSchema:schema0.properties.sensors.properties.tcp.properties.route,data:data37}];
 return false;
 }
 var valid8 = _errs82 === errors;
 if(valid8){
-let data38 = data32.ephemeralPorts;
+let data38 = data33.ipLabels;
 const _errs84 = errors;
-if(typeof data38 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ephemeralPorts",schemaPath:"#/properties/sensors/properties/tcp/properties/ephemeralPorts/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts,data:data38}];
-return false;
-}
-if(!((data38 === "collapse") || (data38 === "keep"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ephemeralPorts",schemaPath:"#/properties/sensors/properties/tcp/properties/ephemeralPorts/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.enum},schema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.enum,parentSchema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts,data:data38}];
+if(typeof data38 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ipLabels",schemaPath:"#/properties/sensors/properties/tcp/properties/ipLabels/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.tcp.properties.ipLabels.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ipLabels,data:data38}];
 return false;
 }
 var valid8 = _errs84 === errors;
+if(valid8){
+let data39 = data33.ephemeralPorts;
+const _errs86 = errors;
+if(typeof data39 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ephemeralPorts",schemaPath:"#/properties/sensors/properties/tcp/properties/ephemeralPorts/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.type,parentSchema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts,data:data39}];
+return false;
+}
+if(!((data39 === "collapse") || (data39 === "keep"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp/ephemeralPorts",schemaPath:"#/properties/sensors/properties/tcp/properties/ephemeralPorts/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.enum},schema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts.enum,parentSchema:schema0.properties.sensors.properties.tcp.properties.ephemeralPorts,data:data39}];
+return false;
+}
+var valid8 = _errs86 === errors;
 }
 }
 }
@@ -887,197 +913,197 @@ var valid8 = _errs84 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/tcp",schemaPath:"#/properties/sensors/properties/tcp/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.tcp.type,parentSchema:schema0.properties.sensors.properties.tcp,data:data32}];
+validate0.errors = [{instancePath:instancePath+"/sensors/tcp",schemaPath:"#/properties/sensors/properties/tcp/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.tcp.type,parentSchema:schema0.properties.sensors.properties.tcp,data:data33}];
 return false;
 }
 }
-var valid3 = _errs71 === errors;
+var valid3 = _errs73 === errors;
 if(valid3){
-let data39 = data11.blockio;
-const _errs86 = errors;
-if(errors === _errs86){
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-if(data39.enabled === undefined){
-data39.enabled = true;
-}
-if(data39.required === undefined){
-data39.required = false;
-}
-if(data39.ringBytes === undefined){
-data39.ringBytes = 0;
-}
-if(data39.route === undefined){
-data39.route = "auto";
-}
+let data40 = data12.blockio;
 const _errs88 = errors;
-for(const key7 in data39){
+if(errors === _errs88){
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.enabled === undefined){
+data40.enabled = true;
+}
+if(data40.required === undefined){
+data40.required = false;
+}
+if(data40.ringBytes === undefined){
+data40.ringBytes = 0;
+}
+if(data40.route === undefined){
+data40.route = "auto";
+}
+const _errs90 = errors;
+for(const key7 in data40){
 if(!((((key7 === "enabled") || (key7 === "required")) || (key7 === "ringBytes")) || (key7 === "route"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio",schemaPath:"#/properties/sensors/properties/blockio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},schema:false,parentSchema:schema0.properties.sensors.properties.blockio,data:data39}];
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio",schemaPath:"#/properties/sensors/properties/blockio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},schema:false,parentSchema:schema0.properties.sensors.properties.blockio,data:data40}];
 return false;
 break;
 }
 }
-if(_errs88 === errors){
-let data40 = data39.enabled;
-const _errs89 = errors;
-if(typeof data40 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/enabled",schemaPath:"#/properties/sensors/properties/blockio/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.blockio.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.enabled,data:data40}];
-return false;
-}
-var valid9 = _errs89 === errors;
-if(valid9){
-let data41 = data39.required;
+if(_errs90 === errors){
+let data41 = data40.enabled;
 const _errs91 = errors;
 if(typeof data41 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/required",schemaPath:"#/properties/sensors/properties/blockio/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.blockio.properties.required.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.required,data:data41}];
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/enabled",schemaPath:"#/properties/sensors/properties/blockio/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.blockio.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.enabled,data:data41}];
 return false;
 }
 var valid9 = _errs91 === errors;
 if(valid9){
-let data42 = data39.ringBytes;
+let data42 = data40.required;
 const _errs93 = errors;
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.blockio.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data42}];
+if(typeof data42 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/required",schemaPath:"#/properties/sensors/properties/blockio/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.blockio.properties.required.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.required,data:data42}];
 return false;
-}
-if(errors === _errs93){
-if((typeof data42 == "number") && (isFinite(data42))){
-if(data42 > 1073741824 || isNaN(data42)){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data42}];
-return false;
-}
-else {
-if(data42 < 0 || isNaN(data42)){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data42}];
-return false;
-}
-else {
-const problem6 = keyword1(true, data42);
-if(problem6 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem6},schema:true,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data42}];
-return false;
-}
-}
-}
-}
 }
 var valid9 = _errs93 === errors;
 if(valid9){
-let data43 = data39.route;
+let data43 = data40.ringBytes;
 const _errs95 = errors;
-if(typeof data43 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/route",schemaPath:"#/properties/sensors/properties/blockio/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.blockio.properties.route.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.route,data:data43}];
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.blockio.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data43}];
 return false;
 }
-if(!(((data43 === "auto") || (data43 === "tp_btf")) || (data43 === "raw_tp"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio/route",schemaPath:"#/properties/sensors/properties/blockio/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.blockio.properties.route.enum},schema:schema0.properties.sensors.properties.blockio.properties.route.enum,parentSchema:schema0.properties.sensors.properties.blockio.properties.route,data:data43}];
+if(errors === _errs95){
+if((typeof data43 == "number") && (isFinite(data43))){
+if(data43 > 1073741824 || isNaN(data43)){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data43}];
 return false;
+}
+else {
+if(data43 < 0 || isNaN(data43)){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data43}];
+return false;
+}
+else {
+const problem6 = keyword1(true, data43);
+if(problem6 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/ringBytes",schemaPath:"#/properties/sensors/properties/blockio/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem6},schema:true,parentSchema:schema0.properties.sensors.properties.blockio.properties.ringBytes,data:data43}];
+return false;
+}
+}
+}
+}
 }
 var valid9 = _errs95 === errors;
+if(valid9){
+let data44 = data40.route;
+const _errs97 = errors;
+if(typeof data44 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/route",schemaPath:"#/properties/sensors/properties/blockio/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.blockio.properties.route.type,parentSchema:schema0.properties.sensors.properties.blockio.properties.route,data:data44}];
+return false;
+}
+if(!(((data44 === "auto") || (data44 === "tp_btf")) || (data44 === "raw_tp"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio/route",schemaPath:"#/properties/sensors/properties/blockio/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.blockio.properties.route.enum},schema:schema0.properties.sensors.properties.blockio.properties.route.enum,parentSchema:schema0.properties.sensors.properties.blockio.properties.route,data:data44}];
+return false;
+}
+var valid9 = _errs97 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/blockio",schemaPath:"#/properties/sensors/properties/blockio/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.blockio.type,parentSchema:schema0.properties.sensors.properties.blockio,data:data39}];
+validate0.errors = [{instancePath:instancePath+"/sensors/blockio",schemaPath:"#/properties/sensors/properties/blockio/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.blockio.type,parentSchema:schema0.properties.sensors.properties.blockio,data:data40}];
 return false;
 }
 }
-var valid3 = _errs86 === errors;
+var valid3 = _errs88 === errors;
 if(valid3){
-let data44 = data11.runqlat;
-const _errs97 = errors;
-if(errors === _errs97){
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-if(data44.enabled === undefined){
-data44.enabled = true;
-}
-if(data44.required === undefined){
-data44.required = false;
-}
-if(data44.ringBytes === undefined){
-data44.ringBytes = 0;
-}
-if(data44.route === undefined){
-data44.route = "auto";
-}
-if(data44.perCgroup === undefined){
-data44.perCgroup = false;
-}
+let data45 = data12.runqlat;
 const _errs99 = errors;
-for(const key8 in data44){
+if(errors === _errs99){
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.enabled === undefined){
+data45.enabled = true;
+}
+if(data45.required === undefined){
+data45.required = false;
+}
+if(data45.ringBytes === undefined){
+data45.ringBytes = 0;
+}
+if(data45.route === undefined){
+data45.route = "auto";
+}
+if(data45.perCgroup === undefined){
+data45.perCgroup = false;
+}
+const _errs101 = errors;
+for(const key8 in data45){
 if(!(((((key8 === "enabled") || (key8 === "required")) || (key8 === "ringBytes")) || (key8 === "route")) || (key8 === "perCgroup"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat",schemaPath:"#/properties/sensors/properties/runqlat/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},schema:false,parentSchema:schema0.properties.sensors.properties.runqlat,data:data44}];
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat",schemaPath:"#/properties/sensors/properties/runqlat/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},schema:false,parentSchema:schema0.properties.sensors.properties.runqlat,data:data45}];
 return false;
 break;
 }
 }
-if(_errs99 === errors){
-let data45 = data44.enabled;
-const _errs100 = errors;
-if(typeof data45 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/enabled",schemaPath:"#/properties/sensors/properties/runqlat/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.enabled,data:data45}];
-return false;
-}
-var valid10 = _errs100 === errors;
-if(valid10){
-let data46 = data44.required;
+if(_errs101 === errors){
+let data46 = data45.enabled;
 const _errs102 = errors;
 if(typeof data46 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/required",schemaPath:"#/properties/sensors/properties/runqlat/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.required.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.required,data:data46}];
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/enabled",schemaPath:"#/properties/sensors/properties/runqlat/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.enabled,data:data46}];
 return false;
 }
 var valid10 = _errs102 === errors;
 if(valid10){
-let data47 = data44.ringBytes;
+let data47 = data45.required;
 const _errs104 = errors;
-if(!(((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47))) && (isFinite(data47)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.runqlat.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data47}];
+if(typeof data47 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/required",schemaPath:"#/properties/sensors/properties/runqlat/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.required.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.required,data:data47}];
 return false;
-}
-if(errors === _errs104){
-if((typeof data47 == "number") && (isFinite(data47))){
-if(data47 > 1073741824 || isNaN(data47)){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data47}];
-return false;
-}
-else {
-if(data47 < 0 || isNaN(data47)){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data47}];
-return false;
-}
-else {
-const problem7 = keyword1(true, data47);
-if(problem7 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem7},schema:true,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data47}];
-return false;
-}
-}
-}
-}
 }
 var valid10 = _errs104 === errors;
 if(valid10){
-let data48 = data44.route;
+let data48 = data45.ringBytes;
 const _errs106 = errors;
-if(typeof data48 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/route",schemaPath:"#/properties/sensors/properties/runqlat/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.runqlat.properties.route.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.route,data:data48}];
+if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.runqlat.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data48}];
 return false;
 }
-if(!(((data48 === "auto") || (data48 === "task_storage")) || (data48 === "pid_hash"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/route",schemaPath:"#/properties/sensors/properties/runqlat/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.runqlat.properties.route.enum},schema:schema0.properties.sensors.properties.runqlat.properties.route.enum,parentSchema:schema0.properties.sensors.properties.runqlat.properties.route,data:data48}];
+if(errors === _errs106){
+if((typeof data48 == "number") && (isFinite(data48))){
+if(data48 > 1073741824 || isNaN(data48)){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data48}];
 return false;
+}
+else {
+if(data48 < 0 || isNaN(data48)){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data48}];
+return false;
+}
+else {
+const problem7 = keyword1(true, data48);
+if(problem7 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/ringBytes",schemaPath:"#/properties/sensors/properties/runqlat/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem7},schema:true,parentSchema:schema0.properties.sensors.properties.runqlat.properties.ringBytes,data:data48}];
+return false;
+}
+}
+}
+}
 }
 var valid10 = _errs106 === errors;
 if(valid10){
-let data49 = data44.perCgroup;
+let data49 = data45.route;
 const _errs108 = errors;
-if(typeof data49 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/perCgroup",schemaPath:"#/properties/sensors/properties/runqlat/properties/perCgroup/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.perCgroup.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.perCgroup,data:data49}];
+if(typeof data49 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/route",schemaPath:"#/properties/sensors/properties/runqlat/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.runqlat.properties.route.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.route,data:data49}];
+return false;
+}
+if(!(((data49 === "auto") || (data49 === "task_storage")) || (data49 === "pid_hash"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/route",schemaPath:"#/properties/sensors/properties/runqlat/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.runqlat.properties.route.enum},schema:schema0.properties.sensors.properties.runqlat.properties.route.enum,parentSchema:schema0.properties.sensors.properties.runqlat.properties.route,data:data49}];
 return false;
 }
 var valid10 = _errs108 === errors;
+if(valid10){
+let data50 = data45.perCgroup;
+const _errs110 = errors;
+if(typeof data50 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat/perCgroup",schemaPath:"#/properties/sensors/properties/runqlat/properties/perCgroup/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.runqlat.properties.perCgroup.type,parentSchema:schema0.properties.sensors.properties.runqlat.properties.perCgroup,data:data50}];
+return false;
+}
+var valid10 = _errs110 === errors;
 }
 }
 }
@@ -1085,398 +1111,376 @@ var valid10 = _errs108 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/runqlat",schemaPath:"#/properties/sensors/properties/runqlat/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.runqlat.type,parentSchema:schema0.properties.sensors.properties.runqlat,data:data44}];
+validate0.errors = [{instancePath:instancePath+"/sensors/runqlat",schemaPath:"#/properties/sensors/properties/runqlat/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.runqlat.type,parentSchema:schema0.properties.sensors.properties.runqlat,data:data45}];
 return false;
 }
 }
-var valid3 = _errs97 === errors;
+var valid3 = _errs99 === errors;
 if(valid3){
-let data50 = data11.oom;
-const _errs110 = errors;
-if(errors === _errs110){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.enabled === undefined){
-data50.enabled = true;
-}
-if(data50.required === undefined){
-data50.required = false;
-}
-if(data50.ringBytes === undefined){
-data50.ringBytes = 0;
-}
-if(data50.route === undefined){
-data50.route = "auto";
-}
+let data51 = data12.oom;
 const _errs112 = errors;
-for(const key9 in data50){
+if(errors === _errs112){
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.enabled === undefined){
+data51.enabled = true;
+}
+if(data51.required === undefined){
+data51.required = false;
+}
+if(data51.ringBytes === undefined){
+data51.ringBytes = 0;
+}
+if(data51.route === undefined){
+data51.route = "auto";
+}
+const _errs114 = errors;
+for(const key9 in data51){
 if(!((((key9 === "enabled") || (key9 === "required")) || (key9 === "ringBytes")) || (key9 === "route"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom",schemaPath:"#/properties/sensors/properties/oom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},schema:false,parentSchema:schema0.properties.sensors.properties.oom,data:data50}];
+validate0.errors = [{instancePath:instancePath+"/sensors/oom",schemaPath:"#/properties/sensors/properties/oom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},schema:false,parentSchema:schema0.properties.sensors.properties.oom,data:data51}];
 return false;
 break;
 }
 }
-if(_errs112 === errors){
-let data51 = data50.enabled;
-const _errs113 = errors;
-if(typeof data51 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/enabled",schemaPath:"#/properties/sensors/properties/oom/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.oom.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.oom.properties.enabled,data:data51}];
-return false;
-}
-var valid11 = _errs113 === errors;
-if(valid11){
-let data52 = data50.required;
+if(_errs114 === errors){
+let data52 = data51.enabled;
 const _errs115 = errors;
 if(typeof data52 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/required",schemaPath:"#/properties/sensors/properties/oom/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.oom.properties.required.type,parentSchema:schema0.properties.sensors.properties.oom.properties.required,data:data52}];
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/enabled",schemaPath:"#/properties/sensors/properties/oom/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.oom.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.oom.properties.enabled,data:data52}];
 return false;
 }
 var valid11 = _errs115 === errors;
 if(valid11){
-let data53 = data50.ringBytes;
+let data53 = data51.required;
 const _errs117 = errors;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.oom.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data53}];
+if(typeof data53 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/required",schemaPath:"#/properties/sensors/properties/oom/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.oom.properties.required.type,parentSchema:schema0.properties.sensors.properties.oom.properties.required,data:data53}];
 return false;
-}
-if(errors === _errs117){
-if((typeof data53 == "number") && (isFinite(data53))){
-if(data53 > 1073741824 || isNaN(data53)){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data53}];
-return false;
-}
-else {
-if(data53 < 0 || isNaN(data53)){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data53}];
-return false;
-}
-else {
-const problem8 = keyword1(true, data53);
-if(problem8 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem8},schema:true,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data53}];
-return false;
-}
-}
-}
-}
 }
 var valid11 = _errs117 === errors;
 if(valid11){
-let data54 = data50.route;
+let data54 = data51.ringBytes;
 const _errs119 = errors;
-if(typeof data54 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/route",schemaPath:"#/properties/sensors/properties/oom/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.oom.properties.route.type,parentSchema:schema0.properties.sensors.properties.oom.properties.route,data:data54}];
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.oom.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data54}];
 return false;
 }
-if(!((((data54 === "auto") || (data54 === "tp_btf")) || (data54 === "fentry")) || (data54 === "kprobe"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/oom/route",schemaPath:"#/properties/sensors/properties/oom/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.oom.properties.route.enum},schema:schema0.properties.sensors.properties.oom.properties.route.enum,parentSchema:schema0.properties.sensors.properties.oom.properties.route,data:data54}];
+if(errors === _errs119){
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 > 1073741824 || isNaN(data54)){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data54}];
 return false;
+}
+else {
+if(data54 < 0 || isNaN(data54)){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data54}];
+return false;
+}
+else {
+const problem8 = keyword1(true, data54);
+if(problem8 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/ringBytes",schemaPath:"#/properties/sensors/properties/oom/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem8},schema:true,parentSchema:schema0.properties.sensors.properties.oom.properties.ringBytes,data:data54}];
+return false;
+}
+}
+}
+}
 }
 var valid11 = _errs119 === errors;
+if(valid11){
+let data55 = data51.route;
+const _errs121 = errors;
+if(typeof data55 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/route",schemaPath:"#/properties/sensors/properties/oom/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.oom.properties.route.type,parentSchema:schema0.properties.sensors.properties.oom.properties.route,data:data55}];
+return false;
+}
+if(!((((data55 === "auto") || (data55 === "tp_btf")) || (data55 === "fentry")) || (data55 === "kprobe"))){
+validate0.errors = [{instancePath:instancePath+"/sensors/oom/route",schemaPath:"#/properties/sensors/properties/oom/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.oom.properties.route.enum},schema:schema0.properties.sensors.properties.oom.properties.route.enum,parentSchema:schema0.properties.sensors.properties.oom.properties.route,data:data55}];
+return false;
+}
+var valid11 = _errs121 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/sensors/oom",schemaPath:"#/properties/sensors/properties/oom/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.oom.type,parentSchema:schema0.properties.sensors.properties.oom,data:data50}];
+validate0.errors = [{instancePath:instancePath+"/sensors/oom",schemaPath:"#/properties/sensors/properties/oom/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.oom.type,parentSchema:schema0.properties.sensors.properties.oom,data:data51}];
 return false;
 }
 }
-var valid3 = _errs110 === errors;
+var valid3 = _errs112 === errors;
 if(valid3){
-let data55 = data11.bench;
-const _errs121 = errors;
-if(errors === _errs121){
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.enabled === undefined){
-data55.enabled = false;
-}
-if(data55.required === undefined){
-data55.required = false;
-}
-if(data55.ringBytes === undefined){
-data55.ringBytes = 0;
-}
-if(data55.route === undefined){
-data55.route = "auto";
-}
-if(data55.tgid === undefined){
-data55.tgid = 0;
-}
+let data56 = data12.bench;
 const _errs123 = errors;
-for(const key10 in data55){
+if(errors === _errs123){
+if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
+if(data56.enabled === undefined){
+data56.enabled = false;
+}
+if(data56.required === undefined){
+data56.required = false;
+}
+if(data56.ringBytes === undefined){
+data56.ringBytes = 0;
+}
+if(data56.route === undefined){
+data56.route = "auto";
+}
+if(data56.tgid === undefined){
+data56.tgid = 0;
+}
+const _errs125 = errors;
+for(const key10 in data56){
 if(!(((((key10 === "enabled") || (key10 === "required")) || (key10 === "ringBytes")) || (key10 === "route")) || (key10 === "tgid"))){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench",schemaPath:"#/properties/sensors/properties/bench/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},schema:false,parentSchema:schema0.properties.sensors.properties.bench,data:data55}];
+validate0.errors = [{instancePath:instancePath+"/sensors/bench",schemaPath:"#/properties/sensors/properties/bench/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},schema:false,parentSchema:schema0.properties.sensors.properties.bench,data:data56}];
 return false;
 break;
 }
 }
-if(_errs123 === errors){
-let data56 = data55.enabled;
-const _errs124 = errors;
-if(typeof data56 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/enabled",schemaPath:"#/properties/sensors/properties/bench/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.bench.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.bench.properties.enabled,data:data56}];
-return false;
-}
-var valid12 = _errs124 === errors;
-if(valid12){
-let data57 = data55.required;
+if(_errs125 === errors){
+let data57 = data56.enabled;
 const _errs126 = errors;
 if(typeof data57 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/required",schemaPath:"#/properties/sensors/properties/bench/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.bench.properties.required.type,parentSchema:schema0.properties.sensors.properties.bench.properties.required,data:data57}];
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/enabled",schemaPath:"#/properties/sensors/properties/bench/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.bench.properties.enabled.type,parentSchema:schema0.properties.sensors.properties.bench.properties.enabled,data:data57}];
 return false;
 }
 var valid12 = _errs126 === errors;
 if(valid12){
-let data58 = data55.ringBytes;
+let data58 = data56.required;
 const _errs128 = errors;
-if(!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.bench.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data58}];
+if(typeof data58 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/required",schemaPath:"#/properties/sensors/properties/bench/properties/required/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.sensors.properties.bench.properties.required.type,parentSchema:schema0.properties.sensors.properties.bench.properties.required,data:data58}];
 return false;
-}
-if(errors === _errs128){
-if((typeof data58 == "number") && (isFinite(data58))){
-if(data58 > 1073741824 || isNaN(data58)){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data58}];
-return false;
-}
-else {
-if(data58 < 0 || isNaN(data58)){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data58}];
-return false;
-}
-else {
-const problem9 = keyword1(true, data58);
-if(problem9 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem9},schema:true,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data58}];
-return false;
-}
-}
-}
-}
 }
 var valid12 = _errs128 === errors;
 if(valid12){
-let data59 = data55.route;
+let data59 = data56.ringBytes;
 const _errs130 = errors;
-if(typeof data59 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/route",schemaPath:"#/properties/sensors/properties/bench/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.bench.properties.route.type,parentSchema:schema0.properties.sensors.properties.bench.properties.route,data:data59}];
+if(!(((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59))) && (isFinite(data59)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.bench.properties.ringBytes.type,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data59}];
 return false;
 }
-if(!(data59 === "auto")){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/route",schemaPath:"#/properties/sensors/properties/bench/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.bench.properties.route.enum},schema:schema0.properties.sensors.properties.bench.properties.route.enum,parentSchema:schema0.properties.sensors.properties.bench.properties.route,data:data59}];
+if(errors === _errs130){
+if((typeof data59 == "number") && (isFinite(data59))){
+if(data59 > 1073741824 || isNaN(data59)){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1073741824},schema:1073741824,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data59}];
 return false;
+}
+else {
+if(data59 < 0 || isNaN(data59)){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data59}];
+return false;
+}
+else {
+const problem9 = keyword1(true, data59);
+if(problem9 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/ringBytes",schemaPath:"#/properties/sensors/properties/bench/properties/ringBytes/ringSize",keyword:"ringSize",params:{problem: problem9},schema:true,parentSchema:schema0.properties.sensors.properties.bench.properties.ringBytes,data:data59}];
+return false;
+}
+}
+}
+}
 }
 var valid12 = _errs130 === errors;
 if(valid12){
-let data60 = data55.tgid;
+let data60 = data56.route;
 const _errs132 = errors;
-if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.bench.properties.tgid.type,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data60}];
+if(typeof data60 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/route",schemaPath:"#/properties/sensors/properties/bench/properties/route/type",keyword:"type",params:{type: "string"},schema:schema0.properties.sensors.properties.bench.properties.route.type,parentSchema:schema0.properties.sensors.properties.bench.properties.route,data:data60}];
 return false;
 }
-if(errors === _errs132){
-if((typeof data60 == "number") && (isFinite(data60))){
-if(data60 > 2147483647 || isNaN(data60)){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},schema:2147483647,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data60}];
+if(!(data60 === "auto")){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/route",schemaPath:"#/properties/sensors/properties/bench/properties/route/enum",keyword:"enum",params:{allowedValues: schema0.properties.sensors.properties.bench.properties.route.enum},schema:schema0.properties.sensors.properties.bench.properties.route.enum,parentSchema:schema0.properties.sensors.properties.bench.properties.route,data:data60}];
 return false;
-}
-else {
-if(data60 < 0 || isNaN(data60)){
-validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data60}];
-return false;
-}
-}
-}
 }
 var valid12 = _errs132 === errors;
-}
-}
-}
-}
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/sensors/bench",schemaPath:"#/properties/sensors/properties/bench/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.bench.type,parentSchema:schema0.properties.sensors.properties.bench,data:data55}];
-return false;
-}
-}
-var valid3 = _errs121 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/sensors",schemaPath:"#/properties/sensors/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.type,parentSchema:schema0.properties.sensors,data:data11}];
-return false;
-}
-}
-var valid0 = _errs26 === errors;
-if(valid0){
-let data61 = data.exporters;
+if(valid12){
+let data61 = data56.tgid;
 const _errs134 = errors;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.sensors.properties.bench.properties.tgid.type,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data61}];
+return false;
+}
 if(errors === _errs134){
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-if(data61.builtin === undefined){
-data61.builtin = true;
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 > 2147483647 || isNaN(data61)){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},schema:2147483647,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data61}];
+return false;
 }
-if(data61.dirs === undefined){
-data61.dirs = [];
+else {
+if(data61 < 0 || isNaN(data61)){
+validate0.errors = [{instancePath:instancePath+"/sensors/bench/tgid",schemaPath:"#/properties/sensors/properties/bench/properties/tgid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.sensors.properties.bench.properties.tgid,data:data61}];
+return false;
 }
-if(data61.watch === undefined){
-data61.watch = true;
 }
-if(data61.maxSeriesPerExporter === undefined){
-data61.maxSeriesPerExporter = 10000;
 }
-if(data61.maxLabelValueBytes === undefined){
-data61.maxLabelValueBytes = 1024;
 }
-if(data61.batchTimeoutMs === undefined){
-data61.batchTimeoutMs = 250;
+var valid12 = _errs134 === errors;
 }
-if(data61.initTimeoutMs === undefined){
-data61.initTimeoutMs = 2000;
 }
-if(data61.maxMemoryPages === undefined){
-data61.maxMemoryPages = 256;
 }
-if(data61.queueBatches === undefined){
-data61.queueBatches = 64;
 }
-if(data61.quarantineBaseMs === undefined){
-data61.quarantineBaseMs = 1000;
 }
-if(data61.quarantineMaxMs === undefined){
-data61.quarantineMaxMs = 60000;
 }
-if(data61.maxConsecutiveTraps === undefined){
-data61.maxConsecutiveTraps = 16;
+else {
+validate0.errors = [{instancePath:instancePath+"/sensors/bench",schemaPath:"#/properties/sensors/properties/bench/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.properties.bench.type,parentSchema:schema0.properties.sensors.properties.bench,data:data56}];
+return false;
 }
-if(data61.threads === undefined){
-data61.threads = 1;
 }
-if(data61.settings === undefined){
-data61.settings = {};
+var valid3 = _errs123 === errors;
 }
-if(data61.requireSignatures === undefined){
-data61.requireSignatures = false;
 }
-if(data61.trustedKeys === undefined){
-data61.trustedKeys = [];
 }
-if(data61.oci === undefined){
-data61.oci = [];
 }
-if(data61.registries === undefined){
-data61.registries = {};
 }
-if(data61.ociTimeoutSeconds === undefined){
-data61.ociTimeoutSeconds = 30;
 }
-if(data61.ociMaxModuleBytes === undefined){
-data61.ociMaxModuleBytes = 16777216;
 }
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/sensors",schemaPath:"#/properties/sensors/type",keyword:"type",params:{type: "object"},schema:schema0.properties.sensors.type,parentSchema:schema0.properties.sensors,data:data12}];
+return false;
+}
+}
+var valid0 = _errs28 === errors;
+if(valid0){
+let data62 = data.exporters;
 const _errs136 = errors;
-for(const key11 in data61){
+if(errors === _errs136){
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+if(data62.builtin === undefined){
+data62.builtin = true;
+}
+if(data62.dirs === undefined){
+data62.dirs = [];
+}
+if(data62.watch === undefined){
+data62.watch = true;
+}
+if(data62.maxSeriesPerExporter === undefined){
+data62.maxSeriesPerExporter = 10000;
+}
+if(data62.maxLabelValueBytes === undefined){
+data62.maxLabelValueBytes = 1024;
+}
+if(data62.batchTimeoutMs === undefined){
+data62.batchTimeoutMs = 250;
+}
+if(data62.initTimeoutMs === undefined){
+data62.initTimeoutMs = 2000;
+}
+if(data62.maxMemoryPages === undefined){
+data62.maxMemoryPages = 256;
+}
+if(data62.queueBatches === undefined){
+data62.queueBatches = 64;
+}
+if(data62.quarantineBaseMs === undefined){
+data62.quarantineBaseMs = 1000;
+}
+if(data62.quarantineMaxMs === undefined){
+data62.quarantineMaxMs = 60000;
+}
+if(data62.maxConsecutiveTraps === undefined){
+data62.maxConsecutiveTraps = 16;
+}
+if(data62.threads === undefined){
+data62.threads = 1;
+}
+if(data62.settings === undefined){
+data62.settings = {};
+}
+if(data62.requireSignatures === undefined){
+data62.requireSignatures = false;
+}
+if(data62.trustedKeys === undefined){
+data62.trustedKeys = [];
+}
+if(data62.oci === undefined){
+data62.oci = [];
+}
+if(data62.registries === undefined){
+data62.registries = {};
+}
+if(data62.ociTimeoutSeconds === undefined){
+data62.ociTimeoutSeconds = 30;
+}
+if(data62.ociMaxModuleBytes === undefined){
+data62.ociMaxModuleBytes = 16777216;
+}
+const _errs138 = errors;
+for(const key11 in data62){
 if(!(func0.call(schema0.properties.exporters.properties, key11))){
-validate0.errors = [{instancePath:instancePath+"/exporters",schemaPath:"#/properties/exporters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},schema:false,parentSchema:schema0.properties.exporters,data:data61}];
+validate0.errors = [{instancePath:instancePath+"/exporters",schemaPath:"#/properties/exporters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},schema:false,parentSchema:schema0.properties.exporters,data:data62}];
 return false;
 break;
 }
 }
-if(_errs136 === errors){
-let data62 = data61.builtin;
-const _errs137 = errors;
-if(typeof data62 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/exporters/builtin",schemaPath:"#/properties/exporters/properties/builtin/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.builtin.type,parentSchema:schema0.properties.exporters.properties.builtin,data:data62}];
+if(_errs138 === errors){
+let data63 = data62.builtin;
+const _errs139 = errors;
+if(typeof data63 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/exporters/builtin",schemaPath:"#/properties/exporters/properties/builtin/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.builtin.type,parentSchema:schema0.properties.exporters.properties.builtin,data:data63}];
 return false;
 }
-var valid13 = _errs137 === errors;
+var valid13 = _errs139 === errors;
 if(valid13){
-let data63 = data61.dirs;
-const _errs139 = errors;
-if(errors === _errs139){
-if(Array.isArray(data63)){
-var valid14 = true;
-const len2 = data63.length;
-for(let i2=0; i2<len2; i2++){
-let data64 = data63[i2];
+let data64 = data62.dirs;
 const _errs141 = errors;
 if(errors === _errs141){
-if(typeof data64 === "string"){
-if(func1(data64) < 1){
-validate0.errors = [{instancePath:instancePath+"/exporters/dirs/" + i2,schemaPath:"#/properties/exporters/properties/dirs/items/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.dirs.items,data:data64}];
+if(Array.isArray(data64)){
+var valid14 = true;
+const len2 = data64.length;
+for(let i2=0; i2<len2; i2++){
+let data65 = data64[i2];
+const _errs143 = errors;
+if(errors === _errs143){
+if(typeof data65 === "string"){
+if(func1(data65) < 1){
+validate0.errors = [{instancePath:instancePath+"/exporters/dirs/" + i2,schemaPath:"#/properties/exporters/properties/dirs/items/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.dirs.items,data:data65}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/dirs/" + i2,schemaPath:"#/properties/exporters/properties/dirs/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.dirs.items.type,parentSchema:schema0.properties.exporters.properties.dirs.items,data:data64}];
+validate0.errors = [{instancePath:instancePath+"/exporters/dirs/" + i2,schemaPath:"#/properties/exporters/properties/dirs/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.dirs.items.type,parentSchema:schema0.properties.exporters.properties.dirs.items,data:data65}];
 return false;
 }
 }
-var valid14 = _errs141 === errors;
+var valid14 = _errs143 === errors;
 if(!valid14){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/dirs",schemaPath:"#/properties/exporters/properties/dirs/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.dirs.type,parentSchema:schema0.properties.exporters.properties.dirs,data:data63}];
+validate0.errors = [{instancePath:instancePath+"/exporters/dirs",schemaPath:"#/properties/exporters/properties/dirs/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.dirs.type,parentSchema:schema0.properties.exporters.properties.dirs,data:data64}];
 return false;
 }
 }
-var valid13 = _errs139 === errors;
+var valid13 = _errs141 === errors;
 if(valid13){
-let data65 = data61.watch;
-const _errs143 = errors;
-if(typeof data65 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/exporters/watch",schemaPath:"#/properties/exporters/properties/watch/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.watch.type,parentSchema:schema0.properties.exporters.properties.watch,data:data65}];
-return false;
-}
-var valid13 = _errs143 === errors;
-if(valid13){
-let data66 = data61.maxSeriesPerExporter;
+let data66 = data62.watch;
 const _errs145 = errors;
-if(!(((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66))) && (isFinite(data66)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxSeriesPerExporter.type,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data66}];
+if(typeof data66 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/exporters/watch",schemaPath:"#/properties/exporters/properties/watch/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.watch.type,parentSchema:schema0.properties.exporters.properties.watch,data:data66}];
 return false;
-}
-if(errors === _errs145){
-if((typeof data66 == "number") && (isFinite(data66))){
-if(data66 > 10000000 || isNaN(data66)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},schema:10000000,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data66}];
-return false;
-}
-else {
-if(data66 < 1 || isNaN(data66)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data66}];
-return false;
-}
-}
-}
 }
 var valid13 = _errs145 === errors;
 if(valid13){
-let data67 = data61.maxLabelValueBytes;
+let data67 = data62.maxSeriesPerExporter;
 const _errs147 = errors;
 if(!(((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67))) && (isFinite(data67)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxLabelValueBytes.type,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data67}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxSeriesPerExporter.type,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data67}];
 return false;
 }
 if(errors === _errs147){
 if((typeof data67 == "number") && (isFinite(data67))){
-if(data67 > 65536 || isNaN(data67)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data67}];
+if(data67 > 10000000 || isNaN(data67)){
+validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},schema:10000000,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data67}];
 return false;
 }
 else {
 if(data67 < 1 || isNaN(data67)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data67}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxSeriesPerExporter",schemaPath:"#/properties/exporters/properties/maxSeriesPerExporter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxSeriesPerExporter,data:data67}];
 return false;
 }
 }
@@ -1484,21 +1488,21 @@ return false;
 }
 var valid13 = _errs147 === errors;
 if(valid13){
-let data68 = data61.batchTimeoutMs;
+let data68 = data62.maxLabelValueBytes;
 const _errs149 = errors;
 if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.batchTimeoutMs.type,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data68}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxLabelValueBytes.type,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data68}];
 return false;
 }
 if(errors === _errs149){
 if((typeof data68 == "number") && (isFinite(data68))){
-if(data68 > 60000 || isNaN(data68)){
-validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data68}];
+if(data68 > 65536 || isNaN(data68)){
+validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data68}];
 return false;
 }
 else {
 if(data68 < 1 || isNaN(data68)){
-validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data68}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxLabelValueBytes",schemaPath:"#/properties/exporters/properties/maxLabelValueBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxLabelValueBytes,data:data68}];
 return false;
 }
 }
@@ -1506,21 +1510,21 @@ return false;
 }
 var valid13 = _errs149 === errors;
 if(valid13){
-let data69 = data61.initTimeoutMs;
+let data69 = data62.batchTimeoutMs;
 const _errs151 = errors;
 if(!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.initTimeoutMs.type,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data69}];
+validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.batchTimeoutMs.type,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data69}];
 return false;
 }
 if(errors === _errs151){
 if((typeof data69 == "number") && (isFinite(data69))){
-if(data69 > 600000 || isNaN(data69)){
-validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},schema:600000,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data69}];
+if(data69 > 60000 || isNaN(data69)){
+validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data69}];
 return false;
 }
 else {
-if(data69 < 10 || isNaN(data69)){
-validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data69}];
+if(data69 < 1 || isNaN(data69)){
+validate0.errors = [{instancePath:instancePath+"/exporters/batchTimeoutMs",schemaPath:"#/properties/exporters/properties/batchTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.batchTimeoutMs,data:data69}];
 return false;
 }
 }
@@ -1528,21 +1532,21 @@ return false;
 }
 var valid13 = _errs151 === errors;
 if(valid13){
-let data70 = data61.maxMemoryPages;
+let data70 = data62.initTimeoutMs;
 const _errs153 = errors;
 if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxMemoryPages.type,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data70}];
+validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.initTimeoutMs.type,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data70}];
 return false;
 }
 if(errors === _errs153){
 if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 > 65536 || isNaN(data70)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data70}];
+if(data70 > 600000 || isNaN(data70)){
+validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},schema:600000,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data70}];
 return false;
 }
 else {
-if(data70 < 1 || isNaN(data70)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data70}];
+if(data70 < 10 || isNaN(data70)){
+validate0.errors = [{instancePath:instancePath+"/exporters/initTimeoutMs",schemaPath:"#/properties/exporters/properties/initTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.exporters.properties.initTimeoutMs,data:data70}];
 return false;
 }
 }
@@ -1550,21 +1554,21 @@ return false;
 }
 var valid13 = _errs153 === errors;
 if(valid13){
-let data71 = data61.queueBatches;
+let data71 = data62.maxMemoryPages;
 const _errs155 = errors;
 if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.queueBatches.type,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data71}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxMemoryPages.type,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data71}];
 return false;
 }
 if(errors === _errs155){
 if((typeof data71 == "number") && (isFinite(data71))){
 if(data71 > 65536 || isNaN(data71)){
-validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data71}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data71}];
 return false;
 }
 else {
 if(data71 < 1 || isNaN(data71)){
-validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data71}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxMemoryPages",schemaPath:"#/properties/exporters/properties/maxMemoryPages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxMemoryPages,data:data71}];
 return false;
 }
 }
@@ -1572,21 +1576,21 @@ return false;
 }
 var valid13 = _errs155 === errors;
 if(valid13){
-let data72 = data61.quarantineBaseMs;
+let data72 = data62.queueBatches;
 const _errs157 = errors;
 if(!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.quarantineBaseMs.type,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data72}];
+validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.queueBatches.type,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data72}];
 return false;
 }
 if(errors === _errs157){
 if((typeof data72 == "number") && (isFinite(data72))){
-if(data72 > 3600000 || isNaN(data72)){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data72}];
+if(data72 > 65536 || isNaN(data72)){
+validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data72}];
 return false;
 }
 else {
 if(data72 < 1 || isNaN(data72)){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data72}];
+validate0.errors = [{instancePath:instancePath+"/exporters/queueBatches",schemaPath:"#/properties/exporters/properties/queueBatches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.queueBatches,data:data72}];
 return false;
 }
 }
@@ -1594,21 +1598,21 @@ return false;
 }
 var valid13 = _errs157 === errors;
 if(valid13){
-let data73 = data61.quarantineMaxMs;
+let data73 = data62.quarantineBaseMs;
 const _errs159 = errors;
 if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.quarantineMaxMs.type,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data73}];
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.quarantineBaseMs.type,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data73}];
 return false;
 }
 if(errors === _errs159){
 if((typeof data73 == "number") && (isFinite(data73))){
-if(data73 > 86400000 || isNaN(data73)){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},schema:86400000,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data73}];
+if(data73 > 3600000 || isNaN(data73)){
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data73}];
 return false;
 }
 else {
 if(data73 < 1 || isNaN(data73)){
-validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data73}];
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineBaseMs",schemaPath:"#/properties/exporters/properties/quarantineBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.quarantineBaseMs,data:data73}];
 return false;
 }
 }
@@ -1616,21 +1620,21 @@ return false;
 }
 var valid13 = _errs159 === errors;
 if(valid13){
-let data74 = data61.maxConsecutiveTraps;
+let data74 = data62.quarantineMaxMs;
 const _errs161 = errors;
 if(!(((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74))) && (isFinite(data74)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxConsecutiveTraps.type,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data74}];
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.quarantineMaxMs.type,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data74}];
 return false;
 }
 if(errors === _errs161){
 if((typeof data74 == "number") && (isFinite(data74))){
-if(data74 > 1000000 || isNaN(data74)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data74}];
+if(data74 > 86400000 || isNaN(data74)){
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},schema:86400000,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data74}];
 return false;
 }
 else {
 if(data74 < 1 || isNaN(data74)){
-validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data74}];
+validate0.errors = [{instancePath:instancePath+"/exporters/quarantineMaxMs",schemaPath:"#/properties/exporters/properties/quarantineMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.quarantineMaxMs,data:data74}];
 return false;
 }
 }
@@ -1638,21 +1642,21 @@ return false;
 }
 var valid13 = _errs161 === errors;
 if(valid13){
-let data75 = data61.threads;
+let data75 = data62.maxConsecutiveTraps;
 const _errs163 = errors;
 if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.threads.type,parentSchema:schema0.properties.exporters.properties.threads,data:data75}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.maxConsecutiveTraps.type,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data75}];
 return false;
 }
 if(errors === _errs163){
 if((typeof data75 == "number") && (isFinite(data75))){
-if(data75 > 64 || isNaN(data75)){
-validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},schema:64,parentSchema:schema0.properties.exporters.properties.threads,data:data75}];
+if(data75 > 1000000 || isNaN(data75)){
+validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data75}];
 return false;
 }
 else {
 if(data75 < 1 || isNaN(data75)){
-validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.threads,data:data75}];
+validate0.errors = [{instancePath:instancePath+"/exporters/maxConsecutiveTraps",schemaPath:"#/properties/exporters/properties/maxConsecutiveTraps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.maxConsecutiveTraps,data:data75}];
 return false;
 }
 }
@@ -1660,35 +1664,57 @@ return false;
 }
 var valid13 = _errs163 === errors;
 if(valid13){
-let data76 = data61.settings;
+let data76 = data62.threads;
 const _errs165 = errors;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.threads.type,parentSchema:schema0.properties.exporters.properties.threads,data:data76}];
+return false;
+}
 if(errors === _errs165){
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-const problem10 = keyword10(true, data76);
-if(problem10 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/exporters/settings",schemaPath:"#/properties/exporters/properties/settings/textValues",keyword:"textValues",params:{problem: problem10},schema:true,parentSchema:schema0.properties.exporters.properties.settings,data:data76}];
+if((typeof data76 == "number") && (isFinite(data76))){
+if(data76 > 64 || isNaN(data76)){
+validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},schema:64,parentSchema:schema0.properties.exporters.properties.threads,data:data76}];
 return false;
 }
 else {
-for(const key12 in data76){
-let data77 = data76[key12];
-const _errs168 = errors;
-if(errors === _errs168){
+if(data76 < 1 || isNaN(data76)){
+validate0.errors = [{instancePath:instancePath+"/exporters/threads",schemaPath:"#/properties/exporters/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.threads,data:data76}];
+return false;
+}
+}
+}
+}
+var valid13 = _errs165 === errors;
+if(valid13){
+let data77 = data62.settings;
+const _errs167 = errors;
+if(errors === _errs167){
 if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-const problem11 = keyword11(schema0.properties.exporters.properties.settings.additionalProperties.keyPattern, data77);
-if(problem11 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/keyPattern",keyword:"keyPattern",params:{problem: problem11},schema:schema0.properties.exporters.properties.settings.additionalProperties.keyPattern,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties,data:data77}];
+const problem10 = keyword10(true, data77);
+if(problem10 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/exporters/settings",schemaPath:"#/properties/exporters/properties/settings/textValues",keyword:"textValues",params:{problem: problem10},schema:true,parentSchema:schema0.properties.exporters.properties.settings,data:data77}];
 return false;
 }
 else {
-for(const key13 in data77){
-let data78 = data77[key13];
-const _errs171 = errors;
-if(typeof data78 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.settings.additionalProperties.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties.additionalProperties,data:data78}];
+for(const key12 in data77){
+let data78 = data77[key12];
+const _errs170 = errors;
+if(errors === _errs170){
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+const problem11 = keyword11(schema0.properties.exporters.properties.settings.additionalProperties.keyPattern, data78);
+if(problem11 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/keyPattern",keyword:"keyPattern",params:{problem: problem11},schema:schema0.properties.exporters.properties.settings.additionalProperties.keyPattern,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties,data:data78}];
 return false;
 }
-var valid16 = _errs171 === errors;
+else {
+for(const key13 in data78){
+let data79 = data78[key13];
+const _errs173 = errors;
+if(typeof data79 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1")+"/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.settings.additionalProperties.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties.additionalProperties,data:data79}];
+return false;
+}
+var valid16 = _errs173 === errors;
 if(!valid16){
 break;
 }
@@ -1696,11 +1722,11 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.settings.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties,data:data77}];
+validate0.errors = [{instancePath:instancePath+"/exporters/settings/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/settings/additionalProperties/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.settings.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.settings.additionalProperties,data:data78}];
 return false;
 }
 }
-var valid15 = _errs168 === errors;
+var valid15 = _errs170 === errors;
 if(!valid15){
 break;
 }
@@ -1708,126 +1734,98 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/settings",schemaPath:"#/properties/exporters/properties/settings/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.settings.type,parentSchema:schema0.properties.exporters.properties.settings,data:data76}];
+validate0.errors = [{instancePath:instancePath+"/exporters/settings",schemaPath:"#/properties/exporters/properties/settings/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.settings.type,parentSchema:schema0.properties.exporters.properties.settings,data:data77}];
 return false;
 }
 }
-var valid13 = _errs165 === errors;
+var valid13 = _errs167 === errors;
 if(valid13){
-let data79 = data61.requireSignatures;
-const _errs173 = errors;
-if(typeof data79 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/exporters/requireSignatures",schemaPath:"#/properties/exporters/properties/requireSignatures/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.requireSignatures.type,parentSchema:schema0.properties.exporters.properties.requireSignatures,data:data79}];
-return false;
-}
-var valid13 = _errs173 === errors;
-if(valid13){
-let data80 = data61.trustedKeys;
+let data80 = data62.requireSignatures;
 const _errs175 = errors;
-if(errors === _errs175){
-if(Array.isArray(data80)){
-var valid17 = true;
-const len3 = data80.length;
-for(let i3=0; i3<len3; i3++){
-let data81 = data80[i3];
+if(typeof data80 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/exporters/requireSignatures",schemaPath:"#/properties/exporters/properties/requireSignatures/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.requireSignatures.type,parentSchema:schema0.properties.exporters.properties.requireSignatures,data:data80}];
+return false;
+}
+var valid13 = _errs175 === errors;
+if(valid13){
+let data81 = data62.trustedKeys;
 const _errs177 = errors;
 if(errors === _errs177){
-if(typeof data81 === "string"){
-if(func1(data81) < 1){
-validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys/" + i3,schemaPath:"#/properties/exporters/properties/trustedKeys/items/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.trustedKeys.items,data:data81}];
+if(Array.isArray(data81)){
+var valid17 = true;
+const len3 = data81.length;
+for(let i3=0; i3<len3; i3++){
+let data82 = data81[i3];
+const _errs179 = errors;
+if(errors === _errs179){
+if(typeof data82 === "string"){
+if(func1(data82) < 1){
+validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys/" + i3,schemaPath:"#/properties/exporters/properties/trustedKeys/items/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.trustedKeys.items,data:data82}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys/" + i3,schemaPath:"#/properties/exporters/properties/trustedKeys/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.trustedKeys.items.type,parentSchema:schema0.properties.exporters.properties.trustedKeys.items,data:data81}];
+validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys/" + i3,schemaPath:"#/properties/exporters/properties/trustedKeys/items/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.trustedKeys.items.type,parentSchema:schema0.properties.exporters.properties.trustedKeys.items,data:data82}];
 return false;
 }
 }
-var valid17 = _errs177 === errors;
+var valid17 = _errs179 === errors;
 if(!valid17){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys",schemaPath:"#/properties/exporters/properties/trustedKeys/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.trustedKeys.type,parentSchema:schema0.properties.exporters.properties.trustedKeys,data:data80}];
+validate0.errors = [{instancePath:instancePath+"/exporters/trustedKeys",schemaPath:"#/properties/exporters/properties/trustedKeys/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.trustedKeys.type,parentSchema:schema0.properties.exporters.properties.trustedKeys,data:data81}];
 return false;
 }
 }
-var valid13 = _errs175 === errors;
+var valid13 = _errs177 === errors;
 if(valid13){
-let data82 = data61.oci;
-const _errs179 = errors;
-if(errors === _errs179){
-if(Array.isArray(data82)){
-var valid18 = true;
-const len4 = data82.length;
-for(let i4=0; i4<len4; i4++){
-let data83 = data82[i4];
+let data83 = data62.oci;
 const _errs181 = errors;
 if(errors === _errs181){
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.pollSeconds === undefined){
-data83.pollSeconds = 60;
+if(Array.isArray(data83)){
+var valid18 = true;
+const len4 = data83.length;
+for(let i4=0; i4<len4; i4++){
+let data84 = data83[i4];
+const _errs183 = errors;
+if(errors === _errs183){
+if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
+if(data84.pollSeconds === undefined){
+data84.pollSeconds = 60;
 }
-if(data83.shadow === undefined){
-data83.shadow = false;
+if(data84.shadow === undefined){
+data84.shadow = false;
 }
 let missing0;
-if(((data83.name === undefined) && (missing0 = "name")) || ((data83.ref === undefined) && (missing0 = "ref"))){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/required",keyword:"required",params:{missingProperty: missing0},schema:schema0.properties.exporters.properties.oci.items.required,parentSchema:schema0.properties.exporters.properties.oci.items,data:data83}];
+if(((data84.name === undefined) && (missing0 = "name")) || ((data84.ref === undefined) && (missing0 = "ref"))){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/required",keyword:"required",params:{missingProperty: missing0},schema:schema0.properties.exporters.properties.oci.items.required,parentSchema:schema0.properties.exporters.properties.oci.items,data:data84}];
 return false;
 }
 else {
-const _errs183 = errors;
-for(const key14 in data83){
+const _errs185 = errors;
+for(const key14 in data84){
 if(!((((key14 === "name") || (key14 === "ref")) || (key14 === "pollSeconds")) || (key14 === "shadow"))){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},schema:false,parentSchema:schema0.properties.exporters.properties.oci.items,data:data83}];
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},schema:false,parentSchema:schema0.properties.exporters.properties.oci.items,data:data84}];
 return false;
 break;
 }
 }
-if(_errs183 === errors){
-if(data83.name !== undefined){
-let data84 = data83.name;
-const _errs184 = errors;
-if(errors === _errs184){
-if(typeof data84 === "string"){
-if(!pattern0.test(data84)){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/name",schemaPath:"#/properties/exporters/properties/oci/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,64}$"},schema:"^[a-z0-9_-]{1,64}$",parentSchema:schema0.properties.exporters.properties.oci.items.properties.name,data:data84}];
-return false;
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/name",schemaPath:"#/properties/exporters/properties/oci/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.oci.items.properties.name.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.name,data:data84}];
-return false;
-}
-}
-var valid19 = _errs184 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data83.ref !== undefined){
-let data85 = data83.ref;
+if(_errs185 === errors){
+if(data84.name !== undefined){
+let data85 = data84.name;
 const _errs186 = errors;
 if(errors === _errs186){
 if(typeof data85 === "string"){
-if(func1(data85) < 1){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data85}];
-return false;
-}
-else {
-const problem12 = keyword12(true, data85);
-if(problem12 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/ociReference",keyword:"ociReference",params:{problem: problem12},schema:true,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data85}];
+if(!pattern0.test(data85)){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/name",schemaPath:"#/properties/exporters/properties/oci/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9_-]{1,64}$"},schema:"^[a-z0-9_-]{1,64}$",parentSchema:schema0.properties.exporters.properties.oci.items.properties.name,data:data85}];
 return false;
 }
 }
-}
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.oci.items.properties.ref.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data85}];
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/name",schemaPath:"#/properties/exporters/properties/oci/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.oci.items.properties.name.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.name,data:data85}];
 return false;
 }
 }
@@ -1837,35 +1835,63 @@ else {
 var valid19 = true;
 }
 if(valid19){
-let data86 = data83.pollSeconds;
+if(data84.ref !== undefined){
+let data86 = data84.ref;
 const _errs188 = errors;
-if(!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data86}];
-return false;
-}
 if(errors === _errs188){
-if((typeof data86 == "number") && (isFinite(data86))){
-if(data86 > 86400 || isNaN(data86)){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},schema:86400,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data86}];
+if(typeof data86 === "string"){
+if(func1(data86) < 1){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data86}];
 return false;
 }
 else {
-if(data86 < 1 || isNaN(data86)){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data86}];
+const problem12 = keyword12(true, data86);
+if(problem12 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/ociReference",keyword:"ociReference",params:{problem: problem12},schema:true,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data86}];
 return false;
 }
 }
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/ref",schemaPath:"#/properties/exporters/properties/oci/items/properties/ref/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.oci.items.properties.ref.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.ref,data:data86}];
+return false;
 }
 }
 var valid19 = _errs188 === errors;
+}
+else {
+var valid19 = true;
+}
 if(valid19){
-let data87 = data83.shadow;
+let data87 = data84.pollSeconds;
 const _errs190 = errors;
-if(typeof data87 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/shadow",schemaPath:"#/properties/exporters/properties/oci/items/properties/shadow/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.oci.items.properties.shadow.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.shadow,data:data87}];
+if(!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data87}];
 return false;
 }
+if(errors === _errs190){
+if((typeof data87 == "number") && (isFinite(data87))){
+if(data87 > 86400 || isNaN(data87)){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},schema:86400,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data87}];
+return false;
+}
+else {
+if(data87 < 1 || isNaN(data87)){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/pollSeconds",schemaPath:"#/properties/exporters/properties/oci/items/properties/pollSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.oci.items.properties.pollSeconds,data:data87}];
+return false;
+}
+}
+}
+}
 var valid19 = _errs190 === errors;
+if(valid19){
+let data88 = data84.shadow;
+const _errs192 = errors;
+if(typeof data88 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4+"/shadow",schemaPath:"#/properties/exporters/properties/oci/items/properties/shadow/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.oci.items.properties.shadow.type,parentSchema:schema0.properties.exporters.properties.oci.items.properties.shadow,data:data88}];
+return false;
+}
+var valid19 = _errs192 === errors;
 }
 }
 }
@@ -1873,101 +1899,101 @@ var valid19 = _errs190 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.oci.items.type,parentSchema:schema0.properties.exporters.properties.oci.items,data:data83}];
+validate0.errors = [{instancePath:instancePath+"/exporters/oci/" + i4,schemaPath:"#/properties/exporters/properties/oci/items/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.oci.items.type,parentSchema:schema0.properties.exporters.properties.oci.items,data:data84}];
 return false;
 }
 }
-var valid18 = _errs181 === errors;
+var valid18 = _errs183 === errors;
 if(!valid18){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/oci",schemaPath:"#/properties/exporters/properties/oci/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.oci.type,parentSchema:schema0.properties.exporters.properties.oci,data:data82}];
+validate0.errors = [{instancePath:instancePath+"/exporters/oci",schemaPath:"#/properties/exporters/properties/oci/type",keyword:"type",params:{type: "array"},schema:schema0.properties.exporters.properties.oci.type,parentSchema:schema0.properties.exporters.properties.oci,data:data83}];
 return false;
 }
 }
-var valid13 = _errs179 === errors;
+var valid13 = _errs181 === errors;
 if(valid13){
-let data88 = data61.registries;
-const _errs192 = errors;
-if(errors === _errs192){
-if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
-const problem13 = keyword13(true, data88);
+let data89 = data62.registries;
+const _errs194 = errors;
+if(errors === _errs194){
+if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
+const problem13 = keyword13(true, data89);
 if(problem13 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries",schemaPath:"#/properties/exporters/properties/registries/registryHost",keyword:"registryHost",params:{problem: problem13},schema:true,parentSchema:schema0.properties.exporters.properties.registries,data:data88}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries",schemaPath:"#/properties/exporters/properties/registries/registryHost",keyword:"registryHost",params:{problem: problem13},schema:true,parentSchema:schema0.properties.exporters.properties.registries,data:data89}];
 return false;
 }
 else {
-for(const key15 in data88){
-let data89 = data88[key15];
-const _errs195 = errors;
-if(errors === _errs195){
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.username === undefined){
-data89.username = "";
-}
-if(data89.passwordFile === undefined){
-data89.passwordFile = "";
-}
-if(data89.caFile === undefined){
-data89.caFile = "";
-}
-if(data89.plainHttp === undefined){
-data89.plainHttp = false;
-}
+for(const key15 in data89){
+let data90 = data89[key15];
 const _errs197 = errors;
-for(const key16 in data89){
+if(errors === _errs197){
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.username === undefined){
+data90.username = "";
+}
+if(data90.passwordFile === undefined){
+data90.passwordFile = "";
+}
+if(data90.caFile === undefined){
+data90.caFile = "";
+}
+if(data90.plainHttp === undefined){
+data90.plainHttp = false;
+}
+const _errs199 = errors;
+for(const key16 in data90){
 if(!((((key16 === "username") || (key16 === "passwordFile")) || (key16 === "caFile")) || (key16 === "plainHttp"))){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/registries/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},schema:false,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties,data:data89}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/registries/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},schema:false,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties,data:data90}];
 return false;
 break;
 }
 }
-if(_errs197 === errors){
-let data90 = data89.username;
-const _errs198 = errors;
-if(typeof data90 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/username/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.username.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.username,data:data90}];
-return false;
-}
-var valid21 = _errs198 === errors;
-if(valid21){
-let data91 = data89.passwordFile;
+if(_errs199 === errors){
+let data91 = data90.username;
 const _errs200 = errors;
 if(typeof data91 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/passwordFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.passwordFile.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.passwordFile,data:data91}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/username",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/username/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.username.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.username,data:data91}];
 return false;
 }
 var valid21 = _errs200 === errors;
 if(valid21){
-let data92 = data89.caFile;
+let data92 = data90.passwordFile;
 const _errs202 = errors;
 if(typeof data92 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/caFile",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/caFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.caFile.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.caFile,data:data92}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/passwordFile",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/passwordFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.passwordFile.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.passwordFile,data:data92}];
 return false;
 }
 var valid21 = _errs202 === errors;
 if(valid21){
-let data93 = data89.plainHttp;
+let data93 = data90.caFile;
 const _errs204 = errors;
-if(typeof data93 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/plainHttp",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/plainHttp/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.plainHttp.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.plainHttp,data:data93}];
+if(typeof data93 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/caFile",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/caFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.caFile.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.caFile,data:data93}];
 return false;
 }
 var valid21 = _errs204 === errors;
+if(valid21){
+let data94 = data90.plainHttp;
+const _errs206 = errors;
+if(typeof data94 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1")+"/plainHttp",schemaPath:"#/properties/exporters/properties/registries/additionalProperties/properties/plainHttp/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.exporters.properties.registries.additionalProperties.properties.plainHttp.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties.properties.plainHttp,data:data94}];
+return false;
+}
+var valid21 = _errs206 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/registries/additionalProperties/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.registries.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties,data:data89}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/exporters/properties/registries/additionalProperties/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.registries.additionalProperties.type,parentSchema:schema0.properties.exporters.properties.registries.additionalProperties,data:data90}];
 return false;
 }
 }
-var valid20 = _errs195 === errors;
+var valid20 = _errs197 === errors;
 if(!valid20){
 break;
 }
@@ -1975,55 +2001,55 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters/registries",schemaPath:"#/properties/exporters/properties/registries/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.registries.type,parentSchema:schema0.properties.exporters.properties.registries,data:data88}];
+validate0.errors = [{instancePath:instancePath+"/exporters/registries",schemaPath:"#/properties/exporters/properties/registries/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.properties.registries.type,parentSchema:schema0.properties.exporters.properties.registries,data:data89}];
 return false;
 }
 }
-var valid13 = _errs192 === errors;
+var valid13 = _errs194 === errors;
 if(valid13){
-let data94 = data61.ociTimeoutSeconds;
-const _errs206 = errors;
-if(!(((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94))) && (isFinite(data94)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.ociTimeoutSeconds.type,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data94}];
-return false;
-}
-if(errors === _errs206){
-if((typeof data94 == "number") && (isFinite(data94))){
-if(data94 > 600 || isNaN(data94)){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},schema:600,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data94}];
-return false;
-}
-else {
-if(data94 < 1 || isNaN(data94)){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data94}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs206 === errors;
-if(valid13){
-let data95 = data61.ociMaxModuleBytes;
+let data95 = data62.ociTimeoutSeconds;
 const _errs208 = errors;
 if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.ociMaxModuleBytes.type,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data95}];
+validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.ociTimeoutSeconds.type,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data95}];
 return false;
 }
 if(errors === _errs208){
 if((typeof data95 == "number") && (isFinite(data95))){
-if(data95 > 268435456 || isNaN(data95)){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 268435456},schema:268435456,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data95}];
+if(data95 > 600 || isNaN(data95)){
+validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},schema:600,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data95}];
 return false;
 }
 else {
-if(data95 < 1024 || isNaN(data95)){
-validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},schema:1024,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data95}];
+if(data95 < 1 || isNaN(data95)){
+validate0.errors = [{instancePath:instancePath+"/exporters/ociTimeoutSeconds",schemaPath:"#/properties/exporters/properties/ociTimeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.exporters.properties.ociTimeoutSeconds,data:data95}];
 return false;
 }
 }
 }
 }
 var valid13 = _errs208 === errors;
+if(valid13){
+let data96 = data62.ociMaxModuleBytes;
+const _errs210 = errors;
+if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
+validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.exporters.properties.ociMaxModuleBytes.type,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data96}];
+return false;
+}
+if(errors === _errs210){
+if((typeof data96 == "number") && (isFinite(data96))){
+if(data96 > 268435456 || isNaN(data96)){
+validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 268435456},schema:268435456,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data96}];
+return false;
+}
+else {
+if(data96 < 1024 || isNaN(data96)){
+validate0.errors = [{instancePath:instancePath+"/exporters/ociMaxModuleBytes",schemaPath:"#/properties/exporters/properties/ociMaxModuleBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},schema:1024,parentSchema:schema0.properties.exporters.properties.ociMaxModuleBytes,data:data96}];
+return false;
+}
+}
+}
+}
+var valid13 = _errs210 === errors;
 }
 }
 }
@@ -2046,71 +2072,49 @@ var valid13 = _errs208 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/exporters",schemaPath:"#/properties/exporters/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.type,parentSchema:schema0.properties.exporters,data:data61}];
+validate0.errors = [{instancePath:instancePath+"/exporters",schemaPath:"#/properties/exporters/type",keyword:"type",params:{type: "object"},schema:schema0.properties.exporters.type,parentSchema:schema0.properties.exporters,data:data62}];
 return false;
 }
 }
-var valid0 = _errs134 === errors;
+var valid0 = _errs136 === errors;
 if(valid0){
-let data96 = data.metrics;
-const _errs210 = errors;
-if(errors === _errs210){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.maxSeriesPerMetric === undefined){
-data96.maxSeriesPerMetric = 10000;
-}
-if(data96.seriesTtlSeconds === undefined){
-data96.seriesTtlSeconds = 3600;
-}
-if(data96.nativeHistograms === undefined){
-data96.nativeHistograms = false;
-}
+let data97 = data.metrics;
 const _errs212 = errors;
-for(const key17 in data96){
+if(errors === _errs212){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.maxSeriesPerMetric === undefined){
+data97.maxSeriesPerMetric = 10000;
+}
+if(data97.seriesTtlSeconds === undefined){
+data97.seriesTtlSeconds = 3600;
+}
+if(data97.nativeHistograms === undefined){
+data97.nativeHistograms = false;
+}
+const _errs214 = errors;
+for(const key17 in data97){
 if(!(((key17 === "maxSeriesPerMetric") || (key17 === "seriesTtlSeconds")) || (key17 === "nativeHistograms"))){
-validate0.errors = [{instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema0.properties.metrics,data:data96}];
+validate0.errors = [{instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema0.properties.metrics,data:data97}];
 return false;
 break;
 }
 }
-if(_errs212 === errors){
-let data97 = data96.maxSeriesPerMetric;
-const _errs213 = errors;
-if(!(((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97))) && (isFinite(data97)))){
-validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.metrics.properties.maxSeriesPerMetric.type,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data97}];
-return false;
-}
-if(errors === _errs213){
-if((typeof data97 == "number") && (isFinite(data97))){
-if(data97 > 10000000 || isNaN(data97)){
-validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},schema:10000000,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data97}];
-return false;
-}
-else {
-if(data97 < 1 || isNaN(data97)){
-validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data97}];
-return false;
-}
-}
-}
-}
-var valid22 = _errs213 === errors;
-if(valid22){
-let data98 = data96.seriesTtlSeconds;
+if(_errs214 === errors){
+let data98 = data97.maxSeriesPerMetric;
 const _errs215 = errors;
 if(!(((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98))) && (isFinite(data98)))){
-validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.metrics.properties.seriesTtlSeconds.type,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data98}];
+validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.metrics.properties.maxSeriesPerMetric.type,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data98}];
 return false;
 }
 if(errors === _errs215){
 if((typeof data98 == "number") && (isFinite(data98))){
-if(data98 > 31536000 || isNaN(data98)){
-validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 31536000},schema:31536000,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data98}];
+if(data98 > 10000000 || isNaN(data98)){
+validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},schema:10000000,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data98}];
 return false;
 }
 else {
-if(data98 < 0 || isNaN(data98)){
-validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data98}];
+if(data98 < 1 || isNaN(data98)){
+validate0.errors = [{instancePath:instancePath+"/metrics/maxSeriesPerMetric",schemaPath:"#/properties/metrics/properties/maxSeriesPerMetric/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.metrics.properties.maxSeriesPerMetric,data:data98}];
 return false;
 }
 }
@@ -2118,65 +2122,87 @@ return false;
 }
 var valid22 = _errs215 === errors;
 if(valid22){
-let data99 = data96.nativeHistograms;
+let data99 = data97.seriesTtlSeconds;
 const _errs217 = errors;
-if(typeof data99 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/metrics/nativeHistograms",schemaPath:"#/properties/metrics/properties/nativeHistograms/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.metrics.properties.nativeHistograms.type,parentSchema:schema0.properties.metrics.properties.nativeHistograms,data:data99}];
+if(!(((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99))) && (isFinite(data99)))){
+validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.metrics.properties.seriesTtlSeconds.type,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data99}];
 return false;
 }
+if(errors === _errs217){
+if((typeof data99 == "number") && (isFinite(data99))){
+if(data99 > 31536000 || isNaN(data99)){
+validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 31536000},schema:31536000,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data99}];
+return false;
+}
+else {
+if(data99 < 0 || isNaN(data99)){
+validate0.errors = [{instancePath:instancePath+"/metrics/seriesTtlSeconds",schemaPath:"#/properties/metrics/properties/seriesTtlSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.metrics.properties.seriesTtlSeconds,data:data99}];
+return false;
+}
+}
+}
+}
 var valid22 = _errs217 === errors;
+if(valid22){
+let data100 = data97.nativeHistograms;
+const _errs219 = errors;
+if(typeof data100 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/metrics/nativeHistograms",schemaPath:"#/properties/metrics/properties/nativeHistograms/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.metrics.properties.nativeHistograms.type,parentSchema:schema0.properties.metrics.properties.nativeHistograms,data:data100}];
+return false;
+}
+var valid22 = _errs219 === errors;
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},schema:schema0.properties.metrics.type,parentSchema:schema0.properties.metrics,data:data96}];
+validate0.errors = [{instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},schema:schema0.properties.metrics.type,parentSchema:schema0.properties.metrics,data:data97}];
 return false;
 }
 }
-var valid0 = _errs210 === errors;
+var valid0 = _errs212 === errors;
 if(valid0){
-let data100 = data.federate;
-const _errs219 = errors;
-if(errors === _errs219){
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
+let data101 = data.federate;
 const _errs221 = errors;
-for(const key18 in data100){
+if(errors === _errs221){
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+const _errs223 = errors;
+for(const key18 in data101){
 if(!(key18 === "externalLabels")){
-validate0.errors = [{instancePath:instancePath+"/federate",schemaPath:"#/properties/federate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema0.properties.federate,data:data100}];
+validate0.errors = [{instancePath:instancePath+"/federate",schemaPath:"#/properties/federate/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema0.properties.federate,data:data101}];
 return false;
 break;
 }
 }
-if(_errs221 === errors){
-if(data100.externalLabels !== undefined){
-let data101 = data100.externalLabels;
-const _errs222 = errors;
-if(errors === _errs222){
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-const problem14 = keyword11(schema0.properties.federate.properties.externalLabels.keyPattern, data101);
+if(_errs223 === errors){
+if(data101.externalLabels !== undefined){
+let data102 = data101.externalLabels;
+const _errs224 = errors;
+if(errors === _errs224){
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+const problem14 = keyword11(schema0.properties.federate.properties.externalLabels.keyPattern, data102);
 if(problem14 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/federate/externalLabels",schemaPath:"#/properties/federate/properties/externalLabels/keyPattern",keyword:"keyPattern",params:{problem: problem14},schema:schema0.properties.federate.properties.externalLabels.keyPattern,parentSchema:schema0.properties.federate.properties.externalLabels,data:data101}];
+validate0.errors = [{instancePath:instancePath+"/federate/externalLabels",schemaPath:"#/properties/federate/properties/externalLabels/keyPattern",keyword:"keyPattern",params:{problem: problem14},schema:schema0.properties.federate.properties.externalLabels.keyPattern,parentSchema:schema0.properties.federate.properties.externalLabels,data:data102}];
 return false;
 }
 else {
-for(const key19 in data101){
-let data102 = data101[key19];
-const _errs225 = errors;
-if(errors === _errs225){
-if(typeof data102 === "string"){
-const problem15 = keyword15(true, data102);
+for(const key19 in data102){
+let data103 = data102[key19];
+const _errs227 = errors;
+if(errors === _errs227){
+if(typeof data103 === "string"){
+const problem15 = keyword15(true, data103);
 if(problem15 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/federate/externalLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/federate/properties/externalLabels/additionalProperties/labelValue",keyword:"labelValue",params:{problem: problem15},schema:true,parentSchema:schema0.properties.federate.properties.externalLabels.additionalProperties,data:data102}];
+validate0.errors = [{instancePath:instancePath+"/federate/externalLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/federate/properties/externalLabels/additionalProperties/labelValue",keyword:"labelValue",params:{problem: problem15},schema:true,parentSchema:schema0.properties.federate.properties.externalLabels.additionalProperties,data:data103}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/federate/externalLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/federate/properties/externalLabels/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.federate.properties.externalLabels.additionalProperties.type,parentSchema:schema0.properties.federate.properties.externalLabels.additionalProperties,data:data102}];
+validate0.errors = [{instancePath:instancePath+"/federate/externalLabels/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/federate/properties/externalLabels/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.federate.properties.externalLabels.additionalProperties.type,parentSchema:schema0.properties.federate.properties.externalLabels.additionalProperties,data:data103}];
 return false;
 }
 }
-var valid24 = _errs225 === errors;
+var valid24 = _errs227 === errors;
 if(!valid24){
 break;
 }
@@ -2184,7 +2210,7 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/federate/externalLabels",schemaPath:"#/properties/federate/properties/externalLabels/type",keyword:"type",params:{type: "object"},schema:schema0.properties.federate.properties.externalLabels.type,parentSchema:schema0.properties.federate.properties.externalLabels,data:data101}];
+validate0.errors = [{instancePath:instancePath+"/federate/externalLabels",schemaPath:"#/properties/federate/properties/externalLabels/type",keyword:"type",params:{type: "object"},schema:schema0.properties.federate.properties.externalLabels.type,parentSchema:schema0.properties.federate.properties.externalLabels,data:data102}];
 return false;
 }
 }
@@ -2192,101 +2218,79 @@ return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/federate",schemaPath:"#/properties/federate/type",keyword:"type",params:{type: "object"},schema:schema0.properties.federate.type,parentSchema:schema0.properties.federate,data:data100}];
+validate0.errors = [{instancePath:instancePath+"/federate",schemaPath:"#/properties/federate/type",keyword:"type",params:{type: "object"},schema:schema0.properties.federate.type,parentSchema:schema0.properties.federate,data:data101}];
 return false;
 }
 }
-var valid0 = _errs219 === errors;
+var valid0 = _errs221 === errors;
 if(valid0){
-let data103 = data.remoteWrite;
-const _errs227 = errors;
-if(errors === _errs227){
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-if(data103.url === undefined){
-data103.url = "";
-}
-if(data103.intervalSeconds === undefined){
-data103.intervalSeconds = 15;
-}
-if(data103.timeoutSeconds === undefined){
-data103.timeoutSeconds = 10;
-}
-if(data103.maxQueuedRequests === undefined){
-data103.maxQueuedRequests = 100;
-}
-if(data103.maxSamplesPerRequest === undefined){
-data103.maxSamplesPerRequest = 2000;
-}
-if(data103.headers === undefined){
-data103.headers = {};
-}
-if(data103.bearerToken === undefined){
-data103.bearerToken = "";
-}
+let data104 = data.remoteWrite;
 const _errs229 = errors;
-for(const key20 in data103){
+if(errors === _errs229){
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.url === undefined){
+data104.url = "";
+}
+if(data104.intervalSeconds === undefined){
+data104.intervalSeconds = 15;
+}
+if(data104.timeoutSeconds === undefined){
+data104.timeoutSeconds = 10;
+}
+if(data104.maxQueuedRequests === undefined){
+data104.maxQueuedRequests = 100;
+}
+if(data104.maxSamplesPerRequest === undefined){
+data104.maxSamplesPerRequest = 2000;
+}
+if(data104.headers === undefined){
+data104.headers = {};
+}
+if(data104.bearerToken === undefined){
+data104.bearerToken = "";
+}
+const _errs231 = errors;
+for(const key20 in data104){
 if(!(((((((key20 === "url") || (key20 === "intervalSeconds")) || (key20 === "timeoutSeconds")) || (key20 === "maxQueuedRequests")) || (key20 === "maxSamplesPerRequest")) || (key20 === "headers")) || (key20 === "bearerToken"))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite",schemaPath:"#/properties/remoteWrite/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema0.properties.remoteWrite,data:data103}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite",schemaPath:"#/properties/remoteWrite/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema0.properties.remoteWrite,data:data104}];
 return false;
 break;
 }
 }
-if(_errs229 === errors){
-let data104 = data103.url;
-const _errs230 = errors;
-if(errors === _errs230){
-if(errors === _errs230){
-if(typeof data104 === "string"){
-if(!(formats4(data104))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/url",schemaPath:"#/properties/remoteWrite/properties/url/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema0.properties.remoteWrite.properties.url,data:data104}];
-return false;
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/url",schemaPath:"#/properties/remoteWrite/properties/url/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.url.type,parentSchema:schema0.properties.remoteWrite.properties.url,data:data104}];
-return false;
-}
-}
-}
-var valid25 = _errs230 === errors;
-if(valid25){
-let data105 = data103.intervalSeconds;
+if(_errs231 === errors){
+let data105 = data104.url;
 const _errs232 = errors;
-if(!(((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105))) && (isFinite(data105)))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.intervalSeconds.type,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data105}];
+if(errors === _errs232){
+if(errors === _errs232){
+if(typeof data105 === "string"){
+if(!(formats4(data105))){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/url",schemaPath:"#/properties/remoteWrite/properties/url/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema0.properties.remoteWrite.properties.url,data:data105}];
 return false;
 }
-if(errors === _errs232){
-if((typeof data105 == "number") && (isFinite(data105))){
-if(data105 > 3600 || isNaN(data105)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},schema:3600,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data105}];
-return false;
 }
 else {
-if(data105 < 1 || isNaN(data105)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data105}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/url",schemaPath:"#/properties/remoteWrite/properties/url/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.url.type,parentSchema:schema0.properties.remoteWrite.properties.url,data:data105}];
 return false;
-}
 }
 }
 }
 var valid25 = _errs232 === errors;
 if(valid25){
-let data106 = data103.timeoutSeconds;
+let data106 = data104.intervalSeconds;
 const _errs234 = errors;
 if(!(((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106))) && (isFinite(data106)))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.timeoutSeconds.type,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data106}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.intervalSeconds.type,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data106}];
 return false;
 }
 if(errors === _errs234){
 if((typeof data106 == "number") && (isFinite(data106))){
-if(data106 > 300 || isNaN(data106)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data106}];
+if(data106 > 3600 || isNaN(data106)){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},schema:3600,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data106}];
 return false;
 }
 else {
 if(data106 < 1 || isNaN(data106)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data106}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/intervalSeconds",schemaPath:"#/properties/remoteWrite/properties/intervalSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.intervalSeconds,data:data106}];
 return false;
 }
 }
@@ -2294,21 +2298,21 @@ return false;
 }
 var valid25 = _errs234 === errors;
 if(valid25){
-let data107 = data103.maxQueuedRequests;
+let data107 = data104.timeoutSeconds;
 const _errs236 = errors;
 if(!(((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107))) && (isFinite(data107)))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.maxQueuedRequests.type,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data107}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.timeoutSeconds.type,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data107}];
 return false;
 }
 if(errors === _errs236){
 if((typeof data107 == "number") && (isFinite(data107))){
-if(data107 > 100000 || isNaN(data107)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},schema:100000,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data107}];
+if(data107 > 300 || isNaN(data107)){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data107}];
 return false;
 }
 else {
 if(data107 < 1 || isNaN(data107)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data107}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/timeoutSeconds",schemaPath:"#/properties/remoteWrite/properties/timeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.timeoutSeconds,data:data107}];
 return false;
 }
 }
@@ -2316,21 +2320,21 @@ return false;
 }
 var valid25 = _errs236 === errors;
 if(valid25){
-let data108 = data103.maxSamplesPerRequest;
+let data108 = data104.maxQueuedRequests;
 const _errs238 = errors;
 if(!(((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108))) && (isFinite(data108)))){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest.type,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data108}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.maxQueuedRequests.type,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data108}];
 return false;
 }
 if(errors === _errs238){
 if((typeof data108 == "number") && (isFinite(data108))){
-if(data108 > 1000000 || isNaN(data108)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data108}];
+if(data108 > 100000 || isNaN(data108)){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},schema:100000,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data108}];
 return false;
 }
 else {
 if(data108 < 1 || isNaN(data108)){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data108}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxQueuedRequests",schemaPath:"#/properties/remoteWrite/properties/maxQueuedRequests/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.maxQueuedRequests,data:data108}];
 return false;
 }
 }
@@ -2338,24 +2342,46 @@ return false;
 }
 var valid25 = _errs238 === errors;
 if(valid25){
-let data109 = data103.headers;
+let data109 = data104.maxSamplesPerRequest;
 const _errs240 = errors;
+if(!(((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109))) && (isFinite(data109)))){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest.type,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data109}];
+return false;
+}
 if(errors === _errs240){
-if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
-const problem16 = keyword11(schema0.properties.remoteWrite.properties.headers.keyPattern, data109);
-if(problem16 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers",schemaPath:"#/properties/remoteWrite/properties/headers/keyPattern",keyword:"keyPattern",params:{problem: problem16},schema:schema0.properties.remoteWrite.properties.headers.keyPattern,parentSchema:schema0.properties.remoteWrite.properties.headers,data:data109}];
+if((typeof data109 == "number") && (isFinite(data109))){
+if(data109 > 1000000 || isNaN(data109)){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data109}];
 return false;
 }
 else {
-for(const key21 in data109){
-let data110 = data109[key21];
-const _errs243 = errors;
-if(typeof data110 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/remoteWrite/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.headers.additionalProperties.type,parentSchema:schema0.properties.remoteWrite.properties.headers.additionalProperties,data:data110}];
+if(data109 < 1 || isNaN(data109)){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/maxSamplesPerRequest",schemaPath:"#/properties/remoteWrite/properties/maxSamplesPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.remoteWrite.properties.maxSamplesPerRequest,data:data109}];
 return false;
 }
-var valid26 = _errs243 === errors;
+}
+}
+}
+var valid25 = _errs240 === errors;
+if(valid25){
+let data110 = data104.headers;
+const _errs242 = errors;
+if(errors === _errs242){
+if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
+const problem16 = keyword11(schema0.properties.remoteWrite.properties.headers.keyPattern, data110);
+if(problem16 !== undefined){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers",schemaPath:"#/properties/remoteWrite/properties/headers/keyPattern",keyword:"keyPattern",params:{problem: problem16},schema:schema0.properties.remoteWrite.properties.headers.keyPattern,parentSchema:schema0.properties.remoteWrite.properties.headers,data:data110}];
+return false;
+}
+else {
+for(const key21 in data110){
+let data111 = data110[key21];
+const _errs245 = errors;
+if(typeof data111 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/remoteWrite/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.headers.additionalProperties.type,parentSchema:schema0.properties.remoteWrite.properties.headers.additionalProperties,data:data111}];
+return false;
+}
+var valid26 = _errs245 === errors;
 if(!valid26){
 break;
 }
@@ -2363,19 +2389,19 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers",schemaPath:"#/properties/remoteWrite/properties/headers/type",keyword:"type",params:{type: "object"},schema:schema0.properties.remoteWrite.properties.headers.type,parentSchema:schema0.properties.remoteWrite.properties.headers,data:data109}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/headers",schemaPath:"#/properties/remoteWrite/properties/headers/type",keyword:"type",params:{type: "object"},schema:schema0.properties.remoteWrite.properties.headers.type,parentSchema:schema0.properties.remoteWrite.properties.headers,data:data110}];
 return false;
 }
 }
-var valid25 = _errs240 === errors;
+var valid25 = _errs242 === errors;
 if(valid25){
-let data111 = data103.bearerToken;
-const _errs245 = errors;
-if(typeof data111 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/remoteWrite/bearerToken",schemaPath:"#/properties/remoteWrite/properties/bearerToken/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.bearerToken.type,parentSchema:schema0.properties.remoteWrite.properties.bearerToken,data:data111}];
+let data112 = data104.bearerToken;
+const _errs247 = errors;
+if(typeof data112 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/remoteWrite/bearerToken",schemaPath:"#/properties/remoteWrite/properties/bearerToken/type",keyword:"type",params:{type: "string"},schema:schema0.properties.remoteWrite.properties.bearerToken.type,parentSchema:schema0.properties.remoteWrite.properties.bearerToken,data:data112}];
 return false;
 }
-var valid25 = _errs245 === errors;
+var valid25 = _errs247 === errors;
 }
 }
 }
@@ -2385,131 +2411,109 @@ var valid25 = _errs245 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/remoteWrite",schemaPath:"#/properties/remoteWrite/type",keyword:"type",params:{type: "object"},schema:schema0.properties.remoteWrite.type,parentSchema:schema0.properties.remoteWrite,data:data103}];
+validate0.errors = [{instancePath:instancePath+"/remoteWrite",schemaPath:"#/properties/remoteWrite/type",keyword:"type",params:{type: "object"},schema:schema0.properties.remoteWrite.type,parentSchema:schema0.properties.remoteWrite,data:data104}];
 return false;
 }
 }
-var valid0 = _errs227 === errors;
+var valid0 = _errs229 === errors;
 if(valid0){
-let data112 = data.http;
-const _errs247 = errors;
-if(errors === _errs247){
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-if(data112.profile === undefined){
-data112.profile = "local";
-}
-if(data112.profileTokenFile === undefined){
-data112.profileTokenFile = "";
-}
+let data113 = data.http;
 const _errs249 = errors;
-for(const key22 in data112){
+if(errors === _errs249){
+if(data113 && typeof data113 == "object" && !Array.isArray(data113)){
+if(data113.profile === undefined){
+data113.profile = "local";
+}
+if(data113.profileTokenFile === undefined){
+data113.profileTokenFile = "";
+}
+const _errs251 = errors;
+for(const key22 in data113){
 if(!((key22 === "profile") || (key22 === "profileTokenFile"))){
-validate0.errors = [{instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema0.properties.http,data:data112}];
+validate0.errors = [{instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema0.properties.http,data:data113}];
 return false;
 break;
 }
 }
-if(_errs249 === errors){
-let data113 = data112.profile;
-const _errs250 = errors;
-if(typeof data113 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/http/profile",schemaPath:"#/properties/http/properties/profile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.http.properties.profile.type,parentSchema:schema0.properties.http.properties.profile,data:data113}];
-return false;
-}
-if(!(((data113 === "off") || (data113 === "local")) || (data113 === "token"))){
-validate0.errors = [{instancePath:instancePath+"/http/profile",schemaPath:"#/properties/http/properties/profile/enum",keyword:"enum",params:{allowedValues: schema0.properties.http.properties.profile.enum},schema:schema0.properties.http.properties.profile.enum,parentSchema:schema0.properties.http.properties.profile,data:data113}];
-return false;
-}
-var valid27 = _errs250 === errors;
-if(valid27){
-let data114 = data112.profileTokenFile;
+if(_errs251 === errors){
+let data114 = data113.profile;
 const _errs252 = errors;
 if(typeof data114 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/http/profileTokenFile",schemaPath:"#/properties/http/properties/profileTokenFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.http.properties.profileTokenFile.type,parentSchema:schema0.properties.http.properties.profileTokenFile,data:data114}];
+validate0.errors = [{instancePath:instancePath+"/http/profile",schemaPath:"#/properties/http/properties/profile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.http.properties.profile.type,parentSchema:schema0.properties.http.properties.profile,data:data114}];
+return false;
+}
+if(!(((data114 === "off") || (data114 === "local")) || (data114 === "token"))){
+validate0.errors = [{instancePath:instancePath+"/http/profile",schemaPath:"#/properties/http/properties/profile/enum",keyword:"enum",params:{allowedValues: schema0.properties.http.properties.profile.enum},schema:schema0.properties.http.properties.profile.enum,parentSchema:schema0.properties.http.properties.profile,data:data114}];
 return false;
 }
 var valid27 = _errs252 === errors;
+if(valid27){
+let data115 = data113.profileTokenFile;
+const _errs254 = errors;
+if(typeof data115 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/http/profileTokenFile",schemaPath:"#/properties/http/properties/profileTokenFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.http.properties.profileTokenFile.type,parentSchema:schema0.properties.http.properties.profileTokenFile,data:data115}];
+return false;
+}
+var valid27 = _errs254 === errors;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},schema:schema0.properties.http.type,parentSchema:schema0.properties.http,data:data112}];
+validate0.errors = [{instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},schema:schema0.properties.http.type,parentSchema:schema0.properties.http,data:data113}];
 return false;
 }
 }
-var valid0 = _errs247 === errors;
+var valid0 = _errs249 === errors;
 if(valid0){
-let data115 = data.profile;
-const _errs254 = errors;
-if(errors === _errs254){
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-if(data115.defaultHz === undefined){
-data115.defaultHz = 99;
-}
-if(data115.maxHz === undefined){
-data115.maxHz = 1000;
-}
-if(data115.defaultSeconds === undefined){
-data115.defaultSeconds = 10;
-}
-if(data115.maxSeconds === undefined){
-data115.maxSeconds = 300;
-}
-if(data115.maxConcurrent === undefined){
-data115.maxConcurrent = 1;
-}
-if(data115.keep === undefined){
-data115.keep = 20;
-}
-if(data115.cacheBytes === undefined){
-data115.cacheBytes = 67108864;
-}
+let data116 = data.profile;
 const _errs256 = errors;
-for(const key23 in data115){
+if(errors === _errs256){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+if(data116.defaultHz === undefined){
+data116.defaultHz = 99;
+}
+if(data116.maxHz === undefined){
+data116.maxHz = 1000;
+}
+if(data116.defaultSeconds === undefined){
+data116.defaultSeconds = 10;
+}
+if(data116.maxSeconds === undefined){
+data116.maxSeconds = 300;
+}
+if(data116.maxConcurrent === undefined){
+data116.maxConcurrent = 1;
+}
+if(data116.keep === undefined){
+data116.keep = 20;
+}
+if(data116.cacheBytes === undefined){
+data116.cacheBytes = 67108864;
+}
+const _errs258 = errors;
+for(const key23 in data116){
 if(!(((((((key23 === "defaultHz") || (key23 === "maxHz")) || (key23 === "defaultSeconds")) || (key23 === "maxSeconds")) || (key23 === "maxConcurrent")) || (key23 === "keep")) || (key23 === "cacheBytes"))){
-validate0.errors = [{instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema0.properties.profile,data:data115}];
+validate0.errors = [{instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema0.properties.profile,data:data116}];
 return false;
 break;
 }
 }
-if(_errs256 === errors){
-let data116 = data115.defaultHz;
-const _errs257 = errors;
-if(!(((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116))) && (isFinite(data116)))){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.defaultHz.type,parentSchema:schema0.properties.profile.properties.defaultHz,data:data116}];
-return false;
-}
-if(errors === _errs257){
-if((typeof data116 == "number") && (isFinite(data116))){
-if(data116 > 1000 || isNaN(data116)){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.defaultHz,data:data116}];
-return false;
-}
-else {
-if(data116 < 1 || isNaN(data116)){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.defaultHz,data:data116}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs257 === errors;
-if(valid28){
-let data117 = data115.maxHz;
+if(_errs258 === errors){
+let data117 = data116.defaultHz;
 const _errs259 = errors;
 if(!(((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117))) && (isFinite(data117)))){
-validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxHz.type,parentSchema:schema0.properties.profile.properties.maxHz,data:data117}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.defaultHz.type,parentSchema:schema0.properties.profile.properties.defaultHz,data:data117}];
 return false;
 }
 if(errors === _errs259){
 if((typeof data117 == "number") && (isFinite(data117))){
 if(data117 > 1000 || isNaN(data117)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.maxHz,data:data117}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.defaultHz,data:data117}];
 return false;
 }
 else {
 if(data117 < 1 || isNaN(data117)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxHz,data:data117}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultHz",schemaPath:"#/properties/profile/properties/defaultHz/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.defaultHz,data:data117}];
 return false;
 }
 }
@@ -2517,21 +2521,21 @@ return false;
 }
 var valid28 = _errs259 === errors;
 if(valid28){
-let data118 = data115.defaultSeconds;
+let data118 = data116.maxHz;
 const _errs261 = errors;
 if(!(((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118))) && (isFinite(data118)))){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.defaultSeconds.type,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data118}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxHz.type,parentSchema:schema0.properties.profile.properties.maxHz,data:data118}];
 return false;
 }
 if(errors === _errs261){
 if((typeof data118 == "number") && (isFinite(data118))){
-if(data118 > 300 || isNaN(data118)){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data118}];
+if(data118 > 1000 || isNaN(data118)){
+validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.maxHz,data:data118}];
 return false;
 }
 else {
 if(data118 < 1 || isNaN(data118)){
-validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data118}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxHz",schemaPath:"#/properties/profile/properties/maxHz/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxHz,data:data118}];
 return false;
 }
 }
@@ -2539,21 +2543,21 @@ return false;
 }
 var valid28 = _errs261 === errors;
 if(valid28){
-let data119 = data115.maxSeconds;
+let data119 = data116.defaultSeconds;
 const _errs263 = errors;
 if(!(((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119))) && (isFinite(data119)))){
-validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxSeconds.type,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data119}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.defaultSeconds.type,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data119}];
 return false;
 }
 if(errors === _errs263){
 if((typeof data119 == "number") && (isFinite(data119))){
 if(data119 > 300 || isNaN(data119)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data119}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data119}];
 return false;
 }
 else {
 if(data119 < 1 || isNaN(data119)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data119}];
+validate0.errors = [{instancePath:instancePath+"/profile/defaultSeconds",schemaPath:"#/properties/profile/properties/defaultSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.defaultSeconds,data:data119}];
 return false;
 }
 }
@@ -2561,21 +2565,21 @@ return false;
 }
 var valid28 = _errs263 === errors;
 if(valid28){
-let data120 = data115.maxConcurrent;
+let data120 = data116.maxSeconds;
 const _errs265 = errors;
 if(!(((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120))) && (isFinite(data120)))){
-validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxConcurrent.type,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data120}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxSeconds.type,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data120}];
 return false;
 }
 if(errors === _errs265){
 if((typeof data120 == "number") && (isFinite(data120))){
-if(data120 > 16 || isNaN(data120)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},schema:16,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data120}];
+if(data120 > 300 || isNaN(data120)){
+validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},schema:300,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data120}];
 return false;
 }
 else {
 if(data120 < 1 || isNaN(data120)){
-validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data120}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxSeconds",schemaPath:"#/properties/profile/properties/maxSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxSeconds,data:data120}];
 return false;
 }
 }
@@ -2583,21 +2587,21 @@ return false;
 }
 var valid28 = _errs265 === errors;
 if(valid28){
-let data121 = data115.keep;
+let data121 = data116.maxConcurrent;
 const _errs267 = errors;
 if(!(((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121))) && (isFinite(data121)))){
-validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.keep.type,parentSchema:schema0.properties.profile.properties.keep,data:data121}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.maxConcurrent.type,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data121}];
 return false;
 }
 if(errors === _errs267){
 if((typeof data121 == "number") && (isFinite(data121))){
-if(data121 > 1000 || isNaN(data121)){
-validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.keep,data:data121}];
+if(data121 > 16 || isNaN(data121)){
+validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},schema:16,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data121}];
 return false;
 }
 else {
 if(data121 < 1 || isNaN(data121)){
-validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.keep,data:data121}];
+validate0.errors = [{instancePath:instancePath+"/profile/maxConcurrent",schemaPath:"#/properties/profile/properties/maxConcurrent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.maxConcurrent,data:data121}];
 return false;
 }
 }
@@ -2605,27 +2609,49 @@ return false;
 }
 var valid28 = _errs267 === errors;
 if(valid28){
-let data122 = data115.cacheBytes;
+let data122 = data116.keep;
 const _errs269 = errors;
 if(!(((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122))) && (isFinite(data122)))){
-validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.cacheBytes.type,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data122}];
+validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.keep.type,parentSchema:schema0.properties.profile.properties.keep,data:data122}];
 return false;
 }
 if(errors === _errs269){
 if((typeof data122 == "number") && (isFinite(data122))){
-if(data122 > 4294967296 || isNaN(data122)){
-validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967296},schema:4294967296,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data122}];
+if(data122 > 1000 || isNaN(data122)){
+validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema0.properties.profile.properties.keep,data:data122}];
 return false;
 }
 else {
-if(data122 < 0 || isNaN(data122)){
-validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data122}];
+if(data122 < 1 || isNaN(data122)){
+validate0.errors = [{instancePath:instancePath+"/profile/keep",schemaPath:"#/properties/profile/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.profile.properties.keep,data:data122}];
 return false;
 }
 }
 }
 }
 var valid28 = _errs269 === errors;
+if(valid28){
+let data123 = data116.cacheBytes;
+const _errs271 = errors;
+if(!(((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123))) && (isFinite(data123)))){
+validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.profile.properties.cacheBytes.type,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data123}];
+return false;
+}
+if(errors === _errs271){
+if((typeof data123 == "number") && (isFinite(data123))){
+if(data123 > 4294967296 || isNaN(data123)){
+validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967296},schema:4294967296,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data123}];
+return false;
+}
+else {
+if(data123 < 0 || isNaN(data123)){
+validate0.errors = [{instancePath:instancePath+"/profile/cacheBytes",schemaPath:"#/properties/profile/properties/cacheBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.profile.properties.cacheBytes,data:data123}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs271 === errors;
 }
 }
 }
@@ -2635,289 +2661,289 @@ var valid28 = _errs269 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},schema:schema0.properties.profile.type,parentSchema:schema0.properties.profile,data:data115}];
+validate0.errors = [{instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},schema:schema0.properties.profile.type,parentSchema:schema0.properties.profile,data:data116}];
 return false;
 }
 }
-var valid0 = _errs254 === errors;
+var valid0 = _errs256 === errors;
 if(valid0){
-let data123 = data.cgroups;
-const _errs271 = errors;
-if(errors === _errs271){
-if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
-if(data123.rules === undefined){
-data123.rules = [];
-}
-if(data123.defaultRules === undefined){
-data123.defaultRules = true;
-}
-if(data123.rescanIntervalMs === undefined){
-data123.rescanIntervalMs = 1000;
-}
+let data124 = data.cgroups;
 const _errs273 = errors;
-for(const key24 in data123){
+if(errors === _errs273){
+if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
+if(data124.rules === undefined){
+data124.rules = [];
+}
+if(data124.defaultRules === undefined){
+data124.defaultRules = true;
+}
+if(data124.rescanIntervalMs === undefined){
+data124.rescanIntervalMs = 1000;
+}
+const _errs275 = errors;
+for(const key24 in data124){
 if(!(((key24 === "rules") || (key24 === "defaultRules")) || (key24 === "rescanIntervalMs"))){
-validate0.errors = [{instancePath:instancePath+"/cgroups",schemaPath:"#/properties/cgroups/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema0.properties.cgroups,data:data123}];
+validate0.errors = [{instancePath:instancePath+"/cgroups",schemaPath:"#/properties/cgroups/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema0.properties.cgroups,data:data124}];
 return false;
 break;
 }
 }
-if(_errs273 === errors){
-let data124 = data123.rules;
-const _errs274 = errors;
-if(errors === _errs274){
-if(Array.isArray(data124)){
-var valid30 = true;
-const len5 = data124.length;
-for(let i5=0; i5<len5; i5++){
-let data125 = data124[i5];
+if(_errs275 === errors){
+let data125 = data124.rules;
 const _errs276 = errors;
 if(errors === _errs276){
-if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
+if(Array.isArray(data125)){
+var valid30 = true;
+const len5 = data125.length;
+for(let i5=0; i5<len5; i5++){
+let data126 = data125[i5];
+const _errs278 = errors;
+if(errors === _errs278){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
 let missing1;
-if(((data125.match === undefined) && (missing1 = "match")) || ((data125.label === undefined) && (missing1 = "label"))){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/required",keyword:"required",params:{missingProperty: missing1},schema:schema0.properties.cgroups.properties.rules.items.required,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data125}];
+if(((data126.match === undefined) && (missing1 = "match")) || ((data126.label === undefined) && (missing1 = "label"))){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/required",keyword:"required",params:{missingProperty: missing1},schema:schema0.properties.cgroups.properties.rules.items.required,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data126}];
 return false;
 }
 else {
-const _errs278 = errors;
-for(const key25 in data125){
+const _errs280 = errors;
+for(const key25 in data126){
 if(!((key25 === "match") || (key25 === "label"))){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},schema:false,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data125}];
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},schema:false,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data126}];
 return false;
 break;
 }
 }
-if(_errs278 === errors){
-if(data125.match !== undefined){
-let data126 = data125.match;
-const _errs279 = errors;
-if(errors === _errs279){
-if(typeof data126 === "string"){
-if(func1(data126) < 1){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/match",schemaPath:"#/properties/cgroups/properties/rules/items/properties/match/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.match,data:data126}];
-return false;
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/match",schemaPath:"#/properties/cgroups/properties/rules/items/properties/match/type",keyword:"type",params:{type: "string"},schema:schema0.properties.cgroups.properties.rules.items.properties.match.type,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.match,data:data126}];
-return false;
-}
-}
-var valid31 = _errs279 === errors;
-}
-else {
-var valid31 = true;
-}
-if(valid31){
-if(data125.label !== undefined){
-let data127 = data125.label;
+if(_errs280 === errors){
+if(data126.match !== undefined){
+let data127 = data126.match;
 const _errs281 = errors;
-if(typeof data127 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/label",schemaPath:"#/properties/cgroups/properties/rules/items/properties/label/type",keyword:"type",params:{type: "string"},schema:schema0.properties.cgroups.properties.rules.items.properties.label.type,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.label,data:data127}];
+if(errors === _errs281){
+if(typeof data127 === "string"){
+if(func1(data127) < 1){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/match",schemaPath:"#/properties/cgroups/properties/rules/items/properties/match/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.match,data:data127}];
 return false;
+}
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/match",schemaPath:"#/properties/cgroups/properties/rules/items/properties/match/type",keyword:"type",params:{type: "string"},schema:schema0.properties.cgroups.properties.rules.items.properties.match.type,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.match,data:data127}];
+return false;
+}
 }
 var valid31 = _errs281 === errors;
 }
 else {
 var valid31 = true;
 }
+if(valid31){
+if(data126.label !== undefined){
+let data128 = data126.label;
+const _errs283 = errors;
+if(typeof data128 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5+"/label",schemaPath:"#/properties/cgroups/properties/rules/items/properties/label/type",keyword:"type",params:{type: "string"},schema:schema0.properties.cgroups.properties.rules.items.properties.label.type,parentSchema:schema0.properties.cgroups.properties.rules.items.properties.label,data:data128}];
+return false;
+}
+var valid31 = _errs283 === errors;
+}
+else {
+var valid31 = true;
+}
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/type",keyword:"type",params:{type: "object"},schema:schema0.properties.cgroups.properties.rules.items.type,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data125}];
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules/" + i5,schemaPath:"#/properties/cgroups/properties/rules/items/type",keyword:"type",params:{type: "object"},schema:schema0.properties.cgroups.properties.rules.items.type,parentSchema:schema0.properties.cgroups.properties.rules.items,data:data126}];
 return false;
 }
 }
-var valid30 = _errs276 === errors;
+var valid30 = _errs278 === errors;
 if(!valid30){
 break;
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/cgroups/rules",schemaPath:"#/properties/cgroups/properties/rules/type",keyword:"type",params:{type: "array"},schema:schema0.properties.cgroups.properties.rules.type,parentSchema:schema0.properties.cgroups.properties.rules,data:data124}];
+validate0.errors = [{instancePath:instancePath+"/cgroups/rules",schemaPath:"#/properties/cgroups/properties/rules/type",keyword:"type",params:{type: "array"},schema:schema0.properties.cgroups.properties.rules.type,parentSchema:schema0.properties.cgroups.properties.rules,data:data125}];
 return false;
 }
 }
-var valid29 = _errs274 === errors;
+var valid29 = _errs276 === errors;
 if(valid29){
-let data128 = data123.defaultRules;
-const _errs283 = errors;
-if(typeof data128 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/cgroups/defaultRules",schemaPath:"#/properties/cgroups/properties/defaultRules/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.cgroups.properties.defaultRules.type,parentSchema:schema0.properties.cgroups.properties.defaultRules,data:data128}];
-return false;
-}
-var valid29 = _errs283 === errors;
-if(valid29){
-let data129 = data123.rescanIntervalMs;
+let data129 = data124.defaultRules;
 const _errs285 = errors;
-if(!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.cgroups.properties.rescanIntervalMs.type,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data129}];
+if(typeof data129 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/cgroups/defaultRules",schemaPath:"#/properties/cgroups/properties/defaultRules/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.cgroups.properties.defaultRules.type,parentSchema:schema0.properties.cgroups.properties.defaultRules,data:data129}];
 return false;
-}
-if(errors === _errs285){
-if((typeof data129 == "number") && (isFinite(data129))){
-if(data129 > 3600000 || isNaN(data129)){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data129}];
-return false;
-}
-else {
-if(data129 < 0 || isNaN(data129)){
-validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data129}];
-return false;
-}
-}
-}
 }
 var valid29 = _errs285 === errors;
+if(valid29){
+let data130 = data124.rescanIntervalMs;
+const _errs287 = errors;
+if(!(((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130))) && (isFinite(data130)))){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.cgroups.properties.rescanIntervalMs.type,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data130}];
+return false;
+}
+if(errors === _errs287){
+if((typeof data130 == "number") && (isFinite(data130))){
+if(data130 > 3600000 || isNaN(data130)){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},schema:3600000,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data130}];
+return false;
+}
+else {
+if(data130 < 0 || isNaN(data130)){
+validate0.errors = [{instancePath:instancePath+"/cgroups/rescanIntervalMs",schemaPath:"#/properties/cgroups/properties/rescanIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema0.properties.cgroups.properties.rescanIntervalMs,data:data130}];
+return false;
+}
+}
+}
+}
+var valid29 = _errs287 === errors;
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/cgroups",schemaPath:"#/properties/cgroups/type",keyword:"type",params:{type: "object"},schema:schema0.properties.cgroups.type,parentSchema:schema0.properties.cgroups,data:data123}];
+validate0.errors = [{instancePath:instancePath+"/cgroups",schemaPath:"#/properties/cgroups/type",keyword:"type",params:{type: "object"},schema:schema0.properties.cgroups.type,parentSchema:schema0.properties.cgroups,data:data124}];
 return false;
 }
 }
-var valid0 = _errs271 === errors;
+var valid0 = _errs273 === errors;
 if(valid0){
-let data130 = data.log;
-const _errs287 = errors;
-if(errors === _errs287){
-if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
-if(data130.level === undefined){
-data130.level = "info";
-}
-if(data130.format === undefined){
-data130.format = "auto";
-}
-if(data130.time === undefined){
-data130.time = "epoch";
-}
-if(data130.loki === undefined){
-data130.loki = {};
-}
+let data131 = data.log;
 const _errs289 = errors;
-for(const key26 in data130){
+if(errors === _errs289){
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+if(data131.level === undefined){
+data131.level = "info";
+}
+if(data131.format === undefined){
+data131.format = "auto";
+}
+if(data131.time === undefined){
+data131.time = "epoch";
+}
+if(data131.loki === undefined){
+data131.loki = {};
+}
+const _errs291 = errors;
+for(const key26 in data131){
 if(!((((key26 === "level") || (key26 === "format")) || (key26 === "time")) || (key26 === "loki"))){
-validate0.errors = [{instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},schema:false,parentSchema:schema0.properties.log,data:data130}];
+validate0.errors = [{instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},schema:false,parentSchema:schema0.properties.log,data:data131}];
 return false;
 break;
 }
 }
-if(_errs289 === errors){
-let data131 = data130.level;
-const _errs290 = errors;
-if(typeof data131 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.level.type,parentSchema:schema0.properties.log.properties.level,data:data131}];
-return false;
-}
-if(!(((((((data131 === "trace") || (data131 === "debug")) || (data131 === "info")) || (data131 === "warn")) || (data131 === "error")) || (data131 === "fatal")) || (data131 === "silent"))){
-validate0.errors = [{instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.level.enum},schema:schema0.properties.log.properties.level.enum,parentSchema:schema0.properties.log.properties.level,data:data131}];
-return false;
-}
-var valid32 = _errs290 === errors;
-if(valid32){
-let data132 = data130.format;
+if(_errs291 === errors){
+let data132 = data131.level;
 const _errs292 = errors;
 if(typeof data132 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.format.type,parentSchema:schema0.properties.log.properties.format,data:data132}];
+validate0.errors = [{instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.level.type,parentSchema:schema0.properties.log.properties.level,data:data132}];
 return false;
 }
-if(!(((data132 === "auto") || (data132 === "json")) || (data132 === "pretty"))){
-validate0.errors = [{instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.format.enum},schema:schema0.properties.log.properties.format.enum,parentSchema:schema0.properties.log.properties.format,data:data132}];
+if(!(((((((data132 === "trace") || (data132 === "debug")) || (data132 === "info")) || (data132 === "warn")) || (data132 === "error")) || (data132 === "fatal")) || (data132 === "silent"))){
+validate0.errors = [{instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.level.enum},schema:schema0.properties.log.properties.level.enum,parentSchema:schema0.properties.log.properties.level,data:data132}];
 return false;
 }
 var valid32 = _errs292 === errors;
 if(valid32){
-let data133 = data130.time;
+let data133 = data131.format;
 const _errs294 = errors;
 if(typeof data133 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/time",schemaPath:"#/properties/log/properties/time/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.time.type,parentSchema:schema0.properties.log.properties.time,data:data133}];
+validate0.errors = [{instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.format.type,parentSchema:schema0.properties.log.properties.format,data:data133}];
 return false;
 }
-if(!((data133 === "epoch") || (data133 === "iso"))){
-validate0.errors = [{instancePath:instancePath+"/log/time",schemaPath:"#/properties/log/properties/time/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.time.enum},schema:schema0.properties.log.properties.time.enum,parentSchema:schema0.properties.log.properties.time,data:data133}];
+if(!(((data133 === "auto") || (data133 === "json")) || (data133 === "pretty"))){
+validate0.errors = [{instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.format.enum},schema:schema0.properties.log.properties.format.enum,parentSchema:schema0.properties.log.properties.format,data:data133}];
 return false;
 }
 var valid32 = _errs294 === errors;
 if(valid32){
-let data134 = data130.loki;
+let data134 = data131.time;
 const _errs296 = errors;
-if(errors === _errs296){
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-if(data134.url === undefined){
-data134.url = "";
+if(typeof data134 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/time",schemaPath:"#/properties/log/properties/time/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.time.type,parentSchema:schema0.properties.log.properties.time,data:data134}];
+return false;
 }
-if(data134.labels === undefined){
-data134.labels = {};
+if(!((data134 === "epoch") || (data134 === "iso"))){
+validate0.errors = [{instancePath:instancePath+"/log/time",schemaPath:"#/properties/log/properties/time/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.time.enum},schema:schema0.properties.log.properties.time.enum,parentSchema:schema0.properties.log.properties.time,data:data134}];
+return false;
 }
-if(data134.batchIntervalMs === undefined){
-data134.batchIntervalMs = 1000;
-}
-if(data134.maxBufferedLines === undefined){
-data134.maxBufferedLines = 10000;
-}
-if(data134.timeoutMs === undefined){
-data134.timeoutMs = 5000;
-}
-if(data134.basicAuth === undefined){
-data134.basicAuth = {};
-}
-if(data134.bearerToken === undefined){
-data134.bearerToken = "";
-}
-if(data134.headers === undefined){
-data134.headers = {};
-}
+var valid32 = _errs296 === errors;
+if(valid32){
+let data135 = data131.loki;
 const _errs298 = errors;
-for(const key27 in data134){
+if(errors === _errs298){
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.url === undefined){
+data135.url = "";
+}
+if(data135.labels === undefined){
+data135.labels = {};
+}
+if(data135.batchIntervalMs === undefined){
+data135.batchIntervalMs = 1000;
+}
+if(data135.maxBufferedLines === undefined){
+data135.maxBufferedLines = 10000;
+}
+if(data135.timeoutMs === undefined){
+data135.timeoutMs = 5000;
+}
+if(data135.basicAuth === undefined){
+data135.basicAuth = {};
+}
+if(data135.bearerToken === undefined){
+data135.bearerToken = "";
+}
+if(data135.headers === undefined){
+data135.headers = {};
+}
+const _errs300 = errors;
+for(const key27 in data135){
 if(!((((((((key27 === "url") || (key27 === "labels")) || (key27 === "batchIntervalMs")) || (key27 === "maxBufferedLines")) || (key27 === "timeoutMs")) || (key27 === "basicAuth")) || (key27 === "bearerToken")) || (key27 === "headers"))){
-validate0.errors = [{instancePath:instancePath+"/log/loki",schemaPath:"#/properties/log/properties/loki/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},schema:false,parentSchema:schema0.properties.log.properties.loki,data:data134}];
+validate0.errors = [{instancePath:instancePath+"/log/loki",schemaPath:"#/properties/log/properties/loki/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},schema:false,parentSchema:schema0.properties.log.properties.loki,data:data135}];
 return false;
 break;
 }
 }
-if(_errs298 === errors){
-let data135 = data134.url;
-const _errs299 = errors;
-if(errors === _errs299){
-if(errors === _errs299){
-if(typeof data135 === "string"){
-if(!(formats4(data135))){
-validate0.errors = [{instancePath:instancePath+"/log/loki/url",schemaPath:"#/properties/log/properties/loki/properties/url/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema0.properties.log.properties.loki.properties.url,data:data135}];
-return false;
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/log/loki/url",schemaPath:"#/properties/log/properties/loki/properties/url/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.url.type,parentSchema:schema0.properties.log.properties.loki.properties.url,data:data135}];
-return false;
-}
-}
-}
-var valid33 = _errs299 === errors;
-if(valid33){
-let data136 = data134.labels;
+if(_errs300 === errors){
+let data136 = data135.url;
 const _errs301 = errors;
 if(errors === _errs301){
-if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
-const problem17 = keyword11(schema0.properties.log.properties.loki.properties.labels.keyPattern, data136);
+if(errors === _errs301){
+if(typeof data136 === "string"){
+if(!(formats4(data136))){
+validate0.errors = [{instancePath:instancePath+"/log/loki/url",schemaPath:"#/properties/log/properties/loki/properties/url/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema0.properties.log.properties.loki.properties.url,data:data136}];
+return false;
+}
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/log/loki/url",schemaPath:"#/properties/log/properties/loki/properties/url/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.url.type,parentSchema:schema0.properties.log.properties.loki.properties.url,data:data136}];
+return false;
+}
+}
+}
+var valid33 = _errs301 === errors;
+if(valid33){
+let data137 = data135.labels;
+const _errs303 = errors;
+if(errors === _errs303){
+if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
+const problem17 = keyword11(schema0.properties.log.properties.loki.properties.labels.keyPattern, data137);
 if(problem17 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/log/loki/labels",schemaPath:"#/properties/log/properties/loki/properties/labels/keyPattern",keyword:"keyPattern",params:{problem: problem17},schema:schema0.properties.log.properties.loki.properties.labels.keyPattern,parentSchema:schema0.properties.log.properties.loki.properties.labels,data:data136}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/labels",schemaPath:"#/properties/log/properties/loki/properties/labels/keyPattern",keyword:"keyPattern",params:{problem: problem17},schema:schema0.properties.log.properties.loki.properties.labels.keyPattern,parentSchema:schema0.properties.log.properties.loki.properties.labels,data:data137}];
 return false;
 }
 else {
-for(const key28 in data136){
-let data137 = data136[key28];
-const _errs304 = errors;
-if(typeof data137 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/loki/labels/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/log/properties/loki/properties/labels/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.labels.additionalProperties.type,parentSchema:schema0.properties.log.properties.loki.properties.labels.additionalProperties,data:data137}];
+for(const key28 in data137){
+let data138 = data137[key28];
+const _errs306 = errors;
+if(typeof data138 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/loki/labels/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/log/properties/loki/properties/labels/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.labels.additionalProperties.type,parentSchema:schema0.properties.log.properties.loki.properties.labels.additionalProperties,data:data138}];
 return false;
 }
-var valid34 = _errs304 === errors;
+var valid34 = _errs306 === errors;
 if(!valid34){
 break;
 }
@@ -2925,49 +2951,27 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/log/loki/labels",schemaPath:"#/properties/log/properties/loki/properties/labels/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.labels.type,parentSchema:schema0.properties.log.properties.loki.properties.labels,data:data136}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/labels",schemaPath:"#/properties/log/properties/loki/properties/labels/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.labels.type,parentSchema:schema0.properties.log.properties.loki.properties.labels,data:data137}];
 return false;
 }
 }
-var valid33 = _errs301 === errors;
+var valid33 = _errs303 === errors;
 if(valid33){
-let data138 = data134.batchIntervalMs;
-const _errs306 = errors;
-if(!(((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138))) && (isFinite(data138)))){
-validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.batchIntervalMs.type,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data138}];
-return false;
-}
-if(errors === _errs306){
-if((typeof data138 == "number") && (isFinite(data138))){
-if(data138 > 60000 || isNaN(data138)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data138}];
-return false;
-}
-else {
-if(data138 < 10 || isNaN(data138)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data138}];
-return false;
-}
-}
-}
-}
-var valid33 = _errs306 === errors;
-if(valid33){
-let data139 = data134.maxBufferedLines;
+let data139 = data135.batchIntervalMs;
 const _errs308 = errors;
 if(!(((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139))) && (isFinite(data139)))){
-validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.maxBufferedLines.type,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data139}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.batchIntervalMs.type,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data139}];
 return false;
 }
 if(errors === _errs308){
 if((typeof data139 == "number") && (isFinite(data139))){
-if(data139 > 1000000 || isNaN(data139)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data139}];
+if(data139 > 60000 || isNaN(data139)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},schema:60000,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data139}];
 return false;
 }
 else {
-if(data139 < 1 || isNaN(data139)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data139}];
+if(data139 < 10 || isNaN(data139)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/batchIntervalMs",schemaPath:"#/properties/log/properties/loki/properties/batchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},schema:10,parentSchema:schema0.properties.log.properties.loki.properties.batchIntervalMs,data:data139}];
 return false;
 }
 }
@@ -2975,21 +2979,21 @@ return false;
 }
 var valid33 = _errs308 === errors;
 if(valid33){
-let data140 = data134.timeoutMs;
+let data140 = data135.maxBufferedLines;
 const _errs310 = errors;
 if(!(((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140))) && (isFinite(data140)))){
-validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.timeoutMs.type,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data140}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.maxBufferedLines.type,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data140}];
 return false;
 }
 if(errors === _errs310){
 if((typeof data140 == "number") && (isFinite(data140))){
-if(data140 > 300000 || isNaN(data140)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300000},schema:300000,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data140}];
+if(data140 > 1000000 || isNaN(data140)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data140}];
 return false;
 }
 else {
-if(data140 < 100 || isNaN(data140)){
-validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data140}];
+if(data140 < 1 || isNaN(data140)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/maxBufferedLines",schemaPath:"#/properties/log/properties/loki/properties/maxBufferedLines/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.log.properties.loki.properties.maxBufferedLines,data:data140}];
 return false;
 }
 }
@@ -2997,76 +3001,98 @@ return false;
 }
 var valid33 = _errs310 === errors;
 if(valid33){
-let data141 = data134.basicAuth;
+let data141 = data135.timeoutMs;
 const _errs312 = errors;
+if(!(((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141))) && (isFinite(data141)))){
+validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.log.properties.loki.properties.timeoutMs.type,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data141}];
+return false;
+}
 if(errors === _errs312){
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.username === undefined){
-data141.username = "";
-}
-if(data141.password === undefined){
-data141.password = "";
-}
-const _errs314 = errors;
-for(const key29 in data141){
-if(!((key29 === "username") || (key29 === "password"))){
-validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},schema:false,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth,data:data141}];
+if((typeof data141 == "number") && (isFinite(data141))){
+if(data141 > 300000 || isNaN(data141)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300000},schema:300000,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data141}];
 return false;
-break;
-}
-}
-if(_errs314 === errors){
-let data142 = data141.username;
-const _errs315 = errors;
-if(typeof data142 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth/username",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/properties/username/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.basicAuth.properties.username.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth.properties.username,data:data142}];
-return false;
-}
-var valid35 = _errs315 === errors;
-if(valid35){
-let data143 = data141.password;
-const _errs317 = errors;
-if(typeof data143 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth/password",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/properties/password/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.basicAuth.properties.password.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth.properties.password,data:data143}];
-return false;
-}
-var valid35 = _errs317 === errors;
-}
-}
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.basicAuth.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth,data:data141}];
+if(data141 < 100 || isNaN(data141)){
+validate0.errors = [{instancePath:instancePath+"/log/loki/timeoutMs",schemaPath:"#/properties/log/properties/loki/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema0.properties.log.properties.loki.properties.timeoutMs,data:data141}];
 return false;
+}
+}
 }
 }
 var valid33 = _errs312 === errors;
 if(valid33){
-let data144 = data134.bearerToken;
-const _errs319 = errors;
-if(typeof data144 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/loki/bearerToken",schemaPath:"#/properties/log/properties/loki/properties/bearerToken/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.bearerToken.type,parentSchema:schema0.properties.log.properties.loki.properties.bearerToken,data:data144}];
+let data142 = data135.basicAuth;
+const _errs314 = errors;
+if(errors === _errs314){
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.username === undefined){
+data142.username = "";
+}
+if(data142.password === undefined){
+data142.password = "";
+}
+const _errs316 = errors;
+for(const key29 in data142){
+if(!((key29 === "username") || (key29 === "password"))){
+validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},schema:false,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth,data:data142}];
+return false;
+break;
+}
+}
+if(_errs316 === errors){
+let data143 = data142.username;
+const _errs317 = errors;
+if(typeof data143 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth/username",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/properties/username/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.basicAuth.properties.username.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth.properties.username,data:data143}];
 return false;
 }
-var valid33 = _errs319 === errors;
+var valid35 = _errs317 === errors;
+if(valid35){
+let data144 = data142.password;
+const _errs319 = errors;
+if(typeof data144 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth/password",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/properties/password/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.basicAuth.properties.password.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth.properties.password,data:data144}];
+return false;
+}
+var valid35 = _errs319 === errors;
+}
+}
+}
+else {
+validate0.errors = [{instancePath:instancePath+"/log/loki/basicAuth",schemaPath:"#/properties/log/properties/loki/properties/basicAuth/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.basicAuth.type,parentSchema:schema0.properties.log.properties.loki.properties.basicAuth,data:data142}];
+return false;
+}
+}
+var valid33 = _errs314 === errors;
 if(valid33){
-let data145 = data134.headers;
+let data145 = data135.bearerToken;
 const _errs321 = errors;
-if(errors === _errs321){
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
-const problem18 = keyword11(schema0.properties.log.properties.loki.properties.headers.keyPattern, data145);
+if(typeof data145 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/loki/bearerToken",schemaPath:"#/properties/log/properties/loki/properties/bearerToken/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.bearerToken.type,parentSchema:schema0.properties.log.properties.loki.properties.bearerToken,data:data145}];
+return false;
+}
+var valid33 = _errs321 === errors;
+if(valid33){
+let data146 = data135.headers;
+const _errs323 = errors;
+if(errors === _errs323){
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+const problem18 = keyword11(schema0.properties.log.properties.loki.properties.headers.keyPattern, data146);
 if(problem18 !== undefined){
-validate0.errors = [{instancePath:instancePath+"/log/loki/headers",schemaPath:"#/properties/log/properties/loki/properties/headers/keyPattern",keyword:"keyPattern",params:{problem: problem18},schema:schema0.properties.log.properties.loki.properties.headers.keyPattern,parentSchema:schema0.properties.log.properties.loki.properties.headers,data:data145}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/headers",schemaPath:"#/properties/log/properties/loki/properties/headers/keyPattern",keyword:"keyPattern",params:{problem: problem18},schema:schema0.properties.log.properties.loki.properties.headers.keyPattern,parentSchema:schema0.properties.log.properties.loki.properties.headers,data:data146}];
 return false;
 }
 else {
-for(const key30 in data145){
-let data146 = data145[key30];
-const _errs324 = errors;
-if(typeof data146 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/log/loki/headers/" + key30.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/log/properties/loki/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.headers.additionalProperties.type,parentSchema:schema0.properties.log.properties.loki.properties.headers.additionalProperties,data:data146}];
+for(const key30 in data146){
+let data147 = data146[key30];
+const _errs326 = errors;
+if(typeof data147 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/log/loki/headers/" + key30.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/log/properties/loki/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},schema:schema0.properties.log.properties.loki.properties.headers.additionalProperties.type,parentSchema:schema0.properties.log.properties.loki.properties.headers.additionalProperties,data:data147}];
 return false;
 }
-var valid36 = _errs324 === errors;
+var valid36 = _errs326 === errors;
 if(!valid36){
 break;
 }
@@ -3074,11 +3100,11 @@ break;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/log/loki/headers",schemaPath:"#/properties/log/properties/loki/properties/headers/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.headers.type,parentSchema:schema0.properties.log.properties.loki.properties.headers,data:data145}];
+validate0.errors = [{instancePath:instancePath+"/log/loki/headers",schemaPath:"#/properties/log/properties/loki/properties/headers/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.properties.headers.type,parentSchema:schema0.properties.log.properties.loki.properties.headers,data:data146}];
 return false;
 }
 }
-var valid33 = _errs321 === errors;
+var valid33 = _errs323 === errors;
 }
 }
 }
@@ -3089,182 +3115,182 @@ var valid33 = _errs321 === errors;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/log/loki",schemaPath:"#/properties/log/properties/loki/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.type,parentSchema:schema0.properties.log.properties.loki,data:data134}];
+validate0.errors = [{instancePath:instancePath+"/log/loki",schemaPath:"#/properties/log/properties/loki/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.properties.loki.type,parentSchema:schema0.properties.log.properties.loki,data:data135}];
 return false;
 }
 }
-var valid32 = _errs296 === errors;
+var valid32 = _errs298 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.type,parentSchema:schema0.properties.log,data:data130}];
+validate0.errors = [{instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema0.properties.log.type,parentSchema:schema0.properties.log,data:data131}];
 return false;
 }
 }
-var valid0 = _errs287 === errors;
+var valid0 = _errs289 === errors;
 if(valid0){
-let data147 = data.api;
-const _errs326 = errors;
-if(errors === _errs326){
-if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
-if(data147.enabled === undefined){
-data147.enabled = true;
-}
-if(data147.socket === undefined){
-data147.socket = "/run/bpfwasm/api.sock";
-}
-if(data147.streamQueueEvents === undefined){
-data147.streamQueueEvents = 4096;
-}
-if(data147.tcp === undefined){
-data147.tcp = {};
-}
+let data148 = data.api;
 const _errs328 = errors;
-for(const key31 in data147){
+if(errors === _errs328){
+if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
+if(data148.enabled === undefined){
+data148.enabled = true;
+}
+if(data148.socket === undefined){
+data148.socket = "/run/bpfwasm/api.sock";
+}
+if(data148.streamQueueEvents === undefined){
+data148.streamQueueEvents = 4096;
+}
+if(data148.tcp === undefined){
+data148.tcp = {};
+}
+const _errs330 = errors;
+for(const key31 in data148){
 if(!((((key31 === "enabled") || (key31 === "socket")) || (key31 === "streamQueueEvents")) || (key31 === "tcp"))){
-validate0.errors = [{instancePath:instancePath+"/api",schemaPath:"#/properties/api/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},schema:false,parentSchema:schema0.properties.api,data:data147}];
+validate0.errors = [{instancePath:instancePath+"/api",schemaPath:"#/properties/api/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},schema:false,parentSchema:schema0.properties.api,data:data148}];
 return false;
 break;
 }
 }
-if(_errs328 === errors){
-let data148 = data147.enabled;
-const _errs329 = errors;
-if(typeof data148 !== "boolean"){
-validate0.errors = [{instancePath:instancePath+"/api/enabled",schemaPath:"#/properties/api/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.api.properties.enabled.type,parentSchema:schema0.properties.api.properties.enabled,data:data148}];
-return false;
-}
-var valid37 = _errs329 === errors;
-if(valid37){
-let data149 = data147.socket;
+if(_errs330 === errors){
+let data149 = data148.enabled;
 const _errs331 = errors;
-if(errors === _errs331){
-if(typeof data149 === "string"){
-if(func1(data149) < 1){
-validate0.errors = [{instancePath:instancePath+"/api/socket",schemaPath:"#/properties/api/properties/socket/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.api.properties.socket,data:data149}];
+if(typeof data149 !== "boolean"){
+validate0.errors = [{instancePath:instancePath+"/api/enabled",schemaPath:"#/properties/api/properties/enabled/type",keyword:"type",params:{type: "boolean"},schema:schema0.properties.api.properties.enabled.type,parentSchema:schema0.properties.api.properties.enabled,data:data149}];
 return false;
-}
-}
-else {
-validate0.errors = [{instancePath:instancePath+"/api/socket",schemaPath:"#/properties/api/properties/socket/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.socket.type,parentSchema:schema0.properties.api.properties.socket,data:data149}];
-return false;
-}
 }
 var valid37 = _errs331 === errors;
 if(valid37){
-let data150 = data147.streamQueueEvents;
+let data150 = data148.socket;
 const _errs333 = errors;
-if(!(((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150))) && (isFinite(data150)))){
-validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.api.properties.streamQueueEvents.type,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data150}];
+if(errors === _errs333){
+if(typeof data150 === "string"){
+if(func1(data150) < 1){
+validate0.errors = [{instancePath:instancePath+"/api/socket",schemaPath:"#/properties/api/properties/socket/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema0.properties.api.properties.socket,data:data150}];
 return false;
 }
-if(errors === _errs333){
-if((typeof data150 == "number") && (isFinite(data150))){
-if(data150 > 1000000 || isNaN(data150)){
-validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data150}];
-return false;
 }
 else {
-if(data150 < 1 || isNaN(data150)){
-validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data150}];
+validate0.errors = [{instancePath:instancePath+"/api/socket",schemaPath:"#/properties/api/properties/socket/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.socket.type,parentSchema:schema0.properties.api.properties.socket,data:data150}];
 return false;
-}
-}
 }
 }
 var valid37 = _errs333 === errors;
 if(valid37){
-let data151 = data147.tcp;
+let data151 = data148.streamQueueEvents;
 const _errs335 = errors;
+if(!(((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151))) && (isFinite(data151)))){
+validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/type",keyword:"type",params:{type: "integer"},schema:schema0.properties.api.properties.streamQueueEvents.type,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data151}];
+return false;
+}
 if(errors === _errs335){
-if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
-if(data151.listen === undefined){
-data151.listen = "";
+if((typeof data151 == "number") && (isFinite(data151))){
+if(data151 > 1000000 || isNaN(data151)){
+validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data151}];
+return false;
 }
-if(data151.tlsCert === undefined){
-data151.tlsCert = "";
+else {
+if(data151 < 1 || isNaN(data151)){
+validate0.errors = [{instancePath:instancePath+"/api/streamQueueEvents",schemaPath:"#/properties/api/properties/streamQueueEvents/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema0.properties.api.properties.streamQueueEvents,data:data151}];
+return false;
 }
-if(data151.tlsKey === undefined){
-data151.tlsKey = "";
 }
-if(data151.tokenFile === undefined){
-data151.tokenFile = "";
 }
+}
+var valid37 = _errs335 === errors;
+if(valid37){
+let data152 = data148.tcp;
 const _errs337 = errors;
-for(const key32 in data151){
+if(errors === _errs337){
+if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
+if(data152.listen === undefined){
+data152.listen = "";
+}
+if(data152.tlsCert === undefined){
+data152.tlsCert = "";
+}
+if(data152.tlsKey === undefined){
+data152.tlsKey = "";
+}
+if(data152.tokenFile === undefined){
+data152.tokenFile = "";
+}
+const _errs339 = errors;
+for(const key32 in data152){
 if(!((((key32 === "listen") || (key32 === "tlsCert")) || (key32 === "tlsKey")) || (key32 === "tokenFile"))){
-validate0.errors = [{instancePath:instancePath+"/api/tcp",schemaPath:"#/properties/api/properties/tcp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},schema:false,parentSchema:schema0.properties.api.properties.tcp,data:data151}];
+validate0.errors = [{instancePath:instancePath+"/api/tcp",schemaPath:"#/properties/api/properties/tcp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},schema:false,parentSchema:schema0.properties.api.properties.tcp,data:data152}];
 return false;
 break;
 }
 }
-if(_errs337 === errors){
-let data152 = data151.listen;
-const _errs338 = errors;
-if(errors === _errs338){
-if(errors === _errs338){
-if(typeof data152 === "string"){
-if(!(formats8(data152))){
-validate0.errors = [{instancePath:instancePath+"/api/tcp/listen",schemaPath:"#/properties/api/properties/tcp/properties/listen/format",keyword:"format",params:{format: "host-port"},schema:"host-port",parentSchema:schema0.properties.api.properties.tcp.properties.listen,data:data152}];
+if(_errs339 === errors){
+let data153 = data152.listen;
+const _errs340 = errors;
+if(errors === _errs340){
+if(errors === _errs340){
+if(typeof data153 === "string"){
+if(!(formats8(data153))){
+validate0.errors = [{instancePath:instancePath+"/api/tcp/listen",schemaPath:"#/properties/api/properties/tcp/properties/listen/format",keyword:"format",params:{format: "host-port"},schema:"host-port",parentSchema:schema0.properties.api.properties.tcp.properties.listen,data:data153}];
 return false;
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/api/tcp/listen",schemaPath:"#/properties/api/properties/tcp/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.listen.type,parentSchema:schema0.properties.api.properties.tcp.properties.listen,data:data152}];
+validate0.errors = [{instancePath:instancePath+"/api/tcp/listen",schemaPath:"#/properties/api/properties/tcp/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.listen.type,parentSchema:schema0.properties.api.properties.tcp.properties.listen,data:data153}];
 return false;
 }
 }
-}
-var valid38 = _errs338 === errors;
-if(valid38){
-let data153 = data151.tlsCert;
-const _errs340 = errors;
-if(typeof data153 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/api/tcp/tlsCert",schemaPath:"#/properties/api/properties/tcp/properties/tlsCert/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tlsCert.type,parentSchema:schema0.properties.api.properties.tcp.properties.tlsCert,data:data153}];
-return false;
 }
 var valid38 = _errs340 === errors;
 if(valid38){
-let data154 = data151.tlsKey;
+let data154 = data152.tlsCert;
 const _errs342 = errors;
 if(typeof data154 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/api/tcp/tlsKey",schemaPath:"#/properties/api/properties/tcp/properties/tlsKey/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tlsKey.type,parentSchema:schema0.properties.api.properties.tcp.properties.tlsKey,data:data154}];
+validate0.errors = [{instancePath:instancePath+"/api/tcp/tlsCert",schemaPath:"#/properties/api/properties/tcp/properties/tlsCert/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tlsCert.type,parentSchema:schema0.properties.api.properties.tcp.properties.tlsCert,data:data154}];
 return false;
 }
 var valid38 = _errs342 === errors;
 if(valid38){
-let data155 = data151.tokenFile;
+let data155 = data152.tlsKey;
 const _errs344 = errors;
 if(typeof data155 !== "string"){
-validate0.errors = [{instancePath:instancePath+"/api/tcp/tokenFile",schemaPath:"#/properties/api/properties/tcp/properties/tokenFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tokenFile.type,parentSchema:schema0.properties.api.properties.tcp.properties.tokenFile,data:data155}];
+validate0.errors = [{instancePath:instancePath+"/api/tcp/tlsKey",schemaPath:"#/properties/api/properties/tcp/properties/tlsKey/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tlsKey.type,parentSchema:schema0.properties.api.properties.tcp.properties.tlsKey,data:data155}];
 return false;
 }
 var valid38 = _errs344 === errors;
+if(valid38){
+let data156 = data152.tokenFile;
+const _errs346 = errors;
+if(typeof data156 !== "string"){
+validate0.errors = [{instancePath:instancePath+"/api/tcp/tokenFile",schemaPath:"#/properties/api/properties/tcp/properties/tokenFile/type",keyword:"type",params:{type: "string"},schema:schema0.properties.api.properties.tcp.properties.tokenFile.type,parentSchema:schema0.properties.api.properties.tcp.properties.tokenFile,data:data156}];
+return false;
+}
+var valid38 = _errs346 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/api/tcp",schemaPath:"#/properties/api/properties/tcp/type",keyword:"type",params:{type: "object"},schema:schema0.properties.api.properties.tcp.type,parentSchema:schema0.properties.api.properties.tcp,data:data151}];
+validate0.errors = [{instancePath:instancePath+"/api/tcp",schemaPath:"#/properties/api/properties/tcp/type",keyword:"type",params:{type: "object"},schema:schema0.properties.api.properties.tcp.type,parentSchema:schema0.properties.api.properties.tcp,data:data152}];
 return false;
 }
 }
-var valid37 = _errs335 === errors;
+var valid37 = _errs337 === errors;
 }
 }
 }
 }
 }
 else {
-validate0.errors = [{instancePath:instancePath+"/api",schemaPath:"#/properties/api/type",keyword:"type",params:{type: "object"},schema:schema0.properties.api.type,parentSchema:schema0.properties.api,data:data147}];
+validate0.errors = [{instancePath:instancePath+"/api",schemaPath:"#/properties/api/type",keyword:"type",params:{type: "object"},schema:schema0.properties.api.type,parentSchema:schema0.properties.api,data:data148}];
 return false;
 }
 }
-var valid0 = _errs326 === errors;
+var valid0 = _errs328 === errors;
 }
 }
 }

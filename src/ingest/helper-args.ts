@@ -32,6 +32,7 @@ export function helperArgs(config: Config): string[] {
     '--ring-bytes', String(h.ringBytes),
     '--wakeup-bytes', String(h.wakeupBytes),
     '--poll-ms', String(h.pollMs),
+    ...(h.busyPollMs ? ['--busy-poll-ms', String(h.busyPollMs)] : []),
     '--stats-ms', String(h.statsMs),
     '--batch-bytes', String(h.batchBytes),
   ];

@@ -1,0 +1,108 @@
+// When the helper flushes (PROTOCOL.md "When the helper flushes"), on the running kernel: the bench
+// sensor records every syscall of bench/syscall-driver.c, so the test alone decides when records
+// come. A lone record after a quiet spell wakes the helper at once instead of waiting for the poll;
+// a sustained stream is sent in fewer, bigger frames. Needs root; a sensor that cannot load fails.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameKind as Kind, StatKind as Stat } from '../../src/ingest/protocol.js';
+import { HelperRun, buildHelper } from '../../test/support/helper-run.js';
+import { SyscallDriver } from '../../test/support/syscall-driver.js';
+
+const TRIES = 20;
+
+let tmp: string;
+let driver: SyscallDriver;
+let pid: number;
+
+beforeAll(async () => {
+  buildHelper();
+  tmp = mkdtempSync(join(tmpdir(), 'bpfwasm-wakeup-'));
+  driver = new SyscallDriver(tmp);
+  pid = await driver.pid();
+});
+
+afterAll(() => {
+  driver?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+/** The helper on the bench sensor; `lagMs` gets, per record, ms from its kernel timestamp to its decoding here. */
+function helper(extra: string[], lagMs: (ms: number) => void): HelperRun {
+  return new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${pid}`, ...extra], {
+    keepRecords: false,
+    onRecord: (r) => lagMs(Number(process.hrtime.bigint() - r.timestampNs) / 1e6),
+  });
+}
+
+const eventsFrames = (run: HelperRun) => run.frames.filter((f) => f.kind === Kind.EVENTS).length;
+
+/** The last STATS after the helper stopped: what the kernel submitted and dropped, what the helper wrote. */
+function finalStats(run: HelperRun) {
+  const stats = run.statsFrames.at(-1)!.stats;
+  const sum = (kind: number) => stats.filter((s) => s.kind === kind).reduce((a, s) => a + Number(s.value), 0);
+  return { drops: sum(Stat.RING_DROPS), submitted: sum(Stat.RING_SUBMITTED), written: sum(Stat.RECORDS_WRITTEN) };
+}
+
+describe('helper wake-up policy', () => {
+  it('a lone record after a quiet spell reaches the reader long before the poll timeout', async () => {
+    // A poll this long makes the mechanism plain: polled, a record would wait 50 ms on average.
+    const pollMs = 100;
+    const firstLag: number[] = [];
+    let waitingForFirst = false;
+    const run = helper(['--poll-ms', String(pollMs)], (ms) => {
+      if (waitingForFirst) firstLag.push(ms);
+      waitingForFirst = false;
+    });
+    await run.waitReady();
+    for (let i = 0; i < TRIES; i++) {
+      await sleep(pollMs * 1.5); // the driver's CPU quiet for longer than --poll-ms
+      waitingForFirst = true;
+      await driver.calls(1000, 0.001); // a getppid, and the driver's own sleep, write and read
+    }
+    await sleep(pollMs * 1.5);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    expect(firstLag).toHaveLength(TRIES);
+    console.log(`lone record -> reader, poll ${pollMs} ms: median ${quantile(firstLag, 0.5).toFixed(2)} ms, max ${Math.max(...firstLag).toFixed(2)} ms`);
+    // Polled only, about a quarter would arrive within a quarter of the poll; woken, nearly all do.
+    expect(firstLag.filter((ms) => ms < pollMs / 4).length).toBeGreaterThanOrEqual(TRIES * 0.75);
+    expect(quantile(firstLag, 0.5)).toBeLessThan(pollMs / 10);
+  }, 30_000);
+
+  it('a sustained stream comes in fewer frames than one per poll, every record delivered', async () => {
+    const rate = 20_000; // 1.3 MB/s of 64-byte ring entries: the 64 KiB threshold every ~50 ms
+    const seconds = 2;
+    const stream = async (extra: string[]) => {
+      const lag: number[] = [];
+      const run = helper(['--poll-ms', '5', ...extra], (ms) => lag.push(ms));
+      await run.waitReady();
+      await sleep(50);
+      const before = eventsFrames(run);
+      const calls = await driver.calls(rate, seconds);
+      const frames = eventsFrames(run) - before;
+      await run.stop();
+      expect(run.errors).toEqual([]);
+      expect(calls).toBe(rate * seconds);
+      // Nothing lost: every record the kernel submitted was written and received.
+      expect(finalStats(run)).toEqual({ drops: 0, submitted: lag.length, written: lag.length });
+      return { framesPerSecond: frames / seconds, lagP50: quantile(lag, 0.5), lagP99: quantile(lag, 0.99) };
+    };
+    // --busy-poll-ms equal to --poll-ms: a frame every poll, as before the stream rule.
+    const everyPoll = await stream(['--busy-poll-ms', '5']);
+    const streamRule = await stream([]); // default: 4 x --poll-ms once two polls in a row found records
+    const show = (r: typeof everyPoll) => `${r.framesPerSecond.toFixed(0)} frames/s, record lag p50 ${r.lagP50.toFixed(1)} ms, p99 ${r.lagP99.toFixed(1)} ms`;
+    console.log(`${rate}/s for ${seconds} s: every poll ${show(everyPoll)}; stream rule ${show(streamRule)}`);
+    expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
+  }, 60_000);
+
+  it('refuses a --busy-poll-ms shorter than --poll-ms', async () => {
+    const run = new HelperRun(['--sensors', 'bench', '--poll-ms', '10', '--busy-poll-ms', '5']);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr).toContain('--busy-poll-ms (5) must be at least --poll-ms (10)');
+  });
+});
