@@ -6,9 +6,10 @@
 //   dist/bundle/exporter-worker.js   the exporter thread's entry (src/exporters/host/thread.ts finds it)
 // and their shared and lazily loaded parts (the other commands, the gRPC API, remote write) as
 // chunks in dist/bundle/. The rest of dist/src stays tsc's, for the tests, the scripts and
-// `bpfwasm/testing`. Not minified: stack traces keep their names, and the source maps beside the
-// files give the .ts lines under `node --enable-source-maps`. Skipped when nothing changed
-// since the last bundle; `--force` bundles anyway.
+// `bpfwasm/testing`. Comments and whitespace are dropped (V8 keeps every loaded source in the heap:
+// 3.9 MB → 2.7 MB, ~2.5 MiB of idle RSS) but names are kept, so a stack trace still names its
+// functions; the source maps beside the files give the .ts lines under `node --enable-source-maps`.
+// Skipped when nothing changed since the last bundle; `--force` bundles anyway.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -41,6 +42,7 @@ if (process.argv.includes('--force') || !upToDate()) {
       entryFileNames: '[name].js',
       chunkFileNames: 'bundle/[name]-[hash].js',
       sourcemap: true,
+      minify: { compress: false, mangle: false, codegen: { removeWhitespace: true } },
     },
   });
   writeFileSync(STAMP, '');
