@@ -258,5 +258,5 @@ function workerUrl(): URL {
   if (existsSync(fileURLToPath(own))) return own;
   const forTests = process.env.BPFWASM_EXPORTER_WORKER;
   if (forTests) return pathToFileURL(forTests);
-  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(own)}; run \`npm run build\``);
+  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(bundled)} nor ${fileURLToPath(own)}; run \`npm run build\``);
 }
