@@ -9,7 +9,7 @@
 // chunks in dist/bundle/. The rest of dist/src stays tsc's, for the tests, the scripts and
 // `bpfwasm/testing`. V8 holds every loaded source in the heap, a whole source at two bytes a
 // character if one character is not Latin-1: comments and whitespace are dropped and non-ASCII
-// characters escaped (the idle heap's sources: 5.7 → 3.7 MiB). Names are kept, so a stack trace
+// characters escaped (the escaping alone: the idle heap's sources 5.7 → 3.7 MiB). Names are kept, so a stack trace
 // still names its functions; the source maps beside the files give the .ts lines under
 // `node --enable-source-maps`. Skipped when nothing changed since the last bundle; `--force`
 // bundles anyway.
