@@ -161,9 +161,11 @@ alternately with it. Medians of ${r.runs} runs.
 | helper load (open + load of the default sensors) | ${median(col.loadMs).toFixed(1)} ms | | |
 | helper attach | ${median(col.attachMs).toFixed(2)} ms | | |
 
-On the way to ready, the helper loads its sensors in its own process while the collector loads
-its exporters (its frames wait in its socket until they are loaded), and the gRPC API loads
-meanwhile; \`/readyz\` waits for all three. The other commands' modules are not loaded by \`run\`.
+On the way to ready, the collector starts the helper once its own modules are loaded: the helper loads
+its sensors in its own process while the exporter thread loads the exporters (the helper's frames
+wait in its socket until they are loaded) and the main thread loads the HTTP server and then the
+gRPC API; \`/readyz\` waits for all three. \`run\` loads one bundle (\`dist/src/cli.js\` and its chunks
+in \`dist/bundle\`: 43 files, where the unbundled tree was ~750), not the other commands' chunks.
 
 What the collector's RSS is made of (\`/proc/PID/smaps\` and its own runtime metrics, idle):
 

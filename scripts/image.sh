@@ -29,7 +29,7 @@ done
 for tool in mmdebstrap cpio; do
   command -v "$tool" >/dev/null || { echo "image: $tool is missing (bash scripts/setup.sh --test installs it)" >&2; exit 1; }
 done
-[ -x ebpf/build/bpfwasm-helper ] && [ -f dist/src/cli.js ] || { echo "image: build the tree first (npm run build)" >&2; exit 1; }
+[ -x ebpf/build/bpfwasm-helper ] && [ -f dist/src/cli.js ] && [ -f dist/bundle/exporter-worker.js ] || { echo "image: build the tree first (npm run build)" >&2; exit 1; }
 
 helper_for() { # the strip tool and helper binary of one Debian arch
   case $1 in
@@ -77,11 +77,11 @@ build_arch() { # one arch's image into the layout; its manifest descriptor into 
     "$R"/var/cache/apt "$R"/var/lib/apt "$R"/var/log/* "$R"/dev/*
   mkdir -p "$R"/{root,run/bpfwasm,etc/bpfwasm,usr/local/bin} && chmod 1777 "$R/tmp"
 
-  # 2. The collector: built JS, protos, built-in exporters, the stripped helper, production deps.
+  # 2. The collector: built JS (dist/src/cli.js is the bundle scripts/bundle.mjs made, its chunks in dist/bundle), protos, built-in exporters, the stripped helper, production deps.
   A=$R/opt/bpfwasm
   mkdir -p "$A/ebpf/build" "$A/exporters" "$A/src/metrics" "$A/src/api"
   cp package.json package-lock.json "$A/"
-  (cd dist && find src -name '*.js' -print0 | cpio -0pdm --quiet "$A/dist")
+  (cd dist && find src bundle -name '*.js' -print0 | cpio -0pdm --quiet "$A/dist")
   cp -r src/metrics/proto "$A/src/metrics/"; cp -r src/api/proto "$A/src/api/"
   cp -r exporters/build "$A/exporters/"
   "$strip" --strip-debug -o "$A/ebpf/build/bpfwasm-helper" "$helper"

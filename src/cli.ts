@@ -36,15 +36,20 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   if (opts.host !== undefined) config.listen.host = opts.host;
   // Loaded here, not imported above: v8-flags.js must be in force before they load (and the
   // other commands never need them).
-  const [{ Collector }, { createLogging }, { buildServer }, { ProfileStore }, { profileAccess }, { setElfCacheBytes }, { Profiler }] = await Promise.all([
-    import('./collector.js'), import('./logs/index.js'), import('./http/server.js'), import('./profile/profile-store.js'),
-    import('./http/profile-access.js'), import('./profile/symbolize/elf.js'), import('./profile/profiler.js'),
-  ]);
+  const [{ Collector }, { createLogging }] = await Promise.all([import('./collector.js'), import('./logs/index.js')]);
   const logging = createLogging(config);
   const log = logging.logger;
 
   const collector = new Collector(config, log);
   logging.bindMetrics(collector.store);
+  // Started before the HTTP server's modules load: the helper loads its sensors in its own process
+  // (~270 ms) and the exporter thread its exporters meanwhile, not after this thread has listened.
+  const collectorStarted = collector.start();
+  collectorStarted.catch(() => { /* awaited below, after the API */ });
+  const [{ buildServer }, { ProfileStore }, { profileAccess }, { setElfCacheBytes }, { Profiler }] = await Promise.all([
+    import('./http/server.js'), import('./profile/profile-store.js'),
+    import('./http/profile-access.js'), import('./profile/symbolize/elf.js'), import('./profile/profiler.js'),
+  ]);
   // One profiler for HTTP and gRPC, so profile.maxConcurrent holds across both.
   setElfCacheBytes(config.profile.cacheBytes);
   const profiling = {
@@ -85,13 +90,13 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
     ? await import('./metrics/remote-write.js').then(({ RemoteWriter, remoteWriterOptions }) =>
       new RemoteWriter(collector.store, remoteWriterOptions(config, () => collector.refresh()), log))
     : undefined;
-  // Listen first so /healthz and /readyz answer while the sensors load.
-  await server.listen({ port: config.listen.port, host: config.listen.host }).catch((err: NodeJS.ErrnoException) => {
+  // /healthz and /readyz answer while the sensors load.
+  await server.listen({ port: config.listen.port, host: config.listen.host }).catch(async (err: NodeJS.ErrnoException) => {
+    await collectorStarted.catch(() => undefined); // stopped once its start settled, as below
+    await collector.stop();
     const why = LISTEN_ERRORS[err.code ?? ''] ?? err.message;
     throw new BpfwasmError('LISTEN_FAILED', `cannot listen on ${config.listen.host} port ${config.listen.port} (listen.host, listen.port): ${why}`);
   });
-  const collectorStarted = collector.start();
-  collectorStarted.catch(() => { /* awaited below, after the API */ });
   try {
     if (config.api.enabled) {
       const { ApiServer } = await import('./api/server.js');

@@ -82,12 +82,12 @@ describe('npm run image', () => {
     const ELF_MACHINE: Record<string, number> = { amd64: 62, arm64: 183 };
     for (const [arch, a] of arches) {
       const has = (p: string): boolean => a.entries.has(p);
-      for (const p of ['usr/bin/node', 'usr/share/nodejs/undici/undici-fetch.js', 'usr/local/bin/bpfwasm', 'opt/bpfwasm/dist/src/cli.js', 'opt/bpfwasm/exporters/build/process.wasm',
+      for (const p of ['usr/bin/node', 'usr/share/nodejs/undici/undici-fetch.js', 'usr/local/bin/bpfwasm', 'opt/bpfwasm/dist/src/cli.js', 'opt/bpfwasm/dist/bundle/exporter-worker.js', 'opt/bpfwasm/exporters/build/process.wasm',
         'opt/bpfwasm/src/api/proto/bpfwasm.proto', 'opt/bpfwasm/node_modules/fastify/package.json']) expect(has(p), `${arch}: ${p}`).toBe(true);
       const helper = a.entries.get('opt/bpfwasm/ebpf/build/bpfwasm-helper')!;
       expect(a.tar.readUInt16LE(helper.offset + 18), `${arch} helper e_machine`).toBe(ELF_MACHINE[arch]);
       const paths = [...a.entries.keys()];
-      expect(paths.filter((p) => /^usr\/bin\/(cc|gcc|clang|tsc|make|ld)(-|$)/.test(p) || /node_modules\/(typescript|vitest|assemblyscript)\//.test(p)), arch).toEqual([]);
+      expect(paths.filter((p) => /^usr\/bin\/(cc|gcc|clang|tsc|make|ld)(-|$)/.test(p) || /node_modules\/(typescript|vitest|assemblyscript|rolldown|@sinclair\/typebox)\//.test(p)), arch).toEqual([]);
       expect(paths.filter((p) => p.startsWith('opt/bpfwasm/dist/test/')), arch).toEqual([]);
     }
   });

@@ -247,13 +247,16 @@ class Watchdog {
 const watchdog = new Watchdog();
 
 /**
- * The worker script: worker/worker.js in the built tree; from sources (the test
- * runner) the bundle named by BPFWASM_EXPORTER_WORKER.
+ * The worker script: in the bundle `bpfwasm` runs (scripts/bundle.mjs), exporter-worker.js beside
+ * this chunk; in tsc's tree, worker/worker.js; from sources (the test runner) the bundle named by
+ * BPFWASM_EXPORTER_WORKER.
  */
 function workerUrl(): URL {
+  const bundled = new URL('./exporter-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return bundled;
   const own = new URL('../worker/worker.js', import.meta.url);
   if (existsSync(fileURLToPath(own))) return own;
-  const bundled = process.env.BPFWASM_EXPORTER_WORKER;
-  if (bundled) return pathToFileURL(bundled);
-  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(own)}; run \`npm run build\``);
+  const forTests = process.env.BPFWASM_EXPORTER_WORKER;
+  if (forTests) return pathToFileURL(forTests);
+  throw new BpfwasmError('EXPORTER_LOAD', `exporter worker script not found at ${fileURLToPath(bundled)} nor ${fileURLToPath(own)}; run \`npm run build\``);
 }
