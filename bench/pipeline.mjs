@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { childPidByComm, cpuSeconds, median, parseExposition, run, sleep, total } from './lib.mjs';
-import { benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
+import { COLLECTOR, benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -40,7 +40,7 @@ export async function benchPipeline(log = console.error) {
 
   // Control: a Node process that only wakes every 5 ms, the collector's cadence at full load.
   const control = spawn(process.execPath, ['-e', 'setInterval(() => {}, 5)'], { stdio: 'ignore' });
-  const r = await timeToReady(collectorArgs(config), '/readyz');
+  const r = await timeToReady(collectorArgs(config), '/readyz', COLLECTOR);
   const helperPid = childPidByComm(r.proc.pid, 'bpfwasm-helper');
   const scrape = async () => parseExposition(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text());
   // Records the helper wrote that never arrived, as of its last STATS frame (the status API's

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median, parseExposition, rssBytes, sleep } from './lib.mjs';
-import { benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
+import { COLLECTOR, benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MiB = 2 ** 20;
@@ -26,7 +26,7 @@ async function runtimeMemory(port) {
 }
 
 async function oneRun(config, log) {
-  const { proc, port } = await timeToReady(collectorArgs(config), '/readyz');
+  const { proc, port } = await timeToReady(collectorArgs(config), '/readyz', COLLECTOR);
   try {
     await sleep(SETTLE_MS);
     const idleSamples = [];
