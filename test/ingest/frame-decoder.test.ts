@@ -108,7 +108,7 @@ describe('FrameDecoder', () => {
       for (let at = 0; at < stream.length; at += read) decoder.push(stream.subarray(at, at + read));
       decoder.end();
       expect(seen.map((p) => p.length), `reads of ${read}`).toEqual(payloads.map((p) => p.length));
-      seen.forEach((p, i) => expect(p.equals(payloads[i]!), `frame ${i}, reads of ${read}`).toBe(true));
+      for (const [i, p] of seen.entries()) expect(p.equals(payloads[i]!), `frame ${i}, reads of ${read}`).toBe(true);
       expect(decoder.counters).toMatchObject({ frames: payloads.length, malformed: 0, skippedBytes: 0, truncated: 0 });
     }
   });
