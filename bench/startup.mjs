@@ -152,7 +152,8 @@ export function startupMarkdown(r) {
   return `## Pipeline: start-up and footprint
 
 Command: \`npm run bench\` (section \`bench/startup.mjs\`; alone: \`node bench/startup.mjs\`), the collector
-with its default sensors and built-in exporters, idle; the bare Fastify "hello" baseline runs
+started as users start it (\`bin/bpfwasm run\`, the \`bpfwasm\` command) with its default sensors and
+built-in exporters, idle; the bare Fastify "hello" baseline runs
 alternately with it. Medians of ${r.runs} runs.
 
 | figure | bpfwasm | baseline | ratio |
