@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { median, parseExposition, rssBytes, sleep } from './lib.mjs';
-import { benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
+import { COLLECTOR, benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MiB = 2 ** 20;
@@ -26,7 +26,7 @@ async function runtimeMemory(port) {
 }
 
 async function oneRun(config, log) {
-  const { proc, port } = await timeToReady(collectorArgs(config), '/readyz');
+  const { proc, port } = await timeToReady(collectorArgs(config), '/readyz', COLLECTOR);
   try {
     await sleep(SETTLE_MS);
     const idleSamples = [];
@@ -99,7 +99,7 @@ export function profileMemoryMarkdown(r) {
   return `## CPU profiler: the collector's memory around profiles
 
 Command: \`npm run bench\` (section \`bench/profile-memory.mjs\`; alone: \`node bench/profile-memory.mjs\`).
-The collector with its default config, idle for ${SETTLE_MS / 1000} s, then ${PROFILES} whole-node profiles one after the other,
+The collector (\`bin/bpfwasm run\`) with its default config, idle for ${SETTLE_MS / 1000} s, then ${PROFILES} whole-node profiles one after the other,
 as a new user takes them: \`GET /flamegraph\` (the defaults: 10 s at 99 Hz, the HTML page; about ${r.samples}
 samples each on this shared machine, every process on it); then idle again. RSS from \`/proc/PID/status\`,
 sampled every 100 ms while profiling; heap and external memory from the collector's own

@@ -23,10 +23,10 @@ export const GOALS = {
 };
 
 /** Launches `node ...args port` and resolves once `readyPath` answers 200. */
-export async function timeToReady(args, readyPath) {
+export async function timeToReady(args, readyPath, command = process.execPath) {
   const port = await freePort();
   const t0 = process.hrtime.bigint();
-  const proc = spawn(process.execPath, [...args, String(port)], { stdio: 'ignore' });
+  const proc = spawn(command, [...args, String(port)], { stdio: 'ignore' });
   await waitHttp(`http://127.0.0.1:${port}${readyPath}`);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   return { proc, port, ms };
@@ -48,8 +48,10 @@ export function benchConfig(dir) {
   return config;
 }
 
+/** The collector as users start it: the `bpfwasm` launcher (it sets glibc malloc's tunable, then runs node). */
+export const COLLECTOR = join(ROOT, 'bin/bpfwasm');
 /** The collector's command line up to its `--port` argument. */
-export const collectorArgs = (config) => [join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port'];
+export const collectorArgs = (config) => ['run', '--config', config, '--port'];
 
 /**
  * The helper alone with the default config's command line (and `extra` options), its RSS by
@@ -95,7 +97,7 @@ export async function benchStartup(log = console.error) {
       base.rss.push(rssBytes(b.proc.pid));
       await stop(b.proc);
 
-      const r = await timeToReady(collectorArgs(config), '/readyz');
+      const r = await timeToReady(collectorArgs(config), '/readyz', COLLECTOR);
       col.readyMs.push(r.ms);
       await sleep(2000);
       col.rss.push(rssBytes(r.proc.pid));
@@ -150,7 +152,8 @@ export function startupMarkdown(r) {
   return `## Pipeline: start-up and footprint
 
 Command: \`npm run bench\` (section \`bench/startup.mjs\`; alone: \`node bench/startup.mjs\`), the collector
-with its default sensors and built-in exporters, idle; the bare Fastify "hello" baseline runs
+started as users start it (\`bin/bpfwasm run\`, the \`bpfwasm\` command) with its default sensors and
+built-in exporters, idle; the bare Fastify "hello" baseline runs
 alternately with it. Medians of ${r.runs} runs.
 
 | figure | bpfwasm | baseline | ratio |

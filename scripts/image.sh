@@ -15,7 +15,7 @@ VERSION=$(node -p 'require("./package.json").version')
 EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 MIRROR="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main"
 # Runtime only: Node 20 (Debian 13's is 20.19), the amd64 helper's shared libraries (the arm64
-# helper is static), busybox for /usr/bin/env (cli.js's #!) and a shell for `kubectl exec`.
+# helper is static), busybox for sh and readlink (bin/bpfwasm), env (cli.js's #!) and a shell for `kubectl exec`.
 DEBS=nodejs,libbpf1,libelf1t64,zlib1g,busybox
 
 ARCHES=()
@@ -63,11 +63,11 @@ build_arch() { # one arch's image into the layout; its manifest descriptor into 
     --setup-hook="sync-in $CACHE/debs-$arch /var/cache/apt/archives" \
     --customize-hook="sync-out /var/cache/apt/archives $CACHE/debs-$arch" \
     trixie "$R" "$MIRROR"
-  # What extract leaves undone: the merged-/usr links, users, env and sh from busybox; then drop
+  # What extract leaves undone: the merged-/usr links, users, env, sh and readlink from busybox; then drop
   # what a runtime never reads (docs, locales, Debian's other Node modules, iconv modules, apt state).
   for d in bin sbin lib; do ln -sfn usr/$d "$R/$d"; done
   [ -d "$R/usr/lib64" ] && ln -sfn usr/lib64 "$R/lib64"
-  ln -sf busybox "$R/usr/bin/env"; ln -sf busybox "$R/usr/bin/sh"
+  ln -sf busybox "$R/usr/bin/env"; ln -sf busybox "$R/usr/bin/sh"; ln -sf busybox "$R/usr/bin/readlink"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$R/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
   # Debian's libnode loads a few builtins from /usr/share/nodejs (its build's NODE_SHARED_BUILTIN_*): keep those.
@@ -96,7 +96,8 @@ build_arch() { # one arch's image into the layout; its manifest descriptor into 
     mv "$deps.tmp/node_modules" "$deps" && rm -rf "$deps.tmp"
   fi
   cp -a "$deps" "$A/node_modules"
-  chmod 755 "$A/dist/src/cli.js"; ln -sfn /opt/bpfwasm/dist/src/cli.js "$R/usr/local/bin/bpfwasm"
+  # The bpfwasm launcher (bin/bpfwasm: glibc malloc's tunable, then node dist/src/cli.js) resolves its link with readlink.
+  cp -r bin "$A/"; chmod 755 "$A/bin/bpfwasm"; ln -sfn /opt/bpfwasm/bin/bpfwasm "$R/usr/local/bin/bpfwasm"
 
   # 3. One reproducible layer, its config, its manifest.
   tar --sort=name --numeric-owner --owner=0 --group=0 --mtime="@$EPOCH" --clamp-mtime \

@@ -76,6 +76,8 @@ export class SensorStats {
   private readonly received: (CounterSeries | undefined)[] = [];
   /** By record type: events the helper reports having written. */
   private readonly written: (HelperTotal | undefined)[] = [];
+  /** By record type: events received when the helper's last report of its writes arrived. */
+  private readonly receivedAtReport: number[] = [];
   private readonly sensors = new Map<string, PerSensor>();
   /** Every helper total, to rebase them all when the helper restarts. */
   private readonly totals: HelperTotal[] = [];
@@ -115,6 +117,8 @@ export class SensorStats {
 
   recordsWritten(recordType: number, total: number): void {
     this.writtenOf(recordType).report(total);
+    // The helper flushes its records before each STATS frame, so what arrived by now is what can be compared.
+    this.receivedAtReport[recordType] = this.received[recordType]?.value ?? 0;
   }
 
   programRuns(sensor: string, program: string, total: number): void {
@@ -165,13 +169,14 @@ export class SensorStats {
   }
 
   /**
-   * Events the helper wrote that never arrived. It reports its writes every stats interval, so
-   * only a surplus over what arrived is loss.
+   * Events the helper wrote that never arrived, as of its last STATS frame: events received since
+   * then are not in its count yet. A surplus of arrivals (records in flight when a helper
+   * died, after its last report) is not loss.
    */
   lostInPipe(): number {
     let lost = 0;
     this.written.forEach((w, t) => {
-      if (w) lost += Math.max(0, w.value - (this.received[t]?.value ?? 0));
+      if (w) lost += Math.max(0, w.value - (this.receivedAtReport[t] ?? 0));
     });
     return lost;
   }

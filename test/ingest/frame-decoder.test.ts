@@ -97,6 +97,22 @@ describe('FrameDecoder', () => {
     }
   });
 
+  it('reassembles frames larger than a read, in reads of any size, each frame intact and in order', () => {
+    // Profile frames reach 1 MiB: carried in one buffer of their size, grown when a bigger one comes.
+    const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
+    const payloads = [bytes(100, 1), bytes(300_000, 2), bytes(70_000, 3), bytes(1 << 20, 4), bytes(24, 5)];
+    const stream = Buffer.concat(payloads.map((p, seq) => encodeFrame(FrameKind.PROFILE_STACKS, p, seq, 1)));
+    for (const read of [1000, 64 * 1024, 128 * 1024 - 7]) {
+      const seen: Buffer[] = [];
+      const decoder = new FrameDecoder({ events: () => {}, stats: () => {}, control: () => {}, profile: (_kind, payload) => seen.push(Buffer.from(payload)) });
+      for (let at = 0; at < stream.length; at += read) decoder.push(stream.subarray(at, at + read));
+      decoder.end();
+      expect(seen.map((p) => p.length), `reads of ${read}`).toEqual(payloads.map((p) => p.length));
+      for (const [i, p] of seen.entries()) expect(p.equals(payloads[i]!), `frame ${i}, reads of ${read}`).toBe(true);
+      expect(decoder.counters).toMatchObject({ frames: payloads.length, malformed: 0, skippedBytes: 0, truncated: 0 });
+    }
+  });
+
   it('counts a truncated tail when the stream ends', () => {
     const { decoder, events: seen } = collect();
     const frame = events(2, 0);

@@ -1,7 +1,7 @@
 // The collector's memory around whole-node profiles: RSS before, during and after, and back
 // near idle 30 s after them (#17): symbol tables are cached within profile.cacheBytes
 // only while profiles follow each other, never file bytes, and the profile data is dropped once
-// the profile is symbolized.
+// the profile is symbolized; then a compacting GC, and glibc's heap kept small (bin/bpfwasm).
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, waitReady, type RunningCollector } from './support/collector.js';
@@ -52,9 +52,10 @@ describe('collector memory around whole-node profiles', () => {
     console.log(`profile memory: RSS idle ${idle.toFixed(1)} MiB, peak during two 10 s whole-node profiles ${peak.toFixed(1)} MiB, ` +
       `right after ${rightAfter.toFixed(1)} MiB, after 10 s ${after[9]!.toFixed(1)} MiB, after 30 s ${last.toFixed(1)} MiB`);
     expect(peak).toBeGreaterThan(idle + 1); // the profiles really ran in this process
-    // #17's goal is within 10% of idle; measured here +18% and +27% (idle 97-99, peak 172-180,
-    // 30 s after 117-124 MiB; 137 before the symbol caches were dropped and V8 collected, 194
-    // before that). What is left is mostly glibc's heap, fragmented by the profile's allocations.
-    expect(last).toBeLessThanOrEqual(idle * 1.35);
+    // #17's goal is within 10% of idle (bench/profile-memory.mjs); measured here +2.3% on a loaded
+    // machine (idle 98.4, peak 184, 30 s after 100.7 MiB). It was +18% to +27% before the
+    // compacting GC and bin/bpfwasm's glibc tunable (which startCollector runs), +40% before
+    // the symbol caches were dropped: the margin is for a busy host, not for regressions.
+    expect(last).toBeLessThanOrEqual(idle * 1.15);
   }, 120_000);
 });

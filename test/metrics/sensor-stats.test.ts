@@ -76,6 +76,20 @@ describe('SensorStats', () => {
     expect(sumWhere(scraped(store, 'bpfwasm_events_received_total'), 'type=')).toBe(12);
   });
 
+  it('compares the helper\'s writes with what had arrived when it reported them, not with what arrived since', () => {
+    const { metrics } = pipeline();
+    const s = metrics.sensors;
+    metrics.onReceived(RecordType.process_exec, 8);
+    s.recordsWritten(RecordType.process_exec, 10); // 2 lost
+    metrics.onReceived(RecordType.process_exec, 5); // written after that report: neither hides the loss nor is lost
+    expect(s.lostInPipe()).toBe(2);
+    s.recordsWritten(RecordType.process_exec, 15); // the next report counts them
+    expect(s.lostInPipe()).toBe(2);
+    metrics.onReceived(RecordType.process_exec, 3);
+    s.recordsWritten(RecordType.process_exec, 18);
+    expect(s.lostInPipe()).toBe(2);
+  });
+
   it('keeps one info series per sensor, and the attached state the status reads is the exported gauge', () => {
     const { store, metrics } = pipeline();
     const s = metrics.sensors;

@@ -1,7 +1,7 @@
 // A minimal ELF64 little-endian reader: program headers, function symbols and the GNU build-id.
 import { statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { readAt } from './big-buffer.js';
+import { readAt } from '../../big-buffer.js';
 
 /** The only error `parseElf` and `loadElf` throw for bad input. */
 export class ElfError extends Error {

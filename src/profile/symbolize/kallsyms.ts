@@ -1,5 +1,5 @@
 // /proc/kallsyms: kernel text symbols, parsed once into sorted address arrays for binary search.
-import { readLatin1 } from './big-buffer.js';
+import { readLatin1 } from '../../big-buffer.js';
 
 export interface KernelSymbol {
   name: string;

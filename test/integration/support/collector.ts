@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 export const CLI = join(ROOT, 'dist/src/cli.js');
+/** The `bpfwasm` command as installed: it sets glibc malloc's tunable, then runs CLI under node. */
+export const LAUNCHER = join(ROOT, 'bin/bpfwasm');
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -44,7 +46,7 @@ export async function startCollector(config: Record<string, unknown> = {}): Prom
   const apiSocket = join(dir, 'api.sock');
   const api = { socket: apiSocket, ...(config.api as Record<string, unknown> | undefined) };
   writeFileSync(file, stringify({ listen: { host: '127.0.0.1' }, ...config, api }));
-  const proc = spawn(process.execPath, [CLI, 'run', '--port', String(port), '--config', file], {
+  const proc = spawn(LAUNCHER, ['run', '--port', String(port), '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

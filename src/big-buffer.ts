@@ -1,5 +1,6 @@
-// Buffers for the symbolizer's big reads (ELF symbol and string tables, kallsyms: MBs each, for
-// the length of one profile) allocated as WebAssembly memory, which V8 maps and unmaps itself.
+// Buffers for big reads (the symbolizer's ELF symbol and string tables and kallsyms, MBs each for
+// the length of one profile; the frame decoder's frames of up to 1 MiB) allocated as WebAssembly
+// memory, which V8 maps and unmaps itself.
 // A Buffer that big is malloc'd, and once glibc frees such a block it raises its mmap threshold
 // to that size and keeps up to twice as much freed memory in its heap for good: 10 MiB of RSS
 // over idle after a profile here (issue #17).
