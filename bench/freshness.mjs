@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, sleep, waitHttp } from './lib.mjs';
 import { stop } from './sensors.mjs';
+import { COLLECTOR } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SAMPLES = Number(process.env.BENCH_FRESH_SAMPLES ?? 200);
@@ -102,7 +103,7 @@ export async function benchFreshness(log = console.error) {
   const config = join(dir, 'config.yaml');
   writeFileSync(config, 'listen: { host: 127.0.0.1 }\nlog: { level: warn }\n');
   const port = await freePort();
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port', String(port)], { stdio: 'ignore' });
+  const proc = spawn(COLLECTOR, ['run', '--config', config, '--port', String(port)], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}/federate?match[]=${encodeURIComponent(`bpfwasm_process_exec_total{comm="${name}"}`)}`;
   const { defaultConfig } = await import(pathToFileURL(join(ROOT, 'dist/src/config.js')).href);
   let stormProc;

@@ -42,6 +42,7 @@ import { childPidByComm, freePort, machine, median, parseExposition, rssBytes, s
 import { stop } from './sensors.mjs';
 import { variant } from './swap.mjs';
 import { buildDriver, PIPELINE_CPU, startDriver } from './throughput.mjs';
+import { COLLECTOR } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BENCHMARKS = join(ROOT, 'BENCHMARKS.md');
@@ -155,7 +156,7 @@ export async function soak({ minutes = 60, rate = 2_000_000, log = console.error
   }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const collector = spawn('taskset', ['-c', String(PIPELINE_CPU), process.execPath, join(ROOT, 'dist/src/cli.js'), 'run', '--config', config, '--port', String(port)],
+  const collector = spawn('taskset', ['-c', String(PIPELINE_CPU), COLLECTOR, 'run', '--config', config, '--port', String(port)],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   // The collector's log (pino JSON lines on stdout): swaps taken, and warnings and errors by message.
   const logged = { swaps: 0, levels: {}, lines: [] };
