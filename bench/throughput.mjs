@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import {
-  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, waitHttp,
+  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, voluntarySwitches, waitHttp,
 } from './lib.mjs';
 import { stop, tracefsMounted, withBpftrace } from './sensors.mjs';
 
@@ -222,9 +222,15 @@ async function ladder(driver, target, log, label) {
       }
     }
     // CPU per event at a fixed rate, net of the idle CPU measured before the steps.
-    const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid), t0 = process.hrtime.bigint();
+    const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid), w0 = voluntarySwitches(target.pid), t0 = process.hrtime.bigint();
     const fixed = await step(FIXED_RATE, FIXED_SECONDS);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    // The scrapes of `step` wake it too (a few a second): small beside the frames' wake-ups.
+    const w1 = voluntarySwitches(target.pid);
+    fixed.wakeupsPerSecond = (w1.all - w0.all) / wall;
+    fixed.mainWakeupsPerSecond = (w1.main - w0.main) / wall;
+    log(`throughput ${label}: at ${FIXED_RATE}/s: ${Math.round(fixed.wakeupsPerSecond)} wake-ups/s of its threads (main thread ${Math.round(fixed.mainWakeupsPerSecond)}), ` +
+      `${fixed.delivered ? Math.round((cpuSeconds(target.pid) - c0) * 1e9 / fixed.delivered) : 0} ns CPU per event gross`);
     fixed.cpuNs = (cpuSeconds(target.pid) - c0 - target.idleCpu * wall) * 1e9 / fixed.delivered;
     fixed.helperCpuNs = (cpuSeconds(target.helperPid) - h0 - target.idleHelperCpu * wall) * 1e9 / fixed.delivered;
     return { flat, steps, best, fixed, peakRss: peak.target, peakHelperRss: peak.helper };
