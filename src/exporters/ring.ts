@@ -22,9 +22,9 @@ export function ringBuffer(dataBytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_BYTES + (dataBytes & ~7));
 }
 
-/** The largest batch a ring of this buffer always takes (half of it: an entry may have to wait for a wrap). */
+/** The largest batch a ring of this buffer always takes (an entry of half of it: it may have to wait for a wrap; payloads round up to 8 bytes). */
 export function ringMaxPayload(ring: SharedArrayBuffer): number {
-  return ((ring.byteLength - HEADER_BYTES) >> 1) - ENTRY_HEADER;
+  return (((ring.byteLength - HEADER_BYTES) >> 1) & ~7) - ENTRY_HEADER;
 }
 
 export class RingWriter {
