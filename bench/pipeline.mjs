@@ -121,8 +121,8 @@ timer, as the collector does.
 
 The exec storm's cost per event is dominated by wake-ups, not by events: the helper flushes every
 \`pollMs\` (5 ms), so at a few thousand events per second each frame carries a few records, and each
-frame wakes the collector's main thread twice (the helper's socket, the exporter thread's answer) and
-its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
+frame wakes the collector's main thread once (the helper's socket; the exporter thread's results come
+back through shared memory, not a message) and its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
 CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
 keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter
 watchdog and the event-loop delay sampler each ticked every 10 ms). The thread storm, at tens of

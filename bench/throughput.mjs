@@ -425,9 +425,14 @@ Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N 
 ${r.profile ? `
 **Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event: the helper sends a
 frame every \`pollMs\` (5 ms: 200 frames a second at this rate, ~500 records each), and each frame
-costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
-woken through the ring (\`Atomics.notify\`), and the main thread again for that thread's one answer
-(\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
+costs two thread wake-ups: the main thread woken by the helper's socket, and the exporter thread
+woken through the ring (\`Atomics.notify\`). A third, the main thread woken again for the
+exporter thread's answer (\`done\`), is gone: the results come back through a second ring in shared
+memory, applied by the main thread at the next frame or read of the store (src/exporters/README.md,
+"Results without a wake-up"). The collector's threads went to sleep and woke
+${Math.round(median(r.collector.map((x) => x.fixed.wakeupsPerSecond ?? 0)))} times a second at this rate, its main thread
+${Math.round(median(r.collector.map((x) => x.fixed.mainWakeupsPerSecond ?? 0)))} times (voluntary context switches, \`/proc/PID/task/*/status\`; the
+scrapes that check each step add a few). The work between them is a few µs each: the decode, the copy into the ring, the
 module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
 then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
 interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
@@ -436,10 +441,9 @@ for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/
 schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
 runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
 idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
-exporter. What is left is the three wake-ups per frame. Waking the helper for a record after a
+exporter, then the answer's wake-up. What is left is two wake-ups per frame. Waking the helper for a record after a
 quiet spell was tried (commit b71b543) and taken out again: it turns records a few ms apart into a
-frame each, a trade not measured cleanly here. The answer's wake-up
-could go too (the results in shared memory, read by the main thread at its next frame or scrape).
+frame each, a trade not measured cleanly here.
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
 \`/flamegraph?pid=<its pid>\` (${r.profile.samples} samples at 499 Hz over ${PROFILE_SECONDS} s; Node run with
