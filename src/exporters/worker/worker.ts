@@ -50,6 +50,8 @@ class Slot {
   deadline = Infinity;
   /** Stopped at a deadline: runs nothing more, its remaining batches are skipped. */
   dead = false;
+  /** It logged since its results last went back: those go in a message, after the logs, as they always did. */
+  logged = false;
   /** This wake-up's results so far (no statuses: none yet); reused from wake-up to wake-up. */
   readonly results: { slot: number; seq: number; statuses: number[]; seconds: number[]; flush: SlotResults['flush'] };
   readonly link: HostLink;
@@ -69,6 +71,7 @@ class Slot {
         return r.value === 0 ? r.text : undefined;
       },
       log: (level, msg, fields) => {
+        this.logged = true;
         post(fields ? { t: 'log', slot: id, level, msg, fields } : { t: 'log', slot: id, level, msg });
       },
     };
@@ -195,11 +198,13 @@ function copyResults(slot: Slot, flush: SlotResults['flush']): SlotResults {
 /**
  * Hands a slot's results of this wake-up back: through the results ring when nothing in them is
  * urgent, else in the wake-up's message. Never through the ring while a message the thread posted
- * is not yet applied: the main thread would read the ring first.
+ * is not yet applied (the main thread would read the ring first), nor after the slot logged (its
+ * logs reach the main thread before its results, so a caller's flush() has seen them).
  */
 function handOver(slot: Slot): void {
   const r = slot.results;
-  let ok = ordered === Atomics.load(signals, SIG_APPLIED);
+  let ok = !slot.logged && ordered === Atomics.load(signals, SIG_APPLIED);
+  slot.logged = false;
   for (let b = 0; ok && b < r.statuses.length; b++) ok = r.statuses[b] === BatchStatus.OK;
   if (ok) {
     r.seq = slot.seq;
