@@ -140,6 +140,22 @@ describe('batch coalescing', () => {
     expect(value(host, 'batches_disorder_total')).toBe(0);
   });
 
+  it('applies results nobody waits for through the results ring, within the fallback wait, with no message', async () => {
+    // A long deadline: the watchdog, which also reads the ring, does not look within this test.
+    const { host, e } = await load({ batchTimeoutMs: 30_000 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush(); // the first batch declares its series: that answer is a message
+    const seen = countMessages();
+    e.onBatch(FORK, records(5, 4), 4);
+    // No further batch, no reader, no flush(): only the thread's results ring and the fallback timer.
+    await until('the batch applied', () => e.batches === 2, 1000);
+    expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 1 });
+    // That one answer was read from the ring, not carried by a message.
+    expect(vi.mocked(ResultsReader.prototype.read)).toHaveBeenCalledTimes(1);
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 2, events: 8 });
+    expect(value(host, 'batches_calls_total')).toBe(2);
+  });
+
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {
     const { host, e } = await load({ queueBatches: 10 });
     e.onBatch(FORK, records(1, 1, 'S'), 1);
