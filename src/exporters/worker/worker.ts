@@ -34,7 +34,7 @@ const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m
 /** Messages posted that carry results or a flush (see SIG_APPLIED). */
 let ordered = 0;
 const postOrdered = (m: FromWorker, transfer: ArrayBuffer[]) => {
-  ordered++;
+  ordered = (ordered + 1) | 0; // wraps as the shared Int32 count does
   post(m, transfer);
 };
 /** Share of the results ring in use past which the main thread is woken to read it. */
