@@ -44,6 +44,14 @@ export function cpuSeconds(pid) {
   return ns / 1e9;
 }
 
+/** Voluntary context switches (each one a sleep and a wake-up): of every thread of `pid` summed, and of its main thread. */
+export function voluntarySwitches(pid) {
+  const of = (tid) => Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+  let all = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) all += of(tid);
+  return { all, main: of(pid) };
+}
+
 export function childPidByComm(parent, comm) {
   const kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   return kids.map(Number).find((p) => {

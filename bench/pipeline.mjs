@@ -133,7 +133,8 @@ timer, as the collector does.
 The exec storm's cost per event is dominated by wake-ups, not by events. A storm is a stream: every poll
 finds records, so the helper waits \`busyPollMs\` (20 ms) between frames instead of \`pollMs\` (5 ms) unless
 \`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
-second a frame still carries only tens of records, and each frame wakes the collector's main thread twice (the helper's socket, the exporter thread's answer) and
+second a frame still carries only tens of records, and each frame wakes the collector's main thread once
+(the helper's socket; the exporter thread's results come back through shared memory, not a message) and
 its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
 CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
 keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter

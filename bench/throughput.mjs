@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import {
-  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, waitHttp,
+  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, voluntarySwitches, waitHttp,
 } from './lib.mjs';
 import { stop, tracefsMounted, withBpftrace } from './sensors.mjs';
 
@@ -222,9 +222,15 @@ async function ladder(driver, target, log, label) {
       }
     }
     // CPU per event at a fixed rate, net of the idle CPU measured before the steps.
-    const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid), t0 = process.hrtime.bigint();
+    const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid), w0 = voluntarySwitches(target.pid), t0 = process.hrtime.bigint();
     const fixed = await step(FIXED_RATE, FIXED_SECONDS);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    // The scrapes of `step` wake it too (a few a second): small beside the frames' wake-ups.
+    const w1 = voluntarySwitches(target.pid);
+    fixed.wakeupsPerSecond = (w1.all - w0.all) / wall;
+    fixed.mainWakeupsPerSecond = (w1.main - w0.main) / wall;
+    log(`throughput ${label}: at ${FIXED_RATE}/s: ${Math.round(fixed.wakeupsPerSecond)} wake-ups/s of its threads (main thread ${Math.round(fixed.mainWakeupsPerSecond)}), ` +
+      `${fixed.delivered ? Math.round((cpuSeconds(target.pid) - c0) * 1e9 / fixed.delivered) : 0} ns CPU per event gross`);
     fixed.cpuNs = (cpuSeconds(target.pid) - c0 - target.idleCpu * wall) * 1e9 / fixed.delivered;
     fixed.helperCpuNs = (cpuSeconds(target.helperPid) - h0 - target.idleHelperCpu * wall) * 1e9 / fixed.delivered;
     return { flat, steps, best, fixed, peakRss: peak.target, peakHelperRss: peak.helper };
@@ -420,9 +426,14 @@ ${r.profile ? `
 **Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event. Under a stream the
 helper waits \`busyPollMs\` (4 × \`pollMs\`: 20 ms) unless the \`wakeupBytes\` threshold (64 KiB) fills first,
 which at this rate it does every ~10 ms: ~100 frames a second of ~1000 records (at most \`batchBytes\` each);
-it sent a frame every \`pollMs\` (5 ms, 200 a second) before. Each frame costs three thread wake-ups: the main thread woken by the helper's socket, the exporter thread
-woken through the ring (\`Atomics.notify\`), and the main thread again for that thread's one answer
-(\`done\`). The work between them is a few µs each: the decode, the copy into the ring, the
+it sent a frame every \`pollMs\` (5 ms, 200 a second) before. Each frame costs two thread wake-ups: the main
+thread woken by the helper's socket, and the exporter thread woken through the ring (\`Atomics.notify\`). A
+third, the main thread woken again for the exporter thread's answer (\`done\`), is gone: the results come
+back through a second ring in shared memory, applied by the main thread at the next frame or read of the
+store (src/exporters/README.md, "Results without a wake-up"). The collector's threads went to sleep and woke
+${Math.round(median(r.collector.map((x) => x.fixed.wakeupsPerSecond ?? 0)))} times a second at this rate, its main thread
+${Math.round(median(r.collector.map((x) => x.fixed.mainWakeupsPerSecond ?? 0)))} times (voluntary context switches, \`/proc/PID/task/*/status\`; the
+scrapes that check each step add a few). The work between them is a few µs each: the decode, the copy into the ring, the
 module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
 then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
 interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
@@ -431,9 +442,8 @@ for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/
 schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
 runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
 idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
-exporter. What is left is the three wake-ups per frame. Fewer, bigger frames would need a larger
-\`batchBytes\` (a frame then no longer fits one 64 KiB pipe read). The answer's wake-up
-could go too (the results in shared memory, read by the main thread at its next frame or scrape).
+exporter, then the answer's wake-up. What is left is two wake-ups per frame. Fewer, bigger frames would
+need a larger \`batchBytes\` (a frame then no longer fits one 64 KiB pipe read).
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
 \`/flamegraph?pid=<its pid>\` (${r.profile.samples} samples at 499 Hz over ${PROFILE_SECONDS} s; Node run with

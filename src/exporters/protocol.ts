@@ -32,7 +32,7 @@ export interface Flush {
   /** New series: [local id, metric id, label values]. */
   readonly series: readonly (readonly [number, number, readonly string[]])[];
   /** Accepted `update` operations, OP_SIZE bytes each, with local series ids. */
-  readonly ops: ArrayBuffer;
+  readonly ops: Uint8Array;
   readonly refused: number;
   readonly refusedByMetric: readonly (readonly [string, number])[];
   /** Increases since the previous flush. */
@@ -58,15 +58,29 @@ export interface SlotInit {
   readonly control: SharedArrayBuffer;
 }
 
-/** workerData of an exporter thread: the ring its batches arrive through (ring.ts). */
+/** workerData of an exporter thread: the ring its batches arrive through (ring.ts), and the one its results go back through (results.ts). */
 export interface ThreadInit {
   readonly ring: SharedArrayBuffer;
+  readonly results: SharedArrayBuffer;
+  /** Int32 words SIG_*, the results' hand-shake. */
+  readonly signals: SharedArrayBuffer;
   /** The collector's V8 flags, set again by the thread (src/v8-flags.ts). */
   readonly v8Flags?: string;
 }
 
-/** Accepted operations after which the worker sends a slot's results ahead of the wake-up's `done`: bounds one message's cost to the main thread. */
+/** Accepted operations after which the worker sends a slot's results at once, in a `done` message: bounds what the main thread applies in one go. */
 export const FLUSH_OPS = 8192;
+
+/**
+ * Signals word: messages carrying results or a flush (`done` with results, `ready`, `forgotten`)
+ * the main thread has applied. While one the thread posted is not applied, the thread sends its
+ * results as messages too, never through the ring: the main thread reads the ring at any time, so
+ * results written there after a message could be applied before it.
+ */
+export const SIG_APPLIED = 0;
+/** Signals word: 1 while the main thread wants a message after each wake-up (batches wait for ring room, or a caller waits for results). */
+export const SIG_ANSWER = 1;
+export const SIGNALS_BYTES = 8;
 
 /** Batches reach the thread through the ring (ring.ts); everything else is a message. */
 export type ToWorker =
@@ -100,7 +114,10 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly slot: number; readonly subscriptions: readonly number[]; readonly canForget: boolean; readonly flush: Flush }
   /** `timeout`: loading overran initTimeoutMs. */
   | { readonly t: 'failed'; readonly slot: number; readonly code: string; readonly message: string; readonly timeout?: boolean }
-  /** Everything one wake-up ran, every slot's results in one message; a slot's FLUSH_OPS operations go ahead in one of their own. */
+  /**
+   * Results that cannot wait in the results ring (a status other than OK, new series, FLUSH_OPS
+   * operations, a full ring), in one message per wake-up; with no results, only a wake-up (SIG_ANSWER, a filling ring).
+   */
   | { readonly t: 'done'; readonly results: readonly SlotResults[] }
   | {
     readonly t: 'forgotten'; readonly slot: number; readonly ids: readonly number[]; readonly trapped: boolean;

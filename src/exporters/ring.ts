@@ -1,6 +1,7 @@
-// The single-producer, single-consumer ring that carries batches from the main thread to an
-// exporter thread in shared memory: one copy per batch and no message, the thread woken with
-// Atomics.notify only when it sleeps, and every batch that piled up run in one wake-up.
+// The single-producer, single-consumer ring in shared memory between the main thread and an
+// exporter thread, used both ways: batches to the thread (one copy per batch and no message, the
+// thread woken with Atomics.notify only when it sleeps, every batch that piled up run in one
+// wake-up), and the thread's results back (results.ts), read by the main thread when it is awake anyway.
 // Layout: a 64-byte header of Int32 words, then the data area; each entry is a 16-byte header
 // {slot, record type, count, payload bytes} and its payload, 8-byte aligned. An entry never
 // wraps: one that does not fit before the end leaves a WRAP mark and starts at offset 0.
@@ -22,48 +23,75 @@ export function ringBuffer(dataBytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_BYTES + (dataBytes & ~7));
 }
 
-/** The largest batch a ring of this buffer always takes (half of it: an entry may have to wait for a wrap). */
+/** The largest batch a ring of this buffer always takes (an entry of half of it: it may have to wait for a wrap; payloads round up to 8 bytes). */
 export function ringMaxPayload(ring: SharedArrayBuffer): number {
-  return ((ring.byteLength - HEADER_BYTES) >> 1) - ENTRY_HEADER;
+  return (((ring.byteLength - HEADER_BYTES) >> 1) & ~7) - ENTRY_HEADER;
 }
 
 export class RingWriter {
+  /** The data area: a claimed entry's payload is filled in here before `publish`. */
+  readonly data: Uint8Array;
   private readonly ctl: Int32Array;
-  private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
   private readonly cap: number;
   private write = 0;
+  /** Offset of the entry `claim` made room for. */
+  private claimed = 0;
 
   constructor(ring: SharedArrayBuffer) {
     this.ctl = new Int32Array(ring, 0, HEADER_BYTES / 4);
     this.cap = ring.byteLength - HEADER_BYTES;
-    this.u8 = new Uint8Array(ring, HEADER_BYTES, this.cap);
+    this.data = new Uint8Array(ring, HEADER_BYTES, this.cap);
     this.u32 = new Uint32Array(ring, HEADER_BYTES, this.cap / 4);
   }
 
   /** Copies one batch in and publishes it; false if the consumer has not yet freed room for it. */
   put(slot: number, recordType: number, count: number, payload: Uint8Array): boolean {
-    const need = entryBytes(payload.byteLength);
+    const at = this.claim(payload.byteLength);
+    if (at < 0) return false;
+    this.data.set(payload, at);
+    this.publish(slot, recordType, count, payload.byteLength);
+    return true;
+  }
+
+  /**
+   * Makes room for an entry of up to `payloadBytes`: its payload goes at the returned offset of
+   * `data` (8-byte aligned), seen by the consumer once published; -1 if the consumer has not yet freed room.
+   */
+  claim(payloadBytes: number): number {
+    const need = entryBytes(payloadBytes);
     const read = Atomics.load(this.ctl, READ);
     let at = this.write;
     // The write offset never catches up with the read offset from behind: equal means empty.
     if (at >= read) {
       if (this.cap - at < need || (at + need === this.cap && read === 0)) {
-        if (need >= read) return false;
+        if (need >= read) return -1;
         if (this.cap - at >= 4) this.u32[at >> 2] = WRAP;
         at = 0;
       }
-    } else if (read - at <= need) return false;
+    } else if (read - at <= need) return -1;
+    this.claimed = at;
+    return at + ENTRY_HEADER;
+  }
+
+  /** Publishes the entry last claimed, its payload `payloadBytes` long (at most what was claimed). */
+  publish(slot: number, recordType: number, count: number, payloadBytes: number): void {
+    const at = this.claimed;
     const word = at >> 2;
     this.u32[word] = slot;
     this.u32[word + 1] = recordType;
     this.u32[word + 2] = count;
-    this.u32[word + 3] = payload.byteLength;
-    this.u8.set(payload, at + ENTRY_HEADER);
-    this.write = at + need === this.cap ? 0 : at + need;
+    this.u32[word + 3] = payloadBytes;
+    const next = at + entryBytes(payloadBytes);
+    this.write = next === this.cap ? 0 : next;
     Atomics.store(this.ctl, WRITE, this.write);
     if (Atomics.load(this.ctl, SLEEPING) !== 0) Atomics.notify(this.ctl, WRITE);
-    return true;
+  }
+
+  /** Share of the data area published and not yet freed by the consumer (0..1). */
+  fill(): number {
+    const read = Atomics.load(this.ctl, READ);
+    return (this.write >= read ? this.write - read : this.cap - read + this.write) / this.cap;
   }
 }
 

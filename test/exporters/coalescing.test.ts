@@ -1,12 +1,13 @@
 // Batches reach an exporter thread through a shared-memory ring, never a message each, and the
-// ones that pile up while it is busy run in one wake-up answered by one message
-// (src/exporters/ring.ts, thread.ts); every guarantee of one call per batch still holds:
+// ones that pile up while it is busy run in one wake-up, whose results come back once (through
+// the results ring, or one message) (src/exporters/ring.ts, results.ts, thread.ts); every guarantee of one call per batch still holds:
 // order, exact counts, the queue bound, per-call deadlines, per-batch traps, aborts.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/host/runtime.js';
+import { ResultsReader } from '../../src/exporters/results.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
 import { encodeBatch, freshTmpDir, loadExporter, seriesId, testHost, valueOf, type TestHost } from './helpers.js';
@@ -31,7 +32,10 @@ function records(firstPid: number, count: number, comm = 'ok'): Uint8Array {
   return encodeBatch(FORK, Array.from({ length: count }, (_, i) => ({ comm, pid: firstPid + i })));
 }
 
-/** Counts from now on the batch messages posted to workers (none: batches go through the ring) and the wake-ups answered. */
+/**
+ * Counts from now on the batch messages posted to workers (none: batches go through the ring) and
+ * the wake-ups answered: each one's results, read from the results ring or carried by a `done` message.
+ */
 function countMessages(): { messages: number; wakeups: number; batches: number } {
   const seen = { messages: 0, wakeups: 0, batches: 0 };
   const post = Worker.prototype.postMessage;
@@ -39,10 +43,18 @@ function countMessages(): { messages: number; wakeups: number; batches: number }
     if ((m as { t?: string }).t === 'batches') seen.messages++;
     return post.call(this, m, transfer as never);
   });
+  const read = ResultsReader.prototype.read;
+  vi.spyOn(ResultsReader.prototype, 'read').mockImplementation(function (this: ResultsReader, payload: Uint8Array, n: number) {
+    const r = read.call(this, payload, n);
+    seen.wakeups++;
+    seen.batches += r.statuses.length;
+    return r;
+  });
   const emit = Worker.prototype.emit;
   vi.spyOn(Worker.prototype, 'emit').mockImplementation(function (this: Worker, event: string | symbol, ...args: unknown[]) {
     const m = args[0] as { t?: string; results?: readonly { statuses: readonly number[] }[] } | undefined;
-    if (event === 'message' && m?.t === 'done') {
+    // A `done` without results only wakes the main thread to read the results ring.
+    if (event === 'message' && m?.t === 'done' && m.results!.length !== 0) {
       seen.wakeups++;
       for (const r of m.results!) seen.batches += r.statuses.length;
     }
@@ -126,6 +138,22 @@ describe('batch coalescing', () => {
     expect(seen.wakeups).toBeGreaterThanOrEqual(2);
     expect(e.events).toBe(1 + 40 * per);
     expect(value(host, 'batches_disorder_total')).toBe(0);
+  });
+
+  it('applies results nobody waits for through the results ring, within the fallback wait, with no message', async () => {
+    // A long deadline: the watchdog, which also reads the ring, does not look within this test.
+    const { host, e } = await load({ batchTimeoutMs: 30_000 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush(); // the first batch declares its series: that answer is a message
+    const seen = countMessages();
+    e.onBatch(FORK, records(5, 4), 4);
+    // No further batch, no reader, no flush(): only the thread's results ring and the fallback timer.
+    await until('the batch applied', () => e.batches === 2, 1000);
+    expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 1 });
+    // That one answer was read from the ring, not carried by a message.
+    expect(vi.mocked(ResultsReader.prototype.read)).toHaveBeenCalledTimes(1);
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 2, events: 8 });
+    expect(value(host, 'batches_calls_total')).toBe(2);
   });
 
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {

@@ -16,6 +16,7 @@ import { loadExporter, type Exporter, type ExporterHost } from './runtime.js';
 import { NO_TRUSTED_KEYS, REQUEST_SIGNATURE, SIGNATURE_SUFFIX, readSignature, verifyModule, type TrustPolicy } from './signing.js';
 import { countThreadTerminations, ExporterMetrics, VERSION_LABEL, type ExporterSeries } from './self-metrics.js';
 import type { IsolatedExporter } from './supervisor.js';
+import { settleExporterThreads } from './thread.js';
 
 export interface FailedExporter {
   readonly name: string;
@@ -172,6 +173,7 @@ export class ExporterRegistry implements ExporterManager {
   }
 
   describe(): ExporterInfo[] {
+    settleExporterThreads();
     return [...this.slots.entries()].map(([name, slot]) => ({
       name,
       current: slot.current && this.info(slot.current, this.host.store),
@@ -269,6 +271,7 @@ export class ExporterRegistry implements ExporterManager {
 
   /** The current version of every exporter not in the middle of a change (a swap must not race an expiry sweep). */
   list(): readonly Exporter[] {
+    settleExporterThreads();
     const out: Exporter[] = [];
     for (const slot of this.slots.values()) if (slot.current && !slot.busy) out.push(slot.current.exporter);
     return out;
@@ -279,8 +282,9 @@ export class ExporterRegistry implements ExporterManager {
     await Promise.all(this.running().map((e) => e.flush()));
   }
 
-  /** Brings the self metrics read from the store (series owned, refusals) up to date. */
+  /** Brings the store and the self metrics read from it (series owned, refusals) up to date: every scrape, federation and remote write calls it first. */
   refreshMetrics(): void {
+    settleExporterThreads();
     for (const slot of this.slots.values()) {
       slot.current?.metrics.refresh();
       slot.shadow?.metrics.refresh();

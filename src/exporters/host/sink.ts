@@ -54,11 +54,12 @@ export class SeriesSink {
     for (const [local, family, values] of flush.series) this.map(local, store.series(family, extra ? [...values, extra[1]] : values));
     if (flush.refused) store.countRefused(this.owner, flush.refused);
     for (const [metric, n] of flush.refusedByMetric) store.countRefusedByMetric(metric, n);
-    const dv = new DataView(flush.ops);
+    const ops = flush.ops;
+    const dv = new DataView(ops.buffer, ops.byteOffset, ops.byteLength);
     const toStore = this.toStore;
     let overflowed = 0;
     let last = -1;
-    for (let at = 0; at < flush.ops.byteLength; at += OP_SIZE) {
+    for (let at = 0; at < ops.byteLength; at += OP_SIZE) {
       const local = dv.getUint32(at, true);
       const sid = local < toStore.length ? toStore[local]! : -1;
       if (sid < 0) continue; // the store refused the series (cannot happen while limits agree)

@@ -112,6 +112,8 @@ export class IsolatedExporter implements Exporter, SlotOwner {
 
   /** Hands one batch to the thread (a copy into its ring), or drops it and counts why. Never blocks. */
   onBatch(recordType: number, payload: Uint8Array, count: number): void {
+    // Results waiting in shared memory first: the queue bound and the state judge this batch.
+    this.thread?.settle();
     const thread = this.thread;
     if (thread === undefined || (this.state !== 'loaded' && this.state !== 'shadow')) {
       this.stats.drop('not_running', count);
@@ -130,8 +132,19 @@ export class IsolatedExporter implements Exporter, SlotOwner {
 
   /** Resolves once every batch handed over so far has completed (or was dropped). */
   flush(): Promise<void> {
+    this.thread?.settle();
     if (this.queuedBatches === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.thread?.answerSoon();
+    return idle;
+  }
+
+  get busy(): boolean {
+    return this.queuedBatches !== 0;
+  }
+
+  get awaited(): boolean {
+    return this.idleWaiters.length !== 0;
   }
 
   /**
@@ -139,6 +152,8 @@ export class IsolatedExporter implements Exporter, SlotOwner {
    * A series a batch touched since the host looked stays. False if the module cannot forget.
    */
   async forget(storeIds: readonly number[]): Promise<boolean> {
+    // The batches applied so far decide which series are idle (appliedSeq).
+    this.thread?.settle();
     const thread = this.thread;
     if (!this.canForget || thread === undefined || this.state !== 'loaded' || this.forgetWaiter) return false;
     const ids = this.sink.localIds(storeIds);

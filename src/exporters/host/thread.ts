@@ -1,6 +1,9 @@
 // Main-thread side of the exporter threads: a small pool of workers (exporters.threads), each
 // running several exporters (slots), each slot in its own WebAssembly instance. Batches go
-// through a shared-memory ring (ring.ts), never a message per batch. One watchdog timer checks
+// through a shared-memory ring (ring.ts), never a message per batch, and their results come back
+// through a second one (results.ts), read when the main thread is awake anyway: before the next
+// batch, before anything reads the store or the exporters' status (settleExporterThreads), or at
+// the latest RESULTS_MAX_WAIT_MS later; what must be prompt still comes as a message. One watchdog timer checks
 // every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
 // fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
 // terminated and the other slots on it are loaded again on a fresh one. The timer is set for
@@ -10,8 +13,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BpfwasmError } from '../../errors.js';
 import { V8_FLAGS } from '../../v8-flags.js';
-import { CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, epochMs, type FromWorker, type SlotInit, type ThreadInit, type ToWorker } from '../protocol.js';
-import { ringBuffer, ringMaxPayload, RingWriter } from '../ring.js';
+import {
+  CTL_PHASE, CTL_SINCE_F64, CTL_STOP, Phase, SIG_ANSWER, SIG_APPLIED, SIGNALS_BYTES, epochMs, type Flush, type FromWorker, type SlotInit,
+  type ThreadInit, type ToWorker,
+} from '../protocol.js';
+import { ResultsReader } from '../results.js';
+import { ringBuffer, ringMaxPayload, RingReader, RingWriter, type RingEntry } from '../ring.js';
 
 /** What a thread needs of the exporter in one of its slots. */
 export interface SlotOwner {
@@ -20,9 +27,14 @@ export interface SlotOwner {
   /** Deadlines of the slot's phases. */
   readonly batchTimeoutMs: number;
   readonly initTimeoutMs: number;
-  /** Everything the thread said about this slot (results come through `done`). */
+  /** Batches handed over whose results it has not had yet. */
+  readonly busy: boolean;
+  /** A caller waits for those results (flush()): the thread is asked to answer its wake-ups with a message. */
+  readonly awaited: boolean;
+  /** Everything the thread said about this slot but its results. */
   onMessage(m: FromWorker): void;
-  onResults(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Extract<FromWorker, { t: 'done' }>['results'][number]['flush']): void;
+  /** Its batches' results up to `seq`, in order; the arguments are valid during the call only. */
+  onResults(seq: number, statuses: readonly number[], seconds: readonly number[], flush: Flush): void;
   /** Its current phase overran its deadline (first seen by the watchdog). */
   overran(phase: number): void;
   /** The thread died or was terminated: `culprit` when this slot's code was running. */
@@ -35,12 +47,21 @@ const WATCHDOG_SLACK_MS = 1;
 const HARD_GRACE_MS = 1000;
 /** Ring data bytes: several helper frames (64 KiB each by default) per wake-up; bigger batches wait in `overflow`. */
 const RING_BYTES = 4 << 20;
+/** Results ring data bytes: a wake-up's results are a few hundred bytes per slot; more than half of this goes as a message. */
+const RESULTS_BYTES = 256 << 10;
+/** Longest results wait unread in the results ring when no frame or reader comes by. */
+const RESULTS_MAX_WAIT_MS = 20;
 
 let nextSlot = 1;
 /** Threads of each pool; a thread ends with its last slot. */
 const pools = new Map<string, ExporterThread[]>();
 /** Told of every thread the watchdog terminates (each loses its slots' in-flight batches and reloads them). */
 const terminationListeners = new Set<() => void>();
+
+/** Applies every exporter thread's results waiting in shared memory: called by whatever reads the store or the exporters' status. */
+export function settleExporterThreads(): void {
+  for (const pool of pools.values()) for (const t of pool) t.settle();
+}
 
 /** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
 export function onThreadTerminated(listener: () => void): () => void {
@@ -53,6 +74,14 @@ export class ExporterThread {
   private readonly worker: Worker;
   private readonly ring: RingWriter;
   private readonly maxPayload: number;
+  private readonly results: RingReader;
+  private readonly resultsReader: ResultsReader;
+  private readonly applyResults: RingEntry;
+  /** Int32 words SIG_* shared with the thread. */
+  private readonly signals: Int32Array;
+  /** Reads the results ring RESULTS_MAX_WAIT_MS after the last batch handed over, while some are in flight. */
+  private lateResults: NodeJS.Timeout | undefined;
+  private settling = false;
   /** Batches the ring had no room for, and messages behind them, in order: sent as the thread frees room. */
   private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
   private ended = false;
@@ -77,7 +106,16 @@ export class ExporterThread {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.maxPayload = ringMaxPayload(ring);
-    const init: ThreadInit = { ring, ...(V8_FLAGS && { v8Flags: V8_FLAGS }) };
+    const results = ringBuffer(RESULTS_BYTES);
+    this.results = new RingReader(results);
+    this.resultsReader = new ResultsReader(results);
+    this.applyResults = (slot, _type, batches, payload) => {
+      const r = this.resultsReader.read(payload, batches);
+      this.slots.get(slot)?.onResults(r.seq, r.statuses, r.seconds, r.flush);
+    };
+    const signals = new SharedArrayBuffer(SIGNALS_BYTES);
+    this.signals = new Int32Array(signals);
+    const init: ThreadInit = { ring, results, signals, ...(V8_FLAGS && { v8Flags: V8_FLAGS }) };
     const worker = new Worker(workerUrl(), { workerData: init, stdout: false, stderr: false });
     worker.unref();
     this.worker = worker;
@@ -95,11 +133,47 @@ export class ExporterThread {
     return slot;
   }
 
-  /** Hands a batch to a slot (a copy); never blocks. */
+  /** Hands a batch to a slot (a copy); never blocks. Its owner settles first (this applies no results: the owner is mid-count). */
   batch(slot: number, recordType: number, payload: Uint8Array, count: number): void {
     if (payload.byteLength > this.maxPayload) throw new BpfwasmError('EXPORTER_LOAD', `a batch of ${payload.byteLength} bytes is larger than the exporter ring takes (${this.maxPayload})`);
+    if (this.lateResults === undefined) {
+      this.lateResults = setTimeout(() => this.onLateResults(), RESULTS_MAX_WAIT_MS);
+      this.lateResults.unref();
+    } else this.lateResults.refresh();
     if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
     this.overflow.push([slot, recordType, count, payload.slice()]);
+    // Ask for a message once the thread frees room, then look again: it may have freed it just before it read the request.
+    Atomics.store(this.signals, SIG_ANSWER, 1);
+    this.flushOverflow();
+  }
+
+  /** Applies the results the thread left in the results ring, in order; one atomic load when there are none. */
+  settle(): void {
+    if (this.settling) return;
+    this.settling = true;
+    try {
+      this.results.drain(this.applyResults);
+    } finally {
+      this.settling = false;
+    }
+  }
+
+  /** A caller waits for results: ask the thread for a message after its wake-ups, then look once more (it may have finished just before). */
+  answerSoon(): void {
+    Atomics.store(this.signals, SIG_ANSWER, 1);
+    this.settle();
+  }
+
+  /** No batch handed over for RESULTS_MAX_WAIT_MS: apply what came back, and look again later while some are still out. */
+  private onLateResults(): void {
+    this.settle();
+    this.flushOverflow();
+    for (const owner of this.slots.values()) {
+      if (owner.busy) {
+        this.lateResults?.refresh();
+        return;
+      }
+    }
   }
 
   /** The slot forgets these ids once every batch handed to it before has run. */
@@ -132,6 +206,8 @@ export class ExporterThread {
    * phase, or for idle slots the shortest deadline from now (none can pass sooner).
    */
   check(now: number): number {
+    // Batches that completed count as completed, not as lost with a slot stopped now.
+    this.settle();
     let next = Infinity;
     for (const owner of this.slots.values()) {
       const phase = Atomics.load(owner.ctl, CTL_PHASE);
@@ -162,12 +238,30 @@ export class ExporterThread {
   private readonly stopping = new Map<SlotOwner, number>();
 
   private onMessage(m: FromWorker): void {
+    // Results the thread left in the ring before it posted this come first.
+    this.settle();
     if (m.t === 'done') {
       for (const r of m.results) this.slots.get(r.slot)?.onResults(r.seq, r.statuses, r.seconds, r.flush);
+      if (m.results.length !== 0) Atomics.add(this.signals, SIG_APPLIED, 1);
       this.flushOverflow();
+      this.askForAnswers();
       return;
     }
     this.slots.get(m.slot)?.onMessage(m);
+    if (m.t === 'ready' || m.t === 'forgotten') Atomics.add(this.signals, SIG_APPLIED, 1);
+  }
+
+  /**
+   * Keeps the thread answering its wake-ups with a message while batches wait for ring room or a
+   * caller waits for results; after asking, looks once more, as the thread may have finished just before it read the request.
+   */
+  private askForAnswers(): void {
+    let want = this.overflow.length !== 0;
+    for (const owner of this.slots.values()) want ||= owner.awaited;
+    Atomics.store(this.signals, SIG_ANSWER, want ? 1 : 0);
+    if (!want) return;
+    this.settle();
+    this.flushOverflow();
   }
 
   /** Moves overflowed batches into the ring while it has room, posting the messages behind them in turn. */
@@ -187,6 +281,7 @@ export class ExporterThread {
 
   private end(): void {
     this.ended = true;
+    clearTimeout(this.lateResults);
     watchdog.delete(this);
     const at = this.pool.indexOf(this);
     if (at >= 0) this.pool.splice(at, 1);
@@ -194,6 +289,9 @@ export class ExporterThread {
 
   /** The thread is gone: every slot on it hears why; the one whose code was running is the culprit. */
   private lost(why: string): void {
+    if (this.ended) return;
+    // What the thread completed before it went counts as completed, as when its answer had come in.
+    this.settle();
     if (this.ended) return;
     this.end();
     const owners = [...this.slots.values()];

@@ -138,9 +138,9 @@ export class GuestImports {
     return this.u8;
   }
 
-  /** Everything the main thread has not applied yet; resets the buffers. */
+  /** Everything the main thread has not applied yet; resets the buffers. `ops` views them: valid until the next operation. */
   takeFlush(): Flush {
-    const ops = this.ops.buffer.slice(0, this.opCount * OP_SIZE);
+    const ops = new Uint8Array(this.ops.buffer, 0, this.opCount * OP_SIZE);
     const flush: Flush = {
       series: this.newSeries,
       ops,
