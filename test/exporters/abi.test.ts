@@ -191,8 +191,13 @@ describe('update', () => {
       value: fc.oneof(fc.double(), fc.integer({ min: -5, max: 5 })),
     });
     await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 64 }), async (ops) => {
-      const before = { c: store.value(c), g: store.value(g), h: store.histogram(h).count, rejected: p.exporter.rejectedOps };
+      const hist = store.histogram(h);
+      const before = { c: store.value(c), g: store.value(g), h: hist.count, sum: hist.sum, rejected: p.exporter.rejectedOps };
       const expected = { ...before, applied: 0 };
+      // The guest checks kinds and finiteness; the store then refuses what would overflow to
+      // ±Inf (state carries across runs, so huge values can get there), counted but not returned.
+      let overflowed = 0;
+      const fits = (x: number): boolean => Number.isFinite(x);
       for (const o of ops) {
         const kind = LOCAL_KIND[o.sid];
         const applies = Number.isFinite(o.value) && (
@@ -204,16 +209,30 @@ describe('update', () => {
           (o.op === Op.SUM_ADD && kind === 'histogram'));
         if (!applies) continue;
         expected.applied++;
-        if (o.sid === LOCAL.c) expected.c += o.value;
-        else if (o.sid === LOCAL.g) expected.g = o.op === Op.SET ? o.value : expected.g + o.value;
-        else if (o.sid === LOCAL.h && (o.op & 0xff) === Op.BUCKET_ADD) expected.h += o.value;
-        else if (o.sid === LOCAL.h && o.op === Op.OBSERVE) expected.h++;
+        if (o.sid === LOCAL.c) {
+          if (fits(expected.c + o.value)) expected.c += o.value;
+          else overflowed++;
+        } else if (o.sid === LOCAL.g) {
+          const next = o.op === Op.SET ? o.value : expected.g + o.value;
+          if (fits(next)) expected.g = next;
+          else overflowed++;
+        } else if (o.sid === LOCAL.h && (o.op & 0xff) === Op.BUCKET_ADD) {
+          if (fits(expected.h + o.value)) expected.h += o.value;
+          else overflowed++;
+        } else if (o.sid === LOCAL.h) {
+          if (!fits(expected.sum + o.value)) overflowed++;
+          else {
+            expected.sum += o.value;
+            if (o.op === Op.OBSERVE) expected.h++;
+          }
+        }
       }
       const rejected = await p.run(S.UPDATE_FROM_PAYLOAD, ops.length, encodeOps(ops));
       expect(expected.applied + rejected).toBe(ops.length);
-      expect(p.exporter.rejectedOps - before.rejected).toBe(rejected);
-      expect({ c: store.value(c), g: store.value(g), h: store.histogram(h).count })
-        .toEqual({ c: expected.c, g: expected.g, h: expected.h });
+      expect(p.exporter.rejectedOps - before.rejected).toBe(rejected + overflowed);
+      const after = store.histogram(h);
+      expect({ c: store.value(c), g: store.value(g), h: after.count, sum: after.sum })
+        .toEqual({ c: expected.c, g: expected.g, h: expected.h, sum: expected.sum });
       expect(store.value(other)).toBe(0);
     }), { numRuns: 300 });
     expect({ errors: p.exporter.errors, traps: p.exporter.traps }).toEqual({ errors: 0, traps: 0 });
