@@ -23,7 +23,7 @@ enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGG
  * exec and exit) do not: after such a wakeup the next polls come this soon. */
 #define LINGER_MS 1
 #define LINGER_POLLS 3
-/* Polls in a row that found records before the stream's longer wait applies. */
+/* Polls in a row that found records before the stream's longer, growing wait applies. */
 #define STREAM_POLLS 2
 
 /* How long the next wait may last. */
@@ -36,10 +36,16 @@ struct pace {
 
 static int pace_timeout_ms(const struct pace *p)
 {
+	__u32 wait = p->poll_ms;
+
 	if (p->linger > 0)
 		return LINGER_MS < p->poll_ms ? LINGER_MS : p->poll_ms;
-	/* A stream: fewer, bigger frames; the threshold still wakes us as soon as it fills. */
-	return p->found_in_a_row >= STREAM_POLLS ? p->busy_poll_ms : p->poll_ms;
+	/* A stream: the wait doubles with each poll that found records (4 x poll_ms at the
+	 * second) up to busy_poll_ms, so a long stream comes in few, big frames while a short
+	 * burst stays fresh; the threshold still wakes us as soon as it fills. */
+	for (int i = 0; p->found_in_a_row >= STREAM_POLLS && i < p->found_in_a_row && wait < p->busy_poll_ms; i++)
+		wait *= 2;
+	return wait < p->busy_poll_ms ? wait : p->busy_poll_ms;
 }
 
 /* After a drain: `woken` by a ring, `found` records. A ring wakeup while nothing came in
