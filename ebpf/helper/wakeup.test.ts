@@ -94,11 +94,47 @@ describe('helper wake-up policy', () => {
     };
     // --busy-poll-ms equal to --poll-ms: a frame every poll, as before the stream rule.
     const everyPoll = await stream(['--busy-poll-ms', '5']);
-    const streamRule = await stream([]); // default: 4 x --poll-ms once two polls in a row found records
+    const streamRule = await stream([]); // default: from two polls in a row that found records, a wait growing to 20 x --poll-ms
     const show = (r: typeof everyPoll) => `${r.framesPerSecond.toFixed(0)} frames/s, record lag p50 ${r.lagP50.toFixed(1)} ms, p99 ${r.lagP99.toFixed(1)} ms`;
     console.log(`${rate}/s for ${seconds} s: every poll ${show(everyPoll)}; stream rule ${show(streamRule)}`);
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
   }, 60_000);
+
+  it('a long stream comes in frames of up to --batch-bytes, its wait growing to --busy-poll-ms, every record delivered', async () => {
+    const rate = 100_000; // 6.4 MB/s of 64-byte ring entries: the default threshold (a quarter of 4 MiB) every ~160 ms
+    const seconds = 2;
+    const run = helper(['--poll-ms', '5'], () => {});
+    await run.waitReady();
+    await sleep(50);
+    const before = run.frames.length;
+    const calls = await driver.calls(rate, seconds);
+    const frames = run.frames.slice(before).filter((f) => f.kind === Kind.EVENTS);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    expect(calls).toBe(rate * seconds);
+    const { drops, submitted, written } = finalStats(run);
+    expect({ drops, written }).toEqual({ drops: 0, written: submitted });
+    const biggest = Math.max(...frames.map((f) => f.length));
+    console.log(`${rate}/s for ${seconds} s: ${(frames.length / seconds).toFixed(0)} EVENTS frames/s, largest ${(biggest / 1024).toFixed(0)} KiB`);
+    // The wait grows 20, 40, 80, 100 ms: ~10 frames/s once the stream lasts (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
+    expect(frames.length / seconds).toBeLessThan(25);
+    // A frame of a 100 ms wait: ~560 KB of records, far over the 64 KiB of a pipe read, at most --batch-bytes.
+    expect(biggest).toBeGreaterThan(256 << 10);
+    expect(biggest).toBeLessThanOrEqual(1 << 20);
+  }, 30_000);
+
+  it('takes a quarter of each sensor\'s ring as the default threshold, and refuses a given one that does not fit a ring', async () => {
+    // The bench sensor on a 64 KiB ring: the old fixed 64 KiB default would not fit it.
+    const small = new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${pid}`, '--ring', 'bench=65536']);
+    await small.waitReady();
+    await driver.calls(10_000, 0.5); // 320 KB through a 64 KiB ring: the 16 KiB threshold keeps it drained
+    await small.stop();
+    expect(small.errors).toEqual([]);
+    expect(finalStats(small)).toMatchObject({ drops: 0 });
+    const refused = new HelperRun(['--sensors', 'bench', '--ring', 'bench=65536', '--wakeup-bytes', '65536']);
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.stderr).toContain("--wakeup-bytes (65536) must be smaller than sensor 'bench''s ring (65536)");
+  }, 30_000);
 
   it('refuses a --busy-poll-ms shorter than --poll-ms', async () => {
     const run = new HelperRun(['--sensors', 'bench', '--poll-ms', '10', '--busy-poll-ms', '5']);
