@@ -2,6 +2,7 @@
 // sensor records every syscall of bench/syscall-driver.c, so the test alone decides when records
 // come. A lone record after a quiet spell wakes the helper at once instead of waiting for the poll;
 // a sustained stream is sent in fewer, bigger frames. Needs root; a sensor that cannot load fails.
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,7 +95,7 @@ describe('helper wake-up policy', () => {
     };
     // --busy-poll-ms equal to --poll-ms: a frame every poll, as before the stream rule.
     const everyPoll = await stream(['--busy-poll-ms', '5']);
-    const streamRule = await stream([]); // default: from two polls in a row that found records, a wait growing to 20 x --poll-ms
+    const streamRule = await stream([]); // default: from two polls in a row that found records 4 x --poll-ms, growing to 20 x while the rate holds
     const show = (r: typeof everyPoll) => `${r.framesPerSecond.toFixed(0)} frames/s, record lag p50 ${r.lagP50.toFixed(1)} ms, p99 ${r.lagP99.toFixed(1)} ms`;
     console.log(`${rate}/s for ${seconds} s: every poll ${show(everyPoll)}; stream rule ${show(streamRule)}`);
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
@@ -116,11 +117,39 @@ describe('helper wake-up policy', () => {
     expect({ drops, written }).toEqual({ drops: 0, written: submitted });
     const biggest = Math.max(...frames.map((f) => f.length));
     console.log(`${rate}/s for ${seconds} s: ${(frames.length / seconds).toFixed(0)} EVENTS frames/s, largest ${(biggest / 1024).toFixed(0)} KiB`);
-    // The wait grows 20, 40, 80, 100 ms: ~10 frames/s once the stream lasts (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
+    // Past 1000 records/s the wait grows 20, 40, 80, 100 ms: ~10 frames/s once the stream lasts (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
     expect(frames.length / seconds).toBeLessThan(25);
     // A frame of a 100 ms wait: ~560 KB of records, far over the 64 KiB of a pipe read, at most --batch-bytes.
     expect(biggest).toBeGreaterThan(256 << 10);
     expect(biggest).toBeLessThanOrEqual(1 << 20);
+  }, 30_000);
+
+  it('a light stream keeps the short stream wait: its records are not held for --busy-poll-ms', async () => {
+    // The driver's 1 ms pacing sleeps alone are 1000 records/s: a light stream needs a sparser process.
+    const bin = join(tmp, 'trickle');
+    execFileSync('cc', ['-O2', '-x', 'c', '-o', bin, '-'], {
+      input: '#include <stdlib.h>\n#include <time.h>\n#include <unistd.h>\n' +
+        'int main(int c, char **v) { struct timespec t = { 0, atol(v[1]) * 1000L }; for (;;) { getppid(); nanosleep(&t, 0); } }\n',
+    });
+    // A getppid and a nanosleep every ~3 ms: ~600 records/s, closer together than --poll-ms (no quiet-spell wakeups).
+    const trickle = spawn(bin, ['3000'], { stdio: 'ignore' });
+    try {
+      const lag: number[] = [];
+      const run = new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${trickle.pid}`, '--poll-ms', '5'], {
+        keepRecords: false, onRecord: (r) => lag.push(Number(process.hrtime.bigint() - r.timestampNs) / 1e6),
+      });
+      await run.waitReady();
+      await sleep(2000);
+      await run.stop();
+      expect(run.errors).toEqual([]);
+      expect(lag.length).toBeGreaterThan(400);
+      const p99 = quantile(lag, 0.99);
+      console.log(`~${(lag.length / 2).toFixed(0)} records/s: record lag p50 ${quantile(lag, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 100 ms of a busy stream.
+      expect(p99).toBeLessThan(50);
+    } finally {
+      trickle.kill('SIGKILL');
+    }
   }, 30_000);
 
   it('takes a quarter of each sensor\'s ring as the default threshold, and refuses a given one that does not fit a ring', async () => {
