@@ -39,7 +39,8 @@ struct pace {
 	int linger;	     /* LINGER_MS polls left after a quiet-spell wakeup */
 	int found_in_a_row; /* polls in a row that found records, lingering ones aside */
 	__u32 stream_ms;     /* the wait while a stream lasts, 0 when none does */
-	__u64 drained_ns;    /* CLOCK_MONOTONIC of the last drain */
+	__u64 drained_ns;    /* CLOCK_MONOTONIC at the start of the last drain */
+	__u64 found_ns;      /* ... and at the end of the last one that found records */
 };
 
 static __u64 monotonic_ns(void)
@@ -59,18 +60,28 @@ static int pace_timeout_ms(const struct pace *p)
 {
 	if (p->linger > 0)
 		return min_u32(LINGER_MS, p->poll_ms);
-	return p->stream_ms ? p->stream_ms : p->poll_ms;
+	if (p->stream_ms)
+		return p->stream_ms;
+	/* Idle: nothing found for poll_ms, so every CPU's last record is older than that and the
+	 * next record anywhere follows a quiet spell, which wakes us: no need to poll (the STATS
+	 * timer, a signal or stdin still end the wait). */
+	if (!p->found_in_a_row && (__s64)(p->drained_ns - p->found_ns) >= (__s64)p->poll_ms * 1000000)
+		return -1;
+	return p->poll_ms;
 }
 
-/* After a drain: `woken` by a ring, `found` records. A ring wakeup while nothing came in
- * before is the BPF side's quiet-spell one (or a burst past the threshold): linger. A stream
+/* After a drain that `started` then: `woken` by a ring, `found` records. A ring wakeup
+ * while nothing came in before is the BPF side's quiet-spell one (or a burst past the
+ * threshold): linger. A stream
  * waits 4 x poll_ms, doubled per poll while its rate holds (fewer, bigger frames; the
  * threshold still wakes us as soon as it fills), back to 4 x poll_ms when it drops. */
-static void pace_update(struct pace *p, bool woken, int found)
+static void pace_update(struct pace *p, bool woken, int found, __u64 started)
 {
-	__u64 now = monotonic_ns(), waited_ns = now - p->drained_ns;
+	__u64 waited_ns = started - p->drained_ns;
 
-	p->drained_ns = now;
+	p->drained_ns = started;
+	if (found)
+		p->found_ns = monotonic_ns();
 	if (p->linger > 0) {
 		p->linger--;
 		return;
@@ -215,6 +226,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 
 	while (!stop) {
 		struct due due = {};
+		__u64 started;
 		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), pace_timeout_ms(&pace));
 
 		if (n < 0 && errno != EINTR) {
@@ -225,10 +237,11 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 			handle(events[i].data.u32, signal_fd, timer_fd, aggregate_fd, &due);
 		stop = due.stop;
 
+		started = monotonic_ns();
 		err = rb ? ring_buffer__consume(rb) : 0; /* NULL: every sensor is off */
 		if (err < 0)
 			break;
-		pace_update(&pace, due.ring, err);
+		pace_update(&pace, due.ring, err, started);
 		err = due.aggregate ? aggregate_drain() : 0;
 		if (!err)
 			err = due.stats ? stats_write() : output_flush();

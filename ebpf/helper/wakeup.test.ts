@@ -3,7 +3,7 @@
 // come. A lone record after a quiet spell wakes the helper at once instead of waiting for the poll;
 // a sustained stream is sent in fewer, bigger frames. Needs root; a sensor that cannot load fails.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,6 +73,34 @@ describe('helper wake-up policy', () => {
     // Polled only, about a quarter would arrive within a quarter of the poll; woken, nearly all do.
     expect(firstLag.filter((ms) => ms < pollMs / 4).length).toBeGreaterThanOrEqual(TRIES * 0.75);
     expect(quantile(firstLag, 0.5)).toBeLessThan(pollMs / 10);
+  }, 30_000);
+
+  it('an idle helper sleeps instead of polling, and still gets a lone record at once', async () => {
+    const firstLag: number[] = [];
+    let waitingForFirst = false;
+    const run = helper(['--poll-ms', '5', '--stats-ms', '1000'], (ms) => {
+      if (waitingForFirst) firstLag.push(ms);
+      waitingForFirst = false;
+    });
+    await run.waitReady();
+    const wakeups = () => Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${run.proc.pid}/status`, 'utf8'))![1]);
+    await sleep(100);
+    const before = wakeups();
+    await sleep(1000);
+    const idle = wakeups() - before;
+    for (let i = 0; i < 5; i++) {
+      await sleep(20); // quiet for longer than --poll-ms
+      waitingForFirst = true;
+      await driver.calls(1000, 0.001);
+    }
+    await sleep(20);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    console.log(`idle helper: ${idle} wake-ups in 1 s (one per --poll-ms would be 200); lone records after it: ${firstLag.map((ms) => ms.toFixed(2)).join(', ')} ms`);
+    // The STATS timer and little else, not a poll every 5 ms.
+    expect(idle).toBeLessThan(20);
+    expect(firstLag).toHaveLength(5);
+    expect(quantile(firstLag, 0.5)).toBeLessThan(5);
   }, 30_000);
 
   it('a sustained stream comes in fewer frames than one per poll, every record delivered', async () => {
