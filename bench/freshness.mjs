@@ -136,7 +136,7 @@ export async function benchFreshness(log = console.error) {
     const received = (t) => t.split('\n').filter((l) => l.startsWith('bpfwasm_events_received_total{')).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     high.eventsPerSecond = (received(m1) - received(m0)) / ((hrNs() - t0) / 1e9);
     return { samples: SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs,
-      busyPollMs: defaultConfig().helper.busyPollMs || 4 * defaultConfig().helper.pollMs, workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
+      busyPollMs: defaultConfig().helper.busyPollMs || 20 * defaultConfig().helper.pollMs, workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
   } finally {
     if (stormProc) await stop(stormProc, 'SIGTERM');
     await stop(proc, 'SIGTERM');

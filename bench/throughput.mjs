@@ -423,17 +423,21 @@ in-kernel count.
 
 Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N --sink null --stats-ms ${STATS_MS}\`.
 ${r.profile ? `
-**Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event. Under a stream the
-helper waits \`busyPollMs\` (4 × \`pollMs\`: 20 ms) unless the \`wakeupBytes\` threshold (64 KiB) fills first,
-which at this rate it does every ~10 ms: ~100 frames a second of ~1000 records (at most \`batchBytes\` each);
-it sent a frame every \`pollMs\` (5 ms, 200 a second) before. Each frame costs two thread wake-ups: the main
+**Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event. Under a stream of
+1000 records a second or more the helper's wait doubles per poll from 4 × \`pollMs\` (20 ms) up to
+\`busyPollMs\` (20 × \`pollMs\`: 100 ms), unless the \`wakeupBytes\` threshold (a quarter of the ring: 1 MiB)
+fills first, which at this rate it does not: ~10 EVENTS frames a second of ~10k records (~560 KB; at most
+\`batchBytes\`, 1 MiB), plus the STATS frames of \`statsMs\` (${STATS_MS} ms here). Before issue #17's stream
+changes the 64 KiB threshold fired every ~10 ms: ~100 frames a second of ~1000 records. The helper's socket
+send buffer holds two such frames and the collector reads up to two in one read, so a frame is one write,
+one read and one wake-up of each thread, not eight 128 KiB steps. Each frame costs two thread wake-ups: the main
 thread woken by the helper's socket, and the exporter thread woken through the ring (\`Atomics.notify\`). A
 third, the main thread woken again for the exporter thread's answer (\`done\`), is gone: the results come
 back through a second ring in shared memory, applied by the main thread at the next frame or read of the
 store (src/exporters/README.md, "Results without a wake-up"). The collector's threads went to sleep and woke
 ${Math.round(median(r.collector.map((x) => x.fixed.wakeupsPerSecond ?? 0)))} times a second at this rate, its main thread
 ${Math.round(median(r.collector.map((x) => x.fixed.mainWakeupsPerSecond ?? 0)))} times (voluntary context switches, \`/proc/PID/task/*/status\`; the
-scrapes that check each step add a few). The work between them is a few µs each: the decode, the copy into the ring, the
+scrapes that check each step add a few, and ~20-25 of them are the idle collector's own). The work between them: the decode, the copy into the ring, the
 module's batch call, applying its store updates; a frame is copied twice (into the exporter ring,
 then into the module's memory), which the profile shows as memcpy/memmove. On this VM a wake-up is what costs (timer and
 interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
@@ -442,8 +446,8 @@ for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/
 schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
 runs every 100 ms (idle since: ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
 idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
-exporter, then the answer's wake-up. What is left is two wake-ups per frame. Fewer, bigger frames would
-need a larger \`batchBytes\` (a frame then no longer fits one 64 KiB pipe read).
+exporter, then the answer's wake-up, then most frames. The price is freshness under such a stream: a
+record waits up to \`busyPollMs\` (ebpf/PROTOCOL.md, "When the helper flushes"); a lone event does not.
 
 **Where the collector's CPU goes** at ${k(r.fixedRate)}/s: the collector profiled itself through its own
 \`/flamegraph?pid=<its pid>\` (${r.profile.samples} samples at 499 Hz over ${PROFILE_SECONDS} s; Node run with

@@ -72,7 +72,7 @@ export function buildConfig(doc: unknown, baseDir = process.cwd()): Config {
   if (sc.subtree && cgroupLevel(sc.cgroup) === undefined) {
     throw invalid('sensors.syscalls.subtree', 'needs sensors.syscalls.cgroup to be a path (a numeric id has no known depth)');
   }
-  if (config.helper.wakeupBytes >= config.helper.ringBytes) {
+  if (config.helper.wakeupBytes && config.helper.wakeupBytes >= config.helper.ringBytes) {
     throw invalid('helper.wakeupBytes', `must be smaller than helper.ringBytes (${config.helper.ringBytes})`);
   }
   if (config.helper.busyPollMs && config.helper.busyPollMs < config.helper.pollMs) {

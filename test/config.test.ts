@@ -13,13 +13,18 @@ describe('config', () => {
     expect(c.sensors.process.enabled).toBe(true);
     expect(c.exporters.builtin).toBe(true);
     expect(c.sensors.syscalls.enabled).toBe(false); // opt-in: it costs every syscall on the host
-    expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304', '--wakeup-bytes', '65536',
-      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '65512', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
+    expect(helperArgs(c)).toEqual(['--sensors', 'process,tcp,blockio,runqlat,oom', '--ring-bytes', '4194304',
+      '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '1048576', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
   });
 
-  it('passes helper.busyPollMs only when set (0: the helper takes 4 × pollMs)', () => {
+  it('passes helper.busyPollMs only when set (0: the helper takes 20 × pollMs)', () => {
     const args = helperArgs(buildConfig({ helper: { pollMs: 2, busyPollMs: 30 } }));
     expect(args.slice(args.indexOf('--poll-ms'), args.indexOf('--poll-ms') + 4)).toEqual(['--poll-ms', '2', '--busy-poll-ms', '30']);
+  });
+
+  it('passes helper.wakeupBytes only when set (0: the helper takes a quarter of each sensor\'s ring)', () => {
+    const args = helperArgs(buildConfig({ helper: { wakeupBytes: 4096 } }));
+    expect(args.slice(args.indexOf('--wakeup-bytes'), args.indexOf('--wakeup-bytes') + 2)).toEqual(['--wakeup-bytes', '4096']);
   });
 
   it('maps sensor options to helper flags and exporter settings', () => {
@@ -36,7 +41,7 @@ describe('config', () => {
     });
     const args = helperArgs(c);
     expect(args.slice(0, 2)).toEqual(['--sensors', 'process,syscalls,tcp,blockio,runqlat,oom']);
-    expect(args.slice(12)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe', '--route', 'runqlat=pid_hash',
+    expect(args.slice(10)).toEqual(['--require', 'process,tcp', '--aggregate-ms', '250', '--ring', 'syscalls=8192', '--route', 'tcp=kprobe', '--route', 'runqlat=pid_hash',
       '--set', 'syscalls.filter_tgid=42', '--set', 'syscalls.filter_comm=nginx', '--set', 'syscalls.filter_cgroup=12345',
       '--set', 'process.max_args=20', '--set', 'runqlat.per_cgroup=1']);
     expect(exporterSettings(c, 'tcp')).toEqual({ ipLabels: 'true', ephemeralPorts: 'keep' });

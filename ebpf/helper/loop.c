@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aggregate.h"
@@ -23,8 +24,13 @@ enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGG
  * exec and exit) do not: after such a wakeup the next polls come this soon. */
 #define LINGER_MS 1
 #define LINGER_POLLS 3
-/* Polls in a row that found records before the stream's longer wait applies. */
+/* Polls in a row that found records before a stream's longer wait applies. */
 #define STREAM_POLLS 2
+/* A stream's wait doubles (up to busy_poll_ms) while its rate is at least this many records
+ * a second: a busy stream comes in few, big frames, while a light one (a node's background
+ * churn) keeps the short wait: were any record enough, a longer wait would find one more
+ * often, and a trickle would hold the longest wait for good. */
+#define STREAM_GROW_PER_S 1000
 
 /* How long the next wait may last. */
 struct pace {
@@ -32,26 +38,66 @@ struct pace {
 	__u32 busy_poll_ms;
 	int linger;	     /* LINGER_MS polls left after a quiet-spell wakeup */
 	int found_in_a_row; /* polls in a row that found records, lingering ones aside */
+	__u32 stream_ms;     /* the wait while a stream lasts, 0 when none does */
+	__u64 drained_ns;    /* CLOCK_MONOTONIC at the start of the last drain */
+	__u64 found_ns;      /* ... and at the end of the last one that found records */
 };
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static __u32 min_u32(__u32 a, __u32 b)
+{
+	return a < b ? a : b;
+}
 
 static int pace_timeout_ms(const struct pace *p)
 {
 	if (p->linger > 0)
-		return LINGER_MS < p->poll_ms ? LINGER_MS : p->poll_ms;
-	/* A stream: fewer, bigger frames; the threshold still wakes us as soon as it fills. */
-	return p->found_in_a_row >= STREAM_POLLS ? p->busy_poll_ms : p->poll_ms;
+		return min_u32(LINGER_MS, p->poll_ms);
+	if (p->stream_ms)
+		return p->stream_ms;
+	/* Idle: nothing found for poll_ms, so every CPU's last record is older than that and the
+	 * next record anywhere follows a quiet spell, which wakes us: no need to poll (the STATS
+	 * timer, a signal or stdin still end the wait). */
+	if (!p->found_in_a_row && (__s64)(p->drained_ns - p->found_ns) >= (__s64)p->poll_ms * 1000000)
+		return -1;
+	return p->poll_ms;
 }
 
-/* After a drain: `woken` by a ring, `found` records. A ring wakeup while nothing came in
- * before is the BPF side's quiet-spell one (or a burst past the threshold): linger. */
-static void pace_update(struct pace *p, bool woken, bool found)
+/* After a drain that `started` then: `woken` by a ring, `found` records. A ring wakeup
+ * while nothing came in before is the BPF side's quiet-spell one (or a burst past the
+ * threshold): linger. A stream
+ * waits 4 x poll_ms, doubled per poll while its rate holds (fewer, bigger frames; the
+ * threshold still wakes us as soon as it fills), back to 4 x poll_ms when it drops. */
+static void pace_update(struct pace *p, bool woken, int found, __u64 started)
 {
-	if (p->linger > 0)
+	__u64 waited_ns = started - p->drained_ns;
+
+	p->drained_ns = started;
+	if (found)
+		p->found_ns = monotonic_ns();
+	if (p->linger > 0) {
 		p->linger--;
-	else if (woken && found && !p->found_in_a_row)
+		return;
+	}
+	if (woken && found && !p->found_in_a_row) {
 		p->linger = LINGER_POLLS;
+		return;
+	}
+	p->found_in_a_row = found ? p->found_in_a_row + 1 : 0;
+	if (p->found_in_a_row < STREAM_POLLS)
+		p->stream_ms = 0;
+	/* The rate over the wait just ended: a timer (STATS) may have cut it short. */
+	else if (p->stream_ms && (__u64)found * 1000000000ull >= (__u64)STREAM_GROW_PER_S * waited_ns)
+		p->stream_ms = min_u32(2 * p->stream_ms, p->busy_poll_ms);
 	else
-		p->found_in_a_row = found ? p->found_in_a_row + 1 : 0;
+		p->stream_ms = min_u32(4 * p->poll_ms, p->busy_poll_ms);
 }
 
 int loop_signal_fd(void)
@@ -180,6 +226,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 
 	while (!stop) {
 		struct due due = {};
+		__u64 started;
 		int n = epoll_wait(epfd, events, ARRAY_SIZE(events), pace_timeout_ms(&pace));
 
 		if (n < 0 && errno != EINTR) {
@@ -190,10 +237,11 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 			handle(events[i].data.u32, signal_fd, timer_fd, aggregate_fd, &due);
 		stop = due.stop;
 
+		started = monotonic_ns();
 		err = rb ? ring_buffer__consume(rb) : 0; /* NULL: every sensor is off */
 		if (err < 0)
 			break;
-		pace_update(&pace, due.ring, err > 0);
+		pace_update(&pace, due.ring, err, started);
 		err = due.aggregate ? aggregate_drain() : 0;
 		if (!err)
 			err = due.stats ? stats_write() : output_flush();

@@ -64,7 +64,7 @@ static int start_sensor(struct sensor *s, const struct options *opts, const stru
 	/* libbpf's warnings are held back: they only matter if this sensor fails for a reason
 	 * other than privileges (e.g. the verifier log). */
 	diag_capture_begin();
-	err = sensor_open_load(s, def, options_ring_bytes(opts, def), opts->wakeup_bytes,
+	err = sensor_open_load(s, def, options_ring_bytes(opts, def), options_wakeup_bytes(opts, def),
 			       opts->poll_ms, opts->settings, opts->nsettings, options_route(opts, def));
 	*load_ms += now_ms() - start;
 	if (!err) {

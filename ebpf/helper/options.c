@@ -27,13 +27,14 @@ static const char usage[] =
 	"\n"
 	"  --sensors LIST      sensors to load (default process; known: %s)\n"
 	"  --ring-bytes N      ring buffer per sensor, power of two >= page size (default 4194304)\n"
-	"  --wakeup-bytes N    wake up once N bytes are waiting, < ring bytes (default 65536)\n"
+	"  --wakeup-bytes N    wake up once N bytes are waiting, < each ring (default 0: a\n"
+	"                      quarter of each sensor's ring)\n"
 	"  --poll-ms N         longest wait before draining, 1-10000 (default 5); a record after\n"
 	"                      this long without one on its CPU wakes the helper at once\n"
 	"  --busy-poll-ms N    longest wait while records keep coming (a stream), from --poll-ms\n"
-	"                      to 10000 (default 4 x --poll-ms)\n"
+	"                      to 10000 (default 20 x --poll-ms)\n"
 	"  --stats-ms N        STATS frame interval, 10-3600000 (default 1000)\n"
-	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 65536)\n"
+	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 1048576)\n"
 	"  --aggregate-ms N    aggregate record interval, 10-3600000 (default 1000)\n"
 	"  --ring SENSOR=N     that sensor's ring size (default --ring-bytes, or one page for\n"
 	"                      sensors that only aggregate)\n"
@@ -287,6 +288,11 @@ __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *de
 	return def->ring_bytes ? def->ring_bytes : opts->ring_bytes;
 }
 
+__u32 options_wakeup_bytes(const struct options *opts, const struct sensor_def *def)
+{
+	return opts->wakeup_bytes ? opts->wakeup_bytes : options_ring_bytes(opts, def) / 4;
+}
+
 static int parse_sensors(char *list, struct options *opts)
 {
 	char *save = NULL;
@@ -359,10 +365,9 @@ int options_parse(int argc, char **argv, struct options *opts)
 
 	*opts = (struct options){
 		.ring_bytes = 4u << 20,
-		.wakeup_bytes = 64u << 10,
 		.poll_ms = 5,
 		.stats_ms = 1000,
-		.batch_bytes = 64u << 10,
+		.batch_bytes = 1u << 20,
 		.aggregate_ms = 1000,
 		.prof = { .hz = 99, .seconds = 10, .kernel = true, .user = true },
 	};
@@ -480,13 +485,13 @@ int options_parse(int argc, char **argv, struct options *opts)
 		diag("--%s needs --profile; see --help", profile_option);
 		return EXIT_USAGE;
 	}
-	if (opts->wakeup_bytes >= opts->ring_bytes) {
+	if (opts->wakeup_bytes && opts->wakeup_bytes >= opts->ring_bytes) {
 		diag("--wakeup-bytes (%u) must be smaller than --ring-bytes (%u)", opts->wakeup_bytes,
 		     opts->ring_bytes);
 		return EXIT_USAGE;
 	}
 	if (!opts->busy_poll_ms)
-		opts->busy_poll_ms = opts->poll_ms * 4 < 10000 ? opts->poll_ms * 4 : 10000;
+		opts->busy_poll_ms = opts->poll_ms * 20 < 10000 ? opts->poll_ms * 20 : 10000;
 	if (opts->busy_poll_ms < opts->poll_ms) {
 		diag("--busy-poll-ms (%u) must be at least --poll-ms (%u)", opts->busy_poll_ms,
 		     opts->poll_ms);
@@ -494,11 +499,11 @@ int options_parse(int argc, char **argv, struct options *opts)
 	}
 	if (parse_sensors(sensors, opts) || check_sensors_loaded(opts))
 		return EXIT_USAGE;
-	/* A sensor with its own (smaller) ring must still have room above the threshold. */
+	/* A sensor with its own (smaller) ring must still have room above a threshold given. */
 	for (size_t i = 0; i < opts->nsensors; i++) {
 		__u32 ring = options_ring_bytes(opts, opts->sensors[i]);
 
-		if (opts->wakeup_bytes >= ring && !opts->sensors[i]->aggregates) {
+		if (opts->wakeup_bytes && opts->wakeup_bytes >= ring && !opts->sensors[i]->aggregates) {
 			diag("--wakeup-bytes (%u) must be smaller than sensor '%s''s ring (%u)",
 			     opts->wakeup_bytes, opts->sensors[i]->name, ring);
 			return EXIT_USAGE;

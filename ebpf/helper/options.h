@@ -46,9 +46,9 @@ struct options {
 	const struct sensor_def *sensors[SENSORS_MAX]; /* in --sensors order: sensor ids */
 	size_t nsensors;
 	__u32 ring_bytes;
-	__u32 wakeup_bytes;
+	__u32 wakeup_bytes; /* 0: a quarter of each sensor's ring (options_wakeup_bytes) */
 	__u32 poll_ms;
-	__u32 busy_poll_ms; /* 0 until parsed: 4 x poll_ms unless given */
+	__u32 busy_poll_ms; /* 0 until parsed: 20 x poll_ms unless given */
 	__u32 stats_ms;
 	__u32 batch_bytes;
 	__u32 aggregate_ms;
@@ -71,6 +71,10 @@ bool options_required(const struct options *opts, const struct sensor_def *def);
 
 /* The ring size for a sensor: --ring, else the sensor's own default, else --ring-bytes. */
 __u32 options_ring_bytes(const struct options *opts, const struct sensor_def *def);
+
+/* The threshold that wakes the helper for a sensor's ring: --wakeup-bytes, else a quarter
+ * of the ring (3/4 of it left for the records that come while the helper wakes and drains). */
+__u32 options_wakeup_bytes(const struct options *opts, const struct sensor_def *def);
 
 /* The route --route forces for a sensor, or NULL to let its probes choose. */
 const char *options_route(const struct options *opts, const struct sensor_def *def);

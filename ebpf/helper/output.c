@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,12 +47,29 @@ static int interrupt_fd = -1;
 static __u64 malformed;
 static bool discard;
 
+/* A socket's send buffer that takes two whole frames (skb overhead included), so a stream's
+ * frame goes out in one write while the reader is asleep, not in a wake-up each for the
+ * helper and the reader per default-sized (208 KiB) buffer. FORCE passes net.core.wmem_max
+ * where the helper has CAP_NET_ADMIN; else the kernel caps it there. Best effort. */
+static void grow_socket_buffer(__u32 batch_bytes)
+{
+	int want = (int)(2 * (batch_bytes + 4096)), have = 0;
+	socklen_t len = sizeof(have);
+
+	if (!getsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUF, &have, &len) && have >= want)
+		return;
+	if (setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)))
+		(void)setsockopt(STDOUT_FILENO, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+}
+
 int output_init(__u32 batch_bytes, int interrupt)
 {
 	struct stat st;
 
 	batch_capacity = batch_bytes;
 	interrupt_fd = interrupt;
+	if (!fstat(STDOUT_FILENO, &st) && S_ISSOCK(st.st_mode))
+		grow_socket_buffer(batch_bytes);
 	/* Non-blocking on a pipe, so a stuck reader cannot make SIGTERM wait. Only a pipe:
 	 * a terminal's flags are shared with the shell. */
 	if (!fstat(STDOUT_FILENO, &st) && S_ISFIFO(st.st_mode)) {

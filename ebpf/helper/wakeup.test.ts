@@ -2,7 +2,8 @@
 // sensor records every syscall of bench/syscall-driver.c, so the test alone decides when records
 // come. A lone record after a quiet spell wakes the helper at once instead of waiting for the poll;
 // a sustained stream is sent in fewer, bigger frames. Needs root; a sensor that cannot load fails.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +75,34 @@ describe('helper wake-up policy', () => {
     expect(quantile(firstLag, 0.5)).toBeLessThan(pollMs / 10);
   }, 30_000);
 
+  it('an idle helper sleeps instead of polling, and still gets a lone record at once', async () => {
+    const firstLag: number[] = [];
+    let waitingForFirst = false;
+    const run = helper(['--poll-ms', '5', '--stats-ms', '1000'], (ms) => {
+      if (waitingForFirst) firstLag.push(ms);
+      waitingForFirst = false;
+    });
+    await run.waitReady();
+    const wakeups = () => Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${run.proc.pid}/status`, 'utf8'))![1]);
+    await sleep(100);
+    const before = wakeups();
+    await sleep(1000);
+    const idle = wakeups() - before;
+    for (let i = 0; i < 5; i++) {
+      await sleep(20); // quiet for longer than --poll-ms
+      waitingForFirst = true;
+      await driver.calls(1000, 0.001);
+    }
+    await sleep(20);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    console.log(`idle helper: ${idle} wake-ups in 1 s (one per --poll-ms would be 200); lone records after it: ${firstLag.map((ms) => ms.toFixed(2)).join(', ')} ms`);
+    // The STATS timer and little else, not a poll every 5 ms.
+    expect(idle).toBeLessThan(20);
+    expect(firstLag).toHaveLength(5);
+    expect(quantile(firstLag, 0.5)).toBeLessThan(5);
+  }, 30_000);
+
   it('a sustained stream comes in fewer frames than one per poll, every record delivered', async () => {
     const rate = 20_000; // 1.3 MB/s of 64-byte ring entries: the 64 KiB threshold every ~50 ms
     const seconds = 2;
@@ -94,11 +123,75 @@ describe('helper wake-up policy', () => {
     };
     // --busy-poll-ms equal to --poll-ms: a frame every poll, as before the stream rule.
     const everyPoll = await stream(['--busy-poll-ms', '5']);
-    const streamRule = await stream([]); // default: 4 x --poll-ms once two polls in a row found records
+    const streamRule = await stream([]); // default: from two polls in a row that found records 4 x --poll-ms, growing to 20 x while the rate holds
     const show = (r: typeof everyPoll) => `${r.framesPerSecond.toFixed(0)} frames/s, record lag p50 ${r.lagP50.toFixed(1)} ms, p99 ${r.lagP99.toFixed(1)} ms`;
     console.log(`${rate}/s for ${seconds} s: every poll ${show(everyPoll)}; stream rule ${show(streamRule)}`);
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
   }, 60_000);
+
+  it('a long stream comes in frames of up to --batch-bytes, its wait growing to --busy-poll-ms, every record delivered', async () => {
+    const rate = 100_000; // 6.4 MB/s of 64-byte ring entries: the default threshold (a quarter of 4 MiB) every ~160 ms
+    const seconds = 2;
+    const run = helper(['--poll-ms', '5'], () => {});
+    await run.waitReady();
+    await sleep(50);
+    const before = run.frames.length;
+    const calls = await driver.calls(rate, seconds);
+    const frames = run.frames.slice(before).filter((f) => f.kind === Kind.EVENTS);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    expect(calls).toBe(rate * seconds);
+    const { drops, submitted, written } = finalStats(run);
+    expect({ drops, written }).toEqual({ drops: 0, written: submitted });
+    const biggest = Math.max(...frames.map((f) => f.length));
+    console.log(`${rate}/s for ${seconds} s: ${(frames.length / seconds).toFixed(0)} EVENTS frames/s, largest ${(biggest / 1024).toFixed(0)} KiB`);
+    // Past 1000 records/s the wait grows 20, 40, 80, 100 ms: ~10 frames/s once the stream lasts (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
+    expect(frames.length / seconds).toBeLessThan(25);
+    // A frame of a 100 ms wait: ~560 KB of records, far over the 64 KiB of a pipe read, at most --batch-bytes.
+    expect(biggest).toBeGreaterThan(256 << 10);
+    expect(biggest).toBeLessThanOrEqual(1 << 20);
+  }, 30_000);
+
+  it('a light stream keeps the short stream wait: its records are not held for --busy-poll-ms', async () => {
+    // The driver's 1 ms pacing sleeps alone are 1000 records/s: a light stream needs a sparser process.
+    const bin = join(tmp, 'trickle');
+    execFileSync('cc', ['-O2', '-x', 'c', '-o', bin, '-'], {
+      input: '#include <stdlib.h>\n#include <time.h>\n#include <unistd.h>\n' +
+        'int main(int c, char **v) { struct timespec t = { 0, atol(v[1]) * 1000L }; for (;;) { getppid(); nanosleep(&t, 0); } }\n',
+    });
+    // A getppid and a nanosleep every ~3 ms: ~600 records/s, closer together than --poll-ms (no quiet-spell wakeups).
+    const trickle = spawn(bin, ['3000'], { stdio: 'ignore' });
+    try {
+      const lag: number[] = [];
+      const run = new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${trickle.pid}`, '--poll-ms', '5'], {
+        keepRecords: false, onRecord: (r) => lag.push(Number(process.hrtime.bigint() - r.timestampNs) / 1e6),
+      });
+      await run.waitReady();
+      await sleep(2000);
+      await run.stop();
+      expect(run.errors).toEqual([]);
+      expect(lag.length).toBeGreaterThan(400);
+      const p99 = quantile(lag, 0.99);
+      console.log(`~${(lag.length / 2).toFixed(0)} records/s: record lag p50 ${quantile(lag, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 100 ms of a busy stream.
+      expect(p99).toBeLessThan(50);
+    } finally {
+      trickle.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  it('takes a quarter of each sensor\'s ring as the default threshold, and refuses a given one that does not fit a ring', async () => {
+    // The bench sensor on a 64 KiB ring: the old fixed 64 KiB default would not fit it.
+    const small = new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${pid}`, '--ring', 'bench=65536']);
+    await small.waitReady();
+    await driver.calls(10_000, 0.5); // 320 KB through a 64 KiB ring: the 16 KiB threshold keeps it drained
+    await small.stop();
+    expect(small.errors).toEqual([]);
+    expect(finalStats(small)).toMatchObject({ drops: 0 });
+    const refused = new HelperRun(['--sensors', 'bench', '--ring', 'bench=65536', '--wakeup-bytes', '65536']);
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.stderr).toContain("--wakeup-bytes (65536) must be smaller than sensor 'bench''s ring (65536)");
+  }, 30_000);
 
   it('refuses a --busy-poll-ms shorter than --poll-ms', async () => {
     const run = new HelperRun(['--sensors', 'bench', '--poll-ms', '10', '--busy-poll-ms', '5']);

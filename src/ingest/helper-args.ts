@@ -30,7 +30,7 @@ export function helperArgs(config: Config): string[] {
   const args = [
     '--sensors', sensors.join(','),
     '--ring-bytes', String(h.ringBytes),
-    '--wakeup-bytes', String(h.wakeupBytes),
+    ...(h.wakeupBytes ? ['--wakeup-bytes', String(h.wakeupBytes)] : []),
     '--poll-ms', String(h.pollMs),
     ...(h.busyPollMs ? ['--busy-poll-ms', String(h.busyPollMs)] : []),
     '--stats-ms', String(h.statsMs),

@@ -6,9 +6,13 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { FRAME_HEADER_SIZE, MAX_FRAME_PAYLOAD } from './protocol.js';
 
-/** Bytes read from the helper per read(2): two of its largest frames. */
-export const READ_BUFFER_BYTES = 128 << 10;
+/**
+ * Bytes read from the helper per read(2): two of its largest frames, so a stream's frame comes in
+ * one read and one callback, not stitched from many (a page is touched only once a read fills it).
+ */
+export const READ_BUFFER_BYTES = 2 * (FRAME_HEADER_SIZE + MAX_FRAME_PAYLOAD);
 
 /** Exit codes after which a restart cannot help (ebpf/PROTOCOL.md): bad usage, no BTF, no privileges. */
 export const FATAL_EXIT_CODES = new Set([1, 2, 3]);

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, parseStats } from '../../src/ingest/frame-decoder.js';
 import { encodeFrame } from '../../src/ingest/frame-encoder.js';
-import { FrameKind, StatKind } from '../../src/ingest/protocol.js';
+import { READ_BUFFER_BYTES } from '../../src/ingest/helper-supervisor.js';
+import { FrameKind, MAX_FRAME_PAYLOAD, StatKind } from '../../src/ingest/protocol.js';
 import { HeaderOffset, ProcessExitOffset, RECORD_SIZE, RecordType } from '../../src/ingest/generated/events.js';
 
 interface Seen { type: number; count: number; bytes: Buffer }
@@ -111,6 +112,32 @@ describe('FrameDecoder', () => {
       for (const [i, p] of seen.entries()) expect(p.equals(payloads[i]!), `frame ${i}, reads of ${read}`).toBe(true);
       expect(decoder.counters).toMatchObject({ frames: payloads.length, malformed: 0, skippedBytes: 0, truncated: 0 });
     }
+  });
+
+  it('property: EVENTS frames up to 1 MiB (a stream\'s flush) decode exactly across reads of any size, every record once and in order', () => {
+    const size = RECORD_SIZE[RecordType.process_exit]!;
+    const perFrame = Math.floor(MAX_FRAME_PAYLOAD / size);
+    fc.assert(fc.property(
+      fc.array(fc.integer({ min: 1, max: perFrame }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.integer({ min: 1, max: READ_BUFFER_BYTES }), { minLength: 1, maxLength: 6 }),
+      (counts, reads) => {
+        let tgid = 0;
+        const frames = counts.flatMap((n, i) => [
+          encodeFrame(FrameKind.EVENTS, exitRecords(n, (tgid += n) - n), 2 * i, n, RecordType.process_exit),
+          encodeFrame(FrameKind.STATS, Buffer.alloc(16), 2 * i + 1, 1),
+        ]);
+        const stream = Buffer.concat(frames);
+        const { decoder, events: seen, stats } = collect();
+        // Reads as the socket gives them: each up to the read buffer, cycling through the sizes drawn.
+        for (let at = 0, r = 0; at < stream.length; at += reads[r++ % reads.length]!) decoder.push(stream.subarray(at, at + reads[r % reads.length]!));
+        decoder.end();
+        expect(seen.map((e) => e.count)).toEqual(counts);
+        const tgids = seen.flatMap((e) => Array.from({ length: e.count }, (_, i) => e.bytes.readUInt32LE(i * size + HeaderOffset.tgid)));
+        expect(tgids).toEqual(Array.from({ length: tgid }, (_, i) => i));
+        expect(stats).toHaveLength(counts.length);
+        expect(decoder.counters).toMatchObject({ frames: 2 * counts.length, malformed: 0, skippedBytes: 0, truncated: 0, lostFrames: 0 });
+      },
+    ), { numRuns: 40 });
   });
 
   it('counts a truncated tail when the stream ends', () => {

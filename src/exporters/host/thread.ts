@@ -45,7 +45,7 @@ export interface SlotOwner {
 const WATCHDOG_SLACK_MS = 1;
 /** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
 const HARD_GRACE_MS = 1000;
-/** Ring data bytes: several helper frames (64 KiB each by default) per wake-up; bigger batches wait in `overflow`. */
+/** Ring data bytes: a few of the helper's largest frames (1 MiB) per wake-up; more wait in `overflow`. */
 const RING_BYTES = 4 << 20;
 /** Results ring data bytes: a wake-up's results are a few hundred bytes per slot; more than half of this goes as a message. */
 const RESULTS_BYTES = 256 << 10;
