@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/host/runtime.js';
+import { holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
 import { ResultsReader } from '../../src/exporters/results.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
@@ -137,6 +138,43 @@ describe('batch coalescing', () => {
     expect(seen.batches).toBe(41);
     expect(seen.wakeups).toBeGreaterThanOrEqual(2);
     expect(e.events).toBe(1 + 40 * per);
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+  });
+
+  it('wakes a sleeping thread once for the batches of one read of the helper, not once per frame', async () => {
+    const { host, e } = await load();
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush(); // the first batch declares its series: that answer is a message
+    await new Promise((r) => setTimeout(r, 100)); // the thread back asleep in its wait
+    const seen = countMessages();
+    const notify = vi.spyOn(Atomics, 'notify');
+    // What the collector does around each read of the helper's socket, here with three frames.
+    holdExporterWakeups();
+    for (let i = 0; i < 3; i++) e.onBatch(FORK, records(5 + i * 4, 4), 4);
+    expect(notify).not.toHaveBeenCalled();
+    wakeExporterThreads();
+    expect(notify).toHaveBeenCalledTimes(1);
+    await e.flush();
+    expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 3 });
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 4, events: 16 });
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+    // Nothing handed over since: the next read's wake-up notifies nobody.
+    holdExporterWakeups();
+    wakeExporterThreads();
+    expect(notify).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs every batch of a held read that overfills the ring, in order, once woken', async () => {
+    const { host, e } = await load({ queueBatches: 1000 });
+    await new Promise((r) => setTimeout(r, 100));
+    holdExporterWakeups();
+    const per = 2000; // 40 batches of 112 000 bytes: more than the 4 MiB ring, the rest wait in overflow
+    for (let i = 0; i < 40; i++) e.onBatch(FORK, records(1 + i * per, per), per);
+    wakeExporterThreads();
+    await e.flush();
+    expect({ batches: e.batches, events: e.events, dropped: e.dropped }).toEqual({
+      batches: 40, events: 40 * per, dropped: { queue_full: 0, not_running: 0, aborted: 0 },
+    });
     expect(value(host, 'batches_disorder_total')).toBe(0);
   });
 

@@ -63,6 +63,19 @@ export function settleExporterThreads(): void {
   for (const pool of pools.values()) for (const t of pool) t.settle();
 }
 
+/**
+ * Until wakeExporterThreads(), batches handed over do not wake their sleeping threads: the
+ * frames of one read of the helper's socket wake each thread once, not once per frame.
+ */
+export function holdExporterWakeups(): void {
+  for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
+}
+
+/** Wakes once each sleeping thread that got batches since holdExporterWakeups(). */
+export function wakeExporterThreads(): void {
+  for (const pool of pools.values()) for (const t of pool) t.wakeHeld();
+}
+
 /** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
 export function onThreadTerminated(listener: () => void): () => void {
   terminationListeners.add(listener);
@@ -145,6 +158,14 @@ export class ExporterThread {
     // Ask for a message once the thread frees room, then look again: it may have freed it just before it read the request.
     Atomics.store(this.signals, SIG_ANSWER, 1);
     this.flushOverflow();
+  }
+
+  holdWakeup(): void {
+    this.ring.hold();
+  }
+
+  wakeHeld(): void {
+    this.ring.release();
   }
 
   /** Applies the results the thread left in the results ring, in order; one atomic load when there are none. */
