@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/host/runtime.js';
-import { holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
+import { ExporterThread, holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
 import { ResultsReader } from '../../src/exporters/results.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
@@ -186,12 +186,29 @@ describe('batch coalescing', () => {
     const seen = countMessages();
     e.onBatch(FORK, records(5, 4), 4);
     // No further batch, no reader, no flush(): only the thread's results ring and the fallback timer.
-    await until('the batch applied', () => e.batches === 2, 1000);
+    await until('the batch applied', () => e.batches === 2, 2500); // RESULTS_MAX_WAIT_MS (1 s) and a margin
     expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 1 });
     // That one answer was read from the ring, not carried by a message.
     expect(vi.mocked(ResultsReader.prototype.read)).toHaveBeenCalledTimes(1);
     expect({ batches: e.batches, events: e.events }).toEqual({ batches: 2, events: 8 });
     expect(value(host, 'batches_calls_total')).toBe(2);
+  });
+
+  it('never wakes the main thread for results between the frames of a stream, 100 ms apart', async () => {
+    const { e } = await load({ batchTimeoutMs: 30_000 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush();
+    const proto = ExporterThread.prototype as unknown as { onLateResults(): void };
+    const late = vi.spyOn(proto, 'onLateResults');
+    // The helper's longest regular wait between frames of a stream (busyPollMs), 10 frames.
+    for (let i = 0; i < 10; i++) {
+      e.onBatch(FORK, records(5 + i * 4, 4), 4);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(late).not.toHaveBeenCalled();
+    // Once the stream stops, the last results are applied without a reader (the fallback, or the watchdog's look).
+    await until('the last batch applied', () => e.batches === 11, 2500);
+    expect(e.events).toBe(44);
   });
 
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {

@@ -49,8 +49,12 @@ const HARD_GRACE_MS = 1000;
 const RING_BYTES = 4 << 20;
 /** Results ring data bytes: a wake-up's results are a few hundred bytes per slot; more than half of this goes as a message. */
 const RESULTS_BYTES = 256 << 10;
-/** Longest results wait unread in the results ring when no frame or reader comes by. */
-const RESULTS_MAX_WAIT_MS = 20;
+/**
+ * Longest results wait unread in the results ring when no frame or reader comes by. Longer than
+ * the helper's waits between frames of a stream (busyPollMs), so it never fires between them
+ * (at 20 ms it woke the main thread after most frames of an exec storm); every reader settles first anyway.
+ */
+const RESULTS_MAX_WAIT_MS = 1000;
 
 let nextSlot = 1;
 /** Threads of each pool; a thread ends with its last slot. */
