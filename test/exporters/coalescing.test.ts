@@ -211,6 +211,33 @@ describe('batch coalescing', () => {
     expect(e.events).toBe(44);
   });
 
+  it('checks the deadlines at the reads of a stream, so the watchdog timer never wakes the main thread between them', async () => {
+    const { e } = await load({ batchTimeoutMs: 250 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush();
+    let inRead = false;
+    const checks = { inRead: 0, byTimer: 0 };
+    const check = ExporterThread.prototype.check;
+    vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
+      checks[inRead ? 'inRead' : 'byTimer']++;
+      return check.call(this, now);
+    });
+    // 15 reads of the helper 100 ms apart (its longest regular wait in a stream), as the collector makes them.
+    for (let i = 0; i < 15; i++) {
+      inRead = true;
+      holdExporterWakeups();
+      e.onBatch(FORK, records(5 + i * 4, 4), 4);
+      wakeExporterThreads();
+      inRead = false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Idle, the watchdog looks every 250 ms (batchTimeoutMs): 6 times in these 1.5 s, all at reads.
+    expect(checks.byTimer).toBe(0);
+    expect(checks.inRead).toBeGreaterThanOrEqual(5);
+    await e.flush();
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 16, events: 64 });
+  });
+
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {
     const { host, e } = await load({ queueBatches: 10 });
     e.onBatch(FORK, records(1, 1, 'S'), 1);

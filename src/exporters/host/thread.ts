@@ -7,7 +7,8 @@
 // every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
 // fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
 // terminated and the other slots on it are loaded again on a fresh one. The timer is set for
-// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it.
+// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it,
+// and the reads of a stream of frames check before it is due, so a busy one is not woken for it either.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -43,6 +44,8 @@ export interface SlotOwner {
 
 /** Past a deadline by this much before the watchdog's check (timers fire late, never early). */
 const WATCHDOG_SLACK_MS = 1;
+/** A read of the helper's frames checks the deadlines itself when the watchdog is due this soon. */
+const WATCHDOG_EARLY_MS = 200;
 /** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
 const HARD_GRACE_MS = 1000;
 /** Ring data bytes: several helper frames (64 KiB each by default) per wake-up; bigger batches wait in `overflow`. */
@@ -75,9 +78,13 @@ export function holdExporterWakeups(): void {
   for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
 }
 
-/** Wakes once each sleeping thread that got batches since holdExporterWakeups(). */
+/**
+ * Wakes once each sleeping thread that got batches since holdExporterWakeups(); and checks the
+ * deadlines if the watchdog is due soon, so while frames come its timer need not wake the main thread.
+ */
 export function wakeExporterThreads(): void {
   for (const pool of pools.values()) for (const t of pool) t.wakeHeld();
+  watchdog.checkIfDueWithin(WATCHDOG_EARLY_MS);
 }
 
 /** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
@@ -349,6 +356,14 @@ class Watchdog {
     this.due = at;
     this.timer = setTimeout(() => this.check(), Math.max(0, at - epochMs()) + WATCHDOG_SLACK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Checks now if the timer is due within `ms`. Early is never wrong: an idle slot's next check
+   * counts from now, a running one's from its deadline.
+   */
+  checkIfDueWithin(ms: number): void {
+    if (this.due - epochMs() <= ms) this.check();
   }
 
   private disarm(): void {
