@@ -106,6 +106,9 @@ export class ExporterThread {
   /** Reads the results ring RESULTS_MAX_WAIT_MS after the last batch handed over, while some are in flight. */
   private lateResults: NodeJS.Timeout | undefined;
   private settling = false;
+  /** Between holdWakeup() and wakeHeld(), and whether a batch was handed over meanwhile. */
+  private holding = false;
+  private handedWhileHolding = false;
   /** Batches the ring had no room for, and messages behind them, in order: sent as the thread frees room. */
   private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
   private ended = false;
@@ -163,7 +166,8 @@ export class ExporterThread {
     if (this.lateResults === undefined) {
       this.lateResults = setTimeout(() => this.onLateResults(), RESULTS_MAX_WAIT_MS);
       this.lateResults.unref();
-    } else this.lateResults.refresh();
+    } else if (this.holding) this.handedWhileHolding = true; // refreshed once, by wakeHeld()
+    else this.lateResults.refresh();
     if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
     this.overflow.push([slot, recordType, count, payload.slice()]);
     // Ask for a message once the thread frees room, then look again: it may have freed it just before it read the request.
@@ -172,11 +176,16 @@ export class ExporterThread {
   }
 
   holdWakeup(): void {
+    this.holding = true;
     this.ring.hold();
   }
 
   wakeHeld(): void {
+    this.holding = false;
     this.ring.release();
+    if (!this.handedWhileHolding) return;
+    this.handedWhileHolding = false;
+    this.lateResults?.refresh();
   }
 
   /** Applies the results the thread left in the results ring, in order; one atomic load when there are none. */
