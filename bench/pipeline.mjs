@@ -108,6 +108,11 @@ const x = (a, b) => `${(a / b).toFixed(2)}×`;
 const ns = (v) => `${v.toFixed(0)} ns`;
 const pct = (v) => `${(v * 100).toFixed(1)}%`;
 const goal = (met, text) => (met ? `goal ${text} met` : `**goal ${text} not met**`);
+/** Median wake-ups/s over the runs of one kind: the main thread, the other collector threads together, the helper. */
+const wakeups = (l) => {
+  const of = (pick) => median(l.wakeups.map((w) => w.filter(pick).reduce((a, t) => a + t.wakeupsPerSecond, 0))).toFixed(0);
+  return `main ${of((t) => t.name === 'main')}, other threads ${of((t) => t.name !== 'main' && t.name !== 'helper')}; helper ${of((t) => t.name === 'helper')}`;
+};
 
 export function pipelineMarkdown(p) {
   const { bare, loaded } = p;
@@ -132,6 +137,7 @@ same run); CPU-s per million events is the same figure scaled.
 | collector CPU, share of one CPU during the storm | ${pct(median(loaded.exec.cpuPerSecond))} | ${pct(median(loaded.threads.cpuPerSecond))} |
 | control: a Node process waking every 5 ms, same storm | ${pct(median(loaded.exec.controlCpuPerSecond))} (collector ${x(median(loaded.exec.cpuPerSecond), median(loaded.exec.controlCpuPerSecond))}: ${goal(execShare <= GOALS.execShareOfControl, `≤ ${GOALS.execShareOfControl}×`)}) | ${pct(median(loaded.threads.controlCpuPerSecond))} |
 | helper CPU per event | ${ns(median(loaded.exec.helperCpuNsPerEvent))} | ${ns(median(loaded.threads.helperCpuNsPerEvent))} |
+| wake-ups/s during the storm: collector threads; helper | ${wakeups(loaded.exec)} | ${wakeups(loaded.threads)} |
 | events dropped in the kernel (all runs) | ${loaded.exec.drops} | ${loaded.threads.drops} |
 | records the helper wrote that never arrived (all runs, as of its last STATS) | ${loaded.exec.lost} | ${loaded.threads.lost} |
 
@@ -143,12 +149,13 @@ timer, as the collector does.
 The exec storm's cost per event is dominated by wake-ups, not by events. A storm is a stream: every poll
 finds records, so the helper waits \`busyPollMs\` (20 ms) between frames instead of \`pollMs\` (5 ms) unless
 \`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
-second a frame still carries only tens of records, and each frame wakes the collector's main thread once
-(the helper's socket; the exporter thread's results come back through shared memory, not a message) and
-its exporter thread once; a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both
-CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
+second a flush still carries only tens of records, and each flush wakes the collector's main thread once
+(the helper writes all its frames, one per record type, in one write; the exporter thread's results come
+back through shared memory, not a message) and its exporter thread once (notified once per read, not per
+frame); a fork/exec storm makes every wake-up dearer (cold caches and TLBs on both CPUs). The control row shows the effect on a process that does nothing but wake every 5 ms; the goal
 keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter
-watchdog and the event-loop delay sampler each ticked every 10 ms). The thread storm, at tens of
+watchdog and the event-loop delay sampler each ticked every 10 ms; the results fallback fired 20 ms after
+most frames; the reads now check the watchdog's deadlines before its timer is due). The thread storm, at tens of
 thousands of events per second, shows the per-event cost; the figure at 100k events/s against the
 goal of ≤ 150 ns per event is in the throughput section below.
 `;
