@@ -130,3 +130,32 @@ export function smapsBreakdown(pid) {
   }
   return { groups: Object.fromEntries([...groups].sort((a, b) => b[1] - a[1])), rollup };
 }
+
+/** Per thread of `pid`: its name, voluntary context switches (wake-ups) and on-CPU ns; the main thread is named `main`. */
+export function threadWakeups(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      out.set(tid, {
+        name: tid === String(pid) ? 'main' : /^Name:\s*(.*)$/m.exec(status)[1],
+        wakes: Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)[1]),
+        ns: Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]),
+      });
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return out;
+}
+
+/**
+ * Wake-ups/s and CPU share of each thread between two threadWakeups() of the same process, busiest
+ * first (Node names its worker, V8 and libuv threads alike: an exporter thread is the busy `node` one).
+ */
+export function wakeupsPerThread(before, after, seconds) {
+  const out = [];
+  for (const [tid, t] of after) {
+    const t0 = before.get(tid) ?? { wakes: 0, ns: 0 };
+    out.push({ name: t.name === 'main' ? 'main' : `${t.name}:${tid}`, wakeupsPerSecond: (t.wakes - t0.wakes) / seconds, cpuShare: (t.ns - t0.ns) / 1e9 / seconds });
+  }
+  return out.sort((a, b) => b.wakeupsPerSecond - a.wakeupsPerSecond);
+}

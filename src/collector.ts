@@ -11,6 +11,7 @@ import { Resolver } from './resolve/index.js';
 import { BpfwasmError } from './errors.js';
 import { ExporterRegistry } from './exporters/host/registry.js';
 import { loadTrustPolicy } from './exporters/host/signing.js';
+import { holdExporterWakeups, wakeExporterThreads } from './exporters/host/thread.js';
 import { ExporterDirWatcher } from './exporters/host/watch.js';
 import { registryClients } from './exporters/oci/clients.js';
 import { OciExporterSource } from './exporters/oci/source.js';
@@ -122,7 +123,15 @@ export class Collector {
     this.supervisor = new HelperSupervisor({
       path: config.helper.path,
       args: helperArgs(config),
-      onData: (chunk) => this.decoder.push(chunk),
+      onData: (chunk) => {
+        // Every frame of this read goes to the exporter threads before any is woken: one wake-up each.
+        holdExporterWakeups();
+        try {
+          this.decoder.push(chunk);
+        } finally {
+          wakeExporterThreads();
+        }
+      },
       onStreamEnd: () => {
         this.decoder.end();
         this.metrics.sensors.rebase();

@@ -1,5 +1,5 @@
-/* Frame writer: one writev per frame, EVENTS batched per record type in buffers
- * allocated once, so a record costs one memcpy. */
+/* Frame writer: EVENTS batched per record type in buffers allocated once, so a record
+ * costs one memcpy; a flush writes every batch's frame in one writev. */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -127,7 +127,8 @@ static int wait_writable(void)
 	return 0; /* writable, or an error the next write reports */
 }
 
-static int write_fully(struct iovec *iov, int iovcnt)
+/* Writes the iovecs whole; `sent` adds up the bytes written, also when it fails part way. */
+static int write_fully(struct iovec *iov, int iovcnt, size_t *sent)
 {
 	while (iovcnt > 0) {
 		ssize_t n = writev(STDOUT_FILENO, iov, iovcnt);
@@ -143,6 +144,7 @@ static int write_fully(struct iovec *iov, int iovcnt)
 				return err;
 			continue;
 		}
+		*sent += n;
 		for (; iovcnt > 0 && (size_t)n >= iov->iov_len; iov++, iovcnt--)
 			n -= iov->iov_len;
 		if (iovcnt > 0) {
@@ -153,47 +155,83 @@ static int write_fully(struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int write_frame(__u16 kind, __u16 record_type, __u32 count, const void *payload, __u32 len)
+static void frame_header(struct frame_header *h, __u16 kind, __u16 record_type, __u32 count, __u32 len,
+			 __u32 seq)
 {
-	struct frame_header header = {
+	*h = (struct frame_header){
 		.magic = BPFWASM_FRAME_MAGIC,
 		.version = BPFWASM_PROTOCOL_VERSION,
 		.kind = kind,
 		.length = len,
 		.count = count,
 		.record_type = record_type,
-		.seq = next_seq,
+		.seq = seq,
 	};
+}
+
+int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 len)
+{
+	struct frame_header header;
 	struct iovec iov[2] = {
 		{ .iov_base = &header, .iov_len = sizeof(header) },
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
+	size_t sent = 0;
 
 	if (sticky_error)
 		return sticky_error;
 	if (len > FRAME_MAX_PAYLOAD)
 		return -EMSGSIZE;
-	sticky_error = write_fully(iov, 2);
+	frame_header(&header, kind, 0, count, len, next_seq);
+	sticky_error = write_fully(iov, 2, &sent);
 	if (!sticky_error)
 		next_seq++;
 	return sticky_error;
 }
 
-int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 len)
-{
-	return write_frame(kind, 0, count, payload, len);
-}
+/* Frame headers and iovecs of one flush: at most one EVENTS frame per record type. */
+static struct frame_header flush_headers[OUTPUT_MAX_RECORD_TYPE + 1];
+static struct iovec flush_iov[2 * (OUTPUT_MAX_RECORD_TYPE + 1)];
 
-static int flush_batch(__u16 type, struct batch *b)
+/* Writes the non-empty batches of types first..last as EVENTS frames in ONE writev, so the
+ * reader is woken once per flush, not once per record type (PROTOCOL.md, "When the helper
+ * flushes"). A batch whose frame went out whole counts as written, even if a later one failed. */
+static int flush_batches(__u16 first, __u16 last)
 {
-	int err = write_frame(FRAME_EVENTS, type, b->count, b->payload, b->used);
+	__u16 types[OUTPUT_MAX_RECORD_TYPE + 1];
+	int frames = 0;
+	size_t sent = 0;
+	int err;
 
-	if (err)
-		return err;
-	b->written += b->count;
-	b->count = 0;
-	b->used = 0;
-	return 0;
+	if (sticky_error)
+		return sticky_error;
+	for (__u16 type = first; type <= last; type++) {
+		struct batch *b = &batches[type];
+
+		if (!b->count)
+			continue;
+		frame_header(&flush_headers[frames], FRAME_EVENTS, type, b->count, b->used, next_seq + frames);
+		flush_iov[2 * frames] = (struct iovec){ &flush_headers[frames], sizeof(struct frame_header) };
+		flush_iov[2 * frames + 1] = (struct iovec){ b->payload, b->used };
+		types[frames++] = type;
+	}
+	if (!frames)
+		return 0;
+	err = write_fully(flush_iov, 2 * frames, &sent);
+	for (int i = 0; i < frames; i++) {
+		struct batch *b = &batches[types[i]];
+		size_t bytes = sizeof(struct frame_header) + b->used;
+
+		if (sent < bytes)
+			break;
+		sent -= bytes;
+		b->written += b->count;
+		b->count = 0;
+		b->used = 0;
+		next_seq++;
+	}
+	sticky_error = err;
+	return err;
 }
 
 int output_record(const void *data, size_t size)
@@ -218,20 +256,13 @@ int output_record(const void *data, size_t size)
 	memcpy(b->payload + b->used, data, size);
 	b->used += size;
 	b->count++;
-	return b->used + size > batch_capacity ? flush_batch(hdr->type, b) : 0;
+	/* A full batch goes out alone, mid-drain; the others wait for the flush. */
+	return b->used + size > batch_capacity ? flush_batches(hdr->type, hdr->type) : 0;
 }
 
 int output_flush(void)
 {
-	for (__u16 type = 0; type <= OUTPUT_MAX_RECORD_TYPE; type++) {
-		if (batches[type].count) {
-			int err = flush_batch(type, &batches[type]);
-
-			if (err)
-				return err;
-		}
-	}
-	return sticky_error;
+	return flush_batches(0, OUTPUT_MAX_RECORD_TYPE);
 }
 
 int output_error(void)

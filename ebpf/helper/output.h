@@ -24,7 +24,7 @@ void output_discard_records(void);
 int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 len);
 /* Copy one ring-buffer record into its batch; flushes the batch when the next would not fit. */
 int output_record(const void *data, size_t size);
-/* Write every non-empty batch as an EVENTS frame. */
+/* Write every non-empty batch as an EVENTS frame, all in one writev (one wake-up of the reader). */
 int output_flush(void);
 
 /* The error that stopped the output for good (negative errno), 0 while it works. */

@@ -2,6 +2,8 @@
 // exporter thread, used both ways: batches to the thread (one copy per batch and no message, the
 // thread woken with Atomics.notify only when it sleeps, every batch that piled up run in one
 // wake-up), and the thread's results back (results.ts), read by the main thread when it is awake anyway.
+// A producer that publishes several batches at once (one read of the helper's socket) holds the
+// notify and wakes the consumer once after them (hold, release).
 // Layout: a 64-byte header of Int32 words, then the data area; each entry is a 16-byte header
 // {slot, record type, count, payload bytes} and its payload, 8-byte aligned. An entry never
 // wraps: one that does not fit before the end leaves a WRAP mark and starts at offset 0.
@@ -37,6 +39,10 @@ export class RingWriter {
   private write = 0;
   /** Offset of the entry `claim` made room for. */
   private claimed = 0;
+  /** Between hold() and release(): entries are published without waking the consumer. */
+  private holding = false;
+  /** An entry was published while holding. */
+  private held = false;
 
   constructor(ring: SharedArrayBuffer) {
     this.ctl = new Int32Array(ring, 0, HEADER_BYTES / 4);
@@ -85,6 +91,21 @@ export class RingWriter {
     const next = at + entryBytes(payloadBytes);
     this.write = next === this.cap ? 0 : next;
     Atomics.store(this.ctl, WRITE, this.write);
+    if (this.holding) this.held = true;
+    else if (Atomics.load(this.ctl, SLEEPING) !== 0) Atomics.notify(this.ctl, WRITE);
+  }
+
+  /** Publishes without waking a sleeping consumer until release(): several batches, one wake-up. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Wakes the consumer once if it sleeps and entries were published since hold(). */
+  release(): void {
+    this.holding = false;
+    if (!this.held) return;
+    this.held = false;
+    // After the WRITE stores: a consumer that went to sleep before them sets SLEEPING first.
     if (Atomics.load(this.ctl, SLEEPING) !== 0) Atomics.notify(this.ctl, WRITE);
   }
 

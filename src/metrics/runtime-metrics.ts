@@ -4,8 +4,8 @@ import { collectDefaultMetrics, Registry, type MetricObjectWithValues, type Metr
 import type { MetricKind, SeriesStore } from './store.js';
 
 const OWNER = 'runtime';
-/** How often the event-loop delay is sampled (nodejs_eventloop_lag_*). */
-const EVENT_LOOP_SAMPLE_MS = 100;
+/** How often the event-loop delay is sampled (nodejs_eventloop_lag_*): 15 samples per 15 s scrape. */
+const EVENT_LOOP_SAMPLE_MS = 1000;
 /** Least time between two reads of prom-client's values (~2.5 ms of CPU each here): a client polling /federate every millisecond read them on every request. */
 const MIN_REFRESH_MS = 100;
 
@@ -29,8 +29,10 @@ export class RuntimeMetrics {
   private readonly families = new Map<string, Family>();
 
   constructor(private readonly store: SeriesStore) {
-    // The event-loop delay sampler is a timer: at prom-client's 10 ms it woke an idle collector
-    // 100 times a second. 100 ms still gives each scrape its delay percentiles.
+    // The event-loop delay sampler is a timer (libuv's, apart from the JS timers): at prom-client's
+    // 10 ms it woke an idle collector 100 times a second, at 100 ms still 10 times, as many
+    // main-thread wake-ups as the frames of an exec storm (issue #17). Once a second still gives
+    // each scrape its delay percentiles, from fewer samples: a short stall is caught less often.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     // Families are declared on the first scrape (a histogram's bounds come with its values);
     // their names are held now, so no exporter loaded before that scrape can take one.

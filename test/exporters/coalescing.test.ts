@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/host/runtime.js';
+import { ExporterThread, holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
 import { ResultsReader } from '../../src/exporters/results.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
@@ -140,6 +141,43 @@ describe('batch coalescing', () => {
     expect(value(host, 'batches_disorder_total')).toBe(0);
   });
 
+  it('wakes a sleeping thread once for the batches of one read of the helper, not once per frame', async () => {
+    const { host, e } = await load();
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush(); // the first batch declares its series: that answer is a message
+    await new Promise((r) => setTimeout(r, 100)); // the thread back asleep in its wait
+    const seen = countMessages();
+    const notify = vi.spyOn(Atomics, 'notify');
+    // What the collector does around each read of the helper's socket, here with three frames.
+    holdExporterWakeups();
+    for (let i = 0; i < 3; i++) e.onBatch(FORK, records(5 + i * 4, 4), 4);
+    expect(notify).not.toHaveBeenCalled();
+    wakeExporterThreads();
+    expect(notify).toHaveBeenCalledTimes(1);
+    await e.flush();
+    expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 3 });
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 4, events: 16 });
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+    // Nothing handed over since: the next read's wake-up notifies nobody.
+    holdExporterWakeups();
+    wakeExporterThreads();
+    expect(notify).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs every batch of a held read that overfills the ring, in order, once woken', async () => {
+    const { host, e } = await load({ queueBatches: 1000 });
+    await new Promise((r) => setTimeout(r, 100));
+    holdExporterWakeups();
+    const per = 2000; // 40 batches of 112 000 bytes: more than the 4 MiB ring, the rest wait in overflow
+    for (let i = 0; i < 40; i++) e.onBatch(FORK, records(1 + i * per, per), per);
+    wakeExporterThreads();
+    await e.flush();
+    expect({ batches: e.batches, events: e.events, dropped: e.dropped }).toEqual({
+      batches: 40, events: 40 * per, dropped: { queue_full: 0, not_running: 0, aborted: 0 },
+    });
+    expect(value(host, 'batches_disorder_total')).toBe(0);
+  });
+
   it('applies results nobody waits for through the results ring, within the fallback wait, with no message', async () => {
     // A long deadline: the watchdog, which also reads the ring, does not look within this test.
     const { host, e } = await load({ batchTimeoutMs: 30_000 });
@@ -148,12 +186,56 @@ describe('batch coalescing', () => {
     const seen = countMessages();
     e.onBatch(FORK, records(5, 4), 4);
     // No further batch, no reader, no flush(): only the thread's results ring and the fallback timer.
-    await until('the batch applied', () => e.batches === 2, 1000);
+    await until('the batch applied', () => e.batches === 2, 2500); // RESULTS_MAX_WAIT_MS (1 s) and a margin
     expect(seen).toEqual({ messages: 0, wakeups: 1, batches: 1 });
     // That one answer was read from the ring, not carried by a message.
     expect(vi.mocked(ResultsReader.prototype.read)).toHaveBeenCalledTimes(1);
     expect({ batches: e.batches, events: e.events }).toEqual({ batches: 2, events: 8 });
     expect(value(host, 'batches_calls_total')).toBe(2);
+  });
+
+  it('never wakes the main thread for results between the frames of a stream, 100 ms apart', async () => {
+    const { e } = await load({ batchTimeoutMs: 30_000 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush();
+    const proto = ExporterThread.prototype as unknown as { onLateResults(): void };
+    const late = vi.spyOn(proto, 'onLateResults');
+    // The helper's longest regular wait between frames of a stream (busyPollMs), 10 frames.
+    for (let i = 0; i < 10; i++) {
+      e.onBatch(FORK, records(5 + i * 4, 4), 4);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(late).not.toHaveBeenCalled();
+    // Once the stream stops, the last results are applied without a reader (the fallback, or the watchdog's look).
+    await until('the last batch applied', () => e.batches === 11, 2500);
+    expect(e.events).toBe(44);
+  });
+
+  it('checks the deadlines at the reads of a stream, so the watchdog timer never wakes the main thread between them', async () => {
+    const { e } = await load({ batchTimeoutMs: 250 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush();
+    let inRead = false;
+    const checks = { inRead: 0, byTimer: 0 };
+    const check = ExporterThread.prototype.check;
+    vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
+      checks[inRead ? 'inRead' : 'byTimer']++;
+      return check.call(this, now);
+    });
+    // 15 reads of the helper 100 ms apart (its longest regular wait in a stream), as the collector makes them.
+    for (let i = 0; i < 15; i++) {
+      inRead = true;
+      holdExporterWakeups();
+      e.onBatch(FORK, records(5 + i * 4, 4), 4);
+      wakeExporterThreads();
+      inRead = false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Idle, the watchdog looks every 250 ms (batchTimeoutMs): 6 times in these 1.5 s, all at reads.
+    expect(checks.byTimer).toBe(0);
+    expect(checks.inRead).toBeGreaterThanOrEqual(5);
+    await e.flush();
+    expect({ batches: e.batches, events: e.events }).toEqual({ batches: 16, events: 64 });
   });
 
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {

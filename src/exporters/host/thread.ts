@@ -7,7 +7,8 @@
 // every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
 // fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
 // terminated and the other slots on it are loaded again on a fresh one. The timer is set for
-// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it.
+// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it,
+// and the reads of a stream of frames check before it is due, so a busy one is not woken for it either.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -43,14 +44,20 @@ export interface SlotOwner {
 
 /** Past a deadline by this much before the watchdog's check (timers fire late, never early). */
 const WATCHDOG_SLACK_MS = 1;
+/** A read of the helper's frames checks the deadlines itself when the watchdog is due this soon. */
+const WATCHDOG_EARLY_MS = 200;
 /** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
 const HARD_GRACE_MS = 1000;
 /** Ring data bytes: a few of the helper's largest frames (1 MiB) per wake-up; more wait in `overflow`. */
 const RING_BYTES = 4 << 20;
 /** Results ring data bytes: a wake-up's results are a few hundred bytes per slot; more than half of this goes as a message. */
 const RESULTS_BYTES = 256 << 10;
-/** Longest results wait unread in the results ring when no frame or reader comes by. */
-const RESULTS_MAX_WAIT_MS = 20;
+/**
+ * Longest results wait unread in the results ring when no frame or reader comes by. Longer than
+ * the helper's waits between frames of a stream (busyPollMs), so it never fires between them
+ * (at 20 ms it woke the main thread after most frames of an exec storm); every reader settles first anyway.
+ */
+const RESULTS_MAX_WAIT_MS = 1000;
 
 let nextSlot = 1;
 /** Threads of each pool; a thread ends with its last slot. */
@@ -61,6 +68,23 @@ const terminationListeners = new Set<() => void>();
 /** Applies every exporter thread's results waiting in shared memory: called by whatever reads the store or the exporters' status. */
 export function settleExporterThreads(): void {
   for (const pool of pools.values()) for (const t of pool) t.settle();
+}
+
+/**
+ * Until wakeExporterThreads(), batches handed over do not wake their sleeping threads: the
+ * frames of one read of the helper's socket wake each thread once, not once per frame.
+ */
+export function holdExporterWakeups(): void {
+  for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
+}
+
+/**
+ * Wakes once each sleeping thread that got batches since holdExporterWakeups(); and checks the
+ * deadlines if the watchdog is due soon, so while frames come its timer need not wake the main thread.
+ */
+export function wakeExporterThreads(): void {
+  for (const pool of pools.values()) for (const t of pool) t.wakeHeld();
+  watchdog.checkIfDueWithin(WATCHDOG_EARLY_MS);
 }
 
 /** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
@@ -82,6 +106,9 @@ export class ExporterThread {
   /** Reads the results ring RESULTS_MAX_WAIT_MS after the last batch handed over, while some are in flight. */
   private lateResults: NodeJS.Timeout | undefined;
   private settling = false;
+  /** Between holdWakeup() and wakeHeld(), and whether a batch was handed over meanwhile. */
+  private holding = false;
+  private handedWhileHolding = false;
   /** Batches the ring had no room for, and messages behind them, in order: sent as the thread frees room. */
   private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
   private ended = false;
@@ -139,12 +166,26 @@ export class ExporterThread {
     if (this.lateResults === undefined) {
       this.lateResults = setTimeout(() => this.onLateResults(), RESULTS_MAX_WAIT_MS);
       this.lateResults.unref();
-    } else this.lateResults.refresh();
+    } else if (this.holding) this.handedWhileHolding = true; // refreshed once, by wakeHeld()
+    else this.lateResults.refresh();
     if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
     this.overflow.push([slot, recordType, count, payload.slice()]);
     // Ask for a message once the thread frees room, then look again: it may have freed it just before it read the request.
     Atomics.store(this.signals, SIG_ANSWER, 1);
     this.flushOverflow();
+  }
+
+  holdWakeup(): void {
+    this.holding = true;
+    this.ring.hold();
+  }
+
+  wakeHeld(): void {
+    this.holding = false;
+    this.ring.release();
+    if (!this.handedWhileHolding) return;
+    this.handedWhileHolding = false;
+    this.lateResults?.refresh();
   }
 
   /** Applies the results the thread left in the results ring, in order; one atomic load when there are none. */
@@ -324,6 +365,14 @@ class Watchdog {
     this.due = at;
     this.timer = setTimeout(() => this.check(), Math.max(0, at - epochMs()) + WATCHDOG_SLACK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Checks now if the timer is due within `ms`. Early is never wrong: an idle slot's next check
+   * counts from now, a running one's from its deadline.
+   */
+  checkIfDueWithin(ms: number): void {
+    if (this.due - epochMs() <= ms) this.check();
   }
 
   private disarm(): void {
