@@ -147,8 +147,8 @@ real process churn produces, not the pipeline's ceiling. CPU is read from \`/pro
 timer, as the collector does.
 
 The exec storm's cost per event is dominated by wake-ups, not by events. A storm is a stream: every poll
-finds records, so the helper waits \`busyPollMs\` (20 ms) between frames instead of \`pollMs\` (5 ms) unless
-\`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
+finds records, so the helper's wait grows from 4 × \`pollMs\` (20 ms) towards \`busyPollMs\` (100 ms) while the
+stream brings 1000 records a second or more, instead of \`pollMs\` (5 ms), unless \`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
 second a flush still carries only tens of records, and each flush wakes the collector's main thread once
 (the helper writes all its frames, one per record type, in one write; the exporter thread's results come
 back through shared memory, not a message) and its exporter thread once (notified once per read, not per
