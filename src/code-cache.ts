@@ -21,6 +21,11 @@ import vm from 'node:vm';
 export const CODE_CACHE_ENV = 'BPFWASM_CODE_CACHE_DIR';
 
 const SUFFIX = '.v8cache';
+/**
+ * A chunk with an import() of its own (the bundle's imports of its chunks are require()s) loads as
+ * Node loads it: on Node 20 a script compiled from a code cache loses its import() callback.
+ */
+const DYNAMIC_IMPORT = /\bimport\(/;
 /** What Node's CommonJS wrapper puts before a file's first character. */
 const WRAPPER_PREFIX_LENGTH = Module.wrap('\0').indexOf('\0');
 
@@ -58,7 +63,6 @@ export class CodeCache {
       // The wrapper sits on the first line: columns there stay the file's own (stack traces, source maps).
       columnOffset: -WRAPPER_PREFIX_LENGTH,
       ...(cachedData && { cachedData }),
-      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
     });
     const state = cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used';
     this.chunks.push({ name, script, cacheFile, state });
@@ -107,7 +111,7 @@ export class CodeCache {
     const proto = Module.prototype as unknown as { _compile(content: string, filename: string): unknown; require(id: string): unknown; exports: unknown };
     const nodeCompile = proto._compile;
     proto._compile = function (this: typeof proto, content: string, filename: string) {
-      if (!filename.startsWith(prefix)) return nodeCompile.call(this, content, filename);
+      if (!filename.startsWith(prefix) || DYNAMIC_IMPORT.test(content)) return nodeCompile.call(this, content, filename);
       const wrapped = cache.compile(content, filename).runInThisContext({ displayErrors: true }) as
         (exports: unknown, require: NodeJS.Require, module: unknown, __filename: string, __dirname: string) => unknown;
       const require = Module.createRequire(filename);
