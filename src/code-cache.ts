@@ -25,7 +25,7 @@ const SUFFIX = '.v8cache';
  * A chunk with an import() of its own (the bundle's imports of its chunks are require()s) loads as
  * Node loads it: on Node 20 a script compiled from a code cache loses its import() callback.
  */
-const DYNAMIC_IMPORT = /\bimport\(/;
+const DYNAMIC_IMPORT = 'import(';
 /** What Node's CommonJS wrapper puts before a file's first character. */
 const WRAPPER_PREFIX_LENGTH = Module.wrap('\0').indexOf('\0');
 
@@ -111,7 +111,7 @@ export class CodeCache {
     const proto = Module.prototype as unknown as { _compile(content: string, filename: string): unknown; require(id: string): unknown; exports: unknown };
     const nodeCompile = proto._compile;
     proto._compile = function (this: typeof proto, content: string, filename: string) {
-      if (!filename.startsWith(prefix) || DYNAMIC_IMPORT.test(content)) return nodeCompile.call(this, content, filename);
+      if (!filename.startsWith(prefix) || content.includes(DYNAMIC_IMPORT)) return nodeCompile.call(this, content, filename);
       const wrapped = cache.compile(content, filename).runInThisContext({ displayErrors: true }) as
         (exports: unknown, require: NodeJS.Require, module: unknown, __filename: string, __dirname: string) => unknown;
       const require = Module.createRequire(filename);
