@@ -137,10 +137,11 @@ export function codeCacheDir(bundleDir: string, env: NodeJS.ProcessEnv = process
   return dir === '' ? undefined : dir;
 }
 
-/** Runs the bundle's CommonJS entry, through the code cache unless it is turned off. */
+/** Runs the bundle's CommonJS entry, through the code cache unless it is turned off or source maps are on. */
 export function runBundle(entry: string): void {
   const bundleDir = dirname(entry);
   const dir = codeCacheDir(bundleDir);
-  if (dir !== undefined) new CodeCache(bundleDir, dir).install();
+  // Node maps stack traces (--enable-source-maps) only for what its own loader compiled.
+  if (dir !== undefined && !process.sourceMapsEnabled) new CodeCache(bundleDir, dir).install();
   Module.createRequire(entry)(entry);
 }
