@@ -140,10 +140,15 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   }
   writer?.start();
   log.info({ port: config.listen.port, host: config.listen.host }, 'collector ready');
-  // The chunks compiled without a cache get theirs now, with what start-up compiled (src/code-cache.ts).
+  // The chunks compiled without a cache get theirs, with what start-up compiled (src/code-cache.ts),
+  // a moment after ready: the first answers to /readyz do not wait for it.
   const codeCache = activeCodeCache();
-  const saved = codeCache?.save();
-  if (saved?.error) log.info({ dir: codeCache?.cacheDir, err: saved.error }, 'code cache not written: the next start compiles from source too');
+  if (codeCache) {
+    setTimeout(() => {
+      const saved = codeCache.save();
+      if (saved.error) log.info({ dir: codeCache.cacheDir, err: saved.error }, 'code cache not written: the next start compiles from source too');
+    }, 1000).unref();
+  }
 }
 
 const program = new Command('bpfwasm')

@@ -17,7 +17,7 @@ import Module from 'node:module';
 import { basename, dirname, join, sep } from 'node:path';
 import vm from 'node:vm';
 
-/** Where the caches go unless BPFWASM_CODE_CACHE_DIR says; that variable set empty turns caching off. */
+/** Where the caches go unless BPFWASM_CODE_CACHE_DIR says (a directory, made if its parent exists); set empty, it turns caching off. */
 export const CODE_CACHE_ENV = 'BPFWASM_CODE_CACHE_DIR';
 
 const SUFFIX = '.v8cache';
@@ -82,7 +82,12 @@ export class CodeCache {
     const todo = this.chunks.filter((c) => c.state !== 'used' && c.state !== 'saved');
     if (todo.length === 0) return { written: 0 };
     try {
-      mkdirSync(this.cacheDir, { recursive: true });
+      // Not recursive: Node 20's mkdir -p never returns for a path under /proc (seen: a collector spinning after ready).
+      try {
+        mkdirSync(this.cacheDir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
       for (const c of todo) {
         const tmp = `${c.cacheFile}.${process.pid}.tmp`;
         writeFileSync(tmp, c.script.createCachedData());

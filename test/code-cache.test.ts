@@ -27,7 +27,7 @@ function load(bundleDir: string, cacheDir: string, file: string) {
     const value = module.exports.answer();
     const state = cache.states()[0].state;
     console.log(JSON.stringify({ value, state, saved: cache.save(), again: cache.save() }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { value: number; state: string; saved: { written: number; error?: string }; again: { written: number } };
 }
@@ -93,6 +93,8 @@ describe('CodeCache', () => {
     const { value, state, saved } = load(dir, cacheDir, file);
     expect([value, state]).toEqual([41, 'missing']);
     expect(saved).toEqual({ written: 0, error: expect.stringContaining('ENOTDIR') });
+    // A directory whose parent is missing is not made (Node 20's recursive mkdir never returns under /proc).
+    expect(load(dir, '/proc/bpfwasm-none/cache', file).saved).toEqual({ written: 0, error: expect.stringContaining('ENOENT') });
   });
 
   it('is found beside the bundle unless BPFWASM_CODE_CACHE_DIR names a directory or, set empty, turns it off', () => {
