@@ -167,8 +167,10 @@ alternately with it. Medians of ${r.runs} runs.
 On the way to ready, the collector starts the helper once its own modules are loaded: the helper loads
 its sensors in its own process while the exporter thread loads the exporters (the helper's frames
 wait in its socket until they are loaded) and the main thread loads the HTTP server and then the
-gRPC API; \`/readyz\` waits for all three. \`run\` loads one bundle (\`dist/src/cli.js\` and its chunks
-in \`dist/bundle\`: 43 files, where the unbundled tree was ~750), not the other commands' chunks.
+gRPC API; \`/readyz\` waits for all three. \`run\` loads one bundle (\`dist/src/cli.js\`, a launcher, and
+\`dist/bundle/cli.cjs\` with its chunks: 33 files, where the unbundled tree was ~750), not the other
+commands' chunks. The chunks are CommonJS and compile through V8's code cache (\`dist/code-cache\`,
+written by the first start once it is ready): the runs after the first take the compiled code from it.
 
 What the collector's RSS is made of (\`/proc/PID/smaps\` and its own runtime metrics, idle):
 

@@ -81,7 +81,7 @@ build_arch() { # one arch's image into the layout; its manifest descriptor into 
   A=$R/opt/bpfwasm
   mkdir -p "$A/ebpf/build" "$A/exporters" "$A/src/metrics" "$A/src/api"
   cp package.json package-lock.json "$A/"
-  (cd dist && find src bundle -name '*.js' -print0 | cpio -0pdm --quiet "$A/dist")
+  (cd dist && find src bundle \( -name '*.js' -o -name '*.cjs' \) -print0 | cpio -0pdm --quiet "$A/dist")
   cp -r src/metrics/proto "$A/src/metrics/"; cp -r src/api/proto "$A/src/api/"
   cp -r exporters/build "$A/exporters/"
   "$strip" --strip-debug -o "$A/ebpf/build/bpfwasm-helper" "$helper"

@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { ApiServer } from './api/server.js';
 import { SENSORS, isHost, loadConfig } from './config.js';
 import { BpfwasmError } from './errors.js';
+import { activeCodeCache } from './code-cache.js';
 
 // Users read one-line errors; a library's deprecation notice (grpc-js passing an IP as TLS
 // servername: DEP0123) is noise to them, so the CLI prints none.
@@ -139,6 +140,15 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
   }
   writer?.start();
   log.info({ port: config.listen.port, host: config.listen.host }, 'collector ready');
+  // The chunks compiled without a cache get theirs, with what start-up compiled (src/code-cache.ts),
+  // a moment after ready: the first answers to /readyz do not wait for it.
+  const codeCache = activeCodeCache();
+  if (codeCache) {
+    setTimeout(() => {
+      const saved = codeCache.save();
+      if (saved.error) log.info({ dir: codeCache.cacheDir, err: saved.error }, 'code cache not written: the next start compiles from source too');
+    }, 1000).unref();
+  }
 }
 
 const program = new Command('bpfwasm')
@@ -158,8 +168,10 @@ Examples:
   .action(run);
 
 // `run` is what a host starts at boot: the other commands' modules (the gRPC client among
-// them) load only when the command line is not `run`.
-if (process.argv[2] !== 'run') {
+// them) load only when the command line is not `run`. No top-level await: the bundle is CommonJS,
+// so that V8 can cache its compiled code (src/code-cache.ts).
+async function addOtherCommands(): Promise<void> {
+  if (process.argv[2] === 'run') return;
   const [{ statusCommand }, { eventsCommand }, { profileCommand }, { registerCheck }, { exportersCommand }] = await Promise.all([
     import('./cli/status.js'), import('./cli/events.js'), import('./cli/profile.js'), import('./check/command.js'), import('./cli/exporters.js'),
   ]);
@@ -177,9 +189,10 @@ function speakOneLanguage(cmd: Command): void {
   cmd.exitOverride().configureOutput({ outputError: () => {} });
   for (const sub of cmd.commands) speakOneLanguage(sub);
 }
-speakOneLanguage(program);
-
-program.parseAsync().catch((err: Error) => {
+addOtherCommands().then(() => {
+  speakOneLanguage(program);
+  return program.parseAsync();
+}).catch((err: Error) => {
   // Help asked for exits 0; help shown because a command was missing is a usage error.
   if (err instanceof CommanderError && ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code)) process.exit(err.exitCode === 0 ? 0 : USAGE_ERROR);
   process.stderr.write(`bpfwasm: ${err.message.replace(/^error: /, '')}\n`);

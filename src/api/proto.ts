@@ -1,14 +1,12 @@
-// Loads the API's .proto files once, for the server and the client alike. keepCase: messages
-// are plain objects with the proto's snake_case field names; uint64 travel as decimal strings
-// (the server may send numbers); enums as their names; oneofs tell which member is set.
-import { loadSync, type MessageTypeDefinition, type Options, type PackageDefinition } from '@grpc/proto-loader';
+// Loads the API's .proto files once with proto-loader, for the client (the server's services:
+// service-definitions.ts). keepCase: messages are plain objects with the proto's snake_case field
+// names; uint64 travel as decimal strings (the server may send numbers); enums as their names;
+// oneofs tell which member is set.
+import { loadSync, type MessageTypeDefinition, type PackageDefinition } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { LOADER_OPTIONS, PROTO_FILES } from './service-definitions.js';
 
-export const PROTO_DIR = join(PACKAGE_ROOT, 'src', 'api', 'proto');
-
-export const LOADER_OPTIONS: Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+export { COLLECTOR_SERVICE, LOADER_OPTIONS, PROTO_DIR } from './service-definitions.js';
 
 export interface ApiProto {
   collector: ServiceDefinition;
@@ -22,7 +20,7 @@ let loaded: ApiProto | undefined;
 
 export function apiProto(): ApiProto {
   if (loaded) return loaded;
-  const definition = loadSync([join(PROTO_DIR, 'bpfwasm.proto'), join(PROTO_DIR, 'health.proto')], LOADER_OPTIONS);
+  const definition = loadSync(PROTO_FILES, LOADER_OPTIONS);
   const root = loadPackageDefinition(definition);
   const collector = ((root.bpfwasm as GrpcObject).v1 as GrpcObject).Collector as ServiceClientConstructor;
   const health = (((root.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject).Health as ServiceClientConstructor;
@@ -30,8 +28,6 @@ export function apiProto(): ApiProto {
   return loaded;
 }
 
-/** The service name health checks ask about, besides "" (the whole server). */
-export const COLLECTOR_SERVICE = 'bpfwasm.v1.Collector';
 
 const LONGS = new Set(['TYPE_UINT64', 'TYPE_INT64', 'TYPE_FIXED64', 'TYPE_SFIXED64', 'TYPE_SINT64']);
 

@@ -12,7 +12,7 @@ import { TokenCheck } from './auth.js';
 import type { EventTap } from './event-tap.js';
 import { ApiMetrics } from './metrics.js';
 import { MAX_LOAD_EXPORTER_BYTES, requestGuard, withRequestLimits, type GuardOptions } from './guard.js';
-import { apiProto } from './proto.js';
+import { apiServices } from './service-definitions.js';
 import { serverStream, unary, type RpcContext } from './rpc.js';
 import { EventStreams } from './services/events.js';
 import { EventRecordings } from './services/record.js';
@@ -48,6 +48,8 @@ export class ApiServer {
   private readonly servers: Server[] = [];
   private readonly streams: EventStreams;
   private readonly recordings: EventRecordings;
+  /** Shared by the unix socket's server and the TCP one. */
+  private readonly services = apiServices();
   readonly metrics: ApiMetrics;
   /** The TCP port actually bound (useful with port 0), once listening. */
   tcpPort: number | undefined;
@@ -97,7 +99,7 @@ export class ApiServer {
   private build(authorize: GuardOptions['authorize']): Server {
     const { collector, profiling } = this.opts;
     const ctx: RpcContext = { count: (method, code) => this.metrics.request(method, code) };
-    const proto = apiProto();
+    const proto = this.services;
     const server = new Server({
       // The transport's bound is the largest request of any method; each method's is checked by the guard.
       'grpc.max_receive_message_length': MAX_LOAD_EXPORTER_BYTES,

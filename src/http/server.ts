@@ -2,6 +2,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BpfwasmError } from '../errors.js';
+import { lazyValidators } from './lazy-validators.js';
 import type { SeriesStore } from '../metrics/store.js';
 import { federateRoute } from './routes/federate.js';
 import { flamegraphRoute, type FlamegraphRouteOptions } from './routes/flamegraph.js';
@@ -33,6 +34,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // An idle keep-alive connection (a scraper's pool, a browser's pre-connect) must not hold up
     // shutdown; a request in progress gets to finish its response.
     forceCloseConnections: 'idle',
+    // Request schemas compile at their route's first request, not on the way to /readyz.
+    schemaController: { compilersFactory: { buildValidator: lazyValidators() } },
   }) as unknown as FastifyInstance;
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof BpfwasmError ? err.statusCode : err.statusCode ?? 500;

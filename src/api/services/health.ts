@@ -1,6 +1,6 @@
 // grpc.health.v1.Health: SERVING for "" and the Collector service once the collector is ready.
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
-import { COLLECTOR_SERVICE } from '../proto.js';
+import { COLLECTOR_SERVICE } from '../service-definitions.js';
 import { apiError } from '../status-codes.js';
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING';
