@@ -12,7 +12,7 @@
 // written again. A missing, unreadable or unwritable directory (a read-only install, the image's
 // read-only root filesystem) only means compiling from source, as without a cache.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { basename, dirname, join, sep } from 'node:path';
 import vm from 'node:vm';
@@ -30,7 +30,7 @@ const DYNAMIC_IMPORT = 'import(';
 const WRAPPER_PREFIX_LENGTH = Module.wrap('\0').indexOf('\0');
 
 /** How one chunk was compiled at this start. */
-export type ChunkCacheState = 'used' | 'missing' | 'rejected' | 'saved';
+export type ChunkCacheState = 'used' | 'missing' | 'rejected' | 'untrusted' | 'saved';
 
 interface Chunk { name: string; script: vm.Script; cacheFile: string; state: ChunkCacheState }
 
@@ -52,10 +52,8 @@ export class CodeCache {
     const name = basename(filename);
     const key = createHash('sha1').update(source).digest('hex');
     const cacheFile = join(this.cacheDir, `${name}.${key}.${process.versions.v8}.${process.arch}${SUFFIX}`);
-    let cachedData: Buffer | undefined;
-    try {
-      cachedData = readFileSync(cacheFile);
-    } catch { /* none yet, or unreadable: compiled from source */ }
+    const cached = readTrusted(cacheFile);
+    const cachedData = cached === 'untrusted' ? undefined : cached;
     // A #! line is a comment to Node's loader only: made one to V8, at the same length.
     const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
     const script = new vm.Script(Module.wrap(body), {
@@ -64,7 +62,7 @@ export class CodeCache {
       columnOffset: -WRAPPER_PREFIX_LENGTH,
       ...(cachedData && { cachedData }),
     });
-    const state = cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used';
+    const state = cached === 'untrusted' ? 'untrusted' : cachedData === undefined ? 'missing' : script.cachedDataRejected ? 'rejected' : 'used';
     this.chunks.push({ name, script, cacheFile, state });
     return script;
   }
@@ -84,13 +82,14 @@ export class CodeCache {
     try {
       // Not recursive: Node 20's mkdir -p never returns for a path under /proc (seen: a collector spinning after ready).
       try {
-        mkdirSync(this.cacheDir);
+        mkdirSync(this.cacheDir, { mode: 0o755 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       for (const c of todo) {
         const tmp = `${c.cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, c.script.createCachedData());
+        // An explicit mode: under umask 0 the default would make it writable by all, so untrusted at the next start.
+        writeFileSync(tmp, c.script.createCachedData(), { mode: 0o644 });
         renameSync(tmp, c.cacheFile);
         c.state = 'saved';
       }
@@ -126,6 +125,29 @@ export class CodeCache {
   }
 }
 
+/**
+ * A cache file's bytes, if there is one this process may run: V8 runs a cache's bytecode as the
+ * chunk's code, so one that another user owns or could have written (a shared or world-writable
+ * BPFWASM_CODE_CACHE_DIR) is not taken; it is compiled from source and written again, as our own.
+ */
+function readTrusted(file: string): Buffer | 'untrusted' | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined; // none yet, or unreadable: compiled from source
+  }
+  try {
+    const st = fstatSync(fd);
+    const uid = process.geteuid?.() ?? st.uid;
+    if ((st.uid !== uid && st.uid !== 0) || (st.mode & 0o022) !== 0 || !st.isFile()) return 'untrusted';
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The cache installed in this process, found by the bundle's own copy of this module. */
 const ACTIVE = Symbol.for('bpfwasm.codeCache');

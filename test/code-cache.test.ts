@@ -1,7 +1,8 @@
 // V8's code cache for the run bundle: a cache is used when valid, ignored and written again when
-// stale, corrupt or missing, and an unwritable directory only means compiling from source.
+// stale, corrupt, missing or not trusted (another user's, or writable by others), and an
+// unwritable directory only means compiling from source.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeCacheDir } from '../src/code-cache.js';
@@ -80,6 +81,40 @@ describe('CodeCache', () => {
     const corrupt = load(dir, cacheDir, file);
     expect([corrupt.value, corrupt.state]).toEqual([41, 'rejected']);
     expect(corrupt.saved).toEqual({ written: 1 });
+    expect(load(dir, cacheDir, file).state).toBe('used');
+  });
+
+  it('does not run a cache another user owns or could have written: compiles from source and writes its own', () => {
+    const dir = freshTmpDir('code-cache');
+    const file = join(dir, 'a.cjs');
+    const cacheDir = join(dir, 'cache');
+    writeFileSync(file, chunk(40));
+    load(dir, cacheDir, file);
+    const cacheFile = join(cacheDir, readdirSync(cacheDir)[0]!);
+    chmodSync(cacheFile, 0o666); // writable by anyone: whoever could write it chooses the code run
+    const writable = load(dir, cacheDir, file);
+    expect([writable.value, writable.state]).toEqual([41, 'untrusted']);
+    expect(writable.saved).toEqual({ written: 1 });
+    expect(statSync(cacheFile).mode & 0o022).toBe(0); // replaced by one of our own
+    chownSync(cacheFile, 65534, 65534); // nobody's
+    expect(load(dir, cacheDir, file).state).toBe('untrusted');
+    expect(statSync(cacheFile).uid).toBe(process.geteuid!());
+    expect(load(dir, cacheDir, file).state).toBe('used');
+  });
+
+  it('writes caches only its owner may change, under any umask', () => {
+    const dir = freshTmpDir('code-cache');
+    const file = join(dir, 'a.cjs');
+    const cacheDir = join(dir, 'cache');
+    writeFileSync(file, chunk(40));
+    const old = process.umask(0); // the child inherits it
+    try {
+      load(dir, cacheDir, file);
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(cacheDir).mode & 0o022).toBe(0);
+    expect(statSync(join(cacheDir, readdirSync(cacheDir)[0]!)).mode & 0o022).toBe(0);
     expect(load(dir, cacheDir, file).state).toBe('used');
   });
 
