@@ -143,6 +143,10 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     return this.queuedBatches !== 0;
   }
 
+  get pending(): boolean {
+    return this.queuedBatches !== 0 || this.forgetWaiter !== undefined || this.state === 'loading';
+  }
+
   get awaited(): boolean {
     return this.idleWaiters.length !== 0;
   }

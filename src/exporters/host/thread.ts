@@ -7,8 +7,8 @@
 // every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
 // fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
 // terminated and the other slots on it are loaded again on a fresh one. The timer is set for
-// the next moment a deadline can pass, not on a fixed tick, so an idle collector is not woken for it,
-// and the reads of a stream of frames check before it is due, so a busy one is not woken for it either.
+// the next moment a deadline can pass, and only while some slot has work handed over and not
+// answered (a slot's code runs only then), so an idle collector is never woken for it.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -30,6 +30,8 @@ export interface SlotOwner {
   readonly initTimeoutMs: number;
   /** Batches handed over whose results it has not had yet. */
   readonly busy: boolean;
+  /** Work handed to its thread not answered yet (a load, batches, a forget): only then can its code run. */
+  readonly pending: boolean;
   /** A caller waits for those results (flush()): the thread is asked to answer its wake-ups with a message. */
   readonly awaited: boolean;
   /** Everything the thread said about this slot but its results. */
@@ -44,8 +46,6 @@ export interface SlotOwner {
 
 /** Past a deadline by this much before the watchdog's check (timers fire late, never early). */
 const WATCHDOG_SLACK_MS = 1;
-/** A read of the helper's frames checks the deadlines itself when the watchdog is due this soon. */
-const WATCHDOG_EARLY_MS = 200;
 /** How long a thread may take to stop a slot's code after its deadline before it is terminated. */
 const HARD_GRACE_MS = 1000;
 /** Ring data bytes: a few of the helper's largest frames (1 MiB) per wake-up; more wait in `overflow`. */
@@ -78,13 +78,9 @@ export function holdExporterWakeups(): void {
   for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
 }
 
-/**
- * Wakes once each sleeping thread that got batches since holdExporterWakeups(); and checks the
- * deadlines if the watchdog is due soon, so while frames come its timer need not wake the main thread.
- */
+/** Wakes once each sleeping thread that got batches since holdExporterWakeups(). */
 export function wakeExporterThreads(): void {
   for (const pool of pools.values()) for (const t of pool) t.wakeHeld();
-  watchdog.checkIfDueWithin(WATCHDOG_EARLY_MS);
 }
 
 /** Calls `listener` on every watchdog termination of a thread until the returned function is called. */
@@ -163,6 +159,8 @@ export class ExporterThread {
   /** Hands a batch to a slot (a copy); never blocks. Its owner settles first (this applies no results: the owner is mid-count). */
   batch(slot: number, recordType: number, payload: Uint8Array, count: number): void {
     if (payload.byteLength > this.maxPayload) throw new BpfwasmError('EXPORTER_LOAD', `a batch of ${payload.byteLength} bytes is larger than the exporter ring takes (${this.maxPayload})`);
+    // It cannot start before now, so its deadline is no sooner than this (one compare while the timer is set).
+    watchdog.armWithin(this.slots.get(slot)?.batchTimeoutMs ?? 0);
     if (this.lateResults === undefined) {
       this.lateResults = setTimeout(() => this.onLateResults(), RESULTS_MAX_WAIT_MS);
       this.lateResults.unref();
@@ -220,6 +218,7 @@ export class ExporterThread {
   /** The slot forgets these ids once every batch handed to it before has run. */
   forget(slot: number, ids: readonly number[], appliedSeq: number): void {
     const m: ToWorker = { t: 'forget', slot, ids, appliedSeq };
+    watchdog.armWithin(this.slots.get(slot)?.batchTimeoutMs ?? 0);
     if (this.overflow.length === 0) this.post(m);
     else this.overflow.push(m);
   }
@@ -244,7 +243,8 @@ export class ExporterThread {
   /**
    * Watchdog: stops a slot past its deadline; terminates the thread if one still runs
    * HARD_GRACE_MS later. Returns when the next check is due: the earliest deadline of a running
-   * phase, or for idle slots the shortest deadline from now (none can pass sooner).
+   * phase, or for an idle slot with work pending the shortest deadline from now (none can pass
+   * sooner); Infinity when no slot has work, as no deadline can pass before more is handed over.
    */
   check(now: number): number {
     // Batches that completed count as completed, not as lost with a slot stopped now.
@@ -253,7 +253,7 @@ export class ExporterThread {
     for (const owner of this.slots.values()) {
       const phase = Atomics.load(owner.ctl, CTL_PHASE);
       if (phase === Phase.IDLE) {
-        next = Math.min(next, now + Math.min(owner.batchTimeoutMs, owner.initTimeoutMs));
+        if (owner.pending) next = Math.min(next, now + Math.min(owner.batchTimeoutMs, owner.initTimeoutMs));
         continue;
       }
       const limit = phase === Phase.INIT ? owner.initTimeoutMs : owner.batchTimeoutMs;
@@ -359,20 +359,18 @@ class Watchdog {
     if (this.threads.size === 0) this.disarm();
   }
 
+  /** Work handed over now: a deadline can pass `ms` from now at the soonest. */
+  armWithin(ms: number): void {
+    const at = epochMs() + ms;
+    if (this.due > at) this.arm(at);
+  }
+
   private arm(at: number): void {
     if (this.timer !== undefined && this.due <= at) return;
     this.disarm();
     this.due = at;
     this.timer = setTimeout(() => this.check(), Math.max(0, at - epochMs()) + WATCHDOG_SLACK_MS);
     this.timer.unref();
-  }
-
-  /**
-   * Checks now if the timer is due within `ms`. Early is never wrong: an idle slot's next check
-   * counts from now, a running one's from its deadline.
-   */
-  checkIfDueWithin(ms: number): void {
-    if (this.due - epochMs() <= ms) this.check();
   }
 
   private disarm(): void {
@@ -386,7 +384,7 @@ class Watchdog {
     const now = epochMs();
     let next = Infinity;
     for (const t of [...this.threads]) next = Math.min(next, t.check(now));
-    // A thread with slots always has a next check; a thread lost meanwhile armed the timer for its replacement.
+    // No next check while no slot has work: handing work over arms the timer again; a thread lost meanwhile armed it for its replacement.
     if (Number.isFinite(next)) this.arm(next);
   }
 }
