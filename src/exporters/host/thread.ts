@@ -54,7 +54,7 @@ const RING_BYTES = 4 << 20;
 const RESULTS_BYTES = 256 << 10;
 /**
  * Longest results wait unread in the results ring when no frame or reader comes by. Longer than
- * the helper's waits between frames of a stream (busyPollMs), so it never fires between them
+ * the helper's waits between frames of a stream (busyPollMs, 250 ms), so it never fires between them
  * (at 20 ms it woke the main thread after most frames of an exec storm); every reader settles first anyway.
  */
 const RESULTS_MAX_WAIT_MS = 1000;
