@@ -172,7 +172,7 @@ real process churn produces, not the pipeline's ceiling. CPU is read from \`/pro
 timer, as the collector does.
 
 The exec storm's cost per event is dominated by wake-ups, not by events. A storm is a stream: every poll
-finds records, so the helper's wait grows from 4 × \`pollMs\` (20 ms) towards \`busyPollMs\` (250 ms) while the
+finds records, so the helper's wait grows from 4 × \`pollMs\` (20 ms) towards \`busyPollMs\` (200 ms) while the
 stream brings 1000 records a second or more, instead of \`pollMs\` (5 ms), unless \`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
 second a flush carries a few hundred records and costs the collector about a millisecond of CPU
 whatever it carries (at a 100 ms \`busyPollMs\` the warm figure was ~5 µs per event), and each flush wakes the collector's main thread once

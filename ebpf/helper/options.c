@@ -491,7 +491,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		return EXIT_USAGE;
 	}
 	if (!opts->busy_poll_ms)
-		opts->busy_poll_ms = opts->poll_ms * 50 < 10000 ? opts->poll_ms * 50 : 10000;
+		opts->busy_poll_ms = opts->poll_ms * 40 < 10000 ? opts->poll_ms * 40 : 10000;
 	if (opts->busy_poll_ms < opts->poll_ms) {
 		diag("--busy-poll-ms (%u) must be at least --poll-ms (%u)", opts->busy_poll_ms,
 		     opts->poll_ms);

@@ -145,7 +145,7 @@ describe('helper wake-up policy', () => {
     expect({ drops, written }).toEqual({ drops: 0, written: submitted });
     const biggest = Math.max(...frames.map((f) => f.length));
     console.log(`${rate}/s for ${seconds} s: ${(frames.length / seconds).toFixed(0)} EVENTS frames/s, largest ${(biggest / 1024).toFixed(0)} KiB`);
-    // Past 1000 records/s the wait grows 20, 40, 80, 160, 250 ms, and the 1 MiB threshold fills every ~160 ms: ~6-11 frames/s (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
+    // Past 1000 records/s the wait grows 20, 40, 80, 160, 200 ms, and the 1 MiB threshold fills every ~160 ms: ~6-11 frames/s (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
     expect(frames.length / seconds).toBeLessThan(25);
     // A frame of a long wait: ~560 KB or more of records, far over the 64 KiB of a pipe read, at most --batch-bytes.
     expect(biggest).toBeGreaterThan(256 << 10);
@@ -173,7 +173,7 @@ describe('helper wake-up policy', () => {
       expect(lag.length).toBeGreaterThan(400);
       const p99 = quantile(lag, 0.99);
       console.log(`~${(lag.length / 2).toFixed(0)} records/s: record lag p50 ${quantile(lag, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
-      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 250 ms of a busy stream.
+      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 200 ms of a busy stream.
       expect(p99).toBeLessThan(50);
     } finally {
       trickle.kill('SIGKILL');

@@ -54,7 +54,7 @@ const RING_BYTES = 4 << 20;
 const RESULTS_BYTES = 256 << 10;
 /**
  * Longest results wait unread in the results ring when no frame or reader comes by. Longer than
- * the helper's waits between frames of a stream (busyPollMs, 250 ms), so it never fires between them
+ * the helper's waits between frames of a stream (busyPollMs, 200 ms), so it never fires between them
  * (at 20 ms it woke the main thread after most frames of an exec storm); every reader settles first anyway.
  */
 const RESULTS_MAX_WAIT_MS = 1000;
@@ -72,10 +72,12 @@ export function settleExporterThreads(): void {
 
 /**
  * Until wakeExporterThreads(), batches handed over do not wake their sleeping threads: the
- * frames of one read of the helper's socket wake each thread once, not once per frame.
+ * frames of one read of the helper's socket wake each thread once, not once per frame. With no
+ * work out, the watchdog's timer stands down until the read's batches arm it again from now.
  */
 export function holdExporterWakeups(): void {
   for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
+  watchdog.standDownIfIdle();
 }
 
 /** Wakes once each sleeping thread that got batches since holdExporterWakeups(). */
@@ -195,6 +197,14 @@ export class ExporterThread {
     } finally {
       this.settling = false;
     }
+  }
+
+  /** A slot runs or is owed an answer, or a stopped one has not returned; what completed is settled first. */
+  hasWorkOut(): boolean {
+    this.settle();
+    if (this.stopping.size !== 0) return true;
+    for (const owner of this.slots.values()) if (owner.pending || Atomics.load(owner.ctl, CTL_PHASE) !== Phase.IDLE) return true;
+    return false;
   }
 
   /** A caller waits for results: ask the thread for a message after its wake-ups, then look once more (it may have finished just before). */
@@ -363,6 +373,17 @@ class Watchdog {
   armWithin(ms: number): void {
     const at = epochMs() + ms;
     if (this.due > at) this.arm(at);
+  }
+
+  /**
+   * At a read of the helper, before its batches: with no work out the timer armed for earlier work
+   * is not needed, and the read's batches arm it from now; so frames that come closer together
+   * than a deadline never wake the main thread for it (it fired before most frames of a stream).
+   */
+  standDownIfIdle(): void {
+    if (this.timer === undefined) return;
+    for (const t of this.threads) if (t.hasWorkOut()) return;
+    this.disarm();
   }
 
   private arm(at: number): void {
