@@ -72,12 +72,10 @@ export function settleExporterThreads(): void {
 
 /**
  * Until wakeExporterThreads(), batches handed over do not wake their sleeping threads: the
- * frames of one read of the helper's socket wake each thread once, not once per frame. With no
- * work out, the watchdog's timer stands down until the read's batches arm it again from now.
+ * frames of one read of the helper's socket wake each thread once, not once per frame.
  */
 export function holdExporterWakeups(): void {
   for (const pool of pools.values()) for (const t of pool) t.holdWakeup();
-  watchdog.standDownIfIdle();
 }
 
 /** Wakes once each sleeping thread that got batches since holdExporterWakeups(). */
@@ -197,14 +195,6 @@ export class ExporterThread {
     } finally {
       this.settling = false;
     }
-  }
-
-  /** A slot runs or is owed an answer, or a stopped one has not returned; what completed is settled first. */
-  hasWorkOut(): boolean {
-    this.settle();
-    if (this.stopping.size !== 0) return true;
-    for (const owner of this.slots.values()) if (owner.pending || Atomics.load(owner.ctl, CTL_PHASE) !== Phase.IDLE) return true;
-    return false;
   }
 
   /** A caller waits for results: ask the thread for a message after its wake-ups, then look once more (it may have finished just before). */
@@ -369,21 +359,14 @@ class Watchdog {
     if (this.threads.size === 0) this.disarm();
   }
 
-  /** Work handed over now: a deadline can pass `ms` from now at the soonest. */
+  /**
+   * Work handed over now: a deadline can pass `ms` from now at the soonest. A timer already set is
+   * left alone, never pushed later: Node keeps its native timer at the earliest expiry it was given,
+   * so a cleared or refreshed timer still wakes the main thread then, for nothing (it did after most frames of a stream).
+   */
   armWithin(ms: number): void {
     const at = epochMs() + ms;
     if (this.due > at) this.arm(at);
-  }
-
-  /**
-   * At a read of the helper, before its batches: with no work out the timer armed for earlier work
-   * is not needed, and the read's batches arm it from now; so frames that come closer together
-   * than a deadline never wake the main thread for it (it fired before most frames of a stream).
-   */
-  standDownIfIdle(): void {
-    if (this.timer === undefined) return;
-    for (const t of this.threads) if (t.hasWorkOut()) return;
-    this.disarm();
   }
 
   private arm(at: number): void {
