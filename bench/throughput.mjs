@@ -16,7 +16,8 @@
 // Memory: RSS of the helper and the collector idle and at most during the steps.
 //
 // Alone: `node bench/throughput.mjs` (root; `npm run build` first; bpftrace from setup.sh).
-// BENCH_RUNS (default 3), BENCH_STEP_SECONDS (paced step, default 1), BENCH_FIXED_RATE.
+// BENCH_RUNS (default 3), BENCH_STEP_SECONDS (paced step, default 1), BENCH_FIXED_RATE,
+// BENCH_BUSY_POLL_MS (the collector's helper.busyPollMs; default: the config's).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,7 +146,7 @@ async function startCollector(dir, target, nodeFlags = []) {
   const config = join(dir, 'throughput.yaml');
   const off = { enabled: false };
   writeFileSync(config, JSON.stringify({
-    listen: { host: '127.0.0.1' }, log: { level: 'warn' }, helper: { statsMs: STATS_MS },
+    listen: { host: '127.0.0.1' }, log: { level: 'warn' }, helper: { statsMs: STATS_MS, ...(process.env.BENCH_BUSY_POLL_MS && { busyPollMs: Number(process.env.BENCH_BUSY_POLL_MS) }) },
     sensors: { process: off, tcp: off, blockio: off, runqlat: off, oom: off, bench: { enabled: true, tgid: target } },
   }));
   const port = await freePort();
