@@ -5,7 +5,7 @@
 // A directory that goes away (removed, moved, replaced) kills its inotify watch: each is checked
 // every recheckMs and watched again once it is back, and what it then holds is loaded.
 // A mounted Kubernetes ConfigMap is such a directory too: see configmap.ts.
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BpfwasmError } from '../../errors.js';
 import { Meter, type CounterSeries, type GaugeSeries } from '../../metrics/meter.js';
@@ -46,6 +46,9 @@ export class ExporterDirWatcher {
   private readonly series = new Map<string, { watched: GaugeSeries; rewatches: CounterSeries }>();
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<void>>();
+  /** Marker files settled() wrote, by name: called when their directory's watch reports them. */
+  private readonly markers = new Map<string, () => void>();
+  private markerSeq = 0;
   private closed = false;
 
   constructor(private readonly opts: WatchOptions) {
@@ -88,11 +91,35 @@ export class ExporterDirWatcher {
 
   /** Resolves once every change made before the call has been acted on (for tests). */
   async settled(): Promise<void> {
-    await new Promise((r) => setTimeout(r, 50)); // inotify delivers within this
+    // inotify reports a directory's events in order: once a marker written now is seen, so is every
+    // change before it (a fixed 50 ms wait was sometimes too short on a loaded machine).
+    await Promise.all([...this.armed.keys()].map((dir) => this.marked(dir)));
     while (this.pending.size || this.running.size) {
       await Promise.allSettled(this.running.values());
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Writes a marker file into `dir` and resolves once its watch reports it (or 2 s later; 50 ms if it cannot be written). */
+  private marked(dir: string): Promise<void> {
+    const name = `.bpfwasm-settled-${process.pid}-${++this.markerSeq}`;
+    const path = join(dir, name);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.markers.delete(name);
+        rmSync(path, { force: true });
+        resolve();
+      };
+      let timer = setTimeout(done, 2000);
+      this.markers.set(name, done);
+      try {
+        writeFileSync(path, '');
+      } catch {
+        clearTimeout(timer);
+        timer = setTimeout(done, 50);
+      }
+    });
   }
 
   /** Watches `dir` if it is a directory now; false if it is not (or cannot be watched). */
@@ -103,6 +130,8 @@ export class ExporterDirWatcher {
     try {
       watcher = watch(dir, (_event, file) => {
         const name = file?.toString();
+        const marker = name === undefined ? undefined : this.markers.get(name);
+        if (marker) return marker();
         // The directory itself went away (inotify reports its own name): look now, not at the next recheck.
         if (name === basename(dir)) this.recheck(dir);
         // A ConfigMap update swaps `..data` only: every module behind it may have changed.
