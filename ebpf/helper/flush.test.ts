@@ -45,15 +45,16 @@ function writtenByType(run: HelperFrames): Map<number, number> {
 
 describe('helper flush', () => {
   it('writes the frames of all record types of a flush in one write', async () => {
-    // STATS only at the end: between them, every write of the helper is a flush.
-    const run = new HelperRun(['--sensors', 'process', '--stats-ms', '60000']);
+    // STATS only at the end: between them, every write of the helper is a flush. A 20 ms stream wait,
+    // not the default's 200: ~40 flushes in the second, whatever the default (it left ~8, on the edge).
+    const run = new HelperRun(['--sensors', 'process', '--stats-ms', '60000', '--busy-poll-ms', '20']);
     await run.waitReady();
     await sleep(100);
     const pid = run.proc.pid!;
     const frames0 = eventsFrames(run).length;
     const writes0 = writeCalls(pid);
     await execStorm(1);
-    await sleep(200); // the tail: busy-poll-ms is 20 ms
+    await sleep(200); // the tail: --busy-poll-ms 20
     const writes = writeCalls(pid) - writes0;
     const frames = eventsFrames(run).slice(frames0);
     await run.stop();
