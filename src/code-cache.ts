@@ -88,8 +88,12 @@ export class CodeCache {
       }
       for (const c of todo) {
         const tmp = `${c.cacheFile}.${process.pid}.tmp`;
+        // The name is predictable: in a directory others can write, a link planted there would be
+        // followed by a plain write (as root). Removed first (rm never follows a link), then created
+        // exclusively, which fails on anything planted in between instead of writing through it.
+        rmSync(tmp, { force: true });
         // An explicit mode: under umask 0 the default would make it writable by all, so untrusted at the next start.
-        writeFileSync(tmp, c.script.createCachedData(), { mode: 0o644 });
+        writeFileSync(tmp, c.script.createCachedData(), { mode: 0o644, flag: 'wx' });
         renameSync(tmp, c.cacheFile);
         c.state = 'saved';
       }

@@ -2,8 +2,8 @@
 // stale, corrupt, missing or not trusted (another user's, or writable by others), and an
 // unwritable directory only means compiling from source.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { codeCacheDir } from '../src/code-cache.js';
 import { freshTmpDir } from './exporters/helpers.js';
@@ -18,15 +18,16 @@ const CODE_CACHE_JS = join(ROOT, 'dist', 'src', 'code-cache.js');
  * then saves: its value, how it was compiled and what save() said. tsc's dist/src/code-cache.js
  * (`npm run build` first), the module the bin's launcher loads.
  */
-function load(bundleDir: string, cacheDir: string, file: string) {
+function load(bundleDir: string, cacheDir: string, file: string, beforeSave = '') {
   const code = `import { CodeCache } from ${JSON.stringify(CODE_CACHE_JS)};
-    import { readFileSync } from 'node:fs';
+    import { readFileSync, symlinkSync } from 'node:fs';
     const cache = new CodeCache(${JSON.stringify(bundleDir)}, ${JSON.stringify(cacheDir)});
     const file = ${JSON.stringify(file)};
     const module = { exports: {} };
     cache.compile(readFileSync(file, 'utf8'), file).runInThisContext()(module.exports, undefined, module);
     const value = module.exports.answer();
     const state = cache.states()[0].state;
+    ${beforeSave}
     console.log(JSON.stringify({ value, state, saved: cache.save(), again: cache.save() }));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
   expect(r.status, r.stderr).toBe(0);
@@ -99,6 +100,26 @@ describe('CodeCache', () => {
     chownSync(cacheFile, 65534, 65534); // nobody's
     expect(load(dir, cacheDir, file).state).toBe('untrusted');
     expect(statSync(cacheFile).uid).toBe(process.geteuid!());
+    expect(load(dir, cacheDir, file).state).toBe('used');
+  });
+
+  it('does not write through a link planted at its temporary file name (a directory others can write)', () => {
+    const dir = freshTmpDir('code-cache');
+    const file = join(dir, 'a.cjs');
+    const cacheDir = join(dir, 'cache');
+    writeFileSync(file, chunk(40));
+    load(dir, cacheDir, file);
+    const cacheFile = join(cacheDir, readdirSync(cacheDir)[0]!);
+    chmodSync(cacheFile, 0o666); // untrusted: this start writes its cache again
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious\n');
+    // The child's pid names its temporary file: the link is planted by the child just before save().
+    const planted = load(dir, cacheDir, file, `symlinkSync(${JSON.stringify(victim)}, ${JSON.stringify(cacheFile)} + '.' + process.pid + '.tmp');`);
+    expect(planted.state).toBe('untrusted');
+    expect(planted.saved).toEqual({ written: 1 });
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(lstatSync(cacheFile).isFile()).toBe(true);
+    expect(readdirSync(cacheDir)).toEqual([basename(cacheFile)]); // the link went with the write
     expect(load(dir, cacheDir, file).state).toBe('used');
   });
 
