@@ -126,23 +126,59 @@ static int watch(int epfd, int fd, enum source source)
 	return watch_events(epfd, fd, source, EPOLLIN);
 }
 
-static int start_timer(__u32 period_ms)
+/* (Re)starts a periodic timer: the first expiry one period from now; expiries not yet read are dropped. */
+static int arm_timer(int fd, __u32 period_ms)
 {
 	struct itimerspec period = {
 		.it_interval = { period_ms / 1000, (period_ms % 1000) * 1000000L },
 		.it_value = { period_ms / 1000, (period_ms % 1000) * 1000000L },
 	};
+
+	return timerfd_settime(fd, 0, &period, NULL) ? -errno : 0;
+}
+
+static int start_timer(__u32 period_ms)
+{
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int err;
 
 	if (fd < 0)
 		return -errno;
-	if (timerfd_settime(fd, 0, &period, NULL)) {
-		int err = -errno;
-
+	err = arm_timer(fd, period_ms);
+	if (err) {
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+/* Whether the timer expires within `ms` from now. */
+static bool timer_due_within(int fd, __u32 ms)
+{
+	struct itimerspec left;
+
+	if (timerfd_gettime(fd, &left))
+		return false;
+	return (__u64)left.it_value.tv_sec * 1000 + left.it_value.tv_nsec / 1000000 <= ms;
+}
+
+/*
+ * Writes what the rings gave. A STATS frame due within the longest wait before the next flush
+ * (busyPollMs, at most half statsMs) goes right behind this one, and its period starts again:
+ * under a stream STATS never wakes this helper, nor the collector, on its own.
+ */
+static int flush(bool stats_due, int timer_fd, __u32 busy_poll_ms, __u32 stats_ms)
+{
+	__u32 frames = output_frames_written();
+	int err;
+
+	if (stats_due)
+		return stats_write();
+	err = output_flush();
+	if (err || output_frames_written() == frames || !timer_due_within(timer_fd, min_u32(busy_poll_ms, stats_ms / 2)))
+		return err;
+	err = stats_write();
+	return err ? err : arm_timer(timer_fd, stats_ms);
 }
 
 /* Control input is not defined yet: drain and ignore it; EOF means shut down. */
@@ -244,7 +280,7 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 		pace_update(&pace, due.ring, err, started);
 		err = due.aggregate ? aggregate_drain() : 0;
 		if (!err)
-			err = due.stats ? stats_write() : output_flush();
+			err = flush(due.stats, timer_fd, pace.busy_poll_ms, stats_ms);
 		if (err)
 			break;
 	}

@@ -275,6 +275,11 @@ __u64 output_records_written(__u16 type)
 	return type <= OUTPUT_MAX_RECORD_TYPE ? batches[type].written : 0;
 }
 
+__u32 output_frames_written(void)
+{
+	return next_seq;
+}
+
 __u64 output_malformed_records(void)
 {
 	return malformed;

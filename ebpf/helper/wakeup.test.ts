@@ -129,6 +129,41 @@ describe('helper wake-up policy', () => {
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
   }, 60_000);
 
+  it('under a stream, STATS goes out with a flush instead of waking the helper (and its reader) on its own', async () => {
+    // STATS every 250 ms against flushes every 200 ms (the default --busy-poll-ms): on a timer of
+    // its own it made 4 more flushes a second, each one more wake-up of the helper and the reader.
+    const run = helper(['--poll-ms', '5', '--stats-ms', '250'], () => {});
+    await run.waitReady();
+    // Every flush, when, and whether it brought STATS: reads within 20 ms of the one before are the
+    // same flush (a flush's STATS is a write of its own, right behind its EVENTS frames' writev).
+    const reads: { at: number; stats: boolean }[] = [];
+    const push = run.push.bind(run);
+    run.push = (chunk: Buffer) => {
+      const before = run.frames.length;
+      push(chunk);
+      const got = run.frames.slice(before);
+      if (got.length === 0) return;
+      const at = performance.now();
+      const stats = got.some((f) => f.kind === Kind.STATS);
+      const last = reads.at(-1);
+      if (last !== undefined && at - last.at < 20) last.stats ||= stats;
+      else reads.push({ at, stats });
+    };
+    const seconds = 3;
+    const t0 = performance.now();
+    expect(await driver.calls(20_000, seconds)).toBe(20_000 * seconds);
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    // The steady part of the stream: past the wait's growth to --busy-poll-ms.
+    const steady = reads.filter((r) => r.at > t0 + 500 && r.at < t0 + seconds * 1000);
+    const span = (seconds * 1000 - 500) / 1000;
+    const perSecond = { reads: steady.length / span, stats: steady.filter((r) => r.stats).length / span };
+    console.log(`stream with --stats-ms 250: ${perSecond.reads.toFixed(1)} flushes/s, ${perSecond.stats.toFixed(1)} with STATS`);
+    expect(perSecond.reads).toBeLessThan(7); // 5 flushes a second (9 with STATS on its own timer)
+    expect(perSecond.stats).toBeGreaterThanOrEqual(3.5); // STATS still comes at least every --stats-ms
+    expect(finalStats(run).drops).toBe(0);
+  }, 60_000);
+
   it('a long stream comes in frames of up to --batch-bytes, its wait growing to --busy-poll-ms, every record delivered', async () => {
     const rate = 100_000; // 6.4 MB/s of 64-byte ring entries: the default threshold (a quarter of 4 MiB) every ~160 ms
     const seconds = 2;

@@ -139,10 +139,6 @@ export class IsolatedExporter implements Exporter, SlotOwner {
     return idle;
   }
 
-  get busy(): boolean {
-    return this.queuedBatches !== 0;
-  }
-
   get pending(): boolean {
     return this.queuedBatches !== 0 || this.forgetWaiter !== undefined || this.state === 'loading';
   }

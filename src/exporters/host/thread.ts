@@ -2,13 +2,14 @@
 // running several exporters (slots), each slot in its own WebAssembly instance. Batches go
 // through a shared-memory ring (ring.ts), never a message per batch, and their results come back
 // through a second one (results.ts), read when the main thread is awake anyway: before the next
-// batch, before anything reads the store or the exporters' status (settleExporterThreads), or at
-// the latest RESULTS_MAX_WAIT_MS later; what must be prompt still comes as a message. One watchdog timer checks
-// every slot's deadline: past it the slot is stopped (its code throws at its next fuel check,
-// fuel.ts); if its thread still has not come back HARD_GRACE_MS later, the thread is
-// terminated and the other slots on it are loaded again on a fresh one. The timer is set for
-// the next moment a deadline can pass, and only while some slot has work handed over and not
-// answered (a slot's code runs only then), so an idle collector is never woken for it.
+// batch, before anything reads the store or the exporters' status (settleExporterThreads), or by
+// the watchdog; what must be prompt still comes as a message. A slot's code stops itself at its
+// deadline (its fuel check throws, fuel.ts, and the TIMEOUT comes as a message). One watchdog
+// timer is the backstop for code no fuel check reaches: a slot past its deadline is stopped; if
+// its thread still has not come back HARD_GRACE_MS later, the thread is terminated and the other
+// slots on it are loaded again on a fresh one. The same timer reads results nobody else read.
+// It is set only while some slot has work handed over and not answered (a slot's code runs only
+// then): an idle collector is never woken for it, and a stream at most once per RESULTS_MAX_WAIT_MS.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -28,8 +29,6 @@ export interface SlotOwner {
   /** Deadlines of the slot's phases. */
   readonly batchTimeoutMs: number;
   readonly initTimeoutMs: number;
-  /** Batches handed over whose results it has not had yet. */
-  readonly busy: boolean;
   /** Work handed to its thread not answered yet (a load, batches, a forget): only then can its code run. */
   readonly pending: boolean;
   /** A caller waits for those results (flush()): the thread is asked to answer its wake-ups with a message. */
@@ -53,9 +52,10 @@ const RING_BYTES = 4 << 20;
 /** Results ring data bytes: a wake-up's results are a few hundred bytes per slot; more than half of this goes as a message. */
 const RESULTS_BYTES = 256 << 10;
 /**
- * Longest results wait unread in the results ring when no frame or reader comes by. Longer than
- * the helper's waits between frames of a stream (busyPollMs, 200 ms), so it never fires between them
- * (at 20 ms it woke the main thread after most frames of an exec storm); every reader settles first anyway.
+ * Longest results wait unread in the results ring, and the watchdog's look after a batch is handed
+ * over: one main-thread wake-up a second at most during a stream. Every reader settles first anyway,
+ * and a batch's deadline is kept by its own fuel check; a look per batchTimeoutMs (250 ms) woke the
+ * main thread 2.5 times a second in an exec storm, and a results timer refreshed per batch once more.
  */
 const RESULTS_MAX_WAIT_MS = 1000;
 
@@ -99,12 +99,7 @@ export class ExporterThread {
   private readonly applyResults: RingEntry;
   /** Int32 words SIG_* shared with the thread. */
   private readonly signals: Int32Array;
-  /** Reads the results ring RESULTS_MAX_WAIT_MS after the last batch handed over, while some are in flight. */
-  private lateResults: NodeJS.Timeout | undefined;
   private settling = false;
-  /** Between holdWakeup() and wakeHeld(), and whether a batch was handed over meanwhile. */
-  private holding = false;
-  private handedWhileHolding = false;
   /** Batches the ring had no room for, and messages behind them, in order: sent as the thread frees room. */
   private overflow: ([slot: number, recordType: number, count: number, payload: Uint8Array] | ToWorker)[] = [];
   private ended = false;
@@ -159,13 +154,8 @@ export class ExporterThread {
   /** Hands a batch to a slot (a copy); never blocks. Its owner settles first (this applies no results: the owner is mid-count). */
   batch(slot: number, recordType: number, payload: Uint8Array, count: number): void {
     if (payload.byteLength > this.maxPayload) throw new BpfwasmError('EXPORTER_LOAD', `a batch of ${payload.byteLength} bytes is larger than the exporter ring takes (${this.maxPayload})`);
-    // It cannot start before now, so its deadline is no sooner than this (one compare while the timer is set).
-    watchdog.armWithin(this.slots.get(slot)?.batchTimeoutMs ?? 0);
-    if (this.lateResults === undefined) {
-      this.lateResults = setTimeout(() => this.onLateResults(), RESULTS_MAX_WAIT_MS);
-      this.lateResults.unref();
-    } else if (this.holding) this.handedWhileHolding = true; // refreshed once, by wakeHeld()
-    else this.lateResults.refresh();
+    // Its results are read, and its thread looked at, within this (one compare while the timer is set).
+    watchdog.armWithin(RESULTS_MAX_WAIT_MS);
     if (this.overflow.length === 0 && this.ring.put(slot, recordType, count, payload)) return;
     this.overflow.push([slot, recordType, count, payload.slice()]);
     // Ask for a message once the thread frees room, then look again: it may have freed it just before it read the request.
@@ -174,16 +164,11 @@ export class ExporterThread {
   }
 
   holdWakeup(): void {
-    this.holding = true;
     this.ring.hold();
   }
 
   wakeHeld(): void {
-    this.holding = false;
     this.ring.release();
-    if (!this.handedWhileHolding) return;
-    this.handedWhileHolding = false;
-    this.lateResults?.refresh();
   }
 
   /** Applies the results the thread left in the results ring, in order; one atomic load when there are none. */
@@ -201,18 +186,6 @@ export class ExporterThread {
   answerSoon(): void {
     Atomics.store(this.signals, SIG_ANSWER, 1);
     this.settle();
-  }
-
-  /** No batch handed over for RESULTS_MAX_WAIT_MS: apply what came back, and look again later while some are still out. */
-  private onLateResults(): void {
-    this.settle();
-    this.flushOverflow();
-    for (const owner of this.slots.values()) {
-      if (owner.busy) {
-        this.lateResults?.refresh();
-        return;
-      }
-    }
   }
 
   /** The slot forgets these ids once every batch handed to it before has run. */
@@ -241,19 +214,21 @@ export class ExporterThread {
   }
 
   /**
-   * Watchdog: stops a slot past its deadline; terminates the thread if one still runs
-   * HARD_GRACE_MS later. Returns when the next check is due: the earliest deadline of a running
-   * phase, or for an idle slot with work pending the shortest deadline from now (none can pass
-   * sooner); Infinity when no slot has work, as no deadline can pass before more is handed over.
+   * Watchdog: applies the results waiting, stops a slot past its deadline, terminates the thread
+   * if one still runs HARD_GRACE_MS later. Returns when the next check is due: the deadline of a
+   * running phase, or RESULTS_MAX_WAIT_MS from now while a slot has work pending (its results
+   * are read then; a deadline of its own is kept by its fuel check); Infinity when no slot has
+   * work, as no deadline can pass before more is handed over.
    */
   check(now: number): number {
     // Batches that completed count as completed, not as lost with a slot stopped now.
     this.settle();
+    this.flushOverflow();
     let next = Infinity;
     for (const owner of this.slots.values()) {
       const phase = Atomics.load(owner.ctl, CTL_PHASE);
       if (phase === Phase.IDLE) {
-        if (owner.pending) next = Math.min(next, now + Math.min(owner.batchTimeoutMs, owner.initTimeoutMs));
+        if (owner.pending) next = Math.min(next, now + RESULTS_MAX_WAIT_MS);
         continue;
       }
       const limit = phase === Phase.INIT ? owner.initTimeoutMs : owner.batchTimeoutMs;
@@ -322,7 +297,6 @@ export class ExporterThread {
 
   private end(): void {
     this.ended = true;
-    clearTimeout(this.lateResults);
     watchdog.delete(this);
     const at = this.pool.indexOf(this);
     if (at >= 0) this.pool.splice(at, 1);
@@ -360,7 +334,7 @@ class Watchdog {
   }
 
   /**
-   * Work handed over now: a deadline can pass `ms` from now at the soonest. A timer already set is
+   * Work handed over now: look at it `ms` from now at the latest. A timer already set is
    * left alone, never pushed later: Node keeps its native timer at the earliest expiry it was given,
    * so a cleared or refreshed timer still wakes the main thread then, for nothing (it did after most frames of a stream).
    */
