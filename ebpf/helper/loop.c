@@ -162,25 +162,6 @@ static bool timer_due_within(int fd, __u32 ms)
 	return (__u64)left.it_value.tv_sec * 1000 + left.it_value.tv_nsec / 1000000 <= ms;
 }
 
-/*
- * Writes what the rings gave. A STATS frame due within the longest wait before the next flush
- * (busyPollMs, at most half statsMs) goes right behind this one, and its period starts again:
- * under a stream STATS never wakes this helper, nor the collector, on its own.
- */
-static int flush(bool stats_due, int timer_fd, __u32 busy_poll_ms, __u32 stats_ms)
-{
-	__u32 frames = output_frames_written();
-	int err;
-
-	if (stats_due)
-		return stats_write();
-	err = output_flush();
-	if (err || output_frames_written() == frames || !timer_due_within(timer_fd, min_u32(busy_poll_ms, stats_ms / 2)))
-		return err;
-	err = stats_write();
-	return err ? err : arm_timer(timer_fd, stats_ms);
-}
-
 /* Control input is not defined yet: drain and ignore it; EOF means shut down. */
 bool loop_stdin_closed(void)
 {
@@ -220,6 +201,41 @@ static void handle(enum source source, int signal_fd, int timer_fd, int aggregat
 		due->aggregate |= read(aggregate_fd, &expirations, sizeof(expirations)) > 0;
 		break;
 	}
+}
+
+/* A periodic report (STATS, aggregated records): its timer and period. */
+struct periodic {
+	int fd; /* -1: none */
+	__u32 ms;
+};
+
+/*
+ * Whether a report due within the longest wait before the next flush (busyPollMs, at most half
+ * its period) goes with this one; if so its period starts again from now.
+ */
+static bool due_before_next_flush(const struct periodic *p, __u32 busy_poll_ms)
+{
+	return p->fd >= 0 && timer_due_within(p->fd, min_u32(busy_poll_ms, p->ms / 2)) && !arm_timer(p->fd, p->ms);
+}
+
+/*
+ * Writes what the rings gave, and the reports that are due. While records flow (a stream's
+ * flushes every busyPollMs at most), the reports due before the next flush go with this one:
+ * under a stream neither STATS nor the aggregates' drain wakes this helper, nor the collector,
+ * on its own (an exec storm made 6 flushes a second instead of 5).
+ */
+static int flush(const struct due *due, const struct periodic *stats, const struct periodic *aggregate, __u32 busy_poll_ms)
+{
+	bool stream = output_pending();
+	int err = 0;
+
+	if (due->aggregate || (stream && due_before_next_flush(aggregate, busy_poll_ms)))
+		err = aggregate_drain();
+	if (err)
+		return err;
+	if (due->stats || (stream && due_before_next_flush(stats, busy_poll_ms)))
+		return stats_write(); /* after the pending EVENTS frames */
+	return output_flush();
 }
 
 int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int signal_fd,
@@ -278,9 +294,8 @@ int loop_run(struct ring_buffer *rb, const int *ring_fds, size_t nrings, int sig
 		if (err < 0)
 			break;
 		pace_update(&pace, due.ring, err, started);
-		err = due.aggregate ? aggregate_drain() : 0;
-		if (!err)
-			err = flush(due.stats, timer_fd, pace.busy_poll_ms, stats_ms);
+		err = flush(&due, &(struct periodic){ timer_fd, stats_ms }, &(struct periodic){ aggregate_fd, aggregate_ms },
+			    pace.busy_poll_ms);
 		if (err)
 			break;
 	}

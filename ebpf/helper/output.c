@@ -275,9 +275,12 @@ __u64 output_records_written(__u16 type)
 	return type <= OUTPUT_MAX_RECORD_TYPE ? batches[type].written : 0;
 }
 
-__u32 output_frames_written(void)
+bool output_pending(void)
 {
-	return next_seq;
+	for (__u16 type = 0; type <= OUTPUT_MAX_RECORD_TYPE; type++)
+		if (batches[type].count)
+			return true;
+	return false;
 }
 
 __u64 output_malformed_records(void)

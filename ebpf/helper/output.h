@@ -30,8 +30,8 @@ int output_flush(void);
 /* The error that stopped the output for good (negative errno), 0 while it works. */
 int output_error(void);
 __u64 output_records_written(__u16 type);
-/* Frames written so far (the next frame's seq). */
-__u32 output_frames_written(void);
+/* Whether records wait in a batch for the next flush. */
+bool output_pending(void);
 __u64 output_malformed_records(void);
 
 #endif /* OUTPUT_H */

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordType } from '../../src/ingest/generated/events.js';
 import { FrameKind as Kind, StatKind as Stat } from '../../src/ingest/protocol.js';
 import { HelperRun, buildHelper } from '../../test/support/helper-run.js';
 import { SyscallDriver } from '../../test/support/syscall-driver.js';
@@ -129,14 +130,19 @@ describe('helper wake-up policy', () => {
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
   }, 60_000);
 
-  it('under a stream, STATS goes out with a flush instead of waking the helper (and its reader) on its own', async () => {
-    // STATS every 250 ms against flushes every 200 ms (the default --busy-poll-ms): on a timer of
-    // its own it made 4 more flushes a second, each one more wake-up of the helper and the reader.
-    const run = helper(['--poll-ms', '5', '--stats-ms', '250'], () => {});
+  it('under a stream, STATS and the aggregates go out with a flush instead of waking the helper (and its reader) on their own', async () => {
+    // STATS and the syscalls sensor's aggregates every 250 ms against flushes every 200 ms (the
+    // default --busy-poll-ms): on timers of their own they made up to 8 more flushes a second, each
+    // one more wake-up of the helper and the reader.
+    const run = new HelperRun(['--sensors', 'bench,syscalls', '--set', `bench.tgid=${pid}`, '--poll-ms', '5', '--stats-ms', '250', '--aggregate-ms', '250'], {
+      keepRecords: false,
+      onRecord: (r) => void (r.type === RecordType.syscall_latency && (aggregated = true)),
+    });
+    let aggregated = false;
     await run.waitReady();
-    // Every flush, when, and whether it brought STATS: reads within 20 ms of the one before are the
-    // same flush (a flush's STATS is a write of its own, right behind its EVENTS frames' writev).
-    const reads: { at: number; stats: boolean }[] = [];
+    // Every flush, when, and whether it brought STATS and aggregates: reads within 20 ms of the one
+    // before are the same flush (a flush's STATS is a write of its own, behind its EVENTS frames' writev).
+    const reads: { at: number; stats: boolean; aggregates: boolean }[] = [];
     const push = run.push.bind(run);
     run.push = (chunk: Buffer) => {
       const before = run.frames.length;
@@ -145,9 +151,13 @@ describe('helper wake-up policy', () => {
       if (got.length === 0) return;
       const at = performance.now();
       const stats = got.some((f) => f.kind === Kind.STATS);
+      const aggregates = aggregated;
+      aggregated = false;
       const last = reads.at(-1);
-      if (last !== undefined && at - last.at < 20) last.stats ||= stats;
-      else reads.push({ at, stats });
+      if (last !== undefined && at - last.at < 20) {
+        last.stats ||= stats;
+        last.aggregates ||= aggregates;
+      } else reads.push({ at, stats, aggregates });
     };
     const seconds = 3;
     const t0 = performance.now();
@@ -157,10 +167,15 @@ describe('helper wake-up policy', () => {
     // The steady part of the stream: past the wait's growth to --busy-poll-ms.
     const steady = reads.filter((r) => r.at > t0 + 500 && r.at < t0 + seconds * 1000);
     const span = (seconds * 1000 - 500) / 1000;
-    const perSecond = { reads: steady.length / span, stats: steady.filter((r) => r.stats).length / span };
-    console.log(`stream with --stats-ms 250: ${perSecond.reads.toFixed(1)} flushes/s, ${perSecond.stats.toFixed(1)} with STATS`);
-    expect(perSecond.reads).toBeLessThan(7); // 5 flushes a second (9 with STATS on its own timer)
-    expect(perSecond.stats).toBeGreaterThanOrEqual(3.5); // STATS still comes at least every --stats-ms
+    const perSecond = {
+      reads: steady.length / span, stats: steady.filter((r) => r.stats).length / span, aggregates: steady.filter((r) => r.aggregates).length / span,
+    };
+    console.log(`stream with --stats-ms 250 --aggregate-ms 250: ${perSecond.reads.toFixed(1)} flushes/s, ` +
+      `${perSecond.stats.toFixed(1)} with STATS, ${perSecond.aggregates.toFixed(1)} with aggregates`);
+    expect(perSecond.reads).toBeLessThan(7); // 5 flushes a second (up to 13 with STATS and aggregates on timers of their own)
+    // Both still come at least every 250 ms (each flush 200 ms apart carries them).
+    expect(perSecond.stats).toBeGreaterThanOrEqual(3.5);
+    expect(perSecond.aggregates).toBeGreaterThanOrEqual(3.5);
     expect(finalStats(run).drops).toBe(0);
   }, 60_000);
 
