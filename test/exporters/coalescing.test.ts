@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Exporter } from '../../src/exporters/host/runtime.js';
-import { ExporterThread, holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
+import { ExporterThread, exporterWatchdogClock, holdExporterWakeups, wakeExporterThreads } from '../../src/exporters/host/thread.js';
 import { ResultsReader } from '../../src/exporters/results.js';
 import { RecordType } from '../../src/ingest/generated/events.js';
 import { BUILD_DIR, buildAll, buildC } from '../../scripts/build-exporters.mjs';
@@ -241,6 +241,53 @@ describe('batch coalescing', () => {
     expect(checks.byTimer).toBeLessThanOrEqual(2);
     await e.flush();
     expect({ batches: e.batches, events: e.events }).toEqual({ batches: 16, events: 64 });
+  });
+
+  it('with a clock (the collector\'s 1 s tick), its looks during a stream ride on the ticks: none on a timer of its own', async () => {
+    const { e } = await load({ batchTimeoutMs: 250 });
+    e.onBatch(FORK, records(1, 4), 4);
+    await e.flush();
+    await new Promise((r) => setTimeout(r, 1100)); // the look armed by that batch has come and gone
+    const clock = exporterWatchdogClock();
+    let inTick = false;
+    const checks = { inTick: 0, byTimer: 0 };
+    const check = ExporterThread.prototype.check;
+    vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
+      checks[inTick ? 'inTick' : 'byTimer']++;
+      return check.call(this, now);
+    });
+    const tick = () => {
+      inTick = true;
+      clock.tick();
+      inTick = false;
+    };
+    try {
+      // 15 reads 100 ms apart, a tick every 500 ms (more often than the collector's, to keep this short).
+      for (let i = 0; i < 15; i++) {
+        holdExporterWakeups();
+        e.onBatch(FORK, records(5 + i * 4, 4), 4);
+        wakeExporterThreads();
+        await new Promise((r) => setTimeout(r, 100));
+        if (i % 5 === 4) tick();
+      }
+      expect(checks.byTimer).toBe(0);
+      expect(checks.inTick).toBe(3);
+      // Results nobody read are applied at a tick: the last one's, or the next if the last batch was still out then.
+      await new Promise((r) => setTimeout(r, 200));
+      tick();
+      expect({ batches: e.batches, events: e.events }).toEqual({ batches: 16, events: 64 });
+      const looks = checks.inTick;
+      expect(looks).toBeLessThanOrEqual(4);
+      // Nothing out: a tick looks at nothing.
+      tick();
+      expect(checks.inTick).toBe(looks);
+    } finally {
+      clock.stop();
+    }
+    // Without a clock, a batch's look has a timer of its own again.
+    e.onBatch(FORK, records(65, 4), 4);
+    await until('the batch applied by the watchdog\'s own timer', () => e.batches === 17, 2500);
+    expect(checks.byTimer).toBeGreaterThanOrEqual(1);
   });
 
   it('counts the queue in batches, pending included, and drops exactly the events past it', async () => {

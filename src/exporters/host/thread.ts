@@ -321,6 +321,26 @@ class Watchdog {
   private timer: NodeJS.Timeout | undefined;
   /** epochMs() the timer is set for. */
   private due = Infinity;
+  /** Clocks that call tick() every RESULTS_MAX_WAIT_MS (the collector's): looks that may wait that long ride on them. */
+  private clocks = 0;
+  /** A look waits for a clock's next tick. */
+  private lookAtTick = false;
+
+  /** A clock's tick: the look waiting for it, if any. */
+  tick(): void {
+    if (this.lookAtTick) this.check();
+  }
+
+  addClock(): void {
+    this.clocks++;
+  }
+
+  /** A clock stopped: a look that waited for it gets a timer of its own. */
+  deleteClock(): void {
+    if (--this.clocks > 0 || !this.lookAtTick) return;
+    this.lookAtTick = false;
+    this.armWithin(RESULTS_MAX_WAIT_MS);
+  }
 
   /** A thread with a new slot: its deadlines count from now at the earliest. */
   add(t: ExporterThread, earliestDeadlineMs: number): void {
@@ -339,6 +359,10 @@ class Watchdog {
    * so a cleared or refreshed timer still wakes the main thread then, for nothing (it did after most frames of a stream).
    */
   armWithin(ms: number): void {
+    if (this.clocks > 0 && ms >= RESULTS_MAX_WAIT_MS) {
+      this.lookAtTick = true; // the clock ticks within that: no wake-up of its own
+      return;
+    }
     const at = epochMs() + ms;
     if (this.due > at) this.arm(at);
   }
@@ -359,15 +383,34 @@ class Watchdog {
 
   private check(): void {
     this.disarm();
+    this.lookAtTick = false;
     const now = epochMs();
     let next = Infinity;
     for (const t of [...this.threads]) next = Math.min(next, t.check(now));
     // No next check while no slot has work: handing work over arms the timer again; a thread lost meanwhile armed it for its replacement.
-    if (Number.isFinite(next)) this.arm(next);
+    if (Number.isFinite(next)) this.armWithin(next - now);
   }
 }
 
 const watchdog = new Watchdog();
+
+/**
+ * For a clock that calls `tick` every second (RESULTS_MAX_WAIT_MS) until `stop`: the watchdog's
+ * looks that may wait that long (results nobody read, work still out) ride on its ticks instead
+ * of waking the main thread on their own. Deadlines that come sooner keep their own timer.
+ */
+export function exporterWatchdogClock(): { tick(): void; stop(): void } {
+  watchdog.addClock();
+  let stopped = false;
+  return {
+    tick: () => watchdog.tick(),
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      watchdog.deleteClock();
+    },
+  };
+}
 
 /**
  * The worker script: in the bundle `bpfwasm` runs (scripts/bundle.mjs), exporter-worker.js beside
