@@ -37,6 +37,16 @@ function load(bundleDir: string, cacheDir: string, file: string, beforeSave = ''
 /** A chunk with a lazily compiled function, so a cache made after running holds more than its top level. */
 const chunk = (n: number) => `#!/usr/bin/env node\nfunction inner(){return ${n}+1}\nmodule.exports.answer=()=>inner();\n`;
 
+/** A chunk loaded once: its cache written, at `cacheFile`. */
+function cachedChunk() {
+  const dir = freshTmpDir('code-cache');
+  const file = join(dir, 'a.cjs');
+  const cacheDir = join(dir, 'cache');
+  writeFileSync(file, chunk(40));
+  load(dir, cacheDir, file);
+  return { dir, file, cacheDir, cacheFile: join(cacheDir, readdirSync(cacheDir)[0]!) };
+}
+
 describe('CodeCache', () => {
   it('compiles from source without a cache, writes it, and the next start uses it', () => {
     const dir = freshTmpDir('code-cache');
@@ -86,12 +96,7 @@ describe('CodeCache', () => {
   });
 
   it('does not run a cache another user owns or could have written: compiles from source and writes its own', () => {
-    const dir = freshTmpDir('code-cache');
-    const file = join(dir, 'a.cjs');
-    const cacheDir = join(dir, 'cache');
-    writeFileSync(file, chunk(40));
-    load(dir, cacheDir, file);
-    const cacheFile = join(cacheDir, readdirSync(cacheDir)[0]!);
+    const { dir, file, cacheDir, cacheFile } = cachedChunk();
     chmodSync(cacheFile, 0o666); // writable by anyone: whoever could write it chooses the code run
     const writable = load(dir, cacheDir, file);
     expect([writable.value, writable.state]).toEqual([41, 'untrusted']);
@@ -104,12 +109,7 @@ describe('CodeCache', () => {
   });
 
   it('does not write through a link planted at its temporary file name (a directory others can write)', () => {
-    const dir = freshTmpDir('code-cache');
-    const file = join(dir, 'a.cjs');
-    const cacheDir = join(dir, 'cache');
-    writeFileSync(file, chunk(40));
-    load(dir, cacheDir, file);
-    const cacheFile = join(cacheDir, readdirSync(cacheDir)[0]!);
+    const { dir, file, cacheDir, cacheFile } = cachedChunk();
     chmodSync(cacheFile, 0o666); // untrusted: this start writes its cache again
     const victim = join(dir, 'victim');
     writeFileSync(victim, 'precious\n');
