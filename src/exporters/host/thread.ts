@@ -388,7 +388,10 @@ class Watchdog {
     let next = Infinity;
     for (const t of [...this.threads]) next = Math.min(next, t.check(now));
     // No next check while no slot has work: handing work over arms the timer again; a thread lost meanwhile armed it for its replacement.
-    if (Number.isFinite(next)) this.armWithin(next - now);
+    if (!Number.isFinite(next)) return;
+    // Only the look at work still out may wait for a clock's tick; a deadline (a running phase's, a stopped slot's grace) keeps its time.
+    if (this.clocks > 0 && next === now + RESULTS_MAX_WAIT_MS) this.lookAtTick = true;
+    else this.arm(next);
   }
 }
 
