@@ -229,8 +229,14 @@ static int flush(const struct due *due, const struct periodic *stats, const stru
 	bool stream = output_pending();
 	int err = 0;
 
-	if (due->aggregate || (stream && due_before_next_flush(aggregate, busy_poll_ms)))
+	if (due->aggregate)
 		err = aggregate_drain();
+	else if (stream && due_before_next_flush(aggregate, busy_poll_ms)) {
+		/* The records first: reading every aggregate map would hold back a lone event's frame. */
+		err = output_flush();
+		if (!err)
+			err = aggregate_drain();
+	}
 	if (err)
 		return err;
 	if (due->stats || (stream && due_before_next_flush(stats, busy_poll_ms)))
