@@ -1,7 +1,7 @@
 // One slot's results of a wake-up (its batches' statuses and durations, and the flush of its store
 // operations) as an entry of the ring (ring.ts) from an exporter thread back to the main thread:
 // the normal case needs no message, so the main thread is not woken for it; it reads the entry
-// when it is awake anyway (the next frame, a scrape, a fallback timer). The operations are copied
+// when it is awake anyway (the next frame, a scrape, the watchdog's look). The operations are copied
 // once, straight from the instance's buffer into the ring.
 // Payload: a 40-byte header {seq, refused, rejectedOps, rejectedCalls, logsDropped, lastError
 // bytes, ops bytes, 0, memoryBytes as f64}, then one f64 duration per batch, the operations
