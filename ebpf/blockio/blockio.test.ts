@@ -52,6 +52,31 @@ function totals(dev: number, op: number, sinceNs: bigint): { count: number; byte
   };
 }
 
+/** What arrived since `sinceNs`, per disk and operation: a timeout says what it saw instead. */
+function seenSince(sinceNs: bigint): string {
+  const byKey = new Map<string, { count: number; bytes: number }>();
+  for (const a of aggs) {
+    if (a.timestampNs <= sinceNs) continue;
+    const key = `dev ${a.dev >>> 20}:${a.dev & 0xfffff} op ${a.op}`;
+    const t = byKey.get(key) ?? { count: 0, bytes: 0 };
+    t.count += a.count;
+    t.bytes += a.bytes;
+    byKey.set(key, t);
+  }
+  const totals = [...byKey].map(([k, t]) => `${k}: ${t.count} requests, ${t.bytes} bytes`).join('; ');
+  const last = aggs.at(-1)?.timestampNs;
+  return `seen since: ${totals || 'nothing'}; ${aggs.length} records in all, the last at ${last ?? '-'} ns (test started at ${sinceNs} ns)`;
+}
+
+/** Waits for `probe`; on a timeout the error also says what the helper did send. */
+async function waitSeen<T>(helper: HelperRun, what: string, sinceNs: bigint, probe: () => T | undefined | false): Promise<T> {
+  try {
+    return await helper.waitFor(what, probe);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${seenSince(sinceNs)}; STATS frames: ${helper.statsFrames.length}`);
+  }
+}
+
 const PROGRAMS = ['blk_rq_issue', 'blk_rq_complete', 'blk_rq_requeue', 'blk_rq_issue_raw', 'blk_rq_complete_raw', 'blk_rq_requeue_raw'];
 /** Each route's issue and complete programs (README "Routes"); both work on this kernel. */
 const ROUTES = [
@@ -101,7 +126,7 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
     const written = directWrites(file, BLOCK, WRITES);
     const wallNs = Number(process.hrtime.bigint() - started);
 
-    const w = await helper.waitFor(`${WRITES} writes on ${disk.name}`, () => {
+    const w = await waitSeen(helper, `${WRITES} writes on ${disk.name}`, started, () => {
       const t = totals(disk.dev, Op.write, started);
       return t.count >= WRITES && t.bytes >= written ? t : undefined;
     });
@@ -133,7 +158,7 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
       await helper.waitFor('the write', () => totals(disk.dev, Op.write, started).count >= 1 || undefined);
       return;
     }
-    const f = await helper.waitFor(`a flush on ${disk.name}`, () => {
+    const f = await waitSeen(helper, `a flush on ${disk.name}`, started, () => {
       const t = totals(disk.dev, Op.flush, started);
       return t.count >= 1 ? t : undefined;
     });
@@ -146,7 +171,7 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
     const started = process.hrtime.bigint();
     const read = directReads(file, BLOCK);
     expect(read).toBe(BLOCK * WRITES);
-    const r = await helper.waitFor(`${WRITES} reads on ${disk.name}`, () => {
+    const r = await waitSeen(helper, `${WRITES} reads on ${disk.name}`, started, () => {
       const t = totals(disk.dev, Op.read, started);
       return t.count >= WRITES && t.bytes >= read ? t : undefined;
     });
