@@ -137,11 +137,12 @@ int aggregate_init(const struct sensor *sensors, size_t n)
 }
 
 /* Sum one key's values over the CPUs, and queue a record if any rose since last time. */
-static int emit_key(struct aggregate *a, const __u8 *key, __u64 now)
+static int emit_key(struct aggregate *a, const __u8 *key)
 {
 	struct bpfwasm_event_header *hdr = (struct bpfwasm_event_header *)record;
 	__u64 *out = (__u64 *)(record + BPFWASM_EVENT_HEADER_SIZE + a->key_size);
 	struct shadow_slot *slot;
+	struct timespec ts;
 	bool rose = false;
 
 	if (bpf_map_lookup_elem(a->fd, key, values))
@@ -159,11 +160,14 @@ static int emit_key(struct aggregate *a, const __u8 *key, __u64 now)
 	}
 	if (!rose)
 		return 0;
+	/* Stamped after the read, never before: every count it carries happened before this
+	 * time (a stamp taken before a preempted read would date counts made after it). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	memset(hdr, 0, sizeof(*hdr));
 	hdr->type = a->type;
 	hdr->size = a->size;
 	hdr->cpu = 0xffffffff;
-	hdr->timestamp_ns = now;
+	hdr->timestamp_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	memcpy(record + BPFWASM_EVENT_HEADER_SIZE, key, a->key_size);
 	return output_record(record, a->size);
 }
@@ -171,12 +175,8 @@ static int emit_key(struct aggregate *a, const __u8 *key, __u64 now)
 int aggregate_drain(void)
 {
 	__u8 key[MAX_KEY_BYTES], next[MAX_KEY_BYTES];
-	struct timespec ts;
-	__u64 now;
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	for (size_t i = 0; i < naggs; i++) {
 		struct aggregate *a = &aggs[i];
 		const void *prev = NULL;
@@ -184,7 +184,7 @@ int aggregate_drain(void)
 		while (!bpf_map_get_next_key(a->fd, prev, next)) {
 			memcpy(key, next, a->key_size);
 			prev = key;
-			err = emit_key(a, key, now);
+			err = emit_key(a, key);
 			if (err)
 				return err;
 		}
