@@ -1,5 +1,6 @@
 // Loads the blockio sensor into the running kernel through the real helper, drives O_DIRECT
-// I/O on the disk under this repository and checks the aggregate records it streams. Needs
+// I/O on a loop device only this test uses and checks that the aggregate records it streams
+// count exactly those requests. Needs
 // root (CAP_BPF + CAP_PERFMON); a helper that cannot be built or loaded fails, never skips.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockioLatencyOffset, RecordType } from '../../src/ingest/generated/events.js';
 import { StatKind } from '../../src/ingest/protocol.js';
 import { EBPF_DIR, HelperRun, buildHelper, type EventRecord } from '../../test/support/helper-run.js';
-import { diskOf, directReads, directWrites, writeCache, type Disk } from './disk.js';
+import { diskIo, directReads, directWrites, loopDisk, writeCache, type Disk } from './disk.js';
 
 const Op = { read: 1, write: 2, flush: 3, discard: 4, other: 5 } as const;
 const BLOCK = 65536;
@@ -93,15 +94,15 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
     buildHelper();
     aggs.length = 0;
     malformed.length = 0;
-    // ebpf/build lies on the repository's filesystem, a real disk (not tmpfs or zram like /tmp may be).
     dir = mkdtempSync(join(EBPF_DIR, 'build', 'blockio-test-'));
-    disk = diskOf(dir);
+    disk = loopDisk(dir);
     helper = new HelperRun(['--sensors', 'blockio', '--route', `blockio=${route}`, '--aggregate-ms', '100', '--stats-ms', '200'], { onRecord, keepRecords: false });
     await helper.waitReady();
   });
 
   afterAll(async () => {
     if (helper) await helper.stop('stdin');
+    disk?.detach();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -120,21 +121,38 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
     expect(ready?.routes).toEqual({ blockio: route });
   });
 
-  it(`counts ${WRITES} O_DIRECT writes of ${BLOCK} bytes on the repository's disk as writes, with bytes and consistent slots`, async () => {
-    const file = join(dir, 'writes');
-    const started = process.hrtime.bigint();
-    const written = directWrites(file, BLOCK, WRITES);
-    const wallNs = Number(process.hrtime.bigint() - started);
+  /** The records since `sinceNs` once `wanted` requests of `op` arrived and two more STATS frames
+   * followed (so a late record would have come): exactly what the sensor counted. */
+  async function settled(what: string, op: number, sinceNs: bigint, wanted: number) {
+    await waitSeen(helper, what, sinceNs, () => totals(disk.dev, op, sinceNs).count >= wanted || undefined);
+    const seen = helper.statsFrames.length;
+    await helper.waitFor('two more STATS frames', () => helper.statsFrames.length >= seen + 2);
+    return totals(disk.dev, op, sinceNs);
+  }
 
-    const w = await waitSeen(helper, `${WRITES} writes on ${disk.name}`, started, () => {
-      const t = totals(disk.dev, Op.write, started);
-      return t.count >= WRITES && t.bytes >= written ? t : undefined;
-    });
-    // Other processes may write to the disk too, so at least, never exactly, these.
-    expect(w.count).toBeGreaterThanOrEqual(WRITES);
-    expect(w.bytes).toBeGreaterThanOrEqual(written);
+  it(`counts exactly ${WRITES} O_DIRECT writes of ${BLOCK} bytes and the fsync's flush, as the kernel does, with consistent slots`, async () => {
+    const started = process.hrtime.bigint();
+    const before = diskIo(disk);
+    const written = directWrites(disk.path, BLOCK, WRITES);
+    const wallNs = Number(process.hrtime.bigint() - started);
+    const kernel = diskIo(disk);
+
+    const w = await settled(`${WRITES} writes on ${disk.name}`, Op.write, started, WRITES);
+    expect({ count: w.count, bytes: w.bytes }).toEqual({ count: WRITES, bytes: written });
+    // The kernel's own count agrees: its write I/Os also hold the fsync's empty preflush write,
+    // which reached the disk as the one flush request the sensor counts.
+    expect(kernel.writeBytes - before.writeBytes).toBe(written);
+    const flushes = totals(disk.dev, Op.flush, started);
+    if (writeCache(disk) === 'write back') {
+      expect(kernel.writes - before.writes).toBe(WRITES + 1);
+      expect(flushes.count).toBe(kernel.flushes - before.flushes);
+      expect(flushes.count).toBe(1);
+      expect(flushes.bytes).toBe(0); // a flush carries no data
+    } else {
+      expect(flushes.count).toBe(0);
+    }
     for (const r of w.records) {
-      // Every request took between 1 µs (a virtio round trip takes far longer) and 2^34 ns.
+      // Every request took between 1 µs (a round trip through the loop driver's worker takes longer) and 2^34 ns.
       expect(r.slot).toBeGreaterThanOrEqual(10);
       expect(r.slot).toBeLessThanOrEqual(34);
       // A slot holds latencies in (2^(slot-1), 2^slot] ns, so its sum is bounded by its count.
@@ -142,43 +160,26 @@ describe.each(ROUTES)('blockio sensor, route $route', ({ route, issue, complete,
       expect(r.sumNs).toBeLessThanOrEqual(r.count * 2 ** r.slot);
       expect(r.bytes % 512).toBe(0);
     }
-    // Our writes are synchronous: most of them finished within dd's wall time, so the bulk of
-    // the observations lies in slots at or below the one that wall time falls in.
+    // Our writes are synchronous: each finished within dd's wall time, so in a slot at or
+    // below the one that wall time falls in.
     const wallSlot = Math.ceil(Math.log2(wallNs));
-    const inWall = w.records.filter((r) => r.slot <= wallSlot).reduce((n, r) => n + r.count, 0);
-    expect(inWall).toBeGreaterThanOrEqual(WRITES);
+    expect(w.records.filter((r) => r.slot <= wallSlot).reduce((n, r) => n + r.count, 0)).toBe(WRITES);
   });
 
-  it('counts the fsync as flush requests when the disk has a write-back cache', async () => {
-    const file = join(dir, 'flush');
+  it(`counts exactly ${WRITES} O_DIRECT reads with their bytes, as the kernel does`, async () => {
     const started = process.hrtime.bigint();
-    directWrites(file, 4096, 1);
-    if (writeCache(disk) !== 'write back') {
-      // A write-through disk gets no flush requests; the write itself must still show.
-      await helper.waitFor('the write', () => totals(disk.dev, Op.write, started).count >= 1 || undefined);
-      return;
-    }
-    const f = await waitSeen(helper, `a flush on ${disk.name}`, started, () => {
-      const t = totals(disk.dev, Op.flush, started);
-      return t.count >= 1 ? t : undefined;
-    });
-    // A flush carries no data.
-    expect(f.bytes).toBe(0);
-  });
-
-  it('counts O_DIRECT reads as reads with their bytes', async () => {
-    const file = join(dir, 'writes');
-    const started = process.hrtime.bigint();
-    const read = directReads(file, BLOCK);
-    expect(read).toBe(BLOCK * WRITES);
-    const r = await waitSeen(helper, `${WRITES} reads on ${disk.name}`, started, () => {
-      const t = totals(disk.dev, Op.read, started);
-      return t.count >= WRITES && t.bytes >= read ? t : undefined;
-    });
+    const before = diskIo(disk);
+    const read = directReads(disk.path, BLOCK, WRITES);
+    const kernel = diskIo(disk);
+    const r = await settled(`${WRITES} reads on ${disk.name}`, Op.read, started, WRITES);
+    expect({ count: r.count, bytes: r.bytes }).toEqual({ count: WRITES, bytes: read });
+    expect({ count: kernel.reads - before.reads, bytes: kernel.readBytes - before.readBytes }).toEqual({ count: WRITES, bytes: read });
     for (const rec of r.records) {
       expect(rec.sumNs).toBeGreaterThan(rec.count * 2 ** (rec.slot - 1));
       expect(rec.sumNs).toBeLessThanOrEqual(rec.count * 2 ** rec.slot);
     }
+    // Nothing else touched the disk: no write and no other operation since.
+    expect(aggs.filter((a) => a.dev === disk.dev && a.op !== Op.read && a.timestampNs > started)).toEqual([]);
   });
 
   it("reports every record it wrote, no full map, and runs of its route's issue and complete programs", async () => {
