@@ -44,6 +44,26 @@ export function cpuSeconds(pid) {
   return ns / 1e9;
 }
 
+/**
+ * The idle CPU rate (CPU-seconds a second) of each pid: the median of `seconds` one-second
+ * samples. A median, not a mean: V8's occasional idle-time GC (the memory reducer, tens of ms)
+ * would otherwise make the idle baseline swing by a third from one window to the next; leaving
+ * it out makes the figures netted against it higher, never lower.
+ */
+export async function idleCpuRates(pids, seconds) {
+  const samples = pids.map(() => []);
+  let prev = pids.map(cpuSeconds), t = process.hrtime.bigint();
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = pids.map(cpuSeconds), tn = process.hrtime.bigint();
+    const wall = Number(tn - t) / 1e9;
+    now.forEach((c, k) => samples[k].push((c - prev[k]) / wall));
+    prev = now;
+    t = tn;
+  }
+  return samples.map(median);
+}
+
 /** Voluntary context switches (each one a sleep and a wake-up): of every thread of `pid` summed, and of its main thread. */
 export function voluntarySwitches(pid) {
   const of = (tid) => Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);

@@ -2,7 +2,7 @@
 // ratio to a baseline measured in the same run, the exec storm against the goals of issue #17.
 // Start-up and footprint are bench/startup.mjs.
 //
-// Alone: `node bench/pipeline.mjs` (root; `npm run build` first). BENCH_RUNS (3), BENCH_STORM_SECONDS (5),
+// Alone: `node bench/pipeline.mjs` (root; `npm run build` first). BENCH_RUNS (5), BENCH_STORM_SECONDS (5),
 // BENCH_STORM_KINDS (exec,threads: `exec` alone for the exec storm's figures; the report needs both),
 // BENCH_WARMUP_SECONDS (10).
 import { spawn, execFileSync } from 'node:child_process';
@@ -10,12 +10,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { childPidByComm, cpuSeconds, median, parseExposition, run, sleep, threadWakeups, total, wakeupsPerThread } from './lib.mjs';
+import { childPidByComm, cpuSeconds, idleCpuRates, median, parseExposition, run, sleep, threadWakeups, total, wakeupsPerThread } from './lib.mjs';
 import { COLLECTOR, benchConfig, collectorArgs, stop, timeToReady } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const STORM_SECONDS = Number(process.env.BENCH_STORM_SECONDS ?? 5);
+/** After ready, before the idle CPU is read; then one-second samples of it. */
+const IDLE_SETTLE_SECONDS = 3;
+const IDLE_SAMPLES = 7;
 /** Storm between the first one after start and the measured runs: V8 has optimized the hot paths by then. */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const WORKERS = 2;
@@ -69,10 +72,11 @@ export async function benchPipeline(log = console.error) {
     join(ROOT, 'dist/src/cli.js'), 'status', '--api', `unix:${join(dir, 'api.sock')}`, '--output', 'json',
   ])).events_lost_in_pipe;
   let lostBefore = await lostInPipe();
-  await sleep(1000);
-  const idle0 = cpuSeconds(r.proc.pid);
-  await sleep(5000);
-  const idleCpuPerSecond = (cpuSeconds(r.proc.pid) - idle0) / 5;
+  // Idle once start-up's own work is over (the code cache written a second after ready, the
+  // first optimizing compiles), as a median of one-second samples (lib.mjs idleCpuRates): the
+  // idle share is most of an exec storm's CPU, and 0.05% of a CPU misread is ~0.3 µs per event.
+  await sleep(IDLE_SETTLE_SECONDS * 1000);
+  const [idleCpuPerSecond] = await idleCpuRates([r.proc.pid], IDLE_SAMPLES);
   log(`collector idle: ${(idleCpuPerSecond * 100).toFixed(2)}% of a CPU`);
 
   // One storm of `kind` with the collector running: its figures, CPU net of idle.
@@ -139,7 +143,7 @@ export async function benchPipeline(log = console.error) {
   }
   await stop(r.proc);
 
-  return { runs: RUNS, stormSeconds: STORM_SECONDS, warmupSeconds: WARMUP_SECONDS, workers: WORKERS, bare, idleCpuPerSecond, loaded };
+  return { runs: RUNS, stormSeconds: STORM_SECONDS, warmupSeconds: WARMUP_SECONDS, idleSettleSeconds: IDLE_SETTLE_SECONDS, idleSamples: IDLE_SAMPLES, workers: WORKERS, bare, idleCpuPerSecond, loaded };
 }
 
 const x = (a, b) => `${(a / b).toFixed(2)}×`;
@@ -161,8 +165,8 @@ export function pipelineMarkdown(p) {
 Command: \`npm run bench\`. \`bench/storm.c\` runs ${p.workers} workers for ${p.stormSeconds} s each:
 \`exec\` vfork+execs \`/bin/true\` (3 events per process: fork, exec, exit), \`threads\` creates and
 joins threads (1 fork event each). Events go helper → pipe → decoder → the WASM exporters → series
-store. Collector CPU per event is net of its idle CPU (${(p.idleCpuPerSecond * 100).toFixed(2)}% of a CPU, measured in the
-same run), read over the storm and 1.5 s of its tail, outside the two scrapes of /metrics that count its
+store. Collector CPU per event is net of its idle CPU (${(p.idleCpuPerSecond * 100).toFixed(2)}% of a CPU: the median of ${p.idleSamples} one-second
+samples from ${p.idleSettleSeconds} s after ready, once start-up's own work is over), read over the storm and 1.5 s of its tail, outside the two scrapes of /metrics that count its
 events (~6 ms of CPU each; the idle figure has none either); CPU-s per million events is the same figure scaled. Each kind runs once on the freshly
 started collector (its own row), then ${p.warmupSeconds} s more unmeasured, then ${p.runs} measured runs (medians):
 a collector meets a storm after hours of running, when V8 has long optimized what every frame runs. The

@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import {
-  childPidByComm, cpuSeconds, freePort, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, voluntarySwitches, waitHttp,
+  childPidByComm, cpuSeconds, freePort, idleCpuRates, median, parseExposition, rssBytes, sleep, smapsBreakdown, totalWhere, voluntarySwitches, waitHttp,
 } from './lib.mjs';
 import { stop, tracefsMounted, withBpftrace } from './sensors.mjs';
 
@@ -35,7 +35,11 @@ const FLAT_SECONDS = 1;
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 1);
 const LADDER_STEPS = 5;
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 100_000);
-const FIXED_SECONDS = 2;
+const FIXED_SECONDS = 6;
+/** After the fixed-rate load: the helper's last flush (busyPollMs, 200 ms) and its processing. */
+const FIXED_TAIL_MS = 600;
+/** One-second samples of the idle CPU before the fixed-rate step; their median is subtracted from the step's. */
+const IDLE_SAMPLES = 5;
 const PROFILE_SECONDS = 4;
 const PROFILE_SVG = 'bench/results/collector-at-fixed-rate.svg';
 /** The same profile before issue #17's changes, kept for comparison. */
@@ -184,8 +188,9 @@ async function ladder(driver, target, log, label) {
     } catch { /* exiting */ }
   }, 100);
   let prev = await target.snapshot();
-  const step = async (rate, seconds) => {
+  const step = async (rate, seconds, onLoadEnd) => {
     const r = await driver.step(rate, seconds);
+    await onLoadEnd?.();
     const cur = await target.snapshot();
     const submitted = cur.submitted - prev.submitted;
     const drops = cur.drops - prev.drops;
@@ -222,31 +227,40 @@ async function ladder(driver, target, log, label) {
         rate = (lo + hi) / 2;
       }
     }
-    // CPU per event at a fixed rate, net of the idle CPU measured before the steps.
+    // CPU per event at a fixed rate, net of the idle CPU. CPU and wake-ups are read once the load's tail has gone through (the helper's last flush comes
+    // within busyPollMs), before the scrape that counts its events: serving /metrics (~6 ms of
+    // CPU, 10 ns per event of a 6 s step) is not the events' cost, and the idle figure
+    // subtracted has no scrape in it either.
+    // Idle CPU just before it, after the steps' tails, as a median of one-second samples (lib.mjs
+    // idleCpuRates): the just-started target's idle held its code cache write and first
+    // compiles, and at 100k/s 1 ms/s of idle misread is 10 ns per event.
+    await sleep(FIXED_TAIL_MS);
+    const [idleCpu, idleHelperCpu] = await idleCpuRates([target.pid, target.helperPid], IDLE_SAMPLES);
     const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid), w0 = voluntarySwitches(target.pid), t0 = process.hrtime.bigint();
-    const fixed = await step(FIXED_RATE, FIXED_SECONDS);
-    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    // The scrapes of `step` wake it too (a few a second): small beside the frames' wake-ups.
-    const w1 = voluntarySwitches(target.pid);
+    let c1, h1, w1, wall;
+    const fixed = await step(FIXED_RATE, FIXED_SECONDS, async () => {
+      await sleep(FIXED_TAIL_MS);
+      wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      c1 = cpuSeconds(target.pid);
+      h1 = cpuSeconds(target.helperPid);
+      w1 = voluntarySwitches(target.pid);
+    });
     fixed.wakeupsPerSecond = (w1.all - w0.all) / wall;
     fixed.mainWakeupsPerSecond = (w1.main - w0.main) / wall;
     log(`throughput ${label}: at ${FIXED_RATE}/s: ${Math.round(fixed.wakeupsPerSecond)} wake-ups/s of its threads (main thread ${Math.round(fixed.mainWakeupsPerSecond)}), ` +
-      `${fixed.delivered ? Math.round((cpuSeconds(target.pid) - c0) * 1e9 / fixed.delivered) : 0} ns CPU per event gross`);
-    fixed.cpuNs = (cpuSeconds(target.pid) - c0 - target.idleCpu * wall) * 1e9 / fixed.delivered;
-    fixed.helperCpuNs = (cpuSeconds(target.helperPid) - h0 - target.idleHelperCpu * wall) * 1e9 / fixed.delivered;
+      `${fixed.delivered ? Math.round((c1 - c0) * 1e9 / fixed.delivered) : 0} ns CPU per event gross, idle ${(idleCpu * 100).toFixed(2)}% of a CPU before it`);
+    fixed.cpuNs = (c1 - c0 - idleCpu * wall) * 1e9 / fixed.delivered;
+    fixed.helperCpuNs = (h1 - h0 - idleHelperCpu * wall) * 1e9 / fixed.delivered;
+    fixed.idleCpu = idleCpu;
     return { flat, steps, best, fixed, peakRss: peak.target, peakHelperRss: peak.helper };
   } finally {
     clearInterval(sampler);
   }
 }
 
-/** Idle RSS and CPU of a just-started target, over one second. */
+/** Idle RSS of a just-started target, a second after it started. */
 async function idle(target) {
-  await sleep(300);
-  const c0 = cpuSeconds(target.pid), h0 = cpuSeconds(target.helperPid);
-  await sleep(1000);
-  target.idleCpu = cpuSeconds(target.pid) - c0;
-  target.idleHelperCpu = cpuSeconds(target.helperPid) - h0;
+  await sleep(1300);
   return { rss: rssBytes(target.pid), helperRss: rssBytes(target.helperPid), helperSmaps: smapsBreakdown(target.helperPid) };
 }
 
@@ -393,7 +407,8 @@ does a ${r.flatSeconds} s flat-out step, then ${r.ladderSteps} paced steps of ${
 highest lossless and the lowest lossy rate (starting just under what flat out delivered); a step
 is lossless when the kernel dropped nothing, the exporter dropped nothing and the records counted
 equal the records the program submitted (STATS). Then ${r.fixedSeconds} s at ${k(r.fixedRate)}/s for CPU per event
-(schedstat, net of each process' idle CPU measured in the same run). Medians of ${r.runs} runs.
+(schedstat, net of each process' idle CPU just before the step, the median of ${IDLE_SAMPLES} one-second samples; read ${FIXED_TAIL_MS} ms after the load, once its
+last flush went through, and before the scrape that counts its events, whose own CPU is not the events'). Medians of ${r.runs} runs.
 
 | consumer | highest lossless rate | flat out | collector CPU per event at ${k(r.fixedRate)}/s | helper CPU per event at ${k(r.fixedRate)}/s | helper RSS idle → under load | collector RSS idle → under load |
 |---|---|---|---|---|---|---|
