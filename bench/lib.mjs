@@ -57,7 +57,7 @@ export async function idleCpuRates(pids, seconds) {
     await new Promise((r) => setTimeout(r, 1000));
     const now = pids.map(cpuSeconds), tn = process.hrtime.bigint();
     const wall = Number(tn - t) / 1e9;
-    now.forEach((c, k) => samples[k].push((c - prev[k]) / wall));
+    for (let k = 0; k < pids.length; k++) samples[k].push((now[k] - prev[k]) / wall);
     prev = now;
     t = tn;
   }
