@@ -68,11 +68,13 @@ int output_init(__u32 batch_bytes, int interrupt)
 
 	batch_capacity = batch_bytes;
 	interrupt_fd = interrupt;
-	if (!fstat(STDOUT_FILENO, &st) && S_ISSOCK(st.st_mode))
+	if (fstat(STDOUT_FILENO, &st))
+		return 0; /* not open: the first write reports it */
+	if (S_ISSOCK(st.st_mode))
 		grow_socket_buffer(batch_bytes);
 	/* Non-blocking on a pipe, so a stuck reader cannot make SIGTERM wait. Only a pipe:
 	 * a terminal's flags are shared with the shell. */
-	if (!fstat(STDOUT_FILENO, &st) && S_ISFIFO(st.st_mode)) {
+	if (S_ISFIFO(st.st_mode)) {
 		int flags = fcntl(STDOUT_FILENO, F_GETFL);
 
 		if (flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) < 0)
@@ -127,7 +129,7 @@ static int wait_writable(void)
 	return 0; /* writable, or an error the next write reports */
 }
 
-/* Writes the iovecs whole; `sent` adds up the bytes written, also when it fails part way. */
+/* Writes the iovecs whole; `sent` (if not NULL) adds up the bytes written, also when it fails part way. */
 static int write_fully(struct iovec *iov, int iovcnt, size_t *sent)
 {
 	while (iovcnt > 0) {
@@ -144,7 +146,8 @@ static int write_fully(struct iovec *iov, int iovcnt, size_t *sent)
 				return err;
 			continue;
 		}
-		*sent += n;
+		if (sent)
+			*sent += n;
 		for (; iovcnt > 0 && (size_t)n >= iov->iov_len; iov++, iovcnt--)
 			n -= iov->iov_len;
 		if (iovcnt > 0) {
@@ -176,14 +179,13 @@ int output_frame(enum frame_kind kind, __u32 count, const void *payload, __u32 l
 		{ .iov_base = &header, .iov_len = sizeof(header) },
 		{ .iov_base = (void *)payload, .iov_len = len },
 	};
-	size_t sent = 0;
 
 	if (sticky_error)
 		return sticky_error;
 	if (len > FRAME_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	frame_header(&header, kind, 0, count, len, next_seq);
-	sticky_error = write_fully(iov, 2, &sent);
+	sticky_error = write_fully(iov, 2, NULL);
 	if (!sticky_error)
 		next_seq++;
 	return sticky_error;
