@@ -8,7 +8,8 @@
 // response that showed it; the delay from just before spawn is reported as well. Low rate: the
 // execs alone. High rate: the same while `bench/storm.c` creates threads in the background.
 //
-// Alone: `node bench/freshness.mjs` (root; `npm run build` first). BENCH_FRESH_SAMPLES (200).
+// Alone: `node bench/freshness.mjs` (root; `npm run build` first). BENCH_FRESH_SAMPLES (600 at low rate;
+// a third of it under the storm, where each sample waits for a busy flush).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -20,7 +21,9 @@ import { stop } from './sensors.mjs';
 import { COLLECTOR } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SAMPLES = Number(process.env.BENCH_FRESH_SAMPLES ?? 200);
+/** At low rate: the p99 of 200 was the 2nd-largest sample, and swung by ±2 ms from run to run. */
+const SAMPLES = Number(process.env.BENCH_FRESH_SAMPLES ?? 600);
+const STORM_SAMPLES = Math.ceil(SAMPLES / 3);
 const INTERVAL_MS = 50;
 const POLL_MS = 1;
 const TIMEOUT_MS = 5000;
@@ -65,11 +68,11 @@ async function count(url) {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
-async function samples(bin, url, log, label) {
+async function samples(bin, url, log, label, n) {
   const fromExec = [], fromSpawn = [];
   let polls = 0, pollNs = 0;
   let want = await count(url);
-  for (let i = 0; i < SAMPLES; i++) {
+  for (let i = 0; i < n; i++) {
     want++;
     const t0 = hrNs();
     const execNs = exec(bin);
@@ -125,18 +128,19 @@ export async function benchFreshness(log = console.error) {
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`);
     await sleep(500);
-    const low = await samples(bin, url, log, 'low rate');
+    const low = await samples(bin, url, log, 'low rate', SAMPLES);
     // The storm runs longer than the samples take and is stopped after them.
-    stormProc = spawn(storm, [String(Math.ceil((SAMPLES * INTERVAL_MS * 3) / 1000) + 30), String(STORM_WORKERS), 'threads'], { stdio: 'ignore' });
+    stormProc = spawn(storm, [String(Math.ceil((STORM_SAMPLES * INTERVAL_MS * 3) / 1000) + 30), String(STORM_WORKERS), 'threads'], { stdio: 'ignore' });
     await sleep(500);
     const m0 = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const t0 = hrNs();
-    const high = await samples(bin, url, log, 'thread storm');
+    const high = await samples(bin, url, log, 'thread storm', STORM_SAMPLES);
     const m1 = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const received = (t) => t.split('\n').filter((l) => l.startsWith('bpfwasm_events_received_total{')).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     high.eventsPerSecond = (received(m1) - received(m0)) / ((hrNs() - t0) / 1e9);
-    return { samples: SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs,
-      busyPollMs: defaultConfig().helper.busyPollMs || 20 * defaultConfig().helper.pollMs, workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
+    return { samples: SAMPLES, stormSamples: STORM_SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs,
+      // The helper's default (ebpf/helper/options.c): 40 × pollMs, at most 10 s.
+      busyPollMs: defaultConfig().helper.busyPollMs || Math.min(40 * defaultConfig().helper.pollMs, 10_000), workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
   } finally {
     if (stormProc) await stop(stormProc, 'SIGTERM');
     await stop(proc, 'SIGTERM');
@@ -155,7 +159,8 @@ static program (\`bench/fresh.c\`) that prints \`CLOCK_MONOTONIC\` first thing, 
 \`/federate?match[]=bpfwasm_process_exec_total{comm="NAME"}\` every ~1 ms until the count includes that
 exec. Node's hrtime is \`CLOCK_MONOTONIC\` too (the clock of the kernel's event timestamps), so the delay
 runs from the exec itself to the poll response that showed it; "from spawn" starts just before Node
-spawns the program (it adds Node's fork and exec). ${r.samples} samples each; the thread storm is
+spawns the program (it adds Node's fork and exec). ${r.samples} samples at low rate, ${r.stormSamples}
+under the storm; the thread storm is
 \`bench/storm.c\` with ${r.workers} worker creating threads throughout (${Math.round(r.high.eventsPerSecond)} events/s through the pipeline).
 
 | load | p50 | p99 | max | from spawn: p50 / p99 |

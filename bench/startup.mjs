@@ -44,7 +44,9 @@ export async function stop(proc) {
  */
 export function benchConfig(dir) {
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, `listen: { host: 127.0.0.1 }\nlog: { level: warn }\napi: { socket: ${JSON.stringify(join(dir, 'api.sock'))} }\n`);
+  // BENCH_BUSY_POLL_MS: the helper's busyPollMs (default: the config's), as in bench/throughput.mjs.
+  const busy = process.env.BENCH_BUSY_POLL_MS ? `helper: { busyPollMs: ${Number(process.env.BENCH_BUSY_POLL_MS)} }\n` : '';
+  writeFileSync(config, `listen: { host: 127.0.0.1 }\nlog: { level: warn }\napi: { socket: ${JSON.stringify(join(dir, 'api.sock'))} }\n${busy}`);
   return config;
 }
 
