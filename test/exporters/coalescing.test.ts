@@ -74,6 +74,17 @@ const value = (host: TestHost, metric: string, labels: Record<string, string> = 
 const durations = (host: TestHost) =>
   host.store.histogram(seriesId(host.store, 'bpfwasm_exporter_batch_duration_seconds', { exporter: 'batches' })!).count;
 
+/** Counts the watchdog's looks (ExporterThread.check) under the name `where()` gives at each call. */
+function countChecks<K extends string>(names: readonly K[], where: () => K): Record<K, number> {
+  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<K, number>;
+  const check = ExporterThread.prototype.check;
+  vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
+    counts[where()]++;
+    return check.call(this, now);
+  });
+  return counts;
+}
+
 async function until(what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
@@ -215,12 +226,7 @@ describe('batch coalescing', () => {
     e.onBatch(FORK, records(1, 4), 4);
     await e.flush();
     let inRead = false;
-    const checks = { inRead: 0, byTimer: 0 };
-    const check = ExporterThread.prototype.check;
-    vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
-      checks[inRead ? 'inRead' : 'byTimer']++;
-      return check.call(this, now);
-    });
+    const checks = countChecks(['inRead', 'byTimer'], () => (inRead ? 'inRead' : 'byTimer'));
     // Idle for 1.5 s: at most the one check armed by the last batch (it used to look every 250 ms, 6 times).
     await new Promise((r) => setTimeout(r, 1500));
     expect(checks.byTimer).toBeLessThanOrEqual(1);
@@ -250,12 +256,7 @@ describe('batch coalescing', () => {
     await new Promise((r) => setTimeout(r, 1100)); // the look armed by that batch has come and gone
     const clock = exporterWatchdogClock();
     let inTick = false;
-    const checks = { inTick: 0, byTimer: 0 };
-    const check = ExporterThread.prototype.check;
-    vi.spyOn(ExporterThread.prototype, 'check').mockImplementation(function (this: ExporterThread, now: number) {
-      checks[inTick ? 'inTick' : 'byTimer']++;
-      return check.call(this, now);
-    });
+    const checks = countChecks(['inTick', 'byTimer'], () => (inTick ? 'inTick' : 'byTimer'));
     const tick = () => {
       inTick = true;
       clock.tick();
