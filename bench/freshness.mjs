@@ -139,8 +139,8 @@ export async function benchFreshness(log = console.error) {
     const received = (t) => t.split('\n').filter((l) => l.startsWith('bpfwasm_events_received_total{')).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     high.eventsPerSecond = (received(m1) - received(m0)) / ((hrNs() - t0) / 1e9);
     return { samples: SAMPLES, stormSamples: STORM_SAMPLES, intervalMs: INTERVAL_MS, pollMs: defaultConfig().helper.pollMs,
-      // The helper's default (ebpf/helper/options.c): 40 × pollMs, at most 10 s.
-      busyPollMs: defaultConfig().helper.busyPollMs || Math.min(40 * defaultConfig().helper.pollMs, 10_000), workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
+      // The helper's default (ebpf/helper/options.c): 80 × pollMs, at most 10 s.
+      busyPollMs: defaultConfig().helper.busyPollMs || Math.min(80 * defaultConfig().helper.pollMs, 10_000), workers: STORM_WORKERS, low, high, seconds: (Date.now() - started) / 1000 };
   } finally {
     if (stormProc) await stop(stormProc, 'SIGTERM');
     await stop(proc, 'SIGTERM');

@@ -19,7 +19,11 @@ const STORM_SECONDS = Number(process.env.BENCH_STORM_SECONDS ?? 5);
 /** After ready, before the idle CPU is read; then one-second samples of it. */
 const IDLE_SETTLE_SECONDS = 3;
 const IDLE_SAMPLES = 7;
-/** Storm between the first one after start and the measured runs: V8 has optimized the hot paths by then. */
+/**
+ * Storm between the first one after start and the measured runs: start-up's compiles are behind by then.
+ * Not all of it is optimized: the per-flush code runs a few times a second, so V8 takes minutes to tier it
+ * up (perf, 2026-12-05: still baseline code after 2 min of storm), and the figure keeps falling slowly.
+ */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const WORKERS = 2;
 
@@ -198,7 +202,7 @@ real process churn produces, not the pipeline's ceiling. CPU is read from \`/pro
 timer, as the collector does.
 
 The exec storm's cost per event is dominated by wake-ups, not by events. A storm is a stream: every poll
-finds records, so the helper's wait grows from 4 × \`pollMs\` (20 ms) towards \`busyPollMs\` (200 ms) while the
+finds records, so the helper's wait grows from 4 × \`pollMs\` (20 ms) towards \`busyPollMs\` (400 ms) while the
 stream brings 1000 records a second or more, instead of \`pollMs\` (5 ms), unless \`wakeupBytes\` fill first (ebpf/PROTOCOL.md, "When the helper flushes"); at a few thousand events per
 second a flush carries a few hundred records and costs the collector about a millisecond of CPU
 whatever it carries (at a 100 ms \`busyPollMs\` the warm figure was ~5 µs per event), and each flush wakes the collector's main thread once

@@ -36,7 +36,7 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 1);
 const LADDER_STEPS = 5;
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 100_000);
 const FIXED_SECONDS = 6;
-/** After the fixed-rate load: the helper's last flush (busyPollMs, 200 ms) and its processing. */
+/** After the fixed-rate load: the helper's last flush (at most busyPollMs, 400 ms) and its processing. */
 const FIXED_TAIL_MS = 600;
 /** One-second samples of the idle CPU before the fixed-rate step; their median is subtracted from the step's. */
 const IDLE_SAMPLES = 5;
@@ -441,7 +441,7 @@ Helper (C only): \`ebpf/build/bpfwasm-helper --sensors bench --set bench.tgid=N 
 ${r.profile ? `
 **Collector CPU per event** at ${k(r.fixedRate)}/s is paid per frame, not per event. Under a stream of
 1000 records a second or more the helper's wait doubles per poll from 4 × \`pollMs\` (20 ms) up to
-\`busyPollMs\` (40 × \`pollMs\`: 200 ms), unless the \`wakeupBytes\` threshold (a quarter of the ring: 1 MiB)
+\`busyPollMs\` (80 × \`pollMs\`: 400 ms), unless the \`wakeupBytes\` threshold (a quarter of the ring: 1 MiB)
 fills first, which at this rate it does, every ~160 ms: EVENTS frames of ~16k records (~0.9 MB; at most
 \`batchBytes\`, 1 MiB), plus the STATS frames of \`statsMs\` (${STATS_MS} ms here). Before issue #17's stream
 changes the 64 KiB threshold fired every ~10 ms: ~100 frames a second of ~1000 records. The helper's socket

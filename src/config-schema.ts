@@ -80,7 +80,7 @@ export const ConfigSchema = Type.Object({
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, powerOfTwo: true, default: 4 << 20, description: 'Ring buffer of a sensor without its own default (sensors.<name>.ringBytes); a power of two.' }),
     wakeupBytes: int(0, 1 << 30, 0, 'The BPF side wakes the helper past this much data (smaller than each sensor\'s ring; 0: a quarter of each sensor\'s ring), and for a record after pollMs without one on its CPU…'),
     pollMs: int(1, 1000, 5, '…else the helper drains after this long: the freshness bound between streams.'),
-    busyPollMs: int(0, 10_000, 0, 'Longest wait while records keep coming: from two polls in a row that found some the helper waits 4 × pollMs, doubled per poll up to this while they come at 1000 a second or more, so a busy stream comes in few, big frames; this is then its freshness bound (0: 40 × pollMs, 200 ms; at least pollMs).'),
+    busyPollMs: int(0, 10_000, 0, 'Longest wait while records keep coming: from two polls in a row that found some the helper waits 4 × pollMs, doubled per poll up to this while they come at 1000 a second or more, so a busy stream comes in few, big frames; this is then its freshness bound (0: 80 × pollMs, 400 ms; at least pollMs).'),
     statsMs: int(50, 60_000, 1000, 'Drop and run-time report interval.'),
     // The frame maximum: a stream's flush is one frame per record type, however long the wait (few wake-ups).
     batchBytes: int(4096, 1 << 20, 1 << 20, 'Largest batch handed to an exporter, and the largest EVENTS frame payload: a stream\'s flush fits one frame per record type.'),

@@ -17,7 +17,7 @@ describe('config', () => {
       '--poll-ms', '5', '--stats-ms', '1000', '--batch-bytes', '1048576', '--aggregate-ms', '1000', '--set', 'process.max_args=20']);
   });
 
-  it('passes helper.busyPollMs only when set (0: the helper takes 40 × pollMs)', () => {
+  it('passes helper.busyPollMs only when set (0: the helper takes 80 × pollMs)', () => {
     const args = helperArgs(buildConfig({ helper: { pollMs: 2, busyPollMs: 30 } }));
     expect(args.slice(args.indexOf('--poll-ms'), args.indexOf('--poll-ms') + 4)).toEqual(['--poll-ms', '2', '--busy-poll-ms', '30']);
   });

@@ -32,7 +32,7 @@ static const char usage[] =
 	"  --poll-ms N         longest wait before draining, 1-10000 (default 5); a record after\n"
 	"                      this long without one on its CPU wakes the helper at once\n"
 	"  --busy-poll-ms N    longest wait while records keep coming (a stream), from --poll-ms\n"
-	"                      to 10000 (default 20 x --poll-ms)\n"
+	"                      to 10000 (default 80 x --poll-ms)\n"
 	"  --stats-ms N        STATS frame interval, 10-3600000 (default 1000)\n"
 	"  --batch-bytes N     EVENTS payload that flushes a batch, 1024-1048576 (default 1048576)\n"
 	"  --aggregate-ms N    aggregate record interval, 10-3600000 (default 1000)\n"
@@ -491,7 +491,7 @@ int options_parse(int argc, char **argv, struct options *opts)
 		return EXIT_USAGE;
 	}
 	if (!opts->busy_poll_ms)
-		opts->busy_poll_ms = opts->poll_ms * 40 < 10000 ? opts->poll_ms * 40 : 10000;
+		opts->busy_poll_ms = opts->poll_ms * 80 < 10000 ? opts->poll_ms * 80 : 10000;
 	if (opts->busy_poll_ms < opts->poll_ms) {
 		diag("--busy-poll-ms (%u) must be at least --poll-ms (%u)", opts->busy_poll_ms,
 		     opts->poll_ms);

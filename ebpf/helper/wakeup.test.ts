@@ -124,17 +124,17 @@ describe('helper wake-up policy', () => {
     };
     // --busy-poll-ms equal to --poll-ms: a frame every poll, as before the stream rule.
     const everyPoll = await stream(['--busy-poll-ms', '5']);
-    const streamRule = await stream([]); // default: from two polls in a row that found records 4 x --poll-ms, growing to 20 x while the rate holds
+    const streamRule = await stream([]); // default: from two polls in a row that found records 4 x --poll-ms, growing to --busy-poll-ms while the rate holds
     const show = (r: typeof everyPoll) => `${r.framesPerSecond.toFixed(0)} frames/s, record lag p50 ${r.lagP50.toFixed(1)} ms, p99 ${r.lagP99.toFixed(1)} ms`;
     console.log(`${rate}/s for ${seconds} s: every poll ${show(everyPoll)}; stream rule ${show(streamRule)}`);
     expect(streamRule.framesPerSecond).toBeLessThan(everyPoll.framesPerSecond * 0.6);
   }, 60_000);
 
   it('under a stream, STATS and the aggregates go out with a flush instead of waking the helper (and its reader) on their own', async () => {
-    // STATS and the syscalls sensor's aggregates every 250 ms against flushes every 200 ms (the
-    // default --busy-poll-ms): on timers of their own they made up to 8 more flushes a second, each
+    // STATS and the syscalls sensor's aggregates every 250 ms against flushes every 200 ms
+    // (--busy-poll-ms): on timers of their own they made up to 8 more flushes a second, each
     // one more wake-up of the helper and the reader.
-    const run = new HelperRun(['--sensors', 'bench,syscalls', '--set', `bench.tgid=${pid}`, '--poll-ms', '5', '--stats-ms', '250', '--aggregate-ms', '250'], {
+    const run = new HelperRun(['--sensors', 'bench,syscalls', '--set', `bench.tgid=${pid}`, '--poll-ms', '5', '--busy-poll-ms', '200', '--stats-ms', '250', '--aggregate-ms', '250'], {
       keepRecords: false,
       onRecord: (r) => void (r.type === RecordType.syscall_latency && (aggregated = true)),
     });
@@ -195,7 +195,7 @@ describe('helper wake-up policy', () => {
     expect({ drops, written }).toEqual({ drops: 0, written: submitted });
     const biggest = Math.max(...frames.map((f) => f.length));
     console.log(`${rate}/s for ${seconds} s: ${(frames.length / seconds).toFixed(0)} EVENTS frames/s, largest ${(biggest / 1024).toFixed(0)} KiB`);
-    // Past 1000 records/s the wait grows 20, 40, 80, 160, 200 ms, and the 1 MiB threshold fills every ~160 ms: ~6-11 frames/s (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
+    // Past 1000 records/s the wait grows 20, 40, 80, 160, 320, 400 ms, and the 1 MiB threshold fills every ~160 ms: ~6-11 frames/s (~110/s with the old 64 KiB threshold, 50/s with a 20 ms wait).
     expect(frames.length / seconds).toBeLessThan(25);
     // A frame of a long wait: ~560 KB or more of records, far over the 64 KiB of a pipe read, at most --batch-bytes.
     expect(biggest).toBeGreaterThan(256 << 10);
@@ -223,7 +223,7 @@ describe('helper wake-up policy', () => {
       expect(lag.length).toBeGreaterThan(400);
       const p99 = quantile(lag, 0.99);
       console.log(`~${(lag.length / 2).toFixed(0)} records/s: record lag p50 ${quantile(lag, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
-      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 200 ms of a busy stream.
+      // Below 1000 records/s the stream waits 4 x --poll-ms (20 ms), not the 400 ms of a busy stream.
       expect(p99).toBeLessThan(50);
     } finally {
       trickle.kill('SIGKILL');
