@@ -212,9 +212,10 @@ frame); a fork/exec storm makes every wake-up dearer (cold caches and TLBs on bo
 keeps the collector within ${GOALS.execShareOfControl}× of it. The collector's own timers no longer add to that (the exporter
 watchdog and the event-loop delay sampler each ticked every 10 ms; the results fallback fired 20 ms after
 most frames; the reads of a stream then checked every deadline and re-armed the watchdog, a quarter of a read's
-time: now the watchdog looks only while a slot has work out, on the collector's 1 s clock, and a read only compares one number),
+time: now the watchdog looks only while a slot has work out, on the collector's 1 s clock, and a read only compares one number;
+the event-loop delay is sampled by that clock too, not by a 1 s libuv timer of its own),
 nor do the helper's own timers: STATS and the aggregates' drain go with a stream's flushes instead of flushing
-once a second each on their own (main thread 10 → 7–8 wake-ups a second, in this session's A/B runs). The thread storm, at tens of
+once a second each on their own (main thread 10 → 7–8 wake-ups a second, in the A/B runs of 2026-12-04; ~5 since the 400 ms \`busyPollMs\` and the sampler's timer went, 2026-12-05). The thread storm, at tens of
 thousands of events per second, shows the per-event cost; the figure at 100k events/s against the
 goal of ≤ 150 ns per event is in the throughput section below.
 `;

@@ -459,8 +459,8 @@ then into the module's memory), which the profile shows as memcpy/memmove. On th
 interrupt handling, the switch in and out, charged to the thread woken): an idle collector woke
 ~110-130 times a second (the exporter watchdog's and prom-client's event-loop sampler's 10 ms ticks)
 for ~21-27 ms of CPU a second, ~200 µs a wake-up (2026-12-04, \`/proc/PID/task/*/status\` and
-schedstat), so the watchdog is now armed for the next moment a deadline can pass and the sampler
-runs every second (idle since: fewer than ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
+schedstat), so the watchdog is now armed for the next moment a deadline can pass and the delay is
+sampled by the collector's 1 s clock (src/metrics/event-loop-delay.ts; idle since: fewer than ~19 wake-ups and ~6 ms of CPU a second; the figure above is net of
 idle). Earlier changes removed the Node stream read of the pipe and the message per batch per
 exporter, then the answer's wake-up, then most frames. The price is freshness under such a stream: a
 record waits up to \`busyPollMs\` (ebpf/PROTOCOL.md, "When the helper flushes"); a lone event does not.

@@ -37,6 +37,9 @@ const RECORD_SENSOR: readonly (string | undefined)[] = RECORDS.reduce<string[]>(
   return out;
 }, []);
 
+/** The collector's clock: the store's time, series expiry, liveness, the exporter watchdog's slow looks and the event-loop delay. */
+const CLOCK_MS = 1000;
+
 /** Longest failure reason kept in a label and in status (a verifier line is rarely longer). */
 const MAX_REASON_BYTES = 200;
 
@@ -100,7 +103,7 @@ export class Collector {
     });
     this.metrics = new PipelineMetrics(this.store);
     this.resolver = new Resolver({ rules: cgroupRules(config), rescanIntervalMs: config.cgroups.rescanIntervalMs });
-    this.runtime = new RuntimeMetrics(this.store);
+    this.runtime = new RuntimeMetrics(this.store, CLOCK_MS);
     this.tap = new EventTap(this.resolver);
     this.exporters = new ExporterRegistry({
       store: this.store,
@@ -171,7 +174,7 @@ export class Collector {
     }
     const startedAt = Date.now();
     this.watchdogClock = exporterWatchdogClock();
-    this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), 1000);
+    this.clock = setInterval(() => this.tick(Math.floor((Date.now() - startedAt) / 1000)), CLOCK_MS);
     this.clock.unref();
     this.exportersLoaded = true;
     for (const s of this.sensors()) this.exportSensorInfo(s);
@@ -198,6 +201,7 @@ export class Collector {
 
   /** Advances the store's clock and, every quarter TTL (1 s to 60 s), expires idle series. */
   private tick(nowSeconds: number): void {
+    this.runtime.eventLoop.tick();
     this.watchdogClock?.tick();
     this.store.now = nowSeconds;
     this.checkLiveness();

@@ -1,11 +1,41 @@
 // The collector's Node.js runtime metrics (prom-client's default metrics), copied into the
 // series store on every scrape so each exposition format and /federate serve one source.
-import { collectDefaultMetrics, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import gc from 'prom-client/lib/metrics/gc.js';
+import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
+import heapSpacesSizeAndUsed from 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js';
+import osMemoryHeap from 'prom-client/lib/metrics/osMemoryHeap.js';
+import processCpuTotal from 'prom-client/lib/metrics/processCpuTotal.js';
+import processHandles from 'prom-client/lib/metrics/processHandles.js';
+import processMaxFileDescriptors from 'prom-client/lib/metrics/processMaxFileDescriptors.js';
+import processOpenFileDescriptors from 'prom-client/lib/metrics/processOpenFileDescriptors.js';
+import processRequests from 'prom-client/lib/metrics/processRequests.js';
+import processResources from 'prom-client/lib/metrics/processResources.js';
+import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
+import version from 'prom-client/lib/metrics/version.js';
+import { EventLoopDelay, type DelaySummary } from './event-loop-delay.js';
 import type { MetricKind, SeriesStore } from './store.js';
 
 const OWNER = 'runtime';
-/** How often the event-loop delay is sampled (nodejs_eventloop_lag_*): 15 samples per 15 s scrape. */
-const EVENT_LOOP_SAMPLE_MS = 1000;
+/**
+ * prom-client's default metrics (its collectDefaultMetrics) but its event-loop delay sampler, a
+ * timer of its own: the delay is sampled by the collector's clock instead (`eventLoop`).
+ */
+const DEFAULT_METRICS = [
+  processCpuTotal, processStartTime, osMemoryHeap, processOpenFileDescriptors, processMaxFileDescriptors,
+  processResources, processHandles, processRequests, heapSizeAndUsed, heapSpacesSizeAndUsed, version, gc,
+];
+
+/** The event-loop delay gauges prom-client's sampler set, by the summary field each reports. */
+const EVENT_LOOP_DELAY: readonly [keyof DelaySummary, string, string][] = [
+  ['min', 'nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.'],
+  ['max', 'nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.'],
+  ['mean', 'nodejs_eventloop_lag_mean_seconds', 'The mean of the recorded event loop delays.'],
+  ['stddev', 'nodejs_eventloop_lag_stddev_seconds', 'The standard deviation of the recorded event loop delays.'],
+  ['p50', 'nodejs_eventloop_lag_p50_seconds', 'The 50th percentile of the recorded event loop delays.'],
+  ['p90', 'nodejs_eventloop_lag_p90_seconds', 'The 90th percentile of the recorded event loop delays.'],
+  ['p99', 'nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays.'],
+];
 /** Least time between two reads of prom-client's values (~2.5 ms of CPU each here): a client polling /federate every millisecond read them on every request. */
 const MIN_REFRESH_MS = 100;
 
@@ -28,12 +58,18 @@ export class RuntimeMetrics {
   private readonly registry = new Registry();
   private readonly families = new Map<string, Family>();
 
-  constructor(private readonly store: SeriesStore) {
-    // The event-loop delay sampler is a timer (libuv's, apart from the JS timers): at prom-client's
-    // 10 ms it woke an idle collector 100 times a second, at 100 ms still 10 times, as many
-    // main-thread wake-ups as the frames of an exec storm (issue #17). Once a second still gives
-    // each scrape its delay percentiles, from fewer samples: a short stall is caught less often.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  /**
+   * The event-loop delay: `tick()` it from a timer due every `clockMs`. prom-client's sampler, a
+   * libuv timer apart from the JS ones, woke an idle collector 100 times a second at its 10 ms and
+   * once a second at 1 s (issue #17); a timer the collector runs anyway samples it for free, once a
+   * second: each scrape still gets its delay percentiles, and a short stall is caught less often.
+   */
+  readonly eventLoop: EventLoopDelay;
+
+  constructor(private readonly store: SeriesStore, clockMs = 1000) {
+    for (const register of DEFAULT_METRICS) register(this.registry);
+    this.eventLoop = new EventLoopDelay(clockMs * 1e6);
+    this.registerEventLoopDelay();
     // Families are declared on the first scrape (a histogram's bounds come with its values);
     // their names are held now, so no exporter loaded before that scrape can take one.
     for (const metric of this.registry.getMetricsAsArray()) {
@@ -43,6 +79,24 @@ export class RuntimeMetrics {
   }
 
   private refreshedAt = -Infinity;
+
+  /** The delay gauges, read from `eventLoop` at each refresh (kept when no tick came since the last), and
+   * nodejs_eventloop_lag_seconds as prom-client measures it: a setImmediate's wait, reported at the next refresh. */
+  private registerEventLoopDelay(): void {
+    const registers = [this.registry];
+    let gauges: (readonly [keyof DelaySummary, Gauge])[] = [];
+    // First in the registry: its collect sets the gauges below before they are read.
+    const lag: Gauge = new Gauge({
+      name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', registers,
+      collect: () => {
+        const start = process.hrtime.bigint();
+        setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / 1e9));
+        const summary = this.eventLoop.take();
+        if (summary) for (const [field, gauge] of gauges) gauge.set(summary[field]);
+      },
+    });
+    gauges = EVENT_LOOP_DELAY.map(([field, name, help]) => [field, new Gauge({ name, help, registers })] as const);
+  }
 
   /** Reads prom-client's current values into the store. Called once per scrape; at most every MIN_REFRESH_MS. */
   async refresh(): Promise<void> {
