@@ -213,24 +213,25 @@ export class ExporterThread {
     void this.worker.terminate();
   }
 
+  /** Set by check(): a slot has work handed over and not answered, so its results must be read within RESULTS_MAX_WAIT_MS. */
+  workOut = false;
+
   /**
    * Watchdog: applies the results waiting, stops a slot past its deadline, terminates the thread
-   * if one still runs HARD_GRACE_MS later. Returns when the next check is due: the deadline of a
-   * running phase, or RESULTS_MAX_WAIT_MS from now while a slot has work pending (its results
-   * are read then; a deadline of its own is kept by its fuel check); Infinity when no slot has
-   * work, as no deadline can pass before more is handed over.
+   * if one still runs HARD_GRACE_MS later. Returns the next deadline: a running phase's or a
+   * stopped slot's grace; Infinity when there is none. Sets workOut while a slot has work pending
+   * (a deadline of its own is kept by its fuel check); with none, no deadline can pass before more is handed over.
    */
   check(now: number): number {
     // Batches that completed count as completed, not as lost with a slot stopped now.
     this.settle();
     this.flushOverflow();
     let next = Infinity;
+    this.workOut = false;
     for (const owner of this.slots.values()) {
+      this.workOut ||= owner.pending;
       const phase = Atomics.load(owner.ctl, CTL_PHASE);
-      if (phase === Phase.IDLE) {
-        if (owner.pending) next = Math.min(next, now + RESULTS_MAX_WAIT_MS);
-        continue;
-      }
+      if (phase === Phase.IDLE) continue;
       const limit = phase === Phase.INIT ? owner.initTimeoutMs : owner.batchTimeoutMs;
       const due = owner.since[CTL_SINCE_F64]! + limit;
       // The owner quarantines itself, which unloads the slot.
@@ -244,6 +245,7 @@ export class ExporterThread {
         this.stopping.clear();
         void this.worker.terminate();
         this.lost(`its thread did not stop a module ${HARD_GRACE_MS} ms past its deadline and was terminated`);
+        this.workOut = false;
         return Infinity;
       } else next = Math.min(next, at + HARD_GRACE_MS);
     }
@@ -385,13 +387,19 @@ class Watchdog {
     this.disarm();
     this.lookAtTick = false;
     const now = epochMs();
-    let next = Infinity;
-    for (const t of [...this.threads]) next = Math.min(next, t.check(now));
-    // No next check while no slot has work: handing work over arms the timer again; a thread lost meanwhile armed it for its replacement.
-    if (!Number.isFinite(next)) return;
+    let deadline = Infinity;
+    let workOut = false;
+    for (const t of [...this.threads]) {
+      deadline = Math.min(deadline, t.check(now));
+      workOut ||= t.workOut;
+    }
     // Only the look at work still out may wait for a clock's tick; a deadline (a running phase's, a stopped slot's grace) keeps its time.
-    if (this.clocks > 0 && next === now + RESULTS_MAX_WAIT_MS) this.lookAtTick = true;
-    else this.arm(next);
+    if (workOut) {
+      if (this.clocks > 0) this.lookAtTick = true;
+      else deadline = Math.min(deadline, now + RESULTS_MAX_WAIT_MS);
+    }
+    // No next check while no slot has work: handing work over arms the timer again; a thread lost meanwhile armed it for its replacement.
+    if (Number.isFinite(deadline)) this.arm(deadline);
   }
 }
 
