@@ -424,8 +424,9 @@ equal the records the program submitted (STATS). Then ${r.fixedSeconds} s at ${k
 (schedstat, net of each process' idle CPU just before the step, the median of ${IDLE_SAMPLES} one-second samples; read ${FIXED_TAIL_MS} ms after the load, once its
 last flush went through, and before the scrape that counts its events, whose own CPU is not the events'), then ${r.fixedWarmSeconds} s more at that rate
 unmeasured and ${r.fixedSeconds} s measured again, the same way. The goal is judged on this warm step, as the storms' are: a collector
-meets a stream after hours of running. The first step, beside it, also pays one-time work: V8 optimizing the per-frame code, which
-runs a few times a second and so tiers up over seconds, and the GCs of V8's memory reducer ~8 s after start. Medians of ${r.runs} runs.
+meets a stream after hours of running. The first step, beside it, also pays one-time work; outside the bench, per-thread CPU and
+\`--trace-gc\` showed V8's platform threads busy (optimizing compiles of the per-frame code, which runs a few times a second and so
+tiers up over seconds, and GC) in the first seconds of a stream, and the memory reducer's GCs ~8 s after start. Medians of ${r.runs} runs.
 
 | consumer | highest lossless rate | flat out | collector CPU per event at ${k(r.fixedRate)}/s | helper CPU per event at ${k(r.fixedRate)}/s | helper RSS idle → under load | collector RSS idle → under load |
 |---|---|---|---|---|---|---|
