@@ -152,8 +152,8 @@ export class IsolatedExporter implements Exporter, SlotOwner {
    * A series a batch touched since the host looked stays. False if the module cannot forget.
    */
   async forget(storeIds: readonly number[]): Promise<boolean> {
-    // The batches applied so far decide which series are idle (appliedSeq).
-    this.thread?.settle();
+    // No settle here: the caller chose the idle ids from the store as applied then (appliedSeq); results applied now could
+    // advance appliedSeq past a batch that touched one of them, and the module would forget a live series.
     const thread = this.thread;
     if (!this.canForget || thread === undefined || this.state !== 'loaded' || this.forgetWaiter) return false;
     const ids = this.sink.localIds(storeIds);
