@@ -43,10 +43,12 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
 
   const collector = new Collector(config, log);
   logging.bindMetrics(collector.store);
-  // Started before the HTTP server's modules load: the helper loads its sensors in its own process
-  // (~270 ms) and the exporter thread its exporters meanwhile, not after this thread has listened.
+  // Launched before the HTTP server's modules load: the helper loads its sensors in its own
+  // process (~200 ms) and the exporter thread its exporters meanwhile, not after this thread has
+  // listened (their synchronous loading would hold the helper's spawn back).
   const collectorStarted = collector.start();
   collectorStarted.catch(() => { /* awaited below, after the API */ });
+  await Promise.race([collector.launched, collectorStarted.catch(() => undefined)]);
   const [{ buildServer }, { ProfileStore }, { profileAccess }, { setElfCacheBytes }, { Profiler }] = await Promise.all([
     import('./http/server.js'), import('./profile/profile-store.js'),
     import('./http/profile-access.js'), import('./profile/symbolize/elf.js'), import('./profile/profiler.js'),

@@ -84,6 +84,13 @@ export class Collector {
   /** Decoded events for the API's StreamEvents; idle (one branch per batch) while nobody streams. */
   readonly tap: EventTap;
   readonly startedAt = Date.now();
+  /**
+   * Resolves once start() has spawned the helper and handed the built-in exporters to their
+   * thread. A caller loads its own modules after that: their loading holds this thread's event
+   * loop, and the helper's spawn waits for a turn of it.
+   */
+  readonly launched: Promise<void>;
+  private launch!: (spawned: Promise<void>) => void;
 
   /** Hot reload of the user exporter directories (exporters.watch). */
   watcher: ExporterDirWatcher | undefined;
@@ -95,6 +102,7 @@ export class Collector {
 
   constructor(readonly config: Config, private readonly log: Logger) {
     this.exporterLog = exporterLogHooks(log);
+    this.launched = new Promise((resolve) => { this.launch = resolve; });
     this.store = new SeriesStore({
       maxSeriesPerOwner: config.exporters.maxSeriesPerExporter,
       maxLabelValueBytes: config.exporters.maxLabelValueBytes,
@@ -147,7 +155,10 @@ export class Collector {
     });
   }
 
-  /** Starts the helper, loads the exporters meanwhile, and resolves once its sensors are attached. */
+  /**
+   * Starts the helper, loads the exporters meanwhile, and resolves once its sensors are attached
+   * (`launched` resolves on the way).
+   */
   async start(timeoutMs = 30_000): Promise<void> {
     if (!existsSync(this.config.helper.path)) {
       throw new BpfwasmError('HELPER_MISSING', `helper not found at ${this.config.helper.path}; build it with \`npm run build\``);
@@ -159,8 +170,10 @@ export class Collector {
     attached.catch(() => { /* awaited below */ });
     // The helper loads its sensors in its own process while the exporters load here; its
     // frames wait in its socket until the exporters can take them.
-    this.supervisor.start(true);
-    await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
+    const spawned = this.supervisor.start(true);
+    const loaded = this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
+    this.launch(spawned);
+    await loaded;
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
       this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store, trust: this.exporters.trust });
       this.watcher.start();

@@ -70,11 +70,12 @@ export class HelperSupervisor {
   /**
    * Starts the helper. With `holdFrames`, its frames are not read until `releaseFrames()`: it
    * can load its sensors while the caller gets ready for them (they wait in the socket).
+   * Resolves once the helper is spawned.
    */
-  start(holdFrames = false): void {
+  start(holdFrames = false): Promise<void> {
     this.stopping = false;
     this.held = holdFrames;
-    void this.spawnHelper();
+    return this.spawnHelper();
   }
 
   releaseFrames(): void {

@@ -34,6 +34,21 @@ function helperPidOf(collectorPid: number): number | undefined {
 }
 
 describe('helper lifecycle', () => {
+  it('spawns the helper before the HTTP server loads and listens', async () => {
+    // Their synchronous loading would hold the spawn back (the helper then loaded its sensors only after the API listened).
+    const c = await startCollector({ log: { level: 'info', format: 'json' } });
+    try {
+      await waitReady(c);
+      const lines = c.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string });
+      const at = (what: (msg: string) => boolean) => lines.findIndex((l) => what(l.msg ?? ''));
+      const spawned = at((m) => m === 'helper started');
+      expect(spawned).toBeGreaterThanOrEqual(0);
+      expect(at((m) => m.startsWith('Server listening at'))).toBeGreaterThan(spawned);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('restarts a killed helper with backoff, counts the restart, and keeps counting', async () => {
     const c = await startCollector({ helper: { statsMs: 200 } });
     try {

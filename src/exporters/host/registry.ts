@@ -4,6 +4,7 @@
 // synchronous step between two batches, so no batch is lost or handed to two versions of one
 // role; series live in the host's store, so a swap keeps every counter.
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BpfwasmError } from '../../errors.js';
@@ -109,16 +110,17 @@ export class ExporterRegistry implements ExporterManager {
     const paths = new Map<string, string>();
     const loads: Promise<void>[] = [];
     for (const [i, dir] of dirs.entries()) {
+      // Built-ins ship with the collector itself; modules from other directories are checked.
+      const builtin = i === 0 && builtinFirst;
       let files: string[];
       try {
-        files = (await readdir(dir))
+        // The built-ins' few small files are read at once, so their loads are handed to the thread before this first yields.
+        files = (builtin ? readdirSync(dir) : await readdir(dir))
           .filter((f) => f.endsWith('.wasm') && !f.endsWith(SHADOW_SUFFIX) && !(i === 0 && skip.has(basename(f, '.wasm')))).sort();
       } catch (e) {
         this.host.log('registry', LogLevel.WARN, `cannot read exporter directory ${dir}: ${(e as Error).message}`);
         continue;
       }
-      // Built-ins ship with the collector itself; modules from other directories are checked.
-      const builtin = i === 0 && builtinFirst;
       for (const file of files) {
         const path = join(dir, file);
         const name = basename(file, '.wasm');
@@ -131,7 +133,7 @@ export class ExporterRegistry implements ExporterManager {
         loads.push(this.loadFile(name, path, builtin));
       }
     }
-    // Every module loads in its own worker at once; dispatch follows directory order.
+    // Every module loads at once; dispatch follows directory order.
     await Promise.all(loads);
     const order = [...paths.keys()];
     const sorted = [...this.slots.entries()].sort(([a], [b]) => rank(order, a) - rank(order, b));
@@ -301,7 +303,7 @@ export class ExporterRegistry implements ExporterManager {
       let bytes: Uint8Array;
       let trust: ReturnType<typeof verifyModule> | undefined;
       try {
-        bytes = await readFile(path);
+        bytes = builtin ? readFileSync(path) : await readFile(path);
         trust = builtin ? undefined : verifyModule(name, bytes, await readSignature(path), this.trust, `${path}${SIGNATURE_SUFFIX}`);
       } catch (e) {
         this.countRefusedLoad(e);
@@ -388,9 +390,8 @@ export class ExporterRegistry implements ExporterManager {
     }
   }
 
-  /** Starts one version in its own worker; `beside`: another version of the name runs meanwhile. */
   /**
-   * Starts one version in its own worker; `beside`: another version of the name runs meanwhile.
+   * Starts one version in a slot of an exporter thread; `beside`: another version of the name runs meanwhile.
    * A version that fails keeps nothing: the metrics it declared that the running version does
    * not have, and (unless it shares them with a running version) its self metrics, are dropped.
    */
