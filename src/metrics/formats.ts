@@ -1,8 +1,11 @@
 // Content negotiation and the one entry point every endpoint serializes through.
 import { serializeText, TEXT_CONTENT_TYPE, type SerializeOptions } from './exposition.js';
 import { OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics } from './openmetrics.js';
-import { PROTOBUF_CONTENT_TYPE, serializeProtobuf } from './protobuf.js';
 import type { SeriesStore } from './store.js';
+
+/** Prometheus' delimited protobuf exposition (./protobuf.ts); said here, as that module loads on demand. */
+export const PROTOBUF_CONTENT_TYPE =
+  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
 export type Format = 'text' | 'openmetrics' | 'protobuf';
 
@@ -127,13 +130,16 @@ export function negotiate(accept: string | undefined, opts: NegotiateOptions = {
   return TEXT;
 }
 
-export function serialize(format: Format, store: SeriesStore, opts: SerializeOptions = {}): Buffer {
+/** The protobuf serializer, loaded by the first scrape that asks for it: protobufjs and metrics.proto were ~40 ms of start-up. */
+let protobufModule: Promise<typeof import('./protobuf.js')> | undefined;
+
+export async function serialize(format: Format, store: SeriesStore, opts: SerializeOptions = {}): Promise<Buffer> {
   switch (format) {
     case 'text':
       return serializeText(store, opts);
     case 'openmetrics':
       return serializeOpenMetrics(store, opts);
     case 'protobuf':
-      return serializeProtobuf(store, opts);
+      return (await (protobufModule ??= import('./protobuf.js'))).serializeProtobuf(store, opts);
   }
 }

@@ -11,9 +11,6 @@ import { formatFloat, type SerializeOptions } from './exposition.js';
 import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, sparseBuckets, type NativeHistogram } from './native-histogram.js';
 import type { MetricFamily as StoreFamily, SeriesStore } from './store.js';
 
-export const PROTOBUF_CONTENT_TYPE =
-  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
-
 const PROTO_FILE = join(PACKAGE_ROOT, 'src', 'metrics', 'proto', 'metrics.proto');
 const protoRoot = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true });
 /** The MetricFamily message type, for decoding (tests, tools). */

@@ -125,7 +125,7 @@ describe('shadow rollout', () => {
     expect(execs(r, r.registry.shadowStore, { bpfwasm_exporter_version: version })).toBe(both);
     expect(shadowStarted).toBe(base);
     // The shadow endpoint's text: the version label on every series, self metrics included.
-    const text = serialize('text', r.registry.shadowStore).toString();
+    const text = (await serialize('text', r.registry.shadowStore)).toString();
     expect(text).toContain(`bpfwasm_process_exec_total{comm="steady",bpfwasm_exporter_version="${version}"} ${both}`);
     expect(text).toContain(`bpfwasm_exporter_state{exporter="process",state="shadow",bpfwasm_exporter_version="${version}"} 1`);
 
@@ -136,7 +136,7 @@ describe('shadow rollout', () => {
     await r.registry.flush();
     expect(execs(r)).toBe(r.sent);
     expect(r.registry.shadowStore.seriesCount).toBe(0);
-    expect(serialize('text', r.registry.shadowStore).toString()).not.toContain('bpfwasm_process_exec_total');
+    expect((await serialize('text', r.registry.shadowStore)).toString()).not.toContain('bpfwasm_process_exec_total');
   });
 
   it('abort stops the candidate and drops its series; the current version is untouched', async () => {

@@ -58,6 +58,6 @@ export const federateRoute: FastifyPluginAsync<FederateRouteOptions> = async (ap
     const plans = federationPlans(opts.store, selectors);
     const include = federationFilter(opts.store, selectors, plans);
     const includeFamily = federationFamilies(plans);
-    return sendExposition(req, reply, contentType, serialize(format, opts.store, { include, includeFamily, externalLabels }));
+    return sendExposition(req, reply, contentType, await serialize(format, opts.store, { include, includeFamily, externalLabels }));
   });
 };

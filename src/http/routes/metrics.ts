@@ -16,14 +16,14 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
   app.get('/metrics', async (req, reply) => {
     await opts.refresh();
     const { format, contentType } = negotiate(req.headers.accept);
-    return sendExposition(req, reply, contentType, serialize(format, opts.store));
+    return sendExposition(req, reply, contentType, await serialize(format, opts.store));
   });
   const shadow = opts.shadow;
   if (shadow) {
     app.get('/metrics/shadow', async (req, reply) => {
       await opts.refresh();
       const { format, contentType } = negotiate(req.headers.accept);
-      return sendExposition(req, reply, contentType, serialize(format, shadow()));
+      return sendExposition(req, reply, contentType, await serialize(format, shadow()));
     });
   }
 };
