@@ -29,7 +29,7 @@ done
 for tool in mmdebstrap cpio; do
   command -v "$tool" >/dev/null || { echo "image: $tool is missing (bash scripts/setup.sh --test installs it)" >&2; exit 1; }
 done
-[ -x ebpf/build/bpfwasm-helper ] && [ -f dist/src/cli.js ] && [ -f dist/bundle/exporter-worker.js ] || { echo "image: build the tree first (npm run build)" >&2; exit 1; }
+[ -x ebpf/build/bpfwasm-helper ] && [ -f dist/src/cli.js ] && [ -f dist/bundle/exporter-worker.cjs ] || { echo "image: build the tree first (npm run build)" >&2; exit 1; }
 
 helper_for() { # the strip tool and helper binary of one Debian arch
   case $1 in

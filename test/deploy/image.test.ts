@@ -82,7 +82,7 @@ describe('npm run image', () => {
     const ELF_MACHINE: Record<string, number> = { amd64: 62, arm64: 183 };
     for (const [arch, a] of arches) {
       const has = (p: string): boolean => a.entries.has(p);
-      for (const p of ['usr/bin/node', 'usr/share/nodejs/undici/undici-fetch.js', 'usr/local/bin/bpfwasm', 'opt/bpfwasm/dist/src/cli.js', 'opt/bpfwasm/dist/bundle/exporter-worker.js', 'opt/bpfwasm/exporters/build/process.wasm',
+      for (const p of ['usr/bin/node', 'usr/share/nodejs/undici/undici-fetch.js', 'usr/local/bin/bpfwasm', 'opt/bpfwasm/dist/src/cli.js', 'opt/bpfwasm/dist/bundle/exporter-worker.cjs', 'opt/bpfwasm/exporters/build/process.wasm',
         'opt/bpfwasm/src/api/proto/bpfwasm.proto', 'opt/bpfwasm/node_modules/fastify/package.json']) expect(has(p), `${arch}: ${p}`).toBe(true);
       const helper = a.entries.get('opt/bpfwasm/ebpf/build/bpfwasm-helper')!;
       expect(a.tar.readUInt16LE(helper.offset + 18), `${arch} helper e_machine`).toBe(ELF_MACHINE[arch]);

@@ -32,7 +32,7 @@ describe('the run bundle', () => {
     expect([CLI, ...chunks].filter((f) => [...readFileSync(f, 'utf8')].some((c) => c.charCodeAt(0) > 0xff))).toEqual([]);
   });
 
-  it('runs an exporter in dist/bundle/exporter-worker.js', () => {
+  it('runs an exporter in dist/bundle/exporter-worker.cjs', () => {
     const e = new RecordingEncoder();
     const recording = join(freshTmpDir('bundle'), 'two.bwrec');
     writeFileSync(recording, Buffer.concat([

@@ -424,12 +424,12 @@ export function exporterWatchdogClock(): { tick(): void; stop(): void } {
 }
 
 /**
- * The worker script: in the bundle `bpfwasm` runs (scripts/bundle.mjs), exporter-worker.js beside
+ * The worker script: in the bundle `bpfwasm` runs (scripts/bundle.mjs), exporter-worker.cjs beside
  * this chunk; in tsc's tree, worker/worker.js; from sources (the test runner) the bundle named by
  * BPFWASM_EXPORTER_WORKER.
  */
 function workerUrl(): URL {
-  const bundled = new URL('./exporter-worker.js', import.meta.url);
+  const bundled = new URL('./exporter-worker.cjs', import.meta.url);
   if (existsSync(fileURLToPath(bundled))) return bundled;
   const own = new URL('../worker/worker.js', import.meta.url);
   if (existsSync(fileURLToPath(own))) return own;
