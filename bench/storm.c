@@ -3,9 +3,11 @@
 //   storm SECONDS WORKERS exec PROGRAM  vfork+exec PROGRAM and wait (fork, exec, exit events)
 //   storm SECONDS WORKERS threads       create and join threads (a fork event each, at a high rate)
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,8 +57,12 @@ int main(int argc, char **argv) {
 	int workers = atoi(argv[2]);
 	int fds[2];
 	if (pipe(fds)) return 1;
+	pid_t parent = getpid();
 	for (int w = 0; w < workers; w++) {
 		if (fork() == 0) {
+			/* A storm stopped early (bench/freshness.mjs) stops its workers too: one left
+			 * running kept creating threads through the benches after it. */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(1);
 			double end = now() + seconds;
 			long n = threads ? run_threads(end) : run_exec(end, argv[4]);
 			if (write(fds[1], &n, sizeof(n)) != sizeof(n)) _exit(1);
