@@ -169,9 +169,12 @@ under the storm; the thread storm is
 | thread storm in the background | ${ms(r.high.p50)} | ${ms(r.high.p99)} | ${ms(r.high.max)} | ${ms(r.high.spawnP50)} / ${ms(r.high.spawnP99)} |
 
 What bounds it at low rate: not the ring buffer any more. A record on a CPU that submitted nothing for
-\`helper.pollMs\` (${r.pollMs} ms here) wakes the helper at once, and the helper then polls every 1 ms for 3 ms to pick
-up the records right behind it (the exec after its fork; ebpf/PROTOCOL.md, "When the helper flushes"); before,
-a lone record waited for the poll, up to ${r.pollMs} ms. Then a frame on the socket, the decoder, a batch to the process exporter's thread and its updates back to the store, and the
+\`helper.pollMs\` (${r.pollMs} ms here) wakes the helper at once, and the helper then polls every 1 ms through
+that \`pollMs\` to pick up the records right behind it (the exec after its fork, 3-5 ms behind it when Node
+spawns: no other quiet record may wake the helper meanwhile; ebpf/PROTOCOL.md, "When the helper flushes").
+With 3 such polls, an exec 4 ms behind its fork waited for the next poll, 5 ms later: on 2026-12-05, in 3 runs of this
+bench the low-rate p99 read 9.0-11.0 ms with 3 polls and 8.1-8.9 ms with 5. Before the quiet-spell
+wakeup, a lone record waited for the poll, up to ${r.pollMs} ms. Then a frame on the socket, the decoder, a batch to the process exporter's thread and its updates back to the store, and the
 poll: a \`/federate\` round trip over one kept-alive connection took ${r.low.pollMs.toFixed(1)} ms on average here (${r.high.pollMs.toFixed(1)} ms under the storm;
 fetch() with a connection per request had taken ~7 ms, mostly the client's own work). A request no longer
 reads the runtime metrics every time (at most every 100 ms) nor walks the families its selectors cannot

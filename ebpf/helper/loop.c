@@ -21,9 +21,11 @@
 enum source { SOURCE_RING, SOURCE_STDIN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_AGGREGATE };
 
 /* A record after a quiet spell wakes us at once, but the few right behind it (a fork's
- * exec and exit) do not: after such a wakeup the next polls come this soon. */
+ * exec and exit) do not: after such a wakeup the next polls come this soon, through the
+ * poll_ms in which the BPF side lets no other CPU's quiet record wake us (a big parent's
+ * exec can come 3-5 ms after its fork, on the other CPU), up to this many. */
 #define LINGER_MS 1
-#define LINGER_POLLS 3
+#define LINGER_MAX_POLLS 5
 /* Polls in a row that found records before a stream's longer wait applies. */
 #define STREAM_POLLS 2
 /* A stream's wait doubles (up to busy_poll_ms) while its rate is at least this many records
@@ -87,7 +89,7 @@ static void pace_update(struct pace *p, bool woken, int found, __u64 started)
 		return;
 	}
 	if (woken && found && !p->found_in_a_row) {
-		p->linger = LINGER_POLLS;
+		p->linger = (int)min_u32(p->poll_ms / LINGER_MS, LINGER_MAX_POLLS);
 		return;
 	}
 	p->found_in_a_row = found ? p->found_in_a_row + 1 : 0;

@@ -104,6 +104,34 @@ describe('helper wake-up policy', () => {
     expect(quantile(firstLag, 0.5)).toBeLessThan(5);
   }, 30_000);
 
+  it('a record a few ms behind a lone one is polled within ~1 ms, not left to the next --poll-ms', async () => {
+    // After the quiet-spell wakeup no other quiet record wakes the helper for --poll-ms: it
+    // polls every 1 ms through that window. Three such polls missed a record 4 ms behind (a big
+    // parent's exec after its fork), which then waited for the poll 5 ms later.
+    const GAP_MS = 4.2;
+    const records: { ns: bigint; lagMs: number }[] = [];
+    const run = new HelperRun(['--sensors', 'bench', '--set', `bench.tgid=${pid}`, '--poll-ms', '5'], {
+      keepRecords: false,
+      onRecord: (r) => records.push({ ns: r.timestampNs, lagMs: Number(process.hrtime.bigint() - r.timestampNs) / 1e6 }),
+    });
+    await run.waitReady();
+    const behind: number[] = [];
+    for (let i = 0; i < TRIES; i++) {
+      await sleep(20); // quiet for longer than --poll-ms
+      records.length = 0;
+      await driver.calls(1000 / GAP_MS, (2 * GAP_MS) / 1000); // two getppids GAP_MS apart
+      await sleep(15);
+      const first = records[0]!.ns;
+      const late = records.find((r) => Number(r.ns - first) / 1e6 > GAP_MS - 1);
+      if (late) behind.push(late.lagMs);
+    }
+    await run.stop();
+    expect(run.errors).toEqual([]);
+    console.log(`a record ${GAP_MS} ms behind a lone one -> reader: ${behind.map((ms) => ms.toFixed(2)).join(', ')} ms`);
+    expect(behind.length).toBeGreaterThanOrEqual(TRIES * 0.9);
+    expect(quantile(behind, 0.5)).toBeLessThan(2);
+  }, 30_000);
+
   it('a sustained stream comes in fewer frames than one per poll, every record delivered', async () => {
     const rate = 20_000; // 1.3 MB/s of 64-byte ring entries: the 64 KiB threshold every ~50 ms
     const seconds = 2;
