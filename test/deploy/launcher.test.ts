@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LAUNCHER } from '../integration/support/collector.js';
+import { LAUNCHER, ROOT } from '../integration/support/collector.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bpfwasm-launcher-'));
 const link = join(dir, 'bpfwasm');
@@ -38,6 +38,15 @@ describe('the bpfwasm launcher', () => {
 
   it('runs the CLI through a symlink to it', () => {
     const r = spawnSync(link, ['--version'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it.each([
+    ['by its path', ['bin/bpfwasm'], '.'],
+    ['from its own directory', ['sh', 'bpfwasm'], 'bin'],
+  ])('runs the CLI %s, without a symlink to resolve', (_how, command, cwd) => {
+    const r = spawnSync(command[0]!, [...command.slice(1), '--version'], { cwd: join(ROOT, cwd), encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
