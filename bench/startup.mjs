@@ -174,12 +174,14 @@ compiles from source and writes its code cache; both read their files from disk)
 | helper load (open + load of the default sensors) | ${median(col.loadMs).toFixed(1)} ms | | |
 | helper attach | ${median(col.attachMs).toFixed(2)} ms | | |
 
-On the way to ready, the collector spawns the helper and hands the built-in exporters to their thread
-before it loads the HTTP server: the helper loads its sensors in its own process while the exporter
-thread loads the exporters (the helper's frames wait in its socket until they are loaded) and the
-main thread loads the HTTP server and then the gRPC API; \`/readyz\` waits for all three. (Until
-issue #17's last changes the spawn waited for a turn of the event loop, which the server's modules
-held: the helper started loading only once the API listened.) The protobuf exposition (protobufjs and
+On the way to ready, the collector spawns the helper before it loads the HTTP server, and starts the
+exporter thread once the server's modules are loaded: the helper loads its sensors in its own process
+while the main thread loads the HTTP server, and the exporter thread loads the exporters (the
+helper's frames wait in its socket until they are loaded) while the main thread listens and starts
+the gRPC API; \`/readyz\` waits for all three. (Until issue #17's last changes the spawn waited for a
+turn of the event loop, which the server's modules held: the helper started loading only once the
+API listened. A worker isolate starting beside the server's modules slowed both down: the server's
+code cache took 80-100 ms to deserialize beside it, 20 ms without.) The protobuf exposition (protobufjs and
 its \`.proto\`, ~40 ms) loads with the first scrape that asks for it. \`run\` loads one bundle (\`dist/src/cli.js\`, a launcher, and
 \`dist/bundle/cli.cjs\` with its chunks: 33 files, where the unbundled tree was ~750), not the other
 commands' chunks. The chunks are CommonJS and compile through V8's code cache (\`dist/code-cache\`,

@@ -43,16 +43,19 @@ async function run(opts: { port?: number; host?: string; config?: string }): Pro
 
   const collector = new Collector(config, log);
   logging.bindMetrics(collector.store);
-  // Launched before the HTTP server's modules load: the helper loads its sensors in its own
-  // process (~200 ms) and the exporter thread its exporters meanwhile, not after this thread has
-  // listened (their synchronous loading would hold the helper's spawn back).
-  const collectorStarted = collector.start();
+  // The helper is spawned before the HTTP server's modules load (their synchronous loading would
+  // hold the spawn back): it loads its sensors in its own process (~150 ms) meanwhile. The
+  // exporter thread starts once they are loaded (Collector.start says why) and loads the
+  // exporters while this thread listens and starts the API.
+  let serverLoaded!: () => void;
+  const collectorStarted = collector.start(undefined, new Promise<void>((resolve) => { serverLoaded = resolve; }));
   collectorStarted.catch(() => { /* awaited below, after the API */ });
   await Promise.race([collector.launched, collectorStarted.catch(() => undefined)]);
   const [{ buildServer }, { ProfileStore }, { profileAccess }, { setElfCacheBytes }, { Profiler }] = await Promise.all([
     import('./http/server.js'), import('./profile/profile-store.js'),
     import('./http/profile-access.js'), import('./profile/symbolize/elf.js'), import('./profile/profiler.js'),
   ]);
+  serverLoaded();
   // One profiler for HTTP and gRPC, so profile.maxConcurrent holds across both.
   setElfCacheBytes(config.profile.cacheBytes);
   const profiling = {

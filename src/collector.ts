@@ -85,9 +85,8 @@ export class Collector {
   readonly tap: EventTap;
   readonly startedAt = Date.now();
   /**
-   * Resolves once start() has spawned the helper and handed the built-in exporters to their
-   * thread. A caller loads its own modules after that: their loading holds this thread's event
-   * loop, and the helper's spawn waits for a turn of it.
+   * Resolves once start() has spawned the helper. A caller loads its own modules after that:
+   * their loading holds this thread's event loop, and the spawn waits for a turn of it.
    */
   readonly launched: Promise<void>;
   private launch!: (spawned: Promise<void>) => void;
@@ -157,9 +156,12 @@ export class Collector {
 
   /**
    * Starts the helper, loads the exporters meanwhile, and resolves once its sensors are attached
-   * (`launched` resolves on the way).
+   * (`launched` resolves on the way). The exporter thread starts once `exportersAfter` resolves:
+   * a worker's isolate starting beside this thread's module loading slowed both down (the HTTP
+   * server's code cache took 80-100 ms to deserialize beside it, 20 ms without), while the helper,
+   * a process of its own, is best started first.
    */
-  async start(timeoutMs = 30_000): Promise<void> {
+  async start(timeoutMs = 30_000, exportersAfter: Promise<void> = Promise.resolve()): Promise<void> {
     if (!existsSync(this.config.helper.path)) {
       throw new BpfwasmError('HELPER_MISSING', `helper not found at ${this.config.helper.path}; build it with \`npm run build\``);
     }
@@ -170,10 +172,9 @@ export class Collector {
     attached.catch(() => { /* awaited below */ });
     // The helper loads its sensors in its own process while the exporters load here; its
     // frames wait in its socket until the exporters can take them.
-    const spawned = this.supervisor.start(true);
-    const loaded = this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
-    this.launch(spawned);
-    await loaded;
+    this.launch(this.supervisor.start(true));
+    await exportersAfter;
+    await this.exporters.loadFrom(dirs, skip, this.config.exporters.builtin); // failures are logged by the registry and exported as exporter_up 0
     if (this.config.exporters.watch && this.config.exporters.dirs.length) {
       this.watcher = new ExporterDirWatcher({ dirs: this.config.exporters.dirs, manager: this.exporters, log: this.exporterLog.log, store: this.store, trust: this.exporters.trust });
       this.watcher.start();
